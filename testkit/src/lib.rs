@@ -21,9 +21,13 @@
 //! ```
 
 mod conn;
+pub mod dataset;
 mod flavor;
 mod server;
+pub mod snapshot;
 
 pub use conn::{Conn, Reply};
+pub use dataset::Dataset;
 pub use flavor::Flavor;
 pub use server::{free_port, Server, ServerBuilder};
+pub use snapshot::Snapshot;

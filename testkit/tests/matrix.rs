@@ -63,3 +63,27 @@ fn password_and_builder_args() {
     );
     assert!(server.url().contains(":s3cret@"));
 }
+
+#[test]
+fn small_dataset_snapshot_is_stable() {
+    // The dataset writes every type; a snapshot reads it all back; two snapshots agree.
+    let server = Server::start(Flavor::Valkey9_1);
+    let stats = testkit::Dataset::small().fill(&server);
+    assert_eq!(stats.keys, 600);
+    let a = testkit::Snapshot::take(&server, 3);
+    assert_eq!(a.len(), 600);
+    let b = testkit::Snapshot::take(&server, 3);
+    a.assert_same(&b, 2_000);
+    let kinds: std::collections::BTreeSet<_> = a
+        .keys
+        .values()
+        .map(|e| {
+            format!("{:?}", e.value)
+                .split('(')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(kinds.len(), 6, "{kinds:?}");
+}

@@ -1,10 +1,23 @@
 //! The migration engine behind `redis-migrate`.
 //!
-//! (Work in progress: the orchestrator lands with its own issue.)
+//! (Work in progress: the orchestrator lands with its own issue. The building blocks that
+//! do not depend on the other crates are here already.)
 //!
 //! ```
-//! assert_eq!(migrate_core::PLACEHOLDER, "migrate-core");
+//! use migrate_core::{key_slot, Glob, ServerVersion};
+//!
+//! let info = "# Server\r\nredis_version:7.0.15\r\n";
+//! let target = ServerVersion::from_info(info).unwrap();
+//! assert!(target.knows_type(16)); // listpack hashes: RESTORE works
+//! assert!(!target.knows_type(20)); // set listpack (RDB 11): rewrite as SADD
+//! assert!(Glob::new("user:*").matches(b"user:42"));
+//! assert_eq!(key_slot(b"{user}:1"), key_slot(b"user"));
 //! ```
 
-/// Placeholder until the orchestrator lands.
-pub const PLACEHOLDER: &str = "migrate-core";
+mod glob;
+mod slot;
+mod target;
+
+pub use glob::Glob;
+pub use slot::{key_slot, SLOTS};
+pub use target::{ServerFamily, ServerVersion};

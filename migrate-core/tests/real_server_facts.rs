@@ -111,3 +111,83 @@ fn glob_matches_like_keys() {
         assert_eq!(got, want, "pattern {:?}", String::from_utf8_lossy(pattern));
     }
 }
+
+/// `DUMP` payload with its version footer rewritten (and the CRC-64/Jones recomputed).
+fn with_footer(payload: &[u8], version: u16) -> Vec<u8> {
+    let body = &payload[..payload.len() - 10];
+    let mut out = body.to_vec();
+    out.extend_from_slice(&version.to_le_bytes());
+    let crc = crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Redis, &out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// For every type byte real servers write, RESTORE into every flavour (footer rewritten
+/// to the target's own version) succeeds exactly when `knows_type` says so.
+#[test]
+fn restore_acceptance_matches_knows_type() {
+    let mut payloads: Vec<(String, u8, Vec<u8>)> = Vec::new();
+    for flavor in Flavor::ALL {
+        let server = Server::builder(flavor)
+            .config("list-max-ziplist-size", "4")
+            .start();
+        let mut c = server.connect();
+        c.ok(["SET", "string", "hello world"]);
+        c.must(["RPUSH", "list", "a", "b", "c"]);
+        c.must(["SADD", "intset", "1", "2", "3"]);
+        c.must(["SADD", "set", "a", "b", "c"]);
+        c.must(
+            ["SADD", "bigset"]
+                .into_iter()
+                .map(String::from)
+                .chain((0..600).map(|i| format!("m{i}"))),
+        );
+        c.must(["ZADD", "zset", "1", "a", "2", "b"]);
+        c.must(
+            ["ZADD", "bigzset"]
+                .into_iter()
+                .map(String::from)
+                .chain((0..300).flat_map(|i| [i.to_string(), format!("m{i}")])),
+        );
+        c.must(["HSET", "hash", "f", "v"]);
+        c.must(
+            ["HSET", "bighash"]
+                .into_iter()
+                .map(String::from)
+                .chain((0..300).flat_map(|i| [format!("f{i}"), format!("v{i}")])),
+        );
+        c.must(["XADD", "stream", "1-1", "f", "v"]);
+        if flavor == Flavor::Valkey9_1 {
+            c.must(["HSET", "ttlhash", "f", "v", "g", "w"]);
+            c.must(["HEXPIRE", "ttlhash", "10000", "FIELDS", "1", "f"]);
+        }
+        for key in [
+            "string", "list", "intset", "set", "bigset", "zset", "bigzset", "hash", "bighash",
+            "stream", "ttlhash",
+        ] {
+            if let Some(p) = c.bulk(["DUMP", key]) {
+                payloads.push((format!("{flavor} {key}"), p[0], p));
+            }
+        }
+    }
+    let mut seen_types: Vec<u8> = payloads.iter().map(|p| p.1).collect();
+    seen_types.sort();
+    seen_types.dedup();
+    assert!(seen_types.len() >= 12, "types seen: {seen_types:?}");
+    for flavor in Flavor::ALL {
+        let server = Server::start(flavor);
+        let mut c = server.connect();
+        let info = c.bulk(["INFO", "server"]).unwrap();
+        let target = ServerVersion::from_info(&String::from_utf8_lossy(&info)).unwrap();
+        for (what, type_byte, payload) in &payloads {
+            let payload = with_footer(payload, target.rdb_version());
+            let reply = c.cmd([b"RESTORE".as_slice(), b"k", b"0", &payload, b"REPLACE"]);
+            let accepted = reply == Reply::Status("OK".into());
+            assert_eq!(
+                accepted,
+                target.knows_type(*type_byte),
+                "{what} (type {type_byte}) into {flavor}: {reply:?}"
+            );
+        }
+    }
+}

@@ -14,10 +14,12 @@
 //! assert_eq!(key_slot(b"{user}:1"), key_slot(b"user"));
 //! ```
 
+mod filter;
 mod glob;
 mod slot;
 mod target;
 
+pub use filter::Filter;
 pub use glob::Glob;
 pub use slot::{key_slot, SLOTS};
 pub use target::{ServerFamily, ServerVersion};

@@ -1,0 +1,136 @@
+//! Which dbs and keys a migration copies, and where each db goes.
+//!
+//! - dbs: an allow-list (`--db`), a deny-list (`--exclude-db`, DigitalOcean's
+//!   `ignore_dbs`), and a mapping (`--map-db 3=0`); an unmapped db keeps its number.
+//! - keys: include globs (a key is copied when it matches any; none means all) and
+//!   exclude globs (a key matching any is skipped), with Redis `KEYS` semantics.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::Glob;
+
+/// The filter applied to every key of the full sync and every command of the incremental
+/// sync. The default copies everything to the same db.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    include_dbs: Option<BTreeSet<u32>>,
+    exclude_dbs: BTreeSet<u32>,
+    db_map: BTreeMap<u32, u32>,
+    include_keys: Vec<Glob>,
+    exclude_keys: Vec<Glob>,
+}
+
+impl Filter {
+    /// Copies everything.
+    pub fn new() -> Filter {
+        Filter::default()
+    }
+
+    /// Copies db `db` (once any db is included, only included dbs are copied).
+    pub fn include_db(mut self, db: u32) -> Filter {
+        self.include_dbs
+            .get_or_insert_with(BTreeSet::new)
+            .insert(db);
+        self
+    }
+
+    /// Skips db `db`.
+    pub fn exclude_db(mut self, db: u32) -> Filter {
+        self.exclude_dbs.insert(db);
+        self
+    }
+
+    /// Writes source db `from` into target db `to`.
+    pub fn map_db(mut self, from: u32, to: u32) -> Filter {
+        self.db_map.insert(from, to);
+        self
+    }
+
+    /// Copies only keys matching `pattern` (or any other included pattern).
+    pub fn include_keys(mut self, pattern: impl Into<Vec<u8>>) -> Filter {
+        self.include_keys.push(Glob::new(pattern));
+        self
+    }
+
+    /// Skips keys matching `pattern`.
+    pub fn exclude_keys(mut self, pattern: impl Into<Vec<u8>>) -> Filter {
+        self.exclude_keys.push(Glob::new(pattern));
+        self
+    }
+
+    /// The target db for source db `db`, or `None` when the db is filtered out.
+    pub fn target_db(&self, db: u32) -> Option<u32> {
+        let included = self
+            .include_dbs
+            .as_ref()
+            .is_none_or(|set| set.contains(&db));
+        if !included || self.exclude_dbs.contains(&db) {
+            return None;
+        }
+        Some(self.db_map.get(&db).copied().unwrap_or(db))
+    }
+
+    /// Whether `key` passes the key patterns.
+    pub fn accepts_key(&self, key: &[u8]) -> bool {
+        (self.include_keys.is_empty() || self.include_keys.iter().any(|g| g.matches(key)))
+            && !self.exclude_keys.iter().any(|g| g.matches(key))
+    }
+
+    /// Whether the filter selects keys by name (and so must look at every key of
+    /// multi-key commands).
+    pub fn filters_keys(&self) -> bool {
+        !self.include_keys.is_empty() || !self.exclude_keys.is_empty()
+    }
+
+    /// Whether some db is skipped or mapped (so that `FLUSHALL` must be narrowed to the
+    /// written dbs, and `SELECT`/`MOVE`/`COPY ... DB` rewritten).
+    pub fn filters_dbs(&self) -> bool {
+        self.include_dbs.is_some() || !self.exclude_dbs.is_empty() || !self.db_map.is_empty()
+    }
+
+    /// The target dbs written for the given source dbs, deduplicated and sorted.
+    pub fn target_dbs(&self, source_dbs: impl IntoIterator<Item = u32>) -> Vec<u32> {
+        let set: BTreeSet<u32> = source_dbs
+            .into_iter()
+            .filter_map(|db| self.target_db(db))
+            .collect();
+        set.into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dbs() {
+        let all = Filter::new();
+        assert_eq!(all.target_db(5), Some(5));
+        assert!(!all.filters_dbs());
+
+        let f = Filter::new().exclude_db(1).map_db(2, 0);
+        assert_eq!(f.target_db(0), Some(0));
+        assert_eq!(f.target_db(1), None);
+        assert_eq!(f.target_db(2), Some(0));
+        assert_eq!(f.target_dbs(0..4), vec![0, 3]);
+
+        let only = Filter::new().include_db(3).include_db(4).exclude_db(4);
+        assert_eq!(only.target_db(3), Some(3));
+        assert_eq!(only.target_db(4), None);
+        assert_eq!(only.target_db(0), None);
+    }
+
+    #[test]
+    fn keys() {
+        let f = Filter::new()
+            .include_keys("user:*")
+            .include_keys("session:*")
+            .exclude_keys("*:tmp");
+        assert!(f.accepts_key(b"user:1"));
+        assert!(f.accepts_key(b"session:9"));
+        assert!(!f.accepts_key(b"user:1:tmp"));
+        assert!(!f.accepts_key(b"other"));
+        assert!(Filter::new().accepts_key(b"anything"));
+        assert!(!Filter::new().exclude_keys("*").accepts_key(b"x"));
+    }
+}

@@ -1,0 +1,754 @@
+//! The sans-IO decoder: feed bytes, take events.
+
+use std::collections::VecDeque;
+
+use bytes::{Bytes, BytesMut};
+use crc_fast::{CrcAlgorithm, Digest};
+
+use crate::encoding::length::check_limit;
+use crate::error::{Error, KeyName};
+use crate::event::{
+    Aux, Checksum, Eof, Event, Function, Header, KeyMeta, KeyStart, ModuleAux, ModuleType,
+};
+use crate::opcode::{op, Family, RdbType};
+use crate::peek::{need, PResult, Peek};
+use crate::types::module::{module_type, Tagged, TaggedStep};
+use crate::types::ValueState;
+
+/// Decoder limits and switches.
+///
+/// Memory bound: the decoder buffers at most one *unit* beyond what the caller fed: a length,
+/// a key, a collection element, an AUX value, a compact blob (ziplist/listpack/intset/zipmap,
+/// which are at most a few KiB each with default server configs), or an LZF string. Each is
+/// bounded by [`Options::max_buffered`]; raw (uncompressed) string values of any size stream
+/// through in pieces of [`Options::string_piece`] bytes. Events hold at most
+/// [`Options::max_chunk_items`] items / about [`Options::max_chunk_bytes`] bytes.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Most items per collection chunk event (default 1024).
+    pub max_chunk_items: usize,
+    /// A chunk is emitted once its items reach this many bytes (default 256 KiB).
+    pub max_chunk_bytes: usize,
+    /// Raw string values longer than this come in pieces of this size (default 256 KiB).
+    pub string_piece: usize,
+    /// Largest unit buffered whole: a key, an element, a blob, an LZF string (compressed and
+    /// decompressed), an AUX value, a function library (default 512 MiB, Redis's
+    /// `proto-max-bulk-len`).
+    pub max_buffered: usize,
+    /// Emit [`Event::RawValue`] chunks with the exact serialized value (default off).
+    pub raw_values: bool,
+    /// Verify the CRC-64 trailer (default on).
+    pub verify_checksum: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            max_chunk_items: 1024,
+            max_chunk_bytes: 256 * 1024,
+            string_piece: 256 * 1024,
+            max_buffered: 512 * 1024 * 1024,
+            raw_values: false,
+            verify_checksum: true,
+        }
+    }
+}
+
+impl Options {
+    /// Sets [`Options::raw_values`].
+    pub fn raw_values(mut self, on: bool) -> Options {
+        self.raw_values = on;
+        self
+    }
+
+    /// Sets [`Options::verify_checksum`].
+    pub fn verify_checksum(mut self, on: bool) -> Options {
+        self.verify_checksum = on;
+        self
+    }
+
+    /// Sets [`Options::max_chunk_items`] (at least 1).
+    pub fn max_chunk_items(mut self, n: usize) -> Options {
+        self.max_chunk_items = n.max(1);
+        self
+    }
+
+    /// Sets [`Options::max_chunk_bytes`].
+    pub fn max_chunk_bytes(mut self, n: usize) -> Options {
+        self.max_chunk_bytes = n;
+        self
+    }
+
+    /// Sets [`Options::string_piece`] (at least 1).
+    pub fn string_piece(mut self, n: usize) -> Options {
+        self.string_piece = n.max(1);
+        self
+    }
+
+    /// Sets [`Options::max_buffered`].
+    pub fn max_buffered(mut self, n: usize) -> Options {
+        self.max_buffered = n;
+        self
+    }
+}
+
+/// What a step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// The next unit is incomplete.
+    NeedMore,
+    /// Progress; step again.
+    Continue,
+    /// The value is complete.
+    Done,
+}
+
+/// The input side shared by all steps: offset, CRC, raw capture, output queue.
+pub(crate) struct Io {
+    pub(crate) offset: u64,
+    crc: Option<Digest>,
+    raw: Option<BytesMut>,
+    pub(crate) opts: Options,
+    pub(crate) out: VecDeque<Event>,
+    /// Family and version of the stream (for type tables).
+    pub(crate) family: Family,
+    pub(crate) version: u32,
+}
+
+impl std::fmt::Debug for Io {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Io")
+            .field("offset", &self.offset)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Io {
+    pub(crate) fn new(opts: Options) -> Io {
+        Io {
+            offset: 0,
+            crc: opts
+                .verify_checksum
+                .then(|| Digest::new(CrcAlgorithm::Crc64Redis)),
+            raw: None,
+            opts,
+            out: VecDeque::new(),
+            family: Family::Redis,
+            version: 0,
+        }
+    }
+
+    /// A cursor over the unconsumed input.
+    pub(crate) fn peek<'a>(&self, buf: &'a [u8]) -> Peek<'a> {
+        Peek::new(buf, self.offset)
+    }
+
+    /// Consumes `n` bytes: checksum, offset, raw capture.
+    pub(crate) fn consume(&mut self, buf: &mut BytesMut, n: usize) -> Bytes {
+        let b = buf.split_to(n).freeze();
+        if let Some(c) = &mut self.crc {
+            c.update(&b);
+        }
+        self.offset += n as u64;
+        if let Some(raw) = &mut self.raw {
+            raw.extend_from_slice(&b);
+        }
+        b
+    }
+
+    pub(crate) fn emit(&mut self, ev: Event) {
+        self.out.push_back(ev);
+    }
+
+    /// Starts capturing raw value bytes (with the type byte) when the options ask for it.
+    fn start_raw(&mut self, type_byte: u8) {
+        if self.opts.raw_values {
+            let mut b = BytesMut::with_capacity(64);
+            b.extend_from_slice(&[type_byte]);
+            self.raw = Some(b);
+        }
+    }
+
+    /// Emits the captured raw bytes when there are enough of them (or all, with `all`).
+    pub(crate) fn flush_raw(&mut self, all: bool) {
+        let limit = self.opts.max_chunk_bytes.max(1);
+        if let Some(raw) = &mut self.raw {
+            if (all && !raw.is_empty()) || raw.len() >= limit {
+                let chunk = raw.split().freeze();
+                self.out.push_back(Event::RawValue(chunk));
+            }
+        }
+        if all {
+            self.raw = None;
+        }
+    }
+
+    fn crc(&self) -> Option<u64> {
+        self.crc.as_ref().map(|c| c.finalize())
+    }
+}
+
+/// Accumulates items into bounded chunk events.
+#[derive(Debug)]
+pub(crate) struct Chunker<T> {
+    items: Vec<T>,
+    bytes: usize,
+    wrap: fn(Vec<T>) -> Event,
+}
+
+impl<T> Chunker<T> {
+    pub(crate) fn new(wrap: fn(Vec<T>) -> Event) -> Chunker<T> {
+        Chunker {
+            items: Vec::new(),
+            bytes: 0,
+            wrap,
+        }
+    }
+
+    pub(crate) fn push(&mut self, io: &mut Io, item: T, size: usize) {
+        if self.items.is_empty() {
+            self.items.reserve(io.opts.max_chunk_items.min(64));
+        }
+        self.items.push(item);
+        self.bytes += size + 8;
+        if self.items.len() >= io.opts.max_chunk_items || self.bytes >= io.opts.max_chunk_bytes {
+            self.flush(io);
+        }
+    }
+
+    pub(crate) fn flush(&mut self, io: &mut Io) {
+        if !self.items.is_empty() {
+            let items = std::mem::take(&mut self.items);
+            self.bytes = 0;
+            io.emit((self.wrap)(items));
+        }
+    }
+}
+
+/// Per-key attributes read before the type byte.
+#[derive(Debug, Default)]
+struct Pending {
+    expire_at_ms: Option<i64>,
+    lru_idle: Option<u64>,
+    lfu_freq: Option<u8>,
+    meta: Vec<KeyMeta>,
+}
+
+#[derive(Debug)]
+enum State {
+    Magic,
+    Opcode,
+    Key {
+        type_byte: u8,
+        rdb_type: RdbType,
+        at: u64,
+    },
+    Value(Box<ValueState>),
+    ModuleAux {
+        module: ModuleType,
+        when: u64,
+        tagged: Tagged,
+    },
+    KeyMeta {
+        left: u64,
+        class: Option<(u32, Tagged)>,
+    },
+    Checksum,
+    Done,
+    Failed,
+}
+
+/// The streaming RDB decoder (sans-IO).
+///
+/// Feed it with [`RdbDecoder::decode`]: it consumes from the front of the buffer only the bytes
+/// it has fully used and returns `Ok(None)` when it needs more. Call [`RdbDecoder::finish`] at
+/// the end of the input to detect truncation. Bytes after the EOF opcode and checksum are left
+/// in the buffer (on a replication link they are the command stream).
+///
+/// ```
+/// use bytes::BytesMut;
+/// use rdb_parser::{Event, Options, RdbDecoder};
+///
+/// // An empty RDB 3 file: magic, EOF opcode (no checksum before RDB 5).
+/// let mut buf = BytesMut::from(&b"REDIS0003\xff"[..]);
+/// let mut dec = RdbDecoder::new(Options::default());
+/// let mut events = Vec::new();
+/// while let Some(ev) = dec.decode(&mut buf)? {
+///     events.push(ev);
+/// }
+/// dec.finish()?;
+/// assert!(matches!(events.last(), Some(Event::Eof(_))));
+/// # Ok::<(), rdb_parser::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct RdbDecoder {
+    io: Io,
+    state: State,
+    db: u64,
+    pending: Pending,
+    /// Key and type byte of the value being decoded (for error context).
+    key: Option<(Bytes, u8)>,
+    header: Option<Header>,
+    /// Decoding a bare value (DUMP payload body): no magic, no key, done after one value.
+    bare: bool,
+}
+
+impl RdbDecoder {
+    /// A decoder at the start of an RDB stream.
+    pub fn new(opts: Options) -> RdbDecoder {
+        RdbDecoder {
+            io: Io::new(opts),
+            state: State::Magic,
+            db: 0,
+            pending: Pending::default(),
+            key: None,
+            header: None,
+            bare: false,
+        }
+    }
+
+    /// A decoder for a bare value (type byte + value), as in a DUMP payload body, for a
+    /// stream of `family` and `version`. It yields `KeyStart` (with an empty key), the value
+    /// events and `KeyEnd`, then is done. CRC is not computed.
+    pub(crate) fn new_value(opts: Options, family: Family, version: u32) -> RdbDecoder {
+        let mut opts = opts;
+        opts.verify_checksum = false;
+        let mut d = RdbDecoder::new(opts);
+        d.io.family = family;
+        d.io.version = version;
+        d.header = Some(Header { family, version });
+        d.state = State::Opcode;
+        d.bare = true;
+        d
+    }
+
+    /// The header, once read.
+    pub fn header(&self) -> Option<Header> {
+        self.header
+    }
+
+    /// Bytes consumed so far (the absolute offset of the next byte).
+    pub fn offset(&self) -> u64 {
+        self.io.offset
+    }
+
+    /// `true` once the EOF event has been produced (or, for a bare value, `KeyEnd`).
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, State::Done) && self.io.out.is_empty()
+    }
+
+    /// Decodes the next event from the front of `buf`.
+    ///
+    /// Returns `Ok(None)` when `buf` holds no complete unit (feed more and call again), or
+    /// when the stream is done. After an error the decoder is poisoned.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, Error> {
+        loop {
+            if let Some(ev) = self.io.out.pop_front() {
+                return Ok(Some(ev));
+            }
+            match self.step(buf) {
+                Ok(Step::NeedMore) => return Ok(None),
+                Ok(_) => {}
+                Err(e) => {
+                    let e = match &self.key {
+                        Some((k, tb)) => e.with_key(k, *tb),
+                        None => e,
+                    };
+                    self.state = State::Failed;
+                    self.io.out.clear();
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Checks that the stream is complete: call once the input has ended.
+    ///
+    /// Returns [`Error::Truncated`] (with what was being read and the key) when it is not.
+    pub fn finish(&self) -> Result<(), Error> {
+        if self.is_done() {
+            return Ok(());
+        }
+        if matches!(self.state, State::Failed) {
+            return Err(Error::Poisoned);
+        }
+        let what = match &self.state {
+            State::Magic => "the header",
+            State::Opcode => "an opcode",
+            State::Key { .. } => "a key",
+            State::Value(_) => "a value",
+            State::ModuleAux { .. } => "module aux data",
+            State::KeyMeta { .. } => "key metadata",
+            State::Checksum => "the checksum",
+            State::Done | State::Failed => "events",
+        };
+        Err(Error::Truncated {
+            what,
+            offset: self.io.offset,
+            key: self.key.as_ref().map(|(k, _)| KeyName::new(k)),
+        })
+    }
+
+    fn step(&mut self, buf: &mut BytesMut) -> Result<Step, Error> {
+        match &mut self.state {
+            State::Magic => self.magic(buf),
+            State::Opcode => self.opcode(buf),
+            State::Key { .. } => self.key(buf),
+            State::Value(v) => match v.step(&mut self.io, buf)? {
+                Step::Done => {
+                    self.io.flush_raw(true);
+                    self.io.emit(Event::KeyEnd);
+                    self.key = None;
+                    self.state = if self.bare {
+                        State::Done
+                    } else {
+                        State::Opcode
+                    };
+                    Ok(Step::Continue)
+                }
+                s => {
+                    self.io.flush_raw(false);
+                    Ok(s)
+                }
+            },
+            State::ModuleAux {
+                module,
+                when,
+                tagged,
+            } => {
+                let module = module.clone();
+                let when = *when;
+                match tagged.step(&mut self.io, buf)? {
+                    TaggedStep::NeedMore => Ok(Step::NeedMore),
+                    TaggedStep::Value => Ok(Step::Continue),
+                    TaggedStep::Eof => {
+                        let raw = tagged.take_all();
+                        self.io
+                            .emit(Event::ModuleAux(ModuleAux { module, when, raw }));
+                        self.state = State::Opcode;
+                        Ok(Step::Continue)
+                    }
+                }
+            }
+            State::KeyMeta { left, class } => {
+                if let Some((spec, tagged)) = class {
+                    match tagged.step(&mut self.io, buf)? {
+                        TaggedStep::NeedMore => return Ok(Step::NeedMore),
+                        TaggedStep::Value => return Ok(Step::Continue),
+                        TaggedStep::Eof => {
+                            let raw = tagged.take_all();
+                            self.pending.meta.push(KeyMeta::Class { spec: *spec, raw });
+                            *class = None;
+                            *left -= 1;
+                        }
+                    }
+                }
+                if *left == 0 {
+                    self.state = State::Opcode;
+                    return Ok(Step::Continue);
+                }
+                let mut p = self.io.peek(buf);
+                let spec = need!(p.u32_le());
+                self.io.consume(buf, 4);
+                let limit = self.io.opts.max_buffered;
+                *class = Some((spec, Tagged::new(true, limit)));
+                Ok(Step::Continue)
+            }
+            State::Checksum => self.checksum(buf),
+            State::Done => Ok(Step::NeedMore),
+            State::Failed => Err(Error::Poisoned),
+        }
+    }
+
+    fn magic(&mut self, buf: &mut BytesMut) -> Result<Step, Error> {
+        let mut p = self.io.peek(buf);
+        let m: [u8; 9] = need!(p.array());
+        let (family, digits) = if &m[..5] == b"REDIS" {
+            (Family::Redis, &m[5..])
+        } else if &m[..6] == b"VALKEY" {
+            (Family::Valkey, &m[6..])
+        } else {
+            return Err(Error::BadMagic {
+                found: String::from_utf8_lossy(&m).into_owned(),
+            });
+        };
+        let text = String::from_utf8_lossy(&m).into_owned();
+        let version: u32 = std::str::from_utf8(digits)
+            .ok()
+            .filter(|d| d.bytes().all(|c| c.is_ascii_digit()))
+            .and_then(|d| d.parse().ok())
+            .ok_or_else(|| Error::BadMagic {
+                found: text.clone(),
+            })?;
+        if version == 0 {
+            return Err(Error::UnsupportedVersion {
+                magic: text,
+                version,
+            });
+        }
+        self.io.consume(buf, 9);
+        self.io.family = family;
+        self.io.version = version;
+        let h = Header { family, version };
+        self.header = Some(h);
+        self.io.emit(Event::Header(h));
+        self.state = State::Opcode;
+        Ok(Step::Continue)
+    }
+
+    fn opcode(&mut self, buf: &mut BytesMut) -> Result<Step, Error> {
+        let at = self.io.offset;
+        let mut p = self.io.peek(buf);
+        let b = need!(p.u8());
+        let limit = self.io.opts.max_buffered;
+        match b {
+            op::EOF => {
+                if self.bare {
+                    return Err(Error::UnknownType {
+                        type_byte: b,
+                        offset: at,
+                        key: None,
+                    });
+                }
+                self.io.consume(buf, 1);
+                if self.io.version >= 5 {
+                    self.state = State::Checksum;
+                } else {
+                    let len = self.io.offset;
+                    self.io.emit(Event::Eof(Eof {
+                        checksum: Checksum::Absent,
+                        len,
+                    }));
+                    self.state = State::Done;
+                }
+            }
+            op::SELECTDB => {
+                let db = need!(p.len("SELECTDB"));
+                self.io.consume(buf, p.pos());
+                self.db = db;
+                self.io.emit(Event::SelectDb { db });
+            }
+            op::RESIZEDB => {
+                let db_size = need!(p.len("RESIZEDB"));
+                let expires_size = need!(p.len("RESIZEDB"));
+                self.io.consume(buf, p.pos());
+                self.io.emit(Event::ResizeDb {
+                    db_size,
+                    expires_size,
+                });
+            }
+            op::SLOT_INFO => {
+                let slot = need!(p.len("SLOT_INFO"));
+                let slot_size = need!(p.len("SLOT_INFO"));
+                let expires_slot_size = need!(p.len("SLOT_INFO"));
+                self.io.consume(buf, p.pos());
+                self.io.emit(Event::SlotInfo {
+                    slot,
+                    slot_size,
+                    expires_slot_size,
+                });
+            }
+            op::AUX => {
+                let k = need!(p.string(limit));
+                let v = need!(p.string(limit));
+                let chunk = self.io.consume(buf, p.pos());
+                let key = k.resolve_bytes(&chunk)?;
+                let value = v.resolve_bytes(&chunk)?;
+                self.io.emit(Event::Aux(Aux { key, value }));
+            }
+            op::EXPIRETIME => {
+                let s = need!(p.array::<4>());
+                self.io.consume(buf, 5);
+                self.pending.expire_at_ms = Some(i64::from(i32::from_le_bytes(s)) * 1000);
+            }
+            op::EXPIRETIME_MS => {
+                let ms = need!(p.array::<8>());
+                self.io.consume(buf, 9);
+                self.pending.expire_at_ms = Some(i64::from_le_bytes(ms));
+            }
+            op::IDLE => {
+                let idle = need!(p.len("IDLE"));
+                self.io.consume(buf, p.pos());
+                self.pending.lru_idle = Some(idle);
+            }
+            op::FREQ => {
+                let f = need!(p.u8());
+                self.io.consume(buf, 2);
+                self.pending.lfu_freq = Some(f);
+            }
+            op::FUNCTION2 => {
+                let code = need!(p.string(limit));
+                let chunk = self.io.consume(buf, p.pos());
+                let code = code.resolve_bytes(&chunk)?;
+                self.io.emit(Event::Function(Function {
+                    pre_ga: false,
+                    name: None,
+                    engine: None,
+                    description: None,
+                    code,
+                }));
+            }
+            op::FUNCTION_PRE_GA => {
+                let name = need!(p.string(limit));
+                let engine = need!(p.string(limit));
+                let has_desc = need!(p.len("function description flag"));
+                let desc = if has_desc != 0 {
+                    Some(need!(p.string(limit)))
+                } else {
+                    None
+                };
+                let code = need!(p.string(limit));
+                let chunk = self.io.consume(buf, p.pos());
+                let description = match desc {
+                    Some(d) => Some(d.resolve_bytes(&chunk)?),
+                    None => None,
+                };
+                self.io.emit(Event::Function(Function {
+                    pre_ga: true,
+                    name: Some(name.resolve_bytes(&chunk)?),
+                    engine: Some(engine.resolve_bytes(&chunk)?),
+                    description,
+                    code: code.resolve_bytes(&chunk)?,
+                }));
+            }
+            op::MODULE_AUX => {
+                let id = need!(p.len("module id"));
+                let when_op = need!(p.len("module aux when opcode"));
+                if when_op != 2 {
+                    return Err(Error::corrupt(
+                        format!("module aux 'when' tag {when_op}, expected 2 (UINT)"),
+                        at,
+                    ));
+                }
+                let when = need!(p.len("module aux when"));
+                self.io.consume(buf, p.pos());
+                self.state = State::ModuleAux {
+                    module: module_type(id),
+                    when,
+                    tagged: Tagged::new(true, limit),
+                };
+            }
+            op::KEY_META_OR_SLOT_IMPORT if self.io.family == Family::Redis => {
+                let n = need!(p.len("KEY_META class count"));
+                self.io.consume(buf, p.pos());
+                self.state = State::KeyMeta {
+                    left: n,
+                    class: None,
+                };
+            }
+            _ => {
+                let Some(rdb_type) = RdbType::from_byte(self.io.family, self.io.version, b) else {
+                    return Err(Error::UnknownType {
+                        type_byte: b,
+                        offset: at,
+                        key: None,
+                    });
+                };
+                // The type byte is consumed with the key (one unit), see `key`.
+                self.state = State::Key {
+                    type_byte: b,
+                    rdb_type,
+                    at,
+                };
+            }
+        }
+        Ok(Step::Continue)
+    }
+
+    fn key(&mut self, buf: &mut BytesMut) -> Result<Step, Error> {
+        let State::Key {
+            type_byte,
+            rdb_type,
+            at,
+        } = self.state
+        else {
+            unreachable!("key() outside State::Key")
+        };
+        let limit = self.io.opts.max_buffered;
+        let mut p = self.io.peek(buf);
+        need!(p.u8());
+        let key_ref = if self.bare {
+            None
+        } else {
+            Some(need!(p.string(limit)))
+        };
+        let key_end = p.pos();
+        // Value prefixes read with the key, so that KeyStart can carry them.
+        let mut module = None;
+        let mut min_expire = None;
+        match rdb_type {
+            RdbType::ModulePreGa => {
+                return Err(Error::UnknownType {
+                    type_byte,
+                    offset: at,
+                    key: None,
+                });
+            }
+            RdbType::Module2 => module = Some(module_type(need!(p.len("module id")))),
+            RdbType::HashMetadata | RdbType::HashListpackEx => {
+                min_expire = Some(need!(p.u64_le()));
+            }
+            _ => {}
+        }
+        let total = p.pos();
+        let head = self.io.consume(buf, key_end);
+        let key = match key_ref {
+            Some(k) => k.resolve_bytes(&head)?,
+            None => Bytes::new(),
+        };
+        self.io.start_raw(type_byte);
+        let prefix = total - key_end;
+        if prefix > 0 {
+            self.io.consume(buf, prefix);
+        }
+        let pending = std::mem::take(&mut self.pending);
+        self.key = Some((key.clone(), type_byte));
+        self.io.emit(Event::KeyStart(KeyStart {
+            db: self.db,
+            key,
+            type_byte,
+            rdb_type,
+            expire_at_ms: pending.expire_at_ms,
+            lru_idle: pending.lru_idle,
+            lfu_freq: pending.lfu_freq,
+            meta: pending.meta,
+            module,
+            min_field_expire_ms: min_expire,
+        }));
+        self.state = State::Value(Box::new(ValueState::new(rdb_type, min_expire)));
+        Ok(Step::Continue)
+    }
+
+    fn checksum(&mut self, buf: &mut BytesMut) -> Result<Step, Error> {
+        let at = self.io.offset;
+        let computed = self.io.crc();
+        let mut p = self.io.peek(buf);
+        let stored = need!(p.u64_le());
+        // Not part of the CRC: consume without updating it.
+        let _ = buf.split_to(8);
+        self.io.offset += 8;
+        let checksum = match (stored, computed) {
+            (0, _) => Checksum::Disabled,
+            (s, None) => Checksum::Unverified(s),
+            (s, Some(c)) if s == c => Checksum::Verified(s),
+            (s, Some(c)) => {
+                return Err(Error::ChecksumMismatch {
+                    stored: s,
+                    computed: c,
+                    offset: at,
+                })
+            }
+        };
+        self.io.emit(Event::Eof(Eof {
+            checksum,
+            len: self.io.offset,
+        }));
+        self.state = State::Done;
+        Ok(Step::Continue)
+    }
+}
+
+/// Checks a unit length against [`Options::max_buffered`] (shared by the value decoders).
+pub(crate) fn check_buffered(io: &Io, what: &'static str, n: u64, at: u64) -> PResult<()> {
+    check_limit(what, n, io.opts.max_buffered, at)
+}

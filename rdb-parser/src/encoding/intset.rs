@@ -1,0 +1,54 @@
+//! Intset (`src/intset.c`): `encoding u32 (2, 4 or 8) | length u32 | sorted LE integers`.
+
+use bytes::Bytes;
+
+/// Iterates the members of an intset blob.
+#[derive(Debug)]
+pub(crate) struct IntsetIter {
+    blob: Bytes,
+    width: usize,
+    next: usize,
+    len: usize,
+}
+
+impl IntsetIter {
+    pub(crate) fn new(blob: Bytes) -> Result<IntsetIter, String> {
+        if blob.len() < 8 {
+            return Err(format!(
+                "intset of {} bytes is shorter than its header",
+                blob.len()
+            ));
+        }
+        let width = u32::from_le_bytes([blob[0], blob[1], blob[2], blob[3]]) as usize;
+        if !matches!(width, 2 | 4 | 8) {
+            return Err(format!("intset encoding {width}"));
+        }
+        let len = u32::from_le_bytes([blob[4], blob[5], blob[6], blob[7]]) as usize;
+        if (blob.len() - 8) as u64 != len as u64 * width as u64 {
+            return Err(format!(
+                "intset of {len} members of {width} bytes in a blob of {} bytes",
+                blob.len()
+            ));
+        }
+        Ok(IntsetIter {
+            blob,
+            width,
+            next: 0,
+            len,
+        })
+    }
+
+    pub(crate) fn next_int(&mut self) -> Option<i64> {
+        if self.next >= self.len {
+            return None;
+        }
+        let at = 8 + self.next * self.width;
+        let b = &self.blob[at..at + self.width];
+        self.next += 1;
+        Some(match self.width {
+            2 => i64::from(i16::from_le_bytes([b[0], b[1]])),
+            4 => i64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            _ => i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+        })
+    }
+}

@@ -1,0 +1,119 @@
+//! The blocking adapter: a pull iterator over any [`std::io::Read`].
+
+use std::io::Read;
+
+use bytes::BytesMut;
+
+use crate::decoder::{Options, RdbDecoder};
+use crate::error::Error;
+use crate::event::Event;
+
+/// How much the reader asks for per `read` call.
+const READ_SIZE: usize = 64 * 1024;
+
+/// Decodes an RDB stream from a reader, one event per `next()`.
+///
+/// Ends after [`Event::Eof`]; an input that ends early yields [`Error::Truncated`]. After an
+/// error the iterator ends. Bytes after the end of the RDB stream are left unread in
+/// [`RdbReader::remaining`] (e.g. the commands of an AOF file with an RDB preamble).
+#[derive(Debug)]
+pub struct RdbReader<R> {
+    reader: R,
+    decoder: RdbDecoder,
+    buf: BytesMut,
+    eof: bool,
+    finished: bool,
+}
+
+impl<R: Read> RdbReader<R> {
+    /// A reader-driven decoder.
+    pub fn new(reader: R, opts: Options) -> RdbReader<R> {
+        RdbReader {
+            reader,
+            decoder: RdbDecoder::new(opts),
+            buf: BytesMut::new(),
+            eof: false,
+            finished: false,
+        }
+    }
+
+    /// The decoder (offset, header).
+    pub fn decoder(&self) -> &RdbDecoder {
+        &self.decoder
+    }
+
+    /// Bytes read but not consumed (after the end: whatever followed the RDB stream).
+    pub fn remaining(&self) -> &[u8] {
+        &self.buf
+    }
+
+    fn fill(&mut self) -> Result<(), Error> {
+        self.buf.reserve(READ_SIZE);
+        let start = self.buf.len();
+        self.buf.resize(start + READ_SIZE, 0);
+        let n = loop {
+            match self.reader.read(&mut self.buf[start..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.buf.truncate(start);
+                    return Err(Error::Io(e));
+                }
+            }
+        };
+        self.buf.truncate(start + n);
+        if n == 0 {
+            self.eof = true;
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Iterator for RdbReader<R> {
+    type Item = Result<Event, Error>;
+
+    fn next(&mut self) -> Option<Result<Event, Error>> {
+        if self.finished {
+            return None;
+        }
+        loop {
+            match self.decoder.decode(&mut self.buf) {
+                Ok(Some(ev)) => return Some(Ok(ev)),
+                Ok(None) if self.decoder.is_done() => {
+                    self.finished = true;
+                    return None;
+                }
+                Ok(None) if self.eof => {
+                    self.finished = true;
+                    return match self.decoder.finish() {
+                        Err(e) => Some(Err(e)),
+                        Ok(()) => None,
+                    };
+                }
+                Ok(None) => {
+                    if let Err(e) = self.fill() {
+                        self.finished = true;
+                        return Some(Err(e));
+                    }
+                }
+                Err(e) => {
+                    self.finished = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+/// Decodes a whole in-memory RDB stream into events (convenient for tests and small files;
+/// use [`RdbReader`] or [`RdbDecoder`] to stream).
+pub fn decode_all(data: &[u8], opts: Options) -> Result<Vec<Event>, Error> {
+    let mut buf = BytesMut::from(data);
+    let mut dec = RdbDecoder::new(opts);
+    let mut out = Vec::new();
+    while let Some(ev) = dec.decode(&mut buf)? {
+        out.push(ev);
+    }
+    dec.finish()?;
+    Ok(out)
+}

@@ -1,0 +1,34 @@
+//! Sorted sets: type 3 (ASCII scores) and 5 (binary scores) here; ziplist (12) and listpack
+//! (17) are compact blobs of alternating member and score.
+
+use bytes::BytesMut;
+
+use crate::decoder::Io;
+use crate::error::Error;
+use crate::peek::opt;
+use crate::types::Sink;
+
+/// Reads one `member score` pair into `sink`; `false` when incomplete.
+pub(crate) fn step_entry(
+    io: &mut Io,
+    buf: &mut BytesMut,
+    sink: &mut Sink,
+    binary: bool,
+) -> Result<bool, Error> {
+    let mut p = io.peek(buf);
+    let Some(member) = opt(p.string(io.opts.max_buffered))? else {
+        return Ok(false);
+    };
+    let score = if binary {
+        opt(p.f64_le())?
+    } else {
+        opt(p.ascii_double())?
+    };
+    let Some(score) = score else {
+        return Ok(false);
+    };
+    let chunk = io.consume(buf, p.pos());
+    let member = member.resolve(&chunk)?;
+    sink.push_zset(io, member, score);
+    Ok(true)
+}

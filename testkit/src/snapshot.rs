@@ -144,7 +144,10 @@ impl Snapshot {
 fn short(v: &Value) -> String {
     let s = format!("{v:?}");
     if s.len() > 300 {
-        let cut = (0..=300).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+        let cut = (0..=300)
+            .rev()
+            .find(|&i| s.is_char_boundary(i))
+            .unwrap_or(0);
         format!("{}...", &s[..cut])
     } else {
         s

@@ -1,0 +1,160 @@
+//! RDB decoding: our `rdb-parser` against the `rdb` crate and `redis-check-rdb`, in the
+//! same run, on the same file.
+//!
+//! ```text
+//! cargo run --release -p benches --bin rdb-compare -- all FILE [RUNS]
+//! ```
+//!
+//! Each contender runs as its own process under GNU `time`, so wall time and peak RSS are
+//! measured the same way for all three; the best of RUNS (default 3) is reported. The
+//! `ours` and `rdb-crate` modes decode FILE once and print what they counted.
+//!
+//! Produce a benchmark file with the dataset example:
+//! `cargo run --release -p testkit --example dataset -- bench redis-7.0 /tmp/bench.rdb`.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::process::{exit, Command};
+use std::time::Instant;
+
+use rdb_parser::{Event, Options, RdbReader};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (mode, file) = match (args.first(), args.get(1)) {
+        (Some(m), Some(f)) => (m.as_str(), f.as_str()),
+        _ => usage(),
+    };
+    match mode {
+        "ours" => ours(file),
+        "ours-raw" => ours_raw(file),
+        "rdb-crate" => rdb_crate(file),
+        "all" => all(file, args.get(2).and_then(|r| r.parse().ok()).unwrap_or(3)),
+        _ => usage(),
+    }
+}
+
+fn usage() -> ! {
+    eprintln!("usage: rdb-compare ours|ours-raw|rdb-crate|all FILE [RUNS]");
+    exit(2)
+}
+
+/// Decodes every key, value and stream/module part; counts keys and value items.
+fn ours(file: &str) {
+    decode(file, Options::default());
+}
+
+/// Same, also producing the raw serialized value of every key (what RESTORE needs).
+fn ours_raw(file: &str) {
+    decode(file, Options::default().raw_values(true));
+}
+
+fn decode(file: &str, opts: Options) {
+    let started = Instant::now();
+    let f = File::open(file).unwrap_or_else(|e| fail(file, e));
+    let (mut keys, mut items) = (0u64, 0u64);
+    for event in RdbReader::new(f, opts) {
+        match event.unwrap_or_else(|e| fail(file, e)) {
+            Event::KeyStart(_) => keys += 1,
+            Event::ListItems(v) | Event::SetMembers(v) => items += v.len() as u64,
+            Event::ZSetEntries(v) => items += v.len() as u64,
+            Event::HashEntries(v) => items += v.len() as u64,
+            Event::StreamEntries(v) => items += v.len() as u64,
+            _ => {}
+        }
+    }
+    println!(
+        "ours: {keys} keys, {items} items in {:.3}s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// The peer: `rdb` 0.4's decoder with no output (it skips streams and modules).
+fn rdb_crate(file: &str) {
+    let started = Instant::now();
+    let f = BufReader::with_capacity(64 * 1024, File::open(file).unwrap_or_else(|e| fail(file, e)));
+    let decoder = rdb::RdbDecoder::new(f, rdb::filter::Simple::new()).unwrap_or_else(|e| fail(file, e));
+    let mut values = 0u64;
+    for value in decoder {
+        value.unwrap_or_else(|e| fail(file, e));
+        values += 1;
+    }
+    println!(
+        "rdb crate: {values} values in {:.3}s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+fn fail(file: &str, e: impl std::fmt::Display) -> ! {
+    eprintln!("rdb-compare: {file}: {e}");
+    exit(1)
+}
+
+/// Best wall time (s) and peak RSS (KiB) of `runs` runs of `cmd` under GNU time.
+fn measure(cmd: &[String], runs: u32) -> Option<(f64, u64)> {
+    let mut best: Option<(f64, u64)> = None;
+    for _ in 0..runs {
+        let out = Command::new("/usr/bin/time")
+            .args(["-f", "@@%e %M"])
+            .args(cmd)
+            .output()
+            .ok()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            eprintln!("{} failed: {stderr}", cmd.join(" "));
+            return None;
+        }
+        let line = stderr.lines().rev().find(|l| l.starts_with("@@"))?;
+        let mut parts = line[2..].split_whitespace();
+        let secs: f64 = parts.next()?.parse().ok()?;
+        let rss: u64 = parts.next()?.parse().ok()?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        eprintln!("  {} -> {secs:.2}s {rss} KiB {}", cmd[0], stdout.trim());
+        best = Some(match best {
+            Some((s, r)) if s <= secs => (s, r.max(rss)),
+            Some((_, r)) => (secs, r.max(rss)),
+            None => (secs, rss),
+        });
+    }
+    best
+}
+
+fn all(file: &str, runs: u32) {
+    let me = std::env::current_exe().expect("own path").display().to_string();
+    let size = std::fs::metadata(file).unwrap_or_else(|e| fail(file, e)).len() as f64;
+    let check_rdb = which("redis-check-rdb").unwrap_or_else(|| "redis-check-rdb".into());
+    let contenders: Vec<(&str, Vec<String>)> = vec![
+        ("rdb-parser (ours), every type decoded", vec![me.clone(), "ours".into(), file.into()]),
+        ("rdb-parser (ours), + raw values for RESTORE", vec![me.clone(), "ours-raw".into(), file.into()]),
+        ("`rdb` crate 0.4 (skips streams/modules)", vec![me, "rdb-crate".into(), file.into()]),
+        ("`redis-check-rdb` (decode + verify)", vec![check_rdb, file.into()]),
+    ];
+    let mut rows = Vec::new();
+    for (name, cmd) in &contenders {
+        eprintln!("{name}:");
+        rows.push((name, measure(cmd, runs)));
+    }
+    let base = rows.get(2).and_then(|r| r.1).map(|(s, _)| s);
+    println!("\nFile: {file} ({:.1} MB), best of {runs} runs\n", size / 1e6);
+    println!("| decoder | time | throughput | peak RSS | vs `rdb` crate |");
+    println!("|---|---|---|---|---|");
+    for (name, m) in rows {
+        match m {
+            Some((secs, rss)) => println!(
+                "| {name} | {secs:.2} s | {:.0} MB/s | {:.1} MB | {} |",
+                size / 1e6 / secs,
+                rss as f64 / 1024.0,
+                base.map(|b| format!("{:.2}×", b / secs)).unwrap_or_default()
+            ),
+            None => println!("| {name} | failed | | | |"),
+        }
+    }
+}
+
+fn which(name: &str) -> Option<String> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| format!("{d}/{name}"))
+        .find(|p| std::path::Path::new(p).is_file())
+}

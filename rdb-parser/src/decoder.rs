@@ -628,6 +628,11 @@ impl RdbDecoder {
                     tagged: Tagged::new(true, limit),
                 };
             }
+            op::RAM_LRU if self.io.family == Family::Redis && !self.bare => {
+                let v = need!(p.len("RAM_LRU"));
+                self.io.consume(buf, p.pos());
+                self.pending.meta.push(KeyMeta::RamLru(v));
+            }
             op::KEY_META_OR_SLOT_IMPORT if self.io.family == Family::Redis => {
                 let n = need!(p.len("KEY_META class count"));
                 self.io.consume(buf, p.pos());

@@ -192,6 +192,8 @@ pub enum KeyMeta {
         /// The class value's tagged module fields, raw, with the EOF tag.
         raw: Bytes,
     },
+    /// Redis Enterprise opcode 107 (`RAM_LRU`): a length, kept as is.
+    RamLru(u64),
 }
 
 /// The start of a key: everything known before its value.

@@ -24,13 +24,15 @@ pub(crate) mod op {
     pub(crate) const EXPIRETIME: u8 = 253;
     pub(crate) const SELECTDB: u8 = 254;
     pub(crate) const EOF: u8 = 255;
+    /// Redis Enterprise's `RAM_LRU` (one length, before the key).
+    pub(crate) const RAM_LRU: u8 = 107;
 }
 
 /// The serialized form of a value, from its type byte (chosen by magic family and version).
 ///
 /// The name says both the logical type and the on-disk encoding; [`RdbType::kind`] gives the
 /// logical type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum RdbType {
     /// 0: a string (raw, integer or LZF).
@@ -90,7 +92,7 @@ pub enum RdbType {
 }
 
 /// The logical type of a value, as `TYPE key` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum ValueKind {
     /// `string`.

@@ -39,7 +39,10 @@ fn module_id_decodes_name_and_encver() {
 
 #[test]
 fn str_text_of_integers() {
-    assert_eq!(Str::Int(-9223372036854775808).to_vec(), b"-9223372036854775808");
+    assert_eq!(
+        Str::Int(-9223372036854775808).to_vec(),
+        b"-9223372036854775808"
+    );
     assert_eq!(Str::Int(0).len(), 1);
     assert_eq!(Str::Int(-42).with_bytes(|b| b.to_vec()), b"-42");
 }
@@ -47,7 +50,9 @@ fn str_text_of_integers() {
 #[test]
 fn minimal_files() {
     let ev = decode_all(b"REDIS0003\xfe\x00\x00\x01k\x01v\xff", Options::default()).unwrap();
-    assert!(ev.iter().any(|e| matches!(e, Event::String(s) if *s == Str::from("v"))));
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, Event::String(s) if *s == Str::from("v"))));
     assert!(decode_all(b"RUBIS0003\xff", Options::default()).is_err());
     assert!(decode_all(b"REDIS0003", Options::default()).is_err());
 }

@@ -1,5 +1,5 @@
 //! Shared test helpers.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::type_complexity)]
 
 use std::path::PathBuf;
 
@@ -72,4 +72,120 @@ pub fn decode_stepwise(data: &[u8], step: usize, opts: Options) -> (Vec<Event>, 
             Err(e) => return (events, Err(e)),
         }
     }
+}
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rdb_parser::{HashEntry, KeyStart, StreamEntry, ValueKind};
+
+/// A decoded value, in a form easy to compare with what a server answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    String(Vec<u8>),
+    List(Vec<Vec<u8>>),
+    Set(BTreeSet<Vec<u8>>),
+    ZSet(Vec<(Vec<u8>, f64)>),
+    Hash(BTreeMap<Vec<u8>, (Vec<u8>, Option<u64>)>),
+    Stream {
+        entries: Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)>,
+        length: u64,
+        groups: Vec<(Vec<u8>, String, usize, Vec<Vec<u8>>)>,
+    },
+    Module(Vec<u8>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Key {
+    pub start: KeyStart,
+    pub value: Value,
+    pub raw: Vec<u8>,
+}
+
+/// Folds events into keys by (db, key).
+pub fn model(events: &[Event]) -> BTreeMap<(u64, Vec<u8>), Key> {
+    let mut out = BTreeMap::new();
+    let mut cur: Option<Key> = None;
+    for ev in events {
+        match ev {
+            Event::KeyStart(k) => {
+                assert!(cur.is_none(), "KeyStart inside a key");
+                let value = match k.kind() {
+                    ValueKind::String => Value::String(Vec::new()),
+                    ValueKind::List => Value::List(Vec::new()),
+                    ValueKind::Set => Value::Set(BTreeSet::new()),
+                    ValueKind::ZSet => Value::ZSet(Vec::new()),
+                    ValueKind::Hash => Value::Hash(BTreeMap::new()),
+                    ValueKind::Stream => Value::Stream {
+                        entries: Vec::new(),
+                        length: 0,
+                        groups: Vec::new(),
+                    },
+                    _ => Value::Module(Vec::new()),
+                };
+                cur = Some(Key {
+                    start: k.clone(),
+                    value,
+                    raw: Vec::new(),
+                });
+            }
+            Event::KeyEnd => {
+                let k = cur.take().expect("KeyEnd outside a key");
+                out.insert((k.start.db, k.start.key.to_vec()), k);
+            }
+            Event::RawValue(b) => cur.as_mut().unwrap().raw.extend_from_slice(b),
+            ev => {
+                let Some(k) = cur.as_mut() else { continue };
+                match (&mut k.value, ev) {
+                    (Value::String(s), Event::String(p)) => s.extend_from_slice(&p.to_vec()),
+                    (Value::List(l), Event::ListItems(items)) => {
+                        l.extend(items.iter().map(|s| s.to_vec()))
+                    }
+                    (Value::Set(l), Event::SetMembers(items)) => {
+                        for s in items {
+                            assert!(l.insert(s.to_vec()), "duplicate set member");
+                        }
+                    }
+                    (Value::ZSet(l), Event::ZSetEntries(items)) => {
+                        l.extend(items.iter().map(|e| (e.member.to_vec(), e.score)))
+                    }
+                    (Value::Hash(h), Event::HashEntries(items)) => {
+                        for HashEntry {
+                            field,
+                            value,
+                            expire_at_ms,
+                        } in items
+                        {
+                            h.insert(field.to_vec(), (value.to_vec(), *expire_at_ms));
+                        }
+                    }
+                    (Value::Stream { entries, .. }, Event::StreamEntries(items)) => {
+                        for StreamEntry { id, fields } in items {
+                            entries.push((
+                                id.to_string(),
+                                fields
+                                    .iter()
+                                    .map(|(f, v)| (f.to_vec(), v.to_vec()))
+                                    .collect(),
+                            ));
+                        }
+                    }
+                    (Value::Stream { length, .. }, Event::StreamMeta(m)) => *length = m.length,
+                    (Value::Stream { groups, .. }, Event::StreamGroup(g)) => {
+                        groups.push((g.name.to_vec(), g.last_id.to_string(), 0, Vec::new()))
+                    }
+                    (Value::Stream { groups, .. }, Event::StreamPending(p)) => {
+                        groups.last_mut().unwrap().2 += p.len()
+                    }
+                    (Value::Stream { groups, .. }, Event::StreamConsumer(c)) => {
+                        groups.last_mut().unwrap().3.push(c.name.to_vec())
+                    }
+                    (Value::Stream { .. }, _) => {}
+                    (Value::Module(m), Event::ModuleData(d)) => m.extend_from_slice(d),
+                    (v, ev) => panic!("unexpected {ev:?} for {v:?}"),
+                }
+            }
+        }
+    }
+    assert!(cur.is_none(), "unterminated key");
+    out
 }

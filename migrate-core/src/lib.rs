@@ -14,6 +14,7 @@
 //! assert_eq!(key_slot(b"{user}:1"), key_slot(b"user"));
 //! ```
 
+pub mod command;
 mod filter;
 mod glob;
 mod slot;

@@ -191,3 +191,128 @@ fn restore_acceptance_matches_knows_type() {
         }
     }
 }
+
+/// Our key positions agree with `COMMAND GETKEYS` on every flavour, for the write
+/// commands a replication stream carries.
+#[test]
+fn key_indexes_match_command_getkeys() {
+    use migrate_core::command::key_indexes;
+    let corpus = [
+        "SET k v PX 100",
+        "MSET a 1 b 2 c 3",
+        "DEL a b c",
+        "UNLINK a b",
+        "BITOP AND d a b",
+        "RENAME a b",
+        "COPY a b DB 1 REPLACE",
+        "ZUNIONSTORE d 2 a b WEIGHTS 1 2",
+        "ZINTERSTORE d 1 a",
+        "EVAL return 2 a b x",
+        "EVALSHA 0123 1 a",
+        "LMPOP 2 a b LEFT",
+        "BLMPOP 0 2 a b LEFT",
+        "ZMPOP 1 z MIN",
+        "XREADGROUP GROUP g c COUNT 1 STREAMS s1 s2 > >",
+        "XGROUP CREATE s g $ MKSTREAM",
+        "SORT k BY w STORE d",
+        "SORT k",
+        "LMOVE a b LEFT RIGHT",
+        "RPOPLPUSH a b",
+        "SMOVE a b m",
+        "SINTERSTORE d a b",
+        "ZRANGESTORE d s 0 -1",
+        "GEOSEARCHSTORE d s FROMLONLAT 0 0 BYRADIUS 1 km",
+        "PFMERGE d a b",
+        "XADD s * f v",
+        "XCLAIM s g c 0 1-1",
+        "HSET h f v f2 v2",
+        "BLPOP a b 0",
+        "PEXPIREAT k 1",
+        "MOVE k 1",
+        "RESTORE k 0 payload",
+        "GEORADIUS k 0 0 1 km STORE d",
+        "MIGRATE h 1 k 0 10",
+        "SETRANGE k 0 v",
+        "GETEX k PERSIST",
+        "LPUSH l a b",
+    ];
+    for flavor in Flavor::ALL {
+        let server = Server::start(flavor);
+        let mut conn = server.connect();
+        for line in corpus {
+            let args: Vec<&str> = line.split(' ').collect();
+            let mut getkeys = vec!["COMMAND", "GETKEYS"];
+            getkeys.extend(&args);
+            let mut want: Vec<String> = match conn.cmd(&getkeys) {
+                Reply::Array(keys) => keys.iter().map(Reply::text).collect(),
+                Reply::Error(e) if e.contains("Invalid command") || e.contains("unknown") => {
+                    continue
+                }
+                other => panic!("{flavor} {line}: {other:?}"),
+            };
+            let mut ours: Vec<String> = key_indexes(&args)
+                .unwrap_or_else(|| panic!("{line}: no keys found"))
+                .into_iter()
+                .map(|i| args[i].to_string())
+                .collect();
+            // The order differs for some commands (ZUNIONSTORE lists the destination last).
+            ours.sort();
+            want.sort();
+            assert_eq!(ours, want, "{flavor}: {line}");
+        }
+    }
+}
+
+/// Redis 7 stream options, translated for Redis 6.2, are accepted there (and refused
+/// untranslated).
+#[test]
+fn translated_stream_options_apply_on_redis_6_2() {
+    use bytes::Bytes;
+    use migrate_core::command::{TranslateOptions, Translated, Translator};
+    use migrate_core::Filter;
+    let server = Server::start(Flavor::Redis6_2);
+    let mut conn = server.connect();
+    let untranslated = Server::start(Flavor::Redis6_2);
+    let mut raw_conn = untranslated.connect();
+    let target = ServerVersion::new(migrate_core::ServerFamily::Redis, 6, 2, 5);
+    let mut t = Translator::new(target, Filter::new(), TranslateOptions::default());
+    let source = [
+        "XADD s 5-1 f v",
+        "XSETID s 9-0 ENTRIESADDED 12 MAXDELETEDID 3-0",
+        "XGROUP CREATE s g 0 ENTRIESREAD 1",
+        "XGROUP SETID s g 5-1 ENTRIESREAD 1",
+    ];
+    for line in source {
+        let args: Vec<&str> = line.split(' ').collect();
+        let raw = raw_conn.cmd(&args);
+        let bytes = args
+            .iter()
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect();
+        let Translated::Apply(unit) = t.translate(0, bytes) else {
+            panic!("{line}: not applied")
+        };
+        if line.contains("ENTRIES") {
+            assert!(
+                matches!(raw, Reply::Error(_)),
+                "{line} untranslated: {raw:?}"
+            );
+        }
+        for c in unit.commands {
+            let reply = conn.cmd(&c.args);
+            assert!(
+                !matches!(reply, Reply::Error(_)),
+                "{line} -> {:?}: {reply:?}",
+                c.args
+            );
+        }
+    }
+    let Reply::Array(info) = conn.must(["XINFO", "STREAM", "s"]) else {
+        panic!("XINFO STREAM")
+    };
+    let last = info
+        .iter()
+        .position(|r| r.text() == "last-generated-id")
+        .map(|i| info[i + 1].text());
+    assert_eq!(last.as_deref(), Some("9-0"));
+}

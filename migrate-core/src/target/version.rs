@@ -163,6 +163,21 @@ impl ServerVersion {
         }
     }
 
+    /// `HSET key f v f v ...` with several pairs (Redis 4.0+; older targets need `HMSET`).
+    pub fn has_variadic_hset(&self) -> bool {
+        self.at_least(4, 0)
+    }
+
+    /// `SET ... KEEPTTL` (Redis 6.0+).
+    pub fn has_set_keepttl(&self) -> bool {
+        self.at_least(6, 0)
+    }
+
+    /// `LMOVE`, `COPY`, `XGROUP CREATECONSUMER` (Redis 6.2+).
+    pub fn has_6_2_commands(&self) -> bool {
+        self.at_least(6, 2)
+    }
+
     /// `UNLINK` (Redis 4.0+).
     pub fn has_unlink(&self) -> bool {
         self.at_least(4, 0)

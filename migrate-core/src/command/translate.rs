@@ -1,0 +1,600 @@
+//! The incremental sync's command translation: from what the source's replication stream
+//! carries to what the target must execute.
+//!
+//! [`Translator`] is sans-IO and stateful only for transactions: it takes each replicated
+//! command with the db it applies to and returns [`Translated`]:
+//!
+//! - `PING`, `REPLCONF` and `SELECT` are consumed (the writer selects dbs itself);
+//! - `MULTI` … `EXEC` is buffered and comes out as one atomic [`Unit`], or not at all when
+//!   every command inside was filtered out;
+//! - the db filter and mapping apply to every command; `FLUSHALL` is narrowed to
+//!   `FLUSHDB` on each written db when dbs are filtered or mapped; `SWAPDB` is refused
+//!   then; `MOVE`/`COPY ... DB n` get their db argument mapped (a `MOVE` out of the copied
+//!   dbs becomes a `DEL`);
+//! - with key patterns: a command whose keys all match is forwarded, one whose keys all
+//!   miss is dropped; `DEL`/`UNLINK`/`TOUCH`/`MSET`/`MSETNX` are narrowed to their
+//!   matching keys; any other command with keys on both sides (`RENAME in out`) is
+//!   reported as unsupported, as is a command whose keys this table cannot find;
+//! - commands newer than the target are rewritten where an exact equivalent exists
+//!   (`SET ... PXAT` → `SET` + `PEXPIREAT` in one transaction, `UNLINK` → `DEL`, `HSET`
+//!   with several pairs → `HMSET`, `LMOVE src dst RIGHT LEFT` → `RPOPLPUSH`, the Redis 7
+//!   stream options `ENTRIESADDED`/`MAXDELETEDID`/`ENTRIESREAD` dropped) and reported as
+//!   unsupported otherwise (`KEEPTTL`, field TTLs, functions on a target without them).
+//! - `PUBLISH`/`SPUBLISH` are dropped unless [`TranslateOptions::forward_publish`].
+
+use bytes::Bytes;
+
+use super::keys::key_indexes;
+use crate::{Filter, ServerVersion};
+
+/// One command for the target, with the db it runs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetCommand {
+    /// The target db (after mapping).
+    pub db: u32,
+    /// The arguments, command name first.
+    pub args: Vec<Bytes>,
+}
+
+impl TargetCommand {
+    /// The first key argument, for error reports (`None` for keyless commands).
+    pub fn key(&self) -> Option<&Bytes> {
+        key_indexes(&self.args)
+            .and_then(|k| k.first().copied())
+            .and_then(|i| self.args.get(i))
+    }
+}
+
+/// Commands that must be applied together: one replicated command (possibly expanded to
+/// several, then `atomic`), or a whole transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unit {
+    /// The commands, in order.
+    pub commands: Vec<TargetCommand>,
+    /// Apply inside `MULTI`/`EXEC`.
+    pub atomic: bool,
+}
+
+/// What became of one replicated command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Translated {
+    /// Apply this unit.
+    Apply(Unit),
+    /// Consumed, nothing to apply (yet): protocol commands, `MULTI` and the commands
+    /// buffered in a transaction, commands outside the filter.
+    Nothing,
+    /// The command cannot be reproduced on the target; the migration reports it (with the
+    /// key) and stops or counts it, as configured.
+    Unsupported {
+        /// The command name.
+        command: Bytes,
+        /// Its first key, if any.
+        key: Option<Bytes>,
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+/// Options of the translation.
+#[derive(Debug, Clone)]
+pub struct TranslateOptions {
+    /// Forward `PUBLISH`/`SPUBLISH` (default off: subscribers of the target would see
+    /// every message twice once they also listen to the source).
+    pub forward_publish: bool,
+    /// Number of dbs on the source (`FLUSHALL` narrowing covers `0..source_dbs`; default 16).
+    pub source_dbs: u32,
+}
+
+impl Default for TranslateOptions {
+    fn default() -> TranslateOptions {
+        TranslateOptions {
+            forward_publish: false,
+            source_dbs: 16,
+        }
+    }
+}
+
+/// Translates replicated commands for one target; see the module docs.
+#[derive(Debug, Clone)]
+pub struct Translator {
+    target: ServerVersion,
+    filter: Filter,
+    opts: TranslateOptions,
+    /// Commands of the open transaction, `None` outside `MULTI`.
+    transaction: Option<Vec<TargetCommand>>,
+}
+
+/// Why a command is refused, as one shared phrase per case.
+mod reason {
+    pub(super) const MIXED_KEYS: &str =
+        "its keys are partly inside and partly outside the key filter";
+    pub(super) const UNKNOWN_KEYS: &str =
+        "the key filter cannot tell which arguments of this command are keys";
+    pub(super) const SWAPDB_FILTERED: &str =
+        "SWAPDB cannot be reproduced when dbs are filtered or mapped";
+    pub(super) const KEEPTTL: &str = "SET ... KEEPTTL needs Redis 6.0+ on the target";
+    pub(super) const FIELD_TTL: &str = "hash field TTLs need Redis 7.4+ or Valkey 9+ on the target";
+    pub(super) const FUNCTIONS: &str = "functions need Redis 7.0+ on the target";
+    pub(super) const NEW_COMMAND: &str = "the target's version lacks this command";
+    pub(super) const NESTED_MULTI: &str = "MULTI inside a transaction";
+    pub(super) const STRAY_EXEC: &str = "EXEC without MULTI";
+}
+
+fn upper(arg: &[u8]) -> Vec<u8> {
+    arg.to_ascii_uppercase()
+}
+
+fn b(s: &'static str) -> Bytes {
+    Bytes::from_static(s.as_bytes())
+}
+
+impl Translator {
+    /// A translator for `target`, applying `filter`.
+    pub fn new(target: ServerVersion, filter: Filter, opts: TranslateOptions) -> Translator {
+        Translator {
+            target,
+            filter,
+            opts,
+            transaction: None,
+        }
+    }
+
+    /// Whether a transaction is open (its commands are buffered).
+    pub fn in_transaction(&self) -> bool {
+        self.transaction.is_some()
+    }
+
+    /// Translates one replicated command that runs in source db `db`.
+    pub fn translate(&mut self, db: u32, args: Vec<Bytes>) -> Translated {
+        let Some(name) = args.first().map(|n| upper(n)) else {
+            return Translated::Nothing;
+        };
+        match name.as_slice() {
+            b"PING" | b"REPLCONF" | b"SELECT" => return Translated::Nothing,
+            b"MULTI" => {
+                if self.transaction.is_some() {
+                    return self.unsupported(&args, reason::NESTED_MULTI);
+                }
+                self.transaction = Some(Vec::new());
+                return Translated::Nothing;
+            }
+            b"EXEC" => {
+                return match self.transaction.take() {
+                    None => self.unsupported(&args, reason::STRAY_EXEC),
+                    Some(commands) if commands.is_empty() => Translated::Nothing,
+                    Some(commands) => Translated::Apply(Unit {
+                        commands,
+                        atomic: true,
+                    }),
+                };
+            }
+            b"DISCARD" => {
+                self.transaction = None;
+                return Translated::Nothing;
+            }
+            _ => {}
+        }
+        match self.command(db, &name, args) {
+            Ok(unit) => match &mut self.transaction {
+                Some(buffer) => {
+                    buffer.extend(unit.commands);
+                    Translated::Nothing
+                }
+                None if unit.commands.is_empty() => Translated::Nothing,
+                None => Translated::Apply(unit),
+            },
+            Err(refused) => refused,
+        }
+    }
+
+    fn unsupported(&self, args: &[Bytes], reason: &'static str) -> Translated {
+        let key = key_indexes(args)
+            .and_then(|k| k.first().copied())
+            .and_then(|i| args.get(i).cloned());
+        Translated::Unsupported {
+            command: args.first().cloned().unwrap_or_default(),
+            key,
+            reason,
+        }
+    }
+
+    /// The unit for one command outside the transaction bookkeeping.
+    fn command(&self, db: u32, name: &[u8], mut args: Vec<Bytes>) -> Result<Unit, Translated> {
+        let empty = Unit {
+            commands: Vec::new(),
+            atomic: false,
+        };
+        // Commands about dbs rather than keys.
+        match name {
+            b"FLUSHALL" => {
+                if !self.filter.filters_dbs() {
+                    return Ok(self.single(db, args));
+                }
+                let mut commands: Vec<TargetCommand> = self
+                    .filter
+                    .target_dbs(0..self.opts.source_dbs)
+                    .into_iter()
+                    .map(|db| TargetCommand {
+                        db,
+                        args: [b("FLUSHDB")]
+                            .into_iter()
+                            .chain(args.get(1).cloned())
+                            .collect(),
+                    })
+                    .collect();
+                let atomic = commands.len() > 1;
+                commands.shrink_to_fit();
+                return Ok(Unit { commands, atomic });
+            }
+            b"SWAPDB" if self.filter.filters_dbs() => {
+                return Err(self.unsupported(&args, reason::SWAPDB_FILTERED));
+            }
+            b"PUBLISH" | b"SPUBLISH" if !self.opts.forward_publish => return Ok(empty),
+            b"FUNCTION" if !self.target.has_functions() => {
+                return Err(self.unsupported(&args, reason::FUNCTIONS));
+            }
+            _ => {}
+        }
+        let Some(target_db) = self.filter.target_db(db) else {
+            return Ok(empty);
+        };
+        if self.filter.filters_keys() {
+            match self.narrow_keys(name, &mut args) {
+                Some(true) => {}
+                Some(false) => return Ok(empty),
+                None => return Err(self.unsupported(&args, reason::UNKNOWN_KEYS)),
+            }
+            if args.is_empty() {
+                return Err(self.unsupported(&args, reason::MIXED_KEYS));
+            }
+        }
+        if name == b"MOVE" || name == b"COPY" {
+            return self.db_argument(target_db, name, args);
+        }
+        self.for_version(target_db, name, args)
+    }
+
+    fn single(&self, db: u32, args: Vec<Bytes>) -> Unit {
+        Unit {
+            commands: vec![TargetCommand { db, args }],
+            atomic: false,
+        }
+    }
+
+    /// Applies the key patterns: `Some(true)` keep (args possibly narrowed), `Some(false)`
+    /// drop, `None` keys unknown. Mixed keys that cannot be narrowed empty `args`.
+    fn narrow_keys(&self, name: &[u8], args: &mut Vec<Bytes>) -> Option<bool> {
+        let keys = key_indexes(args)?;
+        if keys.is_empty() {
+            return Some(true);
+        }
+        let accepted: Vec<bool> = keys
+            .iter()
+            .map(|&i| self.filter.accepts_key(&args[i]))
+            .collect();
+        if accepted.iter().all(|&a| a) {
+            return Some(true);
+        }
+        if accepted.iter().all(|&a| !a) {
+            return Some(false);
+        }
+        match name {
+            b"DEL" | b"UNLINK" | b"TOUCH" => {
+                let kept: Vec<Bytes> = std::iter::once(args[0].clone())
+                    .chain(
+                        keys.iter()
+                            .zip(&accepted)
+                            .filter(|(_, &a)| a)
+                            .map(|(&i, _)| args[i].clone()),
+                    )
+                    .collect();
+                *args = kept;
+            }
+            b"MSET" | b"MSETNX" => {
+                let mut kept = vec![args[0].clone()];
+                for (&i, &a) in keys.iter().zip(&accepted) {
+                    if a {
+                        kept.push(args[i].clone());
+                        kept.push(args.get(i + 1).cloned().unwrap_or_default());
+                    }
+                }
+                *args = kept;
+            }
+            _ => args.clear(),
+        }
+        Some(true)
+    }
+
+    /// `MOVE key db` and `COPY src dst ... DB n`: map the db argument.
+    fn db_argument(&self, db: u32, name: &[u8], mut args: Vec<Bytes>) -> Result<Unit, Translated> {
+        let pos = if name == b"MOVE" {
+            Some(2)
+        } else {
+            (3..args.len().saturating_sub(1))
+                .find(|&i| upper(&args[i]) == b"DB")
+                .map(|i| i + 1)
+        };
+        if let Some(pos) = pos {
+            let to = std::str::from_utf8(args.get(pos).map(|a| &a[..]).unwrap_or_default())
+                .ok()
+                .and_then(|s| s.parse::<u32>().ok());
+            match to.map(|to| self.filter.target_db(to)) {
+                Some(Some(mapped)) => args[pos] = Bytes::from(mapped.to_string()),
+                // Moved out of the copied dbs: gone from the target's point of view.
+                Some(None) if name == b"MOVE" => {
+                    return Ok(self.single(db, vec![b("DEL"), args[1].clone()]));
+                }
+                Some(None) => {
+                    return Ok(Unit {
+                        commands: Vec::new(),
+                        atomic: false,
+                    })
+                }
+                None => {}
+            }
+        }
+        if name == b"COPY" && !self.target.has_6_2_commands() {
+            return Err(self.unsupported(&args, reason::NEW_COMMAND));
+        }
+        Ok(self.single(db, args))
+    }
+
+    /// Rewrites commands the target's version lacks.
+    fn for_version(&self, db: u32, name: &[u8], mut args: Vec<Bytes>) -> Result<Unit, Translated> {
+        let t = &self.target;
+        match name {
+            b"SET" => return self.set(db, args),
+            b"UNLINK" if !t.has_unlink() => args[0] = b("DEL"),
+            b"HSET" if args.len() > 4 && !t.has_variadic_hset() => args[0] = b("HMSET"),
+            b"HEXPIRE" | b"HPEXPIRE" | b"HEXPIREAT" | b"HPEXPIREAT" | b"HPERSIST" | b"HSETEX"
+            | b"HGETEX" | b"HGETDEL"
+                if !t.has_hash_field_ttl() =>
+            {
+                return Err(self.unsupported(&args, reason::FIELD_TTL));
+            }
+            b"LMOVE" | b"BLMOVE" if !t.has_6_2_commands() => {
+                let dirs = (args.get(3).map(|a| upper(a)), args.get(4).map(|a| upper(a)));
+                if dirs == (Some(b"RIGHT".to_vec()), Some(b"LEFT".to_vec())) {
+                    args = vec![b("RPOPLPUSH"), args[1].clone(), args[2].clone()];
+                } else {
+                    return Err(self.unsupported(&args, reason::NEW_COMMAND));
+                }
+            }
+            b"XSETID" if !t.has_stream_v2_metadata() => {
+                strip_options(&mut args, 3, &[b"ENTRIESADDED", b"MAXDELETEDID"]);
+            }
+            b"XGROUP" if !t.has_stream_v2_metadata() => {
+                strip_options(&mut args, 4, &[b"ENTRIESREAD"]);
+            }
+            _ => {}
+        }
+        Ok(self.single(db, args))
+    }
+
+    /// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]` for older targets.
+    fn set(&self, db: u32, args: Vec<Bytes>) -> Result<Unit, Translated> {
+        let t = &self.target;
+        let mut base: Vec<Bytes> = args.iter().take(3).cloned().collect();
+        let mut expire_at: Option<(bool, Bytes)> = None;
+        let mut i = 3;
+        let mut changed = false;
+        while i < args.len() {
+            let opt = upper(&args[i]);
+            match opt.as_slice() {
+                b"EXAT" | b"PXAT" if !t.has_set_pxat() && i + 1 < args.len() => {
+                    expire_at = Some((opt == b"EXAT", args[i + 1].clone()));
+                    changed = true;
+                    i += 2;
+                    continue;
+                }
+                b"GET" if !t.has_set_pxat() => {
+                    // Only the reply changes; the write is the same.
+                    changed = true;
+                }
+                b"KEEPTTL" if !t.has_set_keepttl() => {
+                    return Err(self.unsupported(&args, reason::KEEPTTL));
+                }
+                _ => base.push(args[i].clone()),
+            }
+            i += 1;
+        }
+        if !changed {
+            return Ok(self.single(db, args));
+        }
+        let mut commands = vec![TargetCommand { db, args: base }];
+        if let Some((seconds, at)) = expire_at {
+            let cmd = if seconds {
+                b("EXPIREAT")
+            } else {
+                b("PEXPIREAT")
+            };
+            commands.push(TargetCommand {
+                db,
+                args: vec![cmd, args[1].clone(), at],
+            });
+        }
+        let atomic = commands.len() > 1;
+        Ok(Unit { commands, atomic })
+    }
+}
+
+/// Removes `NAME value` option pairs from `args[from..]`.
+fn strip_options(args: &mut Vec<Bytes>, from: usize, names: &[&[u8]]) {
+    let mut i = from;
+    while i < args.len() {
+        if names.iter().any(|n| upper(&args[i]) == *n) && i + 1 < args.len() {
+            args.drain(i..i + 2);
+        } else {
+            i += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ServerFamily::Redis;
+
+    fn cmd(s: &str) -> Vec<Bytes> {
+        s.split(' ')
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect()
+    }
+
+    fn show(t: &Translated) -> Vec<String> {
+        match t {
+            Translated::Apply(u) => u
+                .commands
+                .iter()
+                .map(|c| {
+                    let args: Vec<_> = c
+                        .args
+                        .iter()
+                        .map(|a| String::from_utf8_lossy(a).into_owned())
+                        .collect();
+                    format!(
+                        "{}{}:{}",
+                        if u.atomic { "*" } else { "" },
+                        c.db,
+                        args.join(" ")
+                    )
+                })
+                .collect(),
+            Translated::Nothing => vec![],
+            Translated::Unsupported { reason, .. } => vec![format!("unsupported: {reason}")],
+        }
+    }
+
+    fn tr(target: (u16, u16), filter: Filter) -> Translator {
+        Translator::new(
+            ServerVersion::new(Redis, target.0, target.1, 0),
+            filter,
+            TranslateOptions::default(),
+        )
+    }
+
+    #[test]
+    fn protocol_commands_and_transactions() {
+        let mut t = tr((7, 0), Filter::new());
+        assert_eq!(t.translate(0, cmd("PING")), Translated::Nothing);
+        assert_eq!(
+            t.translate(0, cmd("REPLCONF GETACK *")),
+            Translated::Nothing
+        );
+        assert_eq!(t.translate(0, cmd("MULTI")), Translated::Nothing);
+        assert_eq!(t.translate(0, cmd("SET a 1")), Translated::Nothing);
+        assert_eq!(t.translate(2, cmd("INCR b")), Translated::Nothing);
+        assert_eq!(
+            show(&t.translate(0, cmd("EXEC"))),
+            ["*0:SET a 1", "*2:INCR b"]
+        );
+        assert!(!t.in_transaction());
+        assert!(matches!(
+            t.translate(0, cmd("EXEC")),
+            Translated::Unsupported { .. }
+        ));
+    }
+
+    #[test]
+    fn db_filter_and_flushall() {
+        let f = Filter::new().exclude_db(1).map_db(2, 5);
+        let mut t = Translator::new(
+            ServerVersion::new(Redis, 7, 0, 0),
+            f,
+            TranslateOptions {
+                source_dbs: 3,
+                ..Default::default()
+            },
+        );
+        assert_eq!(show(&t.translate(1, cmd("SET a 1"))), Vec::<String>::new());
+        assert_eq!(show(&t.translate(2, cmd("SET a 1"))), ["5:SET a 1"]);
+        assert_eq!(
+            show(&t.translate(0, cmd("FLUSHALL ASYNC"))),
+            ["*0:FLUSHDB ASYNC", "*5:FLUSHDB ASYNC"]
+        );
+        assert_eq!(show(&t.translate(0, cmd("MOVE k 2"))), ["0:MOVE k 5"]);
+        assert_eq!(show(&t.translate(0, cmd("MOVE k 1"))), ["0:DEL k"]);
+        assert!(matches!(
+            t.translate(0, cmd("SWAPDB 0 1")),
+            Translated::Unsupported { .. }
+        ));
+        // A transaction whose commands are all filtered out disappears.
+        t.translate(1, cmd("MULTI"));
+        t.translate(1, cmd("SET x 1"));
+        assert_eq!(t.translate(1, cmd("EXEC")), Translated::Nothing);
+    }
+
+    #[test]
+    fn key_filter() {
+        let mut t = tr((7, 0), Filter::new().include_keys("a*"));
+        assert_eq!(show(&t.translate(0, cmd("DEL a1 b a2"))), ["0:DEL a1 a2"]);
+        assert_eq!(show(&t.translate(0, cmd("MSET a1 1 b 2"))), ["0:MSET a1 1"]);
+        assert_eq!(show(&t.translate(0, cmd("SET b 1"))), Vec::<String>::new());
+        assert_eq!(show(&t.translate(0, cmd("FLUSHDB"))), ["0:FLUSHDB"]);
+        assert_eq!(
+            show(&t.translate(0, cmd("RENAME a1 b"))),
+            [format!("unsupported: {}", reason::MIXED_KEYS)]
+        );
+        assert_eq!(
+            show(&t.translate(0, cmd("NOSUCH a1"))),
+            [format!("unsupported: {}", reason::UNKNOWN_KEYS)]
+        );
+        assert_eq!(
+            show(&t.translate(0, cmd("EVAL s 1 a1 x"))),
+            ["0:EVAL s 1 a1 x"]
+        );
+    }
+
+    #[test]
+    fn older_targets() {
+        let mut t60 = tr((6, 0), Filter::new());
+        assert_eq!(
+            show(&t60.translate(0, cmd("SET k v PXAT 1700000000000"))),
+            ["*0:SET k v", "*0:PEXPIREAT k 1700000000000"]
+        );
+        assert_eq!(
+            show(&t60.translate(0, cmd("SET k v NX GET EXAT 17"))),
+            ["*0:SET k v NX", "*0:EXPIREAT k 17"]
+        );
+        assert_eq!(
+            show(&t60.translate(0, cmd("SET k v KEEPTTL"))),
+            ["0:SET k v KEEPTTL"]
+        );
+        assert_eq!(
+            show(&t60.translate(0, cmd("LMOVE a b RIGHT LEFT"))),
+            ["0:RPOPLPUSH a b"]
+        );
+        assert!(matches!(
+            t60.translate(0, cmd("LMOVE a b LEFT LEFT")),
+            Translated::Unsupported { .. }
+        ));
+        assert_eq!(
+            show(&t60.translate(0, cmd("XSETID s 5-0 ENTRIESADDED 9 MAXDELETEDID 3-0"))),
+            ["0:XSETID s 5-0"]
+        );
+        assert_eq!(
+            show(&t60.translate(0, cmd("XGROUP CREATE s g 0 ENTRIESREAD 4"))),
+            ["0:XGROUP CREATE s g 0"]
+        );
+        assert!(matches!(
+            t60.translate(0, cmd("FUNCTION LOAD x")),
+            Translated::Unsupported { .. }
+        ));
+        assert!(matches!(
+            t60.translate(0, cmd("HPEXPIREAT h 1 FIELDS 1 f")),
+            Translated::Unsupported { .. }
+        ));
+        let mut t3 = tr((3, 2), Filter::new());
+        assert_eq!(show(&t3.translate(0, cmd("UNLINK a b"))), ["0:DEL a b"]);
+        assert_eq!(
+            show(&t3.translate(0, cmd("HSET h a 1 b 2"))),
+            ["0:HMSET h a 1 b 2"]
+        );
+        assert!(matches!(
+            t3.translate(0, cmd("SET k v KEEPTTL")),
+            Translated::Unsupported { .. }
+        ));
+        // Publishing is dropped by default.
+        assert_eq!(t3.translate(0, cmd("PUBLISH ch msg")), Translated::Nothing);
+    }
+}

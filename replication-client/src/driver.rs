@@ -1,0 +1,560 @@
+//! The tokio driver: connects (TCP or TLS), runs a [`Session`] per connection, reconnects
+//! with backoff and `PSYNC <replid> <offset+1>`, and hands events to the consumer through a
+//! bounded channel.
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt, WriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsConnector;
+
+use crate::config::{Config, RdbSpool};
+use crate::error::{Error, Phase};
+use crate::event::{Event, FullResyncReason, Lag, ResumePoint, SessionEvent};
+use crate::session::Session;
+
+/// What travels through the channel.
+enum Item {
+    Event(Event),
+    /// The stream advanced without a user-visible event.
+    Progress {
+        offset: u64,
+        db: u32,
+    },
+    Fatal(Error),
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    source_offset: AtomicU64,
+}
+
+/// A running replica: a background task connected to the server, and the receiving end of
+/// its events.
+///
+/// Created with [`Replica::connect`]; events come from [`Replica::recv`] in stream order.
+/// The channel is bounded ([`Config::channel_capacity`]): when the consumer falls behind,
+/// the task stops reading and TCP backpressure reaches the server (which keeps the stream
+/// in its output buffer, up to its `client-output-buffer-limit replica`). Dropping the
+/// `Replica` stops the task and closes the connection.
+#[derive(Debug)]
+pub struct Replica {
+    rx: mpsc::Receiver<Item>,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+    position: Option<ResumePoint>,
+    /// `(replid, offset)` of a full sync whose RDB has not ended yet.
+    pending_full: Option<(crate::event::ReplId, u64)>,
+}
+
+impl std::fmt::Debug for Item {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Item::Event(e) => e.fmt(f),
+            Item::Progress { offset, db } => write!(f, "Progress({offset}, db {db})"),
+            Item::Fatal(e) => write!(f, "Fatal({e})"),
+        }
+    }
+}
+
+impl Replica {
+    /// Connects, handshakes and waits until the server answered `PSYNC` (`+FULLRESYNC` or
+    /// `+CONTINUE`); from then on the task reconnects by itself. Errors of this first
+    /// attempt are returned (a server that is still loading is retried with the backoff).
+    ///
+    /// Must be called from within a tokio runtime.
+    pub async fn connect(config: Config) -> Result<Replica, Error> {
+        let tls = if config.url.tls() {
+            let client = config.tls.build()?;
+            let name = config.tls.name_for(config.url.host())?;
+            Some((TlsConnector::from(client), name))
+        } else {
+            None
+        };
+        if let RdbSpool::ToDir(dir) = &config.spool {
+            if !dir.is_dir() {
+                return Err(Error::InvalidConfig {
+                    reason: format!("spool directory {} does not exist", dir.display()),
+                });
+            }
+        }
+        let (tx, rx) = mpsc::channel(config.channel_capacity);
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let shared = Arc::new(Shared::default());
+        let position = config.resume;
+        if let Some(p) = position {
+            shared.source_offset.store(p.offset, Ordering::Relaxed);
+        }
+        let driver = Driver {
+            resume: config.resume,
+            cfg: config,
+            tls,
+            tx,
+            shared: shared.clone(),
+            ready: Some(ready_tx),
+            rdb_incomplete: false,
+            attempt: 0,
+        };
+        let task = tokio::spawn(driver.run());
+        match ready_rx.await {
+            Ok(Ok(())) => Ok(Replica {
+                rx,
+                shared,
+                task,
+                position,
+                pending_full: None,
+            }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(Error::Io {
+                phase: Phase::Connect,
+                source: io::Error::other("the replication task ended unexpectedly"),
+            }),
+        }
+    }
+
+    /// The next event; `Some(Err(_))` once when the replica gives up (a fatal error or the
+    /// reconnect policy exhausted), then `None`.
+    pub async fn recv(&mut self) -> Option<Result<Event, Error>> {
+        loop {
+            match self.rx.recv().await? {
+                Item::Progress { offset, db } => self.advance(offset, db),
+                Item::Fatal(e) => return Some(Err(e)),
+                Item::Event(ev) => {
+                    self.track(&ev);
+                    return Some(Ok(ev));
+                }
+            }
+        }
+    }
+
+    fn advance(&mut self, offset: u64, db: u32) {
+        if let Some(p) = &mut self.position {
+            p.offset = offset;
+            p.db = db;
+        }
+    }
+
+    fn track(&mut self, ev: &Event) {
+        match ev {
+            Event::FullResync { replid, offset, .. } => {
+                self.position = None;
+                self.pending_full = Some((*replid, *offset));
+            }
+            Event::RdbEnd { .. } => {
+                if let Some((replid, offset)) = self.pending_full.take() {
+                    self.position = Some(ResumePoint {
+                        replid,
+                        offset,
+                        db: 0,
+                    });
+                }
+            }
+            Event::PartialResync { replid, offset, .. } => {
+                let db = self.position.map_or(0, |p| p.db);
+                self.position = Some(ResumePoint {
+                    replid: *replid,
+                    offset: *offset,
+                    db,
+                });
+            }
+            Event::Command(c) => self.advance(c.end_offset, c.db),
+            _ => {}
+        }
+    }
+
+    /// The position after the last event received by the consumer: save it together with
+    /// the applied data and pass it to [`Config::resume_from`] to continue later with a
+    /// partial resync. `None` during a full sync (before [`Event::RdbEnd`]).
+    pub fn position(&self) -> Option<ResumePoint> {
+        self.position
+    }
+
+    /// Source offset (decoded by the task) against processed offset (received by the
+    /// consumer).
+    pub fn lag(&self) -> Lag {
+        let processed = self.position.map_or(0, |p| p.offset);
+        Lag {
+            source_offset: self
+                .shared
+                .source_offset
+                .load(Ordering::Relaxed)
+                .max(processed),
+            processed_offset: processed,
+        }
+    }
+
+    /// Stops the task and closes the connection.
+    pub fn close(self) {
+        // Drop does it.
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+type Writer = WriteHalf<Box<dyn Io>>;
+
+/// Why a link ended without an error.
+enum Stop {
+    /// The consumer dropped the [`Replica`].
+    ConsumerGone,
+}
+
+struct Driver {
+    cfg: Config,
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+    tx: mpsc::Sender<Item>,
+    shared: Arc<Shared>,
+    /// Not yet synced once: where [`Replica::connect`] waits.
+    ready: Option<oneshot::Sender<Result<(), Error>>>,
+    resume: Option<ResumePoint>,
+    /// A full sync started whose RDB did not end.
+    rdb_incomplete: bool,
+    /// Consecutive failed attempts.
+    attempt: u32,
+}
+
+impl Driver {
+    async fn run(mut self) {
+        loop {
+            let err = match self.run_link().await {
+                Ok(Stop::ConsumerGone) => return,
+                Err(e) => e,
+            };
+            let connecting = self.ready.is_some();
+            if connecting && !matches!(err, Error::NotReady { .. }) {
+                self.fail_connect(err);
+                return;
+            }
+            if !err.is_retryable() {
+                let _ = self.tx.send(Item::Fatal(err)).await;
+                return;
+            }
+            self.attempt += 1;
+            if !self.cfg.backoff.allows(self.attempt) {
+                let e = Error::ReconnectExhausted {
+                    attempts: self.attempt - 1,
+                    last: Box::new(err),
+                };
+                if connecting {
+                    self.fail_connect(e);
+                } else {
+                    let _ = self.tx.send(Item::Fatal(e)).await;
+                }
+                return;
+            }
+            let retry_in = self.cfg.backoff.delay(self.attempt);
+            if !connecting {
+                let ev = Event::Disconnected {
+                    error: err,
+                    attempt: self.attempt,
+                    retry_in,
+                };
+                if self.tx.send(Item::Event(ev)).await.is_err() {
+                    return;
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(retry_in) => {}
+                _ = self.tx.closed() => return,
+            }
+        }
+    }
+
+    fn fail_connect(&mut self, e: Error) {
+        if let Some(ready) = self.ready.take() {
+            let _ = ready.send(Err(e));
+        }
+    }
+
+    async fn open(&self) -> Result<Box<dyn Io>, Error> {
+        let url = &self.cfg.url;
+        let addr = url.addr();
+        let timeout = self.cfg.connect_timeout;
+        let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "timed out");
+        let tcp = tokio::time::timeout(timeout, TcpStream::connect((url.host(), url.port())))
+            .await
+            .map_err(|_| Error::Connect {
+                addr: addr.clone(),
+                source: timed_out(),
+            })?
+            .map_err(|source| Error::Connect {
+                addr: addr.clone(),
+                source,
+            })?;
+        let _ = tcp.set_nodelay(true);
+        match &self.tls {
+            None => Ok(Box::new(tcp)),
+            Some((connector, name)) => {
+                let tls = tokio::time::timeout(timeout, connector.connect(name.clone(), tcp))
+                    .await
+                    .map_err(|_| Error::TlsHandshake {
+                        addr: addr.clone(),
+                        source: timed_out(),
+                    })?
+                    .map_err(|source| Error::TlsHandshake { addr, source })?;
+                Ok(Box::new(tls))
+            }
+        }
+    }
+
+    async fn run_link(&mut self) -> Result<Stop, Error> {
+        let io = self.open().await?;
+        let (mut rd, mut wr) = tokio::io::split(io);
+        let mut session = Session::new(self.cfg.session.clone(), self.resume, Instant::now());
+        let mut spool: Option<Spool> = None;
+        loop {
+            flush(&mut session, &mut wr).await?;
+            // Deliver everything decoded, even when decoding then failed.
+            while let Some(ev) = session.poll_event() {
+                if let Some(stop) = self.on_event(ev, &mut session, &mut wr, &mut spool).await? {
+                    return Ok(stop);
+                }
+            }
+            if let Some(p) = session.resume_point() {
+                self.resume = Some(p);
+                self.shared.source_offset.store(p.offset, Ordering::Relaxed);
+            }
+            flush(&mut session, &mut wr).await?;
+            let deadline = session.poll_timeout();
+            let wake = {
+                let buf = session.input_buffer(self.cfg.read_chunk);
+                tokio::select! {
+                    r = rd.read_buf(buf) => Wake::Read(r),
+                    _ = sleep_until(deadline) => Wake::Timer,
+                    _ = self.tx.closed() => Wake::Closed,
+                }
+            };
+            let now = Instant::now();
+            let result = match wake {
+                Wake::Closed => return Ok(Stop::ConsumerGone),
+                Wake::Timer => session.handle_timeout(now),
+                Wake::Read(Ok(0)) => Err(Error::Closed {
+                    phase: session.phase(),
+                }),
+                Wake::Read(Ok(_)) => session.process(now),
+                Wake::Read(Err(source)) => Err(Error::Io {
+                    phase: session.phase(),
+                    source,
+                }),
+            };
+            if let Err(e) = result {
+                // Events decoded before the failure still go out (their offsets are in the
+                // resume point).
+                while let Some(ev) = session.poll_event() {
+                    if let Some(stop) = self
+                        .on_event(ev, &mut session, &mut wr, &mut spool)
+                        .await
+                        .unwrap_or(None)
+                    {
+                        return Ok(stop);
+                    }
+                }
+                if let Some(p) = session.resume_point() {
+                    self.resume = Some(p);
+                }
+                return Err(e);
+            }
+        }
+    }
+
+    async fn on_event(
+        &mut self,
+        ev: SessionEvent,
+        session: &mut Session,
+        wr: &mut Writer,
+        spool: &mut Option<Spool>,
+    ) -> Result<Option<Stop>, Error> {
+        let item = match ev {
+            SessionEvent::FullResync {
+                replid,
+                offset,
+                reason,
+            } => {
+                let reason = match reason {
+                    FullResyncReason::Initial if self.rdb_incomplete => {
+                        FullResyncReason::Interrupted
+                    }
+                    r => r,
+                };
+                self.synced();
+                self.resume = None;
+                self.rdb_incomplete = true;
+                self.shared.source_offset.store(offset, Ordering::Relaxed);
+                Item::Event(Event::FullResync {
+                    replid,
+                    offset,
+                    reason,
+                })
+            }
+            SessionEvent::PartialResync {
+                replid,
+                offset,
+                replid_changed,
+            } => {
+                self.synced();
+                Item::Event(Event::PartialResync {
+                    replid,
+                    offset,
+                    replid_changed,
+                })
+            }
+            SessionEvent::RdbStart(t) => {
+                if let RdbSpool::ToDir(dir) = &self.cfg.spool {
+                    *spool = Some(Spool::create(dir)?);
+                }
+                Item::Event(Event::RdbStart(t))
+            }
+            SessionEvent::RdbChunk(chunk) => match spool {
+                Some(s) => {
+                    s.file
+                        .write_all(&chunk)
+                        .await
+                        .map_err(|source| Error::Spool { source })?;
+                    return Ok(None);
+                }
+                None => Item::Event(Event::RdbChunk(chunk)),
+            },
+            SessionEvent::RdbEnd { len } => {
+                if let Some(s) = spool.take() {
+                    if let Some(stop) = self.replay(s, session, wr).await? {
+                        return Ok(Some(stop));
+                    }
+                }
+                self.rdb_incomplete = false;
+                Item::Event(Event::RdbEnd { len })
+            }
+            SessionEvent::Command(c) => Item::Event(Event::Command(c)),
+            SessionEvent::Progress { offset, db } => Item::Progress { offset, db },
+        };
+        self.deliver(item, session, wr).await
+    }
+
+    fn synced(&mut self) {
+        self.attempt = 0;
+        if let Some(ready) = self.ready.take() {
+            let _ = ready.send(Ok(()));
+        }
+    }
+
+    /// Sends one item to the consumer; while the channel is full, keeps the session's timers
+    /// (ACKs) running and tells it that reading is paused.
+    async fn deliver(
+        &mut self,
+        item: Item,
+        session: &mut Session,
+        wr: &mut Writer,
+    ) -> Result<Option<Stop>, Error> {
+        let item = match self.tx.try_send(item) {
+            Ok(()) => return Ok(None),
+            Err(mpsc::error::TrySendError::Closed(_)) => return Ok(Some(Stop::ConsumerGone)),
+            Err(mpsc::error::TrySendError::Full(item)) => item,
+        };
+        let was_paused = session.reading_paused();
+        session.set_reading_paused(true, Instant::now());
+        let result = loop {
+            let deadline = session.poll_timeout();
+            tokio::select! {
+                permit = self.tx.reserve() => match permit {
+                    Ok(p) => { p.send(item); break Ok(None); }
+                    Err(_) => break Ok(Some(Stop::ConsumerGone)),
+                },
+                _ = sleep_until(deadline) => {
+                    // A failed session keeps its queued events; it just stops acking.
+                    if session.handle_timeout(Instant::now()).is_ok() {
+                        flush(session, wr).await?;
+                    }
+                }
+            }
+        };
+        if !was_paused {
+            session.set_reading_paused(false, Instant::now());
+        }
+        result
+    }
+
+    /// Hands a spooled RDB to the consumer, the server link paused meanwhile (the server
+    /// buffers the stream; ACKs keep going).
+    async fn replay(
+        &mut self,
+        mut s: Spool,
+        session: &mut Session,
+        wr: &mut Writer,
+    ) -> Result<Option<Stop>, Error> {
+        let spool_err = |source| Error::Spool { source };
+        s.file.flush().await.map_err(spool_err)?;
+        s.file
+            .seek(io::SeekFrom::Start(0))
+            .await
+            .map_err(spool_err)?;
+        session.set_reading_paused(true, Instant::now());
+        let chunk = self.cfg.read_chunk.max(1 << 20);
+        loop {
+            let mut buf = BytesMut::with_capacity(chunk);
+            let n = s.file.read_buf(&mut buf).await.map_err(spool_err)?;
+            if n == 0 {
+                break;
+            }
+            if session.poll_timeout().is_some_and(|t| t <= Instant::now())
+                && session.handle_timeout(Instant::now()).is_ok()
+            {
+                flush(session, wr).await?;
+            }
+            let item = Item::Event(Event::RdbChunk(buf.freeze()));
+            if let Some(stop) = self.deliver(item, session, wr).await? {
+                return Ok(Some(stop));
+            }
+        }
+        session.set_reading_paused(false, Instant::now());
+        Ok(None)
+    }
+}
+
+enum Wake {
+    Read(io::Result<usize>),
+    Timer,
+    Closed,
+}
+
+struct Spool {
+    file: tokio::fs::File,
+}
+
+impl Spool {
+    fn create(dir: &std::path::Path) -> Result<Spool, Error> {
+        let file = tempfile::tempfile_in(dir).map_err(|source| Error::Spool { source })?;
+        Ok(Spool {
+            file: tokio::fs::File::from_std(file),
+        })
+    }
+}
+
+async fn flush(session: &mut Session, wr: &mut Writer) -> Result<(), Error> {
+    while let Some(b) = session.poll_transmit() {
+        let phase = session.phase();
+        wr.write_all(&b)
+            .await
+            .map_err(|source| Error::Io { phase, source })?;
+    }
+    Ok(())
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}

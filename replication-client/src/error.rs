@@ -1,0 +1,205 @@
+//! The crate's one error type.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where in the replication protocol a session was when something happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Phase {
+    /// Connecting (TCP, TLS).
+    Connect,
+    /// `PING`, `AUTH`, `REPLCONF` exchange.
+    Handshake,
+    /// Waiting for the answer to `PSYNC`.
+    Psync,
+    /// `+FULLRESYNC` received, waiting for the RDB header (`$<len>` or `$EOF:<mark>`).
+    RdbWait,
+    /// Receiving the RDB payload.
+    Rdb,
+    /// Receiving the command stream.
+    Stream,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::Connect => "connect",
+            Phase::Handshake => "handshake",
+            Phase::Psync => "PSYNC",
+            Phase::RdbWait => "RDB wait",
+            Phase::Rdb => "RDB transfer",
+            Phase::Stream => "command stream",
+        })
+    }
+}
+
+/// Everything that can go wrong, with structured fields.
+///
+/// No variant ever contains a password: URLs are shown redacted (see [`crate::RedisUrl`]).
+/// Byte offsets in protocol errors count from the first byte the server sent on that
+/// connection.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The connection URL could not be parsed.
+    #[error("invalid URL {url}: {reason}")]
+    InvalidUrl {
+        /// The URL with its credentials redacted.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A configuration value is not usable.
+    #[error("invalid configuration: {reason}")]
+    InvalidConfig {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The TLS configuration could not be built (bad certificate, key, CA file contents).
+    #[error("TLS configuration: {reason}")]
+    TlsConfig {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A file named in the configuration (CA, certificate, key) could not be read.
+    #[error("cannot read {what} file {path}: {source}")]
+    File {
+        /// Which file ("CA", "client certificate", "client key").
+        what: &'static str,
+        /// Its path.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The TCP connection could not be established (or timed out).
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// `host:port`.
+        addr: String,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The TLS handshake failed (certificate verification included).
+    #[error("TLS handshake with {addr} failed: {source}")]
+    TlsHandshake {
+        /// `host:port`.
+        addr: String,
+        /// The error rustls reported.
+        source: io::Error,
+    },
+    /// Reading from or writing to the link failed.
+    #[error("I/O error on the replication link during {phase}: {source}")]
+    Io {
+        /// Protocol phase at the time.
+        phase: Phase,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The server closed the connection.
+    #[error("the server closed the connection during {phase}")]
+    Closed {
+        /// Protocol phase at the time.
+        phase: Phase,
+    },
+    /// Nothing arrived from the server for longer than the read timeout.
+    #[error("no data from the server for {idle:?} during {phase}")]
+    Timeout {
+        /// Protocol phase at the time.
+        phase: Phase,
+        /// The configured read timeout that elapsed.
+        idle: Duration,
+    },
+    /// `AUTH` was refused, or the server wants credentials we did not give.
+    #[error("authentication failed: {message}")]
+    Auth {
+        /// The server's error reply (never contains the password).
+        message: String,
+    },
+    /// The user lacks a permission (`-NOPERM`): replication needs `+psync +replconf +ping`.
+    #[error("permission denied for {command}: {message}")]
+    NoPermission {
+        /// The command refused.
+        command: &'static str,
+        /// The server's error reply.
+        message: String,
+    },
+    /// The server cannot serve a replica right now (`-LOADING`, `-NOMASTERLINK`); retried.
+    #[error("server not ready for {command}: {message}")]
+    NotReady {
+        /// The command refused.
+        command: &'static str,
+        /// The server's error reply.
+        message: String,
+    },
+    /// Any other error reply to a handshake command.
+    #[error("{command} failed: {message}")]
+    ServerError {
+        /// The command refused.
+        command: &'static str,
+        /// The server's error reply.
+        message: String,
+    },
+    /// The server sent bytes that do not follow the replication protocol.
+    #[error("protocol error at byte {offset} during {phase}: {reason}")]
+    Protocol {
+        /// Protocol phase at the time.
+        phase: Phase,
+        /// Byte offset on this connection where the bad input starts.
+        offset: u64,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A length sent by the server exceeds a configured limit (see [`crate::Limits`]).
+    #[error("{what} of {len} bytes at byte {offset} exceeds the limit of {limit} bytes")]
+    LimitExceeded {
+        /// Which limit ("line", "bulk string", "argument count").
+        what: &'static str,
+        /// Byte offset on this connection where the item starts.
+        offset: u64,
+        /// The length the server announced (or reached).
+        len: u64,
+        /// The configured limit.
+        limit: u64,
+    },
+    /// Writing or reading the RDB spool file failed.
+    #[error("RDB spool file: {source}")]
+    Spool {
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// A sans-IO session was used after it returned an error.
+    #[error("the session already failed; start a new one")]
+    SessionFailed,
+    /// The reconnect policy gave up.
+    #[error("gave up after {attempts} reconnect attempts; last error: {last}")]
+    ReconnectExhausted {
+        /// Attempts made.
+        attempts: u32,
+        /// The last link error.
+        last: Box<Error>,
+    },
+}
+
+impl Error {
+    /// Whether reconnecting may help: link failures, timeouts, protocol garbage and servers
+    /// that are not ready are retried; credentials, permissions and configuration are not.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Error::Connect { .. }
+                | Error::TlsHandshake { .. }
+                | Error::Io { .. }
+                | Error::Closed { .. }
+                | Error::Timeout { .. }
+                | Error::NotReady { .. }
+                | Error::Protocol { .. }
+                | Error::LimitExceeded { .. }
+        )
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

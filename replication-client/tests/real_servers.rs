@@ -1,0 +1,217 @@
+//! The replica against the four real servers (testkit): full syncs (diskless and disk-based),
+//! the stream and its offsets, partial resync after a killed link, backlog overflow, ACL
+//! users.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use replication_client::{Backoff, Error, FullResyncReason, Replica};
+use testkit::{Flavor, Server};
+
+fn full_sync(flavor: Flavor, diskless: bool) {
+    let server = Server::builder(flavor)
+        .config("repl-diskless-sync", if diskless { "yes" } else { "no" })
+        .config("repl-diskless-sync-delay", "0")
+        .start();
+    let mut conn = server.connect();
+    let keys = fill(&mut conn);
+    runtime().block_on(async {
+        let mut replica = Replica::connect(config(&server.url())).await.unwrap();
+        // Writes while the full sync runs: they come after the RDB, in the stream.
+        conn.ok(["SELECT", "0"]);
+        for i in 0..50 {
+            conn.ok(["SET", &format!("during:{i}"), &i.to_string()]);
+        }
+        let mut log = Log::default();
+        recv_until(&mut replica, &mut log, 30, |l| l.named("SET").len() >= 50).await;
+        assert_eq!(log.full_resyncs, vec![FullResyncReason::Initial]);
+        assert_eq!(log.rdb_ends, 1);
+        // Valkey 9 sends RDB 11 to a replica that announces no version.
+        let magic: &[u8] = if flavor == Flavor::Valkey9_1 {
+            b"REDIS0011"
+        } else {
+            flavor.rdb_magic()
+        };
+        assert_eq!(&log.rdb[..9], magic);
+        assert_eq!(log.rdb[log.rdb.len() - 9], 0xff, "RDB ends with EOF + CRC");
+        assert!(
+            log.rdb.len() > 100_000,
+            "RDB of {keys} keys: {}",
+            log.rdb.len()
+        );
+
+        // Writes after the sync, in other databases and in a transaction.
+        conn.ok(["SELECT", "2"]);
+        for i in 0..20 {
+            conn.int(["RPUSH", "after", &i.to_string()]);
+        }
+        conn.ok(["SELECT", "7"]);
+        conn.ok(["MULTI"]);
+        conn.cmd(["SET", "tx:a", "1"]);
+        conn.cmd(["INCR", "tx:n"]);
+        conn.must(["EXEC"]);
+        recv_until(&mut replica, &mut log, 30, |l| !l.named("EXEC").is_empty()).await;
+
+        let sets = log.named("SET");
+        let during: Vec<_> = sets
+            .iter()
+            .filter(|a| a[1].starts_with("during:"))
+            .collect();
+        for (i, a) in during.iter().enumerate() {
+            assert_eq!(a[1], format!("during:{i}"));
+        }
+        let rpush: Vec<_> = log
+            .commands
+            .iter()
+            .filter(|c| c.is("RPUSH"))
+            .map(|c| (c.db, String::from_utf8_lossy(&c.args[2]).into_owned()))
+            .collect();
+        let want: Vec<_> = (0..20).map(|i| (2, i.to_string())).collect();
+        assert_eq!(rpush, want);
+        let tail: Vec<_> = log.commands.iter().rev().take(4).rev().collect();
+        let names: Vec<_> = tail
+            .iter()
+            .map(|c| String::from_utf8_lossy(c.name()).to_uppercase())
+            .collect();
+        assert_eq!(names, ["MULTI", "SET", "INCR", "EXEC"]);
+        // Valkey sends MULTI before the SELECT: only the writes' db matters.
+        assert_eq!((tail[1].db, tail[2].db), (7, 7));
+        // Offsets: strictly increasing, commands never overlap.
+        for w in log.commands.windows(2) {
+            assert!(w[1].end_offset - w[1].wire_len >= w[0].end_offset, "{w:?}");
+        }
+        assert_caught_up(&mut replica, &mut log, &mut conn).await;
+    });
+}
+
+fn full_sync_diskless(flavor: Flavor) {
+    full_sync(flavor, true)
+}
+matrix!(full_sync_diskless);
+
+fn full_sync_disk(flavor: Flavor) {
+    full_sync(flavor, false)
+}
+matrix!(full_sync_disk);
+
+/// Killing the link mid-stream: `PSYNC` resumes, every marker arrives exactly once.
+fn partial_resync_after_kill(flavor: Flavor) {
+    let server = Server::builder(flavor)
+        .config("repl-diskless-sync", "yes")
+        .config("repl-diskless-sync-delay", "0")
+        .start();
+    let mut conn = server.connect();
+    runtime().block_on(async {
+        let cfg = config(&server.url()).backoff(Backoff {
+            initial: Duration::from_millis(50),
+            ..Backoff::default()
+        });
+        let mut replica = Replica::connect(cfg).await.unwrap();
+        let mut log = Log::default();
+        recv_until(&mut replica, &mut log, 30, |l| l.rdb_ends == 1).await;
+        let partial_before = stat(&mut conn, "sync_partial_ok");
+        let n = 90;
+        conn.ok(["SELECT", "4"]);
+        for i in 0..n {
+            if i == 30 || i == 60 {
+                // Let some markers reach the replica first, then cut the link.
+                let want = i;
+                recv_until(&mut replica, &mut log, 30, |l| {
+                    l.named("INCR").len() >= want
+                })
+                .await;
+                assert_eq!(kill_replicas(&mut conn), 1);
+            }
+            conn.int(["INCR", "marker"]);
+            conn.int(["RPUSH", "markers", &i.to_string()]);
+        }
+        recv_until(&mut replica, &mut log, 60, |l| l.named("RPUSH").len() >= n).await;
+        assert_caught_up(&mut replica, &mut log, &mut conn).await;
+        let pushed: Vec<String> = log
+            .named("RPUSH")
+            .into_iter()
+            .map(|a| a[2].clone())
+            .collect();
+        let want: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+        assert_eq!(pushed, want, "markers exactly once, in order");
+        assert_eq!(log.named("INCR").len(), n);
+        assert!(log
+            .commands
+            .iter()
+            .filter(|c| c.is("INCR"))
+            .all(|c| c.db == 4));
+        assert_eq!(log.partial_resyncs, 2);
+        assert_eq!(log.disconnects, 2);
+        assert_eq!(log.full_resyncs.len(), 1);
+        assert_eq!(stat(&mut conn, "sync_partial_ok"), partial_before + 2);
+    });
+}
+matrix!(partial_resync_after_kill);
+
+/// The link is cut and more than the backlog is written before the replica comes back:
+/// the server refuses the partial resync and a new full sync is reported as such.
+fn backlog_overflow_full_resync(flavor: Flavor) {
+    let server = Server::builder(flavor)
+        .config("repl-backlog-size", "16384")
+        .config("repl-diskless-sync", "yes")
+        .config("repl-diskless-sync-delay", "0")
+        .start();
+    let mut conn = server.connect();
+    runtime().block_on(async {
+        let cfg = config(&server.url()).backoff(Backoff {
+            initial: Duration::from_millis(1500),
+            jitter: 0.0,
+            ..Backoff::default()
+        });
+        let mut replica = Replica::connect(cfg).await.unwrap();
+        let mut log = Log::default();
+        recv_until(&mut replica, &mut log, 30, |l| l.rdb_ends == 1).await;
+        conn.ok(["SET", "before", "1"]);
+        recv_until(&mut replica, &mut log, 30, |l| !l.named("SET").is_empty()).await;
+        let resume = replica.position().unwrap();
+        assert_eq!(kill_replicas(&mut conn), 1);
+        let big = "x".repeat(40_000);
+        for i in 0..3 {
+            conn.ok(["SET", &format!("big:{i}"), &big]);
+        }
+        recv_until(&mut replica, &mut log, 30, |l| l.rdb_ends == 2).await;
+        assert_eq!(log.disconnects, 1);
+        assert_eq!(log.full_resyncs.len(), 2);
+        match &log.full_resyncs[1] {
+            FullResyncReason::PartialRefused { requested } => {
+                assert_eq!(requested.offset, resume.offset);
+                assert_eq!(requested.replid, resume.replid);
+            }
+            other => panic!("expected PartialRefused, got {other:?}"),
+        }
+        // The new RDB holds the big values; the stream continues after it.
+        conn.ok(["SET", "after", "1"]);
+        recv_until(&mut replica, &mut log, 30, |l| {
+            l.named("SET").iter().any(|a| a[1] == "after")
+        })
+        .await;
+        assert_caught_up(&mut replica, &mut log, &mut conn).await;
+    });
+}
+matrix!(backlog_overflow_full_resync);
+
+/// An ACL user with a password; a wrong password is a clear authentication error.
+fn acl_user(flavor: Flavor) {
+    let server = Server::builder(flavor)
+        .config("user", "repl on >pw ~* &* +@all")
+        .config("repl-diskless-sync-delay", "0")
+        .start();
+    let url = format!("redis://repl:pw@127.0.0.1:{}", server.port());
+    runtime().block_on(async {
+        let mut replica = Replica::connect(config(&url)).await.unwrap();
+        let mut log = Log::default();
+        recv_until(&mut replica, &mut log, 30, |l| l.rdb_ends == 1).await;
+        let bad = format!("redis://repl:wrong@127.0.0.1:{}", server.port());
+        let e = Replica::connect(config(&bad)).await.unwrap_err();
+        assert!(matches!(e, Error::Auth { .. }), "{e:?}");
+        assert!(!e.to_string().contains("wrong"));
+    });
+}
+matrix!(acl_user);

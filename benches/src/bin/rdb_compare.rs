@@ -72,8 +72,12 @@ fn decode(file: &str, opts: Options) {
 /// The peer: `rdb` 0.4's decoder with no output (it skips streams and modules).
 fn rdb_crate(file: &str) {
     let started = Instant::now();
-    let f = BufReader::with_capacity(64 * 1024, File::open(file).unwrap_or_else(|e| fail(file, e)));
-    let decoder = rdb::RdbDecoder::new(f, rdb::filter::Simple::new()).unwrap_or_else(|e| fail(file, e));
+    let f = BufReader::with_capacity(
+        64 * 1024,
+        File::open(file).unwrap_or_else(|e| fail(file, e)),
+    );
+    let decoder =
+        rdb::RdbDecoder::new(f, rdb::filter::Simple::new()).unwrap_or_else(|e| fail(file, e));
     let mut values = 0u64;
     for value in decoder {
         value.unwrap_or_else(|e| fail(file, e));
@@ -120,14 +124,31 @@ fn measure(cmd: &[String], runs: u32) -> Option<(f64, u64)> {
 }
 
 fn all(file: &str, runs: u32) {
-    let me = std::env::current_exe().expect("own path").display().to_string();
-    let size = std::fs::metadata(file).unwrap_or_else(|e| fail(file, e)).len() as f64;
+    let me = std::env::current_exe()
+        .expect("own path")
+        .display()
+        .to_string();
+    let size = std::fs::metadata(file)
+        .unwrap_or_else(|e| fail(file, e))
+        .len() as f64;
     let check_rdb = which("redis-check-rdb").unwrap_or_else(|| "redis-check-rdb".into());
     let contenders: Vec<(&str, Vec<String>)> = vec![
-        ("rdb-parser (ours), every type decoded", vec![me.clone(), "ours".into(), file.into()]),
-        ("rdb-parser (ours), + raw values for RESTORE", vec![me.clone(), "ours-raw".into(), file.into()]),
-        ("`rdb` crate 0.4 (skips streams/modules)", vec![me, "rdb-crate".into(), file.into()]),
-        ("`redis-check-rdb` (decode + verify)", vec![check_rdb, file.into()]),
+        (
+            "rdb-parser (ours), every type decoded",
+            vec![me.clone(), "ours".into(), file.into()],
+        ),
+        (
+            "rdb-parser (ours), + raw values for RESTORE",
+            vec![me.clone(), "ours-raw".into(), file.into()],
+        ),
+        (
+            "`rdb` crate 0.4 (skips streams/modules)",
+            vec![me, "rdb-crate".into(), file.into()],
+        ),
+        (
+            "`redis-check-rdb` (decode + verify)",
+            vec![check_rdb, file.into()],
+        ),
     ];
     let mut rows = Vec::new();
     for (name, cmd) in &contenders {
@@ -135,7 +156,10 @@ fn all(file: &str, runs: u32) {
         rows.push((name, measure(cmd, runs)));
     }
     let base = rows.get(2).and_then(|r| r.1).map(|(s, _)| s);
-    println!("\nFile: {file} ({:.1} MB), best of {runs} runs\n", size / 1e6);
+    println!(
+        "\nFile: {file} ({:.1} MB), best of {runs} runs\n",
+        size / 1e6
+    );
     println!("| decoder | time | throughput | peak RSS | vs `rdb` crate |");
     println!("|---|---|---|---|---|");
     for (name, m) in rows {
@@ -144,7 +168,8 @@ fn all(file: &str, runs: u32) {
                 "| {name} | {secs:.2} s | {:.0} MB/s | {:.1} MB | {} |",
                 size / 1e6 / secs,
                 rss as f64 / 1024.0,
-                base.map(|b| format!("{:.2}×", b / secs)).unwrap_or_default()
+                base.map(|b| format!("{:.2}×", b / secs))
+                    .unwrap_or_default()
             ),
             None => println!("| {name} | failed | | | |"),
         }

@@ -683,10 +683,16 @@ impl RdbDecoder {
         let mut min_expire = None;
         match rdb_type {
             RdbType::ModulePreGa => {
+                let total = p.pos();
+                let head = self.io.consume(buf, total);
+                let key = match key_ref {
+                    Some(k) => k.resolve_bytes(&head)?,
+                    None => Bytes::new(),
+                };
                 return Err(Error::UnknownType {
                     type_byte,
                     offset: at,
-                    key: None,
+                    key: Some(KeyName::new(&key)),
                 });
             }
             RdbType::Module2 => module = Some(module_type(need!(p.len("module id")))),

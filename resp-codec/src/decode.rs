@@ -269,6 +269,11 @@ impl FrameDecoder {
     /// frame occupied on the wire, `Ok(None)` when more input is needed (bytes may have been
     /// consumed into the decoder's state), or an error naming the problem and its stream offset.
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<(Frame, usize)>, Error> {
+        if self.stack.is_empty() && self.pending.is_none() && src.first() == Some(&b'*') {
+            if let Some(done) = self.whole_command(src) {
+                return Ok(Some(done));
+            }
+        }
         loop {
             let step = match self.pending {
                 Some(p) => self.bulk_payload(src, p)?,
@@ -299,6 +304,49 @@ impl FrameDecoder {
                 }
             }
         }
+    }
+
+    /// Fast path for the most common frame: a whole array of bulk strings already buffered
+    /// (commands, `MGET`/`LRANGE`-style replies). Validates in a first pass without touching
+    /// `src`; anything unusual (other element types, partial input, a limit reached) returns
+    /// `None` with nothing consumed and the general machine takes over (and reports errors).
+    /// Each byte is thus scanned at most twice per top-level frame.
+    fn whole_command(&mut self, src: &mut BytesMut) -> Option<(Frame, usize)> {
+        let buf = &src[..];
+        let (n, first) = fast_len(buf, 1)?;
+        if n == 0 || n > self.limits.max_aggregate_len || self.limits.max_depth == 0 {
+            return None;
+        }
+        let mut p = first;
+        for _ in 0..n {
+            if *buf.get(p)? != b'$' {
+                return None;
+            }
+            let (len, data) = fast_len(buf, p + 1)?;
+            if len > self.limits.max_bulk_len {
+                return None;
+            }
+            let end = data.checked_add(len)?;
+            if buf.get(end..end + 2)? != b"\r\n" {
+                return None;
+            }
+            p = end + 2;
+        }
+        // Validated: `n` elements are buffered, so this capacity is backed by input bytes.
+        let total = p;
+        src.advance(first);
+        let items: Vec<Frame> = (0..n)
+            .map(|_| {
+                let (len, data) = fast_len(src, 1).unwrap_or_default();
+                src.advance(data);
+                let bulk = src.split_to(len).freeze();
+                src.advance(2);
+                Frame::BulkString(bulk)
+            })
+            .collect();
+        self.position += total as u64;
+        self.frame_start = self.position;
+        Some((Frame::Array(items), total))
     }
 
     #[inline]
@@ -864,6 +912,28 @@ impl FrameDecoder {
             return Ok(Step::Continue);
         }
         Ok(Step::Value(Frame::Array(args)))
+    }
+}
+
+/// Parses `<digits>\r\n` at `buf[at..]` (no sign, at most 18 digits so it cannot overflow):
+/// the value and the index after the CRLF. `None` for anything else, partial input included.
+#[inline(always)]
+fn fast_len(buf: &[u8], at: usize) -> Option<(usize, usize)> {
+    let mut n = 0u64;
+    let mut i = at;
+    loop {
+        let b = *buf.get(i)?;
+        if b.is_ascii_digit() {
+            n = n * 10 + u64::from(b - b'0');
+            i += 1;
+            if i - at > 18 {
+                return None;
+            }
+        } else if b == b'\r' && i > at && *buf.get(i + 1)? == b'\n' {
+            return Some((usize::try_from(n).ok()?, i + 2));
+        } else {
+            return None;
+        }
     }
 }
 

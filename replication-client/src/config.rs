@@ -92,6 +92,20 @@ pub enum RdbSpool {
     ToDir(PathBuf),
 }
 
+/// What the consumer receives for the RDB of a full sync.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub enum RdbMode {
+    /// Decoded as it arrives by [`rdb_parser::RdbDecoder`]: [`Event::Rdb`](crate::Event::Rdb)
+    /// batches of its events. Default.
+    #[default]
+    Decode,
+    /// Decoded with these decoder options (e.g. `raw_values` for RESTORE payloads).
+    DecodeWith(rdb_parser::Options),
+    /// Raw payload bytes: [`Event::RdbChunk`](crate::Event::RdbChunk).
+    Raw,
+}
+
 /// Configuration of a [`Replica`](crate::Replica): the URL, TLS, the session settings,
 /// reconnects and buffering.
 ///
@@ -116,6 +130,7 @@ pub struct Config {
     pub(crate) spool: RdbSpool,
     pub(crate) resume: Option<ResumePoint>,
     pub(crate) read_chunk: usize,
+    pub(crate) rdb_mode: RdbMode,
 }
 
 impl Config {
@@ -142,6 +157,7 @@ impl Config {
             spool: RdbSpool::Never,
             resume: None,
             read_chunk: 64 * 1024,
+            rdb_mode: RdbMode::Decode,
         }
     }
 
@@ -225,6 +241,12 @@ impl Config {
     /// [`Replica::position`](crate::Replica::position)) instead of a full sync.
     pub fn resume_from(mut self, point: ResumePoint) -> Config {
         self.resume = Some(point);
+        self
+    }
+
+    /// Decoded RDB events (default) or raw RDB bytes.
+    pub fn rdb_mode(mut self, mode: RdbMode) -> Config {
+        self.rdb_mode = mode;
         self
     }
 

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsConnector;
 
-use crate::config::{Config, RdbSpool};
+use crate::config::{Config, RdbMode, RdbSpool};
 use crate::error::{Error, Phase};
 use crate::event::{Event, FullResyncReason, Lag, ResumePoint, SessionEvent};
 use crate::session::Session;
@@ -101,6 +101,7 @@ impl Replica {
             ready: Some(ready_tx),
             rdb_incomplete: false,
             attempt: 0,
+            rdb: None,
         };
         let task = tokio::spawn(driver.run());
         match ready_rx.await {
@@ -225,6 +226,8 @@ struct Driver {
     rdb_incomplete: bool,
     /// Consecutive failed attempts.
     attempt: u32,
+    /// The RDB decoder of the current full sync and its unconsumed input.
+    rdb: Option<(rdb_parser::RdbDecoder, BytesMut)>,
 }
 
 impl Driver {
@@ -416,6 +419,12 @@ impl Driver {
                 if let RdbSpool::ToDir(dir) = &self.cfg.spool {
                     *spool = Some(Spool::create(dir)?);
                 }
+                let opts = match &self.cfg.rdb_mode {
+                    RdbMode::Raw => None,
+                    RdbMode::Decode => Some(rdb_parser::Options::default()),
+                    RdbMode::DecodeWith(o) => Some(o.clone()),
+                };
+                self.rdb = opts.map(|o| (rdb_parser::RdbDecoder::new(o), BytesMut::new()));
                 Item::Event(Event::RdbStart(t))
             }
             SessionEvent::RdbChunk(chunk) => match spool {
@@ -426,12 +435,30 @@ impl Driver {
                         .map_err(|source| Error::Spool { source })?;
                     return Ok(None);
                 }
-                None => Item::Event(Event::RdbChunk(chunk)),
+                None => match self.rdb_item(chunk)? {
+                    Some(item) => item,
+                    None => return Ok(None),
+                },
             },
             SessionEvent::RdbEnd { len } => {
                 if let Some(s) = spool.take() {
                     if let Some(stop) = self.replay(s, session, wr).await? {
                         return Ok(Some(stop));
+                    }
+                }
+                if let Some((decoder, rest)) = self.rdb.take() {
+                    decoder.finish().map_err(|source| Error::Rdb {
+                        offset: decoder.offset(),
+                        source,
+                    })?;
+                    if !rest.is_empty() {
+                        return Err(Error::Rdb {
+                            offset: decoder.offset(),
+                            source: rdb_parser::Error::Io(io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                format!("{} bytes after the RDB EOF opcode", rest.len()),
+                            )),
+                        });
                     }
                 }
                 self.rdb_incomplete = false;
@@ -441,6 +468,34 @@ impl Driver {
             SessionEvent::Progress { offset, db } => Item::Progress { offset, db },
         };
         self.deliver(item, session, wr).await
+    }
+
+    /// What the consumer gets for a piece of RDB: the raw bytes, or the events the decoder
+    /// could complete with it (`None`: none yet).
+    fn rdb_item(&mut self, chunk: bytes::Bytes) -> Result<Option<Item>, Error> {
+        let Some((decoder, buf)) = &mut self.rdb else {
+            return Ok(Some(Item::Event(Event::RdbChunk(chunk))));
+        };
+        if buf.is_empty() {
+            // Usually the decoder consumed everything: reuse the chunk's allocation.
+            *buf = BytesMut::from(chunk);
+        } else {
+            buf.extend_from_slice(&chunk);
+        }
+        let mut batch = Vec::new();
+        loop {
+            match decoder.decode(buf) {
+                Ok(Some(ev)) => batch.push(ev),
+                Ok(None) => break,
+                Err(source) => {
+                    return Err(Error::Rdb {
+                        offset: decoder.offset(),
+                        source,
+                    })
+                }
+            }
+        }
+        Ok((!batch.is_empty()).then_some(Item::Event(Event::Rdb(batch))))
     }
 
     fn synced(&mut self) {
@@ -513,9 +568,10 @@ impl Driver {
             {
                 flush(session, wr).await?;
             }
-            let item = Item::Event(Event::RdbChunk(buf.freeze()));
-            if let Some(stop) = self.deliver(item, session, wr).await? {
-                return Ok(Some(stop));
+            if let Some(item) = self.rdb_item(buf.freeze())? {
+                if let Some(stop) = self.deliver(item, session, wr).await? {
+                    return Ok(Some(stop));
+                }
             }
         }
         session.set_reading_paused(false, Instant::now());

@@ -170,6 +170,15 @@ pub enum Error {
         /// The I/O error.
         source: io::Error,
     },
+    /// The RDB could not be decoded (see [`rdb_parser::Error`]): the same RDB would fail
+    /// again, so this is not retried. Use [`crate::RdbMode::Raw`] to receive it undecoded.
+    #[error("RDB decoding failed at RDB byte {offset}: {source}")]
+    Rdb {
+        /// Offset in the RDB payload where decoding stopped.
+        offset: u64,
+        /// The decoder's error (names the key and type byte where known).
+        source: rdb_parser::Error,
+    },
     /// A sans-IO session was used after it returned an error.
     #[error("the session already failed; start a new one")]
     SessionFailed,

@@ -195,8 +195,12 @@ pub enum Event {
     },
     /// The RDB payload starts.
     RdbStart(RdbTransfer),
-    /// A piece of the RDB payload, in order (raw bytes, for a streaming RDB decoder).
+    /// A piece of the RDB payload, in order ([`RdbMode::Raw`](crate::RdbMode::Raw)).
     RdbChunk(Bytes),
+    /// RDB events decoded from the payload received so far, in order (the default
+    /// [`RdbMode::Decode`](crate::RdbMode::Decode)): keys come as `KeyStart`, value
+    /// events, `KeyEnd`; the last batch ends with `Eof`.
+    Rdb(Vec<rdb_parser::Event>),
     /// The RDB is complete.
     RdbEnd {
         /// Total payload size.

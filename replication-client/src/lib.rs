@@ -22,7 +22,7 @@
 //! while let Some(event) = replica.recv().await {
 //!     match event? {
 //!         Event::FullResync { reason, .. } => println!("full sync ({reason:?})"),
-//!         Event::RdbChunk(bytes) => { /* feed an RDB decoder */ let _ = bytes; }
+//!         Event::Rdb(batch) => { /* rdb_parser events: keys, values, ... */ let _ = batch; }
 //!         Event::Command(cmd) => println!("db {} @{}: {:?}", cmd.db, cmd.end_offset, cmd.args),
 //!         Event::Disconnected { error, retry_in, .. } => eprintln!("{error}; retry in {retry_in:?}"),
 //!         _ => {}
@@ -52,7 +52,7 @@ mod tls;
 mod url;
 
 pub use backoff::Backoff;
-pub use config::{Config, Limits, RdbSpool, SessionConfig};
+pub use config::{Config, Limits, RdbMode, RdbSpool, SessionConfig};
 pub use driver::Replica;
 pub use error::{Error, Phase, Result};
 pub use event::{

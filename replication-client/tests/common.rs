@@ -56,6 +56,12 @@ pub struct Log {
     pub partial_resyncs: usize,
     /// Disconnections reported.
     pub disconnects: usize,
+    /// Keys decoded from the RDB of the last full sync (decode mode).
+    pub rdb_keys: usize,
+    /// Header of the decoded RDB.
+    pub rdb_header: Option<rdb_parser::Header>,
+    /// Whether the decoder reported the RDB's end.
+    pub rdb_eof: bool,
 }
 
 impl Log {
@@ -64,11 +70,28 @@ impl Log {
         match ev {
             Event::FullResync { reason, .. } => {
                 self.rdb.clear();
+                self.rdb_keys = 0;
+                self.rdb_header = None;
+                self.rdb_eof = false;
                 self.full_resyncs.push(reason);
             }
             Event::RdbChunk(b) => self.rdb.extend_from_slice(&b),
+            Event::Rdb(batch) => {
+                for ev in batch {
+                    match ev {
+                        rdb_parser::Event::Header(h) => self.rdb_header = Some(h),
+                        rdb_parser::Event::KeyStart(_) => self.rdb_keys += 1,
+                        rdb_parser::Event::Eof(_) => self.rdb_eof = true,
+                        _ => {}
+                    }
+                }
+            }
             Event::RdbEnd { len } => {
-                assert_eq!(len as usize, self.rdb.len());
+                if self.rdb_header.is_some() {
+                    assert!(self.rdb_eof, "decoded RDB without EOF");
+                } else {
+                    assert_eq!(len as usize, self.rdb.len());
+                }
                 self.rdb_ends += 1;
             }
             Event::Command(c) => self.commands.push(c),

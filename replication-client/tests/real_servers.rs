@@ -7,10 +7,10 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use replication_client::{Backoff, Error, FullResyncReason, Replica};
+use replication_client::{Backoff, Error, FullResyncReason, RdbMode, RdbSpool, Replica};
 use testkit::{Flavor, Server};
 
-fn full_sync(flavor: Flavor, diskless: bool) {
+fn full_sync(flavor: Flavor, diskless: bool, mode: RdbMode) {
     let server = Server::builder(flavor)
         .config("repl-diskless-sync", if diskless { "yes" } else { "no" })
         .config("repl-diskless-sync-delay", "0")
@@ -18,7 +18,9 @@ fn full_sync(flavor: Flavor, diskless: bool) {
     let mut conn = server.connect();
     let keys = fill(&mut conn);
     runtime().block_on(async {
-        let mut replica = Replica::connect(config(&server.url())).await.unwrap();
+        let raw = matches!(mode, RdbMode::Raw);
+        let cfg = config(&server.url()).rdb_mode(mode);
+        let mut replica = Replica::connect(cfg).await.unwrap();
         // Writes while the full sync runs: they come after the RDB, in the stream.
         conn.ok(["SELECT", "0"]);
         for i in 0..50 {
@@ -34,13 +36,19 @@ fn full_sync(flavor: Flavor, diskless: bool) {
         } else {
             flavor.rdb_magic()
         };
-        assert_eq!(&log.rdb[..9], magic);
-        assert_eq!(log.rdb[log.rdb.len() - 9], 0xff, "RDB ends with EOF + CRC");
-        assert!(
-            log.rdb.len() > 100_000,
-            "RDB of {keys} keys: {}",
-            log.rdb.len()
-        );
+        if raw {
+            assert_eq!(&log.rdb[..9], magic);
+            assert_eq!(log.rdb[log.rdb.len() - 9], 0xff, "RDB ends with EOF + CRC");
+            assert!(
+                log.rdb.len() > 100_000,
+                "RDB of {keys} keys: {}",
+                log.rdb.len()
+            );
+        } else {
+            let h = log.rdb_header.expect("decoded header");
+            assert_eq!(format!("REDIS{:04}", h.version).as_bytes(), magic);
+            assert_eq!(log.rdb_keys, keys, "every key decoded");
+        }
 
         // Writes after the sync, in other databases and in a transaction.
         conn.ok(["SELECT", "2"]);
@@ -87,12 +95,12 @@ fn full_sync(flavor: Flavor, diskless: bool) {
 }
 
 fn full_sync_diskless(flavor: Flavor) {
-    full_sync(flavor, true)
+    full_sync(flavor, true, RdbMode::Decode)
 }
 matrix!(full_sync_diskless);
 
 fn full_sync_disk(flavor: Flavor) {
-    full_sync(flavor, false)
+    full_sync(flavor, false, RdbMode::Raw)
 }
 matrix!(full_sync_disk);
 
@@ -215,3 +223,53 @@ fn acl_user(flavor: Flavor) {
     });
 }
 matrix!(acl_user);
+
+/// Valkey 9 sends its own format (`VALKEY080`) to a replica announcing version 9; the
+/// decoder reads it as it arrives.
+#[test]
+fn valkey_9_native_rdb_with_replconf_version() {
+    let server = Server::builder(Flavor::Valkey9_1)
+        .config("repl-diskless-sync", "yes")
+        .config("repl-diskless-sync-delay", "0")
+        .start();
+    let mut conn = server.connect();
+    let keys = fill(&mut conn);
+    runtime().block_on(async {
+        let cfg = config(&server.url()).replconf_version("9.1.2");
+        let mut replica = Replica::connect(cfg).await.unwrap();
+        let mut log = Log::default();
+        recv_until(&mut replica, &mut log, 30, |l| l.rdb_ends == 1).await;
+        let h = log.rdb_header.expect("decoded header");
+        assert_eq!((h.family, h.version), (rdb_parser::Family::Valkey, 80));
+        assert_eq!(log.rdb_keys, keys);
+    });
+}
+
+/// Spooling: the RDB goes to a temp file at network speed, then to a consumer that reads
+/// through a one-slot channel; the stream follows with nothing lost.
+#[test]
+fn spooled_rdb_to_a_slow_consumer() {
+    let server = Server::builder(Flavor::Redis7_0)
+        .config("repl-diskless-sync", "yes")
+        .config("repl-diskless-sync-delay", "0")
+        .start();
+    let mut conn = server.connect();
+    let keys = fill(&mut conn);
+    let dir = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let cfg = config(&server.url())
+            .spool(RdbSpool::ToDir(dir.path().to_path_buf()))
+            .channel_capacity(1);
+        let mut replica = Replica::connect(cfg).await.unwrap();
+        for i in 0..100 {
+            conn.int(["RPUSH", "spooled", &i.to_string()]);
+        }
+        let mut log = Log::default();
+        recv_until(&mut replica, &mut log, 60, |l| {
+            l.named("RPUSH").len() == 100
+        })
+        .await;
+        assert_eq!(log.rdb_keys, keys);
+        assert_caught_up(&mut replica, &mut log, &mut conn).await;
+    });
+}

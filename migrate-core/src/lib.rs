@@ -15,12 +15,19 @@
 //! ```
 
 pub mod command;
+mod error;
 mod filter;
 mod glob;
 mod slot;
 mod target;
+mod write;
 
+pub use error::Error;
 pub use filter::Filter;
 pub use glob::Glob;
 pub use slot::{key_slot, SLOTS};
-pub use target::{ServerFamily, ServerVersion};
+pub use target::{DbKeys, Keyspace, ServerFamily, ServerVersion, Target, TargetOptions};
+pub use write::{
+    chunk_items, chunk_string, ChunkItems, ChunkString, Outcome, Pipeline, Redirect, ServerError,
+    ServerErrorKind, Tag, Writer, WriterOptions,
+};

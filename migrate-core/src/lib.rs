@@ -18,6 +18,7 @@ pub mod command;
 mod error;
 mod filter;
 mod glob;
+pub mod rewrite;
 mod slot;
 mod target;
 mod write;

@@ -1,0 +1,74 @@
+//! Sorted sets: `ZADD key score member...` in chunks, with bit-exact scores.
+
+use bytes::Bytes;
+use rdb_parser::ZSetEntry;
+
+use super::chunk::Batch;
+use super::{Env, KeyCtx, Loss, Out};
+
+#[derive(Debug)]
+pub(crate) struct ZSetWriter {
+    batch: Batch,
+}
+
+impl ZSetWriter {
+    pub(crate) fn new(key: &Bytes) -> ZSetWriter {
+        ZSetWriter {
+            batch: Batch::new(b"ZADD", key),
+        }
+    }
+
+    pub(crate) fn push(&mut self, env: &Env, ctx: &mut KeyCtx, out: Out<'_>, items: &[ZSetEntry]) {
+        for e in items {
+            if e.score.is_nan() {
+                // Only corrupt input has NaN scores; no server accepts one.
+                ctx.lose(Loss::NanScores { members: 1 });
+                continue;
+            }
+            let score = Bytes::from(format_score(e.score));
+            if self.batch.full_for(env, 2, score.len() + e.member.len()) {
+                if let Some(cmd) = self.batch.take() {
+                    ctx.emit(env, out, cmd);
+                }
+            }
+            self.batch.push(score);
+            self.batch.push(e.member.to_bytes());
+        }
+    }
+
+    pub(crate) fn finish(mut self, env: &Env, ctx: &mut KeyCtx, out: Out<'_>) {
+        if let Some(cmd) = self.batch.take() {
+            ctx.emit(env, out, cmd);
+        }
+    }
+}
+
+/// Formats a score so that the server parses back the very same `f64`: the shortest
+/// decimal that round-trips (exponent form for very large and very small magnitudes),
+/// `inf` / `-inf` for infinities, `nan` for NaN (which no server accepts).
+///
+/// ```
+/// use migrate_core::rewrite::format_score;
+///
+/// assert_eq!(format_score(1.0), "1");
+/// assert_eq!(format_score(0.1), "0.1");
+/// assert_eq!(format_score(-2.5e-300), "-2.5e-300");
+/// assert_eq!(format_score(f64::INFINITY), "inf");
+/// for x in [0.1 + 0.2, 1.0 / 3.0, f64::MAX, f64::MIN_POSITIVE, 5e-324, -0.0] {
+///     assert_eq!(format_score(x).parse::<f64>().unwrap().to_bits(), x.to_bits());
+/// }
+/// ```
+pub fn format_score(x: f64) -> String {
+    if x.is_nan() {
+        "nan".to_string()
+    } else if x.is_infinite() {
+        if x > 0.0 { "inf" } else { "-inf" }.to_string()
+    } else {
+        let a = x.abs();
+        if a != 0.0 && !(1e-5..1e16).contains(&a) {
+            format!("{x:e}")
+        } else {
+            format!("{x}")
+        }
+    }
+}

@@ -501,15 +501,17 @@ impl RdbDecoder {
         let mut p = self.io.peek(buf);
         let b = need!(p.u8());
         let limit = self.io.opts.max_buffered;
+        // A bare value (DUMP payload body) holds only KEY_META (Redis) and the type byte.
+        let key_meta = b == op::KEY_META_OR_SLOT_IMPORT && self.io.family == Family::Redis;
+        if self.bare && (b >= op::KEY_META_OR_SLOT_IMPORT || b == op::RAM_LRU) && !key_meta {
+            return Err(Error::UnknownType {
+                type_byte: b,
+                offset: at,
+                key: None,
+            });
+        }
         match b {
             op::EOF => {
-                if self.bare {
-                    return Err(Error::UnknownType {
-                        type_byte: b,
-                        offset: at,
-                        key: None,
-                    });
-                }
                 self.io.consume(buf, 1);
                 if self.io.version >= 5 {
                     self.state = State::Checksum;
@@ -628,7 +630,7 @@ impl RdbDecoder {
                     tagged: Tagged::new(true, limit),
                 };
             }
-            op::RAM_LRU if self.io.family == Family::Redis && !self.bare => {
+            op::RAM_LRU if self.io.family == Family::Redis => {
                 let v = need!(p.len("RAM_LRU"));
                 self.io.consume(buf, p.pos());
                 self.pending.meta.push(KeyMeta::RamLru(v));
@@ -640,6 +642,25 @@ impl RdbDecoder {
                     left: n,
                     class: None,
                 };
+            }
+            op::KEY_META_OR_SLOT_IMPORT => {
+                let name = need!(p.string(limit));
+                let n = need!(p.len("SLOT_IMPORT range count"));
+                if n > 16384 {
+                    return Err(Error::corrupt(
+                        format!("SLOT_IMPORT with {n} slot ranges"),
+                        at,
+                    ));
+                }
+                let mut ranges = Vec::new();
+                for _ in 0..n {
+                    let start = need!(p.len("SLOT_IMPORT range"));
+                    let end = need!(p.len("SLOT_IMPORT range"));
+                    ranges.push((start, end));
+                }
+                let chunk = self.io.consume(buf, p.pos());
+                let job_name = name.resolve_bytes(&chunk)?;
+                self.io.emit(Event::SlotImport { job_name, ranges });
             }
             _ => {
                 let Some(rdb_type) = RdbType::from_byte(self.io.family, self.io.version, b) else {

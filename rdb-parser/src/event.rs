@@ -401,10 +401,12 @@ pub enum Event {
     ModuleAux(ModuleAux),
     /// A function library.
     Function(Function),
-    /// Valkey 9 `SLOT_IMPORT` (243 in `VALKEY` streams), raw.
+    /// Valkey 9 `SLOT_IMPORT` (243 in `VALKEY` streams): an atomic slot migration in progress.
     SlotImport {
-        /// The opcode's payload, raw.
-        raw: Bytes,
+        /// The import job's name.
+        job_name: Bytes,
+        /// The slot ranges being imported, inclusive.
+        ranges: Vec<(u64, u64)>,
     },
     /// A key begins.
     KeyStart(KeyStart),

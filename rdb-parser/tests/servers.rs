@@ -351,6 +351,12 @@ fn check_flavor(flavor: Flavor) {
     }
     let rdb = server.save();
     assert_eq!(&rdb[..9], flavor.rdb_magic());
+    // Seeds for the fuzz targets: RDB_FUZZ_SEEDS=<dir> writes this file and DUMP payloads.
+    let seeds = std::env::var_os("RDB_FUZZ_SEEDS").map(std::path::PathBuf::from);
+    if let Some(dir) = &seeds {
+        std::fs::create_dir_all(dir.join("rdb_decode")).unwrap();
+        std::fs::write(dir.join("rdb_decode").join(format!("{flavor}.rdb")), &rdb).unwrap();
+    }
 
     let opts = Options::default()
         .raw_values(true)
@@ -473,6 +479,15 @@ fn check_dump(server: &Server, c: &mut Conn, flavor: Flavor, keys: &BTreeMap<(u6
             continue;
         }
         let payload = c.bulk([&b"DUMP"[..], name]).unwrap();
+        if let Some(dir) = std::env::var_os("RDB_FUZZ_SEEDS").map(std::path::PathBuf::from) {
+            let dir = dir.join("dump_payload");
+            std::fs::create_dir_all(&dir).unwrap();
+            let file = format!(
+                "{flavor}-{}",
+                String::from_utf8_lossy(name).replace(':', "_")
+            );
+            std::fs::write(dir.join(file), &payload).unwrap();
+        }
         let p = dump::split(&payload, true).unwrap();
         assert_eq!(p.version, version, "{flavor}");
         // The raw value from the file is byte-identical to the DUMP body.

@@ -179,8 +179,15 @@ impl Replica {
 
     /// Source offset (decoded by the task) against processed offset (received by the
     /// consumer).
+    ///
+    /// During a full sync (no position yet) both are the offset the stream will resume from
+    /// after the RDB: RDB bytes are not part of the replication offset.
     pub fn lag(&self) -> Lag {
-        let processed = self.position.map_or(0, |p| p.offset);
+        let processed = match (self.position, self.pending_full) {
+            (Some(p), _) => p.offset,
+            (None, Some((_, offset))) => offset,
+            (None, None) => 0,
+        };
         Lag {
             source_offset: self
                 .shared

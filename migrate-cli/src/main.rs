@@ -1,14 +1,33 @@
 //! `redis-migrate`: the command-line shell over `migrate-core`.
+//!
+//! Each subcommand lives in its own file under `cmd/`; `main` parses the arguments, runs the
+//! subcommand and turns an error into one line on stderr (`redis-migrate: ...`) and a non-zero
+//! exit status.
+
+mod cmd;
+mod error;
+
+use std::process::ExitCode;
 
 use clap::Parser;
 
+use crate::cmd::Command;
+
 /// Copy and sync data between Redis-compatible servers.
 #[derive(Debug, Parser)]
-#[command(name = "redis-migrate", version, about)]
-struct Cli {}
+#[command(name = "redis-migrate", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    let _cli = Cli::parse();
-    eprintln!("redis-migrate: no subcommands yet");
-    std::process::exit(2);
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("redis-migrate: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
 }

@@ -1,0 +1,409 @@
+//! `redis-migrate rdb dump FILE --format resp|json`.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use clap::{Args, ValueEnum};
+use migrate_core::rewrite::json::JsonWriter;
+use migrate_core::rewrite::{Cmd, KeyStatus, Outcome, RespWriter, RewriteOptions, Rewriter, Scope};
+use migrate_core::{Filter, ServerVersion};
+use rdb_parser::{Event, Options};
+
+use super::rdb::{parse_version, Input, WriterVersion};
+use crate::error::CliError;
+
+/// Output format of `rdb dump`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// Commands in RESP, with `SELECT`s: `redis-migrate rdb dump f.rdb | redis-cli --pipe`.
+    Resp,
+    /// One JSON object per key per line (schema in the README).
+    Json,
+}
+
+/// Arguments of `rdb dump`.
+#[derive(Debug, Args)]
+pub(crate) struct DumpArgs {
+    /// The RDB file (`-` for stdin).
+    file: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Resp)]
+    format: Format,
+    /// Write here instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// The server the commands are for: `X.Y`, `redis-X.Y` or `valkey-X.Y` (default: the
+    /// version that wrote the file). Decides e.g. HSET vs HMSET, XSETID/ENTRIESREAD, hash
+    /// field TTLs, FUNCTION LOAD.
+    #[arg(long, value_name = "VERSION", value_parser = parse_version)]
+    target_version: Option<ServerVersion>,
+    /// Only these dbs (repeatable).
+    #[arg(long = "db", value_name = "N")]
+    dbs: Vec<u32>,
+    /// Skip these dbs (repeatable).
+    #[arg(long = "exclude-db", value_name = "N")]
+    exclude_dbs: Vec<u32>,
+    /// Write db FROM as db TO (repeatable), e.g. `--map-db 3=0`.
+    #[arg(long = "map-db", value_name = "FROM=TO", value_parser = parse_map)]
+    map_dbs: Vec<(u32, u32)>,
+    /// Only keys matching this glob (Redis `KEYS` syntax; repeatable: any matches).
+    #[arg(long = "key", value_name = "GLOB")]
+    keys: Vec<String>,
+    /// Skip keys matching this glob (repeatable).
+    #[arg(long = "exclude-key", value_name = "GLOB")]
+    exclude_keys: Vec<String>,
+    /// RESP: remove each key before writing it (UNLINK) and replace function libraries.
+    #[arg(long)]
+    replace: bool,
+    /// Keep keys whose TTL already passed (skipped by default).
+    #[arg(long)]
+    include_expired: bool,
+    /// "Now" in Unix milliseconds, for deciding which keys expired (default: the clock).
+    #[arg(long, value_name = "MS", hide = true)]
+    now_ms: Option<i64>,
+    /// RESP: most value arguments per command (big keys are split).
+    #[arg(long, value_name = "N", default_value_t = RewriteOptions::default().max_command_args)]
+    max_command_args: usize,
+    /// RESP: most value bytes per command (big keys are split; big strings use APPEND).
+    #[arg(long, value_name = "BYTES", default_value_t = RewriteOptions::default().max_command_bytes)]
+    max_command_bytes: usize,
+    /// Do not print per-key warnings (the summary is still printed).
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+fn parse_map(s: &str) -> Result<(u32, u32), String> {
+    let (a, b) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected FROM=TO, got {s:?}"))?;
+    let n = |x: &str| {
+        x.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("bad db number {x:?}"))
+    };
+    Ok((n(a)?, n(b)?))
+}
+
+/// How many per-key warnings are printed before only counting.
+const MAX_WARNINGS: u64 = 20;
+
+/// Where the output goes, with the error context.
+struct Output {
+    name: String,
+    out: BufWriter<Box<dyn Write>>,
+}
+
+impl Output {
+    fn open(path: Option<&Path>) -> Result<Output, CliError> {
+        let (name, w): (String, Box<dyn Write>) = match path {
+            None => ("stdout".into(), Box::new(io::stdout().lock())),
+            Some(p) if p == Path::new("-") => ("stdout".into(), Box::new(io::stdout().lock())),
+            Some(p) => (
+                p.display().to_string(),
+                Box::new(File::create(p).map_err(|e| CliError::file(p, e))?),
+            ),
+        };
+        Ok(Output {
+            name,
+            out: BufWriter::with_capacity(256 * 1024, w),
+        })
+    }
+
+    fn write(&mut self, b: &[u8]) -> Result<(), CliError> {
+        self.out
+            .write_all(b)
+            .map_err(|e| CliError::new(format!("{}: {e}", self.name)))
+    }
+
+    fn finish(mut self) -> Result<(), CliError> {
+        self.out
+            .flush()
+            .map_err(|e| CliError::new(format!("{}: {e}", self.name)))
+    }
+}
+
+impl DumpArgs {
+    fn filter(&self) -> Filter {
+        let mut f = Filter::new();
+        for &db in &self.dbs {
+            f = f.include_db(db);
+        }
+        for &db in &self.exclude_dbs {
+            f = f.exclude_db(db);
+        }
+        for &(a, b) in &self.map_dbs {
+            f = f.map_db(a, b);
+        }
+        for k in &self.keys {
+            f = f.include_keys(k.as_bytes().to_vec());
+        }
+        for k in &self.exclude_keys {
+            f = f.exclude_keys(k.as_bytes().to_vec());
+        }
+        f
+    }
+
+    pub(crate) fn run(self) -> Result<(), CliError> {
+        if self.max_command_args < 2 || self.max_command_bytes < 1 {
+            return Err(CliError::usage(
+                "--max-command-args must be at least 2 and --max-command-bytes at least 1",
+            ));
+        }
+        let filter = self.filter();
+        let now_ms = if self.include_expired {
+            i64::MIN
+        } else {
+            self.now_ms.unwrap_or_else(|| {
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_millis() as i64)
+                    .unwrap_or(0)
+            })
+        };
+        let mut input = Input::open(&self.file, Options::default())?;
+        let mut output = Output::open(self.output.as_deref())?;
+        let mut summary = Summary::default();
+        match self.format {
+            Format::Resp => self.resp(&mut input, &mut output, &filter, now_ms, &mut summary)?,
+            Format::Json => self.json(&mut input, &mut output, &filter, now_ms, &mut summary)?,
+        }
+        output.finish()?;
+        summary.print(self.format, self.quiet);
+        Ok(())
+    }
+
+    fn resp(
+        &self,
+        input: &mut Input,
+        output: &mut Output,
+        filter: &Filter,
+        now_ms: i64,
+        summary: &mut Summary,
+    ) -> Result<(), CliError> {
+        let opts = RewriteOptions::default()
+            .max_command_args(self.max_command_args)
+            .max_command_bytes(self.max_command_bytes)
+            .replace(self.replace);
+        let mut writer_version = WriterVersion::default();
+        let mut rewriter: Option<Rewriter> = None;
+        let mut resp = RespWriter::new();
+        let mut buf = BytesMut::with_capacity(256 * 1024);
+        let mut skipping = false;
+        let mut target_db = 0u64;
+        while let Some(ev) = input.next_event()? {
+            writer_version.observe(&ev);
+            if let Event::KeyStart(k) = &ev {
+                match filter
+                    .target_db(k.db as u32)
+                    .filter(|_| filter.accepts_key(&k.key))
+                {
+                    None => {
+                        skipping = true;
+                        summary.filtered += 1;
+                    }
+                    Some(db) => target_db = u64::from(db),
+                }
+            }
+            if skipping {
+                if matches!(ev, Event::KeyEnd) {
+                    skipping = false;
+                }
+                continue;
+            }
+            if !matches!(ev, Event::KeyStart(_) | Event::Function(_)) && rewriter.is_none() {
+                continue;
+            }
+            let rw = rewriter.get_or_insert_with(|| {
+                let target = self
+                    .target_version
+                    .unwrap_or_else(|| writer_version.version());
+                summary.target = Some(target);
+                Rewriter::new(target, opts.clone(), now_ms)
+            });
+            let outcome = rw.push(&ev, &mut |mut cmd: Cmd| {
+                if let Scope::Key { db, .. } = &mut cmd.scope {
+                    *db = target_db;
+                }
+                resp.encode(&cmd, &mut buf);
+            });
+            if buf.len() >= 128 * 1024 {
+                output.write(&buf)?;
+                buf.clear();
+            }
+            if let Some(o) = outcome {
+                summary.outcome(&o, self.quiet);
+            }
+        }
+        output.write(&buf)?;
+        if let Some(rw) = &rewriter {
+            summary.commands = rw.stats().commands;
+        }
+        Ok(())
+    }
+
+    fn json(
+        &self,
+        input: &mut Input,
+        output: &mut Output,
+        filter: &Filter,
+        now_ms: i64,
+        summary: &mut Summary,
+    ) -> Result<(), CliError> {
+        let mut json = JsonWriter::new();
+        let mut buf = Vec::with_capacity(256 * 1024);
+        let mut skipping = false;
+        while let Some(ev) = input.next_event()? {
+            if let Event::KeyStart(k) = &ev {
+                let expired = k.expire_at_ms.is_some_and(|at| at <= now_ms);
+                let db = filter
+                    .target_db(k.db as u32)
+                    .filter(|_| filter.accepts_key(&k.key));
+                if db.is_none() {
+                    summary.filtered += 1;
+                    skipping = true;
+                } else if expired {
+                    summary.expired += 1;
+                    skipping = true;
+                } else if let Some(db) = db.filter(|&d| u64::from(d) != k.db) {
+                    let mut k = k.clone();
+                    k.db = u64::from(db);
+                    json.push(&Event::KeyStart(k), &mut buf);
+                    summary.written += 1;
+                    continue;
+                } else {
+                    summary.written += 1;
+                }
+            }
+            if skipping {
+                if matches!(ev, Event::KeyEnd) {
+                    skipping = false;
+                }
+                continue;
+            }
+            if json.push(&ev, &mut buf) && buf.len() >= 128 * 1024 {
+                output.write(&buf)?;
+                buf.clear();
+            }
+        }
+        output.write(&buf)?;
+        Ok(())
+    }
+}
+
+/// What `rdb dump` did, printed on stderr at the end.
+#[derive(Debug, Default)]
+struct Summary {
+    target: Option<ServerVersion>,
+    written: u64,
+    commands: u64,
+    filtered: u64,
+    expired: u64,
+    empty: u64,
+    need_restore: u64,
+    unsupported: u64,
+    lossy: u64,
+    functions: u64,
+    functions_unsupported: u64,
+    warnings: u64,
+}
+
+impl Summary {
+    fn warn(&mut self, quiet: bool, msg: String) {
+        self.warnings += 1;
+        if !quiet && self.warnings <= MAX_WARNINGS {
+            eprintln!("redis-migrate: warning: {msg}");
+        }
+    }
+
+    fn outcome(&mut self, o: &Outcome, quiet: bool) {
+        match o {
+            Outcome::Key(r) => {
+                let name = || format!("db{} {:?}", r.db, String::from_utf8_lossy(&r.key));
+                match &r.status {
+                    KeyStatus::Written => {
+                        self.written += 1;
+                        if !r.losses.is_empty() {
+                            self.lossy += 1;
+                            for l in &r.losses {
+                                self.warn(quiet, format!("{}: {l}", name()));
+                            }
+                        }
+                    }
+                    KeyStatus::Expired { .. } => self.expired += 1,
+                    KeyStatus::Empty => self.empty += 1,
+                    KeyStatus::NeedsRestore { .. } => {
+                        self.need_restore += 1;
+                        self.warn(quiet, format!("{}: {}, not written", name(), r.status));
+                    }
+                    s => {
+                        self.unsupported += 1;
+                        self.warn(quiet, format!("{}: {s}, not written", name()));
+                    }
+                }
+            }
+            Outcome::Function(f) => {
+                let name = f
+                    .name
+                    .as_ref()
+                    .map(|n| String::from_utf8_lossy(n).into_owned())
+                    .unwrap_or_else(|| "?".into());
+                match f.status {
+                    migrate_core::rewrite::FunctionStatus::Loaded => self.functions += 1,
+                    _ => {
+                        self.functions_unsupported += 1;
+                        self.warn(
+                            quiet,
+                            format!(
+                                "function library {name}: the target has no functions, not written"
+                            ),
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn print(&self, format: Format, quiet: bool) {
+        if self.warnings > MAX_WARNINGS && !quiet {
+            eprintln!(
+                "redis-migrate: warning: ... {} more warnings",
+                self.warnings - MAX_WARNINGS
+            );
+        }
+        let mut line = format!("redis-migrate: {} keys written", self.written);
+        if format == Format::Resp {
+            line += &format!(" ({} commands", self.commands);
+            if let Some(t) = self.target {
+                line += &format!(" for {t}");
+            }
+            line += ")";
+            if self.functions > 0 {
+                line += &format!(", {} function libraries", self.functions);
+            }
+        }
+        for (n, what) in [
+            (self.expired, "expired"),
+            (self.filtered, "filtered out"),
+            (self.empty, "empty"),
+            (self.lossy, "written with losses (see warnings)"),
+            (
+                self.need_restore,
+                "need RESTORE (module values), not written",
+            ),
+            (self.unsupported, "unsupported by the target, not written"),
+            (
+                self.functions_unsupported,
+                "function libraries unsupported by the target",
+            ),
+        ] {
+            if n > 0 {
+                line += &format!(", {n} {what}");
+            }
+        }
+        eprintln!("{line}");
+    }
+}

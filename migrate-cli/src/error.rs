@@ -1,0 +1,45 @@
+//! The CLI's error: one line for the user, and an exit status.
+
+use std::fmt;
+use std::path::Path;
+
+/// An error that ends the command.
+#[derive(Debug)]
+pub(crate) struct CliError {
+    message: String,
+    code: u8,
+}
+
+impl CliError {
+    /// A failure with the input or the work itself (exit status 1).
+    pub(crate) fn new(message: impl Into<String>) -> CliError {
+        CliError {
+            message: message.into(),
+            code: 1,
+        }
+    }
+
+    /// A failure about a file: `<file>: <error>`.
+    pub(crate) fn file(path: &Path, err: impl fmt::Display) -> CliError {
+        CliError::new(format!("{}: {err}", path.display()))
+    }
+
+    /// A bad argument (exit status 2, like clap's usage errors).
+    pub(crate) fn usage(message: impl Into<String>) -> CliError {
+        CliError {
+            message: message.into(),
+            code: 2,
+        }
+    }
+
+    pub(crate) fn exit_code(&self) -> u8 {
+        self.code
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Always one line.
+        f.write_str(&self.message.replace(['\n', '\r'], " "))
+    }
+}

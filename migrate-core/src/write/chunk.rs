@@ -132,6 +132,10 @@ impl<I: Iterator<Item = Bytes>> Iterator for ChunkItems<I> {
 /// commands of at most `max_bytes` encoded bytes each. The parts are slices of `value`
 /// (no copy). An empty value gives one `SET`.
 ///
+/// This keeps each command small (for the window, the query buffer and the time the target
+/// spends on one command); it does not get around `proto-max-bulk-len`: the target refuses
+/// to grow a string beyond it (`APPEND` answers `string exceeds maximum allowed size`).
+///
 /// ```
 /// use bytes::Bytes;
 /// use migrate_core::chunk_string;

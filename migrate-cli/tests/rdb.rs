@@ -454,4 +454,33 @@ fn module_values_are_reported() {
         .expect("a module line");
     assert_eq!(module["value"]["module"], "ReJSON-RL");
     assert!(!bytes(&module["value"]["raw"]).is_empty());
+    // --restore-modules: RESTORE of the raw value, footer set to the target's RDB version.
+    let o = cli(&[
+        "rdb",
+        "dump",
+        f.to_str().unwrap(),
+        "--target-version",
+        "7.0",
+        "--restore-modules",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("1 module values written as RESTORE"),
+        "{}",
+        stderr(&o)
+    );
+    let head = b"*4\r\n$7\r\nRESTORE\r\n$3\r\nfoo\r\n$1\r\n0\r\n$";
+    let at = o
+        .stdout
+        .windows(head.len())
+        .position(|w| w == head)
+        .expect("a RESTORE command")
+        + head.len();
+    let rest = &o.stdout[at..];
+    let crlf = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+    let len: usize = std::str::from_utf8(&rest[..crlf]).unwrap().parse().unwrap();
+    let payload = &rest[crlf + 2..crlf + 2 + len];
+    let p = rdb_parser::dump::split(payload, true).expect("a valid DUMP payload");
+    assert_eq!(p.type_byte(), 7);
+    assert_eq!(&payload[len - 10..len - 8], &10u16.to_le_bytes());
 }

@@ -123,6 +123,14 @@ fn rewrite(rdb: &[u8], target: ServerVersion) -> (BytesMut, RewriteStats) {
     let opts = RewriteOptions::default()
         .max_command_args(100)
         .max_command_bytes(16 * 1024);
+    rewrite_with(rdb, target, opts)
+}
+
+fn rewrite_with(
+    rdb: &[u8],
+    target: ServerVersion,
+    opts: RewriteOptions,
+) -> (BytesMut, RewriteStats) {
     let mut rw = Rewriter::new(target, opts, now_ms());
     let mut resp = RespWriter::new();
     let mut out = BytesMut::new();
@@ -263,6 +271,88 @@ fn downgrade_redis_7_0_to_redis_6_2() {
 #[test]
 fn upgrade_redis_6_2_to_valkey_9_1() {
     roundtrip(Flavor::Redis6_2, Flavor::Valkey9_1);
+}
+
+/// With `replace`, keys of another type or value already on the target are replaced, and
+/// function libraries too.
+#[test]
+fn replace_overwrites_existing_keys() {
+    let src = start(Flavor::Redis7_0);
+    Dataset::small().fill(&src);
+    fill_extras(&src);
+    let lib = "#!lua name=lib\nredis.register_function('f', function() return 'new' end)";
+    src.connect().must(["FUNCTION", "LOAD", lib]);
+    let rdb = src.save();
+    let expected = Snapshot::take(&src, DBS);
+
+    let dst = start(Flavor::Redis7_0);
+    let mut c = dst.connect();
+    c.must([
+        "FUNCTION",
+        "LOAD",
+        "#!lua name=lib\nredis.register_function('f', function() return 'old' end)",
+    ]);
+    // Every other key exists on the target already: as a list, or (lists) as a string,
+    // with a TTL that must disappear.
+    for (i, (db, key)) in expected.keys.keys().enumerate().filter(|(i, _)| i % 2 == 0) {
+        c.ok(["SELECT".to_string(), db.to_string()]);
+        if key.starts_with(b"list:") {
+            c.ok([b"SET".as_slice(), key, b"stale"]);
+        } else {
+            c.int([b"RPUSH".as_slice(), key, b"stale", i.to_string().as_bytes()]);
+        }
+        c.int([b"PEXPIRE".as_slice(), key, b"99999999"]);
+    }
+    let opts = RewriteOptions::default()
+        .max_command_args(100)
+        .max_command_bytes(16 * 1024)
+        .replace(true);
+    let (resp, _) = rewrite_with(&rdb, version(&dst), opts);
+    load(&dst, &resp);
+    expected.assert_same(&Snapshot::take(&dst, DBS), TTL_TOLERANCE_MS);
+    assert_eq!(
+        dst.connect().must(["FCALL", "f", "0"]),
+        Reply::Bulk(b"new".to_vec())
+    );
+}
+
+/// Streams too large to buffer are written as they are decoded: everything but the pending
+/// entries of deleted stream entries is recreated, and those are reported.
+#[test]
+fn streams_written_without_buffering() {
+    let src = start(Flavor::Valkey8_1);
+    Dataset::small().fill(&src);
+    let rdb = src.save();
+    let dst = start(Flavor::Valkey8_1);
+    let opts = RewriteOptions::default().stream_buffer_bytes(0);
+    let mut rw = Rewriter::new(version(&dst), opts, now_ms());
+    let mut resp = RespWriter::new();
+    let mut out = BytesMut::new();
+    let mut unverified = BTreeSet::new();
+    for ev in decode(&rdb) {
+        if let Some(Outcome::Key(r)) = rw.push(&ev, &mut |cmd| resp.encode(&cmd, &mut out)) {
+            for l in &r.losses {
+                assert!(
+                    matches!(l, migrate_core::rewrite::Loss::PendingUnverified { .. }),
+                    "{l}"
+                );
+                unverified.insert((r.db as u32, r.key.to_vec()));
+            }
+        }
+    }
+    assert!(!unverified.is_empty());
+    load(&dst, &out);
+    let diff = Snapshot::take(&src, DBS).diff(&Snapshot::take(&dst, DBS), TTL_TOLERANCE_MS);
+    assert!(
+        !diff.is_empty(),
+        "the dataset has pending entries of deleted entries"
+    );
+    for d in &diff {
+        assert!(
+            d.contains("\"stream:") && d.contains("value differs"),
+            "{d}"
+        );
+    }
 }
 
 /// `HPEXPIRETIME key FIELDS n f...` of every field.

@@ -61,6 +61,10 @@ pub(crate) struct DumpArgs {
     /// Keep keys whose TTL already passed (skipped by default).
     #[arg(long)]
     include_expired: bool,
+    /// RESP: write module values (which no command recreates) as `RESTORE` of their raw
+    /// payload; the target must have the module loaded.
+    #[arg(long)]
+    restore_modules: bool,
     /// "Now" in Unix milliseconds, for deciding which keys expired (default: the clock).
     #[arg(long, value_name = "MS", hide = true)]
     now_ms: Option<i64>,
@@ -163,7 +167,10 @@ impl DumpArgs {
                     .unwrap_or(0)
             })
         };
-        let mut input = Input::open(&self.file, Options::default())?;
+        // Raw values are captured only when module values are to be RESTOREd.
+        let opts =
+            Options::default().raw_values(self.restore_modules && self.format == Format::Resp);
+        let mut input = Input::open(&self.file, opts)?;
         let mut output = Output::open(self.output.as_deref())?;
         let mut summary = Summary::default();
         match self.format {
@@ -193,8 +200,23 @@ impl DumpArgs {
         let mut buf = BytesMut::with_capacity(256 * 1024);
         let mut skipping = false;
         let mut target_db = 0u64;
+        // The raw value of a module key being captured for RESTORE.
+        let mut raw: Option<(rdb_parser::KeyStart, Vec<bytes::Bytes>)> = None;
         while let Some(ev) = input.next_event()? {
             writer_version.observe(&ev);
+            match &ev {
+                Event::RawValue(chunk) => {
+                    if let Some((_, chunks)) = &mut raw {
+                        chunks.push(chunk.clone());
+                    }
+                    continue;
+                }
+                Event::KeyStart(k) => {
+                    raw = (self.restore_modules && k.kind() == rdb_parser::ValueKind::Module)
+                        .then(|| (k.clone(), Vec::new()));
+                }
+                _ => {}
+            }
             if let Event::KeyStart(k) = &ev {
                 match filter
                     .target_db(k.db as u32)
@@ -223,12 +245,25 @@ impl DumpArgs {
                 summary.target = Some(target);
                 Rewriter::new(target, opts.clone(), now_ms)
             });
-            let outcome = rw.push(&ev, &mut |mut cmd: Cmd| {
+            let mut outcome = rw.push(&ev, &mut |mut cmd: Cmd| {
                 if let Scope::Key { db, .. } = &mut cmd.scope {
                     *db = target_db;
                 }
                 resp.encode(&cmd, &mut buf);
             });
+            let ended = matches!(ev, Event::KeyEnd).then(|| raw.take()).flatten();
+            if let Some((start, chunks)) = ended {
+                if let Some(Outcome::Key(r)) = &outcome {
+                    if matches!(r.status, KeyStatus::NeedsRestore { .. }) {
+                        let target = rw.target();
+                        for cmd in restore(&start, &chunks, target_db, target, self.replace) {
+                            resp.encode(&cmd, &mut buf);
+                        }
+                        summary.restored += 1;
+                        outcome = None;
+                    }
+                }
+            }
             if buf.len() >= 128 * 1024 {
                 output.write(&buf)?;
                 buf.clear();
@@ -293,6 +328,55 @@ impl DumpArgs {
     }
 }
 
+/// `RESTORE key ttl payload [ABSTTL] [REPLACE]` for a value no command recreates (a module
+/// value), with the payload's version footer set to the target's RDB version.
+fn restore(
+    start: &rdb_parser::KeyStart,
+    chunks: &[bytes::Bytes],
+    db: u64,
+    target: ServerVersion,
+    replace: bool,
+) -> Vec<Cmd> {
+    use bytes::Bytes;
+    let payload = rdb_parser::dump::build_payload_chunks(chunks, target.rdb_version());
+    let scope = Scope::Key {
+        db,
+        key: start.key.clone(),
+    };
+    let absttl = target.has_restore_absttl();
+    let ttl = match start.expire_at_ms {
+        Some(at) if absttl => at,
+        _ => 0,
+    };
+    let mut args = vec![
+        Bytes::from_static(b"RESTORE"),
+        start.key.clone(),
+        Bytes::from(ttl.to_string()),
+        Bytes::from(payload),
+    ];
+    if absttl && ttl != 0 {
+        args.push(Bytes::from_static(b"ABSTTL"));
+    }
+    if replace {
+        args.push(Bytes::from_static(b"REPLACE"));
+    }
+    let mut cmds = vec![Cmd {
+        scope: scope.clone(),
+        args,
+    }];
+    if let (Some(at), false) = (start.expire_at_ms, absttl) {
+        cmds.push(Cmd {
+            scope,
+            args: vec![
+                Bytes::from_static(b"PEXPIREAT"),
+                start.key.clone(),
+                Bytes::from(at.to_string()),
+            ],
+        });
+    }
+    cmds
+}
+
 /// What `rdb dump` did, printed on stderr at the end.
 #[derive(Debug, Default)]
 struct Summary {
@@ -303,6 +387,7 @@ struct Summary {
     expired: u64,
     empty: u64,
     need_restore: u64,
+    restored: u64,
     unsupported: u64,
     lossy: u64,
     functions: u64,
@@ -390,9 +475,10 @@ impl Summary {
             (self.filtered, "filtered out"),
             (self.empty, "empty"),
             (self.lossy, "written with losses (see warnings)"),
+            (self.restored, "module values written as RESTORE"),
             (
                 self.need_restore,
-                "need RESTORE (module values), not written",
+                "need RESTORE (module values; see --restore-modules), not written",
             ),
             (self.unsupported, "unsupported by the target, not written"),
             (

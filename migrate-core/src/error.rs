@@ -51,7 +51,7 @@ pub enum Error {
         addr: String,
     },
     /// A command the connection needs was refused (`INFO server`, `MULTI`).
-    #[error("{addr}: {command} refused: {reply}")]
+    #[error("{}{command} refused: {reply}", if addr.is_empty() { String::new() } else { format!("{addr}: ") })]
     CommandRefused {
         /// `host:port` (empty when not known, as inside a [`Pipeline`](crate::Pipeline)).
         addr: String,

@@ -13,6 +13,17 @@
 //! assert!(Glob::new("user:*").matches(b"user:42"));
 //! assert_eq!(key_slot(b"{user}:1"), key_slot(b"user"));
 //! ```
+//!
+//! # Writing to the target
+//!
+//! [`Target`] connects and authenticates (TCP here; any `AsyncRead + AsyncWrite` stream through
+//! [`Target::handshake`], e.g. TLS) and learns the target's version and `proto-max-bulk-len`.
+//! [`Writer`] then pipelines commands over it in a bounded window ([`WriterOptions`]), inserting
+//! `SELECT` and framing `MULTI`/`EXEC`, and checks every reply: each command, labelled with a
+//! [`Tag`] (db, key, command name, source offset), comes back as one [`Outcome`], in order,
+//! including when the connection dies ([`Outcome::Lost`]). Its protocol logic is the sans-IO
+//! [`Pipeline`]. [`chunk_items`] and [`chunk_string`] cut big values into commands under a byte
+//! budget.
 
 pub mod command;
 mod error;

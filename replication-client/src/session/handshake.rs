@@ -58,8 +58,9 @@ fn starts_with_ci(s: &str, prefix: &str) -> bool {
 }
 
 impl Session {
-    /// The next reply line, skipping the bare newlines servers send as keepalives.
-    fn next_reply(&mut self, phase: Phase) -> Result<Option<Reply>, Error> {
+    /// The next reply line and the connection offset where it starts, skipping the bare
+    /// newlines servers send as keepalives.
+    fn next_reply(&mut self, phase: Phase) -> Result<Option<(u64, Reply)>, Error> {
         loop {
             let start = self.consumed;
             let Some((mut line, _)) = self.next_line()? else {
@@ -69,9 +70,9 @@ impl Session {
                 None => continue,
                 Some(b'+') => {
                     let _ = line.split_to(1);
-                    return Ok(Some(Reply::Status(line)));
+                    return Ok(Some((start, Reply::Status(line))));
                 }
-                Some(b'-') => return Ok(Some(Reply::Error(text(&line[1..])))),
+                Some(b'-') => return Ok(Some((start, Reply::Error(text(&line[1..]))))),
                 Some(_) => {
                     return Err(Session::protocol(
                         phase,
@@ -87,7 +88,7 @@ impl Session {
         let Some(step) = h.expect.front().copied() else {
             return Ok((self.send_psync(), true));
         };
-        let Some(reply) = self.next_reply(Phase::Handshake)? else {
+        let Some((_, reply)) = self.next_reply(Phase::Handshake)? else {
             return Ok((State::Handshake(h), false));
         };
         h.expect.pop_front();
@@ -176,8 +177,7 @@ impl Session {
     }
 
     pub(super) fn step_psync(&mut self) -> Result<(State, bool), Error> {
-        let start = self.consumed;
-        let Some(reply) = self.next_reply(Phase::Psync)? else {
+        let Some((start, reply)) = self.next_reply(Phase::Psync)? else {
             return Ok((State::Psync, false));
         };
         let line = match reply {

@@ -240,11 +240,12 @@ impl Session {
     }
 
     /// Ends the session. Events already decoded stay queued: their offsets are part of
-    /// [`Session::resume_point`], so the driver delivers them before reconnecting.
+    /// [`Session::resume_point`], so the driver delivers them before reconnecting. Bytes
+    /// queued for sending stay too, so that what a session did before the bad input does
+    /// not depend on how the input was split (a driver simply drops the connection).
     fn fail(&mut self) {
         self.state = State::Failed;
         self.next_ack = None;
-        self.out.clear();
     }
 
     /// Whether [`Session::set_reading_paused`] paused reading.

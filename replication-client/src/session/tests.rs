@@ -532,3 +532,57 @@ fn empty_arrays_and_newlines_count_in_the_offset() {
     assert_eq!(s.offset(), 100 + 4 + 2 + 1 + 5);
     assert!(commands(&events(&mut s)).is_empty());
 }
+
+/// Fuzz finding: a failing input fed whole used to drop the handshake bytes it had
+/// queued, fed in pieces it did not. Output before the failure is now the same either way.
+#[test]
+fn regression_output_before_failure_does_not_depend_on_splits() {
+    let now = Instant::now();
+    let input = b"+PONG\r\n+OK\r\n+OK\r\n+CONTINUE\r\n";
+    let run = |chunk: usize| {
+        let mut s = Session::new(SessionConfig::default(), None, now);
+        let mut out = Vec::new();
+        let mut err = None;
+        for c in input.chunks(chunk) {
+            let r = s.handle_input(c, now);
+            out.extend(sent(&mut s));
+            if let Err(e) = r {
+                err = Some(format!("{e:?}"));
+                break;
+            }
+        }
+        (out, err)
+    };
+    let whole = run(input.len());
+    assert!(whole.1.is_some());
+    assert!(whole.0.ends_with(&cmd(&["PSYNC", "?", "-1"])));
+    for chunk in 1..input.len() {
+        assert_eq!(run(chunk), whole, "chunk {chunk}");
+    }
+}
+
+/// Fuzz finding: the offset of a bad PSYNC reply counted the keepalive newlines before it
+/// only when they arrived in the same read.
+#[test]
+fn regression_error_offset_skips_keepalives_consistently() {
+    let now = Instant::now();
+    let input = b"\n\n\n+\r\n";
+    let run = |chunk: usize| {
+        let mut s = at_psync(SessionConfig::default(), None, now);
+        let base = s.bytes_consumed();
+        let mut err = None;
+        for c in input.chunks(chunk) {
+            if let Err(e) = s.handle_input(c, now) {
+                err = Some(e);
+                break;
+            }
+        }
+        match err {
+            Some(Error::Protocol { offset, .. }) => offset - base,
+            other => panic!("{other:?}"),
+        }
+    };
+    for chunk in 1..=input.len() {
+        assert_eq!(run(chunk), 3, "chunk {chunk}");
+    }
+}

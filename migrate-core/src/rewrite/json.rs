@@ -390,7 +390,7 @@ fn put_s(out: &mut Vec<u8>, s: &Str) {
 }
 
 /// Writes a Redis string: a JSON string when it is valid UTF-8, else `{"base64":"..."}`.
-pub fn put_str(out: &mut Vec<u8>, b: &[u8]) {
+fn put_str(out: &mut Vec<u8>, b: &[u8]) {
     match std::str::from_utf8(b) {
         Ok(s) => put_json_string(out, s),
         Err(_) => {
@@ -402,7 +402,7 @@ pub fn put_str(out: &mut Vec<u8>, b: &[u8]) {
 }
 
 /// Writes `s` as a quoted JSON string.
-pub fn put_json_string(out: &mut Vec<u8>, s: &str) {
+fn put_json_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
@@ -431,7 +431,7 @@ pub fn put_json_string(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Writes `b` as a quoted standard base64 string (with padding).
-pub fn put_base64(out: &mut Vec<u8>, b: &[u8]) {
+fn put_base64(out: &mut Vec<u8>, b: &[u8]) {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     out.push(b'"');
     for chunk in b.chunks(3) {

@@ -45,7 +45,8 @@
 //! A key's TTL is written last, as `PEXPIREAT key ms` (absolute: no drift), after the whole
 //! value. A key whose TTL is at or before "now" is skipped ([`KeyStatus::Expired`]); so is a
 //! hash field whose TTL passed. With [`RewriteOptions::replace`], a key that a first chunk
-//! would not overwrite is removed first (`UNLINK`, or `DEL` before 4.0).
+//! would not overwrite is removed first (`UNLINK`, or `DEL` before 4.0), and so is a key that
+//! is skipped as expired or empty (the target must not keep an older value of it).
 //!
 //! # Streams
 //! Entries keep their ids; the stream's last id, entries-added counter and max deleted id
@@ -419,8 +420,16 @@ impl Rewriter {
             }
         };
         let status = match skipped {
-            Some(s) => s,
-            None if ctx.commands == 0 => KeyStatus::Empty,
+            Some(s) => {
+                if matches!(s, KeyStatus::Expired { .. }) {
+                    clear_absent(env, &mut ctx, out);
+                }
+                s
+            }
+            None if ctx.commands == 0 => {
+                clear_absent(env, &mut ctx, out);
+                KeyStatus::Empty
+            }
             None => {
                 if let (Some(at), false) = (ctx.expire_at_ms, ctx.ttl_written) {
                     let args = vec![
@@ -444,6 +453,24 @@ impl Rewriter {
         };
         self.stats.count_key(&report);
         Some(Outcome::Key(report))
+    }
+}
+
+/// With [`RewriteOptions::replace`], a key that does not exist in the source any more (expired,
+/// or nothing left to write) must not survive on the target either: `UNLINK` it.
+fn clear_absent(env: &Env, ctx: &mut KeyCtx, out: Out<'_>) {
+    if ctx.need_clear {
+        ctx.need_clear = false;
+        let name: &'static [u8] = if env.at_least(4, 0) {
+            b"UNLINK"
+        } else {
+            b"DEL"
+        };
+        out(Cmd::new(
+            ctx.scope(),
+            vec![Bytes::from_static(name), ctx.key.clone()],
+        ));
+        ctx.commands += 1;
     }
 }
 

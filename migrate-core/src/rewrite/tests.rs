@@ -139,6 +139,13 @@ fn expired_keys_are_skipped() {
         KeyStatus::Expired { expire_at_ms: NOW }
     );
     assert_eq!(rw.stats().keys_expired, 1);
+    // With replace, the target must not keep an older value of it.
+    let (cmds, _) = run(
+        v(Redis, 7, 0),
+        RewriteOptions::default().replace(true),
+        &evs,
+    );
+    assert_eq!(cmds, ["UNLINK gone"]);
 }
 
 #[test]

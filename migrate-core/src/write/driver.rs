@@ -52,7 +52,8 @@ enum Goal {
 ///   accepted command gets one, [`Lost`](Outcome::Lost) for those whose reply never came.
 ///
 /// All methods are cancel-safe: dropping a pending call loses nothing (its progress is kept in
-/// the pipeline) and the next call continues.
+/// the pipeline) and the next call continues. The writer sets no timeouts of its own: wrap
+/// calls in `tokio::time::timeout` to bound how long a stalled target may hold them.
 ///
 /// ```no_run
 /// use migrate_core::{Outcome, Tag, Target, TargetOptions};

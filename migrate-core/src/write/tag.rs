@@ -32,6 +32,7 @@ const SHOWN_KEY_LEN: usize = 128;
 /// assert_eq!(flush.to_string(), "FLUSHALL (seq 4100)");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct Tag {
     /// The db the command runs in (`None`: any, no `SELECT` is inserted for it).
     pub db: Option<u32>,

@@ -86,7 +86,8 @@ pub enum Error {
         reply: ServerError,
     },
     /// `SELECT` failed (db out of range, or a cluster target): commands sent after it ran
-    /// in another db, so the writer stops.
+    /// in another db, so the writer stops. Check every db to be written up front with
+    /// [`Target::db_size`](crate::Target::db_size), which fails the same way.
     #[error("SELECT {db} refused by the target: {reply}")]
     SelectRefused {
         /// The db.

@@ -82,7 +82,51 @@ async fn pipelined_sets_across_dbs_on_every_flavour() {
             conn.bulk(["GET", "key:99999"]).as_deref(),
             Some(&b"v99999"[..])
         );
+
+        // The conflict check sees the same.
+        let mut target = Target::connect(&server.addr(), &TargetOptions::default())
+            .await
+            .unwrap();
+        let keyspace = target.keyspace().await.unwrap();
+        assert_eq!(keyspace.total_keys(), N, "{flavor}");
+        assert_eq!(keyspace.non_empty([1, 3]).len(), 1, "{flavor}");
+        assert_eq!(
+            target.db_size(1).await.unwrap(),
+            keyspace.keys(1),
+            "{flavor}"
+        );
     }
+}
+
+#[tokio::test]
+async fn a_db_the_target_lacks_stops_the_writer() {
+    let server = Server::builder(Flavor::Redis7_0)
+        .config("databases", "4")
+        .start();
+    let mut w = writer(&server).await;
+    w.send(key_tag(3, "SET", "a", 0), &["SET", "a", "1"])
+        .await
+        .unwrap();
+    w.send(key_tag(4, "SET", "b", 1), &["SET", "b", "2"])
+        .await
+        .unwrap();
+    let e = w.flush().await.unwrap_err();
+    assert!(matches!(e, Error::SelectRefused { db: 4, .. }), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("SELECT 4 refused by the target: ERR DB index is out of range"),
+        "{e}"
+    );
+    let (outcomes, _) = drain(&mut w).await;
+    assert!(outcomes[0].is_applied());
+    // It ran in db 3 instead: reported as lost (maybe applied), never as applied.
+    assert!(matches!(
+        outcomes[1],
+        Outcome::Lost {
+            maybe_applied: true,
+            ..
+        }
+    ));
 }
 
 #[tokio::test]

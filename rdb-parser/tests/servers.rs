@@ -333,8 +333,24 @@ fn normalize(v: &Value) -> Value {
 }
 
 fn check_flavor(flavor: Flavor) {
-    let server = Server::start(flavor);
+    let server = match flavor {
+        Flavor::Redis6_2 => Server::start(flavor),
+        // DEBUG QUICKLIST-PACKED-THRESHOLD makes large list elements PLAIN quicklist nodes.
+        _ => Server::builder(flavor)
+            .config("enable-debug-command", "yes")
+            .start(),
+    };
     let mut c = server.connect();
+    if flavor != Flavor::Redis6_2 {
+        c.ok(["DEBUG", "QUICKLIST-PACKED-THRESHOLD", "1000"]);
+    }
+    // LRU idle times are saved with an LRU policy (IDLE opcode), LFU counters with LFU (FREQ).
+    let policy = if flavor.is_valkey() {
+        "allkeys-lfu"
+    } else {
+        "allkeys-lru"
+    };
+    c.ok(["CONFIG", "SET", "maxmemory-policy", policy]);
     for db in 0..3 {
         c.ok(["SELECT", &db.to_string()]);
         fill(&mut c, flavor, "c:");
@@ -372,6 +388,33 @@ fn check_flavor(flavor: Flavor) {
             if f.code.starts_with(b"#!lua name=mylib"))));
     }
     let keys = model(&events);
+    for k in keys.values() {
+        if flavor.is_valkey() {
+            assert!(
+                k.start.lfu_freq.is_some() && k.start.lru_idle.is_none(),
+                "{flavor}"
+            );
+        } else {
+            assert!(
+                k.start.lru_idle.is_some() && k.start.lfu_freq.is_none(),
+                "{flavor}"
+            );
+        }
+    }
+    if flavor != Flavor::Redis6_2 {
+        // The 20000-byte element is a PLAIN node (container 1) in its quicklist.
+        let k = &keys[&(0, b"c:hugeelem".to_vec())];
+        assert_eq!(k.start.rdb_type, RdbType::ListQuicklist2);
+        assert_eq!(
+            &k.raw[..3],
+            b"\x12\x02\x02",
+            "{flavor}: two nodes, first PACKED"
+        );
+        // After the first node (a short listpack string): container 1, PLAIN.
+        let n = usize::from(k.raw[3]);
+        assert!(n < 64);
+        assert_eq!(k.raw[4 + n], 1, "{flavor}: PLAIN node");
+    }
 
     // Everything the server holds is in the file, equal.
     let mut seen = BTreeSet::new();

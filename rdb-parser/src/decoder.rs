@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use crc_fast::{CrcAlgorithm, Digest};
 
 use crate::encoding::length::check_limit;
@@ -141,17 +141,26 @@ impl Io {
         Peek::new(buf, self.offset)
     }
 
-    /// Consumes `n` bytes: checksum, offset, raw capture.
+    /// Consumes `n` bytes (checksum, offset, raw capture) and returns them.
     pub(crate) fn consume(&mut self, buf: &mut BytesMut, n: usize) -> Bytes {
-        let b = buf.split_to(n).freeze();
+        self.account(&buf[..n]);
+        buf.split_to(n).freeze()
+    }
+
+    /// Consumes `n` bytes that are not needed afterwards.
+    pub(crate) fn skip(&mut self, buf: &mut BytesMut, n: usize) {
+        self.account(&buf[..n]);
+        buf.advance(n);
+    }
+
+    fn account(&mut self, b: &[u8]) {
         if let Some(c) = &mut self.crc {
-            c.update(&b);
+            c.update(b);
         }
-        self.offset += n as u64;
+        self.offset += b.len() as u64;
         if let Some(raw) = &mut self.raw {
-            raw.extend_from_slice(&b);
+            raw.extend_from_slice(b);
         }
-        b
     }
 
     pub(crate) fn emit(&mut self, ev: Event) {
@@ -484,7 +493,7 @@ impl RdbDecoder {
                 }
                 let mut p = self.io.peek(buf);
                 let spec = need!(p.u32_le());
-                self.io.consume(buf, 4);
+                self.io.skip(buf, 4);
                 let limit = self.io.opts.max_buffered;
                 *class = Some((spec, Tagged::new(true, limit)));
                 Ok(Step::Continue)
@@ -521,7 +530,7 @@ impl RdbDecoder {
                 version,
             });
         }
-        self.io.consume(buf, 9);
+        self.io.skip(buf, 9);
         self.io.family = family;
         self.io.version = version;
         let h = Header { family, version };
@@ -547,7 +556,7 @@ impl RdbDecoder {
         }
         match b {
             op::EOF => {
-                self.io.consume(buf, 1);
+                self.io.skip(buf, 1);
                 if self.io.version >= 5 {
                     self.state = State::Checksum;
                 } else {
@@ -561,14 +570,14 @@ impl RdbDecoder {
             }
             op::SELECTDB => {
                 let db = need!(p.len("SELECTDB"));
-                self.io.consume(buf, p.pos());
+                self.io.skip(buf, p.pos());
                 self.db = db;
                 self.io.emit(Event::SelectDb { db });
             }
             op::RESIZEDB => {
                 let db_size = need!(p.len("RESIZEDB"));
                 let expires_size = need!(p.len("RESIZEDB"));
-                self.io.consume(buf, p.pos());
+                self.io.skip(buf, p.pos());
                 self.io.emit(Event::ResizeDb {
                     db_size,
                     expires_size,
@@ -578,7 +587,7 @@ impl RdbDecoder {
                 let slot = need!(p.len("SLOT_INFO"));
                 let slot_size = need!(p.len("SLOT_INFO"));
                 let expires_slot_size = need!(p.len("SLOT_INFO"));
-                self.io.consume(buf, p.pos());
+                self.io.skip(buf, p.pos());
                 self.io.emit(Event::SlotInfo {
                     slot,
                     slot_size,
@@ -595,22 +604,22 @@ impl RdbDecoder {
             }
             op::EXPIRETIME => {
                 let s = need!(p.array::<4>());
-                self.io.consume(buf, 5);
+                self.io.skip(buf, 5);
                 self.pending.expire_at_ms = Some(i64::from(i32::from_le_bytes(s)) * 1000);
             }
             op::EXPIRETIME_MS => {
                 let ms = need!(p.array::<8>());
-                self.io.consume(buf, 9);
+                self.io.skip(buf, 9);
                 self.pending.expire_at_ms = Some(i64::from_le_bytes(ms));
             }
             op::IDLE => {
                 let idle = need!(p.len("IDLE"));
-                self.io.consume(buf, p.pos());
+                self.io.skip(buf, p.pos());
                 self.pending.lru_idle = Some(idle);
             }
             op::FREQ => {
                 let f = need!(p.u8());
-                self.io.consume(buf, 2);
+                self.io.skip(buf, 2);
                 self.pending.lfu_freq = Some(f);
             }
             op::FUNCTION2 => {
@@ -658,7 +667,7 @@ impl RdbDecoder {
                     ));
                 }
                 let when = need!(p.len("module aux when"));
-                self.io.consume(buf, p.pos());
+                self.io.skip(buf, p.pos());
                 self.state = State::ModuleAux {
                     module: module_type(id),
                     when,
@@ -667,12 +676,12 @@ impl RdbDecoder {
             }
             op::RAM_LRU if self.io.family == Family::Redis => {
                 let v = need!(p.len("RAM_LRU"));
-                self.io.consume(buf, p.pos());
+                self.io.skip(buf, p.pos());
                 self.pending.meta.push(KeyMeta::RamLru(v));
             }
             op::KEY_META_OR_SLOT_IMPORT if self.io.family == Family::Redis => {
                 let n = need!(p.len("KEY_META class count"));
-                self.io.consume(buf, p.pos());
+                self.io.skip(buf, p.pos());
                 self.state = State::KeyMeta {
                     left: n,
                     class: None,
@@ -766,7 +775,7 @@ impl RdbDecoder {
         self.io.start_raw(type_byte);
         let prefix = total - key_end;
         if prefix > 0 {
-            self.io.consume(buf, prefix);
+            self.io.skip(buf, prefix);
         }
         let pending = std::mem::take(&mut self.pending);
         self.key = Some((key.clone(), type_byte));
@@ -792,7 +801,7 @@ impl RdbDecoder {
         let mut p = self.io.peek(buf);
         let stored = need!(p.u64_le());
         // Not part of the CRC: consume without updating it.
-        let _ = buf.split_to(8);
+        buf.advance(8);
         self.io.offset += 8;
         let checksum = match (stored, computed) {
             (0, _) => Checksum::Disabled,

@@ -159,6 +159,9 @@ impl StrRef {
 
     /// The string's bytes (integers as decimal text).
     pub(crate) fn resolve_bytes(self, chunk: &Bytes) -> Result<Bytes, Error> {
-        Ok(self.resolve(chunk)?.to_bytes())
+        match self {
+            StrRef::Plain(r) => Ok(chunk.slice(r)),
+            other => Ok(other.resolve(chunk)?.to_bytes()),
+        }
     }
 }

@@ -44,7 +44,7 @@ impl Quicklist {
             None => {
                 let mut p = io.peek(buf);
                 let n = need!(p.len("quicklist node count"));
-                io.consume(buf, p.pos());
+                io.skip(buf, p.pos());
                 self.nodes_left = Some(n);
                 n
             }
@@ -64,7 +64,7 @@ impl Quicklist {
             }
             let mut p = io.peek(buf);
             let _ = need!(p.len("quicklist container"));
-            io.consume(buf, p.pos());
+            io.skip(buf, p.pos());
             c
         } else {
             CONTAINER_PACKED

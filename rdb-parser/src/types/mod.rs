@@ -191,7 +191,7 @@ impl Counted {
             None => {
                 let mut p = io.peek(buf);
                 let n = need!(p.len("element count"));
-                io.consume(buf, p.pos());
+                io.skip(buf, p.pos());
                 self.remaining = Some(n);
                 n
             }

@@ -85,8 +85,8 @@ impl Tagged {
                 at,
             ));
         }
-        let b = io.consume(buf, n);
-        self.acc.extend_from_slice(&b);
+        self.acc.extend_from_slice(&buf[..n]);
+        io.skip(buf, n);
         Ok(if tag == 0 {
             TaggedStep::Eof
         } else {

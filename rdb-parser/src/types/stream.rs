@@ -95,7 +95,7 @@ impl StreamState {
                     Some(n) => n,
                     None => {
                         let n = need!(p.len("stream node count"));
-                        io.consume(buf, p.pos());
+                        io.skip(buf, p.pos());
                         *left = Some(n);
                         return Ok(Step::Continue);
                     }
@@ -132,7 +132,7 @@ impl StreamState {
                 } else {
                     (None, None, None)
                 };
-                io.consume(buf, p.pos());
+                io.skip(buf, p.pos());
                 io.emit(Event::StreamMeta(StreamMeta {
                     length,
                     last_id,
@@ -148,7 +148,7 @@ impl StreamState {
                     Some(n) => n,
                     None => {
                         let n = need!(p.len("stream group count"));
-                        io.consume(buf, p.pos());
+                        io.skip(buf, p.pos());
                         *left = Some(n);
                         self.groups_left = n;
                         return Ok(Step::Continue);
@@ -186,7 +186,7 @@ impl StreamState {
                     Some(n) => n,
                     None => {
                         let n = need!(p.len("stream PEL size"));
-                        io.consume(buf, p.pos());
+                        io.skip(buf, p.pos());
                         *left = Some(n);
                         return Ok(Step::Continue);
                     }
@@ -199,7 +199,7 @@ impl StreamState {
                 let raw: [u8; 16] = need!(p.array());
                 let delivery_time_ms = need!(p.u64_le());
                 let delivery_count = need!(p.len("stream PEL delivery count"));
-                io.consume(buf, p.pos());
+                io.skip(buf, p.pos());
                 let e = PendingEntry {
                     id: raw_id(&raw),
                     delivery_time_ms,
@@ -214,7 +214,7 @@ impl StreamState {
                     Some(n) => n,
                     None => {
                         let n = need!(p.len("stream consumer count"));
-                        io.consume(buf, p.pos());
+                        io.skip(buf, p.pos());
                         *left = Some(n);
                         self.consumers_left = n;
                         return Ok(Step::Continue);
@@ -247,7 +247,7 @@ impl StreamState {
                     Some(n) => n,
                     None => {
                         let n = need!(p.len("stream consumer PEL size"));
-                        io.consume(buf, p.pos());
+                        io.skip(buf, p.pos());
                         *left = Some(n);
                         return Ok(Step::Continue);
                     }
@@ -258,7 +258,7 @@ impl StreamState {
                     return Ok(Step::Continue);
                 }
                 let raw: [u8; 16] = need!(p.array());
-                io.consume(buf, p.pos());
+                io.skip(buf, p.pos());
                 self.cpel.push(io, raw_id(&raw), 16);
                 *left = Some(n - 1);
                 Ok(Step::Continue)

@@ -38,7 +38,7 @@ impl StringState {
         let h = need!(p.string_header());
         match h {
             StrHeader::Plain(n) if n > piece => {
-                io.consume(buf, p.pos());
+                io.skip(buf, p.pos());
                 self.remaining = Some(n);
                 Ok(Step::Continue)
             }

@@ -679,7 +679,9 @@ impl RdbDecoder {
                 self.io.skip(buf, p.pos());
                 self.pending.meta.push(KeyMeta::RamLru(v));
             }
-            op::KEY_META_OR_SLOT_IMPORT if self.io.family == Family::Redis => {
+            op::KEY_META_OR_SLOT_IMPORT
+                if self.io.family == Family::Redis && self.io.version >= 13 =>
+            {
                 let n = need!(p.len("KEY_META class count"));
                 self.io.skip(buf, p.pos());
                 self.state = State::KeyMeta {
@@ -687,7 +689,7 @@ impl RdbDecoder {
                     class: None,
                 };
             }
-            op::KEY_META_OR_SLOT_IMPORT => {
+            op::KEY_META_OR_SLOT_IMPORT if self.io.family == Family::Valkey => {
                 let name = need!(p.string(limit));
                 let n = need!(p.len("SLOT_IMPORT range count"));
                 if n > 16384 {
@@ -708,10 +710,27 @@ impl RdbDecoder {
             }
             _ => {
                 let Some(rdb_type) = RdbType::from_byte(self.io.family, self.io.version, b) else {
+                    // Every type byte is followed by its key: name it in the error when it
+                    // parses (wait for it, so the error does not depend on how input arrives).
+                    let key = if self.bare || b >= op::KEY_META_OR_SLOT_IMPORT {
+                        None
+                    } else {
+                        match p.string(limit) {
+                            Ok(k) => {
+                                let end = p.pos();
+                                match k.resolve_bytes(&Bytes::copy_from_slice(&buf[..end])) {
+                                    Ok(k) => Some(KeyName::new(&k)),
+                                    Err(_) => None,
+                                }
+                            }
+                            Err(crate::peek::Stop::Incomplete) => return Ok(Step::NeedMore),
+                            Err(crate::peek::Stop::Err(_)) => None,
+                        }
+                    };
                     return Err(Error::UnknownType {
                         type_byte: b,
                         offset: at,
-                        key: None,
+                        key,
                     });
                 };
                 // The type byte is consumed with the key (one unit), see `key`.

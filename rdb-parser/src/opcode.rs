@@ -129,10 +129,11 @@ impl ValueKind {
 impl RdbType {
     /// Maps a type byte, for streams written by `family` at `version`.
     ///
-    /// Type 22 is Redis's `HASH_METADATA_PRE_GA` but Valkey's `HASH_2`; 23-26 exist only in
-    /// Redis (RDB 12+). Everything else is shared.
+    /// Type 22 is Redis's `HASH_METADATA_PRE_GA` (RDB 12+) but Valkey's `HASH_2`; 23-25 exist
+    /// only in Redis RDB 12+, 26 in Redis RDB 13+. Types 0-21 are shared and accepted at any
+    /// version (some writers, e.g. Dragonfly, put newer encodings under an older magic).
     pub fn from_byte(family: Family, version: u32, b: u8) -> Option<RdbType> {
-        let _ = version;
+        let redis = |min: u32| family == Family::Redis && version >= min;
         Some(match b {
             0 => RdbType::String,
             1 => RdbType::List,
@@ -156,11 +157,11 @@ impl RdbType {
             20 => RdbType::SetListpack,
             21 => RdbType::StreamListpacks3,
             22 if family == Family::Valkey => RdbType::Hash2,
-            22 => RdbType::HashMetadataPreGa,
-            23 if family == Family::Redis => RdbType::HashListpackExPreGa,
-            24 if family == Family::Redis => RdbType::HashMetadata,
-            25 if family == Family::Redis => RdbType::HashListpackEx,
-            26 if family == Family::Redis => RdbType::StreamListpacks4,
+            22 if redis(12) => RdbType::HashMetadataPreGa,
+            23 if redis(12) => RdbType::HashListpackExPreGa,
+            24 if redis(12) => RdbType::HashMetadata,
+            25 if redis(12) => RdbType::HashListpackEx,
+            26 if redis(13) => RdbType::StreamListpacks4,
             _ => return None,
         })
     }

@@ -99,14 +99,27 @@ fn unknown_types_name_byte_key_and_offset() {
     // Dragonfly's type 30 after a key-less position: error names the byte and offset.
     let f = b"REDIS0009\xfe\x00\x1e\x03key\x00".to_vec();
     let e = decode_all(&f, Options::default()).unwrap_err();
-    match e {
+    match &e {
         rdb_parser::Error::UnknownType {
             type_byte: 30,
             offset: 11,
-            ..
-        } => {}
+            key: Some(k),
+        } => {
+            assert_eq!(k.0, "key");
+            assert!(
+                e.to_string()
+                    .contains("type/opcode 30 at offset 11 in key \"key\""),
+                "{e}"
+            );
+        }
         e => panic!("{e:?}"),
     }
+    // Type 22 means nothing in a Redis RDB 11 file (HASH_METADATA_PRE_GA came with RDB 12).
+    let f = b"REDIS0011\x16\x01k".to_vec();
+    assert!(matches!(
+        decode_all(&f, Options::default()),
+        Err(rdb_parser::Error::UnknownType { type_byte: 22, .. })
+    ));
     // A Redis-only type in a Valkey stream.
     let f = b"VALKEY080\x18\x01k".to_vec();
     assert!(matches!(
@@ -176,4 +189,106 @@ fn reader_adapter_keeps_trailing_bytes() {
     let mut r = rdb_parser::RdbReader::new(&rdb[..20], Options::default());
     assert!(r.by_ref().any(|e| e.is_err()));
     assert!(r.next().is_none());
+}
+
+/// An RDB 11 file with one key of `type_byte` whose value bytes are `value`.
+fn one_key_file(type_byte: u8, value: &[u8]) -> Vec<u8> {
+    let mut f = b"REDIS0011\xfe\x00".to_vec();
+    f.push(type_byte);
+    f.extend_from_slice(b"\x01k");
+    f.extend_from_slice(value);
+    f.push(0xff);
+    with_crc(f)
+}
+
+/// A 32-bit RDB length.
+fn len32(n: u32) -> Vec<u8> {
+    let mut v = vec![0x80];
+    v.extend_from_slice(&n.to_be_bytes());
+    v
+}
+
+#[test]
+fn huge_strings_stream_in_pieces_with_bounded_buffering() {
+    let n = 10 << 20;
+    let mut value = len32(n as u32);
+    value.extend((0..n).map(|i| (i % 251) as u8));
+    let file = one_key_file(0, &value);
+    let opts = Options::default().string_piece(64 << 10);
+    let mut dec = rdb_parser::RdbDecoder::new(opts);
+    let mut buf = bytes::BytesMut::new();
+    let (mut pieces, mut total, mut max_buf) = (0, 0, 0);
+    for chunk in file.chunks(4096) {
+        buf.extend_from_slice(chunk);
+        max_buf = max_buf.max(buf.len());
+        while let Some(ev) = dec.decode(&mut buf).unwrap() {
+            if let Event::String(Str::Bytes(b)) = ev {
+                assert!(b.len() <= 64 << 10);
+                pieces += 1;
+                total += b.len();
+            }
+        }
+    }
+    dec.finish().unwrap();
+    assert_eq!(total, n);
+    assert_eq!(pieces, n / (64 << 10));
+    // Never more than one piece plus one read buffered.
+    assert!(max_buf <= (64 << 10) + 4096, "{max_buf}");
+}
+
+#[test]
+fn big_collections_come_in_bounded_chunks() {
+    // A plain list (type 1) of 100 000 elements.
+    let n = 100_000u32;
+    let mut value = len32(n);
+    for i in 0..n {
+        let s = format!("element-{i}");
+        value.push(s.len() as u8);
+        value.extend_from_slice(s.as_bytes());
+    }
+    let file = one_key_file(1, &value);
+    let opts = Options::default().max_chunk_items(500);
+    let mut count = 0;
+    let mut chunks = 0;
+    for ev in rdb_parser::RdbReader::new(&file[..], opts) {
+        if let Event::ListItems(items) = ev.unwrap() {
+            assert!(items.len() <= 500);
+            assert_eq!(items[0].to_vec(), format!("element-{count}").into_bytes());
+            count += items.len();
+            chunks += 1;
+        }
+    }
+    assert_eq!(count, n as usize);
+    assert_eq!(chunks, 200);
+}
+
+#[test]
+fn raw_values_rebuild_the_value_exactly() {
+    // A hash table hash with two fields; raw chunks concatenate to type byte + value.
+    let value = b"\x02\x01a\x011\x01b\xc0\x02".to_vec();
+    let file = one_key_file(4, &value);
+    let events = decode_all(&file, Options::default().raw_values(true)).unwrap();
+    let raw: Vec<u8> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::RawValue(b) => Some(b.to_vec()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let mut want = vec![4u8];
+    want.extend_from_slice(&value);
+    assert_eq!(raw, want);
+    // And a payload built from it decodes to the same hash.
+    let payload = rdb_parser::dump::build_payload(&raw, 11);
+    let ev = rdb_parser::dump::decode(&payload, Options::default()).unwrap();
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, Event::HashEntries(h) if h.len() == 2)));
+    // A footer version is checked by CRC.
+    let mut bad = payload.clone();
+    bad[raw.len()] = 12;
+    assert!(rdb_parser::dump::decode(&bad, Options::default()).is_err());
+    let fixed = rdb_parser::dump::with_version(&payload, 9).unwrap();
+    assert_eq!(rdb_parser::dump::split(&fixed, true).unwrap().version, 9);
 }

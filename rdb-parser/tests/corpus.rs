@@ -474,3 +474,92 @@ fn byte_at_a_time_equals_whole() {
         }
     }
 }
+
+#[test]
+fn ground_truth_hash_field_ttls_and_streams() {
+    let Some(keys) = file_keys("librdb/hash_lp_with_hexpire_v12.rdb") else {
+        return;
+    };
+    let h = &get(&keys, 0, "myhash");
+    assert_eq!(h.start.rdb_type, RdbType::HashListpackExPreGa);
+    let three = [
+        ("field1", "value1"),
+        ("field2", "value2"),
+        ("field3", "value3"),
+    ];
+    let Value::Hash(v) = &h.value else { panic!() };
+    assert_eq!(
+        v.iter()
+            .map(|(k, (v, _))| (k.clone(), v.clone()))
+            .collect::<Vec<_>>(),
+        three
+            .iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect::<Vec<_>>()
+    );
+    let keys = file_keys("librdb/hash_with_expire_v12.rdb").unwrap();
+    let h = &get(&keys, 0, "myhash");
+    assert_eq!(h.start.rdb_type, RdbType::HashMetadataPreGa);
+    let Value::Hash(v) = &h.value else { panic!() };
+    assert_eq!(v.len(), 3);
+    // Redis 7.4 GA: HSET mykey f1 v1 f2 v2; HEXPIRE mykey 3000 FIELDS 1 f1.
+    for (file, t) in [
+        (
+            "rdb-tools-csharp/redis74_hash_ttl_listpack_ex.rdb",
+            RdbType::HashListpackEx,
+        ),
+        (
+            "rdb-tools-csharp/redis74_hash_ttl_hash_metadata.rdb",
+            RdbType::HashMetadata,
+        ),
+    ] {
+        let keys = file_keys(file).unwrap();
+        let k = get(&keys, 0, "mykey");
+        assert_eq!(k.start.rdb_type, t, "{file}");
+        let Value::Hash(v) = &k.value else { panic!() };
+        let (v1, ttl1) = &v[&b"f1".to_vec()];
+        assert_eq!(v1, b"v1");
+        // An absolute time in ms (2020..2100), not a relative delta.
+        let ttl1 = ttl1.unwrap();
+        assert!(
+            (1_577_836_800_000..4_102_444_800_000).contains(&ttl1),
+            "{file}: {ttl1}"
+        );
+        assert_eq!(v[&b"f2".to_vec()], (b"v2".to_vec(), None), "{file}");
+        if t == RdbType::HashMetadata {
+            assert_eq!(k.start.min_field_expire_ms, Some(ttl1));
+        }
+    }
+    // librdb stream_v11 (expected/stream_data.json).
+    let keys = file_keys("librdb/stream_v11.rdb").unwrap();
+    let Value::Stream { entries, .. } = &get(&keys, 0, "mystream").value else {
+        panic!()
+    };
+    let ids: Vec<&str> = entries.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "1695649068107-0",
+            "1695649068110-0",
+            "1695649069139-0",
+            "1695649446276-0",
+            "1695649456516-0",
+            "1695893015933-0"
+        ]
+    );
+    assert_eq!(entries[5].1.len(), 3);
+    assert_eq!(
+        entries[0].1,
+        vec![(b"message".to_vec(), b"Message1".to_vec())]
+    );
+    // AUX integers come as text.
+    let dir = corpus_dir().unwrap();
+    let ev = decode_all(
+        &std::fs::read(dir.join("librdb/stream_v11.rdb")).unwrap(),
+        Options::default(),
+    )
+    .unwrap();
+    assert!(ev.iter().any(
+        |e| matches!(e, Event::Aux(a) if &a.key[..] == b"redis-bits" && &a.value[..] == b"64")
+    ));
+}

@@ -30,7 +30,7 @@ pub fn crc64(data: &[u8]) -> u64 {
 /// A payload split into its parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payload {
-    /// Type byte + value.
+    /// Type byte + value (preceded by `KEY_META` when a Redis 8.6+ key has module metadata).
     pub value: Bytes,
     /// The RDB version of the footer.
     pub version: u16,
@@ -39,7 +39,8 @@ pub struct Payload {
 }
 
 impl Payload {
-    /// The value's type byte.
+    /// The first byte of the value: its type byte, or `KEY_META` (243) when a Redis 8.6+
+    /// payload carries key metadata before the type.
     pub fn type_byte(&self) -> u8 {
         self.value[0]
     }

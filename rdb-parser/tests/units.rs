@@ -292,3 +292,18 @@ fn raw_values_rebuild_the_value_exactly() {
     let fixed = rdb_parser::dump::with_version(&payload, 9).unwrap();
     assert_eq!(rdb_parser::dump::split(&fixed, true).unwrap().version, 9);
 }
+
+#[test]
+fn degenerate_options_still_terminate() {
+    let opts = Options {
+        string_piece: 0,
+        max_chunk_items: 0,
+        max_chunk_bytes: 0,
+        ..Options::default()
+    };
+    let mut value = len32(1000);
+    value.extend(std::iter::repeat_n(b'x', 1000));
+    let ev = decode_all(&one_key_file(0, &value), opts).unwrap();
+    let n = ev.iter().filter(|e| matches!(e, Event::String(_))).count();
+    assert_eq!(n, 1000);
+}

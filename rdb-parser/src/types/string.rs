@@ -18,7 +18,7 @@ pub(crate) struct StringState {
 
 impl StringState {
     pub(crate) fn step(&mut self, io: &mut Io, buf: &mut BytesMut) -> Result<Step, Error> {
-        let piece = io.opts.string_piece as u64;
+        let piece = io.opts.string_piece.max(1) as u64;
         if let Some(rem) = self.remaining {
             let n = rem.min(piece) as usize;
             if buf.len() < n {

@@ -46,7 +46,8 @@
 //! value. A key whose TTL is at or before "now" is skipped ([`KeyStatus::Expired`]); so is a
 //! hash field whose TTL passed. With [`RewriteOptions::replace`], a key that a first chunk
 //! would not overwrite is removed first (`UNLINK`, or `DEL` before 4.0), and so is a key that
-//! is skipped as expired or empty (the target must not keep an older value of it).
+//! is skipped as expired or empty (the target must not keep an older value of it). LRU idle
+//! times and LFU counters are not recreated: no command sets them (`RESTORE` does).
 //!
 //! # Streams
 //! Entries keep their ids; the stream's last id, entries-added counter and max deleted id
@@ -313,7 +314,10 @@ impl Rewriter {
     /// [`Outcome`] when a key (at its `KeyEnd`) or a function library is done.
     ///
     /// Events must come in decoder order. Value events outside a key, and global events that
-    /// need no command (`Aux`, `ResizeDb`, ...), are ignored.
+    /// need no command (`Aux`, `ResizeDb`, ...), are ignored. Events decoded from a DUMP
+    /// payload (`rdb_parser::dump::decode`) have an empty key and no expiry: fill in
+    /// [`KeyStart::key`], [`KeyStart::db`] and [`KeyStart::expire_at_ms`] before pushing the
+    /// `KeyStart`.
     pub fn push(&mut self, ev: &Event, out: &mut impl FnMut(Cmd)) -> Option<Outcome> {
         self.push_dyn(ev, out)
     }

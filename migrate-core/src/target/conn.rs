@@ -20,6 +20,7 @@ use crate::write::{Pipeline, ServerError, ServerErrorKind, Writer, WriterOptions
 #[derive(Clone)]
 pub struct TargetOptions {
     /// ACL user name (`AUTH user password`); `None` for `AUTH password` (the default user).
+    /// Only used together with a password.
     pub user: Option<String>,
     /// Password; `None` to skip `AUTH`.
     pub password: Option<String>,

@@ -2,6 +2,7 @@
 //! with backoff and `PSYNC <replid> <offset+1>`, and hands events to the consumer through a
 //! bounded channel.
 
+use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -102,6 +103,7 @@ impl Replica {
             rdb_incomplete: false,
             attempt: 0,
             rdb: None,
+            pending: VecDeque::new(),
         };
         let task = tokio::spawn(driver.run());
         match ready_rx.await {
@@ -235,6 +237,9 @@ struct Driver {
     attempt: u32,
     /// The RDB decoder of the current full sync and its unconsumed input.
     rdb: Option<(rdb_parser::RdbDecoder, BytesMut)>,
+    /// Disconnect notices not yet delivered (the channel was full): they go out before
+    /// anything else.
+    pending: VecDeque<Item>,
 }
 
 impl Driver {
@@ -250,7 +255,7 @@ impl Driver {
                 return;
             }
             if !err.is_retryable() {
-                let _ = self.tx.send(Item::Fatal(err)).await;
+                self.send_final(Item::Fatal(err)).await;
                 return;
             }
             self.attempt += 1;
@@ -262,7 +267,7 @@ impl Driver {
                 if connecting {
                     self.fail_connect(e);
                 } else {
-                    let _ = self.tx.send(Item::Fatal(e)).await;
+                    self.send_final(Item::Fatal(e)).await;
                 }
                 return;
             }
@@ -273,8 +278,22 @@ impl Driver {
                     attempt: self.attempt,
                     retry_in,
                 };
-                if self.tx.send(Item::Event(ev)).await.is_err() {
-                    return;
+                // Reconnect at once even when the consumer is behind: once PSYNC succeeds the
+                // server keeps the stream in our output buffer (256 MB by default) instead of
+                // the backlog (1 MB). The notice goes out before the new link's events.
+                match self.tx.try_send(Item::Event(ev)) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Closed(_)) => return,
+                    Err(mpsc::error::TrySendError::Full(item)) => {
+                        // Consecutive notices: the latest (highest attempt) is enough.
+                        if matches!(
+                            self.pending.back(),
+                            Some(Item::Event(Event::Disconnected { .. }))
+                        ) {
+                            self.pending.pop_back();
+                        }
+                        self.pending.push_back(item);
+                    }
                 }
             }
             tokio::select! {
@@ -282,6 +301,16 @@ impl Driver {
                 _ = self.tx.closed() => return,
             }
         }
+    }
+
+    /// The last item of the task, after any pending notices.
+    async fn send_final(&mut self, item: Item) {
+        for older in std::mem::take(&mut self.pending) {
+            if self.tx.send(older).await.is_err() {
+                return;
+            }
+        }
+        let _ = self.tx.send(item).await;
     }
 
     fn fail_connect(&mut self, e: Error) {
@@ -515,6 +544,20 @@ impl Driver {
     /// Sends one item to the consumer; while the channel is full, keeps the session's timers
     /// (ACKs) running and tells it that reading is paused.
     async fn deliver(
+        &mut self,
+        item: Item,
+        session: &mut Session,
+        wr: &mut Writer,
+    ) -> Result<Option<Stop>, Error> {
+        while let Some(older) = self.pending.pop_front() {
+            if let Some(stop) = self.deliver_one(older, session, wr).await? {
+                return Ok(Some(stop));
+            }
+        }
+        self.deliver_one(item, session, wr).await
+    }
+
+    async fn deliver_one(
         &mut self,
         item: Item,
         session: &mut Session,

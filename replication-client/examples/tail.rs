@@ -6,7 +6,7 @@
 //!     --ca ca.crt [--cert client.crt --key client.key] [--insecure] [--replconf-version 9.1.0]
 //! ```
 //!
-//! The RDB of the full sync is counted, not printed; every command is printed as a line of
+//! The RDB of the full sync is decoded and its keys counted, not printed; every command is printed as a line of
 //! quoted arguments with its database and end offset. Disconnects are reported and resumed.
 
 use std::process::ExitCode;
@@ -87,7 +87,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut rdb_bytes = 0u64;
+    let mut rdb_keys = 0u64;
     while let Some(event) = replica.recv().await {
         match event {
             Ok(Event::FullResync {
@@ -99,12 +99,20 @@ async fn main() -> ExitCode {
                 eprintln!("partial resync: {replid} continues after offset {offset}")
             }
             Ok(Event::RdbStart(t)) => {
-                rdb_bytes = 0;
+                rdb_keys = 0;
                 eprintln!("RDB transfer: {t:?}");
             }
-            Ok(Event::RdbChunk(b)) => rdb_bytes += b.len() as u64,
+            Ok(Event::Rdb(batch)) => {
+                for ev in batch {
+                    match ev {
+                        rdb_parser::Event::Header(h) => eprintln!("RDB {h:?}"),
+                        rdb_parser::Event::KeyStart(_) => rdb_keys += 1,
+                        _ => {}
+                    }
+                }
+            }
             Ok(Event::RdbEnd { len }) => {
-                eprintln!("RDB done: {len} bytes ({rdb_bytes} received); streaming")
+                eprintln!("RDB done: {len} bytes, {rdb_keys} keys; streaming")
             }
             Ok(Event::Command(c)) => {
                 let line: Vec<String> = c.args.iter().map(|a| quote(a)).collect();

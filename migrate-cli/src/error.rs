@@ -24,6 +24,28 @@ impl CliError {
         CliError::new(format!("{}: {err}", path.display()))
     }
 
+    /// The reader of our output went away (`| head`): stop quietly, like other filters do.
+    pub(crate) fn broken_pipe() -> CliError {
+        CliError {
+            message: String::new(),
+            code: 0,
+        }
+    }
+
+    /// Whether there is nothing to print.
+    pub(crate) fn is_silent(&self) -> bool {
+        self.message.is_empty()
+    }
+
+    /// An output error: a broken pipe is a quiet stop, anything else `<name>: <error>`.
+    pub(crate) fn output(name: &str, e: std::io::Error) -> CliError {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            CliError::broken_pipe()
+        } else {
+            CliError::new(format!("{name}: {e}"))
+        }
+    }
+
     /// A bad argument (exit status 2, like clap's usage errors).
     pub(crate) fn usage(message: impl Into<String>) -> CliError {
         CliError {

@@ -26,7 +26,9 @@ fn main() -> ExitCode {
     match cli.command.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("redis-migrate: {e}");
+            if !e.is_silent() {
+                eprintln!("redis-migrate: {e}");
+            }
             ExitCode::from(e.exit_code())
         }
     }

@@ -484,3 +484,23 @@ fn module_values_are_reported() {
     assert_eq!(p.type_byte(), 7);
     assert_eq!(&payload[len - 10..len - 8], &10u16.to_le_bytes());
 }
+
+#[test]
+fn a_closed_pipe_stops_quietly() {
+    use std::io::Read;
+    let (_src, file) = saved(Flavor::Redis6_2);
+    // `redis-migrate rdb dump FILE | head -c 100`: several MB of output, the reader leaves.
+    let mut child = Command::new(BIN)
+        .args(["rdb", "dump", "--format", "json"])
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 100];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("Broken pipe"), "{}", stderr(&o));
+    assert!(first.starts_with(b"{\"db\":0,"));
+}

@@ -119,13 +119,13 @@ impl Output {
     fn write(&mut self, b: &[u8]) -> Result<(), CliError> {
         self.out
             .write_all(b)
-            .map_err(|e| CliError::new(format!("{}: {e}", self.name)))
+            .map_err(|e| CliError::output(&self.name, e))
     }
 
     fn finish(mut self) -> Result<(), CliError> {
         self.out
             .flush()
-            .map_err(|e| CliError::new(format!("{}: {e}", self.name)))
+            .map_err(|e| CliError::output(&self.name, e))
     }
 }
 

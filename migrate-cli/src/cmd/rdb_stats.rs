@@ -3,6 +3,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -195,8 +196,11 @@ impl StatsArgs {
                 );
             }
         }
-        print!("{s}");
-        Ok(())
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(s.as_bytes())
+            .and_then(|()| stdout.flush())
+            .map_err(|e| CliError::output("stdout", e))
     }
 }
 

@@ -13,7 +13,8 @@ pub enum Scope {
         /// The key.
         key: Bytes,
     },
-    /// A server-wide command (`FUNCTION LOAD`): no `SELECT` needed.
+    /// A server-wide command (`FUNCTION LOAD`): no `SELECT` needed (in a cluster, every
+    /// primary needs it).
     Server,
 }
 

@@ -135,3 +135,46 @@ fn connection_refused_is_a_connect_error() {
         assert!(matches!(e, Error::Connect { .. }), "{e:?}");
     });
 }
+
+/// `-LOADING` is retried with the backoff until the server is ready.
+#[test]
+fn loading_is_retried() {
+    runtime().block_on(async {
+        let url = fake(|n| {
+            let psync_reply = if n < 2 {
+                b"-LOADING Redis is loading the dataset in memory\r\n".to_vec()
+            } else {
+                format!("+FULLRESYNC {ID} 0\r\n$0\r\n").into_bytes()
+            };
+            vec![
+                b"+PONG\r\n".to_vec(),
+                b"+OK\r\n+OK\r\n".to_vec(),
+                psync_reply,
+            ]
+        })
+        .await;
+        let cfg = config(&url).backoff(Backoff {
+            initial: Duration::from_millis(10),
+            ..Backoff::default()
+        });
+        let mut replica = Replica::connect(cfg).await.unwrap();
+        let ev = replica.recv().await.unwrap().unwrap();
+        assert!(matches!(ev, Event::FullResync { .. }), "{ev:?}");
+
+        // With no retries allowed, the error is returned as is.
+        let url = fake(|_| {
+            vec![
+                b"+PONG\r\n".to_vec(),
+                b"+OK\r\n+OK\r\n".to_vec(),
+                b"-LOADING Redis is loading the dataset in memory\r\n".to_vec(),
+            ]
+        })
+        .await;
+        let cfg = config(&url).backoff(Backoff {
+            max_attempts: Some(0),
+            ..Backoff::default()
+        });
+        let e = Replica::connect(cfg).await.unwrap_err();
+        assert!(matches!(&e, Error::ReconnectExhausted { last, .. } if matches!(**last, Error::NotReady { .. })), "{e:?}");
+    });
+}

@@ -209,6 +209,7 @@ matrix!(backlog_overflow_full_resync);
 fn acl_user(flavor: Flavor) {
     let server = Server::builder(flavor)
         .config("user", "repl on >pw ~* &* +@all")
+        .config("user", "nosync on >pw ~* &* +@all -psync -sync")
         .config("repl-diskless-sync-delay", "0")
         .start();
     let url = format!("redis://repl:pw@127.0.0.1:{}", server.port());
@@ -220,6 +221,20 @@ fn acl_user(flavor: Flavor) {
         let e = Replica::connect(config(&bad)).await.unwrap_err();
         assert!(matches!(e, Error::Auth { .. }), "{e:?}");
         assert!(!e.to_string().contains("wrong"));
+        // A user without the replication commands gets a clear permission error.
+        let denied = format!("redis://nosync:pw@127.0.0.1:{}", server.port());
+        let e = Replica::connect(config(&denied)).await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::NoPermission {
+                    command: "PSYNC",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(!e.is_retryable());
     });
 }
 matrix!(acl_user);

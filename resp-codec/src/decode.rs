@@ -500,20 +500,22 @@ impl FrameDecoder {
 
     /// Finds the CRLF ending the line that starts at `src[0]` (the type byte), resuming the scan
     /// where the previous call stopped. Returns the index of the `\r`.
+    ///
+    /// Only the first `max_line_len + 2` bytes are ever searched, so the outcome (and the error)
+    /// does not depend on how the input was split.
     fn line(&mut self, src: &[u8]) -> Result<Option<usize>, Error> {
         let from = self.line_scan.max(1);
-        let max = self.limits.max_line_len;
-        let found = memchr::memchr2(b'\r', b'\n', &src[from..]).map(|i| i + from);
+        // Content is src[1..i]: the CR may sit at index max + 1 at the latest.
+        let cap = self.limits.max_line_len.saturating_add(2);
+        let window = src.len().min(cap);
+        let found = memchr::memchr2(b'\r', b'\n', &src[from.min(window)..window]).map(|i| i + from);
         let Some(i) = found else {
-            self.line_scan = src.len();
-            if src.len() - 1 > max {
-                return Err(self.line_too_long(src.len() - 1));
+            if window == cap {
+                return Err(self.line_too_long());
             }
+            self.line_scan = src.len();
             return Ok(None);
         };
-        if i - 1 > max {
-            return Err(self.line_too_long(i - 1));
-        }
         if src[i] == b'\n' {
             return Err(Error::ExpectedCrlf {
                 offset: self.position + i as u64,
@@ -534,12 +536,15 @@ impl FrameDecoder {
         Ok(Some(i))
     }
 
-    fn line_too_long(&self, found: usize) -> Error {
+    /// The line is longer than `max_line_len`; `found` is reported as `max + 1` so the error
+    /// is the same however the input was split.
+    fn line_too_long(&self) -> Error {
+        let max = self.limits.max_line_len as u64;
         Error::LimitExceeded {
             limit: Limit::LineLen,
             offset: self.position,
-            max: self.limits.max_line_len as u64,
-            found: found as u64,
+            max,
+            found: max.saturating_add(1),
         }
     }
 
@@ -874,11 +879,15 @@ impl FrameDecoder {
     fn inline_command(&mut self, src: &mut BytesMut) -> Result<Step, Error> {
         let from = self.line_scan;
         let max = self.limits.max_line_len;
-        let Some(nl) = memchr::memchr(b'\n', &src[from..]).map(|i| i + from) else {
-            self.line_scan = src.len();
-            if src.len() > max {
-                return Err(self.line_too_long(src.len()));
+        // Content is src[..nl] minus a trailing CR: the LF may sit at index max + 1 at the latest.
+        let cap = max.saturating_add(2);
+        let window = src.len().min(cap);
+        let found = memchr::memchr(b'\n', &src[from.min(window)..window]).map(|i| i + from);
+        let Some(nl) = found else {
+            if window == cap {
+                return Err(self.line_too_long());
             }
+            self.line_scan = src.len();
             return Ok(Step::Partial);
         };
         let end = if nl > 0 && src[nl - 1] == b'\r' {
@@ -887,7 +896,7 @@ impl FrameDecoder {
             nl
         };
         if end > max {
-            return Err(self.line_too_long(end));
+            return Err(self.line_too_long());
         }
         self.line_scan = 0;
         let line = src.split_to(nl + 1).freeze();

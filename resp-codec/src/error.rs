@@ -105,7 +105,7 @@ pub enum Error {
         offset: u64,
         /// The configured maximum.
         max: u64,
-        /// The declared or observed size (for lines: the bytes seen so far).
+        /// The declared size (for lines: `max + 1`, whatever the actual length).
         found: u64,
     },
     /// The stream ended inside a frame.

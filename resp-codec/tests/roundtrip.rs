@@ -189,3 +189,82 @@ fn unencodable_frames_are_refused() {
         ));
     }
 }
+
+/// The fuzz harness `resp_split`'s comparison: frames (as Debug) with lengths, then how it ended.
+fn outcome(
+    input: &[u8],
+    cuts: impl IntoIterator<Item = usize>,
+    limits: Limits,
+    inline: bool,
+) -> (Vec<(String, usize)>, Option<String>) {
+    let mut dec = FrameDecoder::new(limits).with_inline_commands(inline);
+    let mut buf = BytesMut::new();
+    let mut frames = Vec::new();
+    let mut start = 0;
+    for cut in cuts.into_iter().chain([input.len()]) {
+        let cut = cut.clamp(start, input.len());
+        buf.extend_from_slice(&input[start..cut]);
+        start = cut;
+        loop {
+            match dec.decode(&mut buf) {
+                Ok(Some((f, len))) => frames.push((format!("{f:?}"), len)),
+                Ok(None) => break,
+                Err(e) => return (frames, Some(format!("{e:?}"))),
+            }
+        }
+    }
+    (frames, None)
+}
+
+fn tiny() -> Limits {
+    Limits::default()
+        .with_max_bulk_len(64)
+        .with_max_line_len(32)
+        .with_max_depth(8)
+        .with_max_aggregate_len(16)
+}
+
+/// Fuzz finding (resp_split, crash-674e9be7…): an inline line of exactly `max_line_len` bytes
+/// plus CRLF was refused when its CR arrived before its LF, accepted when whole.
+#[test]
+fn regression_inline_line_at_the_limit_split_before_lf() {
+    let input =
+        b"+OK\r\n-ERR x\r\n:-12\r\n$5\r\nhell&&&&&&&&&&&&&&&&&&&&&&&&&&&o\r\n$-1\r\n*-1\r\n_\r\n";
+    let whole = outcome(input, [], tiny(), true);
+    assert_eq!(whole.1, None);
+    assert_eq!(whole.0.len(), 8);
+    for step in 1..=16 {
+        assert_eq!(
+            outcome(input, (0..input.len()).step_by(step), tiny(), true),
+            whole,
+            "{step}"
+        );
+    }
+}
+
+/// Same family: the line-length error must not depend on where the input was cut.
+#[test]
+fn line_limit_errors_do_not_depend_on_splits() {
+    let long_simple = [&b"+"[..], &[b'a'; 40], b"\r\n"].concat();
+    let long_inline = [&[b'a'; 40][..], b"\r\n"].concat();
+    let exact_simple = [&b"+"[..], &[b'a'; 32], b"\r\n"].concat();
+    let exact_inline = [&[b'a'; 32][..], b"\r\n"].concat();
+    for (input, inline) in [
+        (&long_simple, false),
+        (&long_inline, true),
+        (&exact_simple, false),
+        (&exact_inline, true),
+    ] {
+        let whole = outcome(input, [], tiny(), inline);
+        for at in 0..=input.len() {
+            assert_eq!(outcome(input, [at], tiny(), inline), whole, "cut at {at}");
+        }
+        assert_eq!(outcome(input, 0..input.len(), tiny(), inline), whole);
+    }
+    assert!(outcome(&long_simple, [], tiny(), false)
+        .1
+        .unwrap()
+        .contains("found: 33"));
+    assert_eq!(outcome(&exact_simple, [], tiny(), false).0.len(), 1);
+    assert_eq!(outcome(&exact_inline, [], tiny(), true).0.len(), 1);
+}

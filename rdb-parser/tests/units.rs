@@ -146,6 +146,7 @@ fn limits_are_errors_not_allocations() {
     );
 }
 
+#[cfg(feature = "codec")]
 #[test]
 fn codec_contract_and_trailing_bytes() {
     use tokio_util::codec::Decoder;

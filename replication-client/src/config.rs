@@ -14,8 +14,9 @@ use crate::url::{RedisUrl, Secret};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
-    /// Longest reply or header line (`+FULLRESYNC ...`, `*3`, `$5`). Default 64 KiB, Redis's
-    /// `PROTO_INLINE_MAX_SIZE`.
+    /// Longest reply line (`+FULLRESYNC ...`, the RDB header, a simple string where a command
+    /// element was expected). Default 64 KiB, Redis's `PROTO_INLINE_MAX_SIZE`. (`*3`/`$5`
+    /// headers in the command stream are bounded more tightly by `resp-codec`: 32 bytes.)
     pub max_line_len: usize,
     /// Longest bulk string in a replicated command. Default 512 MiB, Redis's default
     /// `proto-max-bulk-len`; raise it when the source's is higher.

@@ -39,8 +39,9 @@
 //!
 //! Dependencies: `tokio` + `tokio-rustls`/`rustls` with the `ring` provider (it builds with
 //! a C compiler alone; `aws-lc-rs` needs cmake), `webpki-roots` for the default trust
-//! store, `bytes` (zero-copy arguments and RDB chunks), `memchr` (line and EOF-mark search),
-//! `thiserror`, `tempfile` (spooling).
+//! store, `resp-codec` (the workspace's RESP framing: the command stream is decoded and our
+//! commands encoded with it), `bytes` (zero-copy arguments and RDB chunks), `memchr`
+//! (handshake-line and EOF-mark search), `thiserror`, `tempfile` (spooling).
 
 mod backoff;
 mod config;

@@ -3,8 +3,9 @@
 use std::collections::VecDeque;
 
 use bytes::BytesMut;
+use resp_codec::Command;
 
-use super::proto::{encode_command, parse_i64, text};
+use super::proto::{parse_i64, text};
 use super::{Session, State};
 use crate::config::SessionConfig;
 use crate::error::{Error, Phase};
@@ -40,7 +41,7 @@ pub(super) struct Handshake {
 impl Handshake {
     /// Queues the `PING` (sent alone: a server that is not ready answers it first).
     pub(super) fn start(_cfg: &SessionConfig, out: &mut BytesMut) -> Handshake {
-        encode_command(out, &[b"PING"]);
+        Command::new("PING").encode(out);
         Handshake {
             expect: VecDeque::from([Step::Ping]),
         }
@@ -134,45 +135,45 @@ impl Session {
         let cfg = &self.cfg;
         let out = &mut self.out;
         if let Some(pass) = &cfg.password {
+            let auth = Command::new("AUTH");
             match &cfg.username {
-                Some(user) => {
-                    encode_command(out, &[b"AUTH", user.as_bytes(), pass.expose().as_bytes()])
-                }
-                None => encode_command(out, &[b"AUTH", pass.expose().as_bytes()]),
+                Some(user) => auth.arg(user).arg(pass.expose()),
+                None => auth.arg(pass.expose()),
             }
+            .encode(out);
             h.expect.push_back(Step::Auth);
         }
+        let replconf = |option: &str| Command::new("REPLCONF").arg(option);
         if let Some(port) = cfg.listening_port {
-            let port = port.to_string();
-            encode_command(out, &[b"REPLCONF", b"listening-port", port.as_bytes()]);
+            replconf("listening-port").arg_int(port.into()).encode(out);
             h.expect.push_back(Step::ListeningPort);
         }
         if let Some(ip) = &cfg.announce_ip {
-            encode_command(out, &[b"REPLCONF", b"ip-address", ip.as_bytes()]);
+            replconf("ip-address").arg(ip).encode(out);
             h.expect.push_back(Step::IpAddress);
         }
-        encode_command(out, &[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"]);
+        replconf("capa")
+            .arg("eof")
+            .arg("capa")
+            .arg("psync2")
+            .encode(out);
         h.expect.push_back(Step::Capa);
         if let Some(v) = &cfg.replconf_version {
-            encode_command(out, &[b"REPLCONF", b"version", v.as_bytes()]);
+            replconf("version").arg(v).encode(out);
             h.expect.push_back(Step::Version);
         }
     }
 
     fn send_psync(&mut self) -> State {
+        let psync = Command::new("PSYNC");
         match self
             .requested
             .and_then(|r| r.offset.checked_add(1).map(|o| (r, o)))
         {
-            Some((r, next)) => {
-                let next = next.to_string();
-                encode_command(
-                    &mut self.out,
-                    &[b"PSYNC", r.replid.as_bytes(), next.as_bytes()],
-                );
-            }
-            None => encode_command(&mut self.out, &[b"PSYNC", b"?", b"-1"]),
+            Some((r, next)) => psync.arg(r.replid.as_bytes()).arg(next.to_string()),
+            None => psync.arg("?").arg("-1"),
         }
+        .encode(&mut self.out);
         State::Psync
     }
 

@@ -13,13 +13,13 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use resp_codec::FrameDecoder;
 
 use crate::config::SessionConfig;
 use crate::error::{Error, Phase};
 use crate::event::{ReplId, ResumePoint, SessionEvent};
 
 use handshake::Handshake;
-use stream::StreamParser;
 use transfer::Transfer;
 
 /// The per-phase state.
@@ -29,7 +29,7 @@ enum State {
     Psync,
     RdbWait,
     Rdb(Transfer),
-    Stream(StreamParser),
+    Stream(FrameDecoder),
     /// After an error (or while a step runs).
     Failed,
 }
@@ -342,7 +342,7 @@ impl Session {
         self.ack_offset = self.offset;
         proto::encode_ack(&mut self.out, self.ack_offset);
         self.next_ack = Some(self.now + self.ack_interval());
-        State::Stream(StreamParser::default())
+        State::Stream(stream::decoder(&self.cfg.limits, self.consumed))
     }
 }
 

@@ -1,28 +1,10 @@
-//! Wire helpers shared by the session phases: command encoding, strict integers.
+//! Helpers shared by the session phases: `REPLCONF ACK`, strict integers, message text.
 
-use bytes::{BufMut, BytesMut};
-
-/// Appends `*N\r\n$len\r\narg\r\n...` to `out`.
-pub(crate) fn encode_command(out: &mut BytesMut, args: &[&[u8]]) {
-    out.reserve(16 + args.iter().map(|a| a.len() + 16).sum::<usize>());
-    put_header(out, b'*', args.len() as u64);
-    for a in args {
-        put_header(out, b'$', a.len() as u64);
-        out.put_slice(a);
-        out.put_slice(b"\r\n");
-    }
-}
-
-fn put_header(out: &mut BytesMut, kind: u8, n: u64) {
-    out.put_u8(kind);
-    out.put_slice(n.to_string().as_bytes());
-    out.put_slice(b"\r\n");
-}
+use bytes::BytesMut;
 
 /// `REPLCONF ACK <offset>`.
 pub(crate) fn encode_ack(out: &mut BytesMut, offset: u64) {
-    let off = offset.to_string();
-    encode_command(out, &[b"REPLCONF", b"ACK", off.as_bytes()]);
+    resp_codec::encode_command(out, &["REPLCONF", "ACK", offset.to_string().as_str()]);
 }
 
 /// A strict decimal integer like Redis's `string2ll`: optional `-`, digits, no leading `+`,

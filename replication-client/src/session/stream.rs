@@ -1,123 +1,159 @@
-//! The command stream: RESP arrays of bulk strings, each counted to the byte.
+//! The command stream: RESP arrays of bulk strings, framed by `resp-codec`'s [`FrameDecoder`],
+//! each counted to the byte.
+//!
+//! The decoder does the framing (resumable at any byte, limits checked before anything is
+//! allocated, exact wire length per frame, stream-absolute error offsets). The session adds
+//! what is specific to a replica reading its master:
+//!
+//! - Between commands a master may send empty lines (`\n`, `\r\n`): Redis skips them and
+//!   counts them in the offset, and so do we (each is a [`SessionEvent::Progress`]). Any other
+//!   line that does not start with `*` is inline protocol, which Redis refuses from a master
+//!   ("Master using the inline protocol. Desync?"): an error here too. The decoder's inline
+//!   mode would also accept such lines (and blank lines made of spaces) as commands, so it is
+//!   off and the newlines are skipped here, where they are counted.
+//! - Empty and null arrays (`*0`, `*-1`) are skipped and counted, like Redis does.
+//! - Every element of a command must be a bulk string (Redis: "expected '$'"); nested
+//!   aggregates are refused by the decoder at once (depth limit 1), other element types once
+//!   the command is complete.
 
 use bytes::Bytes;
+use resp_codec::{Frame, FrameDecoder, Limit};
 
-use super::proto::{encode_ack, parse_i64, text};
+use super::proto::{encode_ack, parse_i64};
 use super::{Session, State};
+use crate::config::Limits;
 use crate::error::{Error, Phase};
 use crate::event::{Command, SessionEvent};
 
-/// A command being decoded (resumable at any byte).
-#[derive(Debug, Default)]
-pub(super) struct StreamParser {
-    /// Arguments announced by `*N` (0: between commands).
-    expected: u64,
-    args: Vec<Bytes>,
-    /// Length of the bulk string whose header was read.
-    bulk: Option<usize>,
-    /// Wire bytes of the current command consumed so far.
-    wire: u64,
+/// The decoder for the command stream, positioned at connection offset `position`.
+pub(super) fn decoder(limits: &Limits, position: u64) -> FrameDecoder {
+    let saturate = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    let limits = resp_codec::Limits::new()
+        .with_max_bulk_len(saturate(limits.max_bulk_len))
+        .with_max_aggregate_len(saturate(limits.max_args))
+        .with_max_line_len(limits.max_line_len)
+        // A command is a flat array.
+        .with_max_depth(1);
+    let mut d = FrameDecoder::new(limits);
+    d.set_position(position);
+    d
 }
 
-/// Arguments pre-allocated at most, whatever `*N` says.
-const MAX_PREALLOC: u64 = 64;
+/// An empty line at the front of `buf`: its length on the wire, `None` if `buf` starts with
+/// something else, `Some(None)` if it may be one but more input is needed.
+fn empty_line(buf: &[u8]) -> Option<Option<usize>> {
+    match buf {
+        [b'\n', ..] => Some(Some(1)),
+        [b'\r', b'\n', ..] => Some(Some(2)),
+        [b'\r'] => Some(None),
+        _ => None,
+    }
+}
 
 impl Session {
-    pub(super) fn step_stream(&mut self, mut p: StreamParser) -> Result<(State, bool), Error> {
+    pub(super) fn step_stream(&mut self, mut d: FrameDecoder) -> Result<(State, bool), Error> {
         loop {
-            if let Some(len) = p.bulk {
-                let need = len + 2;
-                if self.inbuf.len() < need {
-                    return Ok((State::Stream(p), false));
-                }
-                if &self.inbuf[len..need] != b"\r\n" {
-                    return Err(Session::protocol(
-                        Phase::Stream,
-                        self.consumed + len as u64,
-                        "bulk string not followed by CRLF",
-                    ));
-                }
-                let mut arg = self.consume(need);
-                arg.truncate(len);
-                p.args.push(arg.freeze());
-                p.wire += need as u64;
-                p.bulk = None;
-                if p.args.len() as u64 == p.expected {
-                    self.complete(&mut p)?;
-                }
-                continue;
-            }
-            let start = self.consumed;
-            let Some((line, wire)) = self.next_line()? else {
-                return Ok((State::Stream(p), false));
-            };
-            p.wire += wire as u64;
-            if p.expected == 0 {
-                match line.first() {
-                    // Redis accepts (and counts) empty lines from its master.
-                    None => self.complete(&mut p)?,
-                    Some(b'*') => {
-                        let n = parse_i64(&line[1..]).ok_or_else(|| {
-                            Session::protocol(
-                                Phase::Stream,
-                                start,
-                                format!("bad array length {:?}", text(&line)),
-                            )
-                        })?;
-                        if n <= 0 {
-                            // Redis skips empty and null arrays (counted all the same).
-                            self.complete(&mut p)?;
-                        } else if n as u64 > self.cfg.limits.max_args {
-                            return Err(Error::LimitExceeded {
-                                what: "argument count",
-                                offset: start,
-                                len: n as u64,
-                                limit: self.cfg.limits.max_args,
-                            });
-                        } else {
-                            p.expected = n as u64;
-                            p.args = Vec::with_capacity(n.min(MAX_PREALLOC as i64) as usize);
-                        }
+            if d.is_idle() {
+                // Between commands: skip and count empty lines; anything else must be `*`.
+                match empty_line(&self.inbuf) {
+                    Some(Some(n)) => {
+                        self.consume(n);
+                        d.set_position(self.consumed);
+                        self.complete(Vec::new(), n as u64)?;
+                        continue;
                     }
-                    Some(_) => {
+                    Some(None) => return Ok((State::Stream(d), false)),
+                    None => {}
+                }
+                match self.inbuf[..] {
+                    [] => return Ok((State::Stream(d), false)),
+                    [b'*', b'?', ..] => {
                         return Err(Session::protocol(
                             Phase::Stream,
-                            start,
-                            format!("expected a command array, got {:?}", text(&line)),
+                            self.consumed,
+                            "a streamed (`*?`) array is not a command",
                         ))
                     }
+                    [b'*', ..] => {}
+                    [b, ..] => return Err(Session::protocol(
+                        Phase::Stream,
+                        self.consumed,
+                        format!(
+                            "expected a command array, got '{}' (inline protocol from a master)",
+                            std::ascii::escape_default(b)
+                        ),
+                    )),
                 }
-            } else {
-                let len = match line.split_first() {
-                    Some((b'$', n)) => parse_i64(n),
-                    _ => None,
-                }
-                .and_then(|l| u64::try_from(l).ok())
-                .ok_or_else(|| {
+            }
+            let decoded = d.decode(&mut self.inbuf);
+            self.consumed = d.position();
+            let Some((frame, len)) = decoded.map_err(|e| self.stream_error(e))? else {
+                return Ok((State::Stream(d), false));
+            };
+            let start = self.consumed - len as u64;
+            let args = match frame {
+                Frame::NullArray => Vec::new(),
+                Frame::Array(items) if items.is_empty() => Vec::new(),
+                frame => frame.into_command().map_err(|frame| {
+                    let (i, kind) = match &frame {
+                        Frame::Array(items) => items
+                            .iter()
+                            .enumerate()
+                            .find(|(_, f)| !matches!(f, Frame::BulkString(_)))
+                            .map_or((0, "?"), |(i, f)| (i, kind(f))),
+                        f => (0, kind(f)),
+                    };
                     Session::protocol(
                         Phase::Stream,
                         start,
-                        format!("expected a bulk string header, got {:?}", text(&line)),
+                        format!("element {i} of a command array is {kind}, not a bulk string"),
                     )
-                })?;
-                if len > self.cfg.limits.max_bulk_len || usize::try_from(len).is_err() {
-                    return Err(Error::LimitExceeded {
-                        what: "bulk string",
-                        offset: start,
-                        len,
-                        limit: self.cfg.limits.max_bulk_len,
-                    });
-                }
-                p.bulk = Some(len as usize);
-            }
+                })?,
+            };
+            self.complete(args, len as u64)?;
         }
     }
 
-    /// A command (or a skipped empty line/array) is complete: account for it.
-    fn complete(&mut self, p: &mut StreamParser) -> Result<(), Error> {
-        let args = std::mem::take(&mut p.args);
-        let wire_len = std::mem::take(&mut p.wire);
-        p.expected = 0;
+    /// A decoder error as the crate's error: limits keep their names, the rest is a protocol
+    /// error at the decoder's (connection-absolute) offset.
+    fn stream_error(&self, e: resp_codec::Error) -> Error {
+        let limits = &self.cfg.limits;
+        if let resp_codec::Error::LimitExceeded {
+            limit,
+            offset,
+            found,
+            ..
+        } = e
+        {
+            let (what, limit) = match limit {
+                Limit::BulkLen => ("bulk string", limits.max_bulk_len),
+                Limit::AggregateLen => ("argument count", limits.max_args),
+                Limit::LineLen => ("line", limits.max_line_len as u64),
+                _ => {
+                    return Session::protocol(
+                        Phase::Stream,
+                        offset,
+                        "a nested aggregate in a command array (expected a bulk string)",
+                    )
+                }
+            };
+            return Error::LimitExceeded {
+                what,
+                offset,
+                len: found,
+                limit,
+            };
+        }
+        Session::protocol(
+            Phase::Stream,
+            e.offset().unwrap_or(self.consumed),
+            e.to_string(),
+        )
+    }
+
+    /// A command (or a skipped empty line/array: no `args`) of `wire_len` bytes ending at the
+    /// current connection offset is complete: account for it.
+    fn complete(&mut self, args: Vec<Bytes>, wire_len: u64) -> Result<(), Error> {
         let start = self.consumed - wire_len;
         let name: &[u8] = args.first().map_or(&[], |a| a);
         let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
@@ -174,5 +210,23 @@ impl Session {
             offset: self.offset,
             db: self.db,
         });
+    }
+}
+
+/// What a frame is, for messages ("an integer").
+fn kind(f: &Frame) -> &'static str {
+    match f {
+        Frame::SimpleString(_) => "a simple string",
+        Frame::SimpleError(_) => "an error",
+        Frame::Integer(_) => "an integer",
+        Frame::BulkString(_) => "a bulk string",
+        Frame::Null | Frame::NullBulkString | Frame::NullArray => "a null",
+        Frame::Array(_) | Frame::Set(_) | Frame::Push(_) => "an array",
+        Frame::Double(_) => "a double",
+        Frame::Boolean(_) => "a boolean",
+        Frame::BlobError(_) => "a blob error",
+        Frame::VerbatimString { .. } => "a verbatim string",
+        Frame::BigNumber(_) => "a big number",
+        Frame::Map(_) | Frame::Attribute { .. } => "a map",
     }
 }

@@ -4,7 +4,6 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-use super::proto::encode_command;
 use super::Session;
 use crate::config::{Limits, SessionConfig};
 use crate::error::{Error, Phase};
@@ -17,8 +16,7 @@ const MARK: &str = "ABCDEFGHIJABCDEFGHIJABCDEFGHIJABCDEFGHIJ";
 
 fn cmd(args: &[&str]) -> Vec<u8> {
     let mut out = BytesMut::new();
-    let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
-    encode_command(&mut out, &a);
+    resp_codec::encode_command(&mut out, args);
     out.to_vec()
 }
 
@@ -585,4 +583,135 @@ fn regression_error_offset_skips_keepalives_consistently() {
     for chunk in 1..=input.len() {
         assert_eq!(run(chunk), 3, "chunk {chunk}");
     }
+}
+
+/// A streaming session fed `input` whole: the error and the connection offset it started
+/// at (`bytes_consumed()` when the stream phase began).
+fn stream_error(input: &[u8]) -> (Error, u64) {
+    let now = Instant::now();
+    let mut s = streaming(now);
+    let base = s.bytes_consumed();
+    (s.handle_input(input, now).unwrap_err(), base)
+}
+
+#[test]
+fn empty_lines_are_counted_one_by_one() {
+    let now = Instant::now();
+    let ping = cmd(&["PING"]);
+    let mut input = b"\n\r\n".to_vec();
+    input.extend(&ping);
+    input.extend(b"\n");
+    for chunk in 1..=input.len() {
+        let mut s = streaming(now);
+        let mut ev = Vec::new();
+        for c in input.chunks(chunk) {
+            s.handle_input(c, now).unwrap();
+            ev.extend(events(&mut s));
+        }
+        let progress = |offset| SessionEvent::Progress { offset, db: 0 };
+        let after_ping = 103 + ping.len() as u64;
+        assert_eq!(
+            ev,
+            [
+                progress(101),
+                progress(103),
+                progress(after_ping),
+                progress(after_ping + 1)
+            ],
+            "chunk {chunk}"
+        );
+        assert_eq!(s.offset(), after_ping + 1);
+        // The ACK timer reports the newlines too.
+        s.handle_timeout(now + Duration::from_secs(1)).unwrap();
+        assert_eq!(sent(&mut s), ack(after_ping + 1));
+    }
+}
+
+#[test]
+fn inline_protocol_from_the_master_is_refused() {
+    // Redis: "Master using the inline protocol. Desync?". Blank lines made of spaces are
+    // inline protocol too; a lone CR is not an empty line.
+    for (input, at) in [
+        (&b"PING\r\n"[..], 0),
+        (b"\n\r\n  \r\n", 3),
+        (b"\r\r\n", 0),
+        (b"\t\n", 0),
+    ] {
+        let now = Instant::now();
+        let mut s = streaming(now);
+        let base = s.bytes_consumed();
+        let e = s.handle_input(input, now).unwrap_err();
+        assert!(
+            matches!(e, Error::Protocol { phase: Phase::Stream, offset, .. } if offset == base + at),
+            "{input:?}: {e:?}"
+        );
+        // The empty lines before it were counted.
+        assert_eq!(s.offset(), 100 + at, "{input:?}");
+    }
+}
+
+#[test]
+fn command_elements_must_be_bulk_strings() {
+    // A scalar element: reported at the command's first byte, once the command is complete.
+    let mut input = cmd(&["SET", "k", "v"]);
+    let at = input.len() as u64;
+    input.extend(b"*3\r\n$3\r\nSET\r\n:1\r\n$1\r\nv\r\n");
+    let (e, base) = stream_error(&input);
+    assert!(
+        matches!(&e, Error::Protocol { phase: Phase::Stream, offset, reason }
+            if *offset == base + at && reason.contains("element 1") && reason.contains("integer")),
+        "{e:?}"
+    );
+    for element in [&b"$-1\r\n"[..], b"+OK\r\n", b"_\r\n", b"#t\r\n"] {
+        let mut input = b"*2\r\n$3\r\nDEL\r\n".to_vec();
+        input.extend(element);
+        let (e, base) = stream_error(&input);
+        assert!(
+            matches!(&e, Error::Protocol { offset, .. } if *offset == base),
+            "{element:?}: {e:?}"
+        );
+    }
+    // A nested aggregate (or streamed string): refused at once, at its own offset.
+    for element in [&b"*1\r\n"[..], b"*0\r\n", b"%1\r\n", b"$?\r\n", b"|1\r\n"] {
+        let mut input = b"*2\r\n$3\r\nDEL\r\n".to_vec();
+        input.extend(element);
+        let (e, base) = stream_error(&input);
+        assert!(
+            matches!(&e, Error::Protocol { offset, .. } if *offset == base + 13),
+            "{element:?}: {e:?}"
+        );
+    }
+    // A streamed array is not a command.
+    let (e, base) = stream_error(b"*?\r\n$4\r\nPING\r\n.\r\n");
+    assert!(
+        matches!(&e, Error::Protocol { offset, .. } if *offset == base),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn framing_errors_keep_connection_offsets() {
+    // After the handshake and the RDB, the decoder's offsets are still connection offsets.
+    let (e, base) = stream_error(b"*1\r\n$3\r\nabcXY");
+    assert!(
+        matches!(e, Error::Protocol { offset, .. } if offset == base + 11),
+        "{e:?}"
+    );
+    let (e, base) = stream_error(b"*1\r\n$x\r\n");
+    assert!(
+        matches!(e, Error::Protocol { offset, .. } if offset == base + 5),
+        "{e:?}"
+    );
+    // Limits keep their names and report the header's offset.
+    let mut input = cmd(&["PING"]);
+    input.extend(b"*1\r\n$536870913\r\n");
+    let (e, base) = stream_error(&input);
+    assert!(
+        matches!(
+            e,
+            Error::LimitExceeded { what: "bulk string", offset, len: 536_870_913, limit: 536_870_912 }
+                if offset == base + 14 + 4
+        ),
+        "{e:?}"
+    );
 }

@@ -6,7 +6,9 @@ use bytes::{Buf, Bytes, BytesMut};
 use crc_fast::{CrcAlgorithm, Digest};
 
 use crate::encoding::length::check_limit;
+use crate::encoding::length::StrRef;
 use crate::error::{Error, KeyName};
+use crate::event::Str;
 use crate::event::{
     Aux, Checksum, Eof, Event, Function, Header, KeyMeta, KeyStart, ModuleAux, ModuleType,
 };
@@ -145,6 +147,26 @@ impl Io {
     pub(crate) fn consume(&mut self, buf: &mut BytesMut, n: usize) -> Bytes {
         self.account(&buf[..n]);
         buf.split_to(n).freeze()
+    }
+
+    /// Consumes a `total`-byte unit holding one string `s` and returns the string. A raw string
+    /// at the end of the unit is split off directly (no intermediate handle).
+    pub(crate) fn consume_str(
+        &mut self,
+        buf: &mut BytesMut,
+        total: usize,
+        s: StrRef,
+    ) -> Result<Str, Error> {
+        match s {
+            StrRef::Plain(r) if r.end == total => {
+                self.skip(buf, r.start);
+                Ok(Str::Bytes(self.consume(buf, r.end - r.start)))
+            }
+            s => {
+                let chunk = self.consume(buf, total);
+                s.resolve(&chunk)
+            }
+        }
     }
 
     /// Consumes `n` bytes that are not needed afterwards.
@@ -786,10 +808,12 @@ impl RdbDecoder {
             _ => {}
         }
         let total = p.pos();
-        let head = self.io.consume(buf, key_end);
         let key = match key_ref {
-            Some(k) => k.resolve_bytes(&head)?,
-            None => Bytes::new(),
+            Some(k) => self.io.consume_str(buf, key_end, k)?.to_bytes(),
+            None => {
+                self.io.skip(buf, key_end);
+                Bytes::new()
+            }
         };
         self.io.start_raw(type_byte);
         let prefix = total - key_end;

@@ -367,6 +367,6 @@ pub(crate) fn read_blob(io: &mut Io, buf: &mut BytesMut) -> crate::peek::PResult
     let at = io.offset;
     let mut p = io.peek(buf);
     let s = p.string(io.opts.max_buffered)?;
-    let chunk = io.consume(buf, p.pos());
-    Ok((s.resolve_bytes(&chunk)?, at))
+    let total = p.pos();
+    Ok((io.consume_str(buf, total, s)?.to_bytes(), at))
 }

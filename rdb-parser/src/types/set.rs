@@ -16,8 +16,7 @@ pub(crate) fn step_member(io: &mut Io, buf: &mut BytesMut, sink: &mut Sink) -> R
     let Some(s) = opt(p.string(io.opts.max_buffered))? else {
         return Ok(false);
     };
-    let chunk = io.consume(buf, p.pos());
-    let s = s.resolve(&chunk)?;
+    let s = io.consume_str(buf, p.pos(), s)?;
     sink.push_str(io, s);
     Ok(true)
 }

@@ -46,15 +46,15 @@ impl StringState {
                 need!(check_buffered(io, "LZF string", clen.max(rlen), at));
                 let mut p = io.peek(buf);
                 let s = need!(p.string(io.opts.max_buffered));
-                let chunk = io.consume(buf, p.pos());
-                io.emit(Event::String(s.resolve(&chunk)?));
+                let s = io.consume_str(buf, p.pos(), s)?;
+                io.emit(Event::String(s));
                 Ok(Step::Done)
             }
             _ => {
                 let mut p = io.peek(buf);
                 let s = need!(p.string(io.opts.max_buffered));
-                let chunk = io.consume(buf, p.pos());
-                io.emit(Event::String(s.resolve(&chunk)?));
+                let s = io.consume_str(buf, p.pos(), s)?;
+                io.emit(Event::String(s));
                 Ok(Step::Done)
             }
         }

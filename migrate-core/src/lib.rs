@@ -29,6 +29,7 @@ pub mod command;
 mod error;
 mod filter;
 mod glob;
+pub mod migrate;
 pub mod rewrite;
 mod slot;
 mod target;

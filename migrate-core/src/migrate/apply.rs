@@ -1,0 +1,258 @@
+//! [`Applier`]: the writer to the target, with every outcome checked and counted.
+//!
+//! Commands go out pipelined; outcomes come back in order. A key of the full sync is
+//! counted as written when the outcome of its last command arrives and none of its commands
+//! failed (a [`KeyMark`] rides along with that last command). The incremental phase tags
+//! each command with the source offset it ends at, so the highest offset of an applied
+//! outcome is how far the target has caught up.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use super::conn::Stream;
+use super::report::{Failure, Report, Unsupported};
+use super::{Conflict, ErrorPolicy, MigrationError};
+use crate::{Outcome, ServerErrorKind, Tag, Writer};
+
+/// How a full-sync key was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Method {
+    Restore,
+    Rewrite,
+    Function,
+}
+
+/// Rides along with the last command of a key: counted when its outcome arrives.
+#[derive(Debug)]
+pub(crate) struct KeyMark {
+    pub(crate) seq: u64,
+    pub(crate) db: u32,
+    pub(crate) kind: &'static str,
+    pub(crate) method: Method,
+    pub(crate) lossy: bool,
+}
+
+pub(crate) struct Applier {
+    writer: Writer<Stream>,
+    url: String,
+    conflict: Conflict,
+    policy: ErrorPolicy,
+    max_listed: usize,
+    seq: u64,
+    marks: VecDeque<KeyMark>,
+    /// A command of the key being confirmed failed (or was skipped by conflict).
+    key_failed: bool,
+    key_busy: bool,
+    pub(crate) report: Report,
+    /// Highest source offset of an applied replicated command.
+    pub(crate) applied_offset: u64,
+    /// Commands are replicated ones, tagged with their source offset.
+    pub(crate) incremental: bool,
+}
+
+impl Applier {
+    pub(crate) fn new(
+        writer: Writer<Stream>,
+        url: String,
+        conflict: Conflict,
+        policy: ErrorPolicy,
+        max_listed: usize,
+        report: Report,
+    ) -> Applier {
+        Applier {
+            writer,
+            url,
+            conflict,
+            policy,
+            max_listed,
+            seq: 0,
+            marks: VecDeque::new(),
+            key_failed: false,
+            key_busy: false,
+            report,
+            applied_offset: 0,
+            incremental: false,
+        }
+    }
+
+    /// The next sequence number for a full-sync command.
+    pub(crate) fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// Sends one command (and processes every outcome already known).
+    pub(crate) async fn send(&mut self, tag: Tag, args: &[Bytes]) -> Result<(), MigrationError> {
+        let sent = self.writer.send_bytes(tag, args).await;
+        self.drain_ready()?;
+        sent.map_err(|e| self.target_error(e))
+    }
+
+    /// Sends the last command of a full-sync key, with its mark.
+    pub(crate) async fn send_last(
+        &mut self,
+        tag: Tag,
+        args: &[Bytes],
+        mark: KeyMark,
+    ) -> Result<(), MigrationError> {
+        self.marks.push_back(mark);
+        self.send(tag, args).await
+    }
+
+    pub(crate) fn multi(&mut self) -> Result<(), MigrationError> {
+        self.writer.multi().map_err(|e| self.target_error(e))
+    }
+
+    pub(crate) fn exec(&mut self) -> Result<(), MigrationError> {
+        self.writer.exec().map_err(|e| self.target_error(e))?;
+        self.drain_ready()
+    }
+
+    /// Waits for every reply and processes the outcomes.
+    pub(crate) async fn flush(&mut self) -> Result<(), MigrationError> {
+        let flushed = self.writer.flush().await;
+        self.drain_ready()?;
+        flushed.map_err(|e| self.target_error(e))
+    }
+
+    /// Whether every command sent has its outcome.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.writer.pipeline().is_idle()
+    }
+
+    fn target_error(&self, source: crate::Error) -> MigrationError {
+        MigrationError::Target {
+            url: self.url.clone(),
+            source: Box::new(source),
+        }
+    }
+
+    fn drain_ready(&mut self) -> Result<(), MigrationError> {
+        let mut first_error = None;
+        while let Some(outcome) = self.writer.try_next_outcome() {
+            if let Err(e) = self.outcome(outcome) {
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn outcome(&mut self, outcome: Outcome) -> Result<(), MigrationError> {
+        let mut result = Ok(());
+        let tag = match outcome {
+            Outcome::Applied(tag) => {
+                if self.incremental {
+                    self.report.commands_applied += 1;
+                    self.applied_offset = self.applied_offset.max(tag.seq);
+                }
+                tag
+            }
+            Outcome::Failed { tag, reply } => {
+                let restore = &tag.command[..] == b"RESTORE";
+                if restore
+                    && self.conflict == Conflict::Skip
+                    && reply.kind() == ServerErrorKind::BusyKey
+                {
+                    self.key_busy = true;
+                } else {
+                    self.key_failed = true;
+                    self.report.fail(
+                        self.max_listed,
+                        Failure {
+                            db: tag.db,
+                            key: tag.key.clone(),
+                            command: String::from_utf8_lossy(&tag.command).into_owned(),
+                            error: reply.to_string(),
+                        },
+                    );
+                    tracing::warn!(target: "migrate", "write failed: {tag}: {reply}");
+                    if self.policy == ErrorPolicy::Stop || reply.refuses_all_writes() {
+                        result = Err(MigrationError::WriteFailed {
+                            tag: Box::new(tag.clone()),
+                            reply: Box::new(reply),
+                        });
+                    }
+                }
+                if self.incremental {
+                    // Incremental: a skipped failure still moves the position on.
+                    self.applied_offset = self.applied_offset.max(tag.seq);
+                }
+                tag
+            }
+            Outcome::Discarded(tag) | Outcome::Lost { tag, .. } => {
+                self.key_failed = true;
+                self.report.fail(
+                    self.max_listed,
+                    Failure {
+                        db: tag.db,
+                        key: tag.key.clone(),
+                        command: String::from_utf8_lossy(&tag.command).into_owned(),
+                        error: "not applied: the connection to the target failed".into(),
+                    },
+                );
+                tag
+            }
+        };
+        if self.marks.front().is_some_and(|m| m.seq == tag.seq) {
+            let mark = self.marks.pop_front().unwrap_or_else(|| unreachable!());
+            self.finish_key(mark);
+        }
+        result
+    }
+
+    fn finish_key(&mut self, mark: KeyMark) {
+        if self.key_busy {
+            self.report.skipped_conflict += 1;
+        } else if !self.key_failed {
+            match mark.method {
+                Method::Function => self.report.functions += 1,
+                Method::Restore | Method::Rewrite => {
+                    *self
+                        .report
+                        .keys_by_type
+                        .entry(mark.kind.into())
+                        .or_default() += 1;
+                    *self.report.keys_by_db.entry(mark.db).or_default() += 1;
+                    if mark.method == Method::Restore {
+                        self.report.keys_restored += 1;
+                    } else {
+                        self.report.keys_rewritten += 1;
+                    }
+                    self.report.keys_lossy += u64::from(mark.lossy);
+                }
+            }
+        }
+        self.key_failed = false;
+        self.key_busy = false;
+    }
+
+    /// Records a key or command that cannot be copied; an error under the Stop policy.
+    pub(crate) fn unsupported(
+        &mut self,
+        command: String,
+        key: Option<Bytes>,
+        reason: String,
+    ) -> Result<(), MigrationError> {
+        tracing::warn!(target: "migrate", "cannot copy {command} {:?}: {reason}", key.as_deref().map(super::report::key_text));
+        self.report.unsupported(
+            self.max_listed,
+            Unsupported {
+                key: key.clone(),
+                command: command.clone(),
+                reason: reason.clone(),
+            },
+        );
+        match self.policy {
+            ErrorPolicy::Stop => Err(MigrationError::Unsupported {
+                command,
+                key,
+                reason,
+            }),
+            ErrorPolicy::SkipAndCount => Ok(()),
+        }
+    }
+}

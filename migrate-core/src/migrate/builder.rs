@@ -1,0 +1,204 @@
+//! [`Migration::builder`], [`MigrationBuilder`] and the running [`MigrationHandle`].
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::options::Settings;
+use super::progress::Tracker;
+use super::run::{run, Job};
+use super::{
+    Conflict, ErrorPolicy, MigrationError, Progress, Report, Source, TargetConfig, WriteMode,
+};
+use crate::rewrite::RewriteOptions;
+use crate::{Filter, WriterOptions};
+
+/// Entry point: [`Migration::builder`].
+#[derive(Debug)]
+pub struct Migration(());
+
+impl Migration {
+    /// A builder with the defaults: [`WriteMode::Auto`], [`Conflict::Refuse`],
+    /// [`ErrorPolicy::Stop`], no filter, not `once`.
+    pub fn builder() -> MigrationBuilder {
+        MigrationBuilder {
+            source: None,
+            target: None,
+            settings: Settings::default(),
+        }
+    }
+}
+
+/// Configures a migration; [`start`](MigrationBuilder::start) runs it.
+#[derive(Debug)]
+#[must_use]
+pub struct MigrationBuilder {
+    source: Option<Source>,
+    target: Option<TargetConfig>,
+    settings: Settings,
+}
+
+impl MigrationBuilder {
+    /// Where the data comes from.
+    pub fn source(mut self, source: Source) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// Where it goes.
+    pub fn target(mut self, target: TargetConfig) -> Self {
+        self.target = Some(target);
+        self
+    }
+
+    /// Which dbs and keys are copied, and db mapping (default: everything, same db).
+    /// Multi-key commands of the incremental phase are treated as the
+    /// [`Translator`](crate::command::Translator) documents: forwarded when all their keys
+    /// pass, dropped when none do, narrowed for `DEL`/`UNLINK`/`MSET`..., reported as
+    /// unsupported otherwise.
+    pub fn filter(mut self, filter: Filter) -> Self {
+        self.settings.filter = filter;
+        self
+    }
+
+    /// How full-sync keys are written (default [`WriteMode::Auto`]).
+    pub fn write_mode(mut self, mode: WriteMode) -> Self {
+        self.settings.write_mode = mode;
+        self
+    }
+
+    /// Keys that exist on the target (default [`Conflict::Refuse`]).
+    pub fn on_conflict(mut self, conflict: Conflict) -> Self {
+        self.settings.conflict = conflict;
+        self
+    }
+
+    /// Failed writes and unsupported commands (default [`ErrorPolicy::Stop`]).
+    pub fn on_error(mut self, policy: ErrorPolicy) -> Self {
+        self.settings.on_error = policy;
+        self
+    }
+
+    /// For a live source: stop by itself once the full sync is done and the target has
+    /// caught up (every byte of the replication stream received so far is applied, nothing
+    /// is in flight, and the source sent nothing for a short while, 200 ms).
+    pub fn once(mut self, once: bool) -> Self {
+        self.settings.once = once;
+        self
+    }
+
+    /// Keys whose serialized value is larger than this are written as commands in chunks
+    /// instead of one `RESTORE` (default [`DEFAULT_BIG_KEY_BYTES`](super::DEFAULT_BIG_KEY_BYTES),
+    /// always kept below the target's `proto-max-bulk-len`).
+    pub fn big_key_bytes(mut self, bytes: usize) -> Self {
+        self.settings.big_key_bytes = bytes.max(1);
+        self
+    }
+
+    /// The writer's window and limits (default: [`Target::writer_options`](crate::Target::writer_options)).
+    pub fn writer_options(mut self, options: WriterOptions) -> Self {
+        self.settings.writer = Some(options);
+        self
+    }
+
+    /// Chunking of keys written as commands (default [`RewriteOptions::default`]; its
+    /// `replace` is set from the conflict policy).
+    pub fn rewrite_options(mut self, options: RewriteOptions) -> Self {
+        self.settings.rewrite = options;
+        self
+    }
+
+    /// Bound on connecting to the target and on its handshake (default 10 s). The source's
+    /// is set in its [`replication_client::Config`].
+    pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.settings.connect_timeout = timeout;
+        self
+    }
+
+    /// Starts the migration on the current tokio runtime.
+    ///
+    /// Configuration errors (no source or target) are returned by
+    /// [`MigrationHandle::wait`].
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn start(self) -> MigrationHandle {
+        let tracker = Arc::new(Tracker::new());
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let job = match (self.source, self.target) {
+            (Some(source), Some(target)) => Ok(Job {
+                source,
+                target,
+                settings: self.settings,
+            }),
+            (None, _) => Err(MigrationError::Config("no source given".into())),
+            (_, None) => Err(MigrationError::Config("no target given".into())),
+        };
+        let t = tracker.clone();
+        let task = tokio::spawn(async move {
+            match job {
+                Ok(job) => run(job, t, stop_rx).await,
+                Err(e) => (Report::default(), Err(e)),
+            }
+        });
+        MigrationHandle {
+            tracker,
+            stop: stop_tx,
+            task,
+        }
+    }
+}
+
+/// A running migration: watch it, stop it, wait for its report.
+#[derive(Debug)]
+pub struct MigrationHandle {
+    tracker: Arc<Tracker>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<(Report, Result<(), MigrationError>)>,
+}
+
+impl MigrationHandle {
+    /// A snapshot of the progress.
+    pub fn progress(&self) -> Progress {
+        self.tracker.snapshot()
+    }
+
+    /// Asks for a graceful stop: no more reading from the source, writes in flight are
+    /// drained and checked, then the task ends with its report
+    /// ([`StopReason::Stopped`](super::StopReason::Stopped)).
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Whether the task has ended.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Waits for the end: the report, or the error that ended the migration.
+    ///
+    /// # Errors
+    /// Whatever stopped it; use [`finish`](Self::finish) to get the report as well.
+    pub async fn wait(self) -> Result<Report, MigrationError> {
+        let (report, result) = self.finish().await;
+        result.map(|()| report)
+    }
+
+    /// Waits for the end and returns the report (also on failure: it then holds the
+    /// error in [`Report::error`]) with the result.
+    pub async fn finish(self) -> (Report, Result<(), MigrationError>) {
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) => {
+                let err = MigrationError::Internal(e.to_string());
+                let report = Report {
+                    error: Some(err.to_string()),
+                    stop_reason: super::StopReason::Failed,
+                    ..Report::default()
+                };
+                (report, Err(err))
+            }
+        }
+    }
+}

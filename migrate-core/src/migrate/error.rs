@@ -1,0 +1,159 @@
+//! [`MigrationError`]: why a migration stopped.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::{ServerError, Tag};
+
+/// Why a migration failed. One line each, naming the server (redacted URL or `host:port`),
+/// the key and the command where there is one; never values or passwords.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum MigrationError {
+    /// The builder was not given a source or a target.
+    #[error("invalid migration: {0}")]
+    Config(String),
+    /// Connecting to, or writing to, the target failed (refused connection, authentication,
+    /// out of memory, lost connection ...).
+    #[error("target {url}: {source}{}", target_hint(source))]
+    Target {
+        /// The target's URL, redacted.
+        url: String,
+        /// What failed.
+        #[source]
+        source: Box<crate::Error>,
+    },
+    /// The TLS configuration or handshake of the target failed.
+    #[error("target {url}: TLS: {reason}")]
+    TargetTls {
+        /// The target's URL, redacted.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The source server failed (connection, authentication, `PSYNC` refused ...).
+    #[error("source {url}: {source}{}", source_hint(source))]
+    Source {
+        /// The source's URL, redacted.
+        url: String,
+        /// What failed.
+        #[source]
+        source: Arc<replication_client::Error>,
+    },
+    /// The source closed its event stream without an error.
+    #[error("source {url}: the replication link ended")]
+    SourceEnded {
+        /// The source's URL, redacted.
+        url: String,
+    },
+    /// Reading the RDB file failed.
+    #[error("{}: {source}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: Arc<io::Error>,
+    },
+    /// The RDB (file or full sync) could not be decoded; the error names the byte offset.
+    #[error("{origin}: {source}")]
+    Rdb {
+        /// The file path or the source URL, redacted.
+        origin: String,
+        /// The decoder's error.
+        #[source]
+        source: Arc<rdb_parser::Error>,
+    },
+    /// [`Conflict::Refuse`](crate::migrate::Conflict::Refuse) and target dbs that will be
+    /// written hold keys.
+    #[error(
+        "target {url} is not empty ({}): use --on-conflict replace|skip, or empty it first",
+        dbs.iter().map(|(db, n)| format!("db {db}: {n} keys")).collect::<Vec<_>>().join(", ")
+    )]
+    TargetNotEmpty {
+        /// The target's URL, redacted.
+        url: String,
+        /// `(db, keys)` of each non-empty db.
+        dbs: Vec<(u32, u64)>,
+    },
+    /// A write failed under [`ErrorPolicy::Stop`](crate::migrate::ErrorPolicy::Stop).
+    #[error("write failed: {tag}: {reply}")]
+    WriteFailed {
+        /// The command (name, key, db).
+        tag: Box<Tag>,
+        /// The target's error reply.
+        reply: Box<ServerError>,
+    },
+    /// A key or command cannot be reproduced on the target, under
+    /// [`ErrorPolicy::Stop`](crate::migrate::ErrorPolicy::Stop).
+    #[error("cannot copy {command}{}: {reason}", key.as_ref().map(|k| format!(" {}", show_key(k))).unwrap_or_default())]
+    Unsupported {
+        /// The command name (or the key's type for full-sync keys).
+        command: String,
+        /// The key.
+        key: Option<Bytes>,
+        /// Why.
+        reason: String,
+    },
+    /// After a link failure the source refused a partial resync and started a new full
+    /// sync: the target may hold keys deleted on the source meanwhile, so the migration
+    /// stops rather than load the new RDB over it. Empty the target and start again.
+    #[error("source {url} refused to resume replication at offset {offset} (its backlog no longer holds it): the target may hold stale keys; empty it and start the migration again")]
+    ResyncRefused {
+        /// The source's URL, redacted.
+        url: String,
+        /// The offset we asked to resume from.
+        offset: u64,
+    },
+    /// The link dropped in the middle of the full sync after keys were written: the source
+    /// will send a new RDB and the keys of the partial one may be stale.
+    #[error("source {url}: the full sync was interrupted after {keys} keys were written; empty the target and start again")]
+    FullSyncInterrupted {
+        /// The source's URL, redacted.
+        url: String,
+        /// Keys written before the interruption.
+        keys: u64,
+    },
+    /// The migration task ended abnormally (a panic).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn show_key(key: &[u8]) -> String {
+    super::report::key_text(key)
+}
+
+fn target_hint(e: &crate::Error) -> &'static str {
+    match e {
+        crate::Error::Connect { .. } => {
+            " (is the target's host and port right, and is it running?)"
+        }
+        crate::Error::AuthRefused { .. } | crate::Error::AuthRequired { .. } => {
+            " (check the user and password in the --to URL)"
+        }
+        crate::Error::OutOfMemory { .. } => {
+            " (raise the target's maxmemory, or free memory, then start again)"
+        }
+        _ => "",
+    }
+}
+
+fn source_hint(e: &replication_client::Error) -> &'static str {
+    use replication_client::Error as E;
+    match e {
+        E::Connect { .. } => " (is the source's host and port right, and is it running?)",
+        E::Auth { .. } => " (check the user and password in the --from URL)",
+        E::NoPermission { .. } => {
+            " (the source user needs +psync +replconf +ping; managed services that forbid replication need an RDB export and `redis-migrate import`)"
+        }
+        E::ServerError { message, .. }
+            if message.contains("unknown command") || message.contains("PSYNC") =>
+        {
+            " (this source does not allow replication: export an RDB and use `redis-migrate import`)"
+        }
+        _ => "",
+    }
+}

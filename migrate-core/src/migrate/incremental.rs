@@ -1,0 +1,80 @@
+//! The incremental phase: replicated commands through the [`Translator`] to the writer.
+
+use replication_client::Command;
+
+use super::apply::Applier;
+use super::MigrationError;
+use crate::command::{TranslateOptions, Translated, Translator};
+use crate::{Filter, ServerVersion, Tag};
+
+pub(crate) struct Incremental {
+    translator: Translator,
+    /// End offset of the last replicated command handed to the writer (or consumed).
+    pub(crate) received_offset: u64,
+}
+
+impl Incremental {
+    pub(crate) fn new(version: ServerVersion, filter: Filter) -> Incremental {
+        Incremental {
+            translator: Translator::new(version, filter, TranslateOptions::default()),
+            received_offset: 0,
+        }
+    }
+
+    /// Whether a `MULTI` is open (its commands are buffered until `EXEC`).
+    pub(crate) fn in_transaction(&self) -> bool {
+        self.translator.in_transaction()
+    }
+
+    /// Translates and sends one replicated command. A transaction goes out as one
+    /// `MULTI`/`EXEC` unit; every command carries the source offset it ends at.
+    pub(crate) async fn command(
+        &mut self,
+        cmd: Command,
+        ap: &mut Applier,
+    ) -> Result<(), MigrationError> {
+        let offset = cmd.end_offset;
+        self.received_offset = offset;
+        match self.translator.translate(cmd.db, cmd.args) {
+            Translated::Nothing => {
+                if !self.translator.in_transaction() && ap.is_idle() {
+                    // Nothing in flight: the target is as far as the source.
+                    ap.applied_offset = ap.applied_offset.max(offset);
+                }
+                Ok(())
+            }
+            Translated::Unsupported {
+                command,
+                key,
+                reason,
+            } => {
+                let r = ap.unsupported(
+                    String::from_utf8_lossy(&command).to_ascii_uppercase(),
+                    key,
+                    reason.into(),
+                );
+                if ap.is_idle() {
+                    ap.applied_offset = ap.applied_offset.max(offset);
+                }
+                r
+            }
+            Translated::Apply(unit) => {
+                if unit.atomic {
+                    ap.multi()?;
+                }
+                for c in unit.commands {
+                    let name = bytes::Bytes::from(c.args[0].to_ascii_uppercase());
+                    let mut tag = Tag::new(Some(c.db), name, offset);
+                    if let Some(k) = c.key() {
+                        tag = tag.with_key(k.clone());
+                    }
+                    ap.send(tag, &c.args).await?;
+                }
+                if unit.atomic {
+                    ap.exec()?;
+                }
+                Ok(())
+            }
+        }
+    }
+}

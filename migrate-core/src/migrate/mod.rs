@@ -1,0 +1,83 @@
+//! The migration orchestrator: a source (an RDB file, or a live server over `PSYNC`) copied
+//! into a target server, then (live sources) kept in sync until stopped.
+//!
+//! ```no_run
+//! use migrate_core::migrate::{Conflict, Migration, Source, TargetConfig};
+//! use migrate_core::Filter;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let source = replication_client::Config::new("redis://127.0.0.1:6379")?;
+//! let handle = Migration::builder()
+//!     .source(Source::Live(source))
+//!     .target(TargetConfig::parse("redis://:secret@127.0.0.1:6380")?)
+//!     .filter(Filter::new().exclude_db(15))
+//!     .on_conflict(Conflict::Refuse)
+//!     .once(true)
+//!     .start();
+//! println!("{:?}", handle.progress().phase);
+//! let report = handle.wait().await?;
+//! println!("{}", report.to_json());
+//! # Ok(()) }
+//! ```
+//!
+//! # What happens
+//! 1. The target is connected (TCP, or TLS for `rediss://` with [`TargetTls`]), its
+//!    version and `proto-max-bulk-len` read. With [`Conflict::Refuse`] (the default) the
+//!    migration refuses to start when a db it may write to holds keys.
+//! 2. Full sync: the RDB is decoded as it arrives. Each key passes the [`Filter`](crate::Filter)
+//!    (db include/exclude/mapping, key globs); keys whose TTL has passed are skipped and
+//!    counted. [`WriteMode::Auto`] writes a key with `RESTORE key ttl payload ABSTTL
+//!    [REPLACE] [IDLETIME s | FREQ f]` (the payload's footer set to the target's RDB version;
+//!    `ABSTTL`, `IDLETIME`/`FREQ` where the target has them) when the target knows the value's
+//!    type byte and the value is below the big-key threshold, and as commands from the
+//!    [`rewrite`](crate::rewrite) module otherwise (chunked; TTL as `PEXPIREAT`). Module
+//!    values can only be restored; a key that cannot be written is reported.
+//! 3. Incremental (live sources): every replicated command goes through the
+//!    [`Translator`](crate::command::Translator) (filters, `FLUSHALL` narrowing, older-target
+//!    rewrites) and is written in order, transactions as `MULTI`/`EXEC`. Link failures are
+//!    survived by `replication-client`'s partial resync (no gap, no duplicate).
+//!
+//! Every write's reply is checked: a failure is reported with its key and command and, with
+//! [`ErrorPolicy::Stop`] (the default), ends the migration; [`ErrorPolicy::SkipAndCount`]
+//! lists and counts it. `-OOM` and other errors that refuse every write always stop it.
+//!
+//! # Conflicts
+//! - [`Conflict::Refuse`]: checked once, before anything is written (`INFO keyspace`).
+//! - [`Conflict::Replace`]: `RESTORE ... REPLACE`; keys written as commands are removed
+//!   first (`UNLINK`); source keys that expired are removed from the target.
+//! - [`Conflict::Skip`]: existing keys are kept: `RESTORE` without `REPLACE`, its
+//!   `BUSYKEY` counted as skipped; keys written as commands are checked with `EXISTS` on a
+//!   second connection first. Only the full sync skips: replicated commands always apply.
+//!
+//! # Resyncs
+//! When the source refuses a partial resync after a link failure (its backlog no longer
+//! holds our offset) it starts a new full sync: the target may then hold keys deleted on the
+//! source meanwhile, so the migration stops with [`MigrationError::ResyncRefused`] rather
+//! than load the new RDB over stale data (a future option may flush and reload). A full
+//! sync interrupted after keys were written stops the same way
+//! ([`MigrationError::FullSyncInterrupted`]).
+//!
+//! # Logging
+//! Through `tracing` (target `migrate`): connections, phases, link failures, each failed
+//! write. URLs are always shown redacted; values never appear.
+
+mod apply;
+mod builder;
+mod conn;
+mod error;
+mod fullsync;
+mod incremental;
+mod options;
+mod progress;
+mod report;
+mod run;
+
+pub use builder::{Migration, MigrationBuilder, MigrationHandle};
+pub use error::MigrationError;
+pub use options::{Conflict, ErrorPolicy, Source, TargetConfig, TargetTls, WriteMode};
+pub use progress::{Phase, Progress};
+pub use report::{Failure, Report, StopReason, Unsupported};
+
+/// Default big-key threshold: serialized values above 8 MiB are written as commands in
+/// chunks rather than one `RESTORE`.
+pub const DEFAULT_BIG_KEY_BYTES: usize = 8 << 20;

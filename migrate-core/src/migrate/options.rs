@@ -1,0 +1,177 @@
+//! What a migration reads, where it writes, and its policies.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use replication_client::RedisUrl;
+
+use crate::rewrite::RewriteOptions;
+use crate::{Filter, WriterOptions};
+
+/// Where the data comes from.
+// Built once per migration: the size of the `Live` variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Source {
+    /// An RDB file (a one-shot import: no incremental phase).
+    RdbFile(PathBuf),
+    /// A live server, read as one of its replicas (`PSYNC`): the full sync, then every
+    /// write until the migration is stopped (or caught up, with
+    /// [`once`](crate::migrate::MigrationBuilder::once)).
+    Live(replication_client::Config),
+}
+
+/// The target server: its URL (`redis://` or `rediss://`, credentials taken from it) and the
+/// TLS settings used for `rediss://`.
+#[derive(Debug, Clone)]
+pub struct TargetConfig {
+    /// The URL; shown redacted everywhere.
+    pub url: RedisUrl,
+    /// TLS settings (only used for `rediss://`).
+    pub tls: TargetTls,
+}
+
+impl TargetConfig {
+    /// A target at `url` with default TLS settings (verification on).
+    pub fn new(url: RedisUrl) -> TargetConfig {
+        TargetConfig {
+            url,
+            tls: TargetTls::default(),
+        }
+    }
+
+    /// Parses `url`.
+    ///
+    /// # Errors
+    /// The URL does not parse (the error shows it redacted).
+    pub fn parse(url: &str) -> Result<TargetConfig, replication_client::Error> {
+        Ok(TargetConfig::new(RedisUrl::parse(url)?))
+    }
+
+    /// Sets the TLS settings.
+    pub fn tls(mut self, tls: TargetTls) -> TargetConfig {
+        self.tls = tls;
+        self
+    }
+}
+
+/// TLS settings of the target connection, with the same meaning as
+/// [`replication_client::TlsOptions`] for the source (`redis-cli`'s `--cacert`, `--cert`,
+/// `--key`, `--sni`, `--insecure`). Verification is on by default, against `ca_file` when
+/// given, else the Mozilla root set.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct TargetTls {
+    /// PEM file of trusted CA certificates.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate chain (PEM), with [`client_key`](Self::client_key).
+    pub client_cert: Option<PathBuf>,
+    /// Client private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub client_key: Option<PathBuf>,
+    /// Name sent as SNI and verified (default: the URL's host).
+    pub server_name: Option<String>,
+    /// DANGEROUS: accept any certificate.
+    pub insecure: bool,
+}
+
+impl TargetTls {
+    /// Sets [`ca_file`](Self::ca_file).
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> TargetTls {
+        self.ca_file = Some(path.into());
+        self
+    }
+
+    /// Sets the client certificate and key.
+    pub fn client_cert(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> TargetTls {
+        self.client_cert = Some(cert.into());
+        self.client_key = Some(key.into());
+        self
+    }
+
+    /// Sets [`server_name`](Self::server_name).
+    pub fn server_name(mut self, name: impl Into<String>) -> TargetTls {
+        self.server_name = Some(name.into());
+        self
+    }
+
+    /// Sets [`insecure`](Self::insecure).
+    pub fn insecure(mut self, yes: bool) -> TargetTls {
+        self.insecure = yes;
+        self
+    }
+}
+
+/// How keys of the full sync are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum WriteMode {
+    /// Per key: `RESTORE` of the raw value when the target knows its type and it is below
+    /// the big-key threshold, commands otherwise. Default.
+    #[default]
+    Auto,
+    /// Always `RESTORE` (a key the target cannot restore is a failure).
+    Restore,
+    /// Always commands (module values, which have none, are failures).
+    Rewrite,
+}
+
+/// What to do with keys that already exist on the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Conflict {
+    /// Refuse to start when a target db that will be written holds keys. Default.
+    #[default]
+    Refuse,
+    /// Overwrite: `RESTORE ... REPLACE`, or the key removed before its commands.
+    Replace,
+    /// Keep the target's key: `RESTORE` without `REPLACE` (its `BUSYKEY` counts as skipped);
+    /// a key written as commands is first checked with `EXISTS` on a second connection.
+    /// Applies to the full sync only: the incremental stream always applies.
+    Skip,
+}
+
+/// What a failed write does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ErrorPolicy {
+    /// Stop the migration on the first failure (with its key and command). Default.
+    #[default]
+    Stop,
+    /// Report and count each failure (and each unsupported command), and go on.
+    SkipAndCount,
+}
+
+/// Everything the builder collects besides the source and target.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) filter: Filter,
+    pub(crate) write_mode: WriteMode,
+    pub(crate) conflict: Conflict,
+    pub(crate) on_error: ErrorPolicy,
+    pub(crate) once: bool,
+    pub(crate) big_key_bytes: usize,
+    pub(crate) writer: Option<WriterOptions>,
+    pub(crate) rewrite: RewriteOptions,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) idle_check: Duration,
+    pub(crate) max_listed: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            filter: Filter::new(),
+            write_mode: WriteMode::Auto,
+            conflict: Conflict::Refuse,
+            on_error: ErrorPolicy::Stop,
+            once: false,
+            big_key_bytes: crate::migrate::DEFAULT_BIG_KEY_BYTES,
+            writer: None,
+            rewrite: RewriteOptions::default(),
+            connect_timeout: Duration::from_secs(10),
+            idle_check: Duration::from_millis(200),
+            max_listed: 1000,
+        }
+    }
+}

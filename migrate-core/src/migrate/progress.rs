@@ -1,0 +1,149 @@
+//! [`Progress`]: a snapshot of a running migration.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Where a migration is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Phase {
+    /// Connecting to the target and the source, checking the target.
+    #[default]
+    Connecting,
+    /// Copying the RDB (the file, or the source's full sync).
+    FullSync,
+    /// Forwarding the source's writes.
+    Incremental,
+    /// Stopping: writes in flight are being drained.
+    Stopping,
+    /// Finished (successfully or not).
+    Done,
+}
+
+impl Phase {
+    /// A short lower-case name (`full-sync`, `incremental`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Connecting => "connecting",
+            Phase::FullSync => "full-sync",
+            Phase::Incremental => "incremental",
+            Phase::Stopping => "stopping",
+            Phase::Done => "done",
+        }
+    }
+}
+
+/// A snapshot of a migration's progress ([`MigrationHandle::progress`](crate::migrate::MigrationHandle::progress)).
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Progress {
+    /// The phase.
+    pub phase: Phase,
+    /// Time since the start.
+    pub elapsed: Duration,
+    /// RDB bytes decoded.
+    pub rdb_bytes: u64,
+    /// RDB size when known (a file, a disk-based full sync; `None` for diskless).
+    pub rdb_total: Option<u64>,
+    /// Keys of the full sync written (sent and confirmed).
+    pub keys_written: u64,
+    /// Keys of the full sync skipped (expired, filtered, existing on the target).
+    pub keys_skipped: u64,
+    /// Failed writes so far.
+    pub failures: u64,
+    /// Full-sync RDB bytes per second (over the full sync so far).
+    pub rdb_bytes_per_sec: f64,
+    /// Full-sync keys per second.
+    pub keys_per_sec: f64,
+    /// Replicated commands applied by the incremental phase.
+    pub commands_applied: u64,
+    /// Bytes of the replication stream the source has sent that are not applied yet.
+    pub lag_bytes: u64,
+    /// How long the target has been behind the source (zero when caught up).
+    pub lag_time: Duration,
+    /// Source replication offset received.
+    pub source_offset: u64,
+    /// Source replication offset applied to the target.
+    pub applied_offset: u64,
+}
+
+impl Progress {
+    /// The full sync's completion in percent, when the RDB size is known.
+    pub fn rdb_percent(&self) -> Option<f64> {
+        self.rdb_total
+            .filter(|&t| t > 0)
+            .map(|t| (self.rdb_bytes as f64 * 100.0 / t as f64).min(100.0))
+    }
+}
+
+/// Shared between the task (writer) and the handle (reader).
+#[derive(Debug)]
+pub(crate) struct Tracker {
+    started: Instant,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    progress: Progress,
+    full_sync_started: Option<Instant>,
+    full_sync_took: Option<Duration>,
+    behind_since: Option<Instant>,
+}
+
+impl Tracker {
+    pub(crate) fn new() -> Tracker {
+        Tracker {
+            started: Instant::now(),
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    pub(crate) fn update(&self, f: impl FnOnce(&mut Progress)) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let before = s.progress.phase;
+        f(&mut s.progress);
+        let now = Instant::now();
+        if s.progress.phase == Phase::FullSync && before != Phase::FullSync {
+            s.full_sync_started = Some(now);
+        }
+        if before == Phase::FullSync && s.progress.phase != Phase::FullSync {
+            s.full_sync_took = s.full_sync_started.map(|t| now - t);
+        }
+        let lag = s.progress.lag_bytes;
+        if lag == 0 {
+            s.behind_since = None;
+        } else if s.behind_since.is_none() {
+            s.behind_since = Some(now);
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> Progress {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let mut p = s.progress.clone();
+        p.elapsed = now - self.started;
+        let secs = match (s.full_sync_started, s.full_sync_took) {
+            (_, Some(d)) => d.as_secs_f64(),
+            (Some(t), None) => (now - t).as_secs_f64(),
+            _ => 0.0,
+        };
+        if secs > 0.0 {
+            p.rdb_bytes_per_sec = p.rdb_bytes as f64 / secs;
+            p.keys_per_sec = p.keys_written as f64 / secs;
+        }
+        p.lag_time = s.behind_since.map(|t| now - t).unwrap_or_default();
+        p
+    }
+
+    pub(crate) fn full_sync_took(&self) -> Option<Duration> {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .full_sync_took
+    }
+
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+}

@@ -1,0 +1,330 @@
+//! [`Report`]: what a migration did, printable as JSON.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+/// Longest key shown in reports; longer keys are cut with `...`.
+const SHOWN_KEY_LEN: usize = 128;
+
+/// Why the migration ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum StopReason {
+    /// The RDB file was imported completely.
+    #[default]
+    Completed,
+    /// `once`: the full sync was done and the target caught up with the source.
+    CaughtUp,
+    /// [`MigrationHandle::stop`](crate::migrate::MigrationHandle::stop) was called.
+    Stopped,
+    /// An error ended it (see [`Report::error`]).
+    Failed,
+}
+
+impl StopReason {
+    /// `completed`, `caught-up`, `stopped`, `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::Completed => "completed",
+            StopReason::CaughtUp => "caught-up",
+            StopReason::Stopped => "stopped",
+            StopReason::Failed => "failed",
+        }
+    }
+}
+
+/// A write the target refused (or lost), with its key and command, never its values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Failure {
+    /// The target db.
+    pub db: Option<u32>,
+    /// The key.
+    pub key: Option<Bytes>,
+    /// The command name.
+    pub command: String,
+    /// The error (the server's reply, cut and without arguments).
+    pub error: String,
+}
+
+/// A command or key that cannot be reproduced on the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Unsupported {
+    /// The key.
+    pub key: Option<Bytes>,
+    /// The command name (or the key's type in the full sync).
+    pub command: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// The final report of a migration: counts per type and per db, what was skipped and why,
+/// failures and unsupported commands (with keys, never values), resyncs, durations and the
+/// final offsets. [`Report::to_json`] prints it.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Report {
+    /// The source (file path, or URL redacted).
+    pub source: String,
+    /// The target URL, redacted.
+    pub target: String,
+    /// The target's version (`redis 7.0.15`).
+    pub target_version: String,
+    /// Why it ended.
+    pub stop_reason: StopReason,
+    /// The error that ended it, if any (one line).
+    pub error: Option<String>,
+    /// Full-sync keys written, per type (`string`, `hash`, ...).
+    pub keys_by_type: BTreeMap<String, u64>,
+    /// Full-sync keys written, per target db.
+    pub keys_by_db: BTreeMap<u32, u64>,
+    /// Keys written with `RESTORE`.
+    pub keys_restored: u64,
+    /// Keys written as commands.
+    pub keys_rewritten: u64,
+    /// Keys written as commands that lost something (see the rewrite module's `Loss`).
+    pub keys_lossy: u64,
+    /// Keys skipped because their TTL had passed.
+    pub skipped_expired: u64,
+    /// Keys skipped by the filter.
+    pub skipped_filtered: u64,
+    /// Keys kept on the target ([`Conflict::Skip`](crate::migrate::Conflict::Skip)).
+    pub skipped_conflict: u64,
+    /// Function libraries loaded.
+    pub functions: u64,
+    /// RDB bytes decoded.
+    pub rdb_bytes: u64,
+    /// Replicated commands applied (incremental phase).
+    pub commands_applied: u64,
+    /// Failed writes (at most the first 1000 are listed; see `failures_total`).
+    pub failures: Vec<Failure>,
+    /// All failed writes.
+    pub failures_total: u64,
+    /// Unsupported keys and commands (first 1000 listed).
+    pub unsupported: Vec<Unsupported>,
+    /// All unsupported keys and commands.
+    pub unsupported_total: u64,
+    /// Partial resyncs after link failures (each resumed with no gap and no duplicate).
+    pub partial_resyncs: u64,
+    /// Replication link failures.
+    pub disconnects: u64,
+    /// Duration of the full sync.
+    pub full_sync_duration: Option<Duration>,
+    /// Total duration.
+    pub duration: Duration,
+    /// The source's replication id at the end.
+    pub replid: Option<String>,
+    /// Source replication offset received at the end.
+    pub source_offset: Option<u64>,
+    /// Source replication offset applied to the target at the end.
+    pub applied_offset: Option<u64>,
+}
+
+impl Report {
+    /// Keys written by the full sync.
+    pub fn keys_written(&self) -> u64 {
+        self.keys_by_type.values().sum()
+    }
+
+    pub(crate) fn fail(&mut self, max: usize, f: Failure) {
+        self.failures_total += 1;
+        if self.failures.len() < max {
+            self.failures.push(f);
+        }
+    }
+
+    pub(crate) fn unsupported(&mut self, max: usize, u: Unsupported) {
+        self.unsupported_total += 1;
+        if self.unsupported.len() < max {
+            self.unsupported.push(u);
+        }
+    }
+
+    /// The report as one JSON object (pretty-printed, stable field order). Keys are shown as
+    /// text with non-printable bytes escaped as `\xNN` and cut after 128 bytes.
+    pub fn to_json(&self) -> String {
+        let mut o = String::from("{\n");
+        let field = |o: &mut String, name: &str, value: String| {
+            let _ = writeln!(o, "  \"{name}\": {value},");
+        };
+        field(&mut o, "source", json_str(&self.source));
+        field(&mut o, "target", json_str(&self.target));
+        field(&mut o, "target_version", json_str(&self.target_version));
+        field(&mut o, "result", json_str(self.stop_reason.as_str()));
+        field(
+            &mut o,
+            "error",
+            self.error.as_deref().map(json_str).unwrap_or("null".into()),
+        );
+        field(&mut o, "keys_written", self.keys_written().to_string());
+        field(&mut o, "keys_by_type", json_map(self.keys_by_type.iter()));
+        field(&mut o, "keys_by_db", json_map(self.keys_by_db.iter()));
+        field(&mut o, "keys_restored", self.keys_restored.to_string());
+        field(&mut o, "keys_rewritten", self.keys_rewritten.to_string());
+        field(&mut o, "keys_lossy", self.keys_lossy.to_string());
+        field(
+            &mut o,
+            "skipped",
+            format!(
+                "{{\"expired\": {}, \"filtered\": {}, \"conflict\": {}}}",
+                self.skipped_expired, self.skipped_filtered, self.skipped_conflict
+            ),
+        );
+        field(&mut o, "functions", self.functions.to_string());
+        field(&mut o, "rdb_bytes", self.rdb_bytes.to_string());
+        field(
+            &mut o,
+            "commands_applied",
+            self.commands_applied.to_string(),
+        );
+        field(&mut o, "failures_total", self.failures_total.to_string());
+        let failures: Vec<String> = self
+            .failures
+            .iter()
+            .map(|f| {
+                format!(
+                    "{{\"db\": {}, \"key\": {}, \"command\": {}, \"error\": {}}}",
+                    opt_num(f.db),
+                    opt_key(&f.key),
+                    json_str(&f.command),
+                    json_str(&f.error)
+                )
+            })
+            .collect();
+        field(&mut o, "failures", json_list(&failures));
+        field(
+            &mut o,
+            "unsupported_total",
+            self.unsupported_total.to_string(),
+        );
+        let unsupported: Vec<String> = self
+            .unsupported
+            .iter()
+            .map(|u| {
+                format!(
+                    "{{\"key\": {}, \"command\": {}, \"reason\": {}}}",
+                    opt_key(&u.key),
+                    json_str(&u.command),
+                    json_str(&u.reason)
+                )
+            })
+            .collect();
+        field(&mut o, "unsupported", json_list(&unsupported));
+        field(&mut o, "partial_resyncs", self.partial_resyncs.to_string());
+        field(&mut o, "disconnects", self.disconnects.to_string());
+        field(
+            &mut o,
+            "full_sync_ms",
+            opt_num(self.full_sync_duration.map(|d| d.as_millis())),
+        );
+        field(&mut o, "duration_ms", self.duration.as_millis().to_string());
+        field(
+            &mut o,
+            "replid",
+            self.replid
+                .as_deref()
+                .map(json_str)
+                .unwrap_or("null".into()),
+        );
+        field(&mut o, "source_offset", opt_num(self.source_offset));
+        let _ = writeln!(o, "  \"applied_offset\": {}", opt_num(self.applied_offset));
+        o.push('}');
+        o
+    }
+}
+
+fn opt_num<T: ToString>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_else(|| "null".into())
+}
+
+fn opt_key(k: &Option<Bytes>) -> String {
+    k.as_ref()
+        .map(|k| json_str(&key_text(k)))
+        .unwrap_or_else(|| "null".into())
+}
+
+fn json_map<K: ToString, V: ToString>(items: impl Iterator<Item = (K, V)>) -> String {
+    let parts: Vec<String> = items
+        .map(|(k, v)| format!("{}: {}", json_str(&k.to_string()), v.to_string()))
+        .collect();
+    format!("{{{}}}", parts.join(", "))
+}
+
+fn json_list(items: &[String]) -> String {
+    if items.is_empty() {
+        return "[]".into();
+    }
+    format!("[\n    {}\n  ]", items.join(",\n    "))
+}
+
+/// A JSON string literal.
+pub(crate) fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A key as text: printable ASCII as is, other bytes as `\xNN`, cut after 128 bytes.
+pub(crate) fn key_text(key: &[u8]) -> String {
+    let mut s = String::with_capacity(key.len().min(SHOWN_KEY_LEN) + 8);
+    for &b in key.iter().take(SHOWN_KEY_LEN) {
+        match b {
+            b'\\' => s.push_str("\\\\"),
+            0x20..=0x7e => s.push(b as char),
+            _ => {
+                let _ = write!(s, "\\x{b:02x}");
+            }
+        }
+    }
+    if key.len() > SHOWN_KEY_LEN {
+        let _ = write!(s, "... ({} bytes)", key.len());
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_escapes_keys_and_strings() {
+        let mut r = Report {
+            source: "a\"b".into(),
+            ..Report::default()
+        };
+        r.keys_by_type.insert("string".into(), 2);
+        r.keys_by_db.insert(3, 2);
+        r.fail(
+            10,
+            Failure {
+                db: Some(3),
+                key: Some(Bytes::from_static(b"k\x00\n")),
+                command: "RESTORE".into(),
+                error: "ERR x".into(),
+            },
+        );
+        let j = r.to_json();
+        assert!(j.contains(r#""source": "a\"b""#), "{j}");
+        assert!(j.contains(r#""key": "k\\x00\\x0a""#), "{j}");
+        assert!(j.contains(r#""keys_by_db": {"3": 2}"#), "{j}");
+        assert!(j.contains(r#""keys_written": 2"#), "{j}");
+    }
+}

@@ -413,7 +413,8 @@ impl RdbDecoder {
                 return Ok(Some(ev));
             }
             match self.step(buf) {
-                Ok(Step::NeedMore) => return Ok(None),
+                // A step may queue events (a raw-value chunk) before it runs out of input.
+                Ok(Step::NeedMore) => return Ok(self.io.out.pop_front()),
                 Ok(_) => {}
                 Err(e) => {
                     let e = match &self.key {

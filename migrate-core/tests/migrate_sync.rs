@@ -1,0 +1,327 @@
+//! `Source::Live` (PSYNC) into real servers: full sync + `once` per flavour, incremental
+//! sync under a concurrent writer, the replication link killed mid-stream, bad sources.
+
+use std::time::{Duration, Instant};
+
+use migrate_core::migrate::{
+    Migration, MigrationBuilder, MigrationError, MigrationHandle, Phase, Report, Source,
+    StopReason, TargetConfig,
+};
+use migrate_core::Filter;
+use testkit::{Conn, Dataset, Flavor, Server, Snapshot};
+
+/// See `migrate_import.rs`: snapshots read expiries as `now + PTTL`.
+const TTL_TOLERANCE_MS: i64 = 1000;
+
+/// A source server that starts full syncs at once (the 5 s diskless delay would dominate
+/// the run time).
+fn source_server(flavor: Flavor) -> Server {
+    Server::builder(flavor)
+        .config("repl-diskless-sync-delay", "0")
+        .start()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn builder(source: &Server, target: &Server) -> MigrationBuilder {
+    let config = replication_client::Config::new(&source.url()).unwrap();
+    Migration::builder()
+        .source(Source::Live(config))
+        .target(TargetConfig::parse(&target.url()).unwrap())
+}
+
+fn run_once(b: MigrationBuilder) -> (Report, Result<(), MigrationError>) {
+    runtime().block_on(async { b.once(true).start().finish().await })
+}
+
+fn master_offset(conn: &mut Conn) -> u64 {
+    conn.info_field("replication", "master_repl_offset")
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Waits until the migration applied everything the source has written so far.
+fn wait_caught_up(handle: &MigrationHandle, source: &mut Conn) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let want = master_offset(source);
+        let p = handle.progress();
+        if p.phase == Phase::Incremental && p.applied_offset >= want {
+            return;
+        }
+        assert!(
+            !handle.is_finished(),
+            "the migration ended early: {:?}",
+            handle.progress()
+        );
+        assert!(
+            Instant::now() < deadline,
+            "not caught up: source at {want}, {p:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn wait_for_phase(handle: &MigrationHandle, phase: Phase) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while handle.progress().phase != phase {
+        assert!(
+            !handle.is_finished(),
+            "ended early: {:?}",
+            handle.progress()
+        );
+        assert!(Instant::now() < deadline, "{:?}", handle.progress());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sync_once_same_flavour() {
+    for flavor in [
+        Flavor::Redis6_2,
+        Flavor::Redis7_0,
+        Flavor::Valkey8_1,
+        Flavor::Valkey9_1,
+    ] {
+        let source = source_server(flavor);
+        Dataset::small().fill(&source);
+        let target = Server::start(flavor);
+        let (report, result) = run_once(builder(&source, &target));
+        result.unwrap_or_else(|e| panic!("{flavor}: {e}"));
+        assert_eq!(report.stop_reason, StopReason::CaughtUp);
+        assert_eq!(report.failures_total, 0, "{flavor}: {:?}", report.failures);
+        let expected = Snapshot::take(&source, 3);
+        expected.assert_same(&Snapshot::take(&target, 3), TTL_TOLERANCE_MS);
+        assert_eq!(report.keys_written(), expected.len() as u64);
+        assert!(report.replid.is_some() && report.applied_offset.is_some());
+        assert!(report.full_sync_duration.is_some());
+    }
+}
+
+#[test]
+fn sync_once_across_versions() {
+    for (from, to) in [
+        (Flavor::Valkey9_1, Flavor::Redis6_2),
+        (Flavor::Redis7_0, Flavor::Redis6_2),
+        (Flavor::Redis6_2, Flavor::Valkey9_1),
+    ] {
+        let source = source_server(from);
+        Dataset::small().fill(&source);
+        let target = Server::start(to);
+        let (report, result) = run_once(builder(&source, &target));
+        result.unwrap_or_else(|e| panic!("{from} -> {to}: {e}"));
+        Snapshot::take(&source, 3).assert_same(&Snapshot::take(&target, 3), TTL_TOLERANCE_MS);
+        if from != Flavor::Redis6_2 {
+            assert!(report.keys_rewritten > 0, "{from} -> {to}: {report:?}");
+        }
+    }
+}
+
+/// A write load touching every type, transactions, a script, expiries, deletes, a FLUSHDB,
+/// three dbs, streams read by a consumer group, and counters (a duplicated or lost
+/// command would show in their values).
+fn workload(
+    conn: &mut Conn,
+    rounds: std::ops::Range<u32>,
+    mut between: impl FnMut(u32, &mut Conn),
+) {
+    let half = (rounds.start + rounds.end) / 2;
+    if rounds.start == 0 {
+        conn.must(["SELECT", "0"]);
+        conn.must(["XGROUP", "CREATE", "events", "g", "$", "MKSTREAM"]);
+    }
+    for r in rounds {
+        let db = (r % 3).to_string();
+        let s = r.to_string();
+        conn.must(["SELECT", db.as_str()]);
+        conn.must(["INCR", "counter"]);
+        conn.must(["SET", &format!("str:{s}"), &s]);
+        conn.must(["SET", &format!("ttl:{s}"), &s, "PX", "3600000"]);
+        conn.must(["RPUSH", "list", &s, "x"]);
+        conn.must(["LPOP", "list"]);
+        conn.must(["HSET", "hash", &format!("f{}", r % 7), &s]);
+        conn.must(["SADD", "set", &format!("m{}", r % 11)]);
+        conn.must(["SREM", "set", &format!("m{}", (r + 5) % 11)]);
+        conn.must([
+            "ZADD",
+            "zset",
+            &format!("{}.5", r % 13),
+            &format!("z{}", r % 5),
+        ]);
+        conn.must(["ZINCRBY", "zset", "1", "z0"]);
+        conn.must(["EXPIRE", "hash", "3600"]);
+        if r % 4 == 0 {
+            conn.must(["PERSIST", "hash"]);
+        }
+        conn.must(["MULTI"]);
+        conn.must(["INCRBY", "tx:counter", "2"]);
+        conn.must(["LPUSH", "tx:list", &s]);
+        conn.must(["EXEC"]);
+        conn.must([
+            "EVAL",
+            "redis.call('INCR', KEYS[1]); redis.call('HINCRBY', KEYS[2], 'n', 1); return 1",
+            "2",
+            "lua:counter",
+            "lua:hash",
+        ]);
+        if r % 5 == 4 {
+            conn.must(["DEL", &format!("str:{}", r - 1)]);
+        }
+        if r == half {
+            conn.must(["SELECT", "2"]);
+            conn.must(["FLUSHDB"]);
+        }
+        conn.must(["SELECT", "0"]);
+        let id = format!("{}-1", r + 1);
+        conn.must(["XADD", "events", &id, "round", &s]);
+        conn.must([
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "consumer",
+            "COUNT",
+            "1",
+            "STREAMS",
+            "events",
+            ">",
+        ]);
+        if r % 2 == 0 {
+            conn.must(["XACK", "events", "g", &id]);
+        }
+        between(r, conn);
+    }
+}
+
+fn incremental_under_load(from: Flavor, to: Flavor, kill_link_at: Option<u32>) {
+    let source = source_server(from);
+    Dataset::small().fill(&source);
+    let target = Server::start(to);
+    let rt = runtime();
+    let handle = {
+        let _guard = rt.enter();
+        builder(&source, &target).start()
+    };
+    let mut conn = source.connect();
+    // Some writes while the full sync starts, then the rest during the incremental phase.
+    workload(&mut conn, 0..30, |_, _| {});
+    wait_for_phase(&handle, Phase::Incremental);
+    workload(&mut conn, 30..300, |r, conn| {
+        if Some(r) == kill_link_at {
+            let mut admin = source.connect();
+            let killed = admin.int(["CLIENT", "KILL", "TYPE", "replica"]);
+            assert!(killed >= 1, "no replica link to kill");
+        }
+        if r % 50 == 0 {
+            // Let the full sync and the stream interleave with the load.
+            let _ = conn;
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    wait_caught_up(&handle, &mut conn);
+    handle.stop();
+    let report = rt.block_on(handle.wait()).unwrap();
+    assert_eq!(report.stop_reason, StopReason::Stopped);
+    assert_eq!(report.failures_total, 0, "{:?}", report.failures);
+    assert_eq!(report.unsupported_total, 0, "{:?}", report.unsupported);
+    assert!(report.commands_applied > 270 * 10, "{report:?}");
+    Snapshot::take(&source, 3).assert_same(&Snapshot::take(&target, 3), TTL_TOLERANCE_MS);
+    if kill_link_at.is_some() {
+        assert!(
+            report.disconnects >= 1 && report.partial_resyncs >= 1,
+            "{report:?}"
+        );
+    }
+}
+
+#[test]
+fn incremental_sync_under_a_concurrent_writer() {
+    incremental_under_load(Flavor::Redis7_0, Flavor::Redis7_0, None);
+}
+
+#[test]
+fn incremental_sync_to_an_older_target() {
+    incremental_under_load(Flavor::Valkey9_1, Flavor::Redis6_2, None);
+}
+
+#[test]
+fn replication_link_killed_mid_stream() {
+    incremental_under_load(Flavor::Valkey8_1, Flavor::Valkey8_1, Some(150));
+}
+
+#[test]
+fn incremental_with_filter_and_db_mapping() {
+    let source = source_server(Flavor::Redis7_0);
+    let target = Server::start(Flavor::Redis7_0);
+    let rt = runtime();
+    let filter = Filter::new()
+        .exclude_db(1)
+        .map_db(2, 7)
+        .exclude_keys("ttl:*");
+    let handle = {
+        let _guard = rt.enter();
+        builder(&source, &target).filter(filter.clone()).start()
+    };
+    let mut conn = source.connect();
+    workload(&mut conn, 0..60, |_, _| {});
+    conn.must(["SELECT", "0"]);
+    conn.must(["FLUSHALL"]);
+    conn.must(["SELECT", "2"]);
+    conn.must(["SET", "after-flushall", "1"]);
+    wait_caught_up(&handle, &mut conn);
+    handle.stop();
+    rt.block_on(handle.wait()).unwrap();
+    let mut t = target.connect();
+    t.must(["SELECT", "7"]);
+    assert_eq!(
+        t.bulk(["GET", "after-flushall"]).as_deref(),
+        Some(&b"1"[..])
+    );
+    assert_eq!(t.int(["DBSIZE"]), 1);
+}
+
+#[test]
+fn bad_sources_give_one_line_errors() {
+    let target = Server::start(Flavor::Redis7_0);
+    let rt = runtime();
+    let run = |url: String| {
+        rt.block_on(async {
+            Migration::builder()
+                .source(Source::Live(replication_client::Config::new(&url).unwrap()))
+                .target(TargetConfig::parse(&target.url()).unwrap())
+                .once(true)
+                .start()
+                .wait()
+                .await
+                .unwrap_err()
+                .to_string()
+        })
+    };
+    let err = run(format!("redis://127.0.0.1:{}", testkit::free_port()));
+    assert!(
+        err.contains("source") && err.contains("host and port"),
+        "{err}"
+    );
+
+    let locked = Server::builder(Flavor::Redis7_0).password("right").start();
+    let err = run(format!("redis://:not-it@127.0.0.1:{}", locked.port()));
+    assert!(
+        err.contains("authentication") && !err.contains("not-it"),
+        "{err}"
+    );
+
+    // A user without replication rights (as on managed services).
+    let acl = Server::start(Flavor::Valkey9_1);
+    acl.connect().ok([
+        "ACL", "SETUSER", "reader", "on", ">pw", "~*", "+@read", "+ping", "+auth",
+    ]);
+    let err = run(format!("redis://reader:pw@127.0.0.1:{}", acl.port()));
+    assert!(err.contains("import"), "{err}");
+    assert!(!err.contains('\n'));
+}

@@ -64,7 +64,7 @@
 //! versions are decoded as far as their types are known ([`Header::is_known_version`]); an
 //! unknown type (Dragonfly's 30-37, a future type, or Redis 4.0 RC module values of type 6,
 //! which cannot be skipped) is an [`Error::UnknownType`] naming the type byte, the key and the
-//! offset. Supported: RDB 1-13 and `VALKEY080`, types 0-7 and 9-26 (Valkey 22), every opcode
+//! offset. Supported: RDB 1-13 and `VALKEY080`, types 0-5, 7 and 9-26 (Valkey 22), every opcode
 //! including Redis Enterprise's 107 (`RAM_LRU`). Not decoded: stream v4 producer entries
 //! (a non-zero producer count is an error), RDB 14+ types 27+ (no files exist yet).
 //!

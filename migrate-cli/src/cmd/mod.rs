@@ -1,8 +1,11 @@
 //! The subcommands. New ones (`sync`, `import`) are a variant here and a file next to this one.
 
+mod import;
+mod migrate_args;
 mod rdb;
 mod rdb_dump;
 mod rdb_stats;
+mod sync;
 
 use clap::Subcommand;
 
@@ -14,12 +17,19 @@ pub(crate) enum Command {
     /// Work with RDB files offline: convert to commands or JSON, print statistics.
     #[command(subcommand)]
     Rdb(rdb::RdbCommand),
+    /// Copy a live server into another over replication (PSYNC), then keep it in sync until
+    /// stopped (Ctrl-C / SIGTERM), or until caught up with --once.
+    Sync(sync::SyncArgs),
+    /// Load an RDB file into a server.
+    Import(import::ImportArgs),
 }
 
 impl Command {
     pub(crate) fn run(self) -> Result<(), CliError> {
         match self {
             Command::Rdb(c) => c.run(),
+            Command::Sync(c) => c.run(),
+            Command::Import(c) => c.run(),
         }
     }
 }

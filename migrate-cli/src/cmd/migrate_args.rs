@@ -1,0 +1,351 @@
+//! What `sync` and `import` share: target and TLS flags, filters, policies, the report,
+//! and running a migration with progress, signals and the final report.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use migrate_core::migrate::{
+    Conflict, ErrorPolicy, MigrationBuilder, MigrationHandle, Phase, Progress, Report, StopReason,
+    TargetConfig, TargetTls, WriteMode,
+};
+use migrate_core::Filter;
+
+use crate::error::CliError;
+
+/// `--write-mode`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum WriteModeArg {
+    /// RESTORE where the target knows the type and the key is not big, commands otherwise.
+    Auto,
+    /// Always RESTORE.
+    Restore,
+    /// Always commands.
+    Rewrite,
+}
+
+/// `--on-conflict`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum ConflictArg {
+    /// Refuse to start when a target db that will be written holds keys.
+    Refuse,
+    /// Overwrite existing keys.
+    Replace,
+    /// Keep existing keys (counted as skipped).
+    Skip,
+}
+
+/// TLS of the target (`--to-*`, redis-cli's names).
+#[derive(Debug, Args)]
+pub(crate) struct ToTlsArgs {
+    /// CA certificate file (PEM) to verify the target (rediss://).
+    #[arg(long = "to-cacert", value_name = "FILE")]
+    to_cacert: Option<PathBuf>,
+    /// Client certificate (PEM) for the target.
+    #[arg(long = "to-cert", value_name = "FILE", requires = "to_key")]
+    to_cert: Option<PathBuf>,
+    /// Client private key (PEM) for the target.
+    #[arg(long = "to-key", value_name = "FILE", requires = "to_cert")]
+    to_key: Option<PathBuf>,
+    /// Server name for SNI and verification (default: the URL's host).
+    #[arg(long = "to-sni", value_name = "NAME")]
+    to_sni: Option<String>,
+    /// Do not verify the target's certificate (dangerous).
+    #[arg(long = "to-insecure")]
+    to_insecure: bool,
+}
+
+/// The flags of `sync` and `import` besides the source.
+#[derive(Debug, Args)]
+pub(crate) struct MigrateArgs {
+    /// The target: redis://[user:password@]host:port or rediss:// for TLS.
+    #[arg(
+        long = "to",
+        value_name = "URL",
+        env = "REDIS_MIGRATE_TO",
+        hide_env_values = true
+    )]
+    to: String,
+    #[command(flatten)]
+    to_tls: ToTlsArgs,
+    /// How keys of the full sync are written.
+    #[arg(long = "write-mode", value_enum, default_value = "auto")]
+    write_mode: WriteModeArg,
+    /// What to do when the target already holds keys.
+    #[arg(long = "on-conflict", value_enum, default_value = "refuse")]
+    on_conflict: ConflictArg,
+    /// Report and count failed writes and unsupported commands instead of stopping.
+    #[arg(long = "skip-errors")]
+    skip_errors: bool,
+    /// Only these dbs (repeatable).
+    #[arg(long = "db", value_name = "N")]
+    dbs: Vec<u32>,
+    /// Skip these dbs (repeatable).
+    #[arg(long = "exclude-db", value_name = "N")]
+    exclude_dbs: Vec<u32>,
+    /// Write db FROM as db TO (repeatable), e.g. `--map-db 3=0`.
+    #[arg(long = "map-db", value_name = "FROM=TO", value_parser = parse_map)]
+    map_dbs: Vec<(u32, u32)>,
+    /// Only keys matching this glob (Redis `KEYS` syntax; repeatable: any matches).
+    #[arg(long = "key", value_name = "GLOB")]
+    keys: Vec<String>,
+    /// Skip keys matching this glob (repeatable).
+    #[arg(long = "exclude-key", value_name = "GLOB")]
+    exclude_keys: Vec<String>,
+    /// Values larger than this many bytes are written as commands in chunks, not RESTORE.
+    #[arg(long = "big-key-bytes", value_name = "BYTES")]
+    big_key_bytes: Option<usize>,
+    /// Write the final report as JSON to this file (`-` for stdout).
+    #[arg(long = "report", value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// No progress output.
+    #[arg(short = 'q', long = "quiet")]
+    quiet: bool,
+}
+
+fn parse_map(s: &str) -> Result<(u32, u32), String> {
+    let (a, b) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected FROM=TO, got {s:?}"))?;
+    let num = |x: &str| {
+        x.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("bad db number {x:?}"))
+    };
+    Ok((num(a)?, num(b)?))
+}
+
+impl MigrateArgs {
+    fn filter(&self) -> Filter {
+        let mut f = Filter::new();
+        for &db in &self.dbs {
+            f = f.include_db(db);
+        }
+        for &db in &self.exclude_dbs {
+            f = f.exclude_db(db);
+        }
+        for &(a, b) in &self.map_dbs {
+            f = f.map_db(a, b);
+        }
+        for k in &self.keys {
+            f = f.include_keys(k.as_bytes().to_vec());
+        }
+        for k in &self.exclude_keys {
+            f = f.exclude_keys(k.as_bytes().to_vec());
+        }
+        f
+    }
+
+    fn target(&self) -> Result<TargetConfig, CliError> {
+        let t = &self.to_tls;
+        let mut tls = TargetTls::default().insecure(t.to_insecure);
+        if let Some(ca) = &t.to_cacert {
+            tls = tls.ca_file(ca);
+        }
+        if let (Some(cert), Some(key)) = (&t.to_cert, &t.to_key) {
+            tls = tls.client_cert(cert, key);
+        }
+        if let Some(sni) = &t.to_sni {
+            tls = tls.server_name(sni);
+        }
+        let target =
+            TargetConfig::parse(&self.to).map_err(|e| CliError::usage(format!("--to: {e}")))?;
+        Ok(target.tls(tls))
+    }
+
+    /// The builder with the target and every option set (the caller sets the source).
+    pub(crate) fn builder(&self, b: MigrationBuilder) -> Result<MigrationBuilder, CliError> {
+        let mut b = b
+            .target(self.target()?)
+            .filter(self.filter())
+            .write_mode(match self.write_mode {
+                WriteModeArg::Auto => WriteMode::Auto,
+                WriteModeArg::Restore => WriteMode::Restore,
+                WriteModeArg::Rewrite => WriteMode::Rewrite,
+            })
+            .on_conflict(match self.on_conflict {
+                ConflictArg::Refuse => Conflict::Refuse,
+                ConflictArg::Replace => Conflict::Replace,
+                ConflictArg::Skip => Conflict::Skip,
+            })
+            .on_error(if self.skip_errors {
+                ErrorPolicy::SkipAndCount
+            } else {
+                ErrorPolicy::Stop
+            });
+        if let Some(n) = self.big_key_bytes {
+            b = b.big_key_bytes(n);
+        }
+        Ok(b)
+    }
+
+    /// Starts the migration, shows progress, stops on SIGINT/SIGTERM, writes the report.
+    pub(crate) fn run(&self, builder: MigrationBuilder) -> Result<(), CliError> {
+        init_logging();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| CliError::new(format!("cannot start the runtime: {e}")))?;
+        let (report, result) = rt.block_on(async {
+            let handle = builder.start();
+            drive(handle, self.quiet).await
+        });
+        if let Some(path) = &self.report {
+            let json = report.to_json() + "\n";
+            let written = if path.as_os_str() == "-" {
+                std::io::stdout().write_all(json.as_bytes())
+            } else {
+                std::fs::write(path, json)
+            };
+            written.map_err(|e| CliError::file(path, e))?;
+        }
+        if !self.quiet {
+            eprintln!("{}", summary(&report));
+        }
+        result.map_err(|e| CliError::new(e.to_string()))
+    }
+}
+
+/// `RUST_LOG`-style logging to stderr (default: warnings).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// Waits for the end, printing progress and turning SIGINT/SIGTERM into a graceful stop.
+async fn drive(
+    handle: MigrationHandle,
+    quiet: bool,
+) -> (Report, Result<(), migrate_core::migrate::MigrationError>) {
+    let tty = std::io::stderr().is_terminal();
+    let every = if tty {
+        Duration::from_millis(250)
+    } else {
+        Duration::from_secs(2)
+    };
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    let signal = stop_signal();
+    tokio::pin!(signal);
+    let mut signalled = false;
+    let mut drawn = false;
+    while !handle.is_finished() {
+        tokio::select! {
+            _ = &mut signal, if !signalled => {
+                signalled = true;
+                if !quiet {
+                    if drawn { eprintln!(); drawn = false; }
+                    eprintln!("redis-migrate: stopping: draining writes in flight...");
+                }
+                handle.stop();
+            }
+            _ = tick.tick() => {
+                if !quiet {
+                    let line = progress_line(&handle.progress());
+                    if tty {
+                        eprint!("\r\x1b[2K{line}");
+                        drawn = true;
+                    } else {
+                        eprintln!("{line}");
+                    }
+                }
+            }
+        }
+    }
+    if drawn {
+        eprintln!();
+    }
+    handle.finish().await
+}
+
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn mb(n: f64) -> String {
+    format!("{:.1} MB", n / 1e6)
+}
+
+fn progress_line(p: &Progress) -> String {
+    let t = p.elapsed.as_secs();
+    let clock = format!("{:02}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60);
+    match p.phase {
+        Phase::Connecting => format!("[{clock}] connecting"),
+        Phase::FullSync | Phase::Stopping if p.commands_applied == 0 => {
+            let pct = p
+                .rdb_percent()
+                .map(|x| format!("{x:5.1}% "))
+                .unwrap_or_default();
+            let total = p
+                .rdb_total
+                .map(|t| format!("/{}", mb(t as f64)))
+                .unwrap_or_default();
+            format!(
+                "[{clock}] {} {pct}{}{total} ({}/s), {} keys ({:.0} keys/s), {} skipped, {} failed",
+                p.phase.as_str(),
+                mb(p.rdb_bytes as f64),
+                mb(p.rdb_bytes_per_sec),
+                p.keys_written,
+                p.keys_per_sec,
+                p.keys_skipped,
+                p.failures
+            )
+        }
+        _ => format!(
+            "[{clock}] {}: {} keys copied, {} commands applied, lag {} bytes ({:.1} s), {} failed",
+            p.phase.as_str(),
+            p.keys_written,
+            p.commands_applied,
+            p.lag_bytes,
+            p.lag_time.as_secs_f64(),
+            p.failures
+        ),
+    }
+}
+
+fn summary(r: &Report) -> String {
+    let result = match r.stop_reason {
+        StopReason::Completed => "done",
+        StopReason::CaughtUp => "done (caught up with the source)",
+        StopReason::Stopped => "stopped",
+        _ => "failed",
+    };
+    format!(
+        "redis-migrate: {result}: {} keys written ({} by RESTORE, {} as commands), {} commands applied, skipped {} expired / {} filtered / {} existing, {} failures, {} unsupported, in {:.1} s",
+        r.keys_written(),
+        r.keys_restored,
+        r.keys_rewritten,
+        r.commands_applied,
+        r.skipped_expired,
+        r.skipped_filtered,
+        r.skipped_conflict,
+        r.failures_total,
+        r.unsupported_total,
+        r.duration.as_secs_f64()
+    )
+}

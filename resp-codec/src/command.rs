@@ -54,9 +54,11 @@ impl Command {
 
     /// Adds an integer argument in place, in decimal.
     pub fn push_int(&mut self, n: i64) {
-        let mut tmp = BytesMut::with_capacity(20);
-        put_i64(&mut tmp, n);
-        self.push_arg(&tmp);
+        let len = digits(n.unsigned_abs()) + usize::from(n < 0);
+        put_header(&mut self.args, b'$', len);
+        put_i64(&mut self.args, n);
+        self.args.extend_from_slice(b"\r\n");
+        self.argc += 1;
     }
 
     /// The number of arguments, the name included.

@@ -275,6 +275,9 @@ impl FrameDecoder {
             }
         }
         loop {
+            if self.pending.is_none() {
+                self.fill_bulks(src);
+            }
             let step = match self.pending {
                 Some(p) => self.bulk_payload(src, p)?,
                 None => self.token(src)?,
@@ -347,6 +350,42 @@ impl FrameDecoder {
         self.position += total as u64;
         self.frame_start = self.position;
         Some((Frame::Array(items), total))
+    }
+
+    /// Fast path inside a counted array, set or push: appends the whole bulk strings already
+    /// buffered directly to the open level, all but its last element (whose completion the
+    /// general machine handles). Stops at anything else, leaving it to the general machine
+    /// (which reports errors); nothing is consumed that the general machine would not consume.
+    fn fill_bulks(&mut self, src: &mut BytesMut) {
+        let Some(Level {
+            remaining,
+            streamed: false,
+            store: Store::List(items),
+            ..
+        }) = self.stack.last_mut()
+        else {
+            return;
+        };
+        let max_bulk = self.limits.max_bulk_len;
+        let mut consumed = 0usize;
+        while *remaining > 1 && src.first() == Some(&b'$') {
+            let Some((len, data)) = fast_len(src, 1) else {
+                break;
+            };
+            if len > max_bulk
+                || src.len() < data + len + 2
+                || src[data + len..data + len + 2] != *b"\r\n"
+            {
+                break;
+            }
+            src.advance(data);
+            let bulk = src.split_to(len).freeze();
+            src.advance(2);
+            consumed += data + len + 2;
+            items.push(Frame::BulkString(bulk));
+            *remaining -= 1;
+        }
+        self.position += consumed as u64;
     }
 
     #[inline]

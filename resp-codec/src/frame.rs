@@ -32,6 +32,10 @@ use bytes::Bytes;
 ///
 /// A RESP3 attribute (`|`) annotates the value that follows it, so it decodes to
 /// [`Frame::Attribute`] holding both; it does not count as an element of an enclosing aggregate.
+///
+/// # Equality
+///
+/// `PartialEq` compares doubles as `f64`: a frame holding `Double(NaN)` is not equal to itself.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Frame {
     /// `+<text>\r\n`.

@@ -268,3 +268,14 @@ fn line_limit_errors_do_not_depend_on_splits() {
     assert_eq!(outcome(&exact_simple, [], tiny(), false).0.len(), 1);
     assert_eq!(outcome(&exact_inline, [], tiny(), true).0.len(), 1);
 }
+
+#[test]
+fn command_builder_integers() {
+    for n in [0, 7, -7, 10, -10, 1_500, i64::MAX, i64::MIN] {
+        let text = n.to_string();
+        assert_eq!(
+            Command::new("X").arg_int(n).to_bytes(),
+            Command::new("X").arg(&text).to_bytes()
+        );
+    }
+}

@@ -230,8 +230,9 @@ async fn drive(
     } else {
         Duration::from_secs(2)
     };
-    let mut tick = tokio::time::interval(every);
-    tick.tick().await;
+    // Poll often (to notice the end at once), print every `every`.
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    let mut next_line = tokio::time::Instant::now() + every;
     let signal = stop_signal();
     tokio::pin!(signal);
     let mut signalled = false;
@@ -241,13 +242,17 @@ async fn drive(
             _ = &mut signal, if !signalled => {
                 signalled = true;
                 if !quiet {
-                    if drawn { eprintln!(); drawn = false; }
+                    if drawn {
+                        eprintln!();
+                        drawn = false;
+                    }
                     eprintln!("redis-migrate: stopping: draining writes in flight...");
                 }
                 handle.stop();
             }
-            _ = tick.tick() => {
-                if !quiet {
+            now = tick.tick() => {
+                if !quiet && now >= next_line {
+                    next_line = now + every;
                     let line = progress_line(&handle.progress());
                     if tty {
                         eprint!("\r\x1b[2K{line}");
@@ -272,18 +277,21 @@ async fn stop_signal() {
         match signal(SignalKind::terminate()) {
             Ok(mut term) => {
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
+                    _ = ctrl_c() => {}
                     _ = term.recv() => {}
                 }
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+            Err(_) => ctrl_c().await,
         }
     }
     #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+    ctrl_c().await;
+}
+
+/// SIGINT; never completes when the handler cannot be installed (no stop without a signal).
+async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -336,7 +344,7 @@ fn summary(r: &Report) -> String {
         _ => "failed",
     };
     format!(
-        "redis-migrate: {result}: {} keys written ({} by RESTORE, {} as commands), {} commands applied, skipped {} expired / {} filtered / {} existing, {} failures, {} unsupported, in {:.1} s",
+        "redis-migrate: {result}: {} keys written ({} by RESTORE, {} as commands), {} commands applied, skipped {} expired / {} filtered / {} existing, {} failures, {} unsupported, in {:.2} s",
         r.keys_written(),
         r.keys_restored,
         r.keys_rewritten,

@@ -325,3 +325,39 @@ fn bad_sources_give_one_line_errors() {
     assert!(err.contains("import"), "{err}");
     assert!(!err.contains('\n'));
 }
+
+#[test]
+fn unsupported_commands_follow_the_error_policy() {
+    use migrate_core::migrate::ErrorPolicy;
+    for policy in [ErrorPolicy::SkipAndCount, ErrorPolicy::Stop] {
+        let source = source_server(Flavor::Valkey9_1);
+        let target = Server::start(Flavor::Redis6_2);
+        let rt = runtime();
+        let handle = {
+            let _guard = rt.enter();
+            builder(&source, &target).on_error(policy).start()
+        };
+        wait_for_phase(&handle, Phase::Incremental);
+        let mut conn = source.connect();
+        conn.must(["HSET", "fields", "a", "1", "b", "2"]);
+        // Hash field TTLs do not exist on 6.2.
+        conn.must(["HPEXPIRE", "fields", "100000", "FIELDS", "1", "a"]);
+        conn.must(["SET", "after", "1"]);
+        if policy == ErrorPolicy::Stop {
+            let err = rt.block_on(handle.wait()).unwrap_err().to_string();
+            assert!(
+                err.contains("fields") && err.contains("hash field TTLs"),
+                "{err}"
+            );
+            continue;
+        }
+        wait_caught_up(&handle, &mut conn);
+        handle.stop();
+        let report = rt.block_on(handle.wait()).unwrap();
+        assert_eq!(report.unsupported_total, 1, "{report:?}");
+        assert_eq!(report.unsupported[0].key.as_deref(), Some(&b"fields"[..]));
+        let mut t = target.connect();
+        assert_eq!(t.bulk(["GET", "after"]).as_deref(), Some(&b"1"[..]));
+        assert_eq!(t.int(["HLEN", "fields"]), 2);
+    }
+}

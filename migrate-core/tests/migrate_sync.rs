@@ -361,3 +361,50 @@ fn unsupported_commands_follow_the_error_policy() {
         assert_eq!(t.int(["HLEN", "fields"]), 2);
     }
 }
+
+#[test]
+fn failed_replicated_writes_follow_the_error_policy() {
+    use migrate_core::migrate::{Conflict, ErrorPolicy};
+    for policy in [ErrorPolicy::SkipAndCount, ErrorPolicy::Stop] {
+        let source = source_server(Flavor::Redis7_0);
+        let target = Server::start(Flavor::Redis7_0);
+        // A key of another type on the target, kept by Conflict::Skip.
+        target.connect().must(["RPUSH", "x", "a"]);
+        let rt = runtime();
+        let handle = {
+            let _guard = rt.enter();
+            builder(&source, &target)
+                .on_conflict(Conflict::Skip)
+                .on_error(policy)
+                .start()
+        };
+        wait_for_phase(&handle, Phase::Incremental);
+        let mut conn = source.connect();
+        conn.must(["INCR", "x"]);
+        conn.must(["SET", "after", "1"]);
+        if policy == ErrorPolicy::Stop {
+            let (report, result) = rt.block_on(handle.finish());
+            let err = result.unwrap_err().to_string();
+            assert!(
+                err.starts_with("write failed: INCR \"x\" (db 0") && err.contains("WRONGTYPE"),
+                "{err}"
+            );
+            assert_eq!(report.failures_total, 1);
+            continue;
+        }
+        wait_caught_up(&handle, &mut conn);
+        handle.stop();
+        let report = rt.block_on(handle.wait()).unwrap();
+        assert_eq!(report.failures_total, 1, "{report:?}");
+        let f = &report.failures[0];
+        assert_eq!(
+            (f.command.as_str(), f.key.as_deref()),
+            ("INCR", Some(&b"x"[..]))
+        );
+        assert!(f.error.contains("WRONGTYPE"));
+        assert_eq!(
+            target.connect().bulk(["GET", "after"]).as_deref(),
+            Some(&b"1"[..])
+        );
+    }
+}

@@ -89,6 +89,11 @@ impl FullSync {
         }
     }
 
+    /// Gives back the `EXISTS` connection (for the next full sync after an interrupted one).
+    pub(crate) fn into_exists(self) -> Option<Target<Stream>> {
+        self.exists.map(|(t, _)| t)
+    }
+
     /// RDB bytes decoded so far.
     pub(crate) fn offset(&self) -> u64 {
         self.decoder.offset()

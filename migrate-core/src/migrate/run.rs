@@ -280,7 +280,11 @@ impl Live {
                         _ => {}
                     }
                     tracing::info!(target: "migrate", "full sync from {} (offset {offset})", self.origin);
-                    full = Some(FullSync::new(self.fs_config.clone(), self.exists.take()));
+                    let exists = match full.take() {
+                        Some(previous) => previous.into_exists(),
+                        None => self.exists.take(),
+                    };
+                    full = Some(FullSync::new(self.fs_config.clone(), exists));
                     ap.applied_offset = offset;
                     tracker.update(|p| {
                         p.phase = Phase::FullSync;

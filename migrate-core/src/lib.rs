@@ -1,7 +1,11 @@
 //! The migration engine behind `redis-migrate`.
 //!
-//! (Work in progress: the orchestrator lands with its own issue. The building blocks that
-//! do not depend on the other crates are here already.)
+//! [`migrate::Migration`] is the entry point: a builder for a source (an RDB file, or a live
+//! server read over `PSYNC`), a target and options, a handle to watch progress and stop
+//! gracefully, and a final [`migrate::Report`]. The building blocks it composes are public
+//! too: the target connection and pipelined writer below, the [`rewrite`] module (RDB values
+//! as commands for a given target version) and the [`command`] module (replicated commands
+//! translated for the target).
 //!
 //! ```
 //! use migrate_core::{key_slot, Glob, ServerVersion};

@@ -18,7 +18,10 @@ pub enum Source {
     RdbFile(PathBuf),
     /// A live server, read as one of its replicas (`PSYNC`): the full sync, then every
     /// write until the migration is stopped (or caught up, with
-    /// [`once`](crate::migrate::MigrationBuilder::once)).
+    /// [`once`](crate::migrate::MigrationBuilder::once)). Every setting of the
+    /// configuration is used except its RDB mode: the migration receives the RDB raw
+    /// ([`RdbMode::Raw`](replication_client::RdbMode::Raw)) and decodes it itself, with raw
+    /// values for `RESTORE` and exact byte progress.
     Live(replication_client::Config),
 }
 

@@ -408,3 +408,41 @@ fn failed_replicated_writes_follow_the_error_policy() {
         );
     }
 }
+
+#[test]
+fn refused_partial_resync_stops_with_a_clear_error() {
+    let source = Server::builder(Flavor::Redis7_0)
+        .config("repl-diskless-sync-delay", "0")
+        .config("repl-backlog-size", "16384")
+        .start();
+    let target = Server::start(Flavor::Redis7_0);
+    let rt = runtime();
+    // Reconnect late enough for the backlog to overflow meanwhile.
+    let backoff = replication_client::Backoff {
+        initial: Duration::from_millis(1500),
+        jitter: 0.0,
+        ..Default::default()
+    };
+    let config = replication_client::Config::new(&source.url())
+        .unwrap()
+        .backoff(backoff);
+    let handle = {
+        let _guard = rt.enter();
+        Migration::builder()
+            .source(Source::Live(config))
+            .target(TargetConfig::parse(&target.url()).unwrap())
+            .start()
+    };
+    wait_for_phase(&handle, Phase::Incremental);
+    let mut conn = source.connect();
+    assert!(conn.int(["CLIENT", "KILL", "TYPE", "replica"]) >= 1);
+    let value = "v".repeat(1024);
+    for i in 0..200 {
+        conn.must(["SET", &format!("k{i}"), &value]);
+    }
+    let (report, result) = rt.block_on(handle.finish());
+    let err = result.unwrap_err();
+    assert!(matches!(err, MigrationError::ResyncRefused { .. }), "{err}");
+    assert!(err.to_string().contains("empty it"), "{err}");
+    assert!(report.disconnects >= 1);
+}

@@ -446,3 +446,37 @@ fn refused_partial_resync_stops_with_a_clear_error() {
     assert!(err.to_string().contains("empty it"), "{err}");
     assert!(report.disconnects >= 1);
 }
+
+#[test]
+fn progress_reports_the_full_sync_then_the_lag() {
+    // Redis 6.2 syncs from disk: the RDB size is known up front.
+    let source = source_server(Flavor::Redis6_2);
+    Dataset::small().fill(&source);
+    let target = Server::start(Flavor::Redis6_2);
+    let rt = runtime();
+    let handle = {
+        let _guard = rt.enter();
+        builder(&source, &target).start()
+    };
+    wait_for_phase(&handle, Phase::Incremental);
+    let p = handle.progress();
+    assert_eq!(p.keys_written, 600, "{p:?}");
+    assert!(
+        p.rdb_total.is_some_and(|t| t > 0 && p.rdb_bytes == t),
+        "{p:?}"
+    );
+    assert_eq!(p.rdb_percent(), Some(100.0));
+    assert!(p.rdb_bytes_per_sec > 0.0 && p.keys_per_sec > 0.0, "{p:?}");
+    let mut conn = source.connect();
+    for i in 0..100 {
+        conn.must(["SET", &format!("late:{i}"), "x"]);
+    }
+    wait_caught_up(&handle, &mut conn);
+    let p = handle.progress();
+    assert_eq!(p.lag_bytes, 0, "{p:?}");
+    assert!(p.commands_applied >= 100, "{p:?}");
+    assert_eq!(p.applied_offset, p.source_offset);
+    handle.stop();
+    let report = rt.block_on(handle.wait()).unwrap();
+    assert_eq!(report.applied_offset, report.source_offset);
+}

@@ -162,6 +162,16 @@ impl Io {
                 self.skip(buf, r.start);
                 Ok(Str::Bytes(self.consume(buf, r.end - r.start)))
             }
+            StrRef::Int(i) => {
+                self.skip(buf, total);
+                Ok(Str::Int(i))
+            }
+            s @ StrRef::Lzf { .. } => {
+                // Decompressed from the buffer: the compressed bytes need no handle.
+                let out = s.resolve_slice(&buf[..total])?;
+                self.skip(buf, total);
+                Ok(out)
+            }
             s => {
                 let chunk = self.consume(buf, total);
                 s.resolve(&chunk)
@@ -227,6 +237,9 @@ struct Crc {
 /// Block size fed to the digest.
 const CRC_BLOCK: usize = 16 * 1024;
 
+/// Units at least this long are fed to the digest directly.
+const CRC_DIRECT: usize = 4096;
+
 impl Crc {
     fn new() -> Crc {
         Crc {
@@ -236,13 +249,19 @@ impl Crc {
     }
 
     fn update(&mut self, b: &[u8]) {
+        // Units of a few hundred bytes or more go straight to the digest (after what is
+        // pending): copying them into the block would cost more than the call.
+        if b.len() >= CRC_DIRECT {
+            if !self.pending.is_empty() {
+                self.digest.update(&self.pending);
+                self.pending.clear();
+            }
+            self.digest.update(b);
+            return;
+        }
         if self.pending.len() + b.len() > CRC_BLOCK {
             self.digest.update(&self.pending);
             self.pending.clear();
-            if b.len() >= CRC_BLOCK {
-                self.digest.update(b);
-                return;
-            }
         }
         self.pending.extend_from_slice(b);
     }
@@ -259,6 +278,8 @@ impl Crc {
 pub(crate) struct Chunker<T> {
     items: Vec<T>,
     bytes: usize,
+    /// Items expected (from a count whose items are already in memory), to size chunks.
+    hint: usize,
     wrap: fn(Vec<T>) -> Event,
 }
 
@@ -267,13 +288,21 @@ impl<T> Chunker<T> {
         Chunker {
             items: Vec::new(),
             bytes: 0,
+            hint: 8,
             wrap,
         }
     }
 
+    /// Sets how many items are expected; the caller bounds it by the bytes actually present
+    /// (never a bare count from the input), and chunks never reserve past `max_chunk_items`.
+    pub(crate) fn set_hint(&mut self, n: usize) {
+        self.hint = n.max(1);
+    }
+
     pub(crate) fn push(&mut self, io: &mut Io, item: T, size: usize) {
         if self.items.is_empty() {
-            self.items.reserve(io.opts.max_chunk_items.min(8));
+            // One allocation per chunk instead of a doubling series.
+            self.items.reserve(io.opts.max_chunk_items.min(self.hint));
         }
         self.items.push(item);
         self.bytes += size + 8;

@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::event::Event;
 
 /// How much the reader asks for per `read` call.
-const READ_SIZE: usize = 64 * 1024;
+const READ_SIZE: usize = 256 * 1024;
 
 /// Decodes an RDB stream from a reader, one event per `next()`.
 ///

@@ -12,6 +12,11 @@ pub(crate) struct IntsetIter {
 }
 
 impl IntsetIter {
+    /// The blob's size in bytes.
+    pub(crate) fn blob_len(&self) -> usize {
+        self.blob.len()
+    }
+
     pub(crate) fn new(blob: Bytes) -> Result<IntsetIter, String> {
         if blob.len() < 8 {
             return Err(format!(

@@ -157,6 +157,41 @@ impl StrRef {
         })
     }
 
+    /// The string of an integer or LZF reference, given the bytes the peek ran over (a
+    /// plain string is copied: use [`StrRef::resolve`] for those).
+    pub(crate) fn resolve_slice(self, chunk: &[u8]) -> Result<Str, Error> {
+        Ok(match self {
+            StrRef::Plain(r) => Str::Bytes(Bytes::copy_from_slice(&chunk[r])),
+            StrRef::Int(i) => Str::Int(i),
+            StrRef::Lzf {
+                range,
+                rlen,
+                offset,
+            } => Str::Bytes(
+                lzf::decompress(&chunk[range], rlen)
+                    .map_err(|what| Error::corrupt(format!("LZF data: {what}"), offset))?
+                    .into(),
+            ),
+        })
+    }
+
+    /// The same reference for a buffer whose first `n` bytes were consumed.
+    pub(crate) fn shifted(self, n: usize) -> StrRef {
+        match self {
+            StrRef::Plain(r) => StrRef::Plain(r.start - n..r.end - n),
+            StrRef::Int(i) => StrRef::Int(i),
+            StrRef::Lzf {
+                range,
+                rlen,
+                offset,
+            } => StrRef::Lzf {
+                range: range.start - n..range.end - n,
+                rlen,
+                offset,
+            },
+        }
+    }
+
     /// The string's bytes (integers as decimal text).
     pub(crate) fn resolve_bytes(self, chunk: &Bytes) -> Result<Bytes, Error> {
         match self {

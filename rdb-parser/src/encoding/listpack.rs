@@ -30,6 +30,11 @@ fn backlen_size(l: usize) -> usize {
 }
 
 impl ListpackIter {
+    /// The blob's size in bytes.
+    pub(crate) fn blob_len(&self) -> usize {
+        self.blob.len()
+    }
+
     pub(crate) fn new(blob: Bytes) -> Result<ListpackIter, String> {
         if blob.len() < 7 {
             return Err(format!(

@@ -18,6 +18,11 @@ pub(crate) struct ZiplistIter {
 }
 
 impl ZiplistIter {
+    /// The blob's size in bytes.
+    pub(crate) fn blob_len(&self) -> usize {
+        self.blob.len()
+    }
+
     pub(crate) fn new(blob: Bytes) -> Result<ZiplistIter, String> {
         if blob.len() < 11 {
             return Err(format!(

@@ -14,6 +14,11 @@ pub(crate) struct ZipmapIter {
 }
 
 impl ZipmapIter {
+    /// The blob's size in bytes.
+    pub(crate) fn blob_len(&self) -> usize {
+        self.blob.len()
+    }
+
     pub(crate) fn new(blob: Bytes) -> Result<ZipmapIter, String> {
         if blob.len() < 2 {
             return Err("zipmap shorter than its header".into());

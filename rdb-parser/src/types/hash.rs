@@ -38,6 +38,7 @@ pub(crate) fn step_entry(
     let Some(field) = opt(p.string(limit))? else {
         return Ok(false);
     };
+    let field_end = p.pos();
     let Some(value) = opt(p.string(limit))? else {
         return Ok(false);
     };
@@ -60,9 +61,10 @@ pub(crate) fn step_entry(
         }
         _ => None,
     };
-    let chunk = io.consume(buf, p.pos());
-    let field = field.resolve(&chunk)?;
-    let value = value.resolve(&chunk)?;
+    // Each string split off on its own: one handle per string, no shared chunk handle.
+    let total = p.pos();
+    let field = io.consume_str(buf, field_end, field)?;
+    let value = io.consume_str(buf, total - field_end, value.shifted(field_end))?;
     sink.push_hash(io, field, value, ttl);
     Ok(true)
 }

@@ -82,6 +82,7 @@ impl Quicklist {
         };
         let e = Entries::open(kind, blob)
             .map_err(|w| Error::corrupt(format!("{w} (in a quicklist node)"), blob_at))?;
+        self.sink.set_hint(e.max_entries());
         self.node = Some((e, blob_at));
         Ok(Step::Continue)
     }

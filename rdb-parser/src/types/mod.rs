@@ -122,6 +122,15 @@ impl Sink {
         Sink::Hash(Chunker::new(Event::HashEntries))
     }
 
+    /// Sets the expected item count (see [`Chunker::set_hint`]).
+    pub(crate) fn set_hint(&mut self, n: usize) {
+        match self {
+            Sink::List(c) | Sink::Set(c) => c.set_hint(n),
+            Sink::ZSet(c) => c.set_hint(n),
+            Sink::Hash(c) => c.set_hint(n),
+        }
+    }
+
     pub(crate) fn flush(&mut self, io: &mut Io) {
         match self {
             Sink::List(c) | Sink::Set(c) => c.flush(io),
@@ -193,24 +202,36 @@ impl Counted {
                 let n = need!(p.len("element count"));
                 io.skip(buf, p.pos());
                 self.remaining = Some(n);
+                // Each element takes at least one byte: expect no more than are buffered.
+                self.sink
+                    .set_hint(usize::try_from(n).unwrap_or(usize::MAX).min(buf.len()));
                 n
             }
         };
-        if remaining == 0 {
-            self.sink.flush(io);
-            return Ok(Step::Done);
+        let mut remaining = remaining;
+        // Elements are read in a loop while they are complete in the buffer and no chunk
+        // event is waiting: one step per chunk rather than per element.
+        let before = io.out.len();
+        loop {
+            if remaining == 0 {
+                self.sink.flush(io);
+                return Ok(Step::Done);
+            }
+            let complete = match self.kind {
+                CountedKind::List | CountedKind::Set => set::step_member(io, buf, &mut self.sink)?,
+                CountedKind::ZSetAscii => zset::step_entry(io, buf, &mut self.sink, false)?,
+                CountedKind::ZSetBinary => zset::step_entry(io, buf, &mut self.sink, true)?,
+                kind => hash::step_entry(io, buf, &mut self.sink, kind)?,
+            };
+            if !complete {
+                return Ok(Step::NeedMore);
+            }
+            remaining -= 1;
+            self.remaining = Some(remaining);
+            if io.out.len() != before {
+                return Ok(Step::Continue);
+            }
         }
-        let complete = match self.kind {
-            CountedKind::List | CountedKind::Set => set::step_member(io, buf, &mut self.sink)?,
-            CountedKind::ZSetAscii => zset::step_entry(io, buf, &mut self.sink, false)?,
-            CountedKind::ZSetBinary => zset::step_entry(io, buf, &mut self.sink, true)?,
-            kind => hash::step_entry(io, buf, &mut self.sink, kind)?,
-        };
-        if !complete {
-            return Ok(Step::NeedMore);
-        }
-        self.remaining = Some(remaining - 1);
-        Ok(Step::Continue)
     }
 }
 
@@ -234,6 +255,17 @@ pub(crate) enum Shape {
     HashTtl,
 }
 
+impl Shape {
+    /// Blob entries per item.
+    pub(crate) fn width(self) -> usize {
+        match self {
+            Shape::List | Shape::Set => 1,
+            Shape::ZSet | Shape::Hash => 2,
+            Shape::HashTtl => 3,
+        }
+    }
+}
+
 /// The entries of one blob.
 #[derive(Debug)]
 pub(crate) enum Entries {
@@ -251,6 +283,17 @@ impl Entries {
             BlobKind::Intset => Entries::Intset(IntsetIter::new(blob)?),
             BlobKind::Zipmap => Entries::Zipmap(ZipmapIter::new(blob)?),
         })
+    }
+
+    /// Entries the blob can hold at most (each takes at least 2 bytes of it; intset members
+    /// at least 2): a chunk-size hint bounded by the bytes in memory.
+    pub(crate) fn max_entries(&self) -> usize {
+        match self {
+            Entries::Ziplist(z) => z.blob_len() / 2,
+            Entries::Listpack(l) => l.blob_len() / 2,
+            Entries::Intset(i) => i.blob_len() / 2,
+            Entries::Zipmap(z) => z.blob_len() / 2,
+        }
     }
 
     pub(crate) fn next_entry(&mut self) -> Result<Option<Str>, String> {
@@ -347,6 +390,7 @@ impl BlobValue {
                 let (blob, at) = need!(read_blob(io, buf));
                 let e = Entries::open(self.kind, blob)
                     .map_err(|w| Error::corrupt(format!("{w} (in the blob)"), at))?;
+                self.sink.set_hint(e.max_entries() / self.shape.width());
                 self.entries = Some((e, at));
                 Ok(Step::Continue)
             }

@@ -19,6 +19,7 @@ pub(crate) fn step_entry(
     let Some(member) = opt(p.string(io.opts.max_buffered))? else {
         return Ok(false);
     };
+    let member_end = p.pos();
     let score = if binary {
         opt(p.f64_le())?
     } else {
@@ -27,8 +28,9 @@ pub(crate) fn step_entry(
     let Some(score) = score else {
         return Ok(false);
     };
-    let chunk = io.consume(buf, p.pos());
-    let member = member.resolve(&chunk)?;
+    let total = p.pos();
+    let member = io.consume_str(buf, member_end, member)?;
+    io.skip(buf, total - member_end);
     sink.push_zset(io, member, score);
     Ok(true)
 }

@@ -198,8 +198,9 @@ impl Applier {
             }
         };
         if self.marks.front().is_some_and(|m| m.seq == tag.seq) {
-            let mark = self.marks.pop_front().unwrap_or_else(|| unreachable!());
-            self.finish_key(mark);
+            if let Some(mark) = self.marks.pop_front() {
+                self.finish_key(mark);
+            }
         }
         result
     }

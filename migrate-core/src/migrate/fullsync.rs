@@ -194,8 +194,7 @@ impl FullSync {
         };
         k.db = u64::from(db);
         let now = now_ms();
-        if let Some(at) = k.expire_at_ms.filter(|&at| at <= now) {
-            let _ = at;
+        if k.expire_at_ms.is_some_and(|at| at <= now) {
             ap.report.skipped_expired += 1;
             self.keys_skipped += 1;
             if self.cfg.conflict == Conflict::Replace {

@@ -480,3 +480,34 @@ fn progress_reports_the_full_sync_then_the_lag() {
     let report = rt.block_on(handle.wait()).unwrap();
     assert_eq!(report.applied_offset, report.source_offset);
 }
+
+#[test]
+fn functions_in_the_rdb_and_in_the_stream() {
+    let lib = |name: &str| {
+        format!(
+            "#!lua name={name}\nredis.register_function('{name}_incr', function(keys) return redis.call('INCR', keys[1]) end)"
+        )
+    };
+    let source = source_server(Flavor::Redis7_0);
+    let target = Server::start(Flavor::Valkey9_1);
+    let mut conn = source.connect();
+    conn.must(["FUNCTION", "LOAD", &lib("first")]);
+    let rt = runtime();
+    let handle = {
+        let _guard = rt.enter();
+        builder(&source, &target).start()
+    };
+    wait_for_phase(&handle, Phase::Incremental);
+    conn.must(["FUNCTION", "LOAD", &lib("second")]);
+    conn.must(["FCALL", "first_incr", "1", "calls"]);
+    conn.must(["FCALL", "second_incr", "1", "calls"]);
+    wait_caught_up(&handle, &mut conn);
+    handle.stop();
+    let report = rt.block_on(handle.wait()).unwrap();
+    assert_eq!(report.functions, 1, "{report:?}");
+    let mut t = target.connect();
+    assert_eq!(t.bulk(["GET", "calls"]).as_deref(), Some(&b"2"[..]));
+    // Both libraries exist on the target: the next call works there.
+    assert_eq!(t.int(["FCALL", "second_incr", "1", "calls"]), 3);
+    assert_eq!(t.int(["FCALL", "first_incr", "1", "calls"]), 4);
+}

@@ -94,12 +94,13 @@ fn fail(file: &str, e: impl std::fmt::Display) -> ! {
     exit(1)
 }
 
-/// Best wall time (s) and peak RSS (KiB) of `runs` runs of `cmd` under GNU time.
-fn measure(cmd: &[String], runs: u32) -> Option<(f64, u64)> {
-    let mut best: Option<(f64, u64)> = None;
+/// Best wall time (s), best CPU time (user + sys, s) and peak RSS (KiB) of `runs` runs of
+/// `cmd` under GNU time. CPU time is the steadier figure on a shared machine.
+fn measure(cmd: &[String], runs: u32) -> Option<(f64, f64, u64)> {
+    let mut best: Option<(f64, f64, u64)> = None;
     for _ in 0..runs {
         let out = Command::new("/usr/bin/time")
-            .args(["-f", "@@%e %M"])
+            .args(["-f", "@@%e %U %S %M"])
             .args(cmd)
             .output()
             .ok()?;
@@ -111,13 +112,19 @@ fn measure(cmd: &[String], runs: u32) -> Option<(f64, u64)> {
         let line = stderr.lines().rev().find(|l| l.starts_with("@@"))?;
         let mut parts = line[2..].split_whitespace();
         let secs: f64 = parts.next()?.parse().ok()?;
+        let user: f64 = parts.next()?.parse().ok()?;
+        let sys: f64 = parts.next()?.parse().ok()?;
         let rss: u64 = parts.next()?.parse().ok()?;
+        let cpu = user + sys;
         let stdout = String::from_utf8_lossy(&out.stdout);
-        eprintln!("  {} -> {secs:.2}s {rss} KiB {}", cmd[0], stdout.trim());
+        eprintln!(
+            "  {} -> {secs:.2}s wall {cpu:.2}s cpu {rss} KiB {}",
+            cmd[0],
+            stdout.trim()
+        );
         best = Some(match best {
-            Some((s, r)) if s <= secs => (s, r.max(rss)),
-            Some((_, r)) => (secs, r.max(rss)),
-            None => (secs, rss),
+            Some((s, c, r)) => (s.min(secs), c.min(cpu), r.max(rss)),
+            None => (secs, cpu, rss),
         });
     }
     best
@@ -155,23 +162,25 @@ fn all(file: &str, runs: u32) {
         eprintln!("{name}:");
         rows.push((name, measure(cmd, runs)));
     }
-    let base = rows.get(2).and_then(|r| r.1).map(|(s, _)| s);
+    let base = rows.get(2).and_then(|r| r.1);
     println!(
         "\nFile: {file} ({:.1} MB), best of {runs} runs\n",
         size / 1e6
     );
-    println!("| decoder | time | throughput | peak RSS | vs `rdb` crate |");
-    println!("|---|---|---|---|---|");
+    println!("| decoder | wall time | throughput | vs `rdb` crate (wall) | CPU time | vs `rdb` crate (CPU) | peak RSS |");
+    println!("|---|---|---|---|---|---|---|");
     for (name, m) in rows {
         match m {
-            Some((secs, rss)) => println!(
-                "| {name} | {secs:.2} s | {:.0} MB/s | {:.1} MB | {} |",
+            Some((secs, cpu, rss)) => println!(
+                "| {name} | {secs:.2} s | {:.0} MB/s | {} | {cpu:.2} s | {} | {:.1} MB |",
                 size / 1e6 / secs,
+                base.map(|(b, _, _)| format!("{:.2}×", b / secs))
+                    .unwrap_or_default(),
+                base.map(|(_, c, _)| format!("{:.2}×", c / cpu))
+                    .unwrap_or_default(),
                 rss as f64 / 1024.0,
-                base.map(|b| format!("{:.2}×", b / secs))
-                    .unwrap_or_default()
             ),
-            None => println!("| {name} | failed | | | |"),
+            None => println!("| {name} | failed | | | | | |"),
         }
     }
 }

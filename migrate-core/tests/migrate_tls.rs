@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use migrate_core::migrate::{Migration, Source, StopReason, TargetConfig, TargetTls};
+use migrate_core::migrate::{Migration, Source, StopReason, TargetConfig};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
@@ -84,7 +84,7 @@ fn sync_once_over_tls_on_both_sides() {
     let to = TargetConfig::parse(&format!("rediss://127.0.0.1:{target_tls}"))
         .unwrap()
         .tls(
-            TargetTls::default()
+            TlsOptions::new()
                 .ca_file(f("ca.crt"))
                 .client_cert(f("client.crt"), f("client.key")),
         );
@@ -105,7 +105,7 @@ fn sync_once_over_tls_on_both_sides() {
     // Without the CA (Mozilla roots): verification fails, in one line.
     let bad = TargetConfig::parse(&format!("rediss://127.0.0.1:{target_tls}"))
         .unwrap()
-        .tls(TargetTls::default().client_cert(f("client.crt"), f("client.key")));
+        .tls(TlsOptions::new().client_cert(f("client.crt"), f("client.key")));
     let err = rt
         .block_on(async {
             Migration::builder()

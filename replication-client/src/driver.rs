@@ -73,8 +73,8 @@ impl Replica {
     /// Must be called from within a tokio runtime.
     pub async fn connect(config: Config) -> Result<Replica, Error> {
         let tls = if config.url.tls() {
-            let client = config.tls.build()?;
-            let name = config.tls.name_for(config.url.host())?;
+            let client = config.tls.client_config()?;
+            let name = config.tls.server_name_for(config.url.host())?;
             Some((TlsConnector::from(client), name))
         } else {
             None

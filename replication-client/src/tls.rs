@@ -69,16 +69,23 @@ impl TlsOptions {
         self
     }
 
-    /// The SNI/verification name for `host`.
-    pub(crate) fn name_for(&self, host: &str) -> Result<ServerName<'static>, Error> {
+    /// The SNI/verification name for `host` ([`server_name`](Self::server_name) when set).
+    ///
+    /// # Errors
+    /// The name is not a valid DNS name or IP address.
+    pub fn server_name_for(&self, host: &str) -> Result<ServerName<'static>, Error> {
         let name = self.server_name.as_deref().unwrap_or(host);
         ServerName::try_from(name.to_string()).map_err(|_| Error::TlsConfig {
             reason: format!("{name:?} is not a valid TLS server name"),
         })
     }
 
-    /// Builds the rustls client configuration (reads the files).
-    pub(crate) fn build(&self) -> Result<Arc<ClientConfig>, Error> {
+    /// Builds the rustls client configuration (reads the files), for any connection that
+    /// should use the same settings (the migration's target side uses it).
+    ///
+    /// # Errors
+    /// A file cannot be read or holds no usable certificate or key.
+    pub fn client_config(&self) -> Result<Arc<ClientConfig>, Error> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use migrate_core::migrate::{
     Conflict, ErrorPolicy, MigrationBuilder, MigrationHandle, Phase, Progress, Report, StopReason,
-    TargetConfig, TargetTls, WriteMode,
+    TargetConfig, TlsOptions, WriteMode,
 };
 use migrate_core::Filter;
 
@@ -139,7 +139,7 @@ impl MigrateArgs {
 
     fn target(&self) -> Result<TargetConfig, CliError> {
         let t = &self.to_tls;
-        let mut tls = TargetTls::default().insecure(t.to_insecure);
+        let mut tls = TlsOptions::new().insecure_skip_verify(t.to_insecure);
         if let Some(ca) = &t.to_cacert {
             tls = tls.ca_file(ca);
         }

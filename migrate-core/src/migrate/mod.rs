@@ -21,7 +21,7 @@
 //! ```
 //!
 //! # What happens
-//! 1. The target is connected (TCP, or TLS for `rediss://` with [`TargetTls`]), its
+//! 1. The target is connected (TCP, or TLS for `rediss://` with [`TlsOptions`], the source side's options type), its
 //!    version and `proto-max-bulk-len` read. With [`Conflict::Refuse`] (the default) the
 //!    migration refuses to start when a db it may write to holds keys.
 //! 2. Full sync: the RDB is decoded as it arrives. Each key passes the [`Filter`](crate::Filter)
@@ -74,8 +74,9 @@ mod run;
 
 pub use builder::{Migration, MigrationBuilder, MigrationHandle};
 pub use error::MigrationError;
-pub use options::{Conflict, ErrorPolicy, Source, TargetConfig, TargetTls, WriteMode};
+pub use options::{Conflict, ErrorPolicy, Source, TargetConfig, WriteMode};
 pub use progress::{Phase, Progress};
+pub use replication_client::TlsOptions;
 pub use report::{Failure, Report, StopReason, Unsupported};
 
 /// Default big-key threshold: serialized values above 8 MiB are written as commands in

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use replication_client::RedisUrl;
+use replication_client::{RedisUrl, TlsOptions};
 
 use crate::rewrite::RewriteOptions;
 use crate::{Filter, WriterOptions};
@@ -31,8 +31,9 @@ pub enum Source {
 pub struct TargetConfig {
     /// The URL; shown redacted everywhere.
     pub url: RedisUrl,
-    /// TLS settings (only used for `rediss://`).
-    pub tls: TargetTls,
+    /// TLS settings (only used for `rediss://`): the same options type as the source side,
+    /// verification on by default.
+    pub tls: TlsOptions,
 }
 
 impl TargetConfig {
@@ -40,7 +41,7 @@ impl TargetConfig {
     pub fn new(url: RedisUrl) -> TargetConfig {
         TargetConfig {
             url,
-            tls: TargetTls::default(),
+            tls: TlsOptions::default(),
         }
     }
 
@@ -53,54 +54,8 @@ impl TargetConfig {
     }
 
     /// Sets the TLS settings.
-    pub fn tls(mut self, tls: TargetTls) -> TargetConfig {
+    pub fn tls(mut self, tls: TlsOptions) -> TargetConfig {
         self.tls = tls;
-        self
-    }
-}
-
-/// TLS settings of the target connection, with the same meaning as
-/// [`replication_client::TlsOptions`] for the source (`redis-cli`'s `--cacert`, `--cert`,
-/// `--key`, `--sni`, `--insecure`). Verification is on by default, against `ca_file` when
-/// given, else the Mozilla root set.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct TargetTls {
-    /// PEM file of trusted CA certificates.
-    pub ca_file: Option<PathBuf>,
-    /// Client certificate chain (PEM), with [`client_key`](Self::client_key).
-    pub client_cert: Option<PathBuf>,
-    /// Client private key (PEM: PKCS#8, PKCS#1 or SEC1).
-    pub client_key: Option<PathBuf>,
-    /// Name sent as SNI and verified (default: the URL's host).
-    pub server_name: Option<String>,
-    /// DANGEROUS: accept any certificate.
-    pub insecure: bool,
-}
-
-impl TargetTls {
-    /// Sets [`ca_file`](Self::ca_file).
-    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> TargetTls {
-        self.ca_file = Some(path.into());
-        self
-    }
-
-    /// Sets the client certificate and key.
-    pub fn client_cert(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> TargetTls {
-        self.client_cert = Some(cert.into());
-        self.client_key = Some(key.into());
-        self
-    }
-
-    /// Sets [`server_name`](Self::server_name).
-    pub fn server_name(mut self, name: impl Into<String>) -> TargetTls {
-        self.server_name = Some(name.into());
-        self
-    }
-
-    /// Sets [`insecure`](Self::insecure).
-    pub fn insecure(mut self, yes: bool) -> TargetTls {
-        self.insecure = yes;
         self
     }
 }

@@ -228,6 +228,9 @@ impl Counted {
             }
             remaining -= 1;
             self.remaining = Some(remaining);
+            // A raw-value chunk is due after the element that filled it, exactly as when
+            // elements are stepped one by one (the order must not depend on input splits).
+            io.flush_raw(false);
             if io.out.len() != before {
                 return Ok(Step::Continue);
             }

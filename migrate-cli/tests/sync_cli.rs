@@ -153,6 +153,8 @@ fn sync_stops_gracefully_on_sigterm() {
             &target.url(),
             "--report",
             report.to_str().unwrap(),
+            "--progress-interval",
+            "0.1",
         ])
         .stderr(Stdio::piped())
         .spawn()
@@ -174,6 +176,8 @@ fn sync_stops_gracefully_on_sigterm() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    // Leave time for a few progress lines of the incremental phase.
+    std::thread::sleep(Duration::from_millis(300));
     let kill = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -181,6 +185,12 @@ fn sync_stops_gracefully_on_sigterm() {
     assert!(kill.success());
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
+    // Plain progress lines every 0.1 s on a pipe, with the applied offset once incremental.
+    assert!(
+        stderr(&out).contains("incremental: ") && stderr(&out).contains("applied offset "),
+        "{}",
+        stderr(&out)
+    );
     let j = read_report(&report);
     assert_eq!(j["result"], "stopped", "{j}");
     assert!(j["commands_applied"].as_u64().unwrap() >= 1, "{j}");

@@ -102,6 +102,20 @@ pub(crate) struct MigrateArgs {
     /// No progress output.
     #[arg(short = 'q', long = "quiet")]
     quiet: bool,
+    /// Seconds between progress lines (default: 0.25 on a terminal, 2 otherwise).
+    #[arg(long = "progress-interval", value_name = "SECS", value_parser = parse_interval)]
+    progress_interval: Option<Duration>,
+}
+
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected seconds, got {s:?}"))?;
+    if !(0.01..=86_400.0).contains(&secs) {
+        return Err(format!("{s} is outside 0.01..=86400 seconds"));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 fn parse_map(s: &str) -> Result<(u32, u32), String> {
@@ -190,7 +204,7 @@ impl MigrateArgs {
             .map_err(|e| CliError::new(format!("cannot start the runtime: {e}")))?;
         let (report, result) = rt.block_on(async {
             let handle = builder.start();
-            drive(handle, self.quiet).await
+            drive(handle, self.quiet, self.progress_interval).await
         });
         if let Some(path) = &self.report {
             let json = report.to_json() + "\n";
@@ -223,15 +237,16 @@ fn init_logging() {
 async fn drive(
     handle: MigrationHandle,
     quiet: bool,
+    interval: Option<Duration>,
 ) -> (Report, Result<(), migrate_core::migrate::MigrationError>) {
     let tty = std::io::stderr().is_terminal();
-    let every = if tty {
+    let every = interval.unwrap_or(if tty {
         Duration::from_millis(250)
     } else {
         Duration::from_secs(2)
-    };
+    });
     // Poll often (to notice the end at once), print every `every`.
-    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    let mut tick = tokio::time::interval(every.min(Duration::from_millis(50)));
     let mut next_line = tokio::time::Instant::now() + every;
     let signal = stop_signal();
     tokio::pin!(signal);
@@ -325,13 +340,14 @@ fn progress_line(p: &Progress) -> String {
             )
         }
         _ => format!(
-            "[{clock}] {}: {} keys copied, {} commands applied, lag {} bytes ({:.1} s), {} failed",
+            "[{clock}] {}: {} keys copied, {} commands applied, lag {} bytes ({:.1} s), {} failed, applied offset {}",
             p.phase.as_str(),
             p.keys_written,
             p.commands_applied,
             p.lag_bytes,
             p.lag_time.as_secs_f64(),
-            p.failures
+            p.failures,
+            p.applied_offset
         ),
     }
 }
@@ -356,4 +372,18 @@ fn summary(r: &Report) -> String {
         r.unsupported_total,
         r.duration.as_secs_f64()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_interval_in_seconds() {
+        assert_eq!(parse_interval("0.1"), Ok(Duration::from_millis(100)));
+        assert_eq!(parse_interval("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_interval("0").is_err());
+        assert!(parse_interval("-1").is_err());
+        assert!(parse_interval("soon").is_err());
+    }
 }

@@ -165,7 +165,7 @@ if [ "$only" = all ] || [ "$only" = import ]; then
       t_peer=$(secs "$t0" "$(now)")
       echo "    peer: $(tail -n 1 "$tmp/pipe.log" | tr -d '\r')"
       check "rdb|redis-cli" "$port"
-      echo "    rdb|redis-cli streams: $(streams "$port")"
+      echo "    rdb|redis-cli streams: $(streams "$port") (source now $(streams "$src"))"
       stop "$pid"
     fi
     start dst
@@ -173,7 +173,7 @@ if [ "$only" = all ] || [ "$only" = import ]; then
     timeout 300 "$bin" import "$dataset" --to "redis://127.0.0.1:$port" -q
     t_ours=$(secs "$t0" "$(now)")
     check redis-migrate "$port"
-    echo "    redis-migrate streams: $(streams "$port")"
+    echo "    redis-migrate streams: $(streams "$port") (source now $(streams "$src"))"
     stop "$pid"
     ratio=n/a
     [ "$t_peer" = n/a ] || ratio=$(python3 -c "print(f'{$t_peer / $t_ours:.2f}')")

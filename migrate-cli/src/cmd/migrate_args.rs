@@ -10,8 +10,8 @@ use migrate_core::migrate::{
     Conflict, ErrorPolicy, MigrationBuilder, MigrationHandle, Phase, Progress, Report, StopReason,
     TargetConfig, TlsOptions, WriteMode,
 };
-use migrate_core::Filter;
 
+use super::filter_args::FilterArgs;
 use crate::error::CliError;
 
 /// `--write-mode`.
@@ -78,21 +78,8 @@ pub(crate) struct MigrateArgs {
     /// Report and count failed writes and unsupported commands instead of stopping.
     #[arg(long = "skip-errors")]
     skip_errors: bool,
-    /// Only these dbs (repeatable).
-    #[arg(long = "db", value_name = "N")]
-    dbs: Vec<u32>,
-    /// Skip these dbs (repeatable).
-    #[arg(long = "exclude-db", value_name = "N")]
-    exclude_dbs: Vec<u32>,
-    /// Write db FROM as db TO (repeatable), e.g. `--map-db 3=0`.
-    #[arg(long = "map-db", value_name = "FROM=TO", value_parser = parse_map)]
-    map_dbs: Vec<(u32, u32)>,
-    /// Only keys matching this glob (Redis `KEYS` syntax; repeatable: any matches).
-    #[arg(long = "key", value_name = "GLOB")]
-    keys: Vec<String>,
-    /// Skip keys matching this glob (repeatable).
-    #[arg(long = "exclude-key", value_name = "GLOB")]
-    exclude_keys: Vec<String>,
+    #[command(flatten)]
+    filter: FilterArgs,
     /// Values larger than this many bytes are written as commands in chunks, not RESTORE.
     #[arg(long = "big-key-bytes", value_name = "BYTES")]
     big_key_bytes: Option<usize>,
@@ -118,39 +105,7 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-fn parse_map(s: &str) -> Result<(u32, u32), String> {
-    let (a, b) = s
-        .split_once('=')
-        .ok_or_else(|| format!("expected FROM=TO, got {s:?}"))?;
-    let num = |x: &str| {
-        x.trim()
-            .parse::<u32>()
-            .map_err(|_| format!("bad db number {x:?}"))
-    };
-    Ok((num(a)?, num(b)?))
-}
-
 impl MigrateArgs {
-    fn filter(&self) -> Filter {
-        let mut f = Filter::new();
-        for &db in &self.dbs {
-            f = f.include_db(db);
-        }
-        for &db in &self.exclude_dbs {
-            f = f.exclude_db(db);
-        }
-        for &(a, b) in &self.map_dbs {
-            f = f.map_db(a, b);
-        }
-        for k in &self.keys {
-            f = f.include_keys(k.as_bytes().to_vec());
-        }
-        for k in &self.exclude_keys {
-            f = f.exclude_keys(k.as_bytes().to_vec());
-        }
-        f
-    }
-
     fn target(&self) -> Result<TargetConfig, CliError> {
         let t = &self.to_tls;
         let mut tls = TlsOptions::new().insecure_skip_verify(t.to_insecure);
@@ -172,7 +127,7 @@ impl MigrateArgs {
     pub(crate) fn builder(&self, b: MigrationBuilder) -> Result<MigrationBuilder, CliError> {
         let mut b = b
             .target(self.target()?)
-            .filter(self.filter())
+            .filter(self.filter.filter())
             .write_mode(match self.write_mode {
                 WriteModeArg::Auto => WriteMode::Auto,
                 WriteModeArg::Restore => WriteMode::Restore,

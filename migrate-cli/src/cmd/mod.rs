@@ -1,5 +1,6 @@
 //! The subcommands. New ones (`sync`, `import`) are a variant here and a file next to this one.
 
+mod filter_args;
 mod import;
 mod migrate_args;
 mod rdb;

@@ -12,6 +12,7 @@ use migrate_core::rewrite::{Cmd, KeyStatus, Outcome, RespWriter, RewriteOptions,
 use migrate_core::{Filter, ServerVersion};
 use rdb_parser::{Event, Options};
 
+use super::filter_args::FilterArgs;
 use super::rdb::{parse_version, Input, WriterVersion};
 use crate::error::CliError;
 
@@ -40,21 +41,8 @@ pub(crate) struct DumpArgs {
     /// field TTLs, FUNCTION LOAD.
     #[arg(long, value_name = "VERSION", value_parser = parse_version)]
     target_version: Option<ServerVersion>,
-    /// Only these dbs (repeatable).
-    #[arg(long = "db", value_name = "N")]
-    dbs: Vec<u32>,
-    /// Skip these dbs (repeatable).
-    #[arg(long = "exclude-db", value_name = "N")]
-    exclude_dbs: Vec<u32>,
-    /// Write db FROM as db TO (repeatable), e.g. `--map-db 3=0`.
-    #[arg(long = "map-db", value_name = "FROM=TO", value_parser = parse_map)]
-    map_dbs: Vec<(u32, u32)>,
-    /// Only keys matching this glob (Redis `KEYS` syntax; repeatable: any matches).
-    #[arg(long = "key", value_name = "GLOB")]
-    keys: Vec<String>,
-    /// Skip keys matching this glob (repeatable).
-    #[arg(long = "exclude-key", value_name = "GLOB")]
-    exclude_keys: Vec<String>,
+    #[command(flatten)]
+    filter: FilterArgs,
     /// RESP: remove each key before writing it (UNLINK) and replace function libraries.
     #[arg(long)]
     replace: bool,
@@ -77,18 +65,6 @@ pub(crate) struct DumpArgs {
     /// Do not print per-key warnings (the summary is still printed).
     #[arg(short, long)]
     quiet: bool,
-}
-
-fn parse_map(s: &str) -> Result<(u32, u32), String> {
-    let (a, b) = s
-        .split_once('=')
-        .ok_or_else(|| format!("expected FROM=TO, got {s:?}"))?;
-    let n = |x: &str| {
-        x.trim()
-            .parse::<u32>()
-            .map_err(|_| format!("bad db number {x:?}"))
-    };
-    Ok((n(a)?, n(b)?))
 }
 
 /// How many per-key warnings are printed before only counting.
@@ -130,33 +106,13 @@ impl Output {
 }
 
 impl DumpArgs {
-    fn filter(&self) -> Filter {
-        let mut f = Filter::new();
-        for &db in &self.dbs {
-            f = f.include_db(db);
-        }
-        for &db in &self.exclude_dbs {
-            f = f.exclude_db(db);
-        }
-        for &(a, b) in &self.map_dbs {
-            f = f.map_db(a, b);
-        }
-        for k in &self.keys {
-            f = f.include_keys(k.as_bytes().to_vec());
-        }
-        for k in &self.exclude_keys {
-            f = f.exclude_keys(k.as_bytes().to_vec());
-        }
-        f
-    }
-
     pub(crate) fn run(self) -> Result<(), CliError> {
         if self.max_command_args < 2 || self.max_command_bytes < 1 {
             return Err(CliError::usage(
                 "--max-command-args must be at least 2 and --max-command-bytes at least 1",
             ));
         }
-        let filter = self.filter();
+        let filter = self.filter.filter();
         let now_ms = if self.include_expired {
             i64::MIN
         } else {

@@ -1,73 +1,25 @@
 //! TLS on both sides against Redis 7.0's `--tls-port`, with certificates made by the test
-//! (rcgen): verified by a CA file, with client certificates; an unverifiable target fails
+//! (testkit::TestPki): verified by a CA file, with client certificates; an unverifiable target fails
 //! with a one-line error.
 
 use std::path::PathBuf;
 
 use migrate_core::migrate::{Migration, Source, StopReason, TargetConfig};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
 use replication_client::TlsOptions;
-use testkit::{free_port, Dataset, Flavor, Server, Snapshot};
+use testkit::{Dataset, Flavor, Server, Snapshot, TestPki};
 
-/// A CA, a server certificate for 127.0.0.1 and a client certificate, in a temp dir.
-fn pki() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "migrate-core test CA");
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let write = |name: &str, pem: String| std::fs::write(dir.path().join(name), pem).unwrap();
-    write("ca.crt", ca_cert.pem());
-    for (name, sans, eku) in [
-        (
-            "server",
-            vec!["localhost".to_string(), "127.0.0.1".to_string()],
-            ExtendedKeyUsagePurpose::ServerAuth,
-        ),
-        (
-            "client",
-            vec!["client".to_string()],
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ),
-    ] {
-        let key = KeyPair::generate().unwrap();
-        let mut p = CertificateParams::new(sans).unwrap();
-        p.extended_key_usages = vec![eku];
-        p.distinguished_name.push(DnType::CommonName, name);
-        let cert = p.signed_by(&key, &issuer).unwrap();
-        write(&format!("{name}.crt"), cert.pem());
-        write(&format!("{name}.key"), key.serialize_pem());
-    }
-    dir
-}
-
-fn tls_server(dir: &tempfile::TempDir) -> (Server, u16) {
-    let port = free_port();
-    let p = |n: &str| dir.path().join(n).display().to_string();
-    let server = Server::builder(Flavor::Redis7_0)
-        .config("tls-port", port.to_string())
-        .config("tls-cert-file", p("server.crt"))
-        .config("tls-key-file", p("server.key"))
-        .config("tls-ca-cert-file", p("ca.crt"))
-        .config("tls-auth-clients", "yes")
-        .config("repl-diskless-sync-delay", "0")
-        .start();
+fn tls_server(pki: &TestPki) -> (Server, u16) {
+    let (builder, port) = Server::builder(Flavor::Redis7_0).tls(pki, true);
+    let server = builder.config("repl-diskless-sync-delay", "0").start();
     (server, port)
 }
 
 #[test]
 fn sync_once_over_tls_on_both_sides() {
-    let dir = pki();
-    let f = |n: &str| -> PathBuf { dir.path().join(n) };
-    let (source, source_tls) = tls_server(&dir);
-    let (target, target_tls) = tls_server(&dir);
+    let pki = TestPki::generate();
+    let f = |n: &str| -> PathBuf { pki.path(n) };
+    let (source, source_tls) = tls_server(&pki);
+    let (target, target_tls) = tls_server(&pki);
     Dataset::small().fill(&source);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -1,79 +1,20 @@
-//! TLS against Redis 7.0's `--tls-port`, with certificates made by the test (rcgen).
+//! TLS against Redis 7.0's `--tls-port`, with certificates made by the test (testkit::TestPki).
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::*;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
 use replication_client::{Error, Replica, TlsOptions};
-use testkit::{free_port, Flavor, Server};
+use testkit::{Flavor, Server, TestPki};
 
-struct Pki {
-    dir: tempfile::TempDir,
-}
-
-impl Pki {
-    /// A CA, a server certificate for localhost/127.0.0.1 and a client certificate.
-    fn new() -> Pki {
-        let dir = tempfile::tempdir().unwrap();
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.distinguished_name
-            .push(DnType::CommonName, "replication-client test CA");
-        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let ca_cert = ca.self_signed(&ca_key).unwrap();
-        let issuer = Issuer::new(ca, ca_key);
-        let write = |name: &str, pem: String| std::fs::write(dir.path().join(name), pem).unwrap();
-        write("ca.crt", ca_cert.pem());
-        for (name, sans, eku) in [
-            (
-                "server",
-                vec!["localhost".to_string(), "127.0.0.1".to_string()],
-                ExtendedKeyUsagePurpose::ServerAuth,
-            ),
-            (
-                "client",
-                vec!["client".to_string()],
-                ExtendedKeyUsagePurpose::ClientAuth,
-            ),
-        ] {
-            let key = KeyPair::generate().unwrap();
-            let mut p = CertificateParams::new(sans).unwrap();
-            p.extended_key_usages = vec![eku];
-            // Distinct from the CA's, or OpenSSL takes the certificate for self-signed.
-            p.distinguished_name.push(DnType::CommonName, name);
-            let cert = p.signed_by(&key, &issuer).unwrap();
-            write(&format!("{name}.crt"), cert.pem());
-            write(&format!("{name}.key"), key.serialize_pem());
-        }
-        Pki { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-}
-
-fn tls_server(pki: &Pki, auth_clients: &str) -> (Server, u16) {
-    let port = free_port();
-    let p = |n: &str| pki.path(n).display().to_string();
-    let server = Server::builder(Flavor::Redis7_0)
-        .config("tls-port", port.to_string())
-        .config("tls-cert-file", p("server.crt"))
-        .config("tls-key-file", p("server.key"))
-        .config("tls-ca-cert-file", p("ca.crt"))
-        .config("tls-auth-clients", auth_clients)
-        .config("repl-diskless-sync-delay", "0")
-        .start();
+fn tls_server(pki: &TestPki, auth_clients: bool) -> (Server, u16) {
+    let (builder, port) = Server::builder(Flavor::Redis7_0).tls(pki, auth_clients);
+    let server = builder.config("repl-diskless-sync-delay", "0").start();
     (server, port)
 }
 
-fn ca(pki: &Pki) -> TlsOptions {
+fn ca(pki: &TestPki) -> TlsOptions {
     TlsOptions::new().ca_file(pki.path("ca.crt"))
 }
 
@@ -88,8 +29,8 @@ async fn sync_and_stream(replica: &mut Replica, conn: &mut testkit::Conn) {
 
 #[test]
 fn tls_verified_by_ca_file() {
-    let pki = Pki::new();
-    let (server, port) = tls_server(&pki, "no");
+    let pki = TestPki::generate();
+    let (server, port) = tls_server(&pki, false);
     let mut conn = server.connect();
     conn.ok(["SET", "k", "v"]);
     runtime().block_on(async {
@@ -110,8 +51,8 @@ fn tls_verified_by_ca_file() {
 
 #[test]
 fn tls_verification_is_on_by_default() {
-    let pki = Pki::new();
-    let (server, port) = tls_server(&pki, "no");
+    let pki = TestPki::generate();
+    let (server, port) = tls_server(&pki, false);
     let mut conn = server.connect();
     runtime().block_on(async {
         let url = format!("rediss://127.0.0.1:{port}");
@@ -131,8 +72,8 @@ fn tls_verification_is_on_by_default() {
 
 #[test]
 fn tls_client_certificate() {
-    let pki = Pki::new();
-    let (server, port) = tls_server(&pki, "yes");
+    let pki = TestPki::generate();
+    let (server, port) = tls_server(&pki, true);
     let mut conn = server.connect();
     runtime().block_on(async {
         let url = format!("rediss://127.0.0.1:{port}");

@@ -25,9 +25,11 @@ pub mod dataset;
 mod flavor;
 mod server;
 pub mod snapshot;
+mod tls;
 
 pub use conn::{Conn, Reply};
 pub use dataset::Dataset;
 pub use flavor::Flavor;
 pub use server::{free_port, Server, ServerBuilder};
 pub use snapshot::Snapshot;
+pub use tls::TestPki;

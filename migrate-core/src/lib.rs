@@ -39,6 +39,10 @@ mod slot;
 mod target;
 mod write;
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use write::check_pipeline_script;
+
 pub use error::Error;
 pub use filter::Filter;
 pub use glob::Glob;

@@ -19,6 +19,8 @@ mod output;
 mod pipeline;
 #[cfg(test)]
 mod pipeline_tests;
+#[cfg(any(test, feature = "fuzzing"))]
+mod script;
 mod server_error;
 mod tag;
 
@@ -27,5 +29,9 @@ pub use driver::Writer;
 pub use options::WriterOptions;
 pub use outcome::Outcome;
 pub use pipeline::Pipeline;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+#[cfg_attr(not(feature = "fuzzing"), allow(unreachable_pub))]
+pub use script::check_pipeline_script;
 pub use server_error::{Redirect, ServerError, ServerErrorKind};
 pub use tag::Tag;

@@ -537,95 +537,6 @@ fn shared_arguments_and_push_frames() {
     assert_eq!(outcomes(&mut a), ["applied 1"]);
 }
 
-/// Drives a pipeline with operations and server bytes chosen by `input` (the same scheme as
-/// the `writer_pipeline` fuzz target) and checks the invariants: no panic, every accepted
-/// command gets exactly one outcome, in acceptance order, and the counters return to zero.
-fn run_script(input: &[u8]) {
-    let mut p = Pipeline::new(
-        WriterOptions::default()
-            .with_max_in_flight(4)
-            .with_max_in_flight_bytes(256),
-    );
-    let mut dec = FrameDecoder::default();
-    let mut replies = BytesMut::new();
-    let mut accepted = Vec::new();
-    let mut seen = Vec::new();
-    let mut seq = 0u64;
-    let mut bytes = input.iter().copied();
-    while let Some(op) = bytes.next() {
-        let arg = bytes.next().unwrap_or(0);
-        match op % 10 {
-            0..=3 => {
-                let db = (arg % 5 != 4).then_some(u32::from(arg % 3));
-                let args: &[&[u8]] = match op / 10 % 4 {
-                    0 => &[b"SET", b"k", b"v"],
-                    1 => &[b"INCR", b"k"],
-                    2 => &[b"DEL", b"a", b"b"],
-                    _ => &[b"SELECT", b"1"],
-                };
-                if p.push(Tag::new(db, "CMD", seq), args).is_ok() {
-                    accepted.push(seq);
-                }
-                seq += 1;
-            }
-            4 => {
-                let _ = p.multi();
-            }
-            5 => {
-                let _ = p.exec();
-            }
-            6 => {
-                let _ = p.discard();
-            }
-            7 => {
-                if let Some(b) = p.transmit() {
-                    let n = b.len().min(usize::from(arg) + 1);
-                    p.advance_transmit(n);
-                }
-            }
-            _ => {
-                // Server bytes: a canned reply or raw input.
-                let canned: &[u8] = match arg % 8 {
-                    0 => b"+OK\r\n",
-                    1 => b"+QUEUED\r\n",
-                    2 => b"-ERR no\r\n",
-                    3 => b"-OOM command not allowed\r\n",
-                    4 => b"*-1\r\n",
-                    5 => b"*2\r\n+OK\r\n:1\r\n",
-                    6 => b"-EXECABORT Transaction discarded\r\n",
-                    _ => b">1\r\n+x\r\n",
-                };
-                replies.extend_from_slice(canned);
-                loop {
-                    match dec.decode(&mut replies) {
-                        Ok(Some((frame, _))) => {
-                            let _ = p.handle_reply(frame);
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            p.abort(e.into());
-                            break;
-                        }
-                    }
-                }
-            }
-        }
-        while let Some(o) = p.poll_outcome() {
-            seen.push(o.tag().seq);
-        }
-    }
-    p.abort(Error::ConnectionClosed { in_flight: 0 });
-    while let Some(o) = p.poll_outcome() {
-        seen.push(o.tag().seq);
-    }
-    assert_eq!(seen, accepted, "input {input:?}");
-    assert_eq!(
-        (p.unresolved(), p.in_flight(), p.in_flight_bytes()),
-        (0, 0, 0)
-    );
-    assert!(p.is_idle());
-}
-
 #[test]
 fn random_scripts_keep_every_command_accounted_for() {
     // A fixed-seed generator: the same scripts on every run.
@@ -639,6 +550,6 @@ fn random_scripts_keep_every_command_accounted_for() {
     for _ in 0..3000 {
         let len = (next() % 200) as usize;
         let input: Vec<u8> = (0..len).map(|_| next() as u8).collect();
-        run_script(&input);
+        super::check_pipeline_script(&input);
     }
 }

@@ -1,11 +1,12 @@
 //! rdb-parser: arbitrary bytes (seed with real RDB files under fuzz/corpus/rdb_decode) must
 //! never panic, hang or over-allocate; feeding in small steps gives the same events and the
-//! same error as feeding everything at once.
+//! same error as feeding everything at once; and the zero-copy `Visitor` path (its whole-key
+//! fast path included) receives what the events carry, or fails with the same error.
 #![no_main]
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use rdb_parser::{Event, Options, RdbDecoder};
+use rdb_parser::{Event, Item, KeyRef, Options, RdbDecoder, StreamId, Visitor};
 
 /// The events (as Debug text: NaN scores compare equal) and the error, if any.
 fn run(data: &[u8], step: usize, opts: &Options) -> (String, Option<String>) {
@@ -35,6 +36,86 @@ fn run(data: &[u8], step: usize, opts: &Options) -> (String, Option<String>) {
     }
 }
 
+/// Every visitor call as Debug text; raw value pieces gathered per key (their cut may differ).
+#[derive(Default)]
+struct Rec {
+    out: Vec<String>,
+    raw: Vec<u8>,
+}
+
+impl Visitor for Rec {
+    fn key_start(&mut self, key: &KeyRef<'_>) {
+        self.out.push(format!("key {:?}", key.to_owned()));
+    }
+    fn string(&mut self, piece: Item<'_>) {
+        self.out.push(format!("str {piece:?}"));
+    }
+    fn list_item(&mut self, item: Item<'_>) {
+        self.out.push(format!("list {item:?}"));
+    }
+    fn set_member(&mut self, member: Item<'_>) {
+        self.out.push(format!("set {member:?}"));
+    }
+    fn zset_entry(&mut self, member: Item<'_>, score: f64) {
+        self.out.push(format!("zset {member:?} {}", score.to_bits()));
+    }
+    fn hash_entry(&mut self, field: Item<'_>, value: Item<'_>, ttl: Option<u64>) {
+        self.out.push(format!("hash {field:?} {value:?} {ttl:?}"));
+    }
+    fn stream_entry(&mut self, id: StreamId, fields: &[(Item<'_>, Item<'_>)]) {
+        self.out.push(format!("entry {id} {fields:?}"));
+    }
+    fn raw_value(&mut self, piece: &[u8]) {
+        self.raw.extend_from_slice(piece);
+    }
+    fn key_end(&mut self) {
+        if !self.raw.is_empty() {
+            self.out.push(format!("raw {:?}", std::mem::take(&mut self.raw)));
+        }
+        self.out.push("end".into());
+    }
+    fn event(&mut self, event: Event) {
+        self.out.push(format!("event {event:?}"));
+    }
+}
+
+/// The visitor calls of the zero-copy path fed in steps of `step`, and the error, if any.
+fn visit(data: &[u8], step: usize, opts: &Options) -> (Vec<String>, Option<String>) {
+    let mut dec = RdbDecoder::new(opts.clone());
+    let mut buf = BytesMut::new();
+    let mut rec = Rec::default();
+    let mut fed = 0;
+    loop {
+        if let Err(e) = dec.decode_into(&mut buf, &mut rec) {
+            assert!(e.offset().unwrap_or(0) <= data.len() as u64);
+            return (rec.out, Some(e.to_string()));
+        }
+        if dec.is_done() {
+            return (rec.out, None);
+        }
+        if fed >= data.len() {
+            return (rec.out, dec.finish().err().map(|e| e.to_string()));
+        }
+        let n = step.min(data.len() - fed);
+        buf.extend_from_slice(&data[fed..fed + n]);
+        fed += n;
+    }
+}
+
+/// What a visitor receives from the events of the event path.
+fn visit_events(data: &[u8], opts: &Options) -> (Vec<String>, Option<String>) {
+    let mut dec = RdbDecoder::new(opts.clone());
+    let mut buf = BytesMut::from(data);
+    let mut rec = Rec::default();
+    loop {
+        match dec.decode(&mut buf) {
+            Ok(Some(ev)) => ev.visit(&mut rec),
+            Ok(None) => return (rec.out, dec.finish().err().map(|e| e.to_string())),
+            Err(e) => return (rec.out, Some(e.to_string())),
+        }
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     // Small chunks exercise the chunking paths; raw values exercise the capture.
     let opts = Options::default()
@@ -51,4 +132,16 @@ fuzz_target!(|data: &[u8]| {
     };
     let stepped = run(data, step, &opts);
     assert_eq!(whole, stepped, "feeding in steps of {step} changed the result");
+
+    // The zero-copy path: whole (fast path) and in steps (mostly the state machine). On
+    // success every call matches the events'; on failure the error is the same (calls made
+    // for the failing key before the error may differ).
+    let want = visit_events(data, &opts);
+    for s in [usize::MAX, step] {
+        let got = visit(data, s, &opts);
+        assert_eq!(got.1, want.1, "visitor (step {s}) error differs from the events'");
+        if want.1.is_none() {
+            assert_eq!(got.0, want.0, "visitor (step {s}) calls differ from the events'");
+        }
+    }
 });

@@ -16,6 +16,7 @@ use crate::opcode::{op, Family, RdbType};
 use crate::peek::{need, PResult, Peek};
 use crate::types::module::{module_type, Tagged, TaggedStep};
 use crate::types::ValueState;
+use crate::visit::{dispatch, Visitor};
 
 /// Decoder limits and switches.
 ///
@@ -185,7 +186,7 @@ impl Io {
         buf.advance(n);
     }
 
-    fn account(&mut self, b: &[u8]) {
+    pub(crate) fn account(&mut self, b: &[u8]) {
         if let Some(c) = &mut self.crc {
             c.update(b);
         }
@@ -322,11 +323,11 @@ impl<T> Chunker<T> {
 
 /// Per-key attributes read before the type byte.
 #[derive(Debug, Default)]
-struct Pending {
-    expire_at_ms: Option<i64>,
-    lru_idle: Option<u64>,
-    lfu_freq: Option<u8>,
-    meta: Vec<KeyMeta>,
+pub(crate) struct Pending {
+    pub(crate) expire_at_ms: Option<i64>,
+    pub(crate) lru_idle: Option<u64>,
+    pub(crate) lfu_freq: Option<u8>,
+    pub(crate) meta: Vec<KeyMeta>,
 }
 
 #[derive(Debug)]
@@ -386,6 +387,8 @@ pub struct RdbDecoder {
     header: Option<Header>,
     /// Decoding a bare value (DUMP payload body): no magic, no key, done after one value.
     bare: bool,
+    /// Buffers of the fast path ([`RdbDecoder::decode_into`]).
+    scratch: crate::fast::Scratch,
 }
 
 impl RdbDecoder {
@@ -399,6 +402,7 @@ impl RdbDecoder {
             key: None,
             header: None,
             bare: false,
+            scratch: crate::fast::Scratch::default(),
         }
     }
 
@@ -444,6 +448,62 @@ impl RdbDecoder {
             match self.step(buf) {
                 // A step may queue events (a raw-value chunk) before it runs out of input.
                 Ok(Step::NeedMore) => return Ok(self.io.out.pop_front()),
+                Ok(_) => {}
+                Err(e) => {
+                    let e = match &self.key {
+                        Some((k, tb)) => e.with_key(k, *tb),
+                        None => e,
+                    };
+                    self.state = State::Failed;
+                    self.io.out.clear();
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Decodes everything `buf` holds into `v`, the zero-copy way (see [`Visitor`]).
+    ///
+    /// Consumes what it decoded and returns `Ok(())` when `buf` holds no further complete
+    /// unit (feed more and call again) or when the stream is done ([`RdbDecoder::is_done`]).
+    /// Keys that lie whole in `buf` are decoded in one pass and their items handed out
+    /// borrowed; a key cut by the end of `buf` is decoded by the resumable state machine, so
+    /// feeding any split of the input gives the same calls (the pieces of
+    /// [`Visitor::raw_value`] aside, which may be cut differently). After an error the
+    /// decoder is poisoned; the key that failed may have had some items visited and gets no
+    /// [`Visitor::key_end`].
+    ///
+    /// [`RdbDecoder::decode`] and `decode_into` may be mixed on one stream.
+    pub fn decode_into<V: Visitor + ?Sized>(
+        &mut self,
+        buf: &mut BytesMut,
+        v: &mut V,
+    ) -> Result<(), Error> {
+        loop {
+            while let Some(ev) = self.io.out.pop_front() {
+                dispatch(ev, v);
+            }
+            if matches!(self.state, State::Opcode) && !self.bare {
+                let r = crate::fast::run(
+                    &mut self.io,
+                    self.db,
+                    &mut self.pending,
+                    &mut self.scratch,
+                    buf,
+                    v,
+                );
+                if let Err(e) = r {
+                    self.state = State::Failed;
+                    return Err(e);
+                }
+            }
+            match self.step(buf) {
+                Ok(Step::NeedMore) => {
+                    while let Some(ev) = self.io.out.pop_front() {
+                        dispatch(ev, v);
+                    }
+                    return Ok(());
+                }
                 Ok(_) => {}
                 Err(e) => {
                     let e = match &self.key {

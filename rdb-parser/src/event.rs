@@ -65,6 +65,88 @@ impl Str {
     }
 }
 
+impl Str {
+    /// A borrowed view of the string.
+    pub fn as_item(&self) -> Item<'_> {
+        match self {
+            Str::Bytes(b) => Item::Bytes(b),
+            Str::Int(i) => Item::Int(*i),
+        }
+    }
+}
+
+/// A string as stored, borrowed from the decoder's input: the zero-copy form of [`Str`] that
+/// [`crate::Visitor`] methods receive. It is valid only during the call; [`Item::to_str`]
+/// copies it out.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Item<'a> {
+    /// Raw bytes.
+    Bytes(&'a [u8]),
+    /// An integer-encoded string (its value is the decimal text).
+    Int(i64),
+}
+
+impl Item<'_> {
+    /// An owned copy.
+    pub fn to_str(&self) -> Str {
+        match *self {
+            Item::Bytes(b) => Str::Bytes(Bytes::copy_from_slice(b)),
+            Item::Int(i) => Str::Int(i),
+        }
+    }
+
+    /// The string's bytes as a `Vec` (integers as decimal text).
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.with_bytes(<[u8]>::to_vec)
+    }
+
+    /// Calls `f` with the bytes, without allocating (integers are formatted on the stack).
+    pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        match *self {
+            Item::Bytes(b) => f(b),
+            Item::Int(i) => {
+                let mut buf = [0u8; 20];
+                let n = fmt_i64(i, &mut buf);
+                f(&buf[20 - n..])
+            }
+        }
+    }
+
+    /// The length in bytes of the string's text.
+    pub fn len(&self) -> usize {
+        match *self {
+            Item::Bytes(b) => b.len(),
+            Item::Int(i) => {
+                let mut buf = [0u8; 20];
+                fmt_i64(i, &mut buf)
+            }
+        }
+    }
+
+    /// `true` for the empty string.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Item::Bytes(b) if b.is_empty())
+    }
+
+    /// The same string as a handle into `blob`, which must contain it (no copy).
+    pub(crate) fn to_str_in(self, blob: &Bytes) -> Str {
+        match self {
+            Item::Bytes(b) => Str::Bytes(blob.slice_ref(b)),
+            Item::Int(i) => Str::Int(i),
+        }
+    }
+}
+
+impl fmt::Debug for Item<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The same text as the owned form's.
+        match *self {
+            Item::Bytes(b) => write!(f, "{:?}", bytes::Bytes::copy_from_slice(b)),
+            Item::Int(i) => write!(f, "{i}"),
+        }
+    }
+}
+
 /// Writes `i` right-aligned into `buf`, returns the number of bytes written.
 fn fmt_i64(i: i64, buf: &mut [u8; 20]) -> usize {
     let mut n = i.unsigned_abs();

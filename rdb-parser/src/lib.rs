@@ -68,22 +68,29 @@
 //! including Redis Enterprise's 107 (`RAM_LRU`). Not decoded: stream v4 producer entries
 //! (a non-zero producer count is an error), RDB 14+ types 27+ (no files exist yet).
 //!
+//! # Zero-copy reading: [`Visitor`]
+//! The fastest way to read a file: implement [`Visitor`] and call [`RdbReader::visit`],
+//! [`RdbDecoder::decode_into`] or [`visit_all`]. Each key, element, score, hash field and
+//! stream entry is one call with its strings borrowed from the input ([`Item`]): nothing is
+//! allocated or reference-counted per item. A key that lies whole in the buffer is decoded in
+//! one pass over a contiguous slice (its headers are walked to find its end, then its value is
+//! decoded and visited); a key cut by the end of the buffer, or in an encoding the fast path
+//! leaves to the state machine (hash field TTLs, zipmaps, modules, stream v4, compressed or
+//! integer keys), is decoded by the resumable decoder and its events handed to the visitor.
+//! Both paths give the same calls and the same errors, whatever the input split (tested on
+//! every corpus file and the servers' dumps, and fuzzed).
+//!
 //! # Performance
 //! Measured with `benches/src/bin/rdb_compare.rs` on a 298 MB Redis 7.0 RDB of 1.1M mixed keys
-//! (table in the README): ours decodes everything (streams and modules included, CRC
-//! verified) at about 0.8× the speed of the `rdb` crate 0.4 in CPU time (it skips streams and
-//! modules), with less CPU time than `redis-check-rdb`; peak RSS ~3.5 MB. The goal (3× the `rdb` crate)
-//! is **not** reached. Profiles (`perf`, and callgrind instruction counts on a 20 MB prefix)
-//! show no dominant hotspot: the cost is spread over the per-unit steps (peek a unit, consume
-//! it, split a `Bytes` handle with its refcount traffic, push into a chunk), the 160-byte
-//! [`Event`] moved through the queue and the iterator, LZF output, and small CRC copies. What
-//! helped, measured: reading counted collections in a loop (one step per chunk, not per
-//! element), sizing chunk vectors once from a hint bounded by the bytes in memory, one handle per
-//! string instead of a shared chunk handle, LZF strings decompressed straight from the buffer
-//! (-1.9% instructions together). Tried and dropped for no measurable gain: an LZF decoder
-//! writing fixed-size blocks into a pre-sized output. Getting to 3× needs structural work:
-//! a fast path decoding a whole key from a contiguous slice without the resumable state
-//! machine, and a smaller `Event` (boxed `KeyStart`/`Function`, a breaking change).
+//! (table in the README), in the same run: the [`Visitor`] path decodes everything (streams
+//! and modules included, CRC verified) at about 3× the speed of the `rdb` crate 0.4 (which
+//! skips streams and modules and verifies no CRC), about 1.2 GB/s, in ~4 MB of RSS; the owned
+//! [`Event`] iterator is about 3.5× slower than the visitor (a `Bytes` handle with its atomic
+//! reference count and a vector slot per item, a 160-byte event through a queue per chunk).
+//! Measured choices: LZF copies in fixed 32/16/8-byte blocks (into a reused buffer with 32
+//! bytes of slack) instead of byte loops and per-run `memcpy` calls; the CRC fed once per
+//! buffer on the fast path; scores of up to 15 digits parsed exactly by one division
+//! (Clinger's fast path), others by `str::parse`; header walks without building errors.
 //!
 //! # Dependencies, measured
 //! - CRC-64/Jones is computed over every consumed byte with `crc-fast`
@@ -105,20 +112,23 @@ pub mod dump;
 pub mod encoding;
 mod error;
 mod event;
+mod fast;
 mod opcode;
 mod peek;
 mod read;
 mod types;
+mod visit;
 
 #[cfg(feature = "codec")]
 pub use codec::RdbCodec;
 pub use decoder::{Options, RdbDecoder};
 pub use error::{Error, KeyName, ERROR_KEY_MAX};
 pub use event::{
-    Aux, Checksum, Eof, Event, Function, HashEntry, Header, KeyMeta, KeyStart, ModuleAux,
+    Aux, Checksum, Eof, Event, Function, HashEntry, Header, Item, KeyMeta, KeyStart, ModuleAux,
     ModuleType, PendingEntry, Str, StreamConsumer, StreamEntry, StreamGroup, StreamId, StreamMeta,
     ZSetEntry,
 };
 pub use opcode::{Family, RdbType, ValueKind};
-pub use read::{decode_all, RdbReader};
+pub use read::{decode_all, visit_all, RdbReader};
 pub use types::module::module_type;
+pub use visit::{KeyRef, Visitor};

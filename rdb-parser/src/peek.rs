@@ -53,19 +53,23 @@ impl<'a> Peek<'a> {
     }
 
     /// Bytes looked at so far (what the step will consume).
+    #[inline(always)]
     pub(crate) fn pos(&self) -> usize {
         self.pos
     }
 
     /// Absolute offset of the cursor.
+    #[inline(always)]
     pub(crate) fn offset(&self) -> u64 {
         self.base + self.pos as u64
     }
 
+    #[inline(always)]
     pub(crate) fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
 
+    #[inline(always)]
     pub(crate) fn u8(&mut self) -> PResult<u8> {
         let b = *self.buf.get(self.pos).ok_or(Stop::Incomplete)?;
         self.pos += 1;
@@ -73,6 +77,7 @@ impl<'a> Peek<'a> {
     }
 
     /// Takes `n` bytes; returns their range relative to the start of the cursor.
+    #[inline(always)]
     pub(crate) fn take(&mut self, n: usize) -> PResult<Range<usize>> {
         if self.remaining() < n {
             return Err(Stop::Incomplete);
@@ -82,11 +87,13 @@ impl<'a> Peek<'a> {
         Ok(r)
     }
 
+    #[inline(always)]
     pub(crate) fn bytes(&mut self, n: usize) -> PResult<&'a [u8]> {
         let r = self.take(n)?;
         Ok(&self.buf[r])
     }
 
+    #[inline(always)]
     pub(crate) fn array<const N: usize>(&mut self) -> PResult<[u8; N]> {
         let b = self.bytes(N)?;
         let mut a = [0u8; N];
@@ -94,18 +101,22 @@ impl<'a> Peek<'a> {
         Ok(a)
     }
 
+    #[inline(always)]
     pub(crate) fn u32_le(&mut self) -> PResult<u32> {
         Ok(u32::from_le_bytes(self.array()?))
     }
 
+    #[inline(always)]
     pub(crate) fn u64_le(&mut self) -> PResult<u64> {
         Ok(u64::from_le_bytes(self.array()?))
     }
 
+    #[inline(always)]
     pub(crate) fn u64_be(&mut self) -> PResult<u64> {
         Ok(u64::from_be_bytes(self.array()?))
     }
 
+    #[inline(always)]
     pub(crate) fn f64_le(&mut self) -> PResult<f64> {
         Ok(f64::from_le_bytes(self.array()?))
     }

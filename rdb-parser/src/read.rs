@@ -7,6 +7,7 @@ use bytes::BytesMut;
 use crate::decoder::{Options, RdbDecoder};
 use crate::error::Error;
 use crate::event::Event;
+use crate::visit::Visitor;
 
 /// How much the reader asks for per `read` call.
 const READ_SIZE: usize = 256 * 1024;
@@ -69,6 +70,33 @@ impl<R: Read> RdbReader<R> {
     }
 }
 
+impl<R: Read> RdbReader<R> {
+    /// Decodes the rest of the stream into `v`, the zero-copy way (see [`Visitor`]): the
+    /// fastest way to read a file. Returns at the end of the RDB stream; an input that ends
+    /// early is [`Error::Truncated`]. May follow calls to `next()`.
+    pub fn visit<V: Visitor + ?Sized>(&mut self, v: &mut V) -> Result<(), Error> {
+        if self.finished {
+            return Ok(());
+        }
+        let r = self.visit_inner(v);
+        self.finished = true;
+        r
+    }
+
+    fn visit_inner<V: Visitor + ?Sized>(&mut self, v: &mut V) -> Result<(), Error> {
+        loop {
+            self.decoder.decode_into(&mut self.buf, v)?;
+            if self.decoder.is_done() {
+                return Ok(());
+            }
+            if self.eof {
+                return self.decoder.finish();
+            }
+            self.fill()?;
+        }
+    }
+}
+
 impl<R: Read> Iterator for RdbReader<R> {
     type Item = Result<Event, Error>;
 
@@ -116,4 +144,12 @@ pub fn decode_all(data: &[u8], opts: Options) -> Result<Vec<Event>, Error> {
     }
     dec.finish()?;
     Ok(out)
+}
+
+/// Decodes a whole in-memory RDB stream into `v`, the zero-copy way (see [`Visitor`]).
+pub fn visit_all<V: Visitor + ?Sized>(data: &[u8], opts: Options, v: &mut V) -> Result<(), Error> {
+    let mut buf = BytesMut::from(data);
+    let mut dec = RdbDecoder::new(opts);
+    dec.decode_into(&mut buf, v)?;
+    dec.finish()
 }

@@ -502,6 +502,10 @@ fn check_flavor(flavor: Flavor) {
     r.unwrap();
     assert_eq!(stepped, events, "{flavor}: byte-at-a-time events differ");
 
+    // The zero-copy visitor path (whole keys on its fast path, cut keys on the state
+    // machine) receives exactly what the events carry, with and without raw values.
+    common::check_visit_matches_events(&flavor.to_string(), &rdb, 3).unwrap();
+
     check_dump(&server, &mut c, flavor, &keys);
 }
 

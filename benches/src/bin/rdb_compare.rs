@@ -6,8 +6,10 @@
 //! ```
 //!
 //! Each contender runs as its own process under GNU `time`, so wall time and peak RSS are
-//! measured the same way for all three; the best of RUNS (default 3) is reported. The
-//! `ours` and `rdb-crate` modes decode FILE once and print what they counted.
+//! measured the same way for all; the best of RUNS (default 3) is reported. The `visit`
+//! (zero-copy `Visitor`), `ours` (owned `Event` iterator), their `-raw` variants (also every
+//! key's raw value for RESTORE) and `rdb-crate` modes decode FILE once and print what they
+//! counted.
 //!
 //! Produce a benchmark file with the dataset example:
 //! `cargo run --release -p testkit --example dataset -- bench redis-7.0 /tmp/bench.rdb`.
@@ -17,7 +19,7 @@ use std::io::BufReader;
 use std::process::{exit, Command};
 use std::time::Instant;
 
-use rdb_parser::{Event, Options, RdbReader};
+use rdb_parser::{Event, Item, KeyRef, Options, RdbReader, StreamId, Visitor};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,6 +30,8 @@ fn main() {
     match mode {
         "ours" => ours(file),
         "ours-raw" => ours_raw(file),
+        "visit" => visit(file, Options::default()),
+        "visit-raw" => visit(file, Options::default().raw_values(true)),
         "rdb-crate" => rdb_crate(file),
         "all" => all(file, args.get(2).and_then(|r| r.parse().ok()).unwrap_or(3)),
         _ => usage(),
@@ -35,7 +39,7 @@ fn main() {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: rdb-compare ours|ours-raw|rdb-crate|all FILE [RUNS]");
+    eprintln!("usage: rdb-compare visit|visit-raw|ours|ours-raw|rdb-crate|all FILE [RUNS]");
     exit(2)
 }
 
@@ -65,6 +69,63 @@ fn decode(file: &str, opts: Options) {
     }
     println!(
         "ours: {keys} keys, {items} items in {:.3}s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Counts what a [`Visitor`] receives: every key, element, score and stream entry.
+#[derive(Default)]
+struct Counter {
+    keys: u64,
+    items: u64,
+    bytes: u64,
+}
+
+impl Visitor for Counter {
+    fn key_start(&mut self, _key: &KeyRef<'_>) {
+        self.keys += 1;
+    }
+    fn string(&mut self, piece: Item<'_>) {
+        self.bytes += piece.len() as u64;
+    }
+    fn list_item(&mut self, item: Item<'_>) {
+        self.items += 1;
+        self.bytes += item.len() as u64;
+    }
+    fn set_member(&mut self, member: Item<'_>) {
+        self.items += 1;
+        self.bytes += member.len() as u64;
+    }
+    fn zset_entry(&mut self, member: Item<'_>, score: f64) {
+        self.items += 1;
+        self.bytes += member.len() as u64 + u64::from(score.is_nan());
+    }
+    fn hash_entry(&mut self, field: Item<'_>, value: Item<'_>, _ttl: Option<u64>) {
+        self.items += 1;
+        self.bytes += (field.len() + value.len()) as u64;
+    }
+    fn stream_entry(&mut self, _id: StreamId, fields: &[(Item<'_>, Item<'_>)]) {
+        self.items += 1;
+        self.bytes += fields.len() as u64;
+    }
+    fn raw_value(&mut self, piece: &[u8]) {
+        self.bytes += piece.len() as u64;
+    }
+}
+
+/// Decodes every key and value through the zero-copy [`Visitor`] API.
+fn visit(file: &str, opts: Options) {
+    let started = Instant::now();
+    let f = File::open(file).unwrap_or_else(|e| fail(file, e));
+    let mut c = Counter::default();
+    RdbReader::new(f, opts)
+        .visit(&mut c)
+        .unwrap_or_else(|e| fail(file, e));
+    println!(
+        "ours (visitor): {} keys, {} items, {} bytes in {:.3}s",
+        c.keys,
+        c.items,
+        c.bytes,
         started.elapsed().as_secs_f64()
     );
 }
@@ -141,11 +202,19 @@ fn all(file: &str, runs: u32) {
     let check_rdb = which("redis-check-rdb").unwrap_or_else(|| "redis-check-rdb".into());
     let contenders: Vec<(&str, Vec<String>)> = vec![
         (
-            "rdb-parser (ours), every type decoded",
+            "rdb-parser (ours), zero-copy `Visitor`, every type decoded",
+            vec![me.clone(), "visit".into(), file.into()],
+        ),
+        (
+            "rdb-parser (ours), `Visitor` + raw values for RESTORE",
+            vec![me.clone(), "visit-raw".into(), file.into()],
+        ),
+        (
+            "rdb-parser (ours), owned `Event` iterator",
             vec![me.clone(), "ours".into(), file.into()],
         ),
         (
-            "rdb-parser (ours), + raw values for RESTORE",
+            "rdb-parser (ours), `Event` iterator + raw values",
             vec![me.clone(), "ours-raw".into(), file.into()],
         ),
         (
@@ -162,7 +231,7 @@ fn all(file: &str, runs: u32) {
         eprintln!("{name}:");
         rows.push((name, measure(cmd, runs)));
     }
-    let base = rows.get(2).and_then(|r| r.1);
+    let base = rows.get(4).and_then(|r| r.1);
     println!(
         "\nFile: {file} ({:.1} MB), best of {runs} runs\n",
         size / 1e6

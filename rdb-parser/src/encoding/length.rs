@@ -19,6 +19,7 @@ pub(crate) enum Len {
 
 impl Peek<'_> {
     /// Reads a length field.
+    #[inline]
     pub(crate) fn length(&mut self) -> PResult<Len> {
         let at = self.offset();
         let b = self.u8()?;
@@ -40,6 +41,7 @@ impl Peek<'_> {
     }
 
     /// Reads a plain length; a special encoding is an error naming `what`.
+    #[inline]
     pub(crate) fn len(&mut self, what: &str) -> PResult<u64> {
         let at = self.offset();
         match self.length()? {
@@ -52,6 +54,7 @@ impl Peek<'_> {
     }
 
     /// Reads a string header.
+    #[inline]
     pub(crate) fn string_header(&mut self) -> PResult<StrHeader> {
         let at = self.offset();
         Ok(match self.length()? {
@@ -78,6 +81,7 @@ impl Peek<'_> {
     }
 
     /// Reads a whole string of at most `limit` bytes (raw or decompressed).
+    #[inline]
     pub(crate) fn string(&mut self, limit: usize) -> PResult<StrRef> {
         let at = self.offset();
         match self.string_header()? {
@@ -99,6 +103,7 @@ impl Peek<'_> {
     }
 
     /// Skips a whole string (no decompression); returns its raw range.
+    #[inline]
     pub(crate) fn skip_string(&mut self, limit: usize) -> PResult<()> {
         let at = self.offset();
         match self.string_header()? {

@@ -6,12 +6,35 @@
 
 use bytes::Bytes;
 
-use crate::event::Str;
+use crate::event::{Item, Str};
 
-/// Iterates the entries of a listpack blob.
+/// Iterates the entries of a listpack blob it owns (the owned-event path).
 #[derive(Debug)]
 pub(crate) struct ListpackIter {
     blob: Bytes,
+    cur: Listpack,
+}
+
+impl ListpackIter {
+    /// The blob's size in bytes.
+    pub(crate) fn blob_len(&self) -> usize {
+        self.blob.len()
+    }
+
+    pub(crate) fn new(blob: Bytes) -> Result<ListpackIter, String> {
+        let cur = Listpack::open(&blob)?;
+        Ok(ListpackIter { blob, cur })
+    }
+
+    pub(crate) fn next_entry(&mut self) -> Result<Option<Str>, String> {
+        Ok(self.cur.next(&self.blob)?.map(|i| i.to_str_in(&self.blob)))
+    }
+}
+
+/// A cursor over the entries of a listpack blob held elsewhere: the one parser behind both
+/// [`ListpackIter`] and the borrowing fast path.
+#[derive(Debug)]
+pub(crate) struct Listpack {
     pos: usize,
     count: u64,
     declared: Option<u16>,
@@ -29,13 +52,14 @@ fn backlen_size(l: usize) -> usize {
     }
 }
 
-impl ListpackIter {
-    /// The blob's size in bytes.
-    pub(crate) fn blob_len(&self) -> usize {
-        self.blob.len()
-    }
+fn get(blob: &[u8], at: usize, n: usize, pos: usize) -> Result<&[u8], String> {
+    blob.get(at..at.saturating_add(n))
+        .ok_or_else(|| format!("listpack entry at byte {pos} runs past the end"))
+}
 
-    pub(crate) fn new(blob: Bytes) -> Result<ListpackIter, String> {
+impl Listpack {
+    /// Checks the header of `blob` and starts at its first entry.
+    pub(crate) fn open(blob: &[u8]) -> Result<Listpack, String> {
         if blob.len() < 7 {
             return Err(format!(
                 "listpack of {} bytes is shorter than its header",
@@ -53,8 +77,7 @@ impl ListpackIter {
             return Err("listpack does not end with 0xff".into());
         }
         let n = u16::from_le_bytes([blob[4], blob[5]]);
-        Ok(ListpackIter {
-            blob,
+        Ok(Listpack {
             pos: 6,
             count: 0,
             declared: (n != u16::MAX).then_some(n),
@@ -62,21 +85,33 @@ impl ListpackIter {
         })
     }
 
-    fn get(&self, at: usize, n: usize) -> Result<&[u8], String> {
-        self.blob
-            .get(at..at + n)
-            .ok_or_else(|| format!("listpack entry at byte {} runs past the end", self.pos))
-    }
-
-    pub(crate) fn next_entry(&mut self) -> Result<Option<Str>, String> {
+    /// The next entry of `blob` (the blob given to [`Listpack::open`]).
+    #[inline]
+    pub(crate) fn next<'a>(&mut self, blob: &'a [u8]) -> Result<Option<Item<'a>>, String> {
         if self.done {
             return Ok(None);
         }
         let start = self.pos;
-        let b = self.get(start, 1)?[0];
+        let b = get(blob, start, 1, start)?[0];
+        // The two common forms first: a 7-bit integer and a string of up to 63 bytes (entry
+        // under 128 bytes: a 1-byte backlen).
+        if b & 0x80 == 0 {
+            if start + 2 <= blob.len() {
+                self.pos = start + 2;
+                self.count += 1;
+                return Ok(Some(Item::Int(i64::from(b))));
+            }
+        } else if b & 0xc0 == 0x80 {
+            let n = usize::from(b & 0x3f);
+            if start + 2 + n <= blob.len() {
+                self.pos = start + 2 + n;
+                self.count += 1;
+                return Ok(Some(Item::Bytes(&blob[start + 1..start + 1 + n])));
+            }
+        }
         if b == 0xff {
             self.done = true;
-            if start != self.blob.len() - 1 {
+            if start != blob.len() - 1 {
                 return Err(format!(
                     "listpack end marker at byte {start} before the end"
                 ));
@@ -92,62 +127,57 @@ impl ListpackIter {
             return Ok(None);
         }
         let (value, len) = if b & 0x80 == 0 {
-            (Str::Int(i64::from(b & 0x7f)), 1)
+            (Item::Int(i64::from(b & 0x7f)), 1)
         } else if b & 0xc0 == 0x80 {
             let n = usize::from(b & 0x3f);
-            (Str::Bytes(self.str_at(start + 1, n)?), 1 + n)
+            (Item::Bytes(get(blob, start + 1, n, start)?), 1 + n)
         } else if b & 0xe0 == 0xc0 {
-            let lo = self.get(start + 1, 1)?[0];
+            let lo = get(blob, start + 1, 1, start)?[0];
             let u = (u16::from(b & 0x1f) << 8) | u16::from(lo);
             // 13-bit two's complement.
             let v = i64::from(u) - if u >= 1 << 12 { 1 << 13 } else { 0 };
-            (Str::Int(v), 2)
+            (Item::Int(v), 2)
         } else if b & 0xf0 == 0xe0 {
-            let lo = self.get(start + 1, 1)?[0];
+            let lo = get(blob, start + 1, 1, start)?[0];
             let n = (usize::from(b & 0x0f) << 8) | usize::from(lo);
-            (Str::Bytes(self.str_at(start + 2, n)?), 2 + n)
+            (Item::Bytes(get(blob, start + 2, n, start)?), 2 + n)
         } else {
             match b {
                 0xf0 => {
-                    let h = self.get(start + 1, 4)?;
+                    let h = get(blob, start + 1, 4, start)?;
                     let n = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
-                    (Str::Bytes(self.str_at(start + 5, n)?), 5 + n)
+                    (Item::Bytes(get(blob, start + 5, n, start)?), 5 + n)
                 }
                 0xf1 => {
-                    let h = self.get(start + 1, 2)?;
-                    (Str::Int(i64::from(i16::from_le_bytes([h[0], h[1]]))), 3)
+                    let h = get(blob, start + 1, 2, start)?;
+                    (Item::Int(i64::from(i16::from_le_bytes([h[0], h[1]]))), 3)
                 }
                 0xf2 => {
-                    let h = self.get(start + 1, 3)?;
+                    let h = get(blob, start + 1, 3, start)?;
                     // 24-bit two's complement: shift into the top of an i32 and back.
                     let v = i32::from_le_bytes([0, h[0], h[1], h[2]]) >> 8;
-                    (Str::Int(i64::from(v)), 4)
+                    (Item::Int(i64::from(v)), 4)
                 }
                 0xf3 => {
-                    let h = self.get(start + 1, 4)?;
+                    let h = get(blob, start + 1, 4, start)?;
                     (
-                        Str::Int(i64::from(i32::from_le_bytes([h[0], h[1], h[2], h[3]]))),
+                        Item::Int(i64::from(i32::from_le_bytes([h[0], h[1], h[2], h[3]]))),
                         5,
                     )
                 }
                 0xf4 => {
-                    let h = self.get(start + 1, 8)?;
+                    let h = get(blob, start + 1, 8, start)?;
                     let mut a = [0u8; 8];
                     a.copy_from_slice(h);
-                    (Str::Int(i64::from_le_bytes(a)), 9)
+                    (Item::Int(i64::from_le_bytes(a)), 9)
                 }
                 _ => return Err(format!("listpack entry encoding {b:#04x} at byte {start}")),
             }
         };
         let bl = backlen_size(len);
-        self.get(start + len, bl)?;
+        get(blob, start + len, bl, start)?;
         self.pos = start + len + bl;
         self.count += 1;
         Ok(Some(value))
-    }
-
-    fn str_at(&self, at: usize, n: usize) -> Result<Bytes, String> {
-        self.get(at, n)?;
-        Ok(self.blob.slice(at..at + n))
     }
 }

@@ -13,23 +13,64 @@ pub const MAX_EXPANSION: usize = 132;
 ///
 /// `raw_len` is checked against `input.len() * MAX_EXPANSION` before anything is allocated.
 pub fn decompress(input: &[u8], raw_len: usize) -> Result<Vec<u8>, &'static str> {
+    let mut out = Vec::new();
+    decompress_into(input, raw_len, &mut out)?;
+    Ok(out)
+}
+
+/// [`decompress`] into `out` (its contents replaced), so that a caller can reuse one buffer.
+pub fn decompress_into(
+    input: &[u8],
+    raw_len: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), &'static str> {
+    out.clear();
+    decompress_scratch(input, raw_len, out)?;
+    out.truncate(raw_len);
+    Ok(())
+}
+
+/// Bytes the decoder may write past the output (whole-block copies); kept in the buffer.
+const SLACK: usize = 32;
+
+/// [`decompress`] into a reused buffer whose length is left at least `raw_len + SLACK`
+/// (its old contents are overwritten, never read, so it is not cleared): returns the output.
+///
+/// Copies go in fixed-size blocks (32-byte literals, 16-byte back-references), which may
+/// write past the end of the current run into bytes that later runs overwrite before
+/// anything reads them; the slack keeps the last block inside the buffer.
+pub(crate) fn decompress_scratch<'a>(
+    input: &[u8],
+    raw_len: usize,
+    out: &'a mut Vec<u8>,
+) -> Result<&'a [u8], &'static str> {
     if raw_len > input.len().saturating_mul(MAX_EXPANSION).saturating_add(1) {
         return Err("raw length larger than the compressed data can produce");
     }
-    let mut out: Vec<u8> = Vec::with_capacity(raw_len);
+    if out.len() < raw_len + SLACK {
+        out.resize(raw_len + SLACK, 0);
+    }
+    let buf = &mut out[..raw_len + SLACK];
+    let mut o = 0;
     let mut i = 0;
     while i < input.len() {
         let ctrl = usize::from(input[i]);
         i += 1;
         if ctrl < 32 {
             let n = ctrl + 1;
-            let lit = input
-                .get(i..i + n)
-                .ok_or("literal run past the end of the input")?;
-            if out.len() + n > raw_len {
+            if i + n > input.len() {
+                return Err("literal run past the end of the input");
+            }
+            if o + n > raw_len {
                 return Err("output longer than the raw length");
             }
-            out.extend_from_slice(lit);
+            // o + n <= raw_len, so a 32-byte block ends within the slack.
+            if i + 32 <= input.len() {
+                buf[o..o + 32].copy_from_slice(&input[i..i + 32]);
+            } else {
+                buf[o..o + n].copy_from_slice(&input[i..i + n]);
+            }
+            o += n;
             i += n;
         } else {
             let mut len = ctrl >> 5;
@@ -41,25 +82,37 @@ pub fn decompress(input: &[u8], raw_len: usize) -> Result<Vec<u8>, &'static str>
             let lo = usize::from(*input.get(i).ok_or("truncated back-reference")?);
             i += 1;
             let back = ((ctrl & 0x1f) << 8) + lo + 1;
-            if back > out.len() {
+            if back > o {
                 return Err("back-reference before the start of the output");
             }
-            if out.len() + len > raw_len {
+            if o + len > raw_len {
                 return Err("output longer than the raw length");
             }
-            let start = out.len() - back;
-            if back >= len {
-                out.extend_from_within(start..start + len);
+            let end = o + len;
+            if back >= 16 {
+                // Each 16-byte source block lies before its destination: already written.
+                let mut d = o;
+                while d < end {
+                    buf.copy_within(d - back..d - back + 16, d);
+                    d += 16;
+                }
+            } else if back >= 8 {
+                let mut d = o;
+                while d < end {
+                    buf.copy_within(d - back..d - back + 8, d);
+                    d += 8;
+                }
             } else {
-                for k in 0..len {
-                    let b = out[start + k];
-                    out.push(b);
+                // A short period: byte by byte, each byte repeating the one `back` before.
+                for d in o..end {
+                    buf[d] = buf[d - back];
                 }
             }
+            o = end;
         }
     }
-    if out.len() != raw_len {
+    if o != raw_len {
         return Err("output shorter than the raw length");
     }
-    Ok(out)
+    Ok(&out[..raw_len])
 }

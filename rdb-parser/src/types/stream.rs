@@ -294,7 +294,7 @@ fn id(p: &mut Peek<'_>) -> crate::peek::PResult<StreamId> {
 }
 
 /// A stream id from 16 raw big-endian bytes.
-fn raw_id(b: &[u8]) -> StreamId {
+pub(crate) fn raw_id(b: &[u8]) -> StreamId {
     let mut ms = [0u8; 8];
     let mut seq = [0u8; 8];
     ms.copy_from_slice(&b[..8]);

@@ -189,3 +189,136 @@ pub fn model(events: &[Event]) -> BTreeMap<(u64, Vec<u8>), Key> {
     assert!(cur.is_none(), "unterminated key");
     out
 }
+
+use rdb_parser::{Item, KeyRef, Str, StreamId, Visitor};
+
+/// One visitor call, owned, for comparing the zero-copy path with the event path. Raw value
+/// pieces are gathered per key and recorded once, before `End` (their cut is not fixed).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rec {
+    Key(KeyStart),
+    Str(Str),
+    List(Str),
+    Set(Str),
+    /// Member and score bits (so that NaN compares equal).
+    ZSet(Str, u64),
+    Hash(Str, Str, Option<u64>),
+    Stream(StreamId, Vec<(Str, Str)>),
+    Raw(Vec<u8>),
+    End,
+    Event(Event),
+}
+
+/// A visitor recording every call.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    pub recs: Vec<Rec>,
+    raw: Vec<u8>,
+}
+
+impl Visitor for Recorder {
+    fn key_start(&mut self, key: &KeyRef<'_>) {
+        self.recs.push(Rec::Key(key.to_owned()));
+    }
+    fn string(&mut self, piece: Item<'_>) {
+        self.recs.push(Rec::Str(piece.to_str()));
+    }
+    fn list_item(&mut self, item: Item<'_>) {
+        self.recs.push(Rec::List(item.to_str()));
+    }
+    fn set_member(&mut self, member: Item<'_>) {
+        self.recs.push(Rec::Set(member.to_str()));
+    }
+    fn zset_entry(&mut self, member: Item<'_>, score: f64) {
+        self.recs.push(Rec::ZSet(member.to_str(), score.to_bits()));
+    }
+    fn hash_entry(&mut self, field: Item<'_>, value: Item<'_>, ttl: Option<u64>) {
+        self.recs
+            .push(Rec::Hash(field.to_str(), value.to_str(), ttl));
+    }
+    fn stream_entry(&mut self, id: StreamId, fields: &[(Item<'_>, Item<'_>)]) {
+        let f = fields
+            .iter()
+            .map(|(a, b)| (a.to_str(), b.to_str()))
+            .collect();
+        self.recs.push(Rec::Stream(id, f));
+    }
+    fn raw_value(&mut self, piece: &[u8]) {
+        self.raw.extend_from_slice(piece);
+    }
+    fn key_end(&mut self) {
+        if !self.raw.is_empty() {
+            self.recs.push(Rec::Raw(std::mem::take(&mut self.raw)));
+        }
+        self.recs.push(Rec::End);
+    }
+    fn event(&mut self, event: Event) {
+        self.recs.push(Rec::Event(event));
+    }
+}
+
+/// What a visitor receives from the event path (`decode`, every event through `Event::visit`).
+pub fn recs_of_events(events: &[Event]) -> Vec<Rec> {
+    let mut r = Recorder::default();
+    for e in events {
+        e.clone().visit(&mut r);
+    }
+    r.recs
+}
+
+/// The zero-copy path (`decode_into`), feeding `step` bytes at a time.
+pub fn visit_stepwise(data: &[u8], step: usize, opts: Options) -> (Vec<Rec>, Result<(), Error>) {
+    let mut dec = RdbDecoder::new(opts);
+    let mut buf = BytesMut::new();
+    let mut r = Recorder::default();
+    let mut fed = 0;
+    loop {
+        if let Err(e) = dec.decode_into(&mut buf, &mut r) {
+            return (r.recs, Err(e));
+        }
+        if dec.is_done() {
+            return (r.recs, Ok(()));
+        }
+        if fed >= data.len() {
+            return (r.recs, dec.finish());
+        }
+        let n = step.min(data.len() - fed);
+        buf.extend_from_slice(&data[fed..fed + n]);
+        fed += n;
+    }
+}
+
+/// Checks that the zero-copy path gives what the event path gives, fed whole and in steps of
+/// `step`, with and without raw values; returns how the events path ended.
+pub fn check_visit_matches_events(name: &str, data: &[u8], step: usize) -> Result<(), String> {
+    let mut end = Ok(());
+    for raw in [false, true] {
+        let opts = Options::default().raw_values(raw);
+        let (events, r) = decode_stepwise(data, usize::MAX, opts.clone());
+        let want = recs_of_events(&events);
+        for s in [usize::MAX, step] {
+            let (got, r2) = visit_stepwise(data, s, opts.clone());
+            match (&r, &r2) {
+                (Ok(()), Ok(())) => {
+                    if got != want {
+                        let i = got.iter().zip(&want).position(|(a, b)| a != b);
+                        let i = i.unwrap_or(got.len().min(want.len()));
+                        panic!(
+                            "{name} (raw {raw}, step {s}): visitor differs from events at call {i}: {:?} vs {:?}",
+                            got.get(i),
+                            want.get(i)
+                        );
+                    }
+                }
+                (Err(a), Err(b)) => assert_eq!(
+                    a.to_string(),
+                    b.to_string(),
+                    "{name} (raw {raw}, step {s}): different errors"
+                ),
+                (a, b) => panic!("{name} (raw {raw}, step {s}): events {a:?}, visitor {b:?}"),
+            }
+        }
+        end = r.map_err(|e| e.to_string());
+    }
+    end
+}

@@ -1,0 +1,466 @@
+//! The fast path behind [`crate::Visitor`]: keys that lie whole in the buffer are decoded in
+//! one pass over a contiguous slice, their items handed out borrowed.
+//!
+//! Each key is first *measured*: a walk over its length and string headers (no element is
+//! decoded) finds where the value ends. A key that is not complete in the buffer, that has
+//! an encoding the fast path leaves to the state machine (field TTLs, zipmaps, modules,
+//! stream v4, compressed or integer keys, raw strings longer than
+//! [`crate::Options::string_piece`]), or whose headers are invalid is left untouched, and
+//! the resumable decoder takes it from there, with its exact errors. A measured key is then
+//! decoded and visited; errors inside it (a corrupt listpack, LZF data, a score) carry the
+//! same text and offset as the state machine's. The bytes of the keys decoded here are fed
+//! to the CRC in one call per run, not per unit.
+
+mod cursor;
+mod stream;
+
+use bytes::{Buf, BytesMut};
+
+use crate::decoder::Io;
+use crate::encoding::double::parse_f64;
+use crate::encoding::intset;
+use crate::encoding::listpack::Listpack;
+use crate::encoding::lzf;
+use crate::encoding::ziplist::Ziplist;
+use crate::error::Error;
+use crate::event::Item;
+use crate::opcode::{op, RdbType};
+use crate::visit::{KeyRef, Visitor};
+use cursor::{Cur, S};
+
+/// Per-key attributes read before the type byte (shared with the state machine).
+pub(crate) use crate::decoder::Pending;
+
+/// Reusable buffers for decompressed strings (two: a hash field and its value).
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    a: Vec<u8>,
+    b: Vec<u8>,
+}
+
+/// Decodes the keys (and the per-key opcodes before them) that lie whole at the front of
+/// `buf`, calling `v`; consumes exactly what it decoded and stops at the first unit it
+/// leaves to the state machine.
+pub(crate) fn run<V: Visitor + ?Sized>(
+    io: &mut Io,
+    db: u64,
+    pending: &mut Pending,
+    scratch: &mut Scratch,
+    buf: &mut BytesMut,
+    v: &mut V,
+) -> Result<(), Error> {
+    let data: &[u8] = buf;
+    let mut p = Cur::new(data, 0, io.opts.max_buffered);
+    let mut done = 0;
+    let result = loop {
+        match key(io, db, pending, scratch, &mut p, data, v) {
+            Ok(true) => done = p.pos,
+            Ok(false) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    io.account(&buf[..done]);
+    buf.advance(done);
+    result
+}
+
+/// One per-key opcode or one whole key. `Ok(false)`: left to the state machine (nothing of
+/// it visited; the caller consumes only what came before).
+#[inline]
+fn key<V: Visitor + ?Sized>(
+    io: &Io,
+    db: u64,
+    pending: &mut Pending,
+    scratch: &mut Scratch,
+    p: &mut Cur<'_>,
+    data: &[u8],
+    v: &mut V,
+) -> Result<bool, Error> {
+    let Some(b) = p.u8() else { return Ok(false) };
+    match b {
+        op::EXPIRETIME_MS => {
+            let Some(ms) = p.array::<8>() else {
+                return Ok(false);
+            };
+            pending.expire_at_ms = Some(i64::from_le_bytes(ms));
+            return Ok(true);
+        }
+        op::EXPIRETIME => {
+            let Some(s) = p.array::<4>() else {
+                return Ok(false);
+            };
+            pending.expire_at_ms = Some(i64::from(i32::from_le_bytes(s)) * 1000);
+            return Ok(true);
+        }
+        op::IDLE => {
+            let Some(idle) = p.len() else {
+                return Ok(false);
+            };
+            pending.lru_idle = Some(idle);
+            return Ok(true);
+        }
+        op::FREQ => {
+            let Some(f) = p.u8() else { return Ok(false) };
+            pending.lfu_freq = Some(f);
+            return Ok(true);
+        }
+        _ => {}
+    }
+    let Some(t) = RdbType::from_byte(io.family, io.version, b) else {
+        return Ok(false);
+    };
+    if !handled(t) {
+        return Ok(false);
+    }
+    let Some(S::Plain(key)) = p.string() else {
+        return Ok(false);
+    };
+    let start = p.pos;
+    if measure(t, io, p).is_none() {
+        return Ok(false);
+    }
+    let key = &data[key];
+    v.key_start(&KeyRef {
+        db,
+        key,
+        type_byte: b,
+        rdb_type: t,
+        expire_at_ms: pending.expire_at_ms,
+        lru_idle: pending.lru_idle,
+        lfu_freq: pending.lfu_freq,
+        meta: &pending.meta,
+        module: None,
+        min_field_expire_ms: None,
+    });
+    *pending = Pending::default();
+    if io.opts.raw_values {
+        v.raw_value(&[b]);
+        v.raw_value(&data[start..p.pos]);
+    }
+    let at = Cur::new(data, start, io.opts.max_buffered);
+    visit(t, io, at, scratch, v).map_err(|e| e.with_key(key, b))?;
+    v.key_end();
+    Ok(true)
+}
+
+/// The value types the fast path decodes.
+fn handled(t: RdbType) -> bool {
+    use RdbType::*;
+    matches!(
+        t,
+        String
+            | List
+            | Set
+            | ZSet
+            | ZSet2
+            | Hash
+            | ListZiplist
+            | SetIntset
+            | ZSetZiplist
+            | HashZiplist
+            | ListQuicklist
+            | ListQuicklist2
+            | HashListpack
+            | ZSetListpack
+            | SetListpack
+            | StreamListpacks
+            | StreamListpacks2
+            | StreamListpacks3
+    )
+}
+
+/// Walks the value's headers to its end (`None` when incomplete or invalid).
+fn measure(t: RdbType, io: &Io, p: &mut Cur<'_>) -> Option<()> {
+    use RdbType::*;
+    match t {
+        String => {
+            if let S::Plain(r) = p.string()? {
+                if r.len() > io.opts.string_piece.max(1) {
+                    return None;
+                }
+            }
+        }
+        List | Set => {
+            for _ in 0..p.len()? {
+                p.string()?;
+            }
+        }
+        ZSet | ZSet2 => {
+            for _ in 0..p.len()? {
+                p.string()?;
+                if t == ZSet2 {
+                    p.u64_le()?;
+                } else {
+                    p.ascii_double()?;
+                }
+            }
+        }
+        Hash => {
+            for _ in 0..p.len()? {
+                p.string()?;
+                p.string()?;
+            }
+        }
+        ListQuicklist | ListQuicklist2 => {
+            for _ in 0..p.len()? {
+                if t == ListQuicklist2 {
+                    p.len()?;
+                }
+                // An integer-encoded node is left to the state machine.
+                if let S::Int(_) = p.string()? {
+                    return None;
+                }
+            }
+        }
+        StreamListpacks | StreamListpacks2 | StreamListpacks3 => stream::measure(t, p)?,
+        _ => {
+            // One compact blob; an integer-encoded one is left to the state machine.
+            if let S::Int(_) = p.string()? {
+                return None;
+            }
+        }
+    }
+    Some(())
+}
+
+/// A string found by a cursor over `data` (whose first byte is at absolute offset `base`);
+/// LZF strings are decompressed into `out`.
+#[inline]
+pub(crate) fn resolve<'a>(
+    s: S,
+    data: &'a [u8],
+    base: u64,
+    out: &'a mut Vec<u8>,
+) -> Result<Item<'a>, Error> {
+    Ok(match s {
+        S::Plain(r) => Item::Bytes(&data[r]),
+        S::Int(i) => Item::Int(i),
+        S::Lzf(range, rlen, at) => Item::Bytes(
+            lzf::decompress_scratch(&data[range], rlen, out)
+                .map_err(|what| Error::corrupt(format!("LZF data: {what}"), base + at as u64))?,
+        ),
+    })
+}
+
+/// A measured value could not be read again: cannot happen, reported rather than panicking.
+pub(crate) fn reread(base: u64, pos: usize) -> Error {
+    Error::corrupt("value ends early", base + pos as u64)
+}
+
+/// Decodes a measured value, `p` at its start, into `v`.
+fn visit<V: Visitor + ?Sized>(
+    t: RdbType,
+    io: &Io,
+    mut p: Cur<'_>,
+    scratch: &mut Scratch,
+    v: &mut V,
+) -> Result<(), Error> {
+    use RdbType::*;
+    let data = p.data();
+    let base = io.offset;
+    let start = p.pos;
+    let at = base + start as u64;
+    let re = |p: &Cur<'_>| reread(base, p.pos);
+    match t {
+        String => {
+            let s = p.string().ok_or_else(|| re(&p))?;
+            v.string(resolve(s, data, base, &mut scratch.a)?);
+        }
+        List | Set => {
+            let n = p.len().ok_or_else(|| re(&p))?;
+            for _ in 0..n {
+                let s = p.string().ok_or_else(|| re(&p))?;
+                let item = resolve(s, data, base, &mut scratch.a)?;
+                if t == List {
+                    v.list_item(item);
+                } else {
+                    v.set_member(item);
+                }
+            }
+        }
+        ZSet | ZSet2 => {
+            let n = p.len().ok_or_else(|| re(&p))?;
+            for _ in 0..n {
+                let s = p.string().ok_or_else(|| re(&p))?;
+                let score = if t == ZSet2 {
+                    p.u64_le().map(f64::from_bits)
+                } else {
+                    p.ascii_double()
+                }
+                .ok_or_else(|| re(&p))?;
+                v.zset_entry(resolve(s, data, base, &mut scratch.a)?, score);
+            }
+        }
+        Hash => {
+            let n = p.len().ok_or_else(|| re(&p))?;
+            for _ in 0..n {
+                let f = p.string().ok_or_else(|| re(&p))?;
+                let x = p.string().ok_or_else(|| re(&p))?;
+                let f = resolve(f, data, base, &mut scratch.a)?;
+                let x = resolve(x, data, base, &mut scratch.b)?;
+                v.hash_entry(f, x, None);
+            }
+        }
+        ListQuicklist | ListQuicklist2 => {
+            let n = p.len().ok_or_else(|| re(&p))?;
+            for _ in 0..n {
+                let node_at = base + p.pos as u64;
+                let plain = if t == ListQuicklist2 {
+                    match p.len().ok_or_else(|| re(&p))? {
+                        1 => true,
+                        2 => false,
+                        c => {
+                            return Err(Error::corrupt(
+                                format!("quicklist container type {c}"),
+                                node_at,
+                            ))
+                        }
+                    }
+                } else {
+                    false
+                };
+                let blob_at = base + p.pos as u64;
+                let s = p.string().ok_or_else(|| re(&p))?;
+                let Item::Bytes(blob) = resolve(s, data, base, &mut scratch.a)? else {
+                    return Err(Error::corrupt("integer-encoded node", blob_at));
+                };
+                if plain {
+                    v.list_item(Item::Bytes(blob));
+                } else if t == ListQuicklist2 {
+                    let cur = Listpack::open(blob)
+                        .map_err(|w| blob_error(w, " (in a quicklist node)", blob_at))?;
+                    shape(LpCursor { blob, cur }, Shape::List, blob_at, v)?;
+                } else {
+                    let cur = Ziplist::open(blob)
+                        .map_err(|w| blob_error(w, " (in a quicklist node)", blob_at))?;
+                    shape(ZlCursor { blob, cur }, Shape::List, blob_at, v)?;
+                }
+            }
+        }
+        StreamListpacks | StreamListpacks2 | StreamListpacks3 => {
+            stream::visit(t, io, p, scratch, v)?
+        }
+        _ => {
+            let s = p.string().ok_or_else(|| re(&p))?;
+            let Item::Bytes(blob) = resolve(s, data, base, &mut scratch.a)? else {
+                return Err(Error::corrupt("integer-encoded blob", at));
+            };
+            let bad = |w| blob_error(w, " (in the blob)", at);
+            match t {
+                ListZiplist => shape(zl(blob).map_err(bad)?, Shape::List, at, v)?,
+                ZSetZiplist => shape(zl(blob).map_err(bad)?, Shape::ZSet, at, v)?,
+                HashZiplist => shape(zl(blob).map_err(bad)?, Shape::Hash, at, v)?,
+                HashListpack => shape(lp(blob).map_err(bad)?, Shape::Hash, at, v)?,
+                ZSetListpack => shape(lp(blob).map_err(bad)?, Shape::ZSet, at, v)?,
+                SetListpack => shape(lp(blob).map_err(bad)?, Shape::Set, at, v)?,
+                SetIntset => {
+                    let (width, len) = intset::open(blob).map_err(bad)?;
+                    for i in 0..len {
+                        v.set_member(Item::Int(intset::member(blob, width, i)));
+                    }
+                }
+                _ => unreachable!("fast path type {t:?}"),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn blob_error(what: String, suffix: &str, at: u64) -> Error {
+    Error::corrupt(format!("{what}{suffix}"), at)
+}
+
+fn lp(blob: &[u8]) -> Result<LpCursor<'_>, String> {
+    Ok(LpCursor {
+        blob,
+        cur: Listpack::open(blob)?,
+    })
+}
+
+fn zl(blob: &[u8]) -> Result<ZlCursor<'_>, String> {
+    Ok(ZlCursor {
+        blob,
+        cur: Ziplist::open(blob)?,
+    })
+}
+
+/// The entries of a compact blob, borrowed.
+pub(crate) trait Cursor<'a> {
+    fn next_item(&mut self) -> Result<Option<Item<'a>>, String>;
+}
+
+pub(crate) struct LpCursor<'a> {
+    pub(crate) blob: &'a [u8],
+    pub(crate) cur: Listpack,
+}
+
+impl<'a> Cursor<'a> for LpCursor<'a> {
+    #[inline]
+    fn next_item(&mut self) -> Result<Option<Item<'a>>, String> {
+        self.cur.next(self.blob)
+    }
+}
+
+struct ZlCursor<'a> {
+    blob: &'a [u8],
+    cur: Ziplist,
+}
+
+impl<'a> Cursor<'a> for ZlCursor<'a> {
+    #[inline]
+    fn next_item(&mut self) -> Result<Option<Item<'a>>, String> {
+        self.cur.next(self.blob)
+    }
+}
+
+/// How the entries of a blob group into items (the fast path's subset).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    List,
+    Set,
+    ZSet,
+    Hash,
+}
+
+/// Visits the entries of a blob grouped by `shape`; errors as the state machine words them.
+fn shape<'a, C: Cursor<'a>, V: Visitor + ?Sized>(
+    c: C,
+    shape: Shape,
+    at: u64,
+    v: &mut V,
+) -> Result<(), Error> {
+    // Failures are carried as their message (small) and wrapped once, here.
+    shape_entries(c, shape, v).map_err(|what| Error::corrupt(format!("{what} (in the blob)"), at))
+}
+
+fn shape_entries<'a, C: Cursor<'a>, V: Visitor + ?Sized>(
+    mut c: C,
+    shape: Shape,
+    v: &mut V,
+) -> Result<(), String> {
+    while let Some(first) = c.next_item()? {
+        match shape {
+            Shape::List => v.list_item(first),
+            Shape::Set => v.set_member(first),
+            Shape::ZSet => {
+                let score = c
+                    .next_item()?
+                    .ok_or_else(|| "sorted set member without a score".to_string())?;
+                let s = match score {
+                    Item::Int(i) => i as f64,
+                    Item::Bytes(b) => {
+                        parse_f64(b).ok_or_else(|| format!("score {score:?} is not a number"))?
+                    }
+                };
+                v.zset_entry(first, s);
+            }
+            Shape::Hash => {
+                let value = c
+                    .next_item()?
+                    .ok_or_else(|| "hash field without a value".to_string())?;
+                v.hash_entry(first, value, None);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,321 @@
+//! Streams v1-v3 on the fast path: entries visited borrowed from their node listpacks, the
+//! metadata, groups and consumers handed out as the same events the state machine produces
+//! (see `types/stream.rs` for the layout).
+
+use bytes::Bytes;
+
+use crate::decoder::Io;
+use crate::encoding::listpack::Listpack;
+use crate::error::Error;
+use crate::event::{Event, Item, PendingEntry, StreamConsumer, StreamGroup, StreamId, StreamMeta};
+use crate::fast::cursor::{Cur, S};
+use crate::fast::{reread, resolve, Cursor, LpCursor, Scratch};
+use crate::opcode::RdbType;
+use crate::types::stream::raw_id;
+use crate::visit::Visitor;
+
+const FLAG_DELETED: i64 = 1;
+const FLAG_SAMEFIELDS: i64 = 2;
+
+fn version(t: RdbType) -> u8 {
+    match t {
+        RdbType::StreamListpacks => 1,
+        RdbType::StreamListpacks2 => 2,
+        _ => 3,
+    }
+}
+
+fn id(p: &mut Cur<'_>) -> Option<StreamId> {
+    let ms = p.len()?;
+    let seq = p.len()?;
+    Some(StreamId { ms, seq })
+}
+
+/// Walks a stream value's headers (see `fast::measure`).
+pub(super) fn measure(t: RdbType, p: &mut Cur<'_>) -> Option<()> {
+    let v = version(t);
+    for _ in 0..p.len()? {
+        // Unusual node keys and integer-encoded nodes are left to the state machine.
+        match p.string()? {
+            S::Plain(r) if r.len() == 16 => {}
+            _ => return None,
+        }
+        if let S::Int(_) = p.string()? {
+            return None;
+        }
+    }
+    p.len()?;
+    id(p)?;
+    if v >= 2 {
+        id(p)?;
+        id(p)?;
+        p.len()?;
+    }
+    for _ in 0..p.len()? {
+        p.string()?;
+        id(p)?;
+        if v >= 2 {
+            p.len()?;
+        }
+        for _ in 0..p.len()? {
+            p.bytes(16)?;
+            p.u64_le()?;
+            p.len()?;
+        }
+        for _ in 0..p.len()? {
+            p.string()?;
+            p.u64_le()?;
+            if v >= 3 {
+                p.u64_le()?;
+            }
+            for _ in 0..p.len()? {
+                p.bytes(16)?;
+            }
+        }
+    }
+    Some(())
+}
+
+/// Visits a measured stream value, `p` at its start.
+pub(super) fn visit<V: Visitor + ?Sized>(
+    t: RdbType,
+    io: &Io,
+    mut p: Cur<'_>,
+    scratch: &mut Scratch,
+    v: &mut V,
+) -> Result<(), Error> {
+    let version = version(t);
+    let data = p.data();
+    let base = io.offset;
+    let re = |p: &Cur<'_>| reread(base, p.pos);
+    let nodes = p.len().ok_or_else(|| re(&p))?;
+    for _ in 0..nodes {
+        let at = base + p.pos as u64;
+        let Some(S::Plain(key)) = p.string() else {
+            return Err(re(&p));
+        };
+        let master = raw_id(&data[key]);
+        let s = p.string().ok_or_else(|| re(&p))?;
+        let Item::Bytes(blob) = resolve(s, data, base, &mut scratch.a)? else {
+            return Err(Error::corrupt("integer-encoded stream node", at));
+        };
+        node(master, blob, at, v)?;
+    }
+    let length = p.len().ok_or_else(|| re(&p))?;
+    let last_id = id(&mut p).ok_or_else(|| re(&p))?;
+    let (first_id, max_deleted_id, entries_added) = if version >= 2 {
+        let f = id(&mut p).ok_or_else(|| re(&p))?;
+        let m = id(&mut p).ok_or_else(|| re(&p))?;
+        let a = p.len().ok_or_else(|| re(&p))?;
+        (Some(f), Some(m), Some(a))
+    } else {
+        (None, None, None)
+    };
+    v.event(Event::StreamMeta(StreamMeta {
+        length,
+        last_id,
+        first_id,
+        max_deleted_id,
+        entries_added,
+    }));
+    let groups = p.len().ok_or_else(|| re(&p))?;
+    for _ in 0..groups {
+        let s = p.string().ok_or_else(|| re(&p))?;
+        let name = Bytes::from(resolve(s, data, base, &mut scratch.a)?.to_vec());
+        let last_id = id(&mut p).ok_or_else(|| re(&p))?;
+        let entries_read = if version >= 2 {
+            Some(p.len().ok_or_else(|| re(&p))?)
+        } else {
+            None
+        };
+        // Redis writes the "unknown" value as SCG_INVALID_ENTRIES_READ (-1 as u64).
+        let entries_read = entries_read.filter(|&e| e != u64::MAX);
+        v.event(Event::StreamGroup(StreamGroup {
+            name,
+            last_id,
+            entries_read,
+        }));
+        let n = p.len().ok_or_else(|| re(&p))?;
+        let mut chunk = Chunk::new(io, Event::StreamPending);
+        for _ in 0..n {
+            let raw = p.bytes(16).ok_or_else(|| re(&p))?;
+            let delivery_time_ms = p.u64_le().ok_or_else(|| re(&p))?;
+            let delivery_count = p.len().ok_or_else(|| re(&p))?;
+            let e = PendingEntry {
+                id: raw_id(raw),
+                delivery_time_ms,
+                delivery_count,
+            };
+            chunk.push(e, 32, v);
+        }
+        chunk.flush(v);
+        let consumers = p.len().ok_or_else(|| re(&p))?;
+        for _ in 0..consumers {
+            let s = p.string().ok_or_else(|| re(&p))?;
+            let name = Bytes::from(resolve(s, data, base, &mut scratch.a)?.to_vec());
+            let seen_time_ms = p.u64_le().ok_or_else(|| re(&p))?;
+            let active_time_ms = if version >= 3 {
+                Some(p.u64_le().ok_or_else(|| re(&p))?)
+            } else {
+                None
+            };
+            v.event(Event::StreamConsumer(StreamConsumer {
+                name,
+                seen_time_ms,
+                active_time_ms,
+            }));
+            let n = p.len().ok_or_else(|| re(&p))?;
+            let mut chunk = Chunk::new(io, Event::StreamConsumerPending);
+            for _ in 0..n {
+                chunk.push(raw_id(p.bytes(16).ok_or_else(|| re(&p))?), 16, v);
+            }
+            chunk.flush(v);
+        }
+    }
+    Ok(())
+}
+
+/// Chunks of owned items, cut exactly where the state machine's `Chunker` cuts them.
+struct Chunk<T> {
+    items: Vec<T>,
+    bytes: usize,
+    max_items: usize,
+    max_bytes: usize,
+    wrap: fn(Vec<T>) -> Event,
+}
+
+impl<T> Chunk<T> {
+    fn new(io: &Io, wrap: fn(Vec<T>) -> Event) -> Chunk<T> {
+        Chunk {
+            items: Vec::new(),
+            bytes: 0,
+            max_items: io.opts.max_chunk_items,
+            max_bytes: io.opts.max_chunk_bytes,
+            wrap,
+        }
+    }
+
+    fn push<V: Visitor + ?Sized>(&mut self, item: T, size: usize, v: &mut V) {
+        self.items.push(item);
+        self.bytes += size + 8;
+        if self.items.len() >= self.max_items || self.bytes >= self.max_bytes {
+            self.flush(v);
+        }
+    }
+
+    fn flush<V: Visitor + ?Sized>(&mut self, v: &mut V) {
+        if !self.items.is_empty() {
+            self.bytes = 0;
+            v.event((self.wrap)(std::mem::take(&mut self.items)));
+        }
+    }
+}
+
+/// A listpack element holding an integer (stored as an integer or as decimal text).
+fn as_int(s: Item<'_>) -> Option<i64> {
+    match s {
+        Item::Int(i) => Some(i),
+        Item::Bytes(b) => std::str::from_utf8(b).ok()?.parse().ok(),
+    }
+}
+
+/// Visits the live entries of one node listpack; errors as `types::stream::Node` words them.
+fn node<V: Visitor + ?Sized>(
+    master: StreamId,
+    blob: &[u8],
+    at: u64,
+    v: &mut V,
+) -> Result<(), Error> {
+    // Failures are carried as their message (small) and wrapped once, here.
+    node_entries(master, blob, v).map_err(|w| Error::corrupt(format!("{w} (in a stream node)"), at))
+}
+
+/// The next entry of a stream node, which must be there.
+#[inline(always)]
+fn next_item<'a>(lp: &mut LpCursor<'a>, what: &str) -> Result<Item<'a>, String> {
+    lp.next_item()?
+        .ok_or_else(|| format!("stream entry cut short at its {what}"))
+}
+
+#[inline(always)]
+fn int_of(s: Item<'_>, what: &str) -> Result<i64, String> {
+    match s {
+        Item::Int(i) => Ok(i),
+        _ => as_int(s).ok_or_else(|| format!("stream entry {what} {s:?}")),
+    }
+}
+
+fn node_entries<'a, V: Visitor + ?Sized>(
+    master: StreamId,
+    blob: &'a [u8],
+    v: &mut V,
+) -> Result<(), String> {
+    let mut lp = LpCursor {
+        blob,
+        cur: Listpack::open(blob)?,
+    };
+    let int = |lp: &mut LpCursor<'_>, what: &str| -> Result<i64, String> {
+        let e = lp.next_item()?;
+        e.and_then(as_int)
+            .ok_or_else(|| format!("stream node {what}: {e:?}"))
+    };
+    let count = int(&mut lp, "entry count")?;
+    let deleted = int(&mut lp, "deleted count")?;
+    let nfields = int(&mut lp, "master field count")?;
+    if count < 0 || deleted < 0 || nfields < 0 {
+        return Err("negative stream node header value".into());
+    }
+    let mut master_fields = Vec::with_capacity((nfields as usize).min(64));
+    for _ in 0..nfields {
+        let f = lp
+            .next_item()?
+            .ok_or_else(|| "stream node master fields cut short".to_string())?;
+        master_fields.push(f);
+    }
+    let term = lp.next_item()?;
+    if term != Some(Item::Int(0)) {
+        return Err(format!("stream master entry terminator {term:?}"));
+    }
+    let mut left = (count as u64).saturating_add(deleted as u64);
+    let mut fields: Vec<(Item<'a>, Item<'a>)> = Vec::with_capacity(master_fields.len());
+    loop {
+        if left == 0 {
+            return match lp.next_item()? {
+                None => Ok(()),
+                Some(e) => Err(format!(
+                    "extra listpack entry {e:?} after the last stream entry"
+                )),
+            };
+        }
+        left -= 1;
+        let flags = int_of(next_item(&mut lp, "flags")?, "flags")?;
+        let ms_diff = int_of(next_item(&mut lp, "id")?, "id")?;
+        let seq_diff = int_of(next_item(&mut lp, "id")?, "id")?;
+        fields.clear();
+        if flags & FLAG_SAMEFIELDS != 0 {
+            for f in &master_fields {
+                let x = next_item(&mut lp, "value")?;
+                fields.push((*f, x));
+            }
+        } else {
+            let n = int_of(next_item(&mut lp, "field count")?, "field count")?;
+            if n < 0 {
+                return Err(format!("stream entry field count {n}"));
+            }
+            for _ in 0..n {
+                let f = next_item(&mut lp, "field")?;
+                let x = next_item(&mut lp, "value")?;
+                fields.push((f, x));
+            }
+        }
+        next_item(&mut lp, "lp-count")?;
+        if flags & FLAG_DELETED != 0 {
+            continue;
+        }
+        let id = StreamId {
+            ms: master.ms.wrapping_add(ms_diff as u64),
+            seq: master.seq.wrapping_add(seq_diff as u64),
+        };
+        v.stream_entry(id, &fields);
+    }
+}

@@ -85,7 +85,7 @@
 //! (table in the README), in the same run: the [`Visitor`] path decodes everything (streams
 //! and modules included, CRC verified) at about 3× the speed of the `rdb` crate 0.4 (which
 //! skips streams and modules and verifies no CRC), about 1.2 GB/s, in ~4 MB of RSS; the owned
-//! [`Event`] iterator is about 3.5× slower than the visitor (a `Bytes` handle with its atomic
+//! [`Event`] iterator is about 4× slower than the visitor (a `Bytes` handle with its atomic
 //! reference count and a vector slot per item, a 160-byte event through a queue per chunk).
 //! Measured choices: LZF copies in fixed 32/16/8-byte blocks (into a reused buffer with 32
 //! bytes of slack) instead of byte loops and per-run `memcpy` calls; the CRC fed once per

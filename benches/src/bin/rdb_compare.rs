@@ -6,7 +6,8 @@
 //! ```
 //!
 //! Each contender runs as its own process under GNU `time`, so wall time and peak RSS are
-//! measured the same way for all; the best of RUNS (default 3) is reported. The `visit`
+//! measured the same way for all; RUNS rounds (default 3) run every contender once each, and
+//! the best run of each is reported. The `visit`
 //! (zero-copy `Visitor`), `ours` (owned `Event` iterator), their `-raw` variants (also every
 //! key's raw value for RESTORE) and `rdb-crate` modes decode FILE once and print what they
 //! counted.
@@ -73,7 +74,8 @@ fn decode(file: &str, opts: Options) {
     );
 }
 
-/// Counts what a [`Visitor`] receives: every key, element, score and stream entry.
+/// Counts what a [`Visitor`] receives: every key, element, score and stream entry, and the
+/// bytes of the string items (an integer item counts as 8).
 #[derive(Default)]
 struct Counter {
     keys: u64,
@@ -81,32 +83,39 @@ struct Counter {
     bytes: u64,
 }
 
+fn size(i: Item<'_>) -> u64 {
+    match i {
+        Item::Bytes(b) => b.len() as u64,
+        _ => 8,
+    }
+}
+
 impl Visitor for Counter {
     fn key_start(&mut self, _key: &KeyRef<'_>) {
         self.keys += 1;
     }
     fn string(&mut self, piece: Item<'_>) {
-        self.bytes += piece.len() as u64;
+        self.bytes += size(piece);
     }
     fn list_item(&mut self, item: Item<'_>) {
         self.items += 1;
-        self.bytes += item.len() as u64;
+        self.bytes += size(item);
     }
     fn set_member(&mut self, member: Item<'_>) {
         self.items += 1;
-        self.bytes += member.len() as u64;
+        self.bytes += size(member);
     }
     fn zset_entry(&mut self, member: Item<'_>, score: f64) {
         self.items += 1;
-        self.bytes += member.len() as u64 + u64::from(score.is_nan());
+        self.bytes += size(member) + u64::from(score.is_nan());
     }
     fn hash_entry(&mut self, field: Item<'_>, value: Item<'_>, _ttl: Option<u64>) {
         self.items += 1;
-        self.bytes += (field.len() + value.len()) as u64;
+        self.bytes += size(field) + size(value);
     }
     fn stream_entry(&mut self, _id: StreamId, fields: &[(Item<'_>, Item<'_>)]) {
         self.items += 1;
-        self.bytes += fields.len() as u64;
+        self.bytes += fields.iter().map(|(f, v)| size(*f) + size(*v)).sum::<u64>();
     }
     fn raw_value(&mut self, piece: &[u8]) {
         self.bytes += piece.len() as u64;
@@ -226,11 +235,20 @@ fn all(file: &str, runs: u32) {
             vec![check_rdb, file.into()],
         ),
     ];
-    let mut rows = Vec::new();
-    for (name, cmd) in &contenders {
-        eprintln!("{name}:");
-        rows.push((name, measure(cmd, runs)));
+    // Round-robin: each round runs every contender once, so that a drift in the machine's
+    // speed (a shared VM) touches all of them alike; the best run of each is kept.
+    let mut best: Vec<Option<(f64, f64, u64)>> = vec![None; contenders.len()];
+    for round in 0..runs {
+        for (i, (name, cmd)) in contenders.iter().enumerate() {
+            eprintln!("round {}: {name}:", round + 1);
+            let m = measure(cmd, 1);
+            best[i] = match (best[i], m) {
+                (Some((s, c, r)), Some((s2, c2, r2))) => Some((s.min(s2), c.min(c2), r.max(r2))),
+                (a, b) => a.or(b),
+            };
+        }
     }
+    let rows: Vec<_> = contenders.iter().map(|(n, _)| n).zip(best).collect();
     let base = rows.get(4).and_then(|r| r.1);
     println!(
         "\nFile: {file} ({:.1} MB), best of {runs} runs\n",

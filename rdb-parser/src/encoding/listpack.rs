@@ -52,6 +52,7 @@ fn backlen_size(l: usize) -> usize {
     }
 }
 
+#[inline(always)]
 fn get(blob: &[u8], at: usize, n: usize, pos: usize) -> Result<&[u8], String> {
     blob.get(at..at.saturating_add(n))
         .ok_or_else(|| format!("listpack entry at byte {pos} runs past the end"))
@@ -86,7 +87,7 @@ impl Listpack {
     }
 
     /// The next entry of `blob` (the blob given to [`Listpack::open`]).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn next<'a>(&mut self, blob: &'a [u8]) -> Result<Option<Item<'a>>, String> {
         if self.done {
             return Ok(None);

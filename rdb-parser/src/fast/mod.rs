@@ -395,7 +395,7 @@ pub(crate) struct LpCursor<'a> {
 }
 
 impl<'a> Cursor<'a> for LpCursor<'a> {
-    #[inline]
+    #[inline(always)]
     fn next_item(&mut self) -> Result<Option<Item<'a>>, String> {
         self.cur.next(self.blob)
     }

@@ -45,7 +45,7 @@ struct Rec {
 
 impl Visitor for Rec {
     fn key_start(&mut self, key: &KeyRef<'_>) {
-        self.out.push(format!("key {:?}", key.to_owned()));
+        self.out.push(format!("key {:?}", key.to_key_start()));
     }
     fn string(&mut self, piece: Item<'_>) {
         self.out.push(format!("str {piece:?}"));

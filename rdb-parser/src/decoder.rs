@@ -274,6 +274,12 @@ impl Crc {
     }
 }
 
+/// Whether a chunk of `items` holding `bytes` is due (the one rule of both paths).
+#[inline]
+pub(crate) fn chunk_full(items: usize, bytes: usize, max_items: usize, max_bytes: usize) -> bool {
+    items >= max_items || bytes >= max_bytes
+}
+
 /// Accumulates items into bounded chunk events.
 #[derive(Debug)]
 pub(crate) struct Chunker<T> {
@@ -307,7 +313,12 @@ impl<T> Chunker<T> {
         }
         self.items.push(item);
         self.bytes += size + 8;
-        if self.items.len() >= io.opts.max_chunk_items || self.bytes >= io.opts.max_chunk_bytes {
+        if chunk_full(
+            self.items.len(),
+            self.bytes,
+            io.opts.max_chunk_items,
+            io.opts.max_chunk_bytes,
+        ) {
             self.flush(io);
         }
     }
@@ -449,15 +460,7 @@ impl RdbDecoder {
                 // A step may queue events (a raw-value chunk) before it runs out of input.
                 Ok(Step::NeedMore) => return Ok(self.io.out.pop_front()),
                 Ok(_) => {}
-                Err(e) => {
-                    let e = match &self.key {
-                        Some((k, tb)) => e.with_key(k, *tb),
-                        None => e,
-                    };
-                    self.state = State::Failed;
-                    self.io.out.clear();
-                    return Err(e);
-                }
+                Err(e) => return Err(self.fail(e)),
             }
         }
     }
@@ -505,17 +508,20 @@ impl RdbDecoder {
                     return Ok(());
                 }
                 Ok(_) => {}
-                Err(e) => {
-                    let e = match &self.key {
-                        Some((k, tb)) => e.with_key(k, *tb),
-                        None => e,
-                    };
-                    self.state = State::Failed;
-                    self.io.out.clear();
-                    return Err(e);
-                }
+                Err(e) => return Err(self.fail(e)),
             }
         }
+    }
+
+    /// Poisons the decoder after a step failed; returns the error with the key context.
+    fn fail(&mut self, e: Error) -> Error {
+        let e = match &self.key {
+            Some((k, tb)) => e.with_key(k, *tb),
+            None => e,
+        };
+        self.state = State::Failed;
+        self.io.out.clear();
+        e
     }
 
     /// Checks that the stream is complete: call once the input has ended.

@@ -104,7 +104,7 @@ impl KeyRef<'_> {
     }
 
     /// An owned copy.
-    pub fn to_owned(&self) -> KeyStart {
+    pub fn to_key_start(&self) -> KeyStart {
         KeyStart {
             db: self.db,
             key: bytes::Bytes::copy_from_slice(self.key),

@@ -4,26 +4,15 @@
 
 use bytes::Bytes;
 
-use crate::decoder::Io;
+use crate::decoder::{chunk_full, Io};
 use crate::encoding::listpack::Listpack;
 use crate::error::Error;
 use crate::event::{Event, Item, PendingEntry, StreamConsumer, StreamGroup, StreamId, StreamMeta};
 use crate::fast::cursor::{Cur, S};
 use crate::fast::{reread, resolve, Cursor, LpCursor, Scratch};
 use crate::opcode::RdbType;
-use crate::types::stream::raw_id;
+use crate::types::stream::{as_int, raw_id, version, FLAG_DELETED, FLAG_SAMEFIELDS};
 use crate::visit::Visitor;
-
-const FLAG_DELETED: i64 = 1;
-const FLAG_SAMEFIELDS: i64 = 2;
-
-fn version(t: RdbType) -> u8 {
-    match t {
-        RdbType::StreamListpacks => 1,
-        RdbType::StreamListpacks2 => 2,
-        _ => 3,
-    }
-}
 
 fn id(p: &mut Cur<'_>) -> Option<StreamId> {
     let ms = p.len()?;
@@ -175,7 +164,7 @@ pub(super) fn visit<V: Visitor + ?Sized>(
     Ok(())
 }
 
-/// Chunks of owned items, cut exactly where the state machine's `Chunker` cuts them.
+/// Chunks of owned items, cut where the state machine's `Chunker` cuts them ([`chunk_full`]).
 struct Chunk<T> {
     items: Vec<T>,
     bytes: usize,
@@ -198,7 +187,7 @@ impl<T> Chunk<T> {
     fn push<V: Visitor + ?Sized>(&mut self, item: T, size: usize, v: &mut V) {
         self.items.push(item);
         self.bytes += size + 8;
-        if self.items.len() >= self.max_items || self.bytes >= self.max_bytes {
+        if chunk_full(self.items.len(), self.bytes, self.max_items, self.max_bytes) {
             self.flush(v);
         }
     }
@@ -208,14 +197,6 @@ impl<T> Chunk<T> {
             self.bytes = 0;
             v.event((self.wrap)(std::mem::take(&mut self.items)));
         }
-    }
-}
-
-/// A listpack element holding an integer (stored as an integer or as decimal text).
-fn as_int(s: Item<'_>) -> Option<i64> {
-    match s {
-        Item::Int(i) => Some(i),
-        Item::Bytes(b) => std::str::from_utf8(b).ok()?.parse().ok(),
     }
 }
 

@@ -19,13 +19,23 @@ use crate::decoder::{Chunker, Io, Step};
 use crate::encoding::listpack::ListpackIter;
 use crate::error::Error;
 use crate::event::{
-    Event, PendingEntry, Str, StreamConsumer, StreamEntry, StreamGroup, StreamId, StreamMeta,
+    Event, Item, PendingEntry, Str, StreamConsumer, StreamEntry, StreamGroup, StreamId, StreamMeta,
 };
 use crate::opcode::RdbType;
 use crate::peek::{need, Peek};
 
-const FLAG_DELETED: i64 = 1;
-const FLAG_SAMEFIELDS: i64 = 2;
+pub(crate) const FLAG_DELETED: i64 = 1;
+pub(crate) const FLAG_SAMEFIELDS: i64 = 2;
+
+/// The stream format version of a stream type (1-4).
+pub(crate) fn version(t: RdbType) -> u8 {
+    match t {
+        RdbType::StreamListpacks => 1,
+        RdbType::StreamListpacks2 => 2,
+        RdbType::StreamListpacks3 => 3,
+        _ => 4,
+    }
+}
 
 #[derive(Debug)]
 enum Phase {
@@ -52,14 +62,8 @@ pub(crate) struct StreamState {
 
 impl StreamState {
     pub(crate) fn new(t: RdbType) -> StreamState {
-        let version = match t {
-            RdbType::StreamListpacks => 1,
-            RdbType::StreamListpacks2 => 2,
-            RdbType::StreamListpacks3 => 3,
-            _ => 4,
-        };
         StreamState {
-            version,
+            version: version(t),
             phase: Phase::Nodes(None),
             node: None,
             groups_left: 0,
@@ -322,7 +326,7 @@ impl Node {
         let mut int = |what: &str| -> Result<i64, Error> {
             let e = lp.next_entry().map_err(bad)?;
             e.as_ref()
-                .and_then(as_int)
+                .and_then(|s| as_int(s.as_item()))
                 .ok_or_else(|| bad(format!("stream node {what}: {e:?}")))
         };
         let count = int("entry count")?;
@@ -373,7 +377,7 @@ impl Node {
                     .ok_or_else(|| bad(format!("stream entry cut short at its {what}")))
             };
             let int_of = |s: Str, what: &str| -> Result<i64, Error> {
-                as_int(&s).ok_or_else(|| bad(format!("stream entry {what} {s:?}")))
+                as_int(s.as_item()).ok_or_else(|| bad(format!("stream entry {what} {s:?}")))
             };
             let flags = int_of(next("flags")?, "flags")?;
             let ms_diff = int_of(next("id")?, "id")?;
@@ -410,9 +414,9 @@ impl Node {
 }
 
 /// A listpack element holding an integer (stored as an integer or as decimal text).
-fn as_int(s: &Str) -> Option<i64> {
+pub(crate) fn as_int(s: Item<'_>) -> Option<i64> {
     match s {
-        Str::Int(i) => Some(*i),
-        Str::Bytes(b) => std::str::from_utf8(b).ok()?.parse().ok(),
+        Item::Int(i) => Some(i),
+        Item::Bytes(b) => std::str::from_utf8(b).ok()?.parse().ok(),
     }
 }

@@ -218,7 +218,7 @@ pub struct Recorder {
 
 impl Visitor for Recorder {
     fn key_start(&mut self, key: &KeyRef<'_>) {
-        self.recs.push(Rec::Key(key.to_owned()));
+        self.recs.push(Rec::Key(key.to_key_start()));
     }
     fn string(&mut self, piece: Item<'_>) {
         self.recs.push(Rec::Str(piece.to_str()));

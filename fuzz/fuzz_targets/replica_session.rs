@@ -78,8 +78,8 @@ fuzz_target!(|data: &[u8]| {
     // Non-exhaustive configuration: start from the defaults and set fields.
     let mut cfg = SessionConfig::default();
     cfg.password = (mode & 0x10 != 0).then(|| replication_client::Secret::new("pw"));
-    if mode & 0x20 != 0 {
-        cfg.replconf_version = Some("9.1.0".into());
+    if mode & 0x20 == 0 {
+        cfg.replconf_version = None;
     }
     let mut limits = Limits::default();
     limits.max_line_len = 256;

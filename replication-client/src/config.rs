@@ -9,6 +9,15 @@ use crate::event::ResumePoint;
 use crate::tls::TlsOptions;
 use crate::url::{RedisUrl, Secret};
 
+/// The version announced with `REPLCONF version` by default: Valkey 9.1, whose native RDB
+/// format (`VALKEY080`) is the newest Valkey format `rdb-parser` decodes. A Valkey server
+/// sends the newest format it has that such a replica reads; Redis ignores the option.
+pub const ANNOUNCED_VERSION: &str = "9.1.2";
+
+/// Full syncs that may fail in a row (the link lost before the RDB ended) before the
+/// replica gives up with [`Error::FullSyncFailing`]; see [`Config::max_full_sync_attempts`].
+pub const DEFAULT_MAX_FULL_SYNC_ATTEMPTS: u32 = 5;
+
 /// Limits on what the server may make us buffer. Lengths announced by the server are checked
 /// against them before anything is allocated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,9 +58,11 @@ pub struct SessionConfig {
     pub listening_port: Option<u16>,
     /// Address announced with `REPLCONF ip-address` (default: none sent).
     pub announce_ip: Option<String>,
-    /// Version sent with `REPLCONF version x.y.z`. Valkey 9 picks the RDB format it sends from
-    /// it (without it: RDB 11, which every supported parser reads). Servers that do not know
-    /// the option answer an error, which is ignored. Default `None`.
+    /// Version sent with `REPLCONF version x.y.z`. Valkey 9 picks the RDB format it sends
+    /// from it: without it, RDB 11, and its snapshot then fails on values RDB 11 cannot hold
+    /// (hash field TTLs), so the replica never syncs. Servers that do not know the option
+    /// answer an error, which is ignored. Default [`ANNOUNCED_VERSION`], the newest server
+    /// version whose RDB format `rdb-parser` decodes; `None` sends nothing.
     pub replconf_version: Option<String>,
     /// Interval of the `REPLCONF ACK` a replica sends. Default 1 s, like Redis.
     pub ack_interval: Duration,
@@ -70,7 +81,7 @@ impl Default for SessionConfig {
             password: None,
             listening_port: Some(0),
             announce_ip: None,
-            replconf_version: None,
+            replconf_version: Some(ANNOUNCED_VERSION.to_string()),
             ack_interval: Duration::from_secs(1),
             read_timeout: Duration::from_secs(60),
             limits: Limits::default(),
@@ -132,6 +143,7 @@ pub struct Config {
     pub(crate) resume: Option<ResumePoint>,
     pub(crate) read_chunk: usize,
     pub(crate) rdb_mode: RdbMode,
+    pub(crate) max_full_sync_attempts: u32,
 }
 
 impl Config {
@@ -159,6 +171,7 @@ impl Config {
             resume: None,
             read_chunk: 64 * 1024,
             rdb_mode: RdbMode::Decode,
+            max_full_sync_attempts: DEFAULT_MAX_FULL_SYNC_ATTEMPTS,
         }
     }
 
@@ -189,9 +202,26 @@ impl Config {
         &self.session
     }
 
-    /// `REPLCONF version x.y.z` to send (Valkey 9 chooses the RDB format from it).
+    /// `REPLCONF version x.y.z` to send (Valkey 9 chooses the RDB format from it). Default
+    /// [`ANNOUNCED_VERSION`]; see [`SessionConfig::replconf_version`].
     pub fn replconf_version(mut self, version: impl Into<String>) -> Config {
         self.session.replconf_version = Some(version.into());
+        self
+    }
+
+    /// Sends no `REPLCONF version` (a Valkey 9 source then sends RDB 11).
+    pub fn no_replconf_version(mut self) -> Config {
+        self.session.replconf_version = None;
+        self
+    }
+
+    /// How many full syncs may fail in a row (the server answered `+FULLRESYNC`, then the
+    /// link was lost before the RDB ended) before the replica stops with
+    /// [`Error::FullSyncFailing`], which names the likely cause read from the source's
+    /// `INFO` and `CONFIG`. Failed attempts back off like reconnects ([`Config::backoff`]).
+    /// Default [`DEFAULT_MAX_FULL_SYNC_ATTEMPTS`]; at least 1.
+    pub fn max_full_sync_attempts(mut self, attempts: u32) -> Config {
+        self.max_full_sync_attempts = attempts.max(1);
         self
     }
 

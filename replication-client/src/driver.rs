@@ -17,9 +17,19 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsConnector;
 
 use crate::config::{Config, RdbMode, RdbSpool};
+use crate::diagnose::{diagnose, SourceFacts};
 use crate::error::{Error, Phase};
 use crate::event::{Event, FullResyncReason, Lag, ResumePoint, SessionEvent};
 use crate::session::Session;
+
+/// How long reading the source's `INFO` after failed full syncs may take.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Settings read from the source to explain failed full syncs.
+const PROBED_SETTINGS: [&str; 3] = [
+    "client-output-buffer-limit",
+    "repl-diskless-sync",
+    "repl-diskless-sync-delay",
+];
 
 /// What travels through the channel.
 enum Item {
@@ -102,6 +112,7 @@ impl Replica {
             ready: Some(ready_tx),
             rdb_incomplete: false,
             attempt: 0,
+            full_attempts: 0,
             rdb: None,
             pending: VecDeque::new(),
         };
@@ -233,8 +244,10 @@ struct Driver {
     resume: Option<ResumePoint>,
     /// A full sync started whose RDB did not end.
     rdb_incomplete: bool,
-    /// Consecutive failed attempts.
+    /// Consecutive failed attempts (a full sync counts as failed until its RDB ended).
     attempt: u32,
+    /// Full syncs started (`+FULLRESYNC`) since the last one whose RDB ended.
+    full_attempts: u32,
     /// The RDB decoder of the current full sync and its unconsumed input.
     rdb: Option<(rdb_parser::RdbDecoder, BytesMut)>,
     /// Disconnect notices not yet delivered (the channel was full): they go out before
@@ -256,6 +269,11 @@ impl Driver {
             }
             if !err.is_retryable() {
                 self.send_final(Item::Fatal(err)).await;
+                return;
+            }
+            if self.rdb_incomplete && self.full_attempts >= self.cfg.max_full_sync_attempts {
+                let e = self.full_sync_failing(err).await;
+                self.send_final(Item::Fatal(e)).await;
                 return;
             }
             self.attempt += 1;
@@ -430,6 +448,7 @@ impl Driver {
                     r => r,
                 };
                 self.synced();
+                self.full_attempts += 1;
                 self.resume = None;
                 self.rdb_incomplete = true;
                 self.shared.source_offset.store(offset, Ordering::Relaxed);
@@ -445,6 +464,7 @@ impl Driver {
                 replid_changed,
             } => {
                 self.synced();
+                self.attempt = 0;
                 Item::Event(Event::PartialResync {
                     replid,
                     offset,
@@ -498,6 +518,8 @@ impl Driver {
                     }
                 }
                 self.rdb_incomplete = false;
+                self.full_attempts = 0;
+                self.attempt = 0;
                 Item::Event(Event::RdbEnd { len })
             }
             SessionEvent::Command(c) => Item::Event(Event::Command(c)),
@@ -534,11 +556,112 @@ impl Driver {
         Ok((!batch.is_empty()).then_some(Item::Event(Event::Rdb(batch))))
     }
 
+    /// The server answered `PSYNC`: [`Replica::connect`] returns. Failed attempts are
+    /// counted on until the stream is reached (a partial resync, or the end of the RDB).
     fn synced(&mut self) {
-        self.attempt = 0;
         if let Some(ready) = self.ready.take() {
             let _ = ready.send(Ok(()));
         }
+    }
+
+    /// The error that ends a run of failed full syncs, with what the source says about it.
+    async fn full_sync_failing(&self, last: Error) -> Error {
+        let facts = match tokio::time::timeout(PROBE_TIMEOUT, self.probe()).await {
+            Ok(Ok(facts)) => facts,
+            Ok(Err(e)) => SourceFacts {
+                probe_error: Some(e.to_string()),
+                ..SourceFacts::default()
+            },
+            Err(_) => SourceFacts {
+                probe_error: Some(format!("no answer within {PROBE_TIMEOUT:?}")),
+                ..SourceFacts::default()
+            },
+        };
+        let diagnosis = diagnose(&facts, self.cfg.session.replconf_version.as_deref(), &last);
+        Error::FullSyncFailing {
+            addr: self.cfg.url.addr(),
+            attempts: self.full_attempts,
+            last: Box::new(last),
+            diagnosis,
+        }
+    }
+
+    /// Reads `INFO` and the settings behind failing full syncs on an ordinary connection.
+    async fn probe(&self) -> Result<SourceFacts, Error> {
+        let io = self.open().await?;
+        let (mut rd, mut wr) = tokio::io::split(io);
+        let cfg = &self.cfg.session;
+        let mut out = BytesMut::new();
+        let mut replies = 0;
+        if let Some(pass) = &cfg.password {
+            let auth = resp_codec::Command::new("AUTH");
+            match &cfg.username {
+                Some(user) => auth.arg(user).arg(pass.expose()),
+                None => auth.arg(pass.expose()),
+            }
+            .encode(&mut out);
+            replies += 1;
+        }
+        let skip = replies;
+        resp_codec::Command::new("INFO").encode(&mut out);
+        // One name per CONFIG GET: older servers take a single pattern.
+        for name in PROBED_SETTINGS {
+            resp_codec::Command::new("CONFIG")
+                .arg("GET")
+                .arg(name)
+                .encode(&mut out);
+        }
+        replies += 1 + PROBED_SETTINGS.len();
+        let phase = Phase::Handshake;
+        wr.write_all(&out)
+            .await
+            .map_err(|source| Error::Io { phase, source })?;
+        let mut decoder = resp_codec::FrameDecoder::default();
+        let mut buf = BytesMut::new();
+        let mut frames = Vec::new();
+        while frames.len() < replies {
+            match decoder.decode(&mut buf) {
+                Ok(Some((frame, _))) => frames.push(frame),
+                Ok(None) => {
+                    if rd
+                        .read_buf(&mut buf)
+                        .await
+                        .map_err(|source| Error::Io { phase, source })?
+                        == 0
+                    {
+                        return Err(Error::Closed { phase });
+                    }
+                }
+                Err(e) => {
+                    return Err(Error::Protocol {
+                        phase,
+                        offset: decoder.position(),
+                        reason: e.to_string(),
+                    })
+                }
+            }
+        }
+        let text = |f: &resp_codec::Frame| {
+            f.as_bytes()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+        };
+        let mut facts = SourceFacts::default();
+        let info = &frames[skip];
+        if info.is_error() {
+            facts.probe_error = Some(format!("INFO: {}", text(info).unwrap_or_default()));
+        } else {
+            facts.info = text(info);
+        }
+        for frame in &frames[skip + 1..] {
+            if let Some(pairs) = frame.as_slice() {
+                for pair in pairs.chunks_exact(2) {
+                    if let (Some(k), Some(v)) = (text(&pair[0]), text(&pair[1])) {
+                        facts.config.push((k, v));
+                    }
+                }
+            }
+        }
+        Ok(facts)
     }
 
     /// Sends one item to the consumer; while the channel is full, keeps the session's timers

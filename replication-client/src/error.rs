@@ -182,6 +182,21 @@ pub enum Error {
     /// A sans-IO session was used after it returned an error.
     #[error("the session already failed; start a new one")]
     SessionFailed,
+    /// Full syncs failed again and again: the server answered `+FULLRESYNC` each time,
+    /// then the link was lost before the RDB ended (its snapshot failed, or it cut us for
+    /// its output-buffer limit). Not retried further; `diagnosis` names the likely cause
+    /// from the source's `INFO` and `CONFIG` and where to look.
+    #[error("full sync from {addr} failed {attempts} times in a row (last: {last}); {diagnosis}")]
+    FullSyncFailing {
+        /// `host:port` of the source.
+        addr: String,
+        /// Full syncs attempted since the last one that completed.
+        attempts: u32,
+        /// The error that ended the last attempt.
+        last: Box<Error>,
+        /// The likely cause and where to look (the source's log, `INFO`, settings).
+        diagnosis: String,
+    },
     /// The reconnect policy gave up.
     #[error("gave up after {attempts} reconnect attempts; last error: {last}")]
     ReconnectExhausted {

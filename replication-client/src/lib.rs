@@ -45,6 +45,7 @@
 
 mod backoff;
 mod config;
+mod diagnose;
 mod driver;
 mod error;
 mod event;
@@ -53,7 +54,10 @@ mod tls;
 mod url;
 
 pub use backoff::Backoff;
-pub use config::{Config, Limits, RdbMode, RdbSpool, SessionConfig};
+pub use config::{
+    Config, Limits, RdbMode, RdbSpool, SessionConfig, ANNOUNCED_VERSION,
+    DEFAULT_MAX_FULL_SYNC_ATTEMPTS,
+};
 pub use driver::Replica;
 pub use error::{Error, Phase, Result};
 pub use event::{

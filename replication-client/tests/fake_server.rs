@@ -66,7 +66,7 @@ fn garbage_in_the_stream_disconnects_and_gives_up_per_policy() {
             if n == 0 {
                 vec![
                     b"+PONG\r\n".to_vec(),
-                    b"+OK\r\n+OK\r\n".to_vec(),
+                    b"+OK\r\n+OK\r\n+OK\r\n".to_vec(),
                     format!(
                         "+FULLRESYNC {ID} 0\r\n$0\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n\
                          *2\r\n$3\r\nGET\r\n$1\r\nk\r\nGARBAGE\r\n"
@@ -148,7 +148,7 @@ fn loading_is_retried() {
             };
             vec![
                 b"+PONG\r\n".to_vec(),
-                b"+OK\r\n+OK\r\n".to_vec(),
+                b"+OK\r\n+OK\r\n+OK\r\n".to_vec(),
                 psync_reply,
             ]
         })
@@ -165,7 +165,7 @@ fn loading_is_retried() {
         let url = fake(|_| {
             vec![
                 b"+PONG\r\n".to_vec(),
-                b"+OK\r\n+OK\r\n".to_vec(),
+                b"+OK\r\n+OK\r\n+OK\r\n".to_vec(),
                 b"-LOADING Redis is loading the dataset in memory\r\n".to_vec(),
             ]
         })

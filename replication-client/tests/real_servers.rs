@@ -30,12 +30,9 @@ fn full_sync(flavor: Flavor, diskless: bool, mode: RdbMode) {
         recv_until(&mut replica, &mut log, 30, |l| l.named("SET").len() >= 50).await;
         assert_eq!(log.full_resyncs, vec![FullResyncReason::Initial]);
         assert_eq!(log.rdb_ends, 1);
-        // Valkey 9 sends RDB 11 to a replica that announces no version.
-        let magic: &[u8] = if flavor == Flavor::Valkey9_1 {
-            b"REDIS0011"
-        } else {
-            flavor.rdb_magic()
-        };
+        // Each server sends its native format (Valkey 9: `VALKEY080`, for the version we
+        // announce by default).
+        let magic: &[u8] = flavor.rdb_magic();
         if raw {
             assert_eq!(&log.rdb[..9], magic);
             assert_eq!(log.rdb[log.rdb.len() - 9], 0xff, "RDB ends with EOF + CRC");
@@ -46,7 +43,12 @@ fn full_sync(flavor: Flavor, diskless: bool, mode: RdbMode) {
             );
         } else {
             let h = log.rdb_header.expect("decoded header");
-            assert_eq!(format!("REDIS{:04}", h.version).as_bytes(), magic);
+            let family = if h.family == rdb_parser::Family::Valkey {
+                "VALKEY"
+            } else {
+                "REDIS0"
+            };
+            assert_eq!(format!("{family}{:03}", h.version).as_bytes(), magic);
             assert_eq!(log.rdb_keys, keys, "every key decoded");
         }
 
@@ -239,10 +241,9 @@ fn acl_user(flavor: Flavor) {
 }
 matrix!(acl_user);
 
-/// Valkey 9 sends its own format (`VALKEY080`) to a replica announcing version 9; the
-/// decoder reads it as it arrives.
+/// Without a `REPLCONF version`, Valkey 9 sends RDB 11; it still decodes.
 #[test]
-fn valkey_9_native_rdb_with_replconf_version() {
+fn valkey_9_rdb_11_without_replconf_version() {
     let server = Server::builder(Flavor::Valkey9_1)
         .config("repl-diskless-sync", "yes")
         .config("repl-diskless-sync-delay", "0")
@@ -250,13 +251,67 @@ fn valkey_9_native_rdb_with_replconf_version() {
     let mut conn = server.connect();
     let keys = fill(&mut conn);
     runtime().block_on(async {
-        let cfg = config(&server.url()).replconf_version("9.1.2");
+        let cfg = config(&server.url()).no_replconf_version();
         let mut replica = Replica::connect(cfg).await.unwrap();
         let mut log = Log::default();
         recv_until(&mut replica, &mut log, 30, |l| l.rdb_ends == 1).await;
         let h = log.rdb_header.expect("decoded header");
-        assert_eq!((h.family, h.version), (rdb_parser::Family::Valkey, 80));
+        assert_eq!((h.family, h.version), (rdb_parser::Family::Redis, 11));
         assert_eq!(log.rdb_keys, keys);
+    });
+}
+
+/// A Valkey 9 source holding hash field TTLs, asked for RDB 11 (no version announced):
+/// its snapshot fails every time. The replica stops after the configured number of full
+/// syncs with one error that names the cause, instead of retrying forever.
+#[test]
+fn failing_full_syncs_end_in_one_clear_error() {
+    let server = Server::builder(Flavor::Valkey9_1)
+        .config("repl-diskless-sync", "yes")
+        .config("repl-diskless-sync-delay", "0")
+        .start();
+    let mut conn = server.connect();
+    conn.int(["HSET", "h", "a", "1", "b", "2"]);
+    conn.must(["HPEXPIRE", "h", "86400000", "FIELDS", "1", "a"]);
+    runtime().block_on(async {
+        let cfg = config(&server.url())
+            .no_replconf_version()
+            .max_full_sync_attempts(3);
+        let mut replica = Replica::connect(cfg).await.unwrap();
+        let mut log = Log::default();
+        let err = loop {
+            match tokio::time::timeout(Duration::from_secs(60), replica.recv())
+                .await
+                .expect("the replica must give up, not retry forever")
+            {
+                Some(Ok(ev)) => log.record(ev),
+                Some(Err(e)) => break e,
+                None => panic!("channel closed without an error"),
+            }
+        };
+        let Error::FullSyncFailing {
+            attempts,
+            diagnosis,
+            ..
+        } = &err
+        else {
+            panic!("{err:?}");
+        };
+        assert_eq!(*attempts, 3, "{err}");
+        assert_eq!(log.full_resyncs.len(), 3, "{log:?}");
+        assert_eq!(log.disconnects, 2, "{log:?}");
+        assert!(diagnosis.contains("Valkey 9+"), "{err}");
+        assert!(diagnosis.contains("source's log"), "{err}");
+        assert!(replica.recv().await.is_none());
+        let sync_full = conn.info_field("stats", "sync_full");
+        assert_eq!(sync_full.as_deref(), Some("3"), "{err}");
+    });
+    // The same source with the default (announced) version syncs at once.
+    runtime().block_on(async {
+        let mut replica = Replica::connect(config(&server.url())).await.unwrap();
+        let mut log = Log::default();
+        recv_until(&mut replica, &mut log, 30, |l| l.rdb_ends == 1).await;
+        assert_eq!(log.rdb_keys, 1);
     });
 }
 

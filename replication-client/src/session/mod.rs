@@ -48,7 +48,8 @@ enum State {
 /// let now = Instant::now();
 /// let mut s = Session::new(SessionConfig::default(), None, now);
 /// assert_eq!(&s.poll_transmit().unwrap()[..], b"*1\r\n$4\r\nPING\r\n");
-/// s.handle_input(b"+PONG\r\n+OK\r\n+OK\r\n", now).unwrap();
+/// // PONG, then OK to REPLCONF listening-port, capa and version.
+/// s.handle_input(b"+PONG\r\n+OK\r\n+OK\r\n+OK\r\n", now).unwrap();
 /// let psync = s.poll_transmit().unwrap();
 /// assert!(psync.ends_with(b"$5\r\nPSYNC\r\n$1\r\n?\r\n$2\r\n-1\r\n"));
 /// s.handle_input(b"+FULLRESYNC 0123456789012345678901234567890123456789 100\r\n$3\r\nabc", now)

@@ -51,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
     let mut frames = 0usize;
     let mut json = JsonWriter::new();
     let mut json_out = Vec::new();
-    let mut current: Option<(u64, bytes::Bytes)> = None;
+    let mut current: Option<(u32, bytes::Bytes)> = None;
     for ev in &events {
         if let Event::KeyStart(k) = ev {
             current = Some((k.db, k.key.clone()));

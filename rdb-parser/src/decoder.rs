@@ -391,7 +391,7 @@ enum State {
 pub struct RdbDecoder {
     io: Io,
     state: State,
-    db: u64,
+    db: u32,
     pending: Pending,
     /// Key and type byte of the value being decoded (for error context).
     key: Option<(Bytes, u8)>,
@@ -688,6 +688,15 @@ impl RdbDecoder {
             }
             op::SELECTDB => {
                 let db = need!(p.len("SELECTDB"));
+                // Servers number dbs with an `int`; one type (u32) serves every crate.
+                let db = u32::try_from(db).map_err(|_| Error::LimitExceeded {
+                    what: "SELECTDB db number",
+                    len: db,
+                    limit: u64::from(u32::MAX),
+                    offset: at,
+                    type_byte: None,
+                    key: None,
+                })?;
                 self.io.skip(buf, p.pos());
                 self.db = db;
                 self.io.emit(Event::SelectDb { db });

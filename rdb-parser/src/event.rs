@@ -282,7 +282,7 @@ pub enum KeyMeta {
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyStart {
     /// The database (from the last `SELECTDB`, 0 before any).
-    pub db: u64,
+    pub db: u32,
     /// The key.
     pub key: Bytes,
     /// The type byte as written.
@@ -461,7 +461,7 @@ pub enum Event {
     /// `SELECTDB`: the following keys belong to this database.
     SelectDb {
         /// The database number.
-        db: u64,
+        db: u32,
     },
     /// `RESIZEDB`: size hints for the current database.
     ResizeDb {

@@ -76,7 +76,7 @@ pub trait Visitor {
 #[non_exhaustive]
 pub struct KeyRef<'a> {
     /// The database (from the last `SELECTDB`, 0 before any).
-    pub db: u64,
+    pub db: u32,
     /// The key.
     pub key: &'a [u8],
     /// The type byte as written.

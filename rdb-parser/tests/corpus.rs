@@ -126,13 +126,13 @@ fn every_corpus_file_decodes_or_fails_as_expected() {
     assert_eq!(failed_as_expected, 4);
 }
 
-fn file_keys(name: &str) -> Option<BTreeMap<(u64, Vec<u8>), Key>> {
+fn file_keys(name: &str) -> Option<BTreeMap<(u32, Vec<u8>), Key>> {
     let dir = corpus_dir()?;
     let data = std::fs::read(dir.join(name)).unwrap();
     Some(model(&decode_all(&data, Options::default()).unwrap()))
 }
 
-fn get<'a>(keys: &'a BTreeMap<(u64, Vec<u8>), Key>, db: u64, k: &str) -> &'a Key {
+fn get<'a>(keys: &'a BTreeMap<(u32, Vec<u8>), Key>, db: u32, k: &str) -> &'a Key {
     keys.get(&(db, k.as_bytes().to_vec()))
         .unwrap_or_else(|| panic!("no key {k}"))
 }

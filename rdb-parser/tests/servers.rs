@@ -11,7 +11,7 @@ use testkit::{Conn, Flavor, Reply, Server};
 
 /// An absolute expiry far in the future (2100-01-01).
 const EXPIRE_AT: i64 = 4_102_444_800_000;
-/// A field expiry (Valkey 9 hash field TTLs).
+/// A field expiry (Redis 7.4 and Valkey 9 hash field TTLs).
 const FIELD_EXPIRE_AT: u64 = 4_102_444_800_123;
 
 fn ints() -> Vec<String> {
@@ -168,7 +168,7 @@ fn fill(c: &mut Conn, flavor: Flavor, p: &str) {
     c.must(["XADD", &k("emptystream"), "5-5", "a", "b"]);
     c.must(["XDEL", &k("emptystream"), "5-5"]);
 
-    if flavor == Flavor::Valkey9_1 {
+    if flavor.has_field_ttl() {
         c.must(["HSET", &k("hfe"), "a", "1", "b", "2", "c", "3"]);
         c.must([
             "HPEXPIREAT",
@@ -419,7 +419,7 @@ fn check_flavor(flavor: Flavor) {
     // Everything the server holds is in the file, equal.
     let mut seen = BTreeSet::new();
     let mut types = BTreeMap::<RdbType, usize>::new();
-    for db in 0..3u64 {
+    for db in 0..3u32 {
         c.ok(["SELECT", &db.to_string()]);
         for name in array(c.must(["KEYS", "*"])) {
             let name = bytes_of(&name);
@@ -472,6 +472,20 @@ fn check_flavor(flavor: Flavor) {
             RdbType::Hash,
             RdbType::StreamListpacks2,
         ],
+        Flavor::Redis7_4 => &[
+            RdbType::String,
+            RdbType::ListQuicklist2,
+            RdbType::SetIntset,
+            RdbType::SetListpack,
+            RdbType::Set,
+            RdbType::ZSetListpack,
+            RdbType::ZSet2,
+            RdbType::HashListpack,
+            RdbType::Hash,
+            RdbType::HashListpackEx,
+            RdbType::HashMetadata,
+            RdbType::StreamListpacks3,
+        ],
         Flavor::Valkey8_1 | Flavor::Valkey9_1 => &[
             RdbType::String,
             RdbType::ListQuicklist2,
@@ -488,12 +502,21 @@ fn check_flavor(flavor: Flavor) {
     for t in want {
         assert!(types.contains_key(t), "{flavor}: no key of type {t:?}");
     }
-    if flavor == Flavor::Valkey9_1 {
-        let hfe = &keys[&(0, b"c:hfe".to_vec())];
-        assert_eq!(hfe.start.rdb_type, RdbType::Hash2);
-        let Value::Hash(h) = &hfe.value else { panic!() };
-        assert_eq!(h[&b"a".to_vec()], (b"1".to_vec(), Some(FIELD_EXPIRE_AT)));
-        assert_eq!(h[&b"b".to_vec()], (b"2".to_vec(), None));
+    if flavor.has_field_ttl() {
+        // Valkey 9 has one encoding with field TTLs; Redis 7.4 a listpack one (small
+        // hashes) and a hash table one (forced for the `h:` keys).
+        let (small, large) = if flavor.is_valkey() {
+            (RdbType::Hash2, RdbType::Hash2)
+        } else {
+            (RdbType::HashListpackEx, RdbType::HashMetadata)
+        };
+        for (name, ty) in [(&b"c:hfe"[..], small), (b"h:hfe", large)] {
+            let hfe = &keys[&(0, name.to_vec())];
+            assert_eq!(hfe.start.rdb_type, ty, "{flavor}: {name:?}");
+            let Value::Hash(h) = &hfe.value else { panic!() };
+            assert_eq!(h[&b"a".to_vec()], (b"1".to_vec(), Some(FIELD_EXPIRE_AT)));
+            assert_eq!(h[&b"b".to_vec()], (b"2".to_vec(), None));
+        }
     }
 
     // Byte-at-a-time feeding gives the same events as the whole buffer (on a prefix-sized
@@ -511,11 +534,12 @@ fn check_flavor(flavor: Flavor) {
 
 /// DUMP payloads parse into the same values; payloads built from the file's raw values with
 /// a chosen footer RESTORE.
-fn check_dump(server: &Server, c: &mut Conn, flavor: Flavor, keys: &BTreeMap<(u64, Vec<u8>), Key>) {
+fn check_dump(server: &Server, c: &mut Conn, flavor: Flavor, keys: &BTreeMap<(u32, Vec<u8>), Key>) {
     let _ = server;
     let version: u16 = match flavor {
         Flavor::Redis6_2 => 9,
         Flavor::Redis7_0 => 10,
+        Flavor::Redis7_4 => 12,
         Flavor::Valkey8_1 => 11,
         Flavor::Valkey9_1 => 80,
     };
@@ -586,6 +610,11 @@ fn redis_6_2() {
 #[test]
 fn redis_7_0() {
     check_flavor(Flavor::Redis7_0);
+}
+
+#[test]
+fn redis_7_4() {
+    check_flavor(Flavor::Redis7_4);
 }
 
 #[test]

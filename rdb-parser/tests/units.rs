@@ -381,3 +381,28 @@ fn lzf_block_copies_equal_the_reference() {
         let _ = lzf::decompress(cut, want.len());
     }
 }
+
+/// db numbers are `u32` in every crate: a `SELECTDB` beyond it is an error with its
+/// offset, never a truncated db (2^32 + 15 must not become db 15).
+#[test]
+fn selectdb_beyond_u32_is_an_error_with_its_offset() {
+    let mut body = b"REDIS0009".to_vec();
+    body.push(0xfe);
+    body.push(0x81);
+    body.extend_from_slice(&((1u64 << 32) + 15).to_be_bytes());
+    body.extend_from_slice(b"\x00\x01k\x01v\xff");
+    let err = decode_all(&with_crc(body), Options::default()).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("SELECTDB db number of 4294967311"), "{text}");
+    assert!(text.contains("at offset 9"), "{text}");
+    // The largest u32 db is fine.
+    let mut body = b"REDIS0009".to_vec();
+    body.push(0xfe);
+    body.push(0x80);
+    body.extend_from_slice(&u32::MAX.to_be_bytes());
+    body.extend_from_slice(b"\x00\x01k\x01v\xff");
+    let ev = decode_all(&with_crc(body), Options::default()).unwrap();
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, Event::KeyStart(k) if k.db == u32::MAX)));
+}

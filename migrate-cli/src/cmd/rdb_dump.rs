@@ -155,7 +155,7 @@ impl DumpArgs {
         let mut resp = RespWriter::new();
         let mut buf = BytesMut::with_capacity(256 * 1024);
         let mut skipping = false;
-        let mut target_db = 0u64;
+        let mut target_db = 0u32;
         // The raw value of a module key being captured for RESTORE.
         let mut raw: Option<(rdb_parser::KeyStart, Vec<bytes::Bytes>)> = None;
         while let Some(ev) = input.next_event()? {
@@ -175,14 +175,14 @@ impl DumpArgs {
             }
             if let Event::KeyStart(k) = &ev {
                 match filter
-                    .target_db(k.db as u32)
+                    .target_db(k.db)
                     .filter(|_| filter.accepts_key(&k.key))
                 {
                     None => {
                         skipping = true;
                         summary.filtered += 1;
                     }
-                    Some(db) => target_db = u64::from(db),
+                    Some(db) => target_db = db,
                 }
             }
             if skipping {
@@ -250,7 +250,7 @@ impl DumpArgs {
             if let Event::KeyStart(k) = &ev {
                 let expired = k.expire_at_ms.is_some_and(|at| at <= now_ms);
                 let db = filter
-                    .target_db(k.db as u32)
+                    .target_db(k.db)
                     .filter(|_| filter.accepts_key(&k.key));
                 if db.is_none() {
                     summary.filtered += 1;
@@ -258,9 +258,9 @@ impl DumpArgs {
                 } else if expired {
                     summary.expired += 1;
                     skipping = true;
-                } else if let Some(db) = db.filter(|&d| u64::from(d) != k.db) {
+                } else if let Some(db) = db.filter(|&d| d != k.db) {
                     let mut k = k.clone();
-                    k.db = u64::from(db);
+                    k.db = db;
                     json.push(&Event::KeyStart(k), &mut buf);
                     summary.written += 1;
                     continue;
@@ -289,7 +289,7 @@ impl DumpArgs {
 fn restore(
     start: &rdb_parser::KeyStart,
     chunks: &[bytes::Bytes],
-    db: u64,
+    db: u32,
     target: ServerVersion,
     replace: bool,
 ) -> Vec<Cmd> {

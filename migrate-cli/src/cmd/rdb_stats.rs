@@ -45,7 +45,7 @@ impl Counts {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct KeySize {
     bytes: u64,
-    db: u64,
+    db: u32,
     key: Vec<u8>,
     kind: &'static str,
     elements: u64,
@@ -55,7 +55,7 @@ struct KeySize {
 impl StatsArgs {
     pub(crate) fn run(self) -> Result<(), CliError> {
         let mut input = Input::open(&self.file, Options::default())?;
-        let mut per_db: BTreeMap<(u64, &'static str), Counts> = BTreeMap::new();
+        let mut per_db: BTreeMap<(u32, &'static str), Counts> = BTreeMap::new();
         let mut per_type: BTreeMap<&'static str, Counts> = BTreeMap::new();
         let mut top: BinaryHeap<Reverse<KeySize>> = BinaryHeap::new();
         let mut header = String::new();

@@ -177,7 +177,7 @@ impl FullSync {
     async fn key_start(&mut self, mut k: KeyStart, ap: &mut Applier) -> Result<(), MigrationError> {
         let filter = &self.cfg.filter;
         let db = filter
-            .target_db(k.db as u32)
+            .target_db(k.db)
             .filter(|_| filter.accepts_key(&k.key));
         let kind = k.kind();
         let skip = |k: KeyStart, db: u32| KeyState {
@@ -192,7 +192,7 @@ impl FullSync {
             self.key = Some(skip(k, 0));
             return Ok(());
         };
-        k.db = u64::from(db);
+        k.db = db;
         let now = now_ms();
         if k.expire_at_ms.is_some_and(|at| at <= now) {
             ap.report.skipped_expired += 1;
@@ -464,7 +464,7 @@ impl FullSync {
 }
 
 fn cmd_tag(c: &Cmd, seq: u64) -> Tag {
-    let tag = Tag::new(c.db().map(|d| d as u32), c.args[0].clone(), seq);
+    let tag = Tag::new(c.db(), c.args[0].clone(), seq);
     match c.key() {
         Some(k) => tag.with_key(k.clone()),
         None => tag,

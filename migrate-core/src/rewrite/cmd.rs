@@ -9,7 +9,7 @@ pub enum Scope {
     /// `SELECT` itself).
     Key {
         /// The source database.
-        db: u64,
+        db: u32,
         /// The key.
         key: Bytes,
     },
@@ -37,7 +37,7 @@ impl Cmd {
     }
 
     /// The source database, for key commands.
-    pub fn db(&self) -> Option<u64> {
+    pub fn db(&self) -> Option<u32> {
         match &self.scope {
             Scope::Key { db, .. } => Some(*db),
             Scope::Server => None,
@@ -95,7 +95,7 @@ impl Cmd {
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct RespWriter {
-    db: Option<u64>,
+    db: Option<u32>,
 }
 
 impl RespWriter {
@@ -106,7 +106,7 @@ impl RespWriter {
     }
 
     /// The db selected by the last `SELECT` written.
-    pub fn current_db(&self) -> Option<u64> {
+    pub fn current_db(&self) -> Option<u32> {
         self.db
     }
 

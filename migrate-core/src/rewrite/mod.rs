@@ -165,7 +165,7 @@ impl Env {
 /// The key being written: its identity, what was sent, and what was lost.
 #[derive(Debug)]
 pub(crate) struct KeyCtx {
-    pub(crate) db: u64,
+    pub(crate) db: u32,
     pub(crate) key: Bytes,
     pub(crate) expire_at_ms: Option<i64>,
     pub(crate) commands: u64,

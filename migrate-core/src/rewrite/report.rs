@@ -19,7 +19,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyReport {
     /// The source database.
-    pub db: u64,
+    pub db: u32,
     /// The key.
     pub key: Bytes,
     /// Its type.

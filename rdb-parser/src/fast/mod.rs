@@ -43,7 +43,7 @@ pub(crate) struct Scratch {
 /// leaves to the state machine.
 pub(crate) fn run<V: Visitor + ?Sized>(
     io: &mut Io,
-    db: u64,
+    db: u32,
     pending: &mut Pending,
     scratch: &mut Scratch,
     buf: &mut BytesMut,
@@ -69,7 +69,7 @@ pub(crate) fn run<V: Visitor + ?Sized>(
 #[inline]
 fn key<V: Visitor + ?Sized>(
     io: &Io,
-    db: u64,
+    db: u32,
     pending: &mut Pending,
     scratch: &mut Scratch,
     p: &mut Cur<'_>,

@@ -102,7 +102,7 @@ pub struct Key {
 }
 
 /// Folds events into keys by (db, key).
-pub fn model(events: &[Event]) -> BTreeMap<(u64, Vec<u8>), Key> {
+pub fn model(events: &[Event]) -> BTreeMap<(u32, Vec<u8>), Key> {
     let mut out = BTreeMap::new();
     let mut cur: Option<Key> = None;
     for ev in events {

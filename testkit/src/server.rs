@@ -29,6 +29,7 @@ pub struct ServerBuilder {
     flavor: Flavor,
     args: Vec<OsString>,
     password: Option<(Option<String>, String)>,
+    modules: bool,
 }
 
 impl ServerBuilder {
@@ -38,7 +39,15 @@ impl ServerBuilder {
             flavor,
             args: Vec::new(),
             password: None,
+            modules: true,
         }
+    }
+
+    /// Starts the server without the modules its flavour loads by default
+    /// ([`Flavor::modules`]; only Redis 7.4 has any).
+    pub fn no_modules(mut self) -> ServerBuilder {
+        self.modules = false;
+        self
     }
 
     /// Appends one raw command-line argument.
@@ -87,9 +96,25 @@ impl ServerBuilder {
                 bin.display()
             );
         }
+        let mut modules = Vec::new();
+        if self.modules {
+            if let Some(dir) = self.flavor.module_dir() {
+                for (_, file) in self.flavor.modules() {
+                    let path = dir.join(file);
+                    if !path.is_file() {
+                        panic!(
+                            "{}: module {} is not installed: run scripts/install-test-servers.sh",
+                            self.flavor,
+                            path.display()
+                        );
+                    }
+                    modules.push(path);
+                }
+            }
+        }
         let mut last_log = String::new();
         for _attempt in 0..5 {
-            match self.try_start(&bin) {
+            match self.try_start(&bin, &modules) {
                 Ok(server) => return server,
                 Err(log) => last_log = log,
             }
@@ -97,7 +122,7 @@ impl ServerBuilder {
         panic!("{} did not start; last log:\n{last_log}", self.flavor);
     }
 
-    fn try_start(&self, bin: &Path) -> Result<Server, String> {
+    fn try_start(&self, bin: &Path, modules: &[PathBuf]) -> Result<Server, String> {
         let dir = tempfile::Builder::new()
             .prefix(&format!("testkit-{}-", self.flavor))
             .tempdir()
@@ -118,8 +143,14 @@ impl ServerBuilder {
             .args(["--save", ""])
             .args(["--appendonly", "no"])
             .args(["--daemonize", "no"])
-            .args(["--protected-mode", "no"])
-            .args(&self.args)
+            .args(["--protected-mode", "no"]);
+        if let Some(lib) = self.flavor.library_path() {
+            cmd.env("LD_LIBRARY_PATH", lib);
+        }
+        for module in modules {
+            cmd.arg("--loadmodule").arg(module);
+        }
+        cmd.args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -132,6 +163,7 @@ impl ServerBuilder {
             child,
             dir,
             password: self.password.clone(),
+            modules: !modules.is_empty(),
         };
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
@@ -162,6 +194,7 @@ pub struct Server {
     child: Child,
     dir: tempfile::TempDir,
     password: Option<(Option<String>, String)>,
+    modules: bool,
 }
 
 impl Server {
@@ -178,6 +211,11 @@ impl Server {
     /// The flavour running.
     pub fn flavor(&self) -> Flavor {
         self.flavor
+    }
+
+    /// Whether this server runs with its flavour's modules loaded.
+    pub fn has_modules(&self) -> bool {
+        self.modules
     }
 
     /// The plain-text port on 127.0.0.1.

@@ -1,7 +1,7 @@
 //! Every flavour of the matrix starts, reports its version, and writes the RDB version
 //! we expect from it.
 
-use testkit::{Flavor, Server};
+use testkit::{Flavor, Reply, Server};
 
 fn check(flavor: Flavor) {
     let server = Server::start(flavor);
@@ -34,6 +34,48 @@ fn redis_6_2() {
 #[test]
 fn redis_7_0() {
     check(Flavor::Redis7_0);
+}
+
+#[test]
+fn redis_7_4() {
+    check(Flavor::Redis7_4);
+}
+
+#[test]
+fn redis_7_4_loads_its_modules_unless_told_not_to() {
+    let flavor = Flavor::Redis7_4;
+    let names = |server: &Server| -> Vec<String> {
+        let Reply::Array(mods) = server.connect().must(["MODULE", "LIST"]) else {
+            panic!("MODULE LIST")
+        };
+        let mut names: Vec<String> = mods
+            .into_iter()
+            .filter_map(|m| match m {
+                Reply::Array(f) => f
+                    .chunks(2)
+                    .find(|p| p[0].text() == "name")
+                    .map(|p| p[1].text()),
+                _ => None,
+            })
+            .collect();
+        names.sort();
+        names
+    };
+    let server = Server::start(flavor);
+    assert!(server.has_modules());
+    let mut want: Vec<String> = flavor
+        .modules()
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
+    want.sort();
+    assert_eq!(names(&server), want);
+    let bare = Server::builder(flavor).no_modules().start();
+    assert!(!bare.has_modules());
+    assert!(names(&bare).is_empty());
+    for other in Flavor::ALL {
+        assert_eq!(other.has_modules(), other == flavor, "{other}");
+    }
 }
 
 #[test]
@@ -86,4 +128,109 @@ fn small_dataset_snapshot_is_stable() {
         })
         .collect();
     assert_eq!(kinds.len(), 6, "{kinds:?}");
+}
+
+#[test]
+fn field_ttls_and_module_values_are_written_and_read_back() {
+    use testkit::snapshot::Value;
+    for flavor in Flavor::ALL {
+        if !flavor.has_field_ttl() {
+            continue;
+        }
+        let server = Server::start(flavor);
+        let mut dataset = testkit::Dataset::small().with_field_ttls();
+        dataset.modules = flavor.has_modules();
+        let stats = dataset.fill(&server);
+        assert!(stats.with_field_ttl > 10, "{flavor}: {stats:?}");
+        let a = testkit::Snapshot::take(&server, 3);
+        assert_eq!(a.len() as u64, stats.keys, "{flavor}");
+        a.assert_same(&testkit::Snapshot::take(&server, 3), 2_000);
+        // Field TTLs in both encodings (Valkey 9 has only the hash table one).
+        let mut conn = server.connect();
+        let mut encodings = std::collections::BTreeSet::new();
+        let mut with_field_ttl = 0;
+        for ((db, key), entry) in &a.keys {
+            if entry.field_expire_at_ms.is_empty() {
+                continue;
+            }
+            with_field_ttl += 1;
+            conn.ok(["SELECT".to_string(), db.to_string()]);
+            encodings.insert(conn.must([b"OBJECT".as_slice(), b"ENCODING", key]).text());
+        }
+        assert_eq!(with_field_ttl, stats.with_field_ttl, "{flavor}");
+        let want: &[&str] = if flavor.is_valkey() {
+            &["hashtable"]
+        } else {
+            &["hashtable", "listpackex"]
+        };
+        assert_eq!(encodings, want.iter().map(|s| s.to_string()).collect());
+        // A changed field TTL is a difference.
+        let (db, key) = a
+            .keys
+            .iter()
+            .find(|(_, e)| !e.field_expire_at_ms.is_empty())
+            .map(|(k, _)| k.clone())
+            .unwrap();
+        let field = a.keys[&(db, key.clone())]
+            .field_expire_at_ms
+            .keys()
+            .next()
+            .unwrap()
+            .clone();
+        conn.ok(["SELECT".to_string(), db.to_string()]);
+        conn.must([b"HPERSIST".as_slice(), &key, b"FIELDS", b"1", &field]);
+        let diff = a.diff(&testkit::Snapshot::take(&server, 3), 2_000);
+        assert_eq!(diff.len(), 1, "{flavor}: {diff:?}");
+        assert!(diff[0].contains("field"), "{diff:?}");
+        if flavor.has_modules() {
+            assert_eq!(stats.module_keys, 27);
+            let mut kinds = std::collections::BTreeSet::new();
+            for e in a.keys.values() {
+                match &e.value {
+                    Value::Json(j) => {
+                        assert!(j.starts_with(b"[{"), "{j:?}");
+                        kinds.insert("json".to_string());
+                    }
+                    Value::TopK { items, .. } => {
+                        assert!(!items.is_empty());
+                        kinds.insert("topk".to_string());
+                    }
+                    Value::TimeSeries(ts) => {
+                        assert!(!ts.samples.is_empty());
+                        assert!(ts.rules.len() == 1 || !ts.source_key.is_empty(), "{ts:?}");
+                        kinds.insert("timeseries".to_string());
+                    }
+                    Value::Module { type_name, dump } => {
+                        assert!(!dump.is_empty());
+                        kinds.insert(type_name.clone());
+                    }
+                    Value::Other(t) => panic!("{flavor}: unread type {t}"),
+                    _ => {}
+                }
+            }
+            let want = [
+                "CMSk-TYPE",
+                "MBbloom--",
+                "MBbloomCF",
+                "TDIS-TYPE",
+                "json",
+                "timeseries",
+                "topk",
+            ];
+            assert_eq!(kinds, want.iter().map(|s| s.to_string()).collect());
+        }
+    }
+}
+
+#[test]
+fn snapshot_of_a_server_without_field_ttls_or_modules() {
+    let server = Server::builder(Flavor::Redis7_4).no_modules().start();
+    let stats = testkit::Dataset::small().fill(&server);
+    let a = testkit::Snapshot::take(&server, 3);
+    assert_eq!(a.len() as u64, stats.keys);
+    assert!(a.keys.values().all(|e| e.field_expire_at_ms.is_empty()));
+    let old = Server::start(Flavor::Redis6_2);
+    testkit::Dataset::small().fill(&old);
+    let b = testkit::Snapshot::take(&old, 3);
+    assert!(b.keys.values().all(|e| e.field_expire_at_ms.is_empty()));
 }

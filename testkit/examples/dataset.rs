@@ -2,7 +2,7 @@
 //! size and the count of keys per type and encoding.
 //!
 //! `cargo run --release -p testkit --example dataset -- [small|bench] [flavor] [OUT.rdb]`
-//! (flavor: redis-6.2, redis-7.0, valkey-8.1, valkey-9.1; default bench, redis-7.0).
+//! (flavor: redis-6.2, redis-7.0, redis-7.4, valkey-8.1, valkey-9.1; default bench, redis-7.0).
 //! With OUT the RDB file is copied there, e.g. to produce the benchmark input.
 
 use std::collections::BTreeMap;
@@ -18,6 +18,7 @@ fn main() {
     };
     let flavor = match args.get(1).map(String::as_str) {
         Some("redis-6.2") => Flavor::Redis6_2,
+        Some("redis-7.4") => Flavor::Redis7_4,
         Some("valkey-8.1") => Flavor::Valkey8_1,
         Some("valkey-9.1") => Flavor::Valkey9_1,
         _ => Flavor::Redis7_0,

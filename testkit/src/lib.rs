@@ -1,6 +1,6 @@
 //! Test support for the workspace: real servers, not mocks.
 //!
-//! [`Server::start`] launches one of the four server flavours the project supports
+//! [`Server::start`] launches one of the five server flavours the project supports
 //! ([`Flavor`]) on a free loopback port, in its own temporary directory, waits until it
 //! answers, and kills it when the [`Server`] is dropped. [`Conn`] is a deliberately tiny
 //! blocking RESP2 client so that tests can fill and inspect servers without depending on

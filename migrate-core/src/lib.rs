@@ -47,7 +47,10 @@ pub use error::Error;
 pub use filter::Filter;
 pub use glob::Glob;
 pub use slot::{key_slot, SLOTS};
-pub use target::{DbKeys, Keyspace, ServerFamily, ServerVersion, Target, TargetOptions};
+pub use target::{
+    module_for_type, module_loaded, provides_type, DbKeys, Keyspace, ServerFamily, ServerVersion,
+    Target, TargetOptions,
+};
 pub use write::{
     chunk_items, chunk_string, ChunkItems, ChunkString, Outcome, Pipeline, Redirect, ServerError,
     ServerErrorKind, Tag, Writer, WriterOptions,

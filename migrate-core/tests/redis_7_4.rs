@@ -20,6 +20,18 @@ fn source_server(flavor: Flavor) -> Server {
         .start()
 }
 
+/// A source for a target of flavour `to`: without modules when `to` has none, since a
+/// live migration refuses to start into a target that lacks the source's modules (see
+/// tests/definitions.rs).
+fn source_for(from: Flavor, to: Flavor) -> Server {
+    let b = Server::builder(from).config("repl-diskless-sync-delay", "0");
+    if to.has_modules() {
+        b.start()
+    } else {
+        b.no_modules().start()
+    }
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -136,7 +148,7 @@ fn field_ttls_between_redis_7_4_and_valkey_9_1() {
         (Flavor::Redis7_4, Flavor::Valkey9_1),
         (Flavor::Valkey9_1, Flavor::Redis7_4),
     ] {
-        let source = source_server(from);
+        let source = source_for(from, to);
         dataset.fill(&source);
         let expected = Snapshot::take(&source, DBS);
         let target = Server::start(to);
@@ -158,7 +170,7 @@ fn field_ttls_between_redis_7_4_and_valkey_9_1() {
 #[test]
 fn incremental_module_and_field_ttl_commands() {
     for (to, modules) in [(Flavor::Redis7_4, true), (Flavor::Valkey9_1, false)] {
-        let source = source_server(Flavor::Redis7_4);
+        let source = source_for(Flavor::Redis7_4, to);
         let target = Server::start(to);
         let rt = runtime();
         let handle = {
@@ -245,7 +257,7 @@ fn module_values_into_a_target_without_the_modules() {
 /// field TTLs, and the loss is reported.
 #[test]
 fn field_ttls_into_redis_6_2_are_reported() {
-    let source = source_server(Flavor::Redis7_4);
+    let source = source_for(Flavor::Redis7_4, Flavor::Redis6_2);
     let stats = Dataset::small().with_field_ttls().fill(&source);
     let target = Server::start(Flavor::Redis6_2);
     let (report, result) = run_once(live(&source, &target));

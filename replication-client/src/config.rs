@@ -180,6 +180,11 @@ impl Config {
         &self.url
     }
 
+    /// The TLS options (for a tool that opens ordinary connections to the same server).
+    pub fn tls_options(&self) -> &TlsOptions {
+        &self.tls
+    }
+
     /// TLS options (used for `rediss://` URLs only).
     pub fn tls(mut self, tls: TlsOptions) -> Config {
         self.tls = tls;

@@ -314,8 +314,51 @@ fn summary(r: &Report) -> String {
         StopReason::Stopped => "stopped",
         _ => "failed",
     };
+    let mut notes = Vec::new();
+    if r.keys_lossy > 0 {
+        notes.push(format!(
+            "{} keys lost something the target cannot hold (hash field TTLs, ...; see the report)",
+            r.keys_lossy
+        ));
+    }
+    if !r.modules_missing.is_empty() {
+        notes.push(format!(
+            "modules missing on the target: {}",
+            r.modules_missing.join(", ")
+        ));
+    }
+    if !r.module_aux_dropped.is_empty() {
+        let aux: Vec<String> = r
+            .module_aux_dropped
+            .iter()
+            .map(|(m, n)| format!("{m} x{n}"))
+            .collect();
+        notes.push(format!(
+            "module aux data not carried over: {}",
+            aux.join(", ")
+        ));
+    }
+    if !r.search_indexes_created.is_empty() {
+        notes.push(format!(
+            "search indexes recreated with FT.CREATE: {}",
+            r.search_indexes_created.join(", ")
+        ));
+    }
+    for p in &r.search_index_problems {
+        notes.push(format!("search index {p}"));
+    }
+    if !r.functions_skipped.is_empty() {
+        notes.push(format!(
+            "function libraries kept as they were on the target: {}",
+            r.functions_skipped.join(", ")
+        ));
+    }
+    let notes: String = notes
+        .iter()
+        .map(|n| format!("\nredis-migrate: note: {n}"))
+        .collect();
     format!(
-        "redis-migrate: {result}: {} keys written ({} by RESTORE, {} as commands), {} commands applied, skipped {} expired / {} filtered / {} existing, {} failures, {} unsupported, in {:.2} s",
+        "redis-migrate: {result}: {} keys written ({} by RESTORE, {} as commands), {} commands applied, skipped {} expired / {} filtered / {} existing, {} failures, {} unsupported, in {:.2} s{notes}",
         r.keys_written(),
         r.keys_restored,
         r.keys_rewritten,

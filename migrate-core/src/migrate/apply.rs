@@ -238,7 +238,11 @@ impl Applier {
         key: Option<Bytes>,
         reason: String,
     ) -> Result<(), MigrationError> {
-        tracing::warn!(target: "migrate", "cannot copy {command} {:?}: {reason}", key.as_deref().map(super::report::key_text));
+        let shown = key
+            .as_deref()
+            .map(super::report::key_text)
+            .unwrap_or_default();
+        tracing::warn!(target: "migrate", "cannot copy {command} {shown}: {reason}");
         self.report.unsupported(
             self.max_listed,
             Unsupported {

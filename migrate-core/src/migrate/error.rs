@@ -79,6 +79,33 @@ pub enum MigrationError {
         /// `(db, keys)` of each non-empty db.
         dbs: Vec<(u32, u64)>,
     },
+    /// [`Conflict::Refuse`](crate::migrate::Conflict::Refuse) and the target already holds
+    /// function libraries (or RediSearch indexes) that the migration may load.
+    #[error(
+        "target {url} already has {what} {}: use --on-conflict replace|skip, or remove them first",
+        names.join(", ")
+    )]
+    TargetHasDefinitions {
+        /// The target's URL, redacted.
+        url: String,
+        /// `function libraries` or `search indexes`.
+        what: &'static str,
+        /// Their names.
+        names: Vec<String>,
+    },
+    /// Modules loaded on the source are missing on the target, under
+    /// [`ErrorPolicy::Stop`](crate::migrate::ErrorPolicy::Stop): refused before anything is
+    /// written.
+    #[error(
+        "target {url} lacks the source's modules {}: load them on the target, or copy the rest with --skip-errors (their keys are then counted as unsupported)",
+        modules.join(", ")
+    )]
+    ModulesMissing {
+        /// The target's URL, redacted.
+        url: String,
+        /// Module names as the source's `MODULE LIST` shows them.
+        modules: Vec<String>,
+    },
     /// A write failed under [`ErrorPolicy::Stop`](crate::migrate::ErrorPolicy::Stop).
     #[error("write failed: {tag}: {reply}")]
     WriteFailed {

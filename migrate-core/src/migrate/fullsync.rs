@@ -8,6 +8,9 @@
 //! threshold, goes through the [`Rewriter`] instead (the buffered events first, then the
 //! rest as it is decoded), so memory stays bounded by about twice the threshold.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use bytes::{Bytes, BytesMut};
 use rdb_parser::{Event, Family, KeyStart, Options, RdbDecoder, ValueKind};
 
@@ -28,6 +31,10 @@ pub(crate) struct FullSyncConfig {
     pub(crate) big_key_bytes: usize,
     pub(crate) max_bulk_len: u64,
     pub(crate) rewrite: RewriteOptions,
+    /// The target's modules (`MODULE LIST`), when it answered.
+    pub(crate) target_modules: Option<Arc<[String]>>,
+    /// Function libraries already on the target, kept ([`Conflict::Skip`] only).
+    pub(crate) existing_functions: Option<Arc<HashSet<Bytes>>>,
 }
 
 enum KeyMode {
@@ -132,9 +139,30 @@ impl FullSync {
             Event::KeyStart(k) => self.key_start(k, ap).await,
             Event::KeyEnd => self.key_end(ap).await,
             Event::RawValue(chunk) => self.raw(chunk, ap).await,
+            Event::ModuleAux(aux) => {
+                // No command loads module auxiliary data: counted and named.
+                let t = &aux.module.name;
+                let module = crate::module_for_type(t).unwrap_or("unknown module");
+                tracing::debug!(target: "migrate", "module aux data of {module} ({t}) not carried over");
+                *ap.report
+                    .module_aux_dropped
+                    .entry(format!("{module} ({t})"))
+                    .or_default() += 1;
+                Ok(())
+            }
             Event::Function(_) => {
                 let mut cmds = Vec::new();
                 let out = self.rewriter.push(&ev, &mut |c| cmds.push(c));
+                if let (Some(RwOutcome::Function(report)), Some(existing)) =
+                    (&out, &self.cfg.existing_functions)
+                {
+                    if let Some(name) = report.name.as_ref().filter(|n| existing.contains(*n)) {
+                        let name = String::from_utf8_lossy(name).into_owned();
+                        tracing::info!(target: "migrate", "function library {name} is on the target already: kept");
+                        ap.report.functions_skipped.push(name);
+                        return Ok(());
+                    }
+                }
                 if let Some(RwOutcome::Function(report)) = &out {
                     if report.status == crate::rewrite::FunctionStatus::Unsupported {
                         let name = report
@@ -218,6 +246,27 @@ impl FullSync {
         let restorable =
             self.cfg.mode != WriteMode::Rewrite && same_table && v.knows_type(k.type_byte);
         let module = kind == ValueKind::Module;
+        if let (true, Some(loaded), Some(t)) = (module, &self.cfg.target_modules, &k.module) {
+            let reason = match crate::provides_type(loaded, &t.name) {
+                Some(true) => None,
+                Some(false) => Some(format!(
+                    "module {} is not loaded on the target (module type {})",
+                    crate::module_for_type(&t.name).unwrap_or_default(),
+                    t.name
+                )),
+                None if loaded.is_empty() => Some(format!(
+                    "no module is loaded on the target (module type {})",
+                    t.name
+                )),
+                None => None,
+            };
+            if let Some(reason) = reason {
+                self.keys_skipped += 1;
+                let key = k.key.clone();
+                self.key = Some(skip(k, db));
+                return ap.unsupported(kind.as_str().into(), Some(key), reason);
+            }
+        }
         if !restorable && (module || self.cfg.mode == WriteMode::Restore) {
             let reason = if self.cfg.mode == WriteMode::Rewrite {
                 "module values can only be written with RESTORE (write mode rewrite)".to_string()

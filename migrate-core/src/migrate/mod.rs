@@ -68,9 +68,11 @@ mod error;
 mod fullsync;
 mod incremental;
 mod options;
+mod preflight;
 mod progress;
 mod report;
 mod run;
+mod search;
 
 pub use builder::{Migration, MigrationBuilder, MigrationHandle};
 pub use error::MigrationError;

@@ -96,6 +96,20 @@ pub struct Report {
     pub skipped_conflict: u64,
     /// Function libraries loaded.
     pub functions: u64,
+    /// Function libraries of the source kept as they were on the target
+    /// ([`Conflict::Skip`](crate::migrate::Conflict::Skip)), by name.
+    pub functions_skipped: Vec<String>,
+    /// Modules loaded on the source but not on the target (their values are counted as
+    /// unsupported, their auxiliary data in `module_aux_dropped`).
+    pub modules_missing: Vec<String>,
+    /// Module auxiliary data records (`MODULE_AUX`) that no command can load on the target,
+    /// per `module (type)`: e.g. RediSearch index definitions `search (ft_index0)`. Indexes
+    /// recreated from a live source are listed in `search_indexes_created`.
+    pub module_aux_dropped: BTreeMap<String, u64>,
+    /// RediSearch indexes recreated on the target with `FT.CREATE` (live sources).
+    pub search_indexes_created: Vec<String>,
+    /// Indexes that could not be recreated, or differ from the source's, with the reason.
+    pub search_index_problems: Vec<String>,
     /// RDB bytes decoded.
     pub rdb_bytes: u64,
     /// Replicated commands applied (incremental phase).
@@ -175,6 +189,30 @@ impl Report {
             ),
         );
         field(&mut o, "functions", self.functions.to_string());
+        let strs = |v: &[String]| {
+            format!(
+                "[{}]",
+                v.iter().map(|s| json_str(s)).collect::<Vec<_>>().join(", ")
+            )
+        };
+        field(&mut o, "functions_skipped", strs(&self.functions_skipped));
+        field(&mut o, "modules_missing", strs(&self.modules_missing));
+        field(
+            &mut o,
+            "module_aux_dropped",
+            json_map(self.module_aux_dropped.iter()),
+        );
+        field(
+            &mut o,
+            "search_indexes_created",
+            strs(&self.search_indexes_created),
+        );
+        let problems: Vec<String> = self
+            .search_index_problems
+            .iter()
+            .map(|p| json_str(p))
+            .collect();
+        field(&mut o, "search_index_problems", json_list(&problems));
         field(&mut o, "rdb_bytes", self.rdb_bytes.to_string());
         field(
             &mut o,

@@ -12,6 +12,7 @@ use super::conn;
 use super::fullsync::{FullSync, FullSyncConfig};
 use super::incremental::Incremental;
 use super::options::Settings;
+use super::preflight;
 use super::progress::{Phase, Tracker};
 use super::report::{Report, StopReason};
 use super::{Conflict, MigrationError, Source, TargetConfig};
@@ -88,6 +89,16 @@ async fn run_inner(
             return Err(MigrationError::TargetNotEmpty { url, dbs: busy });
         }
     }
+    let pre = preflight::run(
+        &job.source,
+        &mut target,
+        &url,
+        s.conflict,
+        s.on_error,
+        s.connect_timeout,
+        report,
+    )
+    .await?;
     let exists = if s.conflict == Conflict::Skip && s.write_mode != super::WriteMode::Restore {
         Some(conn::connect(&job.target, s.connect_timeout).await?)
     } else {
@@ -115,6 +126,8 @@ async fn run_inner(
         big_key_bytes: s.big_key_bytes.min(max_bulk.saturating_sub(64) as usize),
         max_bulk_len: max_bulk,
         rewrite: s.rewrite.clone(),
+        target_modules: pre.target_modules.clone(),
+        existing_functions: pre.existing_functions.clone(),
     };
     match &job.source {
         Source::RdbFile(path) => {

@@ -5,7 +5,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use resp_codec::{Frame, FrameDecoder};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -257,6 +257,39 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Target<S> {
         }
     }
 
+    /// The names of the loaded modules (`MODULE LIST`), or `None` when the server refuses
+    /// the command (managed services, ACLs) and the modules cannot be known. Engines built
+    /// into the server that it lists as modules (Valkey 9's `lua`) are left out.
+    pub async fn modules(&mut self) -> Result<Option<Vec<String>>, Error> {
+        let reply = self.call(&["MODULE", "LIST"]).await?;
+        let Some(list) = reply.as_slice() else {
+            return Ok(None);
+        };
+        let names = list
+            .iter()
+            .filter_map(|m| named_field(m, b"name"))
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .filter(|n| !BUILT_IN_MODULES.contains(&n.as_str()))
+            .collect();
+        Ok(Some(names))
+    }
+
+    /// The names of the function libraries (`FUNCTION LIST`); empty before Redis 7.0 and
+    /// when the server refuses the command.
+    pub async fn function_libraries(&mut self) -> Result<Vec<Bytes>, Error> {
+        if !self.version().has_functions() {
+            return Ok(Vec::new());
+        }
+        let reply = self.call(&["FUNCTION", "LIST"]).await?;
+        Ok(reply
+            .as_slice()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|l| named_field(l, b"library_name"))
+            .map(Bytes::copy_from_slice)
+            .collect())
+    }
+
     /// Key counts per db from `INFO keyspace` (one round trip).
     pub async fn keyspace(&mut self) -> Result<Keyspace, Error> {
         let reply = self.call(&["INFO", "keyspace"]).await?;
@@ -382,6 +415,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Target<S> {
             },
             None => Error::ConnectionClosed { in_flight: 1 },
         }
+    }
+}
+
+/// What `MODULE LIST` shows that is part of the server itself, on every server of that
+/// version: Valkey 9 lists its Lua scripting engine.
+const BUILT_IN_MODULES: &[&str] = &["lua"];
+
+/// The value of field `name` in a `[k, v, ...]` array (RESP2) or map (RESP3) reply.
+fn named_field<'a>(entry: &'a Frame, name: &[u8]) -> Option<&'a [u8]> {
+    match entry {
+        Frame::Array(items) => items
+            .chunks_exact(2)
+            .find(|kv| kv[0].as_bytes() == Some(name))
+            .and_then(|kv| kv[1].as_bytes()),
+        Frame::Map(kv) => kv
+            .iter()
+            .find(|(k, _)| k.as_bytes() == Some(name))
+            .and_then(|(_, v)| v.as_bytes()),
+        _ => None,
     }
 }
 

@@ -3,8 +3,10 @@
 
 mod conn;
 mod keyspace;
+mod modules;
 mod version;
 
 pub use conn::{Target, TargetOptions};
 pub use keyspace::{DbKeys, Keyspace};
+pub use modules::{module_for_type, module_loaded, provides_type};
 pub use version::{ServerFamily, ServerVersion};

@@ -276,7 +276,8 @@ fn partial_resync_carries_db_and_offset() {
     };
     let mut s = Session::new(SessionConfig::default(), Some(resume), now);
     sent(&mut s);
-    s.handle_input(b"+PONG\r\n+OK\r\n+OK\r\n+OK\r\n", now).unwrap();
+    s.handle_input(b"+PONG\r\n+OK\r\n+OK\r\n+OK\r\n", now)
+        .unwrap();
     assert!(sent(&mut s).ends_with(&cmd(&["PSYNC", ID, "5001"])));
     let set = cmd(&["SET", "a", "1"]);
     let mut input = format!("+CONTINUE {ID2}\r\n").into_bytes();

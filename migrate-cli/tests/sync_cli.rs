@@ -243,3 +243,37 @@ fn one_line_errors_without_credentials() {
     let out = cli(&["import", "x.rdb", "--to", "http://nope"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+/// The field-test report: a Valkey 9.1 source with hash field TTLs used to loop through
+/// failing full syncs forever. Now `sync --once` completes into Redis 7.0, and the field
+/// TTLs it cannot hold are named on the terminal and in the report.
+#[test]
+fn sync_once_from_valkey_9_with_field_ttls() {
+    let source = source_server(Flavor::Valkey9_1);
+    let mut c = source.connect();
+    c.int(["HSET", "h", "a", "1", "b", "2"]);
+    c.must(["HPEXPIRE", "h", "86400000", "FIELDS", "1", "a"]);
+    let target = Server::start(Flavor::Redis7_0);
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let out = cli(&[
+        "sync",
+        "--once",
+        "--from",
+        &source.url(),
+        "--to",
+        &target.url(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("1 keys lost something"), "{err}");
+    assert!(!err.contains("attempt"), "no retried full sync: {err}");
+    let j = read_report(&report);
+    assert_eq!(j["keys_written"], 1);
+    assert_eq!(j["keys_lossy"], 1);
+    assert_eq!(j["lossy"][0]["key"], "h");
+    assert_eq!(j["disconnects"], 0);
+    assert_eq!(target.connect().int(["HLEN", "h"]), 2);
+}

@@ -515,3 +515,53 @@ fn functions_in_the_rdb_and_in_the_stream() {
     assert_eq!(t.int(["FCALL", "second_incr", "1", "calls"]), 3);
     assert_eq!(t.int(["FCALL", "first_incr", "1", "calls"]), 4);
 }
+
+/// The field test that found the endless full-sync loop: a Valkey 9.1 source holding hash
+/// field TTLs. With the default configuration (a version announced, so Valkey sends its
+/// own RDB format) it syncs at once: exactly into Valkey 9.1, and completely into Redis
+/// 7.0 and 6.2, where every hash that lost its field TTLs is named in the report.
+#[test]
+fn valkey_9_field_ttls_sync_exactly_or_are_reported_lossy() {
+    let source = source_server(Flavor::Valkey9_1);
+    let stats = Dataset::small().with_field_ttls().fill(&source);
+    assert!(stats.with_field_ttl > 0);
+    let expected = Snapshot::take(&source, 3);
+    for to in [Flavor::Valkey9_1, Flavor::Redis7_0, Flavor::Redis6_2] {
+        let target = Server::start(to);
+        let (report, result) = run_once(builder(&source, &target));
+        result.unwrap_or_else(|e| panic!("-> {to}: {e}"));
+        assert_eq!(report.failures_total, 0, "{to}: {:?}", report.failures);
+        assert_eq!(
+            report.unsupported_total, 0,
+            "{to}: {:?}",
+            report.unsupported
+        );
+        assert_eq!(report.disconnects, 0, "{to}: one full sync, no retry");
+        let actual = Snapshot::take(&target, 3);
+        if to == Flavor::Valkey9_1 {
+            expected.assert_same(&actual, TTL_TOLERANCE_MS);
+            assert_eq!(report.keys_lossy, 0);
+            continue;
+        }
+        let mut without = expected.clone();
+        for e in without.keys.values_mut() {
+            e.field_expire_at_ms.clear();
+        }
+        without.assert_same(&actual, TTL_TOLERANCE_MS);
+        assert_eq!(report.keys_lossy, stats.with_field_ttl, "{to}: {report:?}");
+        assert_eq!(report.lossy.len() as u64, stats.with_field_ttl);
+        assert!(
+            report
+                .lossy
+                .iter()
+                .all(|l| l.what.contains("hash field TTL")),
+            "{:?}",
+            report.lossy
+        );
+        assert!(
+            report.to_json().contains("\"lost\": "),
+            "{}",
+            report.to_json()
+        );
+    }
+}

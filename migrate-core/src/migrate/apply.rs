@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use super::conn::Stream;
-use super::report::{Failure, Report, Unsupported};
+use super::report::{Failure, Lossy, Report, Unsupported};
 use super::{Conflict, ErrorPolicy, MigrationError};
 use crate::{Outcome, ServerErrorKind, Tag, Writer};
 
@@ -30,7 +30,8 @@ pub(crate) struct KeyMark {
     pub(crate) db: u32,
     pub(crate) kind: &'static str,
     pub(crate) method: Method,
-    pub(crate) lossy: bool,
+    /// The key and what it lost on the way (written as commands to an older target).
+    pub(crate) lossy: Option<Box<(Bytes, String)>>,
 }
 
 pub(crate) struct Applier {
@@ -223,7 +224,17 @@ impl Applier {
                     } else {
                         self.report.keys_rewritten += 1;
                     }
-                    self.report.keys_lossy += u64::from(mark.lossy);
+                    if let Some(lossy) = mark.lossy {
+                        let (key, what) = *lossy;
+                        self.report.lossy(
+                            self.max_listed,
+                            Lossy {
+                                db: mark.db,
+                                key,
+                                what,
+                            },
+                        );
+                    }
                 }
             }
         }

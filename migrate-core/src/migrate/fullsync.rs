@@ -189,7 +189,7 @@ impl FullSync {
                             db: 0,
                             kind: "function",
                             method: Method::Function,
-                            lossy: false,
+                            lossy: None,
                         };
                         ap.send_last(tag, &c.args, mark).await?;
                     } else {
@@ -450,7 +450,7 @@ impl FullSync {
                     db: state.db,
                     kind: state.kind.as_str(),
                     method: Method::Restore,
-                    lossy: false,
+                    lossy: None,
                 };
                 self.keys_sent += 1;
                 ap.send_last(tag, &args, mark).await
@@ -501,7 +501,11 @@ impl FullSync {
                         db,
                         kind: kind.as_str(),
                         method: Method::Rewrite,
-                        lossy: !report.losses.is_empty(),
+                        lossy: (!report.losses.is_empty()).then(|| {
+                            let what: Vec<String> =
+                                report.losses.iter().map(|l| l.to_string()).collect();
+                            Box::new((start.key.clone(), what.join("; ")))
+                        }),
                     };
                     self.keys_sent += 1;
                     ap.send_last(cmd_tag(&last, seq), &last.args, mark).await?;

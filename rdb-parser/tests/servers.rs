@@ -498,6 +498,7 @@ fn check_flavor(flavor: Flavor) {
             RdbType::Hash,
             RdbType::StreamListpacks3,
         ],
+        old => panic!("{old} is not in Flavor::ALL"),
     };
     for t in want {
         assert!(types.contains_key(t), "{flavor}: no key of type {t:?}");
@@ -542,6 +543,7 @@ fn check_dump(server: &Server, c: &mut Conn, flavor: Flavor, keys: &BTreeMap<(u3
         Flavor::Redis7_4 => 12,
         Flavor::Valkey8_1 => 11,
         Flavor::Valkey9_1 => 80,
+        old => panic!("{old} is not in Flavor::ALL"),
     };
     c.ok(["SELECT", "0"]);
     let mut n = 0;

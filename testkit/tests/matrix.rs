@@ -234,3 +234,26 @@ fn snapshot_of_a_server_without_field_ttls_or_modules() {
     let b = testkit::Snapshot::take(&old, 3);
     assert!(b.keys.values().all(|e| e.field_expire_at_ms.is_empty()));
 }
+
+#[test]
+fn old_sources_start_and_hold_their_dataset() {
+    for flavor in Flavor::OLD_SOURCES {
+        assert!(flavor.is_old_source() && !Flavor::ALL.contains(&flavor));
+        check(flavor);
+        let server = Server::start(flavor);
+        let dataset = testkit::Dataset::small_for(flavor);
+        let stats = dataset.fill(&server);
+        assert_eq!(stats.keys, 300, "{flavor}");
+        assert!(stats.with_ttl > 0, "{flavor}");
+        let a = testkit::Snapshot::take(&server, 3);
+        assert_eq!(a.len(), 300, "{flavor}");
+        a.assert_same(&testkit::Snapshot::take(&server, 3), 2_000);
+        let streams = a
+            .keys
+            .values()
+            .filter(|e| matches!(e.value, testkit::snapshot::Value::Stream(_)))
+            .count();
+        assert_eq!(streams > 0, flavor.has_streams(), "{flavor}");
+        assert!(a.keys.keys().any(|(db, _)| *db == 2), "{flavor}");
+    }
+}

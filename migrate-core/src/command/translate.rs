@@ -1,26 +1,5 @@
-//! The incremental sync's command translation: from what the source's replication stream
-//! carries to what the target must execute.
-//!
-//! [`Translator`] is sans-IO and stateful only for transactions: it takes each replicated
-//! command with the db it applies to and returns [`Translated`]:
-//!
-//! - `PING`, `REPLCONF` and `SELECT` are consumed (the writer selects dbs itself);
-//! - `MULTI` … `EXEC` is buffered and comes out as one atomic [`Unit`], or not at all when
-//!   every command inside was filtered out;
-//! - the db filter and mapping apply to every command; `FLUSHALL` is narrowed to
-//!   `FLUSHDB` on each written db when dbs are filtered or mapped; `SWAPDB` is refused
-//!   then; `MOVE`/`COPY ... DB n` get their db argument mapped (a `MOVE` out of the copied
-//!   dbs becomes a `DEL`);
-//! - with key patterns: a command whose keys all match is forwarded, one whose keys all
-//!   miss is dropped; `DEL`/`UNLINK`/`TOUCH`/`MSET`/`MSETNX` are narrowed to their
-//!   matching keys; any other command with keys on both sides (`RENAME in out`) is
-//!   reported as unsupported, as is a command whose keys this table cannot find;
-//! - commands newer than the target are rewritten where an exact equivalent exists
-//!   (`SET ... PXAT` → `SET` + `PEXPIREAT` in one transaction, `UNLINK` → `DEL`, `HSET`
-//!   with several pairs → `HMSET`, `LMOVE src dst RIGHT LEFT` → `RPOPLPUSH`, the Redis 7
-//!   stream options `ENTRIESADDED`/`MAXDELETEDID`/`ENTRIESREAD` dropped) and reported as
-//!   unsupported otherwise (`KEEPTTL`, field TTLs, functions on a target without them).
-//! - `PUBLISH`/`SPUBLISH` are dropped unless [`TranslateOptions::forward_publish`].
+//! The incremental sync's command translation; the rules are documented on the public
+//! [`crate::command`] module.
 
 use bytes::Bytes;
 
@@ -94,7 +73,9 @@ impl Default for TranslateOptions {
     }
 }
 
-/// Translates replicated commands for one target; see the module docs.
+/// Translates replicated commands for one target. Sans-IO and stateful only for
+/// transactions; the rules (filters, db mapping, `FLUSHALL` narrowing, multi-key commands,
+/// older targets) are listed in the [`command`](crate::command) module docs.
 #[derive(Debug, Clone)]
 pub struct Translator {
     target: ServerVersion,

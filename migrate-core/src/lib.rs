@@ -48,8 +48,8 @@ pub use filter::Filter;
 pub use glob::Glob;
 pub use slot::{key_slot, SLOTS};
 pub use target::{
-    module_for_type, module_loaded, provides_type, DbKeys, Keyspace, ServerFamily, ServerVersion,
-    Target, TargetOptions,
+    command_module, module_for_type, module_loaded, provides_type, DbKeys, Keyspace, ServerFamily,
+    ServerVersion, Target, TargetOptions,
 };
 pub use write::{
     chunk_items, chunk_string, ChunkItems, ChunkString, Outcome, Pipeline, Redirect, ServerError,

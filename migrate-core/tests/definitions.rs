@@ -252,3 +252,64 @@ fn search_indexes_are_recreated_from_a_live_source() {
         format!("{:?}", s.must(["FT.SYNDUMP", "books"]))
     );
 }
+
+/// Module commands in the replication stream into a target without the module are
+/// unsupported (named, with their key), never failed writes; the rest keeps flowing.
+#[test]
+fn replicated_module_commands_into_a_target_without_the_module() {
+    use migrate_core::migrate::{MigrationHandle, Phase};
+    use std::time::{Duration, Instant};
+    let source = source_server(Flavor::Redis7_4);
+    let target = Server::start(Flavor::Valkey9_1);
+    let rt = runtime();
+    let handle: MigrationHandle = {
+        let _guard = rt.enter();
+        live(&source, &target)
+            .on_error(ErrorPolicy::SkipAndCount)
+            .start()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while handle.progress().phase != Phase::Incremental {
+        assert!(
+            Instant::now() < deadline && !handle.is_finished(),
+            "{:?}",
+            handle.progress()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut s = source.connect();
+    s.ok(["JSON.SET", "j2", "$", "{\"a\":1}"]);
+    s.int(["BF.ADD", "bf2", "x"]);
+    s.ok(["SET", "after", "1"]);
+    let mut t = target.connect();
+    while t.bulk(["GET", "after"]).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the SET after the module commands never arrived"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    handle.stop();
+    let report = rt.block_on(handle.wait()).unwrap();
+    assert_eq!(report.failures_total, 0, "{:?}", report.failures);
+    let got: Vec<(String, Option<&[u8]>, &str)> = report
+        .unsupported
+        .iter()
+        .map(|u| (u.command.clone(), u.key.as_deref(), u.reason.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "JSON.SET".to_string(),
+                Some(&b"j2"[..]),
+                "module ReJSON is not loaded on the target"
+            ),
+            (
+                "BF.ADD".to_string(),
+                Some(&b"bf2"[..]),
+                "module bf is not loaded on the target"
+            ),
+        ]
+    );
+}

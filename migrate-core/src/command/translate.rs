@@ -62,6 +62,10 @@ pub struct TranslateOptions {
     pub forward_publish: bool,
     /// Number of dbs on the source (`FLUSHALL` narrowing covers `0..source_dbs`; default 16).
     pub source_dbs: u32,
+    /// The target's modules (`MODULE LIST` names), when known: commands of a known module
+    /// that is not among them (`JSON.SET` without RedisJSON) are refused as unsupported,
+    /// naming the module, instead of failing on the target. Default `None` (not checked).
+    pub target_modules: Option<Vec<String>>,
 }
 
 impl Default for TranslateOptions {
@@ -69,6 +73,7 @@ impl Default for TranslateOptions {
         TranslateOptions {
             forward_publish: false,
             source_dbs: 16,
+            target_modules: None,
         }
     }
 }
@@ -219,6 +224,18 @@ impl Translator {
         let Some(target_db) = self.filter.target_db(db) else {
             return Ok(empty);
         };
+        if let (Some(loaded), Some((module, why))) =
+            (&self.opts.target_modules, crate::command_module(name))
+        {
+            if !crate::module_loaded(loaded, module) {
+                // Module commands are not in the key table; their key comes first.
+                return Err(Translated::Unsupported {
+                    command: args[0].clone(),
+                    key: args.get(1).cloned(),
+                    reason: why,
+                });
+            }
+        }
         if self.filter.filters_keys() {
             match self.narrow_keys(name, &mut args) {
                 Some(true) => {}

@@ -14,9 +14,17 @@ pub(crate) struct Incremental {
 }
 
 impl Incremental {
-    pub(crate) fn new(version: ServerVersion, filter: Filter) -> Incremental {
+    pub(crate) fn new(
+        version: ServerVersion,
+        filter: Filter,
+        target_modules: Option<Vec<String>>,
+    ) -> Incremental {
+        let opts = TranslateOptions {
+            target_modules,
+            ..TranslateOptions::default()
+        };
         Incremental {
-            translator: Translator::new(version, filter, TranslateOptions::default()),
+            translator: Translator::new(version, filter, opts),
             received_offset: 0,
         }
     }

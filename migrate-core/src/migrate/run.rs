@@ -237,7 +237,12 @@ impl Live {
             .map_err(|e| self.source_err(e))?;
         let mut full: Option<FullSync> = None;
         let mut synced = false;
-        let mut incr = Incremental::new(self.version, self.filter.clone());
+        let modules = self
+            .fs_config
+            .target_modules
+            .as_deref()
+            .map(<[String]>::to_vec);
+        let mut incr = Incremental::new(self.version, self.filter.clone(), modules);
         let mut last_progress = 0u64;
         let reason = loop {
             let idle = self.idle_check;

@@ -8,5 +8,5 @@ mod version;
 
 pub use conn::{Target, TargetOptions};
 pub use keyspace::{DbKeys, Keyspace};
-pub use modules::{module_for_type, module_loaded, provides_type};
+pub use modules::{command_module, module_for_type, module_loaded, provides_type};
 pub use version::{ServerFamily, ServerVersion};

@@ -92,6 +92,44 @@ pub fn module_loaded(loaded: &[String], name: &str) -> bool {
         .any(|l| l.eq_ignore_ascii_case(name) || aliases.iter().any(|a| a.eq_ignore_ascii_case(l)))
 }
 
+/// Command prefixes of the known modules: (prefix, module, why a target without it
+/// refuses the command).
+const COMMANDS: &[(&str, &str, &str)] = &[
+    (
+        "JSON.",
+        "ReJSON",
+        "module ReJSON is not loaded on the target",
+    ),
+    ("BF.", "bf", "module bf is not loaded on the target"),
+    ("CF.", "bf", "module bf is not loaded on the target"),
+    ("TOPK.", "bf", "module bf is not loaded on the target"),
+    ("CMS.", "bf", "module bf is not loaded on the target"),
+    ("TDIGEST.", "bf", "module bf is not loaded on the target"),
+    (
+        "TS.",
+        "timeseries",
+        "module timeseries is not loaded on the target",
+    ),
+    ("FT.", "search", "module search is not loaded on the target"),
+    (
+        "GRAPH.",
+        "graph",
+        "module graph is not loaded on the target",
+    ),
+];
+
+/// The module a command belongs to (by its prefix, `JSON.SET` → `ReJSON`), with the reason
+/// a target without that module refuses it.
+pub fn command_module(name: &[u8]) -> Option<(&'static str, &'static str)> {
+    COMMANDS
+        .iter()
+        .find(|(prefix, _, _)| {
+            name.len() > prefix.len()
+                && name[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+        })
+        .map(|&(_, module, why)| (module, why))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +151,9 @@ mod tests {
         assert!(module_loaded(&["json".into()], "ReJSON"));
         assert!(!module_loaded(&["json".into()], "bf"));
         assert!(module_loaded(&stack, "search"));
+        assert_eq!(command_module(b"json.set").map(|m| m.0), Some("ReJSON"));
+        assert_eq!(command_module(b"TS.ADD").map(|m| m.0), Some("timeseries"));
+        assert_eq!(command_module(b"TS."), None);
+        assert_eq!(command_module(b"SET"), None);
     }
 }

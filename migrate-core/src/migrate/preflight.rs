@@ -66,10 +66,18 @@ pub(crate) async fn run(
                 )
                 .await?
             }
-            Err(e) => tracing::warn!(
-                target: "migrate",
-                "could not read the source's modules on an ordinary connection ({e}); module values are checked key by key"
-            ),
+            // The replication link reports an unreachable source itself, in one line.
+            Err(MigrationError::Target { source, .. }) if source.is_connection_error() => {}
+            Err(e) => {
+                let why = match &e {
+                    MigrationError::Target { source, .. } => source.to_string(),
+                    other => other.to_string(),
+                };
+                tracing::warn!(
+                    target: "migrate",
+                    "could not read the source's modules on an ordinary connection ({why}); module values are checked key by key"
+                )
+            }
         }
     }
     Ok(Preflight {

@@ -49,6 +49,22 @@
 //!   `BUSYKEY` counted as skipped; keys written as commands are checked with `EXISTS` on a
 //!   second connection first. Only the full sync skips: replicated commands always apply.
 //!
+//! # Function libraries, modules, module data
+//! - Function libraries follow the conflict policy: [`Conflict::Refuse`] names the
+//!   target's libraries before anything is written
+//!   ([`MigrationError::TargetHasDefinitions`]), [`Conflict::Replace`] loads with
+//!   `FUNCTION LOAD REPLACE`, [`Conflict::Skip`] keeps the target's and lists them
+//!   ([`Report::functions_skipped`]).
+//! - The target's `MODULE LIST` (and a live source's) is read first. A live migration into a
+//!   target that lacks one of the source's modules refuses to start under
+//!   [`ErrorPolicy::Stop`] ([`MigrationError::ModulesMissing`]); under
+//!   [`ErrorPolicy::SkipAndCount`] each module key and each replicated module command is
+//!   unsupported, with the module's name ([`crate::module_for_type`]).
+//! - Module auxiliary data cannot be loaded by any command: it is counted per module in
+//!   [`Report::module_aux_dropped`]. RediSearch indexes of a live source are recreated on a
+//!   target that has RediSearch (`FT.INFO` → `FT.CREATE`, synonyms too) before the keys
+//!   arrive ([`Report::search_indexes_created`], [`Report::search_index_problems`]).
+//!
 //! # Resyncs
 //! When the source refuses a partial resync after a link failure (its backlog no longer
 //! holds our offset) it starts a new full sync: the target may then hold keys deleted on the

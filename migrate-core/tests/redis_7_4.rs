@@ -253,19 +253,22 @@ fn module_values_into_a_target_without_the_modules() {
     }
 }
 
-/// Field TTLs into a target without them (Redis 6.2): the hashes arrive without the
-/// field TTLs, and the loss is reported.
+/// Field TTLs into targets without them (Redis 7.0 and 6.2): the hashes arrive without
+/// the field TTLs, and each lossy key is named in the report.
 #[test]
-fn field_ttls_into_redis_6_2_are_reported() {
-    let source = source_for(Flavor::Redis7_4, Flavor::Redis6_2);
-    let stats = Dataset::small().with_field_ttls().fill(&source);
-    let target = Server::start(Flavor::Redis6_2);
-    let (report, result) = run_once(live(&source, &target));
-    result.unwrap_or_else(|e| panic!("{e}"));
-    let mut expected = Snapshot::take(&source, DBS);
-    for e in expected.keys.values_mut() {
-        e.field_expire_at_ms.clear();
+fn field_ttls_into_redis_7_0_and_6_2_are_reported() {
+    for to in [Flavor::Redis7_0, Flavor::Redis6_2] {
+        let source = source_for(Flavor::Redis7_4, to);
+        let stats = Dataset::small().with_field_ttls().fill(&source);
+        let target = Server::start(to);
+        let (report, result) = run_once(live(&source, &target));
+        result.unwrap_or_else(|e| panic!("{to}: {e}"));
+        let mut expected = Snapshot::take(&source, DBS);
+        for e in expected.keys.values_mut() {
+            e.field_expire_at_ms.clear();
+        }
+        expected.assert_same(&Snapshot::take(&target, DBS), TTL_TOLERANCE_MS);
+        assert_eq!(report.keys_lossy, stats.with_field_ttl, "{to}: {report:?}");
+        assert_eq!(report.lossy.len() as u64, stats.with_field_ttl, "{to}");
     }
-    expected.assert_same(&Snapshot::take(&target, DBS), TTL_TOLERANCE_MS);
-    assert_eq!(report.keys_lossy, stats.with_field_ttl, "{report:?}");
 }

@@ -43,6 +43,14 @@ mod write;
 #[doc(hidden)]
 pub use write::check_pipeline_script;
 
+/// For the `server_replies` fuzz target: arbitrary RESP read as `FT.INFO`/`FT.SYNDUMP`
+/// replies and turned into `FT.CREATE` (see `migrate::search`).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub fn check_search_plan(input: &[u8]) {
+    migrate::check_plan_input(input)
+}
+
 pub use error::Error;
 pub use filter::Filter;
 pub use glob::Glob;

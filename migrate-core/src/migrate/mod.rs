@@ -90,6 +90,9 @@ mod report;
 mod run;
 mod search;
 
+#[cfg(feature = "fuzzing")]
+pub(crate) use search::check_plan_input;
+
 pub use builder::{Migration, MigrationBuilder, MigrationHandle};
 pub use error::MigrationError;
 pub use options::{Conflict, ErrorPolicy, Source, TargetConfig, WriteMode};

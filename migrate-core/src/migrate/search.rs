@@ -227,6 +227,34 @@ pub(crate) fn definition(info: &Frame) -> Vec<(Vec<u8>, Frame)> {
     .collect()
 }
 
+/// For the `server_replies` fuzz target: any RESP input, decoded and read as `FT.INFO`
+/// and `FT.SYNDUMP` replies, gives a plan or an error, never a panic; a plan starts with
+/// `FT.CREATE name` and has a `SCHEMA`.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn check_plan_input(input: &[u8]) {
+    let mut buf = bytes::BytesMut::from(input);
+    let mut decoder = resp_codec::FrameDecoder::default();
+    let mut frames = Vec::new();
+    while let Ok(Some((f, _))) = decoder.decode(&mut buf) {
+        frames.push(f);
+        if frames.len() == 2 {
+            break;
+        }
+    }
+    let Some(info) = frames.first() else {
+        return;
+    };
+    if let Ok(p) = plan(info, frames.get(1)) {
+        assert_eq!(&p.create[0][..], b"FT.CREATE");
+        assert_eq!(p.create[1], p.name);
+        assert!(p.create.iter().any(|a| &a[..] == b"SCHEMA"));
+        for s in &p.synonyms {
+            assert!(s.len() >= 4, "a synonym group has a term");
+        }
+    }
+    let _ = definition(info);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,6 +369,17 @@ mod tests {
             ["FT.SYNUPDATE idx2 g1 car auto", "FT.SYNUPDATE idx2 g2 auto"]
         );
         assert_eq!(definition(&info()).len(), 4);
+    }
+
+    #[test]
+    fn arbitrary_replies_never_panic() {
+        let mut wire = bytes::BytesMut::new();
+        resp_codec::encode_command(&mut wire, &["index_name", "x", "attributes"]);
+        for cut in 0..wire.len() {
+            check_plan_input(&wire[..cut]);
+        }
+        check_plan_input(b"*4\r\n$10\r\nindex_name\r\n:1\r\n$10\r\nattributes\r\n*1\r\n*2\r\n$4\r\ntype\r\n$6\r\nVECTOR\r\n");
+        check_plan_input(b"%1\r\n+index_name\r\n_\r\n");
     }
 
     #[test]

@@ -313,3 +313,46 @@ fn replicated_module_commands_into_a_target_without_the_module() {
         ]
     );
 }
+
+/// An RDB file's module values are found before anything is written (a visitor pass
+/// over the file): refused under `Stop`, counted key by key with `SkipAndCount`, with
+/// RediSearch's index definitions reported as module aux data not carried over.
+#[test]
+fn file_import_names_missing_modules_before_writing() {
+    let source = Server::start(Flavor::Redis7_4);
+    let mut s = source.connect();
+    s.ok(["JSON.SET", "j", "$", "{\"a\":1}"]);
+    s.ok(["TS.CREATE", "ts"]);
+    s.ok(["FT.CREATE", "idx", "ON", "HASH", "SCHEMA", "t", "TEXT"]);
+    s.ok(["SET", "plain", "1"]);
+    source.save();
+    let target = Server::start(Flavor::Valkey9_1);
+    let mut t = target.connect();
+    let import = |policy| {
+        let b = Migration::builder()
+            .source(Source::RdbFile(source.rdb_path()))
+            .target(TargetConfig::parse(&target.url()).unwrap())
+            .on_error(policy);
+        runtime().block_on(async { b.start().finish().await })
+    };
+    let (_, result) = import(ErrorPolicy::Stop);
+    let err = result.unwrap_err();
+    let MigrationError::ModulesMissing { modules, .. } = &err else {
+        panic!("{err}");
+    };
+    let mut modules = modules.clone();
+    modules.sort();
+    assert_eq!(modules, ["ReJSON", "timeseries"], "{err}");
+    assert_eq!(dbsize(&mut t), 0, "nothing written");
+
+    let (report, result) = import(ErrorPolicy::SkipAndCount);
+    result.unwrap();
+    assert_eq!(report.unsupported_total, 2, "{:?}", report.unsupported);
+    assert_eq!(report.failures_total, 0);
+    assert_eq!(
+        report.module_aux_dropped.get("search (ft_index0)"),
+        Some(&1)
+    );
+    assert!(report.to_json().contains("\"search (ft_index0)\": 1"));
+    assert_eq!(dbsize(&mut t), 1);
+}

@@ -55,7 +55,8 @@
 //!   ([`MigrationError::TargetHasDefinitions`]), [`Conflict::Replace`] loads with
 //!   `FUNCTION LOAD REPLACE`, [`Conflict::Skip`] keeps the target's and lists them
 //!   ([`Report::functions_skipped`]).
-//! - The target's `MODULE LIST` (and a live source's) is read first. A live migration into a
+//! - The target's `MODULE LIST` (and a live source's, or the module types an RDB file holds,
+//!   found by a visitor pass over it) is read first. A migration into a
 //!   target that lacks one of the source's modules refuses to start under
 //!   [`ErrorPolicy::Stop`] ([`MigrationError::ModulesMissing`]); under
 //!   [`ErrorPolicy::SkipAndCount`] each module key and each replicated module command is

@@ -135,9 +135,28 @@ impl Replica {
 
     /// The next event; `Some(Err(_))` once when the replica gives up (a fatal error or the
     /// reconnect policy exhausted), then `None`.
+    ///
+    /// Cancel-safe: dropping the future (in `tokio::select!`, or on a timeout) loses no
+    /// event; the next call returns it.
     pub async fn recv(&mut self) -> Option<Result<Event, Error>> {
         loop {
             match self.rx.recv().await? {
+                Item::Progress { offset, db } => self.advance(offset, db),
+                Item::Fatal(e) => return Some(Err(e)),
+                Item::Event(ev) => {
+                    self.track(&ev);
+                    return Some(Ok(ev));
+                }
+            }
+        }
+    }
+
+    /// The next event if one is ready now, without waiting: `None` when nothing is
+    /// buffered (or the replica has ended; [`Replica::recv`] then says which). A consumer
+    /// that batches its writes uses it to close a batch when the stream pauses.
+    pub fn try_recv(&mut self) -> Option<Result<Event, Error>> {
+        loop {
+            match self.rx.try_recv().ok()? {
                 Item::Progress { offset, db } => self.advance(offset, db),
                 Item::Fatal(e) => return Some(Err(e)),
                 Item::Event(ev) => {

@@ -31,5 +31,5 @@ pub use conn::{Conn, Reply};
 pub use dataset::Dataset;
 pub use flavor::Flavor;
 pub use server::{free_port, Server, ServerBuilder};
-pub use snapshot::Snapshot;
+pub use snapshot::{Snapshot, RESERVED_PREFIX};
 pub use tls::TestPki;

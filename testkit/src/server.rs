@@ -166,25 +166,9 @@ impl ServerBuilder {
             dir,
             password: self.password.clone(),
             modules: !modules.is_empty(),
+            command: cmd,
         };
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Ok(Some(_status)) = server.child.try_wait() {
-                return Err(server.log());
-            }
-            if let Ok(mut conn) = Conn::connect(port) {
-                match conn.send(["PING"]).and_then(|()| conn.read_reply()) {
-                    // Any answer but LOADING means the server is up (an auth error too).
-                    Ok(Reply::Error(e)) if e.starts_with("LOADING") => {}
-                    Ok(_) => return Ok(server),
-                    Err(_) => {}
-                }
-            }
-            if Instant::now() > deadline {
-                return Err(server.log());
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
+        server.wait_up().map(|()| server)
     }
 }
 
@@ -197,9 +181,51 @@ pub struct Server {
     dir: tempfile::TempDir,
     password: Option<(Option<String>, String)>,
     modules: bool,
+    /// How it was started, for [`Server::crash_and_restart`].
+    command: Command,
 }
 
 impl Server {
+    /// Waits until the server answers anything but `-LOADING`; `Err` with its log when it
+    /// exited or did not come up within 20 s.
+    fn wait_up(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Ok(Some(_status)) = self.child.try_wait() {
+                return Err(self.log());
+            }
+            if let Ok(mut conn) = Conn::connect(self.port) {
+                match conn.send(["PING"]).and_then(|()| conn.read_reply()) {
+                    // Any answer but LOADING means the server is up (an auth error too).
+                    Ok(Reply::Error(e)) if e.starts_with("LOADING") => {}
+                    Ok(_) => return Ok(()),
+                    Err(_) => {}
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(self.log());
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the server with SIGKILL (a crash: nothing is saved on the way out) and starts
+    /// it again on the same port and directory, with the same arguments: it comes back with
+    /// whatever its own persistence kept (`--appendonly yes`, or an RDB it saved).
+    ///
+    /// # Panics
+    /// When it does not come up again (the message includes its log).
+    pub fn crash_and_restart(&mut self) {
+        self.kill();
+        self.child = self
+            .command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot restart {}: {e}", self.flavor));
+        if let Err(log) = self.wait_up() {
+            panic!("{} did not come back; log:\n{log}", self.flavor);
+        }
+    }
+
     /// Starts `flavor` with the harness defaults; see [`ServerBuilder::start`].
     pub fn start(flavor: Flavor) -> Server {
         ServerBuilder::new(flavor).start()

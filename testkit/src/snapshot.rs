@@ -219,6 +219,10 @@ fn short(v: &Value) -> String {
     }
 }
 
+/// The key prefix `redis-migrate` reserves for itself (`migrate_core::migrate::RESERVED_PREFIX`):
+/// snapshots leave such keys out.
+pub const RESERVED_PREFIX: &[u8] = b"__redis-migrate:";
+
 fn scan_all(conn: &mut Conn) -> Vec<Vec<u8>> {
     let mut keys = Vec::new();
     let mut cursor = b"0".to_vec();
@@ -230,8 +234,9 @@ fn scan_all(conn: &mut Conn) -> Vec<Vec<u8>> {
         let Some(Reply::Array(batch)) = parts.pop() else {
             panic!("SCAN: no key list")
         };
+        // The migration's own keys (its checkpoint) are not data.
         keys.extend(batch.into_iter().filter_map(|r| match r {
-            Reply::Bulk(b) => Some(b),
+            Reply::Bulk(b) if !b.starts_with(RESERVED_PREFIX) => Some(b),
             _ => None,
         }));
         cursor = parts

@@ -89,6 +89,13 @@ pub(crate) struct MigrateArgs {
     /// No progress output.
     #[arg(short = 'q', long = "quiet")]
     quiet: bool,
+    /// Keep no checkpoint on the target (a restart then starts over instead of resuming).
+    #[arg(long = "no-checkpoint")]
+    no_checkpoint: bool,
+    /// Remove the target's checkpoint first and start over (the target's keys stay:
+    /// choose --on-conflict for them). For a checkpoint of another source or other settings.
+    #[arg(long = "reset-checkpoint", conflicts_with = "no_checkpoint")]
+    reset_checkpoint: bool,
     /// Seconds between progress lines (default: 0.25 on a terminal, 2 otherwise).
     #[arg(long = "progress-interval", value_name = "SECS", value_parser = parse_interval)]
     progress_interval: Option<Duration>,
@@ -105,9 +112,10 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-impl MigrateArgs {
-    fn target(&self) -> Result<TargetConfig, CliError> {
-        let t = &self.to_tls;
+impl ToTlsArgs {
+    /// The target configuration for `url` with these TLS settings.
+    pub(crate) fn target(&self, url: &str) -> Result<TargetConfig, CliError> {
+        let t = self;
         let mut tls = TlsOptions::new().insecure_skip_verify(t.to_insecure);
         if let Some(ca) = &t.to_cacert {
             tls = tls.ca_file(ca);
@@ -118,9 +126,14 @@ impl MigrateArgs {
         if let Some(sni) = &t.to_sni {
             tls = tls.server_name(sni);
         }
-        let target =
-            TargetConfig::parse(&self.to).map_err(|e| CliError::usage(format!("--to: {e}")))?;
+        let target = TargetConfig::parse(url).map_err(|e| CliError::usage(format!("--to: {e}")))?;
         Ok(target.tls(tls))
+    }
+}
+
+impl MigrateArgs {
+    fn target(&self) -> Result<TargetConfig, CliError> {
+        self.to_tls.target(&self.to)
     }
 
     /// The builder with the target and every option set (the caller sets the source).
@@ -142,7 +155,9 @@ impl MigrateArgs {
                 ErrorPolicy::SkipAndCount
             } else {
                 ErrorPolicy::Stop
-            });
+            })
+            .checkpoint(!self.no_checkpoint)
+            .reset_checkpoint(self.reset_checkpoint);
         if let Some(n) = self.big_key_bytes {
             b = b.big_key_bytes(n);
         }
@@ -346,6 +361,15 @@ fn summary(r: &Report) -> String {
     }
     for p in &r.search_index_problems {
         notes.push(format!("search index {p}"));
+    }
+    if let Some(c) = &r.resumed_from {
+        notes.push(format!("resumed from the target's checkpoint ({c})"));
+    }
+    if r.healing_full_syncs > 0 {
+        notes.push(format!(
+            "{} healing full sync(s): {} stale keys removed from the target",
+            r.healing_full_syncs, r.keys_swept
+        ));
     }
     if !r.functions_skipped.is_empty() {
         notes.push(format!(

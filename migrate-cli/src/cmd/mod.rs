@@ -1,6 +1,7 @@
 //! The subcommands. New ones (`sync`, `import`) are a variant here and a file next to this one.
 
 mod filter_args;
+mod forget;
 mod import;
 mod migrate_args;
 mod rdb;
@@ -23,6 +24,9 @@ pub(crate) enum Command {
     Sync(sync::SyncArgs),
     /// Load an RDB file into a server.
     Import(import::ImportArgs),
+    /// Remove the target's checkpoint: the next sync or import into it starts over instead
+    /// of resuming (the target's keys stay).
+    Forget(forget::ForgetArgs),
 }
 
 impl Command {
@@ -31,6 +35,7 @@ impl Command {
             Command::Rdb(c) => c.run(),
             Command::Sync(c) => c.run(),
             Command::Import(c) => c.run(),
+            Command::Forget(c) => c.run(),
         }
     }
 }

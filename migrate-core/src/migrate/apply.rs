@@ -117,9 +117,15 @@ impl Applier {
         flushed.map_err(|e| self.target_error(e))
     }
 
-    /// Whether every command sent has its outcome.
+    /// Whether every command sent has its outcome (and no transaction is open).
     pub(crate) fn is_idle(&self) -> bool {
-        self.writer.pipeline().is_idle()
+        let p = self.writer.pipeline();
+        p.is_idle() && !p.in_transaction()
+    }
+
+    /// Whether a transaction (a checkpointed batch) is open.
+    pub(crate) fn in_transaction(&self) -> bool {
+        self.writer.pipeline().in_transaction()
     }
 
     fn target_error(&self, source: crate::Error) -> MigrationError {

@@ -109,6 +109,22 @@ impl MigrationBuilder {
         self
     }
 
+    /// Keep a checkpoint on the target, written atomically with the data (default on): a
+    /// migration started again after any stop resumes exactly where the target's data
+    /// stands, with each replicated write applied once. See the module docs, "Resume".
+    pub fn checkpoint(mut self, on: bool) -> Self {
+        self.settings.checkpoint = on;
+        self
+    }
+
+    /// Removes the target's checkpoint before starting, so the migration starts over (the
+    /// target's keys stay: choose a conflict policy for them). For a checkpoint that
+    /// belongs to another source or other settings.
+    pub fn reset_checkpoint(mut self, reset: bool) -> Self {
+        self.settings.reset_checkpoint = reset;
+        self
+    }
+
     /// Bound on connecting to the target and on its handshake (default 10 s). The source's
     /// is set in its [`replication_client::Config`].
     pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {

@@ -125,24 +125,24 @@ pub enum MigrationError {
         /// Why.
         reason: String,
     },
-    /// After a link failure the source refused a partial resync and started a new full
-    /// sync: the target may hold keys deleted on the source meanwhile, so the migration
-    /// stops rather than load the new RDB over it. Empty the target and start again.
-    #[error("source {url} refused to resume replication at offset {offset} (its backlog no longer holds it): the target may hold stale keys; empty it and start the migration again")]
-    ResyncRefused {
-        /// The source's URL, redacted.
+    /// The target holds the checkpoint of another migration (another source, or other
+    /// filters, db map or write mode).
+    #[error("target {url} holds the checkpoint of another migration ({found}); start that migration again, or start over with --reset-checkpoint (the target's keys are kept)")]
+    CheckpointMismatch {
+        /// The target's URL, redacted.
         url: String,
-        /// The offset we asked to resume from.
-        offset: u64,
+        /// What the checkpoint describes.
+        found: String,
     },
-    /// The link dropped in the middle of the full sync after keys were written: the source
-    /// will send a new RDB and the keys of the partial one may be stale.
-    #[error("source {url}: the full sync was interrupted after {keys} keys were written; empty the target and start again")]
-    FullSyncInterrupted {
-        /// The source's URL, redacted.
+    /// The checkpoint key holds something this tool cannot read.
+    #[error("target {url}: the checkpoint key {key} cannot be read ({reason}); remove it with --reset-checkpoint")]
+    CheckpointUnreadable {
+        /// The target's URL, redacted.
         url: String,
-        /// Keys written before the interruption.
-        keys: u64,
+        /// The key.
+        key: &'static str,
+        /// What is wrong.
+        reason: String,
     },
     /// The migration task ended abnormally (a panic).
     #[error("internal error: {0}")]

@@ -16,6 +16,7 @@ use rdb_parser::{Event, Family, KeyStart, Options, RdbDecoder, ValueKind};
 
 use super::apply::{Applier, KeyMark, Method};
 use super::conn::Stream;
+use super::sweep::KeySet;
 use super::{Conflict, MigrationError, WriteMode};
 use crate::rewrite::{Cmd, KeyStatus, Outcome as RwOutcome, RewriteOptions, Rewriter};
 use crate::{Filter, ServerVersion, Tag, Target};
@@ -69,6 +70,8 @@ pub(crate) struct FullSync {
     pub(crate) keys_sent: u64,
     /// Keys skipped (expired, filtered, existing, unsupported).
     pub(crate) keys_skipped: u64,
+    /// Every key of the snapshot inside the filter, for the sweep of a healing full sync.
+    keys: Option<KeySet>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -92,8 +95,20 @@ impl FullSync {
             exists: exists.map(|t| (t, None)),
             keys_sent: 0,
             keys_skipped: 0,
+            keys: None,
             cfg,
         }
+    }
+
+    /// Records every key of the snapshot that the filter accepts (for [`super::sweep`]).
+    pub(crate) fn collect_keys(mut self) -> FullSync {
+        self.keys = Some(KeySet::default());
+        self
+    }
+
+    /// The keys recorded by [`FullSync::collect_keys`].
+    pub(crate) fn take_keys(&mut self) -> Option<KeySet> {
+        self.keys.take()
     }
 
     /// Gives back the `EXISTS` connection (for the next full sync after an interrupted one).
@@ -221,6 +236,9 @@ impl FullSync {
             return Ok(());
         };
         k.db = db;
+        if let Some(keys) = &mut self.keys {
+            keys.insert(db, &k.key);
+        }
         let now = now_ms();
         if k.expire_at_ms.is_some_and(|at| at <= now) {
             ap.report.skipped_expired += 1;

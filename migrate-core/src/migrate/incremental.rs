@@ -35,12 +35,14 @@ impl Incremental {
     }
 
     /// Translates and sends one replicated command. A transaction goes out as one
-    /// `MULTI`/`EXEC` unit; every command carries the source offset it ends at.
+    /// `MULTI`/`EXEC` unit (inside a checkpointed batch, which is one already, as its
+    /// commands); every command carries the source offset it ends at.
     pub(crate) async fn command(
         &mut self,
         cmd: Command,
         ap: &mut Applier,
     ) -> Result<(), MigrationError> {
+        let batched = ap.in_transaction();
         let offset = cmd.end_offset;
         self.received_offset = offset;
         match self.translator.translate(cmd.db, cmd.args) {
@@ -67,7 +69,8 @@ impl Incremental {
                 r
             }
             Translated::Apply(unit) => {
-                if unit.atomic {
+                let wrap = unit.atomic && !batched;
+                if wrap {
                     ap.multi()?;
                 }
                 for c in unit.commands {
@@ -78,7 +81,7 @@ impl Incremental {
                     }
                     ap.send(tag, &c.args).await?;
                 }
-                if unit.atomic {
+                if wrap {
                     ap.exec()?;
                 }
                 Ok(())

@@ -66,13 +66,31 @@
 //!   target that has RediSearch (`FT.INFO` → `FT.CREATE`, synonyms too) before the keys
 //!   arrive ([`Report::search_indexes_created`], [`Report::search_index_problems`]).
 //!
-//! # Resyncs
-//! When the source refuses a partial resync after a link failure (its backlog no longer
-//! holds our offset) it starts a new full sync: the target may then hold keys deleted on the
-//! source meanwhile, so the migration stops with [`MigrationError::ResyncRefused`] rather
-//! than load the new RDB over stale data (a future option may flush and reload). A full
-//! sync interrupted after keys were written stops the same way
-//! ([`MigrationError::FullSyncInterrupted`]).
+//! # Resume and healing
+//! The target keeps a checkpoint ([`CHECKPOINT_KEY`], a string in db 0 under the reserved
+//! prefix [`RESERVED_PREFIX`]): the source's replication id and offset, and a fingerprint of
+//! the migration (source address, filter, db map, write mode). Replicated commands are
+//! applied in `MULTI`/`EXEC` batches (up to 1000 commands, or whatever arrived before the
+//! stream paused) whose last command updates the checkpoint, so data and checkpoint change
+//! together. Starting the same migration again after any stop (a crash, SIGKILL, power loss,
+//! Ctrl-C, the target restarted from its own AOF) resumes with `PSYNC <replid> <offset+1>`:
+//! no full sync, no write lost, none applied twice, `INCR`, `RPUSH`, transactions and
+//! scripts included. A checkpoint of another migration is refused
+//! ([`MigrationError::CheckpointMismatch`]); [`MigrationBuilder::reset_checkpoint`] starts
+//! over, [`MigrationBuilder::checkpoint`]`(false)` turns it off.
+//!
+//! When the source cannot continue (its backlog no longer holds the offset, its history
+//! changed) or a full sync was interrupted (the checkpoint says `fullsync`, or the link
+//! broke mid-RDB), the migration heals itself: a new full sync loads the snapshot over the
+//! old data (`RESTORE ... REPLACE`, rewritten keys removed first) and then sweeps the target
+//! (`SCAN`): keys inside the filter and db map that the snapshot does not hold are removed,
+//! so the target ends equal to the source ([`Report::healing_full_syncs`],
+//! [`Report::keys_swept`]). Keys outside the migration's scope are never touched.
+//!
+//! An RDB file import keeps a checkpoint while it runs (removed when it completes): an
+//! interrupted import of the same file (same path, size and modification time) started
+//! again replaces what the first attempt wrote, so a list or stream written as commands is
+//! never doubled.
 //!
 //! # Logging
 //! Through `tracing` (target `migrate`): connections, phases, link failures, each failed
@@ -80,6 +98,7 @@
 
 mod apply;
 mod builder;
+mod checkpoint;
 mod conn;
 mod error;
 mod fullsync;
@@ -90,16 +109,19 @@ mod progress;
 mod report;
 mod run;
 mod search;
+mod sweep;
 
 #[cfg(feature = "fuzzing")]
 pub(crate) use search::check_plan_input;
 
 pub use builder::{Migration, MigrationBuilder, MigrationHandle};
+pub use checkpoint::{CHECKPOINT_KEY, RESERVED_PREFIX};
 pub use error::MigrationError;
 pub use options::{Conflict, ErrorPolicy, Source, TargetConfig, WriteMode};
 pub use progress::{Phase, Progress};
 pub use replication_client::TlsOptions;
 pub use report::{Failure, Lossy, Report, StopReason, Unsupported};
+pub use run::forget_checkpoint;
 
 /// Default big-key threshold: serialized values above 8 MiB are written as commands in
 /// chunks rather than one `RESTORE`.

@@ -114,6 +114,8 @@ pub(crate) struct Settings {
     pub(crate) connect_timeout: Duration,
     pub(crate) idle_check: Duration,
     pub(crate) max_listed: usize,
+    pub(crate) checkpoint: bool,
+    pub(crate) reset_checkpoint: bool,
 }
 
 impl Default for Settings {
@@ -130,6 +132,8 @@ impl Default for Settings {
             connect_timeout: Duration::from_secs(10),
             idle_check: Duration::from_millis(200),
             max_listed: 1000,
+            checkpoint: true,
+            reset_checkpoint: false,
         }
     }
 }

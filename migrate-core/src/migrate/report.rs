@@ -137,6 +137,16 @@ pub struct Report {
     pub unsupported: Vec<Unsupported>,
     /// All unsupported keys and commands.
     pub unsupported_total: u64,
+    /// Full syncs (the first included).
+    pub full_syncs: u64,
+    /// Full syncs that healed the target: after an interrupted full sync or a refused
+    /// partial resync, the new snapshot is loaded over the old data and the keys it does not
+    /// hold are removed (`keys_swept`).
+    pub healing_full_syncs: u64,
+    /// Keys removed from the target by the sweep of healing full syncs.
+    pub keys_swept: u64,
+    /// The checkpoint the migration resumed from, if it did.
+    pub resumed_from: Option<String>,
     /// Partial resyncs after link failures (each resumed with no gap and no duplicate).
     pub partial_resyncs: u64,
     /// Replication link failures.
@@ -287,6 +297,21 @@ impl Report {
             })
             .collect();
         field(&mut o, "unsupported", json_list(&unsupported));
+        field(&mut o, "full_syncs", self.full_syncs.to_string());
+        field(
+            &mut o,
+            "healing_full_syncs",
+            self.healing_full_syncs.to_string(),
+        );
+        field(&mut o, "keys_swept", self.keys_swept.to_string());
+        field(
+            &mut o,
+            "resumed_from",
+            self.resumed_from
+                .as_deref()
+                .map(json_str)
+                .unwrap_or("null".into()),
+        );
         field(&mut o, "partial_resyncs", self.partial_resyncs.to_string());
         field(&mut o, "disconnects", self.disconnects.to_string());
         field(

@@ -8,6 +8,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 
 use super::apply::Applier;
+use super::checkpoint::{self, Checkpoint, CheckpointPhase, CHECKPOINT_KEY};
 use super::conn;
 use super::fullsync::{FullSync, FullSyncConfig};
 use super::incremental::Incremental;
@@ -74,32 +75,53 @@ async fn run_inner(
     let version = target.version();
     report.target_version = version.to_string();
     tracing::info!(target: "migrate", "target {url} is {version}");
-    if s.conflict == Conflict::Refuse {
+    let terr = |source| MigrationError::Target {
+        url: url.clone(),
+        source: Box::new(source),
+    };
+    let source_addr = match &job.source {
+        Source::RdbFile(p) => file_identity(p),
+        Source::Live(c) => c.url().addr(),
+    };
+    let fingerprint = checkpoint::fingerprint(&source_addr, s);
+    let resume = if s.reset_checkpoint {
+        target.call(&["DEL", CHECKPOINT_KEY]).await.map_err(terr)?;
+        tracing::info!(target: "migrate", "checkpoint removed: starting over");
+        None
+    } else if s.checkpoint {
+        read_checkpoint(&mut target, &url, &fingerprint).await?
+    } else {
+        None
+    };
+    if let Some(c) = &resume {
+        tracing::info!(target: "migrate", "resuming from the target's checkpoint: {c}");
+        report.resumed_from = Some(c.to_string());
+    }
+    if s.conflict == Conflict::Refuse && resume.is_none() {
         // Every db the filter can write to (source dbs 0..=255 covers any mapping).
         let dbs = s.filter.target_dbs(0..256);
-        let busy = target
-            .keyspace()
-            .await
-            .map_err(|source| MigrationError::Target {
-                url: url.clone(),
-                source: Box::new(source),
-            })?
-            .non_empty(dbs);
+        let busy = target.keyspace().await.map_err(terr)?.non_empty(dbs);
         if !busy.is_empty() {
             return Err(MigrationError::TargetNotEmpty { url, dbs: busy });
         }
     }
+    // A migration that resumes loads over its own earlier data.
+    let conflict = if resume.is_some() {
+        Conflict::Replace
+    } else {
+        s.conflict
+    };
     let pre = preflight::run(
         &job.source,
         &mut target,
         &url,
-        s.conflict,
+        conflict,
         s.on_error,
         s.connect_timeout,
         report,
     )
     .await?;
-    let exists = if s.conflict == Conflict::Skip && s.write_mode != super::WriteMode::Restore {
+    let exists = if conflict == Conflict::Skip && s.write_mode != super::WriteMode::Restore {
         Some(conn::connect(&job.target, s.connect_timeout).await?)
     } else {
         None
@@ -121,7 +143,7 @@ async fn run_inner(
         version,
         filter: s.filter.clone(),
         mode: s.write_mode,
-        conflict: s.conflict,
+        conflict,
         // Always below proto-max-bulk-len (with room for RESTORE's other arguments).
         big_key_bytes: s.big_key_bytes.min(max_bulk.saturating_sub(64) as usize),
         max_bulk_len: max_bulk,
@@ -132,12 +154,29 @@ async fn run_inner(
     match &job.source {
         Source::RdbFile(path) => {
             let fs = FullSync::new(fs_config(path.display().to_string()), exists);
-            import_file(path, fs, ap, tracker, stop).await
+            let ckpt = s.checkpoint.then(|| CheckpointWriter {
+                fingerprint: fingerprint.clone(),
+                source: path.display().to_string(),
+            });
+            import_file(path, fs, ap, tracker, stop, ckpt.as_ref()).await
         }
         Source::Live(config) => {
             let origin = config.url().to_string();
-            let config = config.clone().rdb_mode(RdbMode::Raw);
+            let mut config = config.clone().rdb_mode(RdbMode::Raw);
+            if let Some(c) = resume
+                .as_ref()
+                .filter(|c| c.phase == CheckpointPhase::Incremental)
+            {
+                config = config.resume_from(c.point);
+            }
             let live = Live {
+                ckpt: s.checkpoint.then(|| CheckpointWriter {
+                    fingerprint: fingerprint.clone(),
+                    source: origin.clone(),
+                }),
+                heal_next: resume.is_some(),
+                target: job.target.clone(),
+                connect_timeout: s.connect_timeout,
                 origin: origin.clone(),
                 fs_config: fs_config(origin),
                 exists,
@@ -157,6 +196,7 @@ async fn import_file(
     ap: &mut Applier,
     tracker: &Tracker,
     stop: &mut watch::Receiver<bool>,
+    ckpt: Option<&CheckpointWriter>,
 ) -> Result<StopReason, MigrationError> {
     let file_err = |e: std::io::Error| MigrationError::File {
         path: path.to_path_buf(),
@@ -169,6 +209,10 @@ async fn import_file(
         p.phase = Phase::FullSync;
         p.rdb_total = Some(total);
     });
+    if let Some(c) = ckpt {
+        // A restarted import of this file replaces what the first attempt wrote.
+        c.write_import(ap, CheckpointPhase::FullSync).await?;
+    }
     let mut buf = vec![0u8; FILE_CHUNK];
     let mut last = 0;
     loop {
@@ -189,6 +233,13 @@ async fn import_file(
         }
     }
     fs.finish()?;
+    if ckpt.is_some() {
+        // Complete: a later import (of this file or another) is a new one.
+        let key = bytes::Bytes::from_static(CHECKPOINT_KEY.as_bytes());
+        let tag = crate::Tag::new(Some(0), "DEL", ap.next_seq()).with_key(key.clone());
+        ap.send(tag, &[bytes::Bytes::from_static(b"DEL"), key])
+            .await?;
+    }
     ap.flush().await?;
     ap.report.rdb_bytes = fs.offset();
     publish_full(tracker, &fs, ap);
@@ -206,6 +257,131 @@ fn publish_full(tracker: &Tracker, fs: &FullSync, ap: &Applier) {
     });
 }
 
+/// Removes the target's checkpoint (see the module docs, "Resume"): the next migration
+/// into it starts over. Returns whether there was one. The target's keys are not touched.
+///
+/// # Errors
+/// Connecting to or authenticating with the target failed.
+pub async fn forget_checkpoint(
+    target: &TargetConfig,
+    timeout: Duration,
+) -> Result<bool, MigrationError> {
+    let mut t = conn::connect(target, timeout).await?;
+    let reply =
+        t.call(&["DEL", CHECKPOINT_KEY])
+            .await
+            .map_err(|source| MigrationError::Target {
+                url: target.url.to_string(),
+                source: Box::new(source),
+            })?;
+    Ok(reply == resp_codec::Frame::Integer(1))
+}
+
+/// Reads the target's checkpoint: `None` when there is none; an error when it belongs to
+/// another migration or cannot be read.
+async fn read_checkpoint(
+    target: &mut crate::Target<conn::Stream>,
+    url: &str,
+    fingerprint: &str,
+) -> Result<Option<Checkpoint>, MigrationError> {
+    let terr = |source| MigrationError::Target {
+        url: url.to_string(),
+        source: Box::new(source),
+    };
+    let reply = target.call(&["GET", CHECKPOINT_KEY]).await.map_err(terr)?;
+    let value = match &reply {
+        f if f.is_null() => return Ok(None),
+        f if f.is_error() => {
+            return Err(MigrationError::CheckpointUnreadable {
+                url: url.to_string(),
+                key: CHECKPOINT_KEY,
+                reason: format!("{f:?}"),
+            })
+        }
+        f => f.as_bytes().unwrap_or_default(),
+    };
+    let c = Checkpoint::parse(value).map_err(|reason| MigrationError::CheckpointUnreadable {
+        url: url.to_string(),
+        key: CHECKPOINT_KEY,
+        reason,
+    })?;
+    if c.fingerprint != fingerprint {
+        return Err(MigrationError::CheckpointMismatch {
+            url: url.to_string(),
+            found: c.to_string(),
+        });
+    }
+    Ok(Some(c))
+}
+
+/// What names an RDB file for its import checkpoint: path, size and modification time.
+fn file_identity(path: &std::path::Path) -> String {
+    let meta = std::fs::metadata(path).ok();
+    let size = meta.as_ref().map_or(0, |m| m.len());
+    let mtime = meta
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis());
+    format!("file:{}:{size}:{mtime}", path.display())
+}
+
+/// Writes the checkpoint through the applier, in order with the data.
+struct CheckpointWriter {
+    fingerprint: String,
+    source: String,
+}
+
+/// A replication id for checkpoints of RDB file imports, which have none.
+const NO_REPLID: &[u8; 40] = b"0000000000000000000000000000000000000000";
+
+impl CheckpointWriter {
+    async fn write(
+        &self,
+        ap: &mut Applier,
+        phase: CheckpointPhase,
+        point: replication_client::ResumePoint,
+        seq: u64,
+    ) -> Result<(), MigrationError> {
+        let value = Checkpoint {
+            phase,
+            point,
+            fingerprint: self.fingerprint.clone(),
+            source: self.source.clone(),
+        }
+        .encode();
+        let key = bytes::Bytes::from_static(CHECKPOINT_KEY.as_bytes());
+        let tag = crate::Tag::new(Some(0), "SET", seq).with_key(key.clone());
+        ap.send(
+            tag,
+            &[
+                bytes::Bytes::from_static(b"SET"),
+                key,
+                bytes::Bytes::from(value),
+            ],
+        )
+        .await
+    }
+
+    /// The import checkpoint: `FullSync` while it runs, `Incremental` (complete) after.
+    async fn write_import(
+        &self,
+        ap: &mut Applier,
+        phase: CheckpointPhase,
+    ) -> Result<(), MigrationError> {
+        let point = replication_client::ResumePoint {
+            replid: replication_client::ReplId::from_bytes(NO_REPLID).expect("40 hex digits"),
+            offset: 0,
+            db: 0,
+        };
+        let seq = ap.next_seq();
+        self.write(ap, phase, point, seq).await
+    }
+}
+
+/// Replicated commands per checkpointed `MULTI`/`EXEC` batch at most. A batch also ends as
+/// soon as the stream pauses (nothing buffered), so a quiet source is applied at once.
+const MAX_BATCH_COMMANDS: usize = 1000;
+
 struct Live {
     origin: String,
     fs_config: FullSyncConfig,
@@ -214,6 +390,18 @@ struct Live {
     idle_check: Duration,
     version: crate::ServerVersion,
     filter: crate::Filter,
+    /// `None`: no checkpoint (`checkpoint(false)`).
+    ckpt: Option<CheckpointWriter>,
+    /// The next full sync heals (a checkpoint was found, or a full sync ran before).
+    heal_next: bool,
+    target: TargetConfig,
+    connect_timeout: Duration,
+}
+
+/// The open checkpointed batch.
+#[derive(Default)]
+struct Batch {
+    commands: usize,
 }
 
 impl Live {
@@ -222,6 +410,24 @@ impl Live {
             url: self.origin.clone(),
             source: Arc::new(e),
         }
+    }
+
+    /// Closes the open batch: the checkpoint at `point` (a transaction boundary of the
+    /// source whose commands are all in the batch), then `EXEC`.
+    async fn close_batch(
+        &self,
+        batch: &mut Option<Batch>,
+        point: Option<replication_client::ResumePoint>,
+        ap: &mut Applier,
+    ) -> Result<(), MigrationError> {
+        if batch.take().is_none() {
+            return Ok(());
+        }
+        if let (Some(ckpt), Some(point)) = (&self.ckpt, point) {
+            ckpt.write(ap, CheckpointPhase::Incremental, point, point.offset)
+                .await?;
+        }
+        ap.exec()
     }
 
     async fn run(
@@ -236,6 +442,7 @@ impl Live {
             .await
             .map_err(|e| self.source_err(e))?;
         let mut full: Option<FullSync> = None;
+        let mut pending_full: Option<(replication_client::ReplId, u64)> = None;
         let mut synced = false;
         let modules = self
             .fs_config
@@ -244,12 +451,27 @@ impl Live {
             .map(<[String]>::to_vec);
         let mut incr = Incremental::new(self.version, self.filter.clone(), modules);
         let mut last_progress = 0u64;
+        let mut batch: Option<Batch> = None;
+        // The source position after the last complete transaction received.
+        let mut boundary = replica.position();
         let reason = loop {
-            let idle = self.idle_check;
-            let ev = tokio::select! {
-                biased;
-                _ = stop.changed() => break StopReason::Stopped,
-                ev = tokio::time::timeout(idle, replica.recv()) => ev,
+            if *stop.borrow() {
+                break StopReason::Stopped;
+            }
+            let ev = match replica.try_recv() {
+                Some(ev) => Ok(Some(ev)),
+                None => {
+                    // The stream paused: apply what is batched now.
+                    if !incr.in_transaction() {
+                        self.close_batch(&mut batch, boundary, ap).await?;
+                    }
+                    let idle = self.idle_check;
+                    tokio::select! {
+                        biased;
+                        _ = stop.changed() => break StopReason::Stopped,
+                        ev = tokio::time::timeout(idle, replica.recv()) => ev,
+                    }
+                }
             };
             let ev = match ev {
                 Err(_elapsed) => {
@@ -278,32 +500,56 @@ impl Live {
                     offset,
                     reason,
                 } => {
+                    // Commands before the new full sync were applied on the source: keep
+                    // them, then load the new snapshot over them.
+                    self.close_batch(&mut batch, boundary, ap).await?;
+                    ap.flush().await?;
                     ap.report.replid = Some(replid.as_str().to_string());
+                    ap.report.full_syncs += 1;
+                    let heal = self.heal_next || full.is_some() || synced;
                     match reason {
-                        FullResyncReason::PartialRefused { requested } => {
-                            return Err(MigrationError::ResyncRefused {
-                                url: self.origin.clone(),
-                                offset: requested.offset,
-                            });
-                        }
-                        FullResyncReason::Interrupted => {
-                            let keys = full.as_ref().map_or(0, |f| f.keys_sent);
-                            if keys > 0 {
-                                return Err(MigrationError::FullSyncInterrupted {
-                                    url: self.origin.clone(),
-                                    keys,
-                                });
-                            }
-                        }
+                        FullResyncReason::PartialRefused { requested } => tracing::warn!(
+                            target: "migrate",
+                            "{} refused to resume at offset {} (its backlog no longer holds it): a new full sync heals the target",
+                            self.origin, requested.offset
+                        ),
+                        FullResyncReason::Interrupted => tracing::warn!(
+                            target: "migrate",
+                            "the full sync from {} was interrupted: a new one heals the target",
+                            self.origin
+                        ),
                         _ => {}
                     }
-                    tracing::info!(target: "migrate", "full sync from {} (offset {offset})", self.origin);
+                    tracing::info!(target: "migrate", "full sync from {} (offset {offset}){}", self.origin, if heal { ", healing: keys not in the new snapshot will be removed" } else { "" });
                     let exists = match full.take() {
                         Some(previous) => previous.into_exists(),
                         None => self.exists.take(),
                     };
-                    full = Some(FullSync::new(self.fs_config.clone(), exists));
+                    let mut cfg = self.fs_config.clone();
+                    if heal {
+                        ap.report.healing_full_syncs += 1;
+                        cfg.conflict = Conflict::Replace;
+                    }
+                    let mut fs = FullSync::new(cfg, exists);
+                    if heal {
+                        fs = fs.collect_keys();
+                    }
+                    full = Some(fs);
+                    self.heal_next = true;
+                    synced = false;
+                    ap.incremental = false;
                     ap.applied_offset = offset;
+                    pending_full = Some((replid, offset));
+                    if let Some(ckpt) = &self.ckpt {
+                        let point = replication_client::ResumePoint {
+                            replid,
+                            offset,
+                            db: 0,
+                        };
+                        let seq = ap.next_seq();
+                        ckpt.write(ap, CheckpointPhase::FullSync, point, seq)
+                            .await?;
+                    }
                     tracker.update(|p| {
                         p.phase = Phase::FullSync;
                         p.rdb_bytes = 0;
@@ -323,11 +569,32 @@ impl Live {
                     }
                 }
                 ReplEvent::RdbEnd { len } => {
-                    if let Some(fs) = full.as_ref() {
+                    if let Some(fs) = full.as_mut() {
                         fs.finish()?;
                         ap.flush().await?;
                         ap.report.rdb_bytes = len;
                         publish_full(tracker, fs, ap);
+                        if let Some(keys) = fs.take_keys() {
+                            let mut scan =
+                                conn::connect(&self.target, self.connect_timeout).await?;
+                            let unlink = self.version.has_unlink();
+                            let removed =
+                                super::sweep::sweep(&mut scan, &keys, &self.filter, unlink, ap)
+                                    .await?;
+                            ap.report.keys_swept += removed;
+                            tracing::info!(target: "migrate", "healing full sync: {removed} stale keys removed ({} keys in the snapshot)", keys.len());
+                        }
+                    }
+                    if let (Some(ckpt), Some((replid, offset))) = (&self.ckpt, pending_full.take())
+                    {
+                        let point = replication_client::ResumePoint {
+                            replid,
+                            offset,
+                            db: 0,
+                        };
+                        ckpt.write(ap, CheckpointPhase::Incremental, point, offset)
+                            .await?;
+                        ap.flush().await?;
                     }
                     synced = true;
                     ap.incremental = true;
@@ -335,11 +602,27 @@ impl Live {
                     tracker.update(|p| p.phase = Phase::Incremental);
                 }
                 ReplEvent::Command(cmd) => {
+                    if self.ckpt.is_some() && batch.is_none() {
+                        ap.multi()?;
+                        batch = Some(Batch::default());
+                    }
                     incr.command(cmd, ap).await?;
+                    if let Some(b) = batch.as_mut() {
+                        b.commands += 1;
+                    }
                 }
                 ReplEvent::PartialResync { offset, .. } => {
                     ap.report.partial_resyncs += 1;
-                    tracing::info!(target: "migrate", "replication resumed at offset {offset}");
+                    if !synced && full.is_none() {
+                        // Resumed from the target's checkpoint: the stream continues.
+                        synced = true;
+                        ap.incremental = true;
+                        ap.applied_offset = offset;
+                        tracker.update(|p| p.phase = Phase::Incremental);
+                        tracing::info!(target: "migrate", "resumed replication at offset {offset}: no full sync");
+                    } else {
+                        tracing::info!(target: "migrate", "replication resumed at offset {offset}");
+                    }
                 }
                 ReplEvent::Disconnected {
                     error,
@@ -351,6 +634,15 @@ impl Live {
                 }
                 _ => {}
             }
+            if synced && !incr.in_transaction() {
+                boundary = replica.position();
+                if batch
+                    .as_ref()
+                    .is_some_and(|b| b.commands >= MAX_BATCH_COMMANDS)
+                {
+                    self.close_batch(&mut batch, boundary, ap).await?;
+                }
+            }
             if synced {
                 self.publish_incr(&replica, &incr, ap, tracker);
             }
@@ -358,6 +650,9 @@ impl Live {
         if reason == StopReason::Stopped {
             tracker.update(|p| p.phase = Phase::Stopping);
         }
+        // A source transaction still open is not in the batch: the checkpoint stays before
+        // it, so a restart replays it whole.
+        self.close_batch(&mut batch, boundary, ap).await?;
         ap.flush().await?;
         self.publish_incr(&replica, &incr, ap, tracker);
         let lag = replica.lag();

@@ -10,6 +10,11 @@
 #  3. incremental lag: `redis-migrate sync` while `redis-benchmark -P 16` writes to the
 #     source; the lag in bytes and time from `--progress-interval` lines and the source's
 #     master_repl_offset (benches/lag.py), p50/p99.
+#  4. checkpoint cost (ONLY=ckpt): the same load at -P 32 (SET, INCR, LPUSH) into an empty
+#     source, `sync` with the default checkpoint (each batch of replicated commands in one
+#     MULTI/EXEC with the checkpoint) against `--no-checkpoint`, alternated: load throughput,
+#     catch-up time after the load, lag p50/p99, and the CPU time of the tool and of the
+#     target (from /proc).
 #
 # Env: DATASET (default /work/bench-data/bench-redis-7.0.rdb, else made with testkit's
 # `dataset bench redis-7.0`), RUNS (2), PEER_RDB (path of the `rdb` 0.4 binary; default
@@ -34,7 +39,9 @@ cargo build --quiet --release -p migrate-cli --bin redis-migrate
 bin=$target_dir/release/redis-migrate
 
 dataset=${DATASET:-/work/bench-data/bench-redis-7.0.rdb}
-if [ ! -f "$dataset" ]; then
+if [ "$only" = ckpt ]; then
+  dataset=/dev/null
+elif [ ! -f "$dataset" ]; then
   dataset=$target_dir/bench-redis-7.0.rdb
   if [ ! -f "$dataset" ]; then
     echo "== making the dataset (testkit dataset bench redis-7.0)"
@@ -109,10 +116,12 @@ streams() {
 field() { "$cli" -p "$1" info replication | tr -d '\r' | sed -n "s/^$2://p"; }
 
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $($server --version | cut -d' ' -f1-3)"
-echo "dataset: $dataset ($(stat -c %s "$dataset") bytes)"
-start src --load
-src=$port
-echo "source keyspace: $(keyspace "$src"); streams: $(streams "$src")"
+if [ "$only" != ckpt ]; then
+  echo "dataset: $dataset ($(stat -c %s "$dataset") bytes)"
+  start src --load
+  src=$port
+  echo "source keyspace: $(keyspace "$src"); streams: $(streams "$src")"
+fi
 
 check() { # check WHAT PORT: persistent keys per db equal the source's; keys with a TTL near it
   local got want
@@ -219,5 +228,57 @@ if [ "$only" = all ] || [ "$only" = lag ]; then
     echo "    load $(secs "$t0" "$t1") s, source offset +$((target_off - off0)) bytes; caught up $t_catch s after the load ended"
     echo "  run $r: $(python3 benches/lag.py stats "$tmp/lag$r" "$t0" "$t1")"
     stop "$dst_pid"
+  done
+fi
+
+# CPU seconds (user + system) a process has used so far.
+cpu() { python3 -c "import os; f=open('/proc/$1/stat').read().rsplit(')',1)[1].split(); print(f'{(int(f[11])+int(f[12]))/os.sysconf(\"SC_CLK_TCK\"):.2f}')"; }
+
+if [ "$only" = ckpt ]; then
+  echo
+  echo "== 4. checkpoint cost: redis-benchmark -P 32 -t set,incr,lpush -n $load_n, sync with and without --no-checkpoint (alternated, $runs runs each)"
+  for r in $(seq "$runs"); do
+    for mode in checkpoint no-checkpoint; do
+      start src
+      src=$port
+      src_pid=$pid
+      start dst
+      dst=$port
+      dst_pid=$pid
+      extra=()
+      [ "$mode" = checkpoint ] || extra=(--no-checkpoint)
+      out=$tmp/ckpt-$mode-$r
+      mkdir -p "$out"
+      timeout 900 "$bin" sync --from "redis://127.0.0.1:$src" --to "redis://127.0.0.1:$dst" \
+        --progress-interval 0.05 "${extra[@]}" \
+        2> >(python3 benches/lag.py record "$src" "$out") &
+      sync_pid=$!
+      pids+=("$sync_pid")
+      deadline=$((SECONDS + 60))
+      until grep -q 'incremental: ' "$out/progress.log" 2>/dev/null; do
+        [ $SECONDS -lt $deadline ] || { echo "sync did not reach the incremental phase" >&2; exit 1; }
+        sleep 0.1
+      done
+      cpu0=$(cpu "$sync_pid")
+      tcpu0=$(cpu "$dst_pid")
+      t0=$(now)
+      rps=$(timeout 600 "$bench" -h 127.0.0.1 -p "$src" -P 32 -t set,incr,lpush -n "$load_n" \
+        -r 100000 -q | tr '\r' '\n' | grep 'requests per second' | sed 's/ requests per second.*//' | tr '\n' ' ')
+      t1=$(now)
+      target_off=$(field "$src" master_repl_offset)
+      deadline=$((SECONDS + 300))
+      until [ "$(tail -n 1 "$out/applied.tsv" | cut -f2)" -ge "$target_off" ] 2>/dev/null; do
+        [ $SECONDS -lt $deadline ] || { echo "sync did not catch up" >&2; break; }
+        sleep 0.01
+      done
+      t_catch=$(secs "$t1" "$(now)")
+      tool_cpu=$(python3 -c "print(f'{$(cpu "$sync_pid") - $cpu0:.2f}')")
+      target_cpu=$(python3 -c "print(f'{$(cpu "$dst_pid") - $tcpu0:.2f}')")
+      kill -INT "$sync_pid"
+      wait "$sync_pid" || true
+      echo "  run $r $mode: load $(secs "$t0" "$t1") s ($rps), caught up $t_catch s after it, tool CPU $tool_cpu s, target CPU $target_cpu s; $(python3 benches/lag.py stats "$out" "$t0" "$t1")"
+      stop "$dst_pid"
+      stop "$src_pid"
+    done
   done
 fi

@@ -377,3 +377,47 @@ fn restarted_import_completes_without_duplicates() {
     Snapshot::take(&source, DBS).assert_same(&Snapshot::take(&target, DBS), TTL_TOLERANCE_MS);
     assert_eq!(t.int(["LLEN", "biglist"]), 20_000);
 }
+
+/// The writes an old server (no streams, no variadic HSET) takes, non-idempotent.
+fn old_round(c: &mut Conn, r: u64) {
+    let s = r.to_string();
+    c.ok(["SELECT", &(r % u64::from(DBS)).to_string()]);
+    c.int(["INCR", "counter"]);
+    c.int(["RPUSH", "list", &s]);
+    c.int(["APPEND", "log", &format!("{s},")]);
+    c.int(["HINCRBY", "hash", &format!("f{}", r % 5), "3"]);
+    c.ok(["MULTI"]);
+    c.cmd(["INCRBY", "tx:counter", "2"]);
+    c.cmd(["RPUSH", "tx:list", &s]);
+    c.must(["EXEC"]);
+}
+
+/// A PSYNC v1 source (Redis 2.8: a run id instead of a replication id, `+CONTINUE` without
+/// one): SIGKILL and the same command again resume with a partial resync, exactly once.
+#[test]
+fn sigkill_and_resume_against_a_psync_v1_source() {
+    let source = Server::start(Flavor::Redis2_8);
+    let target = Server::start(Flavor::Redis7_0);
+    let mut s = source.connect();
+    for r in 0..30 {
+        old_round(&mut s, r);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let args = sync_args(&source, &target, &[]);
+    let mut child = spawn(&args);
+    wait_checkpoint(&target, "incremental");
+    for r in 30..130 {
+        old_round(&mut s, r);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for r in 130..200 {
+        old_round(&mut s, r);
+    }
+    let j = finish_once(&source, &target, &dir.path().join("report.json"));
+    assert!(j["resumed_from"].is_string(), "{j}");
+    assert_eq!(j["full_syncs"], 0, "{j}");
+    assert_eq!(info_u64(&mut s, "stats", "sync_full"), 1);
+    assert!(info_u64(&mut s, "stats", "sync_partial_ok") >= 1);
+    Snapshot::take(&source, DBS).assert_same(&Snapshot::take(&target, DBS), TTL_TOLERANCE_MS);
+}

@@ -224,6 +224,13 @@ impl Translator {
         let Some(target_db) = self.filter.target_db(db) else {
             return Ok(empty);
         };
+        // A source that is itself a migration's target writes its checkpoint: not ours.
+        if args
+            .get(1)
+            .is_some_and(|k| k.starts_with(crate::migrate::RESERVED_PREFIX))
+        {
+            return Ok(empty);
+        }
         if let (Some(loaded), Some((module, why))) =
             (&self.opts.target_modules, crate::command_module(name))
         {
@@ -594,5 +601,34 @@ mod tests {
         ));
         // Publishing is dropped by default.
         assert_eq!(t3.translate(0, cmd("PUBLISH ch msg")), Translated::Nothing);
+    }
+}
+
+#[cfg(test)]
+mod reserved_tests {
+    use super::*;
+
+    /// A source that is itself the target of another migration replicates that migration's
+    /// checkpoint writes: they are not copied (they would overwrite ours).
+    #[test]
+    fn the_reserved_prefix_is_never_forwarded() {
+        let mut t = Translator::new(
+            ServerVersion::new(crate::ServerFamily::Redis, 7, 0, 0),
+            Filter::new(),
+            TranslateOptions::default(),
+        );
+        let args = |a: &[&str]| {
+            a.iter()
+                .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+                .collect()
+        };
+        assert_eq!(
+            t.translate(0, args(&["SET", "__redis-migrate:checkpoint", "x"])),
+            Translated::Nothing
+        );
+        assert!(matches!(
+            t.translate(0, args(&["SET", "k", "x"])),
+            Translated::Apply(_)
+        ));
     }
 }

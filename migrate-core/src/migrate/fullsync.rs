@@ -219,9 +219,11 @@ impl FullSync {
 
     async fn key_start(&mut self, mut k: KeyStart, ap: &mut Applier) -> Result<(), MigrationError> {
         let filter = &self.cfg.filter;
+        // A source that is itself a migration's target holds its checkpoint: never copied.
+        let ours = k.key.starts_with(super::checkpoint::RESERVED_PREFIX);
         let db = filter
             .target_db(k.db)
-            .filter(|_| filter.accepts_key(&k.key));
+            .filter(|_| !ours && filter.accepts_key(&k.key));
         let kind = k.kind();
         let skip = |k: KeyStart, db: u32| KeyState {
             start: k,

@@ -259,7 +259,9 @@ if [ "$only" = ckpt ]; then
         [ $SECONDS -lt $deadline ] || { echo "sync did not reach the incremental phase" >&2; exit 1; }
         sleep 0.1
       done
-      cpu0=$(cpu "$sync_pid")
+      # `timeout` runs redis-migrate as its child.
+      tool_pid=$(pgrep -P "$sync_pid" -x redis-migrate || echo "$sync_pid")
+      cpu0=$(cpu "$tool_pid")
       tcpu0=$(cpu "$dst_pid")
       t0=$(now)
       rps=$(timeout 600 "$bench" -h 127.0.0.1 -p "$src" -P 32 -t set,incr,lpush -n "$load_n" \
@@ -272,7 +274,7 @@ if [ "$only" = ckpt ]; then
         sleep 0.01
       done
       t_catch=$(secs "$t1" "$(now)")
-      tool_cpu=$(python3 -c "print(f'{$(cpu "$sync_pid") - $cpu0:.2f}')")
+      tool_cpu=$(python3 -c "print(f'{$(cpu "$tool_pid") - $cpu0:.2f}')")
       target_cpu=$(python3 -c "print(f'{$(cpu "$dst_pid") - $tcpu0:.2f}')")
       kill -INT "$sync_pid"
       wait "$sync_pid" || true

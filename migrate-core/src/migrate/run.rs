@@ -378,9 +378,15 @@ impl CheckpointWriter {
     }
 }
 
-/// Replicated commands per checkpointed `MULTI`/`EXEC` batch at most. A batch also ends as
-/// soon as the stream pauses (nothing buffered), so a quiet source is applied at once.
+/// Replicated commands per checkpointed `MULTI`/`EXEC` batch at most.
 const MAX_BATCH_COMMANDS: usize = 1000;
+/// A batch of at least this many commands is applied as soon as the stream pauses; a
+/// smaller one waits up to [`BATCH_LINGER`] for more, so that the `MULTI`/`SET`/`EXEC` of
+/// the checkpoint stays a small share of the commands under a steady load, and a quiet
+/// source is still applied within milliseconds.
+const MIN_BATCH_COMMANDS: usize = 200;
+/// How long a small batch waits for more commands.
+const BATCH_LINGER: Duration = Duration::from_millis(2);
 
 struct Live {
     origin: String,
@@ -399,9 +405,9 @@ struct Live {
 }
 
 /// The open checkpointed batch.
-#[derive(Default)]
 struct Batch {
     commands: usize,
+    opened: std::time::Instant,
 }
 
 impl Live {
@@ -461,19 +467,28 @@ impl Live {
             let ev = match replica.try_recv() {
                 Some(ev) => Ok(Some(ev)),
                 None => {
-                    // The stream paused: apply what is batched now.
-                    if !incr.in_transaction() {
-                        self.close_batch(&mut batch, boundary, ap).await?;
+                    // The stream paused: apply the batch now if it is big enough or has
+                    // waited long enough; otherwise wait a little for more to join it.
+                    let mut wait = self.idle_check;
+                    if let Some(b) = &batch {
+                        let waited = b.opened.elapsed();
+                        if incr.in_transaction() {
+                            // Only whole source transactions go into a batch.
+                        } else if b.commands >= MIN_BATCH_COMMANDS || waited >= BATCH_LINGER {
+                            self.close_batch(&mut batch, boundary, ap).await?;
+                        } else {
+                            wait = BATCH_LINGER - waited;
+                        }
                     }
-                    let idle = self.idle_check;
                     tokio::select! {
                         biased;
                         _ = stop.changed() => break StopReason::Stopped,
-                        ev = tokio::time::timeout(idle, replica.recv()) => ev,
+                        ev = tokio::time::timeout(wait, replica.recv()) => ev,
                     }
                 }
             };
             let ev = match ev {
+                Err(_elapsed) if batch.is_some() && !incr.in_transaction() => continue,
                 Err(_elapsed) => {
                     // Quiet: settle what is in flight and check whether we caught up.
                     if synced && !incr.in_transaction() {
@@ -604,7 +619,10 @@ impl Live {
                 ReplEvent::Command(cmd) => {
                     if self.ckpt.is_some() && batch.is_none() {
                         ap.multi()?;
-                        batch = Some(Batch::default());
+                        batch = Some(Batch {
+                            commands: 0,
+                            opened: std::time::Instant::now(),
+                        });
                     }
                     incr.command(cmd, ap).await?;
                     if let Some(b) = batch.as_mut() {

@@ -122,6 +122,7 @@ mod fast;
 mod opcode;
 mod peek;
 mod read;
+pub mod stats;
 mod types;
 mod visit;
 

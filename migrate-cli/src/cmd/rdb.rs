@@ -58,11 +58,6 @@ impl Input {
             Some(Err(e)) => Err(CliError::file(&self.path, e)),
         }
     }
-
-    /// Bytes consumed so far.
-    pub(crate) fn offset(&self) -> u64 {
-        self.reader.decoder().offset()
-    }
 }
 
 /// Parses a target version: `7.0`, `6.2.14`, `redis-7.0`, `valkey-9.1` (also with `:`).

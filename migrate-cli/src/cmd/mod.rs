@@ -5,6 +5,7 @@ mod import;
 mod migrate_args;
 mod rdb;
 mod rdb_dump;
+mod rdb_events;
 mod rdb_stats;
 mod sync;
 

@@ -1,8 +1,12 @@
 //! rdb-parser: arbitrary bytes (seed with real RDB files under fuzz/corpus/rdb_decode) must
 //! never panic, hang or over-allocate; feeding in small steps gives the same events and the
-//! same error as feeding everything at once; and the zero-copy `Visitor` path (its whole-key
-//! fast path included) receives what the events carry, or fails with the same error.
+//! same error as feeding everything at once; the zero-copy `Visitor` path (its whole-key
+//! fast path included) receives what the events carry (record lengths included), or fails
+//! with the same error; and a visitor that stops every few calls and is resumed at once
+//! receives every call exactly once.
 #![no_main]
+
+use std::ops::ControlFlow;
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
@@ -37,58 +41,86 @@ fn run(data: &[u8], step: usize, opts: &Options) -> (String, Option<String>) {
 }
 
 /// Every visitor call as Debug text; raw value pieces gathered per key (their cut may differ).
+/// With `stop_every`, every `stop_every`-th call stops the decoder (which is resumed at once).
 #[derive(Default)]
 struct Rec {
     out: Vec<String>,
     raw: Vec<u8>,
+    stop_every: u64,
+    calls: u64,
+}
+
+impl Rec {
+    fn push(&mut self, s: String) -> ControlFlow<()> {
+        self.out.push(s);
+        self.tick()
+    }
+
+    fn tick(&mut self) -> ControlFlow<()> {
+        self.calls += 1;
+        if self.stop_every > 0 && self.calls % self.stop_every == 0 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
 }
 
 impl Visitor for Rec {
-    fn key_start(&mut self, key: &KeyRef<'_>) {
-        self.out.push(format!("key {:?}", key.to_key_start()));
+    fn key_start(&mut self, key: &KeyRef<'_>) -> ControlFlow<()> {
+        self.push(format!("key {:?}", key.to_key_start()))
     }
-    fn string(&mut self, piece: Item<'_>) {
-        self.out.push(format!("str {piece:?}"));
+    fn string(&mut self, piece: Item<'_>) -> ControlFlow<()> {
+        self.push(format!("str {piece:?}"))
     }
-    fn list_item(&mut self, item: Item<'_>) {
-        self.out.push(format!("list {item:?}"));
+    fn list_item(&mut self, item: Item<'_>) -> ControlFlow<()> {
+        self.push(format!("list {item:?}"))
     }
-    fn set_member(&mut self, member: Item<'_>) {
-        self.out.push(format!("set {member:?}"));
+    fn set_member(&mut self, member: Item<'_>) -> ControlFlow<()> {
+        self.push(format!("set {member:?}"))
     }
-    fn zset_entry(&mut self, member: Item<'_>, score: f64) {
-        self.out.push(format!("zset {member:?} {}", score.to_bits()));
+    fn zset_entry(&mut self, member: Item<'_>, score: f64) -> ControlFlow<()> {
+        self.push(format!("zset {member:?} {}", score.to_bits()))
     }
-    fn hash_entry(&mut self, field: Item<'_>, value: Item<'_>, ttl: Option<u64>) {
-        self.out.push(format!("hash {field:?} {value:?} {ttl:?}"));
+    fn hash_entry(&mut self, field: Item<'_>, value: Item<'_>, ttl: Option<u64>) -> ControlFlow<()> {
+        self.push(format!("hash {field:?} {value:?} {ttl:?}"))
     }
-    fn stream_entry(&mut self, id: StreamId, fields: &[(Item<'_>, Item<'_>)]) {
-        self.out.push(format!("entry {id} {fields:?}"));
+    fn stream_entry(&mut self, id: StreamId, fields: &[(Item<'_>, Item<'_>)]) -> ControlFlow<()> {
+        self.push(format!("entry {id} {fields:?}"))
     }
-    fn raw_value(&mut self, piece: &[u8]) {
+    fn raw_value(&mut self, piece: &[u8]) -> ControlFlow<()> {
         self.raw.extend_from_slice(piece);
+        self.tick()
     }
-    fn key_end(&mut self) {
+    fn key_end(&mut self, record_len: u64) -> ControlFlow<()> {
         if !self.raw.is_empty() {
             self.out.push(format!("raw {:?}", std::mem::take(&mut self.raw)));
         }
-        self.out.push("end".into());
+        self.push(format!("end {record_len}"))
     }
-    fn event(&mut self, event: Event) {
-        self.out.push(format!("event {event:?}"));
+    fn event(&mut self, event: Event) -> ControlFlow<()> {
+        self.push(format!("event {event:?}"))
     }
 }
 
-/// The visitor calls of the zero-copy path fed in steps of `step`, and the error, if any.
-fn visit(data: &[u8], step: usize, opts: &Options) -> (Vec<String>, Option<String>) {
+/// The visitor calls of the zero-copy path fed in steps of `step`, and the error, if any;
+/// with `stop_every`, the visitor stops every so many calls and is resumed at once.
+fn visit(data: &[u8], step: usize, opts: &Options, stop_every: u64) -> (Vec<String>, Option<String>) {
     let mut dec = RdbDecoder::new(opts.clone());
     let mut buf = BytesMut::new();
-    let mut rec = Rec::default();
+    let mut rec = Rec {
+        stop_every,
+        ..Rec::default()
+    };
     let mut fed = 0;
     loop {
-        if let Err(e) = dec.decode_into(&mut buf, &mut rec) {
-            assert!(e.offset().unwrap_or(0) <= data.len() as u64);
-            return (rec.out, Some(e.to_string()));
+        match dec.decode_into(&mut buf, &mut rec) {
+            Err(e) => {
+                assert!(e.offset().unwrap_or(0) <= data.len() as u64);
+                return (rec.out, Some(e.to_string()));
+            }
+            Ok(ControlFlow::Break(())) => continue,
+            Ok(ControlFlow::Continue(())) => {}
         }
         if dec.is_done() {
             return (rec.out, None);
@@ -102,14 +134,21 @@ fn visit(data: &[u8], step: usize, opts: &Options) -> (Vec<String>, Option<Strin
     }
 }
 
-/// What a visitor receives from the events of the event path.
+/// What a visitor receives from the events of the event path (record lengths from
+/// `KeyStart::record_offset` and the decoder's offset at `KeyEnd`).
 fn visit_events(data: &[u8], opts: &Options) -> (Vec<String>, Option<String>) {
     let mut dec = RdbDecoder::new(opts.clone());
     let mut buf = BytesMut::from(data);
     let mut rec = Rec::default();
+    let mut record_offset = 0;
     loop {
         match dec.decode(&mut buf) {
-            Ok(Some(ev)) => ev.visit(&mut rec),
+            Ok(Some(ev)) => {
+                if let Event::KeyStart(k) = &ev {
+                    record_offset = k.record_offset;
+                }
+                let _ = ev.visit(&mut rec, dec.offset() - record_offset);
+            }
             Ok(None) => return (rec.out, dec.finish().err().map(|e| e.to_string())),
             Err(e) => return (rec.out, Some(e.to_string())),
         }
@@ -138,10 +177,19 @@ fuzz_target!(|data: &[u8]| {
     // for the failing key before the error may differ).
     let want = visit_events(data, &opts);
     for s in [usize::MAX, step] {
-        let got = visit(data, s, &opts);
+        let got = visit(data, s, &opts, 0);
         assert_eq!(got.1, want.1, "visitor (step {s}) error differs from the events'");
         if want.1.is_none() {
             assert_eq!(got.0, want.0, "visitor (step {s}) calls differ from the events'");
+        }
+    }
+    // A visitor that stops every few calls, resumed at once, gets every call once (the
+    // number of calls between stops from the input, so that all splits get exercised).
+    if want.1.is_none() && data.len() < 256 * 1024 {
+        let every = 1 + (data.len() % 13) as u64;
+        for s in [usize::MAX, step] {
+            let got = visit(data, s, &opts, every);
+            assert_eq!(got, want, "visitor stopping every {every} calls (step {s}) differs");
         }
     }
 });

@@ -1,6 +1,7 @@
 //! The sans-IO decoder: feed bytes, take events.
 
 use std::collections::VecDeque;
+use std::ops::ControlFlow;
 
 use bytes::{Buf, Bytes, BytesMut};
 use crc_fast::{CrcAlgorithm, Digest};
@@ -16,7 +17,7 @@ use crate::opcode::{op, Family, RdbType};
 use crate::peek::{need, PResult, Peek};
 use crate::types::module::{module_type, Tagged, TaggedStep};
 use crate::types::ValueState;
-use crate::visit::{dispatch, Visitor};
+use crate::visit::{dispatch_items, is_items, Gate, Visitor};
 
 /// Decoder limits and switches.
 ///
@@ -339,6 +340,8 @@ pub(crate) struct Pending {
     pub(crate) lru_idle: Option<u64>,
     pub(crate) lfu_freq: Option<u8>,
     pub(crate) meta: Vec<KeyMeta>,
+    /// Offset of the first per-key prefix, where the key's record starts.
+    pub(crate) record_start: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -400,6 +403,12 @@ pub struct RdbDecoder {
     bare: bool,
     /// Buffers of the fast path ([`RdbDecoder::decode_into`]).
     scratch: crate::fast::Scratch,
+    /// Where the current key's record starts, and (once its `KeyEnd` is queued) its length.
+    record_start: u64,
+    record_len: u64,
+    /// After a visitor stopped: how many calls of the unit at the front (the first queued
+    /// event, or the key the fast path decodes next) were already made.
+    resume: u64,
 }
 
 impl RdbDecoder {
@@ -414,6 +423,9 @@ impl RdbDecoder {
             header: None,
             bare: false,
             scratch: crate::fast::Scratch::default(),
+            record_start: 0,
+            record_len: 0,
+            resume: 0,
         }
     }
 
@@ -452,6 +464,8 @@ impl RdbDecoder {
     /// Returns `Ok(None)` when `buf` holds no complete unit (feed more and call again), or
     /// when the stream is done. After an error the decoder is poisoned.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, Error> {
+        // Events hand out whole units: a visitor's stop inside one is forgotten.
+        self.resume = 0;
         loop {
             if let Some(ev) = self.io.out.pop_front() {
                 return Ok(Some(ev));
@@ -467,24 +481,31 @@ impl RdbDecoder {
 
     /// Decodes everything `buf` holds into `v`, the zero-copy way (see [`Visitor`]).
     ///
-    /// Consumes what it decoded and returns `Ok(())` when `buf` holds no further complete
-    /// unit (feed more and call again) or when the stream is done ([`RdbDecoder::is_done`]).
-    /// Keys that lie whole in `buf` are decoded in one pass and their items handed out
-    /// borrowed; a key cut by the end of `buf` is decoded by the resumable state machine, so
-    /// feeding any split of the input gives the same calls (the pieces of
-    /// [`Visitor::raw_value`] aside, which may be cut differently). After an error the
-    /// decoder is poisoned; the key that failed may have had some items visited and gets no
-    /// [`Visitor::key_end`].
+    /// Consumes what it decoded and returns `Ok(ControlFlow::Continue(()))` when `buf` holds
+    /// no further complete unit (feed more and call again) or when the stream is done
+    /// ([`RdbDecoder::is_done`]). Keys that lie whole in `buf` are decoded in one pass and
+    /// their items handed out borrowed; a key cut by the end of `buf` is decoded by the
+    /// resumable state machine, so feeding any split of the input gives the same calls (the
+    /// pieces of [`Visitor::raw_value`] aside, which may be cut differently).
+    ///
+    /// When a visitor method returns [`ControlFlow::Break`], returns
+    /// `Ok(ControlFlow::Break(()))` at once; calling `decode_into` again (with `buf` as it
+    /// was left, more bytes appended if you like) resumes with the next call. See
+    /// [Stopping](Visitor#stopping) for where the input stands. [`RdbDecoder::decode`] after
+    /// a stop returns the stopped unit whole (the key from its `KeyStart`, or the event).
+    ///
+    /// After an error the decoder is poisoned; the key that failed may have had some items
+    /// visited and gets no [`Visitor::key_end`].
     ///
     /// [`RdbDecoder::decode`] and `decode_into` may be mixed on one stream.
     pub fn decode_into<V: Visitor + ?Sized>(
         &mut self,
         buf: &mut BytesMut,
         v: &mut V,
-    ) -> Result<(), Error> {
+    ) -> Result<ControlFlow<()>, Error> {
         loop {
-            while let Some(ev) = self.io.out.pop_front() {
-                dispatch(ev, v);
+            if self.drain(v).is_break() {
+                return Ok(ControlFlow::Break(()));
             }
             if matches!(self.state, State::Opcode) && !self.bare {
                 let r = crate::fast::run(
@@ -492,25 +513,43 @@ impl RdbDecoder {
                     self.db,
                     &mut self.pending,
                     &mut self.scratch,
+                    &mut self.resume,
                     buf,
                     v,
                 );
-                if let Err(e) = r {
-                    self.state = State::Failed;
-                    return Err(e);
+                match r {
+                    Ok(ControlFlow::Continue(())) => {}
+                    Ok(ControlFlow::Break(())) => return Ok(ControlFlow::Break(())),
+                    Err(e) => {
+                        self.state = State::Failed;
+                        return Err(e);
+                    }
                 }
             }
             match self.step(buf) {
-                Ok(Step::NeedMore) => {
-                    while let Some(ev) = self.io.out.pop_front() {
-                        dispatch(ev, v);
-                    }
-                    return Ok(());
-                }
+                Ok(Step::NeedMore) => return Ok(self.drain(v)),
                 Ok(_) => {}
                 Err(e) => return Err(self.fail(e)),
             }
         }
+    }
+
+    /// Hands the queued events to `v`; on a stop, keeps the stopped event at the front with
+    /// the count of its calls already made.
+    fn drain<V: Visitor + ?Sized>(&mut self, v: &mut V) -> ControlFlow<()> {
+        while let Some(ev) = self.io.out.pop_front() {
+            if is_items(&ev) {
+                let mut gate = Gate::new(v, std::mem::take(&mut self.resume));
+                if dispatch_items(&ev, &mut gate, self.record_len).is_break() {
+                    self.resume = gate.seen;
+                    self.io.out.push_front(ev);
+                    return ControlFlow::Break(());
+                }
+            } else {
+                v.event(ev)?;
+            }
+        }
+        ControlFlow::Continue(())
     }
 
     /// Poisons the decoder after a step failed; returns the error with the key context.
@@ -559,6 +598,7 @@ impl RdbDecoder {
             State::Value(v) => match v.step(&mut self.io, buf)? {
                 Step::Done => {
                     self.io.flush_raw(true);
+                    self.record_len = self.io.offset - self.record_start;
                     self.io.emit(Event::KeyEnd);
                     self.key = None;
                     self.state = if self.bare {
@@ -868,6 +908,19 @@ impl RdbDecoder {
                 };
             }
         }
+        // The record of the next key starts at its first prefix; any other unit in between
+        // (an AUX, as KeyDB writes per key) starts it over.
+        let prefix = match b {
+            op::EXPIRETIME | op::EXPIRETIME_MS | op::IDLE | op::FREQ => true,
+            op::RAM_LRU => self.io.family == Family::Redis,
+            op::KEY_META_OR_SLOT_IMPORT => matches!(self.state, State::KeyMeta { .. }),
+            _ => false,
+        };
+        if prefix {
+            self.pending.record_start.get_or_insert(at);
+        } else if !matches!(self.state, State::Key { .. }) {
+            self.pending.record_start = None;
+        }
         Ok(Step::Continue)
     }
 
@@ -926,6 +979,8 @@ impl RdbDecoder {
             self.io.skip(buf, prefix);
         }
         let pending = std::mem::take(&mut self.pending);
+        let record_offset = pending.record_start.unwrap_or(at);
+        self.record_start = record_offset;
         self.key = Some((key.clone(), type_byte));
         self.io.emit(Event::KeyStart(KeyStart {
             db: self.db,
@@ -938,6 +993,7 @@ impl RdbDecoder {
             meta: pending.meta,
             module,
             min_field_expire_ms: min_expire,
+            record_offset,
         }));
         self.state = State::Value(ValueState::new(rdb_type, min_expire));
         Ok(Step::Continue)

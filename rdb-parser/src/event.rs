@@ -303,6 +303,11 @@ pub struct KeyStart {
     /// For Redis 7.4+ hash types 24 and 25: the minimum field expiry stored before the value
     /// (informational; the per-field TTLs are given absolute).
     pub min_field_expire_ms: Option<u64>,
+    /// Offset in the stream where the key's record starts: its first per-key prefix
+    /// (`EXPIRETIME(_MS)`, `IDLE`, `FREQ`, `KEY_META`, `RAM_LRU`) written right before the
+    /// type byte, or the type byte (0 in a DUMP payload). The record ends where the decoder
+    /// stands ([`crate::RdbDecoder::offset`]) when it returns the key's [`Event::KeyEnd`].
+    pub record_offset: u64,
 }
 
 impl KeyStart {

@@ -80,6 +80,12 @@
 //! Both paths give the same calls and the same errors, whatever the input split (tested on
 //! every corpus file and the servers' dumps, and fuzzed).
 //!
+//! Every visitor method returns [`std::ops::ControlFlow`]: a visitor that fails, or that must
+//! wait (an async consumer flushing its output), breaks, and the decoder returns the stop to
+//! its caller and resumes where it stopped on the next call (see [Stopping](Visitor#stopping)).
+//! [`KeyRef::record_offset`] and [`Visitor::key_end`]'s `record_len` locate each key's record
+//! (prefixes, type byte, key and value) in the stream.
+//!
 //! # Performance
 //! Measured with `benches/src/bin/rdb_compare.rs` on a 298 MB Redis 7.0 RDB of 1.1M mixed keys
 //! (table in the README), in the same run: the [`Visitor`] path decodes everything (streams
@@ -116,6 +122,7 @@ mod fast;
 mod opcode;
 mod peek;
 mod read;
+pub mod stats;
 mod types;
 mod visit;
 

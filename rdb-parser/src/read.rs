@@ -1,6 +1,7 @@
 //! The blocking adapter: a pull iterator over any [`std::io::Read`].
 
 use std::io::Read;
+use std::ops::ControlFlow;
 
 use bytes::BytesMut;
 
@@ -72,25 +73,34 @@ impl<R: Read> RdbReader<R> {
 
 impl<R: Read> RdbReader<R> {
     /// Decodes the rest of the stream into `v`, the zero-copy way (see [`Visitor`]): the
-    /// fastest way to read a file. Returns at the end of the RDB stream; an input that ends
-    /// early is [`Error::Truncated`]. May follow calls to `next()`.
-    pub fn visit<V: Visitor + ?Sized>(&mut self, v: &mut V) -> Result<(), Error> {
+    /// fastest way to read a file. Returns `Ok(ControlFlow::Continue(()))` at the end of the
+    /// RDB stream; an input that ends early is [`Error::Truncated`]. May follow calls to
+    /// `next()`.
+    ///
+    /// When `v` stops ([`ControlFlow::Break`]), returns `Ok(ControlFlow::Break(()))` at
+    /// once; calling `visit` again resumes with the next call (see
+    /// [Stopping](Visitor#stopping)), and `next()` with the stopped unit whole.
+    pub fn visit<V: Visitor + ?Sized>(&mut self, v: &mut V) -> Result<ControlFlow<()>, Error> {
         if self.finished {
-            return Ok(());
+            return Ok(ControlFlow::Continue(()));
         }
         let r = self.visit_inner(v);
-        self.finished = true;
+        if !matches!(r, Ok(ControlFlow::Break(()))) {
+            self.finished = true;
+        }
         r
     }
 
-    fn visit_inner<V: Visitor + ?Sized>(&mut self, v: &mut V) -> Result<(), Error> {
+    fn visit_inner<V: Visitor + ?Sized>(&mut self, v: &mut V) -> Result<ControlFlow<()>, Error> {
         loop {
-            self.decoder.decode_into(&mut self.buf, v)?;
+            if self.decoder.decode_into(&mut self.buf, v)?.is_break() {
+                return Ok(ControlFlow::Break(()));
+            }
             if self.decoder.is_done() {
-                return Ok(());
+                return Ok(ControlFlow::Continue(()));
             }
             if self.eof {
-                return self.decoder.finish();
+                return self.decoder.finish().map(ControlFlow::Continue);
             }
             self.fill()?;
         }
@@ -147,9 +157,18 @@ pub fn decode_all(data: &[u8], opts: Options) -> Result<Vec<Event>, Error> {
 }
 
 /// Decodes a whole in-memory RDB stream into `v`, the zero-copy way (see [`Visitor`]).
-pub fn visit_all<V: Visitor + ?Sized>(data: &[u8], opts: Options, v: &mut V) -> Result<(), Error> {
+///
+/// When `v` stops ([`ControlFlow::Break`]), returns `Ok(ControlFlow::Break(()))` at once and
+/// the rest of `data` is not decoded (use [`RdbDecoder::decode_into`] to be able to resume).
+pub fn visit_all<V: Visitor + ?Sized>(
+    data: &[u8],
+    opts: Options,
+    v: &mut V,
+) -> Result<ControlFlow<()>, Error> {
     let mut buf = BytesMut::from(data);
     let mut dec = RdbDecoder::new(opts);
-    dec.decode_into(&mut buf, v)?;
-    dec.finish()
+    if dec.decode_into(&mut buf, v)?.is_break() {
+        return Ok(ControlFlow::Break(()));
+    }
+    dec.finish().map(ControlFlow::Continue)
 }

@@ -4,8 +4,14 @@
 
 mod common;
 
-use common::{check_visit_matches_events, corpus_dir, manifest, visit_stepwise};
-use rdb_parser::{visit_all, Item, KeyRef, Options, RdbReader, StreamId, Visitor};
+use common::{
+    check_visit_matches_events, corpus_dir, manifest, visit_stepwise, visit_stepwise_into, Rec,
+    Recorder, Stopper,
+};
+use std::ops::ControlFlow;
+
+use bytes::BytesMut;
+use rdb_parser::{visit_all, Item, KeyRef, Options, RdbDecoder, RdbReader, StreamId, Visitor};
 
 #[test]
 fn every_corpus_file_visits_as_its_events() {
@@ -61,17 +67,21 @@ struct Count {
 }
 
 impl Visitor for Count {
-    fn key_start(&mut self, _key: &KeyRef<'_>) {
+    fn key_start(&mut self, _key: &KeyRef<'_>) -> ControlFlow<()> {
         self.keys += 1;
+        ControlFlow::Continue(())
     }
-    fn string(&mut self, piece: Item<'_>) {
+    fn string(&mut self, piece: Item<'_>) -> ControlFlow<()> {
         self.strings.push(piece.to_vec());
+        ControlFlow::Continue(())
     }
-    fn list_item(&mut self, _item: Item<'_>) {
+    fn list_item(&mut self, _item: Item<'_>) -> ControlFlow<()> {
         self.items += 1;
+        ControlFlow::Continue(())
     }
-    fn stream_entry(&mut self, _id: StreamId, _f: &[(Item<'_>, Item<'_>)]) {
+    fn stream_entry(&mut self, _id: StreamId, _f: &[(Item<'_>, Item<'_>)]) -> ControlFlow<()> {
         self.items += 1;
+        ControlFlow::Continue(())
     }
 }
 
@@ -84,11 +94,14 @@ fn reader_visit_and_visit_all_agree() {
     let file = rdb10(&body);
     let opts = Options::default().string_piece(4096);
     let mut a = Count::default();
-    visit_all(&file, opts.clone(), &mut a).unwrap();
+    assert!(visit_all(&file, opts.clone(), &mut a)
+        .unwrap()
+        .is_continue());
     let mut b = Count::default();
-    RdbReader::new(&file[..], opts.clone())
+    assert!(RdbReader::new(&file[..], opts.clone())
         .visit(&mut b)
-        .unwrap();
+        .unwrap()
+        .is_continue());
     assert_eq!(a.keys, 3);
     assert_eq!(a.strings, b.strings);
     assert_eq!(a.strings[0], b"v");
@@ -144,5 +157,170 @@ fn errors_inside_a_fast_key_match_the_state_machine() {
         assert!(err.key().is_some(), "{name}: {err}");
         assert!(err.offset().is_some(), "{name}: {err}");
         eprintln!("{name}: {e}");
+    }
+}
+
+/// Stops at the `n`-th key start (1-based), recording every call.
+struct StopAtKey {
+    rec: Recorder,
+    n: usize,
+    keys: usize,
+}
+
+impl Visitor for StopAtKey {
+    fn key_start(&mut self, key: &KeyRef<'_>) -> ControlFlow<()> {
+        let _ = self.rec.key_start(key);
+        self.keys += 1;
+        if self.keys == self.n {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+    fn list_item(&mut self, item: Item<'_>) -> ControlFlow<()> {
+        self.rec.list_item(item)
+    }
+    fn string(&mut self, piece: Item<'_>) -> ControlFlow<()> {
+        self.rec.string(piece)
+    }
+    fn key_end(&mut self, record_len: u64) -> ControlFlow<()> {
+        self.rec.key_end(record_len)
+    }
+    fn event(&mut self, event: rdb_parser::Event) -> ControlFlow<()> {
+        self.rec.event(event)
+    }
+}
+
+/// Three keys: "a" = "1" with an expiry, list "b" = [x, y, z] (linked list), "c" = "3".
+fn three_keys() -> Vec<u8> {
+    let mut body = vec![0xfe, 0x00];
+    body.push(0xfc);
+    body.extend_from_slice(&4_102_444_800_000i64.to_le_bytes());
+    body.extend_from_slice(&[0x00, 0x01, b'a', 0x01, b'1']);
+    body.extend_from_slice(&[0x01, 0x01, b'b', 0x03, 0x01, b'x', 0x01, b'y', 0x01, b'z']);
+    body.extend_from_slice(&[0x00, 0x01, b'c', 0x01, b'3']);
+    rdb10(&body)
+}
+
+#[test]
+fn a_visitor_stops_at_the_nth_key_fed_whole_and_byte_by_byte() {
+    let file = three_keys();
+    let (all, r) = visit_stepwise(&file, usize::MAX, Options::default());
+    r.unwrap();
+    let key_at: Vec<usize> = all
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| matches!(r, Rec::Key(_)))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(key_at.len(), 3);
+    for n in 1..=3 {
+        for step in [usize::MAX, 1] {
+            let mut dec = RdbDecoder::new(Options::default());
+            let mut buf = BytesMut::new();
+            let mut v = StopAtKey {
+                rec: Recorder::default(),
+                n,
+                keys: 0,
+            };
+            let mut fed = 0;
+            let stopped = loop {
+                if dec.decode_into(&mut buf, &mut v).unwrap().is_break() {
+                    break true;
+                }
+                if fed >= file.len() {
+                    break false;
+                }
+                let k = step.min(file.len() - fed);
+                buf.extend_from_slice(&file[fed..fed + k]);
+                fed += k;
+            };
+            assert!(stopped, "key {n}, step {step}: stopped");
+            // Everything up to and including the n-th key_start, nothing after it.
+            assert_eq!(v.rec.recs, all[..=key_at[n - 1]], "key {n}, step {step}");
+            let Rec::Key(k) = &all[key_at[n - 1]] else {
+                unreachable!()
+            };
+            // Not poisoned, not past the stopped key: resuming gives the rest.
+            let len = all[key_at[n - 1]..]
+                .iter()
+                .find_map(|r| match r {
+                    Rec::End(len) => Some(*len),
+                    _ => None,
+                })
+                .unwrap();
+            assert!(dec.offset() < k.record_offset + len, "key {n}, step {step}");
+            if step == usize::MAX {
+                // Decoded in one pass: stopped before its type byte.
+                assert!(dec.offset() <= k.record_offset + 9, "key {n}");
+            }
+            v.n = usize::MAX;
+            loop {
+                assert!(dec.decode_into(&mut buf, &mut v).unwrap().is_continue());
+                if dec.is_done() || fed >= file.len() {
+                    break;
+                }
+                let k = step.min(file.len() - fed);
+                buf.extend_from_slice(&file[fed..fed + k]);
+                fed += k;
+            }
+            dec.finish().unwrap();
+            assert_eq!(v.rec.recs, all, "key {n}, step {step}: resumed");
+        }
+    }
+    // visit_all and RdbReader::visit return the stop; the reader resumes.
+    let mut v = StopAtKey {
+        rec: Recorder::default(),
+        n: 2,
+        keys: 0,
+    };
+    assert!(visit_all(&file, Options::default(), &mut v)
+        .unwrap()
+        .is_break());
+    assert_eq!(v.keys, 2);
+    let mut v = StopAtKey {
+        rec: Recorder::default(),
+        n: 2,
+        keys: 0,
+    };
+    let mut reader = RdbReader::new(&file[..], Options::default());
+    assert!(reader.visit(&mut v).unwrap().is_break());
+    assert!(reader.visit(&mut v).unwrap().is_continue());
+    assert_eq!(v.rec.recs, all);
+}
+
+#[test]
+fn stopping_at_every_call_and_resuming_gives_every_call_once() {
+    let file = three_keys();
+    let (all, _) = visit_stepwise(&file, usize::MAX, Options::default().raw_values(true));
+    for every in [1, 2, 3, 5] {
+        for step in [usize::MAX, 1, 4] {
+            let mut s = Stopper::new(every);
+            visit_stepwise_into(&file, step, Options::default().raw_values(true), &mut s).unwrap();
+            assert_eq!(s.rec.recs, all, "every {every}, step {step}");
+            assert_eq!(s.stops, s.calls / every);
+        }
+    }
+}
+
+#[test]
+fn key_records_have_their_offset_and_length() {
+    let file = three_keys();
+    for step in [usize::MAX, 1, 3] {
+        let (recs, r) = visit_stepwise(&file, step, Options::default());
+        r.unwrap();
+        let spans: Vec<(u64, u64)> = recs
+            .iter()
+            .filter_map(|r| match r {
+                Rec::Key(k) => Some((k.record_offset, 0)),
+                Rec::End(len) => Some((0, *len)),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .chunks(2)
+            .map(|c| (c[0].0, c[1].1))
+            .collect();
+        // Magic (9) + SELECTDB (2); "a" with its 9-byte expiry prefix; "b"; "c".
+        assert_eq!(spans, vec![(11, 9 + 5), (25, 10), (35, 5)], "step {step}");
     }
 }

@@ -17,6 +17,7 @@
 
 use std::fs::File;
 use std::io::BufReader;
+use std::ops::ControlFlow;
 use std::process::{exit, Command};
 use std::time::Instant;
 
@@ -91,34 +92,47 @@ fn size(i: Item<'_>) -> u64 {
 }
 
 impl Visitor for Counter {
-    fn key_start(&mut self, _key: &KeyRef<'_>) {
+    fn key_start(&mut self, _key: &KeyRef<'_>) -> ControlFlow<()> {
         self.keys += 1;
+        ControlFlow::Continue(())
     }
-    fn string(&mut self, piece: Item<'_>) {
+    fn string(&mut self, piece: Item<'_>) -> ControlFlow<()> {
         self.bytes += size(piece);
+        ControlFlow::Continue(())
     }
-    fn list_item(&mut self, item: Item<'_>) {
+    fn list_item(&mut self, item: Item<'_>) -> ControlFlow<()> {
         self.items += 1;
         self.bytes += size(item);
+        ControlFlow::Continue(())
     }
-    fn set_member(&mut self, member: Item<'_>) {
+    fn set_member(&mut self, member: Item<'_>) -> ControlFlow<()> {
         self.items += 1;
         self.bytes += size(member);
+        ControlFlow::Continue(())
     }
-    fn zset_entry(&mut self, member: Item<'_>, score: f64) {
+    fn zset_entry(&mut self, member: Item<'_>, score: f64) -> ControlFlow<()> {
         self.items += 1;
         self.bytes += size(member) + u64::from(score.is_nan());
+        ControlFlow::Continue(())
     }
-    fn hash_entry(&mut self, field: Item<'_>, value: Item<'_>, _ttl: Option<u64>) {
+    fn hash_entry(
+        &mut self,
+        field: Item<'_>,
+        value: Item<'_>,
+        _ttl: Option<u64>,
+    ) -> ControlFlow<()> {
         self.items += 1;
         self.bytes += size(field) + size(value);
+        ControlFlow::Continue(())
     }
-    fn stream_entry(&mut self, _id: StreamId, fields: &[(Item<'_>, Item<'_>)]) {
+    fn stream_entry(&mut self, _id: StreamId, fields: &[(Item<'_>, Item<'_>)]) -> ControlFlow<()> {
         self.items += 1;
         self.bytes += fields.iter().map(|(f, v)| size(*f) + size(*v)).sum::<u64>();
+        ControlFlow::Continue(())
     }
-    fn raw_value(&mut self, piece: &[u8]) {
+    fn raw_value(&mut self, piece: &[u8]) -> ControlFlow<()> {
         self.bytes += piece.len() as u64;
+        ControlFlow::Continue(())
     }
 }
 
@@ -127,7 +141,7 @@ fn visit(file: &str, opts: Options) {
     let started = Instant::now();
     let f = File::open(file).unwrap_or_else(|e| fail(file, e));
     let mut c = Counter::default();
-    RdbReader::new(f, opts)
+    let _ = RdbReader::new(f, opts)
         .visit(&mut c)
         .unwrap_or_else(|e| fail(file, e));
     println!(

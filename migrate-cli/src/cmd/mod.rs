@@ -6,6 +6,7 @@ mod import;
 mod migrate_args;
 mod rdb;
 mod rdb_dump;
+mod rdb_events;
 mod rdb_stats;
 mod sync;
 

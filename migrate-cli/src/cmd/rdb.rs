@@ -49,20 +49,6 @@ impl Input {
             reader: RdbReader::new(read, opts),
         })
     }
-
-    /// The next event; a decoding error becomes `<file>: <error>` (the error names the offset).
-    pub(crate) fn next_event(&mut self) -> Result<Option<Event>, CliError> {
-        match self.reader.next() {
-            None => Ok(None),
-            Some(Ok(ev)) => Ok(Some(ev)),
-            Some(Err(e)) => Err(CliError::file(&self.path, e)),
-        }
-    }
-
-    /// Bytes consumed so far.
-    pub(crate) fn offset(&self) -> u64 {
-        self.reader.decoder().offset()
-    }
 }
 
 /// Parses a target version: `7.0`, `6.2.14`, `redis-7.0`, `valkey-9.1` (also with `:`).

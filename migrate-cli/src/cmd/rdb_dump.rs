@@ -14,6 +14,7 @@ use rdb_parser::{Event, Options};
 
 use super::filter_args::FilterArgs;
 use super::rdb::{parse_version, Input, WriterVersion};
+use super::rdb_events::ToEvents;
 use crate::error::CliError;
 
 /// Output format of `rdb dump`.
@@ -158,14 +159,14 @@ impl DumpArgs {
         let mut target_db = 0u32;
         // The raw value of a module key being captured for RESTORE.
         let mut raw: Option<(rdb_parser::KeyStart, Vec<bytes::Bytes>)> = None;
-        while let Some(ev) = input.next_event()? {
+        let on_event = |ev: Event| -> Result<(), CliError> {
             writer_version.observe(&ev);
             match &ev {
                 Event::RawValue(chunk) => {
                     if let Some((_, chunks)) = &mut raw {
                         chunks.push(chunk.clone());
                     }
-                    continue;
+                    return Ok(());
                 }
                 Event::KeyStart(k) => {
                     raw = (self.restore_modules && k.kind() == rdb_parser::ValueKind::Module)
@@ -189,10 +190,10 @@ impl DumpArgs {
                 if matches!(ev, Event::KeyEnd) {
                     skipping = false;
                 }
-                continue;
+                return Ok(());
             }
             if !matches!(ev, Event::KeyStart(_) | Event::Function(_)) && rewriter.is_none() {
-                continue;
+                return Ok(());
             }
             let rw = rewriter.get_or_insert_with(|| {
                 let target = self
@@ -227,7 +228,9 @@ impl DumpArgs {
             if let Some(o) = outcome {
                 summary.outcome(&o, self.quiet);
             }
-        }
+            Ok(())
+        };
+        ToEvents::new(on_event).run(&mut input.reader, &input.path)?;
         output.write(&buf)?;
         if let Some(rw) = &rewriter {
             summary.commands = rw.stats().commands;
@@ -246,7 +249,7 @@ impl DumpArgs {
         let mut json = JsonWriter::new();
         let mut buf = Vec::with_capacity(256 * 1024);
         let mut skipping = false;
-        while let Some(ev) = input.next_event()? {
+        let on_event = |ev: Event| -> Result<(), CliError> {
             if let Event::KeyStart(k) = &ev {
                 let expired = k.expire_at_ms.is_some_and(|at| at <= now_ms);
                 let db = filter
@@ -263,7 +266,7 @@ impl DumpArgs {
                     k.db = db;
                     json.push(&Event::KeyStart(k), &mut buf);
                     summary.written += 1;
-                    continue;
+                    return Ok(());
                 } else {
                     summary.written += 1;
                 }
@@ -272,13 +275,15 @@ impl DumpArgs {
                 if matches!(ev, Event::KeyEnd) {
                     skipping = false;
                 }
-                continue;
+                return Ok(());
             }
             if json.push(&ev, &mut buf) && buf.len() >= 128 * 1024 {
                 output.write(&buf)?;
                 buf.clear();
             }
-        }
+            Ok(())
+        };
+        ToEvents::new(on_event).run(&mut input.reader, &input.path)?;
         output.write(&buf)?;
         Ok(())
     }

@@ -140,12 +140,13 @@ async fn live_source(
 struct ModuleTypes(std::collections::BTreeSet<String>);
 
 impl rdb_parser::Visitor for ModuleTypes {
-    fn key_start(&mut self, key: &rdb_parser::KeyRef<'_>) {
+    fn key_start(&mut self, key: &rdb_parser::KeyRef<'_>) -> std::ops::ControlFlow<()> {
         if let Some(m) = key.module {
             if !self.0.contains(&m.name) {
                 self.0.insert(m.name.clone());
             }
         }
+        std::ops::ControlFlow::Continue(())
     }
 }
 
@@ -167,7 +168,7 @@ async fn file_modules_missing(
             std::io::BufReader::with_capacity(1 << 20, file),
             rdb_parser::Options::default(),
         );
-        reader.visit(&mut types).map(|()| types.0)
+        reader.visit(&mut types).map(|_| types.0)
     })
     .await
     .map_err(|e| MigrationError::Internal(e.to_string()))?

@@ -29,6 +29,7 @@ fn start(key: &str, t: RdbType, ttl: Option<i64>) -> Event {
         meta: Vec::new(),
         module: None,
         min_field_expire_ms: None,
+        record_offset: 0,
     })
 }
 

@@ -14,6 +14,8 @@
 mod cursor;
 mod stream;
 
+use std::ops::ControlFlow;
+
 use bytes::{Buf, BytesMut};
 
 use crate::decoder::Io;
@@ -25,7 +27,7 @@ use crate::encoding::ziplist::Ziplist;
 use crate::error::Error;
 use crate::event::Item;
 use crate::opcode::{op, RdbType};
-use crate::visit::{KeyRef, Visitor};
+use crate::visit::{flow, Gate, KeyRef, Visitor};
 use cursor::{Cur, S};
 
 /// Per-key attributes read before the type byte (shared with the state machine).
@@ -40,22 +42,28 @@ pub(crate) struct Scratch {
 
 /// Decodes the keys (and the per-key opcodes before them) that lie whole at the front of
 /// `buf`, calling `v`; consumes exactly what it decoded and stops at the first unit it
-/// leaves to the state machine.
+/// leaves to the state machine, or when `v` stops (`resume`: see [`key`]).
 pub(crate) fn run<V: Visitor + ?Sized>(
     io: &mut Io,
     db: u32,
     pending: &mut Pending,
     scratch: &mut Scratch,
+    resume: &mut u64,
     buf: &mut BytesMut,
     v: &mut V,
-) -> Result<(), Error> {
+) -> Result<ControlFlow<()>, Error> {
     let data: &[u8] = buf;
     let mut p = Cur::new(data, 0, io.opts.max_buffered);
     let mut done = 0;
     let result = loop {
-        match key(io, db, pending, scratch, &mut p, data, v) {
-            Ok(true) => done = p.pos,
-            Ok(false) => break Ok(()),
+        match key(io, db, pending, scratch, resume, &mut p, data, v) {
+            Ok(Unit::Done) => done = p.pos,
+            Ok(Unit::DoneStop) => {
+                done = p.pos;
+                break Ok(ControlFlow::Break(()));
+            }
+            Ok(Unit::Left) => break Ok(ControlFlow::Continue(())),
+            Ok(Unit::Stopped) => break Ok(ControlFlow::Break(())),
             Err(e) => break Err(e),
         }
     };
@@ -64,63 +72,89 @@ pub(crate) fn run<V: Visitor + ?Sized>(
     result
 }
 
-/// One per-key opcode or one whole key. `Ok(false)`: left to the state machine (nothing of
-/// it visited; the caller consumes only what came before).
+/// What [`key`] did with the unit at the cursor.
+enum Unit {
+    /// Decoded and visited (consume it).
+    Done,
+    /// Decoded and visited, and the visitor stopped at its last call (consume it).
+    DoneStop,
+    /// Left to the state machine (nothing of it visited).
+    Left,
+    /// The visitor stopped inside the key: not consumed, `resume` calls made.
+    Stopped,
+}
+
+/// One per-key opcode or one whole key. A key the visitor stops in is not consumed (nor
+/// its prefixes forgotten): `resume` is set to the number of calls made, which the next run
+/// skips when it decodes the key again.
 #[inline]
+#[allow(clippy::too_many_arguments)]
 fn key<V: Visitor + ?Sized>(
     io: &Io,
     db: u32,
     pending: &mut Pending,
     scratch: &mut Scratch,
+    resume: &mut u64,
     p: &mut Cur<'_>,
     data: &[u8],
     v: &mut V,
-) -> Result<bool, Error> {
-    let Some(b) = p.u8() else { return Ok(false) };
-    match b {
+) -> Result<Unit, Error> {
+    let at = io.offset + p.pos as u64;
+    let Some(b) = p.u8() else {
+        return Ok(Unit::Left);
+    };
+    let prefix = match b {
         op::EXPIRETIME_MS => {
             let Some(ms) = p.array::<8>() else {
-                return Ok(false);
+                return Ok(Unit::Left);
             };
             pending.expire_at_ms = Some(i64::from_le_bytes(ms));
-            return Ok(true);
+            true
         }
         op::EXPIRETIME => {
             let Some(s) = p.array::<4>() else {
-                return Ok(false);
+                return Ok(Unit::Left);
             };
             pending.expire_at_ms = Some(i64::from(i32::from_le_bytes(s)) * 1000);
-            return Ok(true);
+            true
         }
         op::IDLE => {
             let Some(idle) = p.len() else {
-                return Ok(false);
+                return Ok(Unit::Left);
             };
             pending.lru_idle = Some(idle);
-            return Ok(true);
+            true
         }
         op::FREQ => {
-            let Some(f) = p.u8() else { return Ok(false) };
+            let Some(f) = p.u8() else {
+                return Ok(Unit::Left);
+            };
             pending.lfu_freq = Some(f);
-            return Ok(true);
+            true
         }
-        _ => {}
+        _ => false,
+    };
+    if prefix {
+        pending.record_start.get_or_insert(at);
+        return Ok(Unit::Done);
     }
     let Some(t) = RdbType::from_byte(io.family, io.version, b) else {
-        return Ok(false);
+        return Ok(Unit::Left);
     };
     if !handled(t) {
-        return Ok(false);
+        return Ok(Unit::Left);
     }
     let Some(S::Plain(key)) = p.string() else {
-        return Ok(false);
+        return Ok(Unit::Left);
     };
     let start = p.pos;
     if measure(t, io, p).is_none() {
-        return Ok(false);
+        return Ok(Unit::Left);
     }
     let key = &data[key];
-    v.key_start(&KeyRef {
+    let record_offset = pending.record_start.unwrap_or(at);
+    let mut gate = Gate::new(v, std::mem::take(resume));
+    let k = KeyRef {
         db,
         key,
         type_byte: b,
@@ -131,16 +165,42 @@ fn key<V: Visitor + ?Sized>(
         meta: &pending.meta,
         module: None,
         min_field_expire_ms: None,
-    });
-    *pending = Pending::default();
-    if io.opts.raw_values {
-        v.raw_value(&[b]);
-        v.raw_value(&data[start..p.pos]);
+        record_offset,
+    };
+    let value = Cur::new(data, start, io.opts.max_buffered);
+    match key_value(t, io, &k, &data[start..p.pos], value, scratch, &mut gate) {
+        Ok(ControlFlow::Continue(())) => {}
+        Ok(ControlFlow::Break(())) => {
+            *resume = gate.seen;
+            return Ok(Unit::Stopped);
+        }
+        Err(e) => return Err(e.with_key(key, b)),
     }
-    let at = Cur::new(data, start, io.opts.max_buffered);
-    visit(t, io, at, scratch, v).map_err(|e| e.with_key(key, b))?;
-    v.key_end();
-    Ok(true)
+    *pending = Pending::default();
+    let record_len = io.offset + p.pos as u64 - record_offset;
+    Ok(match gate.key_end(record_len) {
+        ControlFlow::Continue(()) => Unit::Done,
+        ControlFlow::Break(()) => Unit::DoneStop,
+    })
+}
+
+/// The calls of a measured key up to its value's last item.
+#[inline(always)]
+fn key_value<V: Visitor + ?Sized>(
+    t: RdbType,
+    io: &Io,
+    k: &KeyRef<'_>,
+    raw: &[u8],
+    value: Cur<'_>,
+    scratch: &mut Scratch,
+    v: &mut V,
+) -> Result<ControlFlow<()>, Error> {
+    flow!(v.key_start(k));
+    if io.opts.raw_values {
+        flow!(v.raw_value(&[k.type_byte]));
+        flow!(v.raw_value(raw));
+    }
+    visit(t, io, value, scratch, v)
 }
 
 /// The value types the fast path decodes.
@@ -254,7 +314,7 @@ fn visit<V: Visitor + ?Sized>(
     mut p: Cur<'_>,
     scratch: &mut Scratch,
     v: &mut V,
-) -> Result<(), Error> {
+) -> Result<ControlFlow<()>, Error> {
     use RdbType::*;
     let data = p.data();
     let base = io.offset;
@@ -264,7 +324,7 @@ fn visit<V: Visitor + ?Sized>(
     match t {
         String => {
             let s = p.string().ok_or_else(|| re(&p))?;
-            v.string(resolve(s, data, base, &mut scratch.a)?);
+            flow!(v.string(resolve(s, data, base, &mut scratch.a)?));
         }
         List | Set => {
             let n = p.len().ok_or_else(|| re(&p))?;
@@ -272,9 +332,9 @@ fn visit<V: Visitor + ?Sized>(
                 let s = p.string().ok_or_else(|| re(&p))?;
                 let item = resolve(s, data, base, &mut scratch.a)?;
                 if t == List {
-                    v.list_item(item);
+                    flow!(v.list_item(item));
                 } else {
-                    v.set_member(item);
+                    flow!(v.set_member(item));
                 }
             }
         }
@@ -288,7 +348,7 @@ fn visit<V: Visitor + ?Sized>(
                     p.ascii_double()
                 }
                 .ok_or_else(|| re(&p))?;
-                v.zset_entry(resolve(s, data, base, &mut scratch.a)?, score);
+                flow!(v.zset_entry(resolve(s, data, base, &mut scratch.a)?, score));
             }
         }
         Hash => {
@@ -298,7 +358,7 @@ fn visit<V: Visitor + ?Sized>(
                 let x = p.string().ok_or_else(|| re(&p))?;
                 let f = resolve(f, data, base, &mut scratch.a)?;
                 let x = resolve(x, data, base, &mut scratch.b)?;
-                v.hash_entry(f, x, None);
+                flow!(v.hash_entry(f, x, None));
             }
         }
         ListQuicklist | ListQuicklist2 => {
@@ -325,20 +385,20 @@ fn visit<V: Visitor + ?Sized>(
                     return Err(Error::corrupt("integer-encoded node", blob_at));
                 };
                 if plain {
-                    v.list_item(Item::Bytes(blob));
+                    flow!(v.list_item(Item::Bytes(blob)));
                 } else if t == ListQuicklist2 {
                     let cur = Listpack::open(blob)
                         .map_err(|w| blob_error(w, " (in a quicklist node)", blob_at))?;
-                    shape(LpCursor { blob, cur }, Shape::List, blob_at, v)?;
+                    flow!(shape(LpCursor { blob, cur }, Shape::List, blob_at, v)?);
                 } else {
                     let cur = Ziplist::open(blob)
                         .map_err(|w| blob_error(w, " (in a quicklist node)", blob_at))?;
-                    shape(ZlCursor { blob, cur }, Shape::List, blob_at, v)?;
+                    flow!(shape(ZlCursor { blob, cur }, Shape::List, blob_at, v)?);
                 }
             }
         }
         StreamListpacks | StreamListpacks2 | StreamListpacks3 => {
-            stream::visit(t, io, p, scratch, v)?
+            flow!(stream::visit(t, io, p, scratch, v)?)
         }
         _ => {
             let s = p.string().ok_or_else(|| re(&p))?;
@@ -347,23 +407,23 @@ fn visit<V: Visitor + ?Sized>(
             };
             let bad = |w| blob_error(w, " (in the blob)", at);
             match t {
-                ListZiplist => shape(zl(blob).map_err(bad)?, Shape::List, at, v)?,
-                ZSetZiplist => shape(zl(blob).map_err(bad)?, Shape::ZSet, at, v)?,
-                HashZiplist => shape(zl(blob).map_err(bad)?, Shape::Hash, at, v)?,
-                HashListpack => shape(lp(blob).map_err(bad)?, Shape::Hash, at, v)?,
-                ZSetListpack => shape(lp(blob).map_err(bad)?, Shape::ZSet, at, v)?,
-                SetListpack => shape(lp(blob).map_err(bad)?, Shape::Set, at, v)?,
+                ListZiplist => flow!(shape(zl(blob).map_err(bad)?, Shape::List, at, v)?),
+                ZSetZiplist => flow!(shape(zl(blob).map_err(bad)?, Shape::ZSet, at, v)?),
+                HashZiplist => flow!(shape(zl(blob).map_err(bad)?, Shape::Hash, at, v)?),
+                HashListpack => flow!(shape(lp(blob).map_err(bad)?, Shape::Hash, at, v)?),
+                ZSetListpack => flow!(shape(lp(blob).map_err(bad)?, Shape::ZSet, at, v)?),
+                SetListpack => flow!(shape(lp(blob).map_err(bad)?, Shape::Set, at, v)?),
                 SetIntset => {
                     let (width, len) = intset::open(blob).map_err(bad)?;
                     for i in 0..len {
-                        v.set_member(Item::Int(intset::member(blob, width, i)));
+                        flow!(v.set_member(Item::Int(intset::member(blob, width, i))));
                     }
                 }
                 _ => unreachable!("fast path type {t:?}"),
             }
         }
     }
-    Ok(())
+    Ok(ControlFlow::Continue(()))
 }
 
 fn blob_error(what: String, suffix: &str, at: u64) -> Error {
@@ -428,7 +488,7 @@ fn shape<'a, C: Cursor<'a>, V: Visitor + ?Sized>(
     shape: Shape,
     at: u64,
     v: &mut V,
-) -> Result<(), Error> {
+) -> Result<ControlFlow<()>, Error> {
     // Failures are carried as their message (small) and wrapped once, here.
     shape_entries(c, shape, v).map_err(|what| Error::corrupt(format!("{what} (in the blob)"), at))
 }
@@ -437,11 +497,11 @@ fn shape_entries<'a, C: Cursor<'a>, V: Visitor + ?Sized>(
     mut c: C,
     shape: Shape,
     v: &mut V,
-) -> Result<(), String> {
+) -> Result<ControlFlow<()>, String> {
     while let Some(first) = c.next_item()? {
         match shape {
-            Shape::List => v.list_item(first),
-            Shape::Set => v.set_member(first),
+            Shape::List => flow!(v.list_item(first)),
+            Shape::Set => flow!(v.set_member(first)),
             Shape::ZSet => {
                 let score = c
                     .next_item()?
@@ -452,15 +512,15 @@ fn shape_entries<'a, C: Cursor<'a>, V: Visitor + ?Sized>(
                         parse_f64(b).ok_or_else(|| format!("score {score:?} is not a number"))?
                     }
                 };
-                v.zset_entry(first, s);
+                flow!(v.zset_entry(first, s));
             }
             Shape::Hash => {
                 let value = c
                     .next_item()?
                     .ok_or_else(|| "hash field without a value".to_string())?;
-                v.hash_entry(first, value, None);
+                flow!(v.hash_entry(first, value, None));
             }
         }
     }
-    Ok(())
+    Ok(ControlFlow::Continue(()))
 }

@@ -2,6 +2,8 @@
 //! metadata, groups and consumers handed out as the same events the state machine produces
 //! (see `types/stream.rs` for the layout).
 
+use std::ops::ControlFlow;
+
 use bytes::Bytes;
 
 use crate::decoder::{chunk_full, Io};
@@ -12,7 +14,7 @@ use crate::fast::cursor::{Cur, S};
 use crate::fast::{reread, resolve, Cursor, LpCursor, Scratch};
 use crate::opcode::RdbType;
 use crate::types::stream::{as_int, raw_id, version, FLAG_DELETED, FLAG_SAMEFIELDS};
-use crate::visit::Visitor;
+use crate::visit::{flow, Visitor};
 
 fn id(p: &mut Cur<'_>) -> Option<StreamId> {
     let ms = p.len()?;
@@ -72,7 +74,7 @@ pub(super) fn visit<V: Visitor + ?Sized>(
     mut p: Cur<'_>,
     scratch: &mut Scratch,
     v: &mut V,
-) -> Result<(), Error> {
+) -> Result<ControlFlow<()>, Error> {
     let version = version(t);
     let data = p.data();
     let base = io.offset;
@@ -88,7 +90,7 @@ pub(super) fn visit<V: Visitor + ?Sized>(
         let Item::Bytes(blob) = resolve(s, data, base, &mut scratch.a)? else {
             return Err(Error::corrupt("integer-encoded stream node", at));
         };
-        node(master, blob, at, v)?;
+        flow!(node(master, blob, at, v)?);
     }
     let length = p.len().ok_or_else(|| re(&p))?;
     let last_id = id(&mut p).ok_or_else(|| re(&p))?;
@@ -100,13 +102,13 @@ pub(super) fn visit<V: Visitor + ?Sized>(
     } else {
         (None, None, None)
     };
-    v.event(Event::StreamMeta(StreamMeta {
+    flow!(v.event(Event::StreamMeta(StreamMeta {
         length,
         last_id,
         first_id,
         max_deleted_id,
         entries_added,
-    }));
+    })));
     let groups = p.len().ok_or_else(|| re(&p))?;
     for _ in 0..groups {
         let s = p.string().ok_or_else(|| re(&p))?;
@@ -119,11 +121,11 @@ pub(super) fn visit<V: Visitor + ?Sized>(
         };
         // Redis writes the "unknown" value as SCG_INVALID_ENTRIES_READ (-1 as u64).
         let entries_read = entries_read.filter(|&e| e != u64::MAX);
-        v.event(Event::StreamGroup(StreamGroup {
+        flow!(v.event(Event::StreamGroup(StreamGroup {
             name,
             last_id,
             entries_read,
-        }));
+        })));
         let n = p.len().ok_or_else(|| re(&p))?;
         let mut chunk = Chunk::new(io, Event::StreamPending);
         for _ in 0..n {
@@ -135,9 +137,9 @@ pub(super) fn visit<V: Visitor + ?Sized>(
                 delivery_time_ms,
                 delivery_count,
             };
-            chunk.push(e, 32, v);
+            flow!(chunk.push(e, 32, v));
         }
-        chunk.flush(v);
+        flow!(chunk.flush(v));
         let consumers = p.len().ok_or_else(|| re(&p))?;
         for _ in 0..consumers {
             let s = p.string().ok_or_else(|| re(&p))?;
@@ -148,20 +150,20 @@ pub(super) fn visit<V: Visitor + ?Sized>(
             } else {
                 None
             };
-            v.event(Event::StreamConsumer(StreamConsumer {
+            flow!(v.event(Event::StreamConsumer(StreamConsumer {
                 name,
                 seen_time_ms,
                 active_time_ms,
-            }));
+            })));
             let n = p.len().ok_or_else(|| re(&p))?;
             let mut chunk = Chunk::new(io, Event::StreamConsumerPending);
             for _ in 0..n {
-                chunk.push(raw_id(p.bytes(16).ok_or_else(|| re(&p))?), 16, v);
+                flow!(chunk.push(raw_id(p.bytes(16).ok_or_else(|| re(&p))?), 16, v));
             }
-            chunk.flush(v);
+            flow!(chunk.flush(v));
         }
     }
-    Ok(())
+    Ok(ControlFlow::Continue(()))
 }
 
 /// Chunks of owned items, cut where the state machine's `Chunker` cuts them ([`chunk_full`]).
@@ -184,19 +186,21 @@ impl<T> Chunk<T> {
         }
     }
 
-    fn push<V: Visitor + ?Sized>(&mut self, item: T, size: usize, v: &mut V) {
+    fn push<V: Visitor + ?Sized>(&mut self, item: T, size: usize, v: &mut V) -> ControlFlow<()> {
         self.items.push(item);
         self.bytes += size + 8;
         if chunk_full(self.items.len(), self.bytes, self.max_items, self.max_bytes) {
-            self.flush(v);
+            return self.flush(v);
         }
+        ControlFlow::Continue(())
     }
 
-    fn flush<V: Visitor + ?Sized>(&mut self, v: &mut V) {
+    fn flush<V: Visitor + ?Sized>(&mut self, v: &mut V) -> ControlFlow<()> {
         if !self.items.is_empty() {
             self.bytes = 0;
-            v.event((self.wrap)(std::mem::take(&mut self.items)));
+            return v.event((self.wrap)(std::mem::take(&mut self.items)));
         }
+        ControlFlow::Continue(())
     }
 }
 
@@ -206,7 +210,7 @@ fn node<V: Visitor + ?Sized>(
     blob: &[u8],
     at: u64,
     v: &mut V,
-) -> Result<(), Error> {
+) -> Result<ControlFlow<()>, Error> {
     // Failures are carried as their message (small) and wrapped once, here.
     node_entries(master, blob, v).map_err(|w| Error::corrupt(format!("{w} (in a stream node)"), at))
 }
@@ -230,7 +234,7 @@ fn node_entries<'a, V: Visitor + ?Sized>(
     master: StreamId,
     blob: &'a [u8],
     v: &mut V,
-) -> Result<(), String> {
+) -> Result<ControlFlow<()>, String> {
     let mut lp = LpCursor {
         blob,
         cur: Listpack::open(blob)?,
@@ -262,7 +266,7 @@ fn node_entries<'a, V: Visitor + ?Sized>(
     loop {
         if left == 0 {
             return match lp.next_item()? {
-                None => Ok(()),
+                None => Ok(ControlFlow::Continue(())),
                 Some(e) => Err(format!(
                     "extra listpack entry {e:?} after the last stream entry"
                 )),
@@ -297,6 +301,6 @@ fn node_entries<'a, V: Visitor + ?Sized>(
             ms: master.ms.wrapping_add(ms_diff as u64),
             seq: master.seq.wrapping_add(seq_diff as u64),
         };
-        v.stream_entry(id, &fields);
+        flow!(v.stream_entry(id, &fields));
     }
 }

@@ -51,13 +51,23 @@ pub fn manifest(dir: &std::path::Path) -> Vec<Row> {
 
 /// Decodes feeding `step` bytes at a time; returns the events and the final result.
 pub fn decode_stepwise(data: &[u8], step: usize, opts: Options) -> (Vec<Event>, Result<(), Error>) {
+    let (events, r) = decode_stepwise_at(data, step, opts);
+    (events.into_iter().map(|(e, _)| e).collect(), r)
+}
+
+/// [`decode_stepwise`], with the decoder's offset after each event.
+pub fn decode_stepwise_at(
+    data: &[u8],
+    step: usize,
+    opts: Options,
+) -> (Vec<(Event, u64)>, Result<(), Error>) {
     let mut dec = RdbDecoder::new(opts);
     let mut buf = BytesMut::new();
     let mut events = Vec::new();
     let mut fed = 0;
     loop {
         match dec.decode(&mut buf) {
-            Ok(Some(ev)) => events.push(ev),
+            Ok(Some(ev)) => events.push((ev, dec.offset())),
             Ok(None) => {
                 if dec.is_done() {
                     return (events, Ok(()));
@@ -190,6 +200,8 @@ pub fn model(events: &[Event]) -> BTreeMap<(u32, Vec<u8>), Key> {
     out
 }
 
+use std::ops::ControlFlow;
+
 use rdb_parser::{Item, KeyRef, Str, StreamId, Visitor};
 
 /// One visitor call, owned, for comparing the zero-copy path with the event path. Raw value
@@ -205,7 +217,8 @@ pub enum Rec {
     Hash(Str, Str, Option<u64>),
     Stream(StreamId, Vec<(Str, Str)>),
     Raw(Vec<u8>),
-    End,
+    /// The record length.
+    End(u64),
     Event(Event),
 }
 
@@ -217,74 +230,185 @@ pub struct Recorder {
 }
 
 impl Visitor for Recorder {
-    fn key_start(&mut self, key: &KeyRef<'_>) {
+    fn key_start(&mut self, key: &KeyRef<'_>) -> ControlFlow<()> {
         self.recs.push(Rec::Key(key.to_key_start()));
+        ControlFlow::Continue(())
     }
-    fn string(&mut self, piece: Item<'_>) {
+    fn string(&mut self, piece: Item<'_>) -> ControlFlow<()> {
         self.recs.push(Rec::Str(piece.to_str()));
+        ControlFlow::Continue(())
     }
-    fn list_item(&mut self, item: Item<'_>) {
+    fn list_item(&mut self, item: Item<'_>) -> ControlFlow<()> {
         self.recs.push(Rec::List(item.to_str()));
+        ControlFlow::Continue(())
     }
-    fn set_member(&mut self, member: Item<'_>) {
+    fn set_member(&mut self, member: Item<'_>) -> ControlFlow<()> {
         self.recs.push(Rec::Set(member.to_str()));
+        ControlFlow::Continue(())
     }
-    fn zset_entry(&mut self, member: Item<'_>, score: f64) {
+    fn zset_entry(&mut self, member: Item<'_>, score: f64) -> ControlFlow<()> {
         self.recs.push(Rec::ZSet(member.to_str(), score.to_bits()));
+        ControlFlow::Continue(())
     }
-    fn hash_entry(&mut self, field: Item<'_>, value: Item<'_>, ttl: Option<u64>) {
+    fn hash_entry(
+        &mut self,
+        field: Item<'_>,
+        value: Item<'_>,
+        ttl: Option<u64>,
+    ) -> ControlFlow<()> {
         self.recs
             .push(Rec::Hash(field.to_str(), value.to_str(), ttl));
+        ControlFlow::Continue(())
     }
-    fn stream_entry(&mut self, id: StreamId, fields: &[(Item<'_>, Item<'_>)]) {
+    fn stream_entry(&mut self, id: StreamId, fields: &[(Item<'_>, Item<'_>)]) -> ControlFlow<()> {
         let f = fields
             .iter()
             .map(|(a, b)| (a.to_str(), b.to_str()))
             .collect();
         self.recs.push(Rec::Stream(id, f));
+        ControlFlow::Continue(())
     }
-    fn raw_value(&mut self, piece: &[u8]) {
+    fn raw_value(&mut self, piece: &[u8]) -> ControlFlow<()> {
         self.raw.extend_from_slice(piece);
+        ControlFlow::Continue(())
     }
-    fn key_end(&mut self) {
+    fn key_end(&mut self, record_len: u64) -> ControlFlow<()> {
         if !self.raw.is_empty() {
             self.recs.push(Rec::Raw(std::mem::take(&mut self.raw)));
         }
-        self.recs.push(Rec::End);
+        self.recs.push(Rec::End(record_len));
+        ControlFlow::Continue(())
     }
-    fn event(&mut self, event: Event) {
+    fn event(&mut self, event: Event) -> ControlFlow<()> {
         self.recs.push(Rec::Event(event));
+        ControlFlow::Continue(())
     }
 }
 
-/// What a visitor receives from the event path (`decode`, every event through `Event::visit`).
-pub fn recs_of_events(events: &[Event]) -> Vec<Rec> {
+/// What a visitor receives from the event path (`decode`, every event through `Event::visit`),
+/// given each event with the decoder's offset after it (the record length of a `KeyEnd` is
+/// that offset minus its `KeyStart::record_offset`).
+pub fn recs_of_events(events: &[(Event, u64)]) -> Vec<Rec> {
     let mut r = Recorder::default();
-    for e in events {
-        e.clone().visit(&mut r);
+    let mut record_offset = 0;
+    for (e, offset) in events {
+        if let Event::KeyStart(k) = e {
+            record_offset = k.record_offset;
+        }
+        let _ = e.clone().visit(&mut r, offset - record_offset);
     }
     r.recs
 }
 
 /// The zero-copy path (`decode_into`), feeding `step` bytes at a time.
 pub fn visit_stepwise(data: &[u8], step: usize, opts: Options) -> (Vec<Rec>, Result<(), Error>) {
+    let mut r = Recorder::default();
+    let res = visit_stepwise_into(data, step, opts, &mut r);
+    (r.recs, res)
+}
+
+/// The zero-copy path into `v`, feeding `step` bytes at a time; a stop is resumed at once
+/// (without feeding more). Returns how many stops there were.
+pub fn visit_stepwise_into<V: Visitor>(
+    data: &[u8],
+    step: usize,
+    opts: Options,
+    v: &mut V,
+) -> Result<(), Error> {
     let mut dec = RdbDecoder::new(opts);
     let mut buf = BytesMut::new();
-    let mut r = Recorder::default();
     let mut fed = 0;
     loop {
-        if let Err(e) = dec.decode_into(&mut buf, &mut r) {
-            return (r.recs, Err(e));
+        if dec.decode_into(&mut buf, v)?.is_break() {
+            continue;
         }
         if dec.is_done() {
-            return (r.recs, Ok(()));
+            return Ok(());
         }
         if fed >= data.len() {
-            return (r.recs, dec.finish());
+            return dec.finish();
         }
         let n = step.min(data.len() - fed);
         buf.extend_from_slice(&data[fed..fed + n]);
         fed += n;
+    }
+}
+
+/// Records every call (as [`Recorder`]) and stops after every `every`-th call.
+#[derive(Debug)]
+pub struct Stopper {
+    pub rec: Recorder,
+    pub every: u64,
+    pub calls: u64,
+    pub stops: u64,
+}
+
+impl Stopper {
+    pub fn new(every: u64) -> Stopper {
+        Stopper {
+            rec: Recorder::default(),
+            every: every.max(1),
+            calls: 0,
+            stops: 0,
+        }
+    }
+
+    fn tick(&mut self, _: ControlFlow<()>) -> ControlFlow<()> {
+        self.calls += 1;
+        if self.calls % self.every == 0 {
+            self.stops += 1;
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+}
+
+impl Visitor for Stopper {
+    fn key_start(&mut self, key: &KeyRef<'_>) -> ControlFlow<()> {
+        let f = self.rec.key_start(key);
+        self.tick(f)
+    }
+    fn string(&mut self, piece: Item<'_>) -> ControlFlow<()> {
+        let f = self.rec.string(piece);
+        self.tick(f)
+    }
+    fn list_item(&mut self, item: Item<'_>) -> ControlFlow<()> {
+        let f = self.rec.list_item(item);
+        self.tick(f)
+    }
+    fn set_member(&mut self, member: Item<'_>) -> ControlFlow<()> {
+        let f = self.rec.set_member(member);
+        self.tick(f)
+    }
+    fn zset_entry(&mut self, member: Item<'_>, score: f64) -> ControlFlow<()> {
+        let f = self.rec.zset_entry(member, score);
+        self.tick(f)
+    }
+    fn hash_entry(
+        &mut self,
+        field: Item<'_>,
+        value: Item<'_>,
+        ttl: Option<u64>,
+    ) -> ControlFlow<()> {
+        let f = self.rec.hash_entry(field, value, ttl);
+        self.tick(f)
+    }
+    fn stream_entry(&mut self, id: StreamId, fields: &[(Item<'_>, Item<'_>)]) -> ControlFlow<()> {
+        let f = self.rec.stream_entry(id, fields);
+        self.tick(f)
+    }
+    fn raw_value(&mut self, piece: &[u8]) -> ControlFlow<()> {
+        let f = self.rec.raw_value(piece);
+        self.tick(f)
+    }
+    fn key_end(&mut self, record_len: u64) -> ControlFlow<()> {
+        let f = self.rec.key_end(record_len);
+        self.tick(f)
+    }
+    fn event(&mut self, event: Event) -> ControlFlow<()> {
+        let f = self.rec.event(event);
+        self.tick(f)
     }
 }
 
@@ -294,7 +418,7 @@ pub fn check_visit_matches_events(name: &str, data: &[u8], step: usize) -> Resul
     let mut end = Ok(());
     for raw in [false, true] {
         let opts = Options::default().raw_values(raw);
-        let (events, r) = decode_stepwise(data, usize::MAX, opts.clone());
+        let (events, r) = decode_stepwise_at(data, usize::MAX, opts.clone());
         let want = recs_of_events(&events);
         for s in [usize::MAX, step] {
             let (got, r2) = visit_stepwise(data, s, opts.clone());
@@ -305,6 +429,26 @@ pub fn check_visit_matches_events(name: &str, data: &[u8], step: usize) -> Resul
                         let i = i.unwrap_or(got.len().min(want.len()));
                         panic!(
                             "{name} (raw {raw}, step {s}): visitor differs from events at call {i}: {:?} vs {:?}",
+                            got.get(i),
+                            want.get(i)
+                        );
+                    }
+                    // Stopping and resuming at once gives the same calls.
+                    let every = if data.len() < 64 * 1024 { 7 } else { 997 };
+                    let mut stopper = Stopper::new(every);
+                    visit_stepwise_into(data, s, opts.clone(), &mut stopper)
+                        .unwrap_or_else(|e| panic!("{name} (raw {raw}, step {s}): stopped: {e}"));
+                    assert_eq!(
+                        stopper.stops,
+                        stopper.calls / every,
+                        "{name}: every {every}-th call stops"
+                    );
+                    if stopper.rec.recs != want {
+                        let got = &stopper.rec.recs;
+                        let i = got.iter().zip(&want).position(|(a, b)| a != b);
+                        let i = i.unwrap_or(got.len().min(want.len()));
+                        panic!(
+                            "{name} (raw {raw}, step {s}): stopping every {every} calls differs at call {i}: {:?} vs {:?}",
                             got.get(i),
                             want.get(i)
                         );

@@ -20,9 +20,10 @@ pub(crate) struct ImportArgs {
 
 impl ImportArgs {
     pub(crate) fn run(self) -> Result<(), CliError> {
+        let source = Source::RdbFile(self.file.clone());
         let builder = self
             .common
-            .builder(Migration::builder().source(Source::RdbFile(self.file.clone())))?;
-        self.common.run(builder)
+            .builder(Migration::builder().source(source.clone()))?;
+        self.common.run(builder, &source)
     }
 }

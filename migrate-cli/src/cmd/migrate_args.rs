@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use migrate_core::migrate::{
-    Conflict, ErrorPolicy, MigrationBuilder, MigrationHandle, Phase, Progress, Report, StopReason,
-    TargetConfig, TlsOptions, WriteMode,
+    precheck, CheckOptions, CheckReport, CheckStatus, Conflict, ErrorPolicy, MigrationBuilder,
+    MigrationHandle, Phase, Progress, Report, Source, StopReason, TargetConfig, TlsOptions,
+    WriteMode,
 };
 
 use super::filter_args::FilterArgs;
@@ -89,6 +90,12 @@ pub(crate) struct MigrateArgs {
     /// No progress output.
     #[arg(short = 'q', long = "quiet")]
     quiet: bool,
+    /// Skip the precheck (see `redis-migrate check`) that runs before anything is written.
+    #[arg(long = "no-check")]
+    no_check: bool,
+    /// A target eviction policy other than noeviction fails the precheck (not only warns).
+    #[arg(long = "strict")]
+    strict: bool,
     /// Keep no checkpoint on the target (a restart then starts over instead of resuming).
     #[arg(long = "no-checkpoint")]
     no_checkpoint: bool,
@@ -132,7 +139,7 @@ impl ToTlsArgs {
 }
 
 impl MigrateArgs {
-    fn target(&self) -> Result<TargetConfig, CliError> {
+    pub(crate) fn target(&self) -> Result<TargetConfig, CliError> {
         self.to_tls.target(&self.to)
     }
 
@@ -141,21 +148,9 @@ impl MigrateArgs {
         let mut b = b
             .target(self.target()?)
             .filter(self.filter.filter())
-            .write_mode(match self.write_mode {
-                WriteModeArg::Auto => WriteMode::Auto,
-                WriteModeArg::Restore => WriteMode::Restore,
-                WriteModeArg::Rewrite => WriteMode::Rewrite,
-            })
-            .on_conflict(match self.on_conflict {
-                ConflictArg::Refuse => Conflict::Refuse,
-                ConflictArg::Replace => Conflict::Replace,
-                ConflictArg::Skip => Conflict::Skip,
-            })
-            .on_error(if self.skip_errors {
-                ErrorPolicy::SkipAndCount
-            } else {
-                ErrorPolicy::Stop
-            })
+            .write_mode(self.mode())
+            .on_conflict(self.conflict())
+            .on_error(self.error_policy())
             .checkpoint(!self.no_checkpoint)
             .reset_checkpoint(self.reset_checkpoint);
         if let Some(n) = self.big_key_bytes {
@@ -164,14 +159,69 @@ impl MigrateArgs {
         Ok(b)
     }
 
-    /// Starts the migration, shows progress, stops on SIGINT/SIGTERM, writes the report.
-    pub(crate) fn run(&self, builder: MigrationBuilder) -> Result<(), CliError> {
+    /// The precheck options matching these flags.
+    pub(crate) fn check_options(&self) -> CheckOptions {
+        CheckOptions::default()
+            .filter(self.filter.filter())
+            .conflict(self.conflict())
+            .on_error(self.error_policy())
+            .write_mode(self.mode())
+            .strict(self.strict)
+    }
+
+    fn conflict(&self) -> Conflict {
+        match self.on_conflict {
+            ConflictArg::Refuse => Conflict::Refuse,
+            ConflictArg::Replace => Conflict::Replace,
+            ConflictArg::Skip => Conflict::Skip,
+        }
+    }
+
+    fn error_policy(&self) -> ErrorPolicy {
+        if self.skip_errors {
+            ErrorPolicy::SkipAndCount
+        } else {
+            ErrorPolicy::Stop
+        }
+    }
+
+    fn mode(&self) -> WriteMode {
+        match self.write_mode {
+            WriteModeArg::Auto => WriteMode::Auto,
+            WriteModeArg::Restore => WriteMode::Restore,
+            WriteModeArg::Rewrite => WriteMode::Rewrite,
+        }
+    }
+
+    /// Starts the migration (after the precheck of `source`, unless `--no-check`), shows
+    /// progress, stops on SIGINT/SIGTERM, writes the report.
+    pub(crate) fn run(&self, builder: MigrationBuilder, source: &Source) -> Result<(), CliError> {
         init_logging();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .map_err(|e| CliError::new(format!("cannot start the runtime: {e}")))?;
+        if !self.no_check && !self.reset_checkpoint {
+            // A short write-rate sample: the full `check` samples for a second.
+            let opts = self.check_options().rate_sample(Duration::from_millis(250));
+            let target = self.target()?;
+            let report = rt.block_on(precheck(source, &target, &opts));
+            // A server out of reach is the migration's own one-line error.
+            let unreachable = report
+                .failures()
+                .iter()
+                .any(|c| c.name.ends_with("connection"));
+            if !unreachable {
+                print_findings(&report, false, self.quiet);
+            }
+            let failed = report.failures().len();
+            if failed > 0 && !unreachable {
+                return Err(CliError::new(format!(
+                    "{failed} check(s) failed before anything was written: fix them, or run with --no-check"
+                )));
+            }
+        }
         let (report, result) = rt.block_on(async {
             let handle = builder.start();
             drive(handle, self.quiet, self.progress_interval).await
@@ -189,6 +239,35 @@ impl MigrateArgs {
             eprintln!("{}", summary(&report));
         }
         result.map_err(|e| CliError::new(e.to_string()))
+    }
+}
+
+/// Prints the findings of a precheck: every one (`all`, for `check`), or only the warnings
+/// and failures (before `sync` and `import`; only the failures when `quiet`).
+pub(crate) fn print_findings(report: &CheckReport, all: bool, quiet: bool) {
+    for c in &report.checks {
+        let shown = match c.status {
+            CheckStatus::Pass => all,
+            CheckStatus::Warn => !quiet,
+            _ => true,
+        };
+        if !shown {
+            continue;
+        }
+        let status = match c.status {
+            CheckStatus::Pass => "pass",
+            CheckStatus::Warn => "WARN",
+            _ => "FAIL",
+        };
+        let fix = c
+            .fix
+            .as_deref()
+            .map(|f| format!(" (fix: {f})"))
+            .unwrap_or_default();
+        eprintln!(
+            "redis-migrate: check: {status} {}: {}{fix}",
+            c.name, c.found
+        );
     }
 }
 

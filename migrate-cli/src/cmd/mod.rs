@@ -1,5 +1,6 @@
 //! The subcommands. New ones (`sync`, `import`) are a variant here and a file next to this one.
 
+mod check;
 mod filter_args;
 mod forget;
 mod import;
@@ -25,6 +26,10 @@ pub(crate) enum Command {
     Sync(sync::SyncArgs),
     /// Load an RDB file into a server.
     Import(import::ImportArgs),
+    /// Check a source and a target before a migration: connectivity, rights, versions,
+    /// modules, memory, replication limits, the target's keys, functions and checkpoint;
+    /// each finding with its fix. Exit 0 when nothing fails.
+    Check(check::CheckArgs),
     /// Remove the target's checkpoint: the next sync or import into it starts over instead
     /// of resuming (the target's keys stay).
     Forget(forget::ForgetArgs),
@@ -37,6 +42,7 @@ impl Command {
             Command::Sync(c) => c.run(),
             Command::Import(c) => c.run(),
             Command::Forget(c) => c.run(),
+            Command::Check(c) => c.run(),
         }
     }
 }

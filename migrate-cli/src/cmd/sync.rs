@@ -13,6 +13,18 @@ use crate::error::CliError;
 /// Arguments of `sync`.
 #[derive(Debug, Args)]
 pub(crate) struct SyncArgs {
+    #[command(flatten)]
+    from: FromArgs,
+    /// Stop by itself once the full sync is done and the target has caught up.
+    #[arg(long = "once")]
+    once: bool,
+    #[command(flatten)]
+    common: MigrateArgs,
+}
+
+/// The source of `sync` and `check`: its URL and TLS flags.
+#[derive(Debug, Args)]
+pub(crate) struct FromArgs {
     /// The source: redis://[user:password@]host:port or rediss:// for TLS. The user needs
     /// the replication commands (PSYNC, REPLCONF).
     #[arg(
@@ -22,9 +34,6 @@ pub(crate) struct SyncArgs {
         hide_env_values = true
     )]
     from: String,
-    /// Stop by itself once the full sync is done and the target has caught up.
-    #[arg(long = "once")]
-    once: bool,
     /// CA certificate file (PEM) to verify the source (rediss://).
     #[arg(long = "from-cacert", value_name = "FILE")]
     from_cacert: Option<PathBuf>,
@@ -40,12 +49,11 @@ pub(crate) struct SyncArgs {
     /// Do not verify the source's certificate (dangerous).
     #[arg(long = "from-insecure")]
     from_insecure: bool,
-    #[command(flatten)]
-    common: MigrateArgs,
 }
 
-impl SyncArgs {
-    pub(crate) fn run(self) -> Result<(), CliError> {
+impl FromArgs {
+    /// The replication configuration of the source.
+    pub(crate) fn config(&self) -> Result<Config, CliError> {
         let mut tls = TlsOptions::new().insecure_skip_verify(self.from_insecure);
         if let Some(ca) = &self.from_cacert {
             tls = tls.ca_file(ca);
@@ -56,14 +64,18 @@ impl SyncArgs {
         if let Some(sni) = &self.from_sni {
             tls = tls.server_name(sni);
         }
-        let config = Config::new(&self.from)
+        Ok(Config::new(&self.from)
             .map_err(|e| CliError::usage(format!("--from: {e}")))?
-            .tls(tls);
-        let builder = self.common.builder(
-            Migration::builder()
-                .source(Source::Live(config))
-                .once(self.once),
-        )?;
-        self.common.run(builder)
+            .tls(tls))
+    }
+}
+
+impl SyncArgs {
+    pub(crate) fn run(self) -> Result<(), CliError> {
+        let source = Source::Live(self.from.config()?);
+        let builder = self
+            .common
+            .builder(Migration::builder().source(source.clone()).once(self.once))?;
+        self.common.run(builder, &source)
     }
 }

@@ -98,6 +98,7 @@
 
 mod apply;
 mod builder;
+mod check;
 mod checkpoint;
 mod conn;
 mod error;
@@ -115,6 +116,7 @@ mod sweep;
 pub(crate) use search::check_plan_input;
 
 pub use builder::{Migration, MigrationBuilder, MigrationHandle};
+pub use check::{precheck, Check, CheckOptions, CheckReport, CheckStatus};
 pub use checkpoint::{CHECKPOINT_KEY, RESERVED_PREFIX};
 pub use error::MigrationError;
 pub use options::{Conflict, ErrorPolicy, Source, TargetConfig, WriteMode};

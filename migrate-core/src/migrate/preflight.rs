@@ -152,7 +152,7 @@ impl rdb_parser::Visitor for ModuleTypes {
 
 /// The modules an RDB file's values need that the target lacks (by name; a type the table
 /// does not know is named by its type when the target has no module at all).
-async fn file_modules_missing(
+pub(crate) async fn file_modules_missing(
     path: &std::path::Path,
     loaded: &[String],
 ) -> Result<Vec<String>, MigrationError> {

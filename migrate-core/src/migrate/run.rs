@@ -315,7 +315,7 @@ async fn read_checkpoint(
 }
 
 /// What names an RDB file for its import checkpoint: path, size and modification time.
-fn file_identity(path: &std::path::Path) -> String {
+pub(crate) fn file_identity(path: &std::path::Path) -> String {
     let meta = std::fs::metadata(path).ok();
     let size = meta.as_ref().map_or(0, |m| m.len());
     let mtime = meta

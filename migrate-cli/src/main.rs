@@ -6,6 +6,7 @@
 
 mod cmd;
 mod error;
+mod metrics;
 
 use std::process::ExitCode;
 

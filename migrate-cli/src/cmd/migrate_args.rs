@@ -37,6 +37,15 @@ pub(crate) enum ConflictArg {
     Skip,
 }
 
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (timestamp, level, target, fields).
+    Json,
+}
+
 /// TLS of the target (`--to-*`, redis-cli's names).
 #[derive(Debug, Args)]
 pub(crate) struct ToTlsArgs {
@@ -90,6 +99,13 @@ pub(crate) struct MigrateArgs {
     /// No progress output.
     #[arg(short = 'q', long = "quiet")]
     quiet: bool,
+    /// Serve Prometheus metrics on http://ADDR/metrics and a JSON status on /status while
+    /// the migration runs (e.g. 127.0.0.1:9121).
+    #[arg(long = "metrics-addr", value_name = "HOST:PORT")]
+    metrics_addr: Option<String>,
+    /// Log lines as text (default) or as JSON objects, one per line, for log shippers.
+    #[arg(long = "log-format", value_enum, default_value = "text")]
+    log_format: LogFormat,
     /// Skip the precheck (see `redis-migrate check`) that runs before anything is written.
     #[arg(long = "no-check")]
     no_check: bool,
@@ -159,6 +175,25 @@ impl MigrateArgs {
         Ok(b)
     }
 
+    /// The settings shown on `/status` (URLs redacted).
+    fn settings(&self, source: &Source) -> Vec<(String, String)> {
+        let source = match source {
+            Source::Live(c) => c.url().to_string(),
+            Source::RdbFile(p) => p.display().to_string(),
+            _ => String::new(),
+        };
+        let target = self.target().map(|t| t.url.to_string()).unwrap_or_default();
+        vec![
+            ("source".into(), source),
+            ("target".into(), target),
+            ("filter".into(), format!("{:?}", self.filter.filter())),
+            ("write_mode".into(), format!("{:?}", self.mode())),
+            ("on_conflict".into(), format!("{:?}", self.conflict())),
+            ("on_error".into(), format!("{:?}", self.error_policy())),
+            ("checkpoint".into(), (!self.no_checkpoint).to_string()),
+        ]
+    }
+
     /// The precheck options matching these flags.
     pub(crate) fn check_options(&self) -> CheckOptions {
         CheckOptions::default()
@@ -196,7 +231,7 @@ impl MigrateArgs {
     /// Starts the migration (after the precheck of `source`, unless `--no-check`), shows
     /// progress, stops on SIGINT/SIGTERM, writes the report.
     pub(crate) fn run(&self, builder: MigrationBuilder, source: &Source) -> Result<(), CliError> {
-        init_logging();
+        init_logging(self.log_format);
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -222,10 +257,23 @@ impl MigrateArgs {
                 )));
             }
         }
+        let settings = self.settings(source);
         let (report, result) = rt.block_on(async {
             let handle = builder.start();
-            drive(handle, self.quiet, self.progress_interval).await
-        });
+            if let Some(addr) = &self.metrics_addr {
+                match crate::metrics::serve(addr, handle.watcher(), settings).await {
+                    Ok(local) => {
+                        tracing::info!(target: "migrate", "metrics on http://{local}/metrics")
+                    }
+                    Err(e) => {
+                        handle.stop();
+                        let _ = handle.finish().await;
+                        return Err(CliError::usage(format!("--metrics-addr {addr}: {e}")));
+                    }
+                }
+            }
+            Ok(drive(handle, self.quiet, self.progress_interval).await)
+        })?;
         if let Some(path) = &self.report {
             let json = report.to_json() + "\n";
             let written = if path.as_os_str() == "-" {
@@ -271,15 +319,17 @@ pub(crate) fn print_findings(report: &CheckReport, all: bool, quiet: bool) {
     }
 }
 
-/// `RUST_LOG`-style logging to stderr (default: warnings).
-fn init_logging() {
+/// `RUST_LOG`-style logging to stderr (default: warnings), as text or JSON lines.
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
+    let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => b.with_ansi(std::io::stderr().is_terminal()).try_init(),
+        LogFormat::Json => b.json().try_init(),
+    };
 }
 
 /// Waits for the end, printing progress and turning SIGINT/SIGTERM into a graceful stop.

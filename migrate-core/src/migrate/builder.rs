@@ -174,10 +174,31 @@ pub struct MigrationHandle {
     task: JoinHandle<(Report, Result<(), MigrationError>)>,
 }
 
+/// Reads a migration's progress from anywhere (a metrics endpoint, a UI task) while the
+/// [`MigrationHandle`] is waited on elsewhere. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ProgressWatcher {
+    tracker: Arc<Tracker>,
+}
+
+impl ProgressWatcher {
+    /// A snapshot of the progress.
+    pub fn progress(&self) -> Progress {
+        self.tracker.snapshot()
+    }
+}
+
 impl MigrationHandle {
     /// A snapshot of the progress.
     pub fn progress(&self) -> Progress {
         self.tracker.snapshot()
+    }
+
+    /// A [`ProgressWatcher`] for this migration.
+    pub fn watcher(&self) -> ProgressWatcher {
+        ProgressWatcher {
+            tracker: self.tracker.clone(),
+        }
     }
 
     /// Asks for a graceful stop: no more reading from the source, writes in flight are

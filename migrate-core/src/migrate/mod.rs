@@ -115,7 +115,7 @@ mod sweep;
 #[cfg(feature = "fuzzing")]
 pub(crate) use search::check_plan_input;
 
-pub use builder::{Migration, MigrationBuilder, MigrationHandle};
+pub use builder::{Migration, MigrationBuilder, MigrationHandle, ProgressWatcher};
 pub use check::{precheck, Check, CheckOptions, CheckReport, CheckStatus};
 pub use checkpoint::{CHECKPOINT_KEY, RESERVED_PREFIX};
 pub use error::MigrationError;

@@ -65,6 +65,16 @@ pub struct Progress {
     pub source_offset: u64,
     /// Source replication offset applied to the target.
     pub applied_offset: u64,
+    /// Keys and commands that cannot be reproduced on the target, so far.
+    pub unsupported: u64,
+    /// Full syncs so far (healing ones included).
+    pub full_syncs: u64,
+    /// Partial resyncs so far (after link failures, or resuming from the checkpoint).
+    pub partial_resyncs: u64,
+    /// Replication link failures so far.
+    pub disconnects: u64,
+    /// The source offset of the last checkpoint written to the target.
+    pub checkpoint_offset: Option<u64>,
 }
 
 impl Progress {

@@ -147,6 +147,8 @@ pub struct Report {
     pub keys_swept: u64,
     /// The checkpoint the migration resumed from, if it did.
     pub resumed_from: Option<String>,
+    /// The source offset of the last checkpoint written to the target.
+    pub checkpoint_offset: Option<u64>,
     /// Partial resyncs after link failures (each resumed with no gap and no duplicate).
     pub partial_resyncs: u64,
     /// Replication link failures.
@@ -312,6 +314,7 @@ impl Report {
                 .map(json_str)
                 .unwrap_or("null".into()),
         );
+        field(&mut o, "checkpoint_offset", opt_num(self.checkpoint_offset));
         field(&mut o, "partial_resyncs", self.partial_resyncs.to_string());
         field(&mut o, "disconnects", self.disconnects.to_string());
         field(

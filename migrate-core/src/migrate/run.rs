@@ -248,13 +248,21 @@ async fn import_file(
 
 fn publish_full(tracker: &Tracker, fs: &FullSync, ap: &Applier) {
     let written = ap.report.keys_written();
-    let failures = ap.report.failures_total;
     tracker.update(|p| {
         p.rdb_bytes = fs.offset();
         p.keys_written = written;
         p.keys_skipped = fs.keys_skipped;
-        p.failures = failures;
+        publish_counts(p, &ap.report);
     });
+}
+
+/// The report's running totals that the progress shows.
+fn publish_counts(p: &mut super::Progress, r: &Report) {
+    p.failures = r.failures_total;
+    p.unsupported = r.unsupported_total;
+    p.full_syncs = r.full_syncs;
+    p.partial_resyncs = r.partial_resyncs;
+    p.disconnects = r.disconnects;
 }
 
 /// Removes the target's checkpoint (see the module docs, "Resume"): the next migration
@@ -432,6 +440,7 @@ impl Live {
         if let (Some(ckpt), Some(point)) = (&self.ckpt, point) {
             ckpt.write(ap, CheckpointPhase::Incremental, point, point.offset)
                 .await?;
+            ap.report.checkpoint_offset = Some(point.offset);
         }
         ap.exec()
     }
@@ -609,6 +618,7 @@ impl Live {
                         };
                         ckpt.write(ap, CheckpointPhase::Incremental, point, offset)
                             .await?;
+                        ap.report.checkpoint_offset = Some(offset);
                         ap.flush().await?;
                     }
                     synced = true;
@@ -697,13 +707,14 @@ impl Live {
         }
         let applied = ap.applied_offset;
         let commands = ap.report.commands_applied;
-        let failures = ap.report.failures_total;
+        let report = &ap.report;
         tracker.update(|p| {
             p.source_offset = lag.source_offset;
             p.applied_offset = applied;
             p.lag_bytes = lag.source_offset.saturating_sub(applied);
             p.commands_applied = commands;
-            p.failures = failures;
+            p.checkpoint_offset = report.checkpoint_offset;
+            publish_counts(p, report);
         });
     }
 }

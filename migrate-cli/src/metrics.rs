@@ -25,14 +25,16 @@ const MAX_REQUEST: usize = 8 << 10;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 type Labels = Vec<(String, String)>;
+/// Reads one figure of a snapshot.
+type Field<T> = fn(&Progress) -> T;
 
 /// The metrics, updated from a [`Progress`] snapshot at every scrape.
 struct Metrics {
     registry: Registry,
     phase: Family<Labels, Gauge>,
-    counters: Vec<(Counter, fn(&Progress) -> u64)>,
-    gauges: Vec<(Gauge, fn(&Progress) -> i64)>,
-    floats: Vec<(Gauge<f64, AtomicU64>, fn(&Progress) -> f64)>,
+    counters: Vec<(Counter, Field<u64>)>,
+    gauges: Vec<(Gauge, Field<i64>)>,
+    floats: Vec<(Gauge<f64, AtomicU64>, Field<f64>)>,
     /// Last value seen per counter (counters only go up by the difference).
     last: Vec<u64>,
 }
@@ -48,7 +50,7 @@ impl Metrics {
             "The migration's phase: 1 for the current one",
             phase.clone(),
         );
-        let mut counters: Vec<(Counter, fn(&Progress) -> u64)> = Vec::new();
+        let mut counters: Vec<(Counter, Field<u64>)> = Vec::new();
         for (name, help, f) in [
             (
                 "rdb_bytes",
@@ -88,7 +90,7 @@ impl Metrics {
             registry.register(name, help, c.clone());
             counters.push((c, f));
         }
-        let mut gauges: Vec<(Gauge, fn(&Progress) -> i64)> = Vec::new();
+        let mut gauges: Vec<(Gauge, Field<i64>)> = Vec::new();
         for (name, help, f) in [
             (
                 "lag_bytes",
@@ -118,7 +120,7 @@ impl Metrics {
             registry.register(name, help, g.clone());
             gauges.push((g, f));
         }
-        let mut floats: Vec<(Gauge<f64, AtomicU64>, fn(&Progress) -> f64)> = Vec::new();
+        let mut floats: Vec<(Gauge<f64, AtomicU64>, Field<f64>)> = Vec::new();
         for (name, help, f) in [
             (
                 "lag_seconds",

@@ -87,27 +87,19 @@
 //! (prefixes, type byte, key and value) in the stream.
 //!
 //! # Performance
-//! Measured with `benches/src/bin/rdb_compare.rs` on a 298 MB Redis 7.0 RDB of 1.1M mixed keys
-//! (table in the README), in the same run: the [`Visitor`] path decodes everything (streams
-//! and modules included, CRC verified) at about 3× the speed of the `rdb` crate 0.4 (which
-//! skips streams and modules and verifies no CRC), about 1.2 GB/s, in ~4 MB of RSS; the owned
-//! [`Event`] iterator is about 4× slower than the visitor (a `Bytes` handle with its atomic
-//! reference count and a vector slot per item, a 160-byte event through a queue per chunk).
-//! Measured choices: LZF copies in fixed 32/16/8-byte blocks (into a reused buffer with 32
-//! bytes of slack) instead of byte loops and per-run `memcpy` calls; the CRC fed once per
-//! buffer on the fast path; scores of up to 15 digits parsed exactly by one division
-//! (Clinger's fast path), others by `str::parse`; header walks without building errors.
+//! The [`Visitor`] path is the fastest, about 3× the `rdb` crate on a mixed 300 MB file
+//! (streams and modules decoded, CRC verified); the owned [`Event`] iterator is about 4×
+//! slower than the visitor (a `Bytes` handle and a vector slot per item, an event through a
+//! queue per chunk). Measurements, with the machine and method, are in the crate's README.
 //!
-//! # Dependencies, measured
+//! # Dependencies
 //! - CRC-64/Jones is computed over every consumed byte with `crc-fast`
-//!   (`CrcAlgorithm::Crc64Redis`, SIMD, ~13 GB/s); `crc64fast` computes CRC-64/XZ, a different
-//!   CRC. The check value `0xe9c6d914c4b8d9ca` is verified in the tests.
-//! - LZF: a small safe decompressor ([`encoding::lzf`]) instead of the `lzf` crate. Measured on
-//!   this machine (2 shared cores, release, repeated runs) on 64 B-64 KiB inputs: the `lzf`
-//!   crate 1.0 decompresses at 380-820 MB/s, ours at 450-1070 MB/s: no slower, usually faster.
-//!   The deciding reasons are safety: `lzf` 1.0 allocates the caller-given output length up
-//!   front (`vec![0; len]`, an untrusted length from the file) and uses `unsafe`, while ours
-//!   refuses a raw length the input cannot produce before allocating and has no `unsafe`.
+//!   (`CrcAlgorithm::Crc64Redis`, SIMD); `crc64fast` computes CRC-64/XZ, a different CRC.
+//!   The check value `0xe9c6d914c4b8d9ca` is verified in the tests.
+//! - LZF: a small safe decompressor of our own instead of the `lzf` crate, which allocates the
+//!   caller-given output length up front (an untrusted length from the file) and uses
+//!   `unsafe`; ours refuses a raw length the input cannot produce before allocating, has no
+//!   `unsafe`, and measured no slower (README).
 //! - `bytes` for zero-copy slices, `thiserror` for the error enum, `tokio-util` (only its
 //!   `codec` feature, behind our default `codec` feature) for [`RdbCodec`].
 
@@ -115,7 +107,7 @@
 mod codec;
 mod decoder;
 pub mod dump;
-pub mod encoding;
+mod encoding;
 mod error;
 mod event;
 mod fast;

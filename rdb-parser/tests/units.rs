@@ -1,26 +1,12 @@
 //! Small, server-free checks of the building blocks.
 
 use rdb_parser::dump::crc64;
-use rdb_parser::encoding::lzf;
 use rdb_parser::{decode_all, module_type, Event, Options, Str};
 
 #[test]
 fn crc_fast_crc64_redis_check_value() {
     // CRC-64/Jones as Redis uses it ("CRC-64/REDIS"): reflected, init 0, xorout 0.
     assert_eq!(crc64(b"123456789"), 0xe9c6d914c4b8d9ca);
-}
-
-#[test]
-fn lzf_roundtrip_and_errors() {
-    // "aaaaaaaaaa": literal 'a', then a back-reference of length 9 at distance 1.
-    let compressed = [0x00, b'a', 0xe0, 0x00, 0x00];
-    assert_eq!(lzf::decompress(&compressed, 10).unwrap(), b"aaaaaaaaaa");
-    assert!(lzf::decompress(&compressed, 11).is_err());
-    assert!(lzf::decompress(&compressed, 9).is_err());
-    // Back-reference before the start.
-    assert!(lzf::decompress(&[0x20, 0x05], 3).is_err());
-    // Claimed raw length far beyond what the input can produce: refused before allocating.
-    assert!(lzf::decompress(&[0x00, b'a'], usize::MAX / 2).is_err());
 }
 
 #[test]
@@ -307,79 +293,6 @@ fn degenerate_options_still_terminate() {
     let ev = decode_all(&one_key_file(0, &value), opts).unwrap();
     let n = ev.iter().filter(|e| matches!(e, Event::String(_))).count();
     assert_eq!(n, 1000);
-}
-
-/// A plain byte-by-byte LZF decoder, the reference for the block-copying one.
-fn lzf_reference(input: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < input.len() {
-        let ctrl = usize::from(input[i]);
-        i += 1;
-        if ctrl < 32 {
-            out.extend_from_slice(input.get(i..i + ctrl + 1)?);
-            i += ctrl + 1;
-        } else {
-            let mut len = ctrl >> 5;
-            if len == 7 {
-                len += usize::from(*input.get(i)?);
-                i += 1;
-            }
-            len += 2;
-            let back = ((ctrl & 0x1f) << 8) + usize::from(*input.get(i)?) + 1;
-            i += 1;
-            let start = out.len().checked_sub(back)?;
-            for k in 0..len {
-                out.push(out[start + k]);
-            }
-        }
-    }
-    Some(out)
-}
-
-#[test]
-fn lzf_block_copies_equal_the_reference() {
-    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-    let mut next = move |n: u64| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x % n
-    };
-    let mut scratch = Vec::new();
-    for _ in 0..3000 {
-        // A valid stream: literal runs and back-references of every length and distance.
-        let mut input = Vec::new();
-        let mut produced = 0usize;
-        for _ in 0..1 + next(40) {
-            if produced == 0 || next(3) == 0 {
-                let n = 1 + next(32) as usize;
-                input.push((n - 1) as u8);
-                input.extend((0..n).map(|_| next(256) as u8));
-                produced += n;
-            } else {
-                let back = 1 + next(produced.min(8192) as u64) as usize;
-                let len = 3 + next(262) as usize;
-                let off = back - 1;
-                if len - 2 >= 7 {
-                    input.push((7 << 5 | (off >> 8)) as u8);
-                    input.push((len - 2 - 7) as u8);
-                } else {
-                    input.push(((len - 2) << 5 | (off >> 8)) as u8);
-                }
-                input.push((off & 0xff) as u8);
-                produced += len;
-            }
-        }
-        let want = lzf_reference(&input).expect("valid stream");
-        assert_eq!(lzf::decompress(&input, want.len()).unwrap(), want);
-        lzf::decompress_into(&input, want.len(), &mut scratch).unwrap();
-        assert_eq!(scratch, want);
-        // A cut stream is an error, never a panic.
-        let cut =
-            &input[..input.len() - 1 - next(input.len() as u64) as usize % input.len().max(1)];
-        let _ = lzf::decompress(cut, want.len());
-    }
 }
 
 /// db numbers are `u32` in every crate: a `SELECTDB` beyond it is an error with its

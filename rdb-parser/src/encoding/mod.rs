@@ -5,6 +5,6 @@ pub(crate) mod double;
 pub(crate) mod intset;
 pub(crate) mod length;
 pub(crate) mod listpack;
-pub mod lzf;
+pub(crate) mod lzf;
 pub(crate) mod ziplist;
 pub(crate) mod zipmap;

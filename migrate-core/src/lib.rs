@@ -52,7 +52,7 @@ pub fn check_search_plan(input: &[u8]) {
 }
 
 pub use error::Error;
-pub use filter::Filter;
+pub use filter::{Filter, KeyAction};
 pub use glob::Glob;
 pub use slot::{key_slot, SLOTS};
 pub use target::{

@@ -491,6 +491,9 @@ fn summary(r: &Report) -> String {
     for p in &r.search_index_problems {
         notes.push(format!("search index {p}"));
     }
+    for w in &r.warnings {
+        notes.push(w.clone());
+    }
     if let Some(c) = &r.resumed_from {
         notes.push(format!("resumed from the target's checkpoint ({c})"));
     }

@@ -90,10 +90,25 @@ pub struct Translator {
     transaction: Option<Vec<TargetCommand>>,
 }
 
+/// What the key filter and transform make of a command's keys.
+enum Narrow {
+    /// Apply it (keys renamed in place), in this target db when the transform chose one.
+    Keep(Option<u32>),
+    /// Every key is outside the filter.
+    Drop,
+    /// The key table does not know where the keys are.
+    Unknown,
+    /// Keys inside and outside the filter, and the command cannot be narrowed.
+    Mixed,
+    /// The transform sends the keys to different dbs.
+    SplitDbs,
+}
+
 /// Why a command is refused, as one shared phrase per case.
 mod reason {
     pub(super) const MIXED_KEYS: &str =
         "its keys are partly inside and partly outside the key filter";
+    pub(super) const SPLIT_DBS: &str = "the key transform sends its keys to different dbs";
     pub(super) const UNKNOWN_KEYS: &str =
         "the key filter cannot tell which arguments of this command are keys";
     pub(super) const SWAPDB_FILTERED: &str =
@@ -243,14 +258,15 @@ impl Translator {
                 });
             }
         }
+        let mut target_db = target_db;
         if self.filter.filters_keys() {
-            match self.narrow_keys(name, &mut args) {
-                Some(true) => {}
-                Some(false) => return Ok(empty),
-                None => return Err(self.unsupported(&args, reason::UNKNOWN_KEYS)),
-            }
-            if args.is_empty() {
-                return Err(self.unsupported(&args, reason::MIXED_KEYS));
+            match self.narrow_keys(db, name, &mut args) {
+                Narrow::Keep(Some(d)) => target_db = d,
+                Narrow::Keep(None) => {}
+                Narrow::Drop => return Ok(empty),
+                Narrow::Unknown => return Err(self.unsupported(&args, reason::UNKNOWN_KEYS)),
+                Narrow::Mixed => return Err(self.unsupported(&args, reason::MIXED_KEYS)),
+                Narrow::SplitDbs => return Err(self.unsupported(&args, reason::SPLIT_DBS)),
             }
         }
         if name == b"MOVE" || name == b"COPY" {
@@ -266,48 +282,63 @@ impl Translator {
         }
     }
 
-    /// Applies the key patterns: `Some(true)` keep (args possibly narrowed), `Some(false)`
-    /// drop, `None` keys unknown. Mixed keys that cannot be narrowed empty `args`.
-    fn narrow_keys(&self, name: &[u8], args: &mut Vec<Bytes>) -> Option<bool> {
-        let keys = key_indexes(args)?;
+    /// Applies the key patterns and the key transform to every key of the command,
+    /// renaming keys in place.
+    fn narrow_keys(&self, db: u32, name: &[u8], args: &mut Vec<Bytes>) -> Narrow {
+        let Some(keys) = key_indexes(args) else {
+            return Narrow::Unknown;
+        };
         if keys.is_empty() {
-            return Some(true);
+            return Narrow::Keep(None);
         }
-        let accepted: Vec<bool> = keys
+        let mapped: Vec<Option<(u32, Bytes)>> = keys
             .iter()
-            .map(|&i| self.filter.accepts_key(&args[i]))
+            .map(|&i| {
+                self.filter.map_key(db, &args[i]).map(|(d, k)| {
+                    let k = match k {
+                        std::borrow::Cow::Borrowed(_) => args[i].clone(),
+                        std::borrow::Cow::Owned(v) => Bytes::from(v),
+                    };
+                    (d, k)
+                })
+            })
             .collect();
-        if accepted.iter().all(|&a| a) {
-            return Some(true);
+        if mapped.iter().all(Option::is_none) {
+            return Narrow::Drop;
         }
-        if accepted.iter().all(|&a| !a) {
-            return Some(false);
+        let mut dbs = mapped.iter().flatten().map(|(d, _)| *d);
+        let first_db = dbs.next();
+        if dbs.any(|d| Some(d) != first_db) {
+            return Narrow::SplitDbs;
+        }
+        if mapped.iter().all(Option::is_some) {
+            for (&i, m) in keys.iter().zip(&mapped) {
+                if let Some((_, k)) = m {
+                    args[i] = k.clone();
+                }
+            }
+            return Narrow::Keep(first_db);
         }
         match name {
             b"DEL" | b"UNLINK" | b"TOUCH" => {
                 let kept: Vec<Bytes> = std::iter::once(args[0].clone())
-                    .chain(
-                        keys.iter()
-                            .zip(&accepted)
-                            .filter(|(_, &a)| a)
-                            .map(|(&i, _)| args[i].clone()),
-                    )
+                    .chain(mapped.iter().flatten().map(|(_, k)| k.clone()))
                     .collect();
                 *args = kept;
             }
             b"MSET" | b"MSETNX" => {
                 let mut kept = vec![args[0].clone()];
-                for (&i, &a) in keys.iter().zip(&accepted) {
-                    if a {
-                        kept.push(args[i].clone());
+                for (&i, m) in keys.iter().zip(&mapped) {
+                    if let Some((_, k)) = m {
+                        kept.push(k.clone());
                         kept.push(args.get(i + 1).cloned().unwrap_or_default());
                     }
                 }
                 *args = kept;
             }
-            _ => args.clear(),
+            _ => return Narrow::Mixed,
         }
-        Some(true)
+        Narrow::Keep(first_db)
     }
 
     /// `MOVE key db` and `COPY src dst ... DB n`: map the db argument.

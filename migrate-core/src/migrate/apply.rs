@@ -110,6 +110,13 @@ impl Applier {
         self.drain_ready()
     }
 
+    /// Writes what is queued without waiting for replies (the input paused).
+    pub(crate) async fn write_queued(&mut self) -> Result<(), MigrationError> {
+        let written = self.writer.write_queued().await;
+        self.drain_ready()?;
+        written.map_err(|e| self.target_error(e))
+    }
+
     /// Waits for every reply and processes the outcomes.
     pub(crate) async fn flush(&mut self) -> Result<(), MigrationError> {
         let flushed = self.writer.flush().await;

@@ -221,9 +221,18 @@ impl FullSync {
         let filter = &self.cfg.filter;
         // A source that is itself a migration's target holds its checkpoint: never copied.
         let ours = k.key.starts_with(super::checkpoint::RESERVED_PREFIX);
-        let db = filter
-            .target_db(k.db)
-            .filter(|_| !ours && filter.accepts_key(&k.key));
+        let mapped = if ours {
+            None
+        } else {
+            filter.map_key(k.db, &k.key).map(|(db, key)| match key {
+                std::borrow::Cow::Borrowed(_) => (db, None),
+                std::borrow::Cow::Owned(renamed) => (db, Some(Bytes::from(renamed))),
+            })
+        };
+        let db = mapped.as_ref().map(|(db, _)| *db);
+        if let Some((_, Some(renamed))) = mapped {
+            k.key = renamed;
+        }
         let kind = k.kind();
         let skip = |k: KeyStart, db: u32| KeyState {
             start: k,

@@ -145,6 +145,8 @@ pub struct Report {
     pub healing_full_syncs: u64,
     /// Keys removed from the target by the sweep of healing full syncs.
     pub keys_swept: u64,
+    /// Things the user should know that fit no counter (one line each).
+    pub warnings: Vec<String>,
     /// The checkpoint the migration resumed from, if it did.
     pub resumed_from: Option<String>,
     /// The source offset of the last checkpoint written to the target.
@@ -315,6 +317,8 @@ impl Report {
                 .unwrap_or("null".into()),
         );
         field(&mut o, "checkpoint_offset", opt_num(self.checkpoint_offset));
+        let warnings: Vec<String> = self.warnings.iter().map(|w| json_str(w)).collect();
+        field(&mut o, "warnings", json_list(&warnings));
         field(&mut o, "partial_resyncs", self.partial_resyncs.to_string());
         field(&mut o, "disconnects", self.disconnects.to_string());
         field(

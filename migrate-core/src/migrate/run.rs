@@ -489,6 +489,10 @@ impl Live {
                             wait = BATCH_LINGER - waited;
                         }
                     }
+                    if synced && batch.is_none() {
+                        // Nothing more to add now: what is queued goes to the target now.
+                        ap.write_queued().await?;
+                    }
                     tokio::select! {
                         biased;
                         _ = stop.changed() => break StopReason::Stopped,

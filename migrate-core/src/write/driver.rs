@@ -27,6 +27,8 @@ enum Goal {
     BatchWritten,
     /// An outcome is ready (or none can come without more commands).
     Outcome,
+    /// Everything queued written (replies not waited for).
+    Written,
     /// Everything written and every expected reply read.
     Drained,
 }
@@ -182,6 +184,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
         }
     }
 
+    /// Writes everything queued (reading the replies that arrive meanwhile) without waiting
+    /// for the replies still due: for a caller whose input paused, so that its last commands
+    /// reach the server now rather than with the next batch.
+    ///
+    /// # Errors
+    /// The writer's error, if it failed or stopped.
+    pub async fn write_queued(&mut self) -> Result<(), Error> {
+        self.io(Goal::Written).await;
+        match self.pipeline.error() {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
     /// [`flush`](Self::flush)es, then shuts the stream's write side down (the target then
     /// closes the connection). Outcomes remain available.
     pub async fn shutdown(&mut self) -> Result<(), Error> {
@@ -242,6 +258,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
             Goal::Room => p.has_room() || p.error().is_some(),
             Goal::BatchWritten => p.pending_output() < p.options().write_batch_bytes,
             Goal::Outcome => p.ready_outcomes() > 0 || p.awaiting_replies() == 0,
+            Goal::Written => p.pending_output() == 0 && !self.needs_flush,
             Goal::Drained => p.is_idle() && !self.needs_flush,
         }
     }

@@ -347,3 +347,57 @@ fn filters_db_map_sampling_and_rate_cap() {
     );
     assert!(bad.is_err());
 }
+
+/// Module values (JSON, Bloom, cuckoo, count-min, Top-K, t-digest, time series) of
+/// Redis 7.4 copied into Redis 7.4 compare equal; a changed JSON document and Top-K are
+/// reported.
+#[test]
+fn module_values_redis_7_4() {
+    let source = Server::builder(Flavor::Redis7_4)
+        .config("repl-diskless-sync-delay", "0")
+        .start();
+    let stats = Dataset::small().with_modules().fill(&source);
+    assert!(stats.module_keys > 0);
+    let target = Server::start(Flavor::Redis7_4);
+    copy(&source, &target, Filter::new());
+    assert_equal(&verify(&source, &target, quick()), "modules");
+    let mut t = target.connect();
+    let keys: Vec<Vec<u8>> = match t.must(["KEYS", "mod:0:*"]) {
+        testkit::Reply::Array(k) => k
+            .into_iter()
+            .filter_map(|r| r.as_bytes().map(<[u8]>::to_vec))
+            .collect(),
+        other => panic!("{other:?}"),
+    };
+    let mut planted = Vec::new();
+    for k in &keys {
+        match t.must([b"TYPE".as_slice(), k]).text().as_str() {
+            "ReJSON-RL" => t.ok([b"JSON.SET".as_slice(), k, b"$", b"{\"planted\":1}"]),
+            "TopK-TYPE" => {
+                t.must([
+                    b"TOPK.ADD".as_slice(),
+                    k,
+                    b"planted",
+                    b"planted",
+                    b"planted",
+                ]);
+            }
+            "MBbloom--" => {
+                t.must([b"BF.ADD".as_slice(), k, b"planted-item"]);
+            }
+            _ => continue,
+        }
+        planted.push(String::from_utf8(k.clone()).unwrap());
+    }
+    assert!(planted.len() >= 3, "{planted:?}");
+    let r = verify(&source, &target, quick().rounds(0));
+    for k in &planted {
+        assert_eq!(find(&r, k).kind, DiffKind::Value, "{k}");
+    }
+    assert_eq!(
+        r.differences_total(),
+        planted.len() as u64,
+        "{:?}",
+        r.differences
+    );
+}

@@ -98,6 +98,31 @@ fn exact_copies_are_equal() {
     }
 }
 
+/// Redis 5.0 has no `XINFO STREAM ... FULL`: streams are read with `XRANGE`, `XINFO
+/// GROUPS` / `CONSUMERS` and `XPENDING` there; a changed group is still found.
+#[test]
+fn streams_without_xinfo_full_redis_5_0() {
+    let source = source_server(Flavor::Redis5_0);
+    Dataset::small_for(Flavor::Redis5_0).fill(&source);
+    let target = Server::start(Flavor::Redis7_0);
+    copy(&source, &target, Filter::new());
+    assert_equal(&verify(&source, &target, quick()), "5.0 -> 7.0");
+    assert_equal(
+        &verify(&target, &source, quick().chunk(3)),
+        "7.0 vs 5.0, small chunks",
+    );
+    let mut s = source.connect();
+    s.ok(["SELECT", "1"]);
+    s.ok(["XGROUP", "CREATE", "stream:00000019", "planted", "0"]);
+    let r = verify(&source, &target, quick().rounds(0));
+    let d = find(&r, "stream:00000019");
+    assert_eq!(d.kind, DiffKind::Value, "{d}");
+    assert!(
+        d.detail.contains("group \"planted\" not on the target"),
+        "{d}"
+    );
+}
+
 /// Redis 7.4 ↔ Valkey 9.1 with hash field TTLs (both encodings): equal both ways, field
 /// TTLs compared.
 #[test]

@@ -37,6 +37,7 @@ pub mod migrate;
 pub mod rewrite;
 mod slot;
 mod target;
+pub mod verify;
 mod write;
 
 #[cfg(feature = "fuzzing")]

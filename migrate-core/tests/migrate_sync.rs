@@ -581,3 +581,59 @@ fn valkey_9_field_ttls_sync_exactly_or_are_reported_lossy() {
         );
     }
 }
+
+/// A key transform renames full-sync keys and every key of replicated commands the same
+/// way; a multi-key command is narrowed or refused, never applied half-way.
+#[test]
+fn key_transform_applies_to_full_sync_and_stream() {
+    use migrate_core::migrate::ErrorPolicy;
+    use migrate_core::KeyAction;
+    let source = source_server(Flavor::Redis7_0);
+    let target = Server::start(Flavor::Redis7_0);
+    let mut s = source.connect();
+    s.ok(["SET", "session:a", "1"]);
+    s.ok(["SET", "keep", "k"]);
+    let filter = Filter::new()
+        .include_keys("session:*")
+        .transform("s2", |db, key| {
+            KeyAction::rename(db, [&b"s2:"[..], &key[8..]].concat())
+        });
+    let rt = runtime();
+    let handle = {
+        let _guard = rt.enter();
+        builder(&source, &target)
+            .filter(filter)
+            .on_error(ErrorPolicy::SkipAndCount)
+            .start()
+    };
+    wait_for_phase(&handle, Phase::Incremental);
+    s.int(["INCR", "session:n"]);
+    s.int(["RPUSH", "session:l", "x", "y"]);
+    s.ok(["MSET", "session:m", "1", "other", "2"]);
+    s.ok(["RENAME", "session:a", "session:b"]);
+    s.int(["DEL", "session:l", "other"]);
+    // One key in the filter, one outside: refused, not applied half-way.
+    s.int(["SADD", "outside:set", "a"]);
+    s.int(["SUNIONSTORE", "session:u", "outside:set"]);
+    wait_caught_up(&handle, &mut s);
+    handle.stop();
+    let report = rt.block_on(handle.wait()).unwrap();
+    let mut t = target.connect();
+    assert_eq!(t.bulk(["GET", "s2:n"]).as_deref(), Some(&b"1"[..]));
+    assert_eq!(t.bulk(["GET", "s2:m"]).as_deref(), Some(&b"1"[..]));
+    assert_eq!(t.bulk(["GET", "s2:b"]).as_deref(), Some(&b"1"[..]));
+    assert_eq!(
+        t.int([
+            "EXISTS",
+            "s2:a",
+            "s2:l",
+            "session:n",
+            "other",
+            "keep",
+            "outside"
+        ]),
+        0
+    );
+    assert_eq!(report.unsupported_total, 1, "{:?}", report.unsupported);
+    assert_eq!(report.unsupported[0].command, "SUNIONSTORE");
+}

@@ -10,6 +10,7 @@ mod rdb_dump;
 mod rdb_events;
 mod rdb_stats;
 mod sync;
+mod verify;
 
 use clap::Subcommand;
 
@@ -33,6 +34,10 @@ pub(crate) enum Command {
     /// Remove the target's checkpoint: the next sync or import into it starts over instead
     /// of resuming (the target's keys stay).
     Forget(forget::ForgetArgs),
+    /// Compare the target with the source key by key (values, TTLs, streams, functions;
+    /// differences re-checked over a few rounds while a sync may still run). Exit 0 when
+    /// equal, 1 when they differ, 2 on errors.
+    Verify(verify::VerifyArgs),
 }
 
 impl Command {
@@ -43,6 +48,7 @@ impl Command {
             Command::Import(c) => c.run(),
             Command::Forget(c) => c.run(),
             Command::Check(c) => c.run(),
+            Command::Verify(c) => c.run(),
         }
     }
 }

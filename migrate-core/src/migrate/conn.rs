@@ -11,41 +11,50 @@ use tokio_rustls::TlsConnector;
 use super::{MigrationError, TargetConfig};
 use crate::{Target, TargetOptions};
 
-/// The target stream: TCP or TLS behind one type.
-pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
+/// A connected stream: TCP or TLS behind one type.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Io for T {}
-pub(crate) type Stream = Box<dyn Io>;
+/// The stream of a connection made from a URL: TCP or TLS.
+pub type Stream = Box<dyn Io>;
 
-/// Connects and runs the target handshake (AUTH, INFO, CONFIG GET).
-pub(crate) async fn connect(
+/// Why [`open`] failed.
+pub(crate) enum OpenError {
+    /// Connecting, the timeout, or the handshake (AUTH, INFO).
+    Server(crate::Error),
+    /// The TLS configuration or handshake.
+    Tls(String),
+}
+
+/// Connects to the server of `cfg` (TCP, or TLS for `rediss://`) and runs the handshake
+/// (AUTH with the URL's credentials, INFO, CONFIG GET), naming the client `client_name`.
+pub(crate) async fn open(
     cfg: &TargetConfig,
     timeout: Duration,
-) -> Result<Target<Stream>, MigrationError> {
+    client_name: Option<&str>,
+) -> Result<Target<Stream>, OpenError> {
     let url = &cfg.url;
-    let shown = url.to_string();
     let addr = url.addr();
     let mut opts = TargetOptions::default().with_timeout(timeout);
+    if let Some(name) = client_name {
+        opts.client_name = Some(name.into());
+    }
     if let Some(p) = url.password() {
         opts = match url.username() {
             Some(u) => opts.with_user(u, p.expose()),
             None => opts.with_password(p.expose()),
         };
     }
-    let target_err = |source| MigrationError::Target {
-        url: shown.clone(),
-        source: Box::new(source),
-    };
     let tcp =
         match tokio::time::timeout(timeout, TcpStream::connect((url.host(), url.port()))).await {
             Err(_) => {
-                return Err(target_err(crate::Error::Timeout {
+                return Err(OpenError::Server(crate::Error::Timeout {
                     addr,
                     timeout,
                     during: "connect",
                 }))
             }
             Ok(Err(e)) => {
-                return Err(target_err(crate::Error::Connect {
+                return Err(OpenError::Server(crate::Error::Connect {
                     addr,
                     source: Arc::new(e),
                 }))
@@ -54,22 +63,18 @@ pub(crate) async fn connect(
         };
     let _ = tcp.set_nodelay(true);
     let stream: Stream = if url.tls() {
-        let tls_err = |reason: String| MigrationError::TargetTls {
-            url: shown.clone(),
-            reason,
-        };
         let config = cfg
             .tls
             .client_config()
-            .map_err(|e| tls_err(e.to_string()))?;
+            .map_err(|e| OpenError::Tls(e.to_string()))?;
         let name = cfg
             .tls
             .server_name_for(url.host())
-            .map_err(|e| tls_err(e.to_string()))?;
+            .map_err(|e| OpenError::Tls(e.to_string()))?;
         let connector = TlsConnector::from(config);
         match tokio::time::timeout(timeout, connector.connect(name, tcp)).await {
-            Err(_) => return Err(tls_err("no answer to the TLS handshake".into())),
-            Ok(Err(e)) => return Err(tls_err(format!("handshake failed: {e}"))),
+            Err(_) => return Err(OpenError::Tls("no answer to the TLS handshake".into())),
+            Ok(Err(e)) => return Err(OpenError::Tls(format!("handshake failed: {e}"))),
             Ok(Ok(s)) => Box::new(s),
         }
     } else {
@@ -77,5 +82,29 @@ pub(crate) async fn connect(
     };
     Target::handshake(stream, addr, &opts)
         .await
-        .map_err(target_err)
+        .map_err(OpenError::Server)
+}
+
+/// Connects to any server from its URL as the migration connects to its target: TCP, or
+/// TLS for `rediss://` with `cfg.tls` (verification on unless turned off), `AUTH` with the
+/// URL's user and password (ACL), then `INFO server` and `CONFIG GET proto-max-bulk-len`.
+/// `timeout` bounds connecting, the TLS handshake, the login and each later request. The
+/// returned [`Target`] answers one command at a time ([`Target::call`]) or a batch
+/// ([`Target::call_many`]); a custom tool uses it for sources too (`SCAN`, `DUMP`).
+///
+/// # Errors
+/// [`MigrationError::Target`] (refused, unknown host, timeout, authentication) and
+/// [`MigrationError::TargetTls`], naming the redacted URL.
+pub async fn connect(
+    cfg: &TargetConfig,
+    timeout: Duration,
+) -> Result<Target<Stream>, MigrationError> {
+    let shown = cfg.url.to_string();
+    open(cfg, timeout, None).await.map_err(|e| match e {
+        OpenError::Server(source) => MigrationError::Target {
+            url: shown,
+            source: Box::new(source),
+        },
+        OpenError::Tls(reason) => MigrationError::TargetTls { url: shown, reason },
+    })
 }

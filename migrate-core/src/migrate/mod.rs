@@ -118,6 +118,8 @@ pub(crate) use search::check_plan_input;
 pub use builder::{Migration, MigrationBuilder, MigrationHandle, ProgressWatcher};
 pub use check::{precheck, Check, CheckOptions, CheckReport, CheckStatus};
 pub use checkpoint::{CHECKPOINT_KEY, RESERVED_PREFIX};
+pub use conn::{connect, Io, Stream};
+pub(crate) use conn::{open, OpenError};
 pub use error::MigrationError;
 pub use options::{Conflict, ErrorPolicy, Source, TargetConfig, WriteMode};
 pub use progress::{Phase, Progress};

@@ -257,6 +257,76 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Target<S> {
         }
     }
 
+    /// Sends every command in one write, then reads their replies, in order: one round trip
+    /// for a batch (`DUMP` + `PTTL` of a hundred keys, say). Server error replies are
+    /// frames in the result, not errors.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call); the timeout bounds the whole batch.
+    pub async fn call_many<C, A>(&mut self, commands: &[C]) -> Result<Vec<Frame>, Error>
+    where
+        C: AsRef<[A]>,
+        A: AsRef<[u8]>,
+    {
+        let timeout = self.timeout;
+        match tokio::time::timeout(timeout, self.raw_call_many(commands)).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.broken = true;
+                Err(Error::Timeout {
+                    addr: self.addr.clone(),
+                    timeout,
+                    during: "request",
+                })
+            }
+        }
+    }
+
+    async fn raw_call_many<C, A>(&mut self, commands: &[C]) -> Result<Vec<Frame>, Error>
+    where
+        C: AsRef<[A]>,
+        A: AsRef<[u8]>,
+    {
+        if self.broken {
+            return Err(Error::InvalidUse(
+                "the target connection is unusable after a timeout",
+            ));
+        }
+        let mut out = BytesMut::new();
+        for c in commands {
+            resp_codec::encode_command(&mut out, c.as_ref());
+        }
+        let written = async {
+            self.stream.write_all(&out).await?;
+            self.stream.flush().await
+        }
+        .await;
+        if let Err(e) = written {
+            return Err(self.lost(Some(e)));
+        }
+        let mut replies = Vec::with_capacity(commands.len());
+        while replies.len() < commands.len() {
+            match self.decoder.decode(&mut self.read_buf) {
+                Ok(Some((Frame::Push(_), _))) => continue,
+                Ok(Some((frame, _))) => {
+                    replies.push(frame);
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.broken = true;
+                    return Err(e.into());
+                }
+            }
+            match self.stream.read_buf(&mut self.read_buf).await {
+                Ok(0) => return Err(self.lost(None)),
+                Ok(_) => {}
+                Err(e) => return Err(self.lost(Some(e))),
+            }
+        }
+        Ok(replies)
+    }
+
     /// The names of the loaded modules (`MODULE LIST`), or `None` when the server refuses
     /// the command (managed services, ACLs) and the modules cannot be known. Engines built
     /// into the server that it lists as modules (Valkey 9's `lua`) are left out.

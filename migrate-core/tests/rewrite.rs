@@ -9,9 +9,7 @@ use std::net::TcpStream;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
-use migrate_core::rewrite::{
-    KeyStatus, Outcome, RespWriter, RewriteOptions, RewriteStats, Rewriter,
-};
+use migrate_core::rewrite::{Done, KeyStatus, RespWriter, RewriteOptions, RewriteStats, Rewriter};
 use migrate_core::ServerVersion;
 use rdb_parser::{Options, RdbReader};
 use resp_codec::{FrameDecoder, Limits};
@@ -136,7 +134,7 @@ fn rewrite_with(
     let mut out = BytesMut::new();
     for ev in decode(rdb) {
         let outcome = rw.push(&ev, &mut |cmd| resp.encode(&cmd, &mut out));
-        if let Some(Outcome::Key(r)) = outcome {
+        if let Some(Done::Key(r)) = outcome {
             assert!(
                 r.status == KeyStatus::Written,
                 "{:?}: {}",
@@ -349,7 +347,7 @@ fn streams_written_without_buffering() {
     let mut out = BytesMut::new();
     let mut unverified = BTreeSet::new();
     for ev in decode(&rdb) {
-        if let Some(Outcome::Key(r)) = rw.push(&ev, &mut |cmd| resp.encode(&cmd, &mut out)) {
+        if let Some(Done::Key(r)) = rw.push(&ev, &mut |cmd| resp.encode(&cmd, &mut out)) {
             for l in &r.losses {
                 assert!(
                     matches!(l, migrate_core::rewrite::Loss::PendingUnverified { .. }),
@@ -437,7 +435,7 @@ fn hash_field_ttls_valkey_9() {
     let mut out = BytesMut::new();
     let mut lost = 0;
     for ev in decode(&rdb) {
-        if let Some(Outcome::Key(r)) = rw.push(&ev, &mut |cmd| resp.encode(&cmd, &mut out)) {
+        if let Some(Done::Key(r)) = rw.push(&ev, &mut |cmd| resp.encode(&cmd, &mut out)) {
             lost += r.losses.len();
         }
     }

@@ -179,7 +179,8 @@ pub enum Error {
         /// The decoder's error (names the key and type byte where known).
         source: rdb_parser::Error,
     },
-    /// A sans-IO session was used after it returned an error.
+    /// A sans-IO session was used after it failed (sessions return their first error again;
+    /// this is left for a session that failed without one).
     #[error("the session already failed; start a new one")]
     SessionFailed,
     /// Full syncs failed again and again: the server answered `+FULLRESYNC` each time,
@@ -208,6 +209,61 @@ pub enum Error {
 }
 
 impl Error {
+    /// The same error again, for a failed session that returns its first error on every
+    /// later call. The session's errors carry only data; an I/O or RDB error (which only the
+    /// driver produces) is replayed as its message.
+    pub(crate) fn replay(&self) -> Error {
+        match self {
+            Error::Closed { phase } => Error::Closed { phase: *phase },
+            Error::Timeout { phase, idle } => Error::Timeout {
+                phase: *phase,
+                idle: *idle,
+            },
+            Error::Auth { message } => Error::Auth {
+                message: message.clone(),
+            },
+            Error::NoPermission { command, message } => Error::NoPermission {
+                command,
+                message: message.clone(),
+            },
+            Error::NotReady { command, message } => Error::NotReady {
+                command,
+                message: message.clone(),
+            },
+            Error::ServerError { command, message } => Error::ServerError {
+                command,
+                message: message.clone(),
+            },
+            Error::Protocol {
+                phase,
+                offset,
+                reason,
+            } => Error::Protocol {
+                phase: *phase,
+                offset: *offset,
+                reason: reason.clone(),
+            },
+            Error::LimitExceeded {
+                what,
+                offset,
+                len,
+                limit,
+            } => Error::LimitExceeded {
+                what,
+                offset: *offset,
+                len: *len,
+                limit: *limit,
+            },
+            Error::Io { phase, source } => Error::Io {
+                phase: *phase,
+                source: io::Error::new(source.kind(), source.to_string()),
+            },
+            other => Error::InvalidConfig {
+                reason: other.to_string(),
+            },
+        }
+    }
+
     /// Whether reconnecting may help: link failures, timeouts, protocol garbage and servers
     /// that are not ready are retried; credentials, permissions and configuration are not.
     pub fn is_retryable(&self) -> bool {

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::BytesMut;
 use clap::{Args, ValueEnum};
 use migrate_core::rewrite::json::JsonWriter;
-use migrate_core::rewrite::{Cmd, KeyStatus, Outcome, RespWriter, RewriteOptions, Rewriter, Scope};
+use migrate_core::rewrite::{Cmd, Done, KeyStatus, RespWriter, RewriteOptions, Rewriter, Scope};
 use migrate_core::{Filter, ServerVersion};
 use rdb_parser::{Event, Options};
 
@@ -210,7 +210,7 @@ impl DumpArgs {
             });
             let ended = matches!(ev, Event::KeyEnd).then(|| raw.take()).flatten();
             if let Some((start, chunks)) = ended {
-                if let Some(Outcome::Key(r)) = &outcome {
+                if let Some(Done::Key(r)) = &outcome {
                     if matches!(r.status, KeyStatus::NeedsRestore { .. }) {
                         let target = rw.target();
                         for cmd in restore(&start, &chunks, target_db, target, self.replace) {
@@ -364,9 +364,9 @@ impl Summary {
         }
     }
 
-    fn outcome(&mut self, o: &Outcome, quiet: bool) {
+    fn outcome(&mut self, o: &Done, quiet: bool) {
         match o {
-            Outcome::Key(r) => {
+            Done::Key(r) => {
                 let name = || format!("db{} {:?}", r.db, String::from_utf8_lossy(&r.key));
                 match &r.status {
                     KeyStatus::Written => {
@@ -390,7 +390,7 @@ impl Summary {
                     }
                 }
             }
-            Outcome::Function(f) => {
+            Done::Function(f) => {
                 let name = f
                     .name
                     .as_ref()

@@ -18,7 +18,7 @@ use super::apply::{Applier, KeyMark, Method};
 use super::conn::Stream;
 use super::sweep::KeySet;
 use super::{Conflict, MigrationError, WriteMode};
-use crate::rewrite::{Cmd, KeyStatus, Outcome as RwOutcome, RewriteOptions, Rewriter};
+use crate::rewrite::{Cmd, Done as RwOutcome, KeyStatus, RewriteOptions, Rewriter};
 use crate::{Filter, ServerVersion, Tag, Target};
 
 /// What the full sync needs to know.

@@ -10,7 +10,7 @@
 //! [`RewriteOptions::max_command_bytes`] bytes.
 //!
 //! ```
-//! use migrate_core::rewrite::{Outcome, RewriteOptions, Rewriter};
+//! use migrate_core::rewrite::{Done, RewriteOptions, Rewriter};
 //! use migrate_core::{ServerFamily, ServerVersion};
 //!
 //! // An RDB 3 file with one string key "k" = "v".
@@ -20,7 +20,7 @@
 //! let mut rw = Rewriter::new(target, RewriteOptions::default(), now_ms);
 //! let mut cmds = Vec::new();
 //! for ev in &events {
-//!     if let Some(Outcome::Key(report)) = rw.push(ev, &mut |c| cmds.push(c)) {
+//!     if let Some(Done::Key(report)) = rw.push(ev, &mut |c| cmds.push(c)) {
 //!         assert_eq!(&report.key[..], b"k");
 //!     }
 //! }
@@ -85,9 +85,7 @@ use rdb_parser::{Event, KeyStart, ValueKind};
 use crate::ServerVersion;
 
 pub use cmd::{Cmd, RespWriter, Scope};
-pub use report::{
-    FunctionReport, FunctionStatus, KeyReport, KeyStatus, Loss, Outcome, RewriteStats,
-};
+pub use report::{Done, FunctionReport, FunctionStatus, KeyReport, KeyStatus, Loss, RewriteStats};
 pub use zset::format_score;
 
 /// Limits and policies of the rewrite.
@@ -311,18 +309,18 @@ impl Rewriter {
     }
 
     /// Takes one event; emits the commands it completes through `out` and returns an
-    /// [`Outcome`] when a key (at its `KeyEnd`) or a function library is done.
+    /// [`Done`] when a key (at its `KeyEnd`) or a function library is done.
     ///
     /// Events must come in decoder order. Value events outside a key, and global events that
     /// need no command (`Aux`, `ResizeDb`, ...), are ignored. Events decoded from a DUMP
     /// payload (`rdb_parser::dump::decode`) have an empty key and no expiry: fill in
     /// [`KeyStart::key`], [`KeyStart::db`] and [`KeyStart::expire_at_ms`] before pushing the
     /// `KeyStart`.
-    pub fn push(&mut self, ev: &Event, out: &mut impl FnMut(Cmd)) -> Option<Outcome> {
+    pub fn push(&mut self, ev: &Event, out: &mut impl FnMut(Cmd)) -> Option<Done> {
         self.push_dyn(ev, out)
     }
 
-    fn push_dyn(&mut self, ev: &Event, out: Out<'_>) -> Option<Outcome> {
+    fn push_dyn(&mut self, ev: &Event, out: Out<'_>) -> Option<Done> {
         let env = &self.env;
         match ev {
             Event::KeyStart(start) => {
@@ -336,7 +334,7 @@ impl Rewriter {
             Event::Function(f) => {
                 let report = function::load(env, f, out);
                 self.stats.count_function(&report);
-                Some(Outcome::Function(report))
+                Some(Done::Function(report))
             }
             _ => {
                 let k = self.key.as_mut()?;
@@ -389,7 +387,7 @@ impl Rewriter {
         self.key = Some(KeyState { ctx, kind, value });
     }
 
-    fn finish_key(&mut self, out: Out<'_>) -> Option<Outcome> {
+    fn finish_key(&mut self, out: Out<'_>) -> Option<Done> {
         let KeyState {
             mut ctx,
             kind,
@@ -456,7 +454,7 @@ impl Rewriter {
             expired_fields: ctx.expired_fields,
         };
         self.stats.count_key(&report);
-        Some(Outcome::Key(report))
+        Some(Done::Key(report))
     }
 }
 

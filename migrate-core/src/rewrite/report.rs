@@ -5,10 +5,11 @@ use std::fmt;
 use bytes::Bytes;
 use rdb_parser::ValueKind;
 
-/// What [`super::Rewriter::push`] returns when a key or a function library is done.
+/// What [`super::Rewriter::push`] returns when a key or a function library is done (named
+/// `Done` so that it is not confused with the writer's [`crate::Outcome`]).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub enum Outcome {
+pub enum Done {
     /// A key ended (at its `KeyEnd`).
     Key(KeyReport),
     /// A function library was handled.

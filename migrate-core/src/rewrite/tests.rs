@@ -37,11 +37,7 @@ fn s(x: &str) -> Str {
     Str::Bytes(Bytes::copy_from_slice(x.as_bytes()))
 }
 
-fn run(
-    target: ServerVersion,
-    opts: RewriteOptions,
-    events: &[Event],
-) -> (Vec<String>, Vec<Outcome>) {
+fn run(target: ServerVersion, opts: RewriteOptions, events: &[Event]) -> (Vec<String>, Vec<Done>) {
     let mut rw = Rewriter::new(target, opts, NOW);
     let mut cmds = Vec::new();
     let mut outcomes = Vec::new();
@@ -63,9 +59,9 @@ fn run(
     (text, outcomes)
 }
 
-fn report(o: &Outcome) -> &KeyReport {
+fn report(o: &Done) -> &KeyReport {
     match o {
-        Outcome::Key(r) => r,
+        Done::Key(r) => r,
         other => panic!("not a key: {other:?}"),
     }
 }
@@ -414,7 +410,7 @@ fn modules_need_restore_and_functions_are_loaded() {
         KeyStatus::NeedsRestore { .. }
     ));
     match &outs[1] {
-        Outcome::Function(f) => {
+        Done::Function(f) => {
             assert_eq!(f.name.as_deref(), Some(&b"mylib"[..]));
             assert_eq!(f.status, FunctionStatus::Loaded);
         }
@@ -424,7 +420,7 @@ fn modules_need_restore_and_functions_are_loaded() {
     assert!(cmds.is_empty());
     assert!(matches!(
         &outs[0],
-        Outcome::Function(FunctionReport {
+        Done::Function(FunctionReport {
             status: FunctionStatus::Unsupported,
             ..
         })

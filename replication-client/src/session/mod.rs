@@ -39,7 +39,7 @@ enum State {
 /// Feed it what the server sends ([`Session::handle_input`]) and the time
 /// ([`Session::handle_timeout`] at [`Session::poll_timeout`]); send what
 /// [`Session::poll_transmit`] returns; consume [`Session::poll_event`]. An error ends the
-/// session: every later call returns [`Error::SessionFailed`].
+/// session: every later call returns that first error again.
 ///
 /// ```
 /// use std::time::Instant;
@@ -81,6 +81,8 @@ pub struct Session {
     db: u32,
     in_multi: bool,
     streaming: bool,
+    /// The error that failed the session, returned again by every later call.
+    first_error: Option<Error>,
 }
 
 impl Session {
@@ -91,6 +93,7 @@ impl Session {
         let mut s = Session {
             cfg: config,
             state: State::Failed,
+            first_error: None,
             inbuf: BytesMut::new(),
             scan: 0,
             consumed: 0,
@@ -132,8 +135,8 @@ impl Session {
         self.now = now;
         self.last_recv = now;
         let r = self.run();
-        if r.is_err() {
-            self.fail();
+        if let Err(e) = &r {
+            self.fail(e);
         }
         r
     }
@@ -145,11 +148,12 @@ impl Session {
         self.now = now;
         if let Some(idle) = self.idle_deadline() {
             if now >= idle {
-                self.fail();
-                return Err(Error::Timeout {
+                let e = Error::Timeout {
                     phase: self.phase(),
                     idle: self.cfg.read_timeout,
-                });
+                };
+                self.fail(&e);
+                return Err(e);
             }
         }
         if let Some(ack) = self.next_ack {
@@ -233,9 +237,12 @@ impl Session {
         self.consumed
     }
 
+    /// After a failure, the first error again (as rustls does): every later call says what
+    /// went wrong, not merely that something did.
     fn check_alive(&self) -> Result<(), Error> {
-        match self.state {
-            State::Failed => Err(Error::SessionFailed),
+        match (&self.state, &self.first_error) {
+            (State::Failed, Some(e)) => Err(e.replay()),
+            (State::Failed, None) => Err(Error::SessionFailed),
             _ => Ok(()),
         }
     }
@@ -244,9 +251,12 @@ impl Session {
     /// [`Session::resume_point`], so the driver delivers them before reconnecting. Bytes
     /// queued for sending stay too, so that what a session did before the bad input does
     /// not depend on how the input was split (a driver simply drops the connection).
-    fn fail(&mut self) {
+    fn fail(&mut self, error: &Error) {
         self.state = State::Failed;
         self.next_ack = None;
+        if self.first_error.is_none() {
+            self.first_error = Some(error.replay());
+        }
     }
 
     /// Whether [`Session::set_reading_paused`] paused reading.

@@ -116,9 +116,13 @@ fn auth_failure_is_an_auth_error() {
         .unwrap_err();
     assert!(matches!(e, Error::Auth { .. }), "{e:?}");
     assert!(!format!("{e} {e:?}").contains("hunter2"));
+    // A failed session keeps its first error and returns it on every later call.
+    let again = s.handle_input(b"+OK\r\n", now).unwrap_err();
+    assert_eq!(again.to_string(), e.to_string());
+    assert!(matches!(again, Error::Auth { .. }), "{again:?}");
     assert!(matches!(
-        s.handle_input(b"+OK\r\n", now),
-        Err(Error::SessionFailed)
+        s.handle_timeout(now + Duration::from_secs(3600)),
+        Err(Error::Auth { .. })
     ));
 }
 

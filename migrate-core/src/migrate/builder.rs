@@ -125,6 +125,17 @@ impl MigrationBuilder {
         self
     }
 
+    /// Learn which RDB type bytes the target `RESTORE`s by trying the first key of each
+    /// (into a scratch key under the reserved prefix, removed at once) instead of trusting
+    /// the version tables; a type it refuses is written as commands from then on. The
+    /// result is in [`Report::restore_probe`](super::Report::restore_probe). Default: on for
+    /// servers the tables do not know (KeyDB, Dragonfly, a hidden or unknown version), off
+    /// for Redis and Valkey.
+    pub fn probe_restore(mut self, on: bool) -> Self {
+        self.settings.probe_restore = Some(on);
+        self
+    }
+
     /// Bound on connecting to the target and on its handshake (default 10 s). The source's
     /// is set in its [`replication_client::Config`].
     pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {

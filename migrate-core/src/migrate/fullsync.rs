@@ -36,6 +36,9 @@ pub(crate) struct FullSyncConfig {
     pub(crate) target_modules: Option<Arc<[String]>>,
     /// Function libraries already on the target, kept ([`Conflict::Skip`] only).
     pub(crate) existing_functions: Option<Arc<HashSet<Bytes>>>,
+    /// Learn which type bytes the target restores by trying the first key of each
+    /// (a scratch `RESTORE` on its own connection) instead of trusting the version tables.
+    pub(crate) probe: Option<(super::TargetConfig, std::time::Duration)>,
 }
 
 enum KeyMode {
@@ -72,6 +75,9 @@ pub(crate) struct FullSync {
     pub(crate) keys_skipped: u64,
     /// Every key of the snapshot inside the filter, for the sweep of a healing full sync.
     keys: Option<KeySet>,
+    /// The probe connection (opened on first use) and what it learned per type byte.
+    probe_conn: Option<Target<Stream>>,
+    probed: std::collections::BTreeMap<u8, bool>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -96,6 +102,8 @@ impl FullSync {
             keys_sent: 0,
             keys_skipped: 0,
             keys: None,
+            probe_conn: None,
+            probed: std::collections::BTreeMap::new(),
             cfg,
         }
     }
@@ -272,8 +280,13 @@ impl FullSync {
         let source_valkey = self.decoder.header().map(|h| h.family) == Some(Family::Valkey);
         // Type bytes from 22 up mean different things in the two families.
         let same_table = k.type_byte < 22 || source_valkey == v.is_valkey();
-        let restorable =
-            self.cfg.mode != WriteMode::Rewrite && same_table && v.knows_type(k.type_byte);
+        let restorable = self.cfg.mode != WriteMode::Rewrite
+            && if self.cfg.probe.is_some() {
+                // Learned from the target itself (optimistic until the first key is tried).
+                self.probed.get(&k.type_byte) != Some(&false)
+            } else {
+                same_table && v.knows_type(k.type_byte)
+            };
         let module = kind == ValueKind::Module;
         if let (true, Some(loaded), Some(t)) = (module, &self.cfg.target_modules, &k.module) {
             let reason = match crate::provides_type(loaded, &t.name) {
@@ -436,7 +449,63 @@ impl FullSync {
         }
     }
 
+    /// Whether the current key is the first of its type byte on a probed target.
+    fn needs_probe(&self) -> bool {
+        self.cfg.probe.is_some()
+            && self.key.as_ref().is_some_and(|k| {
+                matches!(k.mode, KeyMode::Buffer { .. })
+                    && k.kind != ValueKind::Module
+                    && !self.probed.contains_key(&k.start.type_byte)
+            })
+    }
+
+    /// `RESTORE`s the current key's payload into a scratch key of the target (then removes
+    /// it) and records whether its type byte is accepted.
+    async fn probe_current(&mut self, ap: &mut Applier) -> Result<bool, MigrationError> {
+        let (Some(state), Some((target, timeout))) = (self.key.as_ref(), self.cfg.probe.as_ref())
+        else {
+            return Ok(true);
+        };
+        let KeyMode::Buffer { raw, .. } = &state.mode else {
+            return Ok(true);
+        };
+        let type_byte = state.start.type_byte;
+        let payload = rdb_parser::dump::build_payload_chunks(raw, self.cfg.version.rdb_version());
+        if self.probe_conn.is_none() {
+            self.probe_conn = Some(super::conn::connect(target, *timeout).await?);
+        }
+        let conn = self.probe_conn.as_mut().expect("just connected");
+        let url = ap.report.target.clone();
+        let err = |source| MigrationError::Target {
+            url: url.clone(),
+            source: Box::new(source),
+        };
+        let key = [super::checkpoint::RESERVED_PREFIX, b"probe"].concat();
+        let reply = conn
+            .call(&[&b"RESTORE"[..], &key, b"0", &payload, b"REPLACE"])
+            .await
+            .map_err(err)?;
+        conn.call(&[&b"DEL"[..], &key]).await.map_err(err)?;
+        let accepted = !reply.is_error();
+        if accepted {
+            tracing::info!(target: "migrate", "the target restores RDB type {type_byte}");
+        } else {
+            let why = crate::ServerError::from_frame(&reply)
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            tracing::info!(target: "migrate", "the target refuses RDB type {type_byte} ({why}): such keys are written as commands");
+        }
+        self.probed.insert(type_byte, accepted);
+        ap.report.restore_probe.insert(type_byte, accepted);
+        Ok(accepted)
+    }
+
     async fn key_end(&mut self, ap: &mut Applier) -> Result<(), MigrationError> {
+        if self.needs_probe() && !self.probe_current(ap).await? {
+            // The first key of a type the target refuses: its buffered events go to the
+            // rewriter like a key that was never restorable.
+            self.begin_rewrite(ap).await?;
+        }
         let Some(state) = self.key.take() else {
             return Ok(());
         };

@@ -116,6 +116,7 @@ pub(crate) struct Settings {
     pub(crate) max_listed: usize,
     pub(crate) checkpoint: bool,
     pub(crate) reset_checkpoint: bool,
+    pub(crate) probe_restore: Option<bool>,
 }
 
 impl Default for Settings {
@@ -134,6 +135,7 @@ impl Default for Settings {
             max_listed: 1000,
             checkpoint: true,
             reset_checkpoint: false,
+            probe_restore: None,
         }
     }
 }

@@ -145,6 +145,9 @@ pub struct Report {
     pub healing_full_syncs: u64,
     /// Keys removed from the target by the sweep of healing full syncs.
     pub keys_swept: u64,
+    /// What probing the target taught, per RDB type byte: whether it restores it (see
+    /// [`MigrationBuilder::probe_restore`](crate::migrate::MigrationBuilder::probe_restore)).
+    pub restore_probe: BTreeMap<u8, bool>,
     /// Things the user should know that fit no counter (one line each).
     pub warnings: Vec<String>,
     /// The checkpoint the migration resumed from, if it did.
@@ -317,6 +320,7 @@ impl Report {
                 .unwrap_or("null".into()),
         );
         field(&mut o, "checkpoint_offset", opt_num(self.checkpoint_offset));
+        field(&mut o, "restore_probe", json_map(self.restore_probe.iter()));
         let warnings: Vec<String> = self.warnings.iter().map(|w| json_str(w)).collect();
         field(&mut o, "warnings", json_list(&warnings));
         field(&mut o, "partial_resyncs", self.partial_resyncs.to_string());

@@ -17,6 +17,7 @@ use super::preflight;
 use super::progress::{Phase, Tracker};
 use super::report::{Report, StopReason};
 use super::{Conflict, MigrationError, Source, TargetConfig};
+use crate::ServerFamily;
 
 /// Reads of the RDB file.
 const FILE_CHUNK: usize = 256 << 10;
@@ -126,6 +127,13 @@ async fn run_inner(
     } else {
         None
     };
+    // The version tables know Redis and Valkey; any other server is asked.
+    let probe = s.probe_restore.unwrap_or(
+        !matches!(version.family, ServerFamily::Redis | ServerFamily::Valkey) || version.major == 0,
+    );
+    if probe {
+        tracing::info!(target: "migrate", "probing which RDB types the target ({version}) restores");
+    }
     let mut wopts = s.writer.clone().unwrap_or_else(|| target.writer_options());
     let max_bulk = wopts.max_bulk_len.min(target.proto_max_bulk_len());
     wopts = wopts.with_max_bulk_len(max_bulk);
@@ -150,6 +158,7 @@ async fn run_inner(
         rewrite: s.rewrite.clone(),
         target_modules: pre.target_modules.clone(),
         existing_functions: pre.existing_functions.clone(),
+        probe: probe.then(|| (job.target.clone(), s.connect_timeout)),
     };
     match &job.source {
         Source::RdbFile(path) => {

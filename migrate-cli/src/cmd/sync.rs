@@ -52,8 +52,7 @@ pub(crate) struct FromArgs {
 }
 
 impl FromArgs {
-    /// The replication configuration of the source.
-    pub(crate) fn config(&self) -> Result<Config, CliError> {
+    fn tls(&self) -> TlsOptions {
         let mut tls = TlsOptions::new().insecure_skip_verify(self.from_insecure);
         if let Some(ca) = &self.from_cacert {
             tls = tls.ca_file(ca);
@@ -64,9 +63,21 @@ impl FromArgs {
         if let Some(sni) = &self.from_sni {
             tls = tls.server_name(sni);
         }
+        tls
+    }
+
+    /// The replication configuration of the source.
+    pub(crate) fn config(&self) -> Result<Config, CliError> {
         Ok(Config::new(&self.from)
             .map_err(|e| CliError::usage(format!("--from: {e}")))?
-            .tls(tls))
+            .tls(self.tls()))
+    }
+
+    /// The source as an ordinary server (for `verify`).
+    pub(crate) fn server(&self) -> Result<migrate_core::migrate::TargetConfig, CliError> {
+        Ok(migrate_core::migrate::TargetConfig::parse(&self.from)
+            .map_err(|e| CliError::usage(format!("--from: {e}")))?
+            .tls(self.tls()))
     }
 }
 

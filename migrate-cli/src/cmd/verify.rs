@@ -7,40 +7,20 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use migrate_core::migrate::TlsOptions;
 use migrate_core::verify::{Verifier, VerifyOptions};
 
 use super::filter_args::FilterArgs;
 use super::migrate_args::ToTlsArgs;
+use super::sync::FromArgs;
 use crate::error::CliError;
 
 /// Arguments of `verify`.
 #[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
-    /// The source: redis://[user:password@]host:port or rediss:// for TLS. The user needs
-    /// read commands (SCAN, TYPE, PTTL, the types' reads, DUMP for module values).
-    #[arg(
-        long = "from",
-        value_name = "URL",
-        env = "REDIS_MIGRATE_FROM",
-        hide_env_values = true
-    )]
-    from: String,
-    /// CA certificate file (PEM) to verify the source (rediss://).
-    #[arg(long = "from-cacert", value_name = "FILE")]
-    from_cacert: Option<PathBuf>,
-    /// Client certificate (PEM) for the source.
-    #[arg(long = "from-cert", value_name = "FILE", requires = "from_key")]
-    from_cert: Option<PathBuf>,
-    /// Client private key (PEM) for the source.
-    #[arg(long = "from-key", value_name = "FILE", requires = "from_cert")]
-    from_key: Option<PathBuf>,
-    /// Server name for SNI and verification (default: the URL's host).
-    #[arg(long = "from-sni", value_name = "NAME")]
-    from_sni: Option<String>,
-    /// Do not verify the source's certificate (dangerous).
-    #[arg(long = "from-insecure")]
-    from_insecure: bool,
+    /// The source (its user needs the read commands: SCAN, TYPE, PTTL, the types' reads,
+    /// DUMP for module values).
+    #[command(flatten)]
+    from: FromArgs,
     /// The target: redis://[user:password@]host:port or rediss:// for TLS.
     #[arg(
         long = "to",
@@ -107,19 +87,7 @@ fn parse_fraction(s: &str) -> Result<f64, String> {
 
 impl VerifyArgs {
     pub(crate) fn run(self) -> Result<(), CliError> {
-        let mut tls = TlsOptions::new().insecure_skip_verify(self.from_insecure);
-        if let Some(ca) = &self.from_cacert {
-            tls = tls.ca_file(ca);
-        }
-        if let (Some(cert), Some(key)) = (&self.from_cert, &self.from_key) {
-            tls = tls.client_cert(cert, key);
-        }
-        if let Some(sni) = &self.from_sni {
-            tls = tls.server_name(sni);
-        }
-        let source = migrate_core::migrate::TargetConfig::parse(&self.from)
-            .map_err(|e| CliError::usage(format!("--from: {e}")))?
-            .tls(tls);
+        let source = self.from.server()?;
         let target = self.to_tls.target(&self.to)?;
         let mut o = VerifyOptions::default()
             .filter(self.filter.filter())

@@ -124,6 +124,7 @@ pub use error::MigrationError;
 pub use options::{Conflict, ErrorPolicy, Source, TargetConfig, WriteMode};
 pub use progress::{Phase, Progress};
 pub use replication_client::TlsOptions;
+pub(crate) use report::{json_str, key_text};
 pub use report::{Failure, Lossy, Report, StopReason, Unsupported};
 pub use run::forget_checkpoint;
 

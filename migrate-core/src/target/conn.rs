@@ -306,23 +306,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Target<S> {
         }
         let mut replies = Vec::with_capacity(commands.len());
         while replies.len() < commands.len() {
-            match self.decoder.decode(&mut self.read_buf) {
-                Ok(Some((Frame::Push(_), _))) => continue,
-                Ok(Some((frame, _))) => {
-                    replies.push(frame);
-                    continue;
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    self.broken = true;
-                    return Err(e.into());
-                }
-            }
-            match self.stream.read_buf(&mut self.read_buf).await {
-                Ok(0) => return Err(self.lost(None)),
-                Ok(_) => {}
-                Err(e) => return Err(self.lost(Some(e))),
-            }
+            replies.push(self.read_frame().await?);
         }
         Ok(replies)
     }
@@ -457,21 +441,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Target<S> {
             if let Err(e) = written {
                 return Err(self.lost(Some(e)));
             }
-            loop {
-                match self.decoder.decode(&mut self.read_buf) {
-                    Ok(Some((Frame::Push(_), _))) => continue,
-                    Ok(Some((frame, _))) => return Ok(frame),
-                    Ok(None) => {}
-                    Err(e) => {
-                        self.broken = true;
-                        return Err(e.into());
-                    }
+            self.read_frame().await
+        }
+    }
+
+    /// The next reply (RESP3 pushes skipped).
+    async fn read_frame(&mut self) -> Result<Frame, Error> {
+        loop {
+            match self.decoder.decode(&mut self.read_buf) {
+                Ok(Some((Frame::Push(_), _))) => continue,
+                Ok(Some((frame, _))) => return Ok(frame),
+                Ok(None) => {}
+                Err(e) => {
+                    self.broken = true;
+                    return Err(e.into());
                 }
-                match self.stream.read_buf(&mut self.read_buf).await {
-                    Ok(0) => return Err(self.lost(None)),
-                    Ok(_) => {}
-                    Err(e) => return Err(self.lost(Some(e))),
-                }
+            }
+            match self.stream.read_buf(&mut self.read_buf).await {
+                Ok(0) => return Err(self.lost(None)),
+                Ok(_) => {}
+                Err(e) => return Err(self.lost(Some(e))),
             }
         }
     }

@@ -1,6 +1,6 @@
 //! [`VerifyReport`] and its [`Difference`]s.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -241,26 +241,8 @@ impl VerifyReport {
     }
 }
 
-/// Longest key shown in full.
-const SHOWN_KEY_LEN: usize = 128;
-
-/// A key as text: printable ASCII as is, other bytes as `\xNN`, cut after 128 bytes.
-pub(crate) fn key_text(key: &[u8]) -> String {
-    let mut s = String::with_capacity(key.len().min(SHOWN_KEY_LEN) + 8);
-    for &b in key.iter().take(SHOWN_KEY_LEN) {
-        match b {
-            b'\\' => s.push_str("\\\\"),
-            0x20..=0x7e => s.push(b as char),
-            _ => {
-                let _ = write!(s, "\\x{b:02x}");
-            }
-        }
-    }
-    if key.len() > SHOWN_KEY_LEN {
-        let _ = write!(s, "... ({} bytes)", key.len());
-    }
-    s
-}
+/// The migration report's text forms, shared.
+pub(crate) use crate::migrate::{json_str, key_text};
 
 /// A key or value prefix in double quotes (`"` escaped), cut after 128 bytes.
 pub(crate) fn quoted(key: &[u8]) -> String {
@@ -275,27 +257,6 @@ pub(crate) fn prefix(value: &[u8]) -> String {
     } else {
         format!("{}...", quoted(&value[..SHOWN]))
     }
-}
-
-/// A JSON string literal.
-pub(crate) fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]

@@ -232,8 +232,10 @@ impl MigrateArgs {
     /// progress, stops on SIGINT/SIGTERM, writes the report.
     pub(crate) fn run(&self, builder: MigrationBuilder, source: &Source) -> Result<(), CliError> {
         init_logging(self.log_format);
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+        // One thread: measured on 2 cores, the replication task and the writer on one
+        // thread take 20% less CPU than on two (no cross-thread wake-ups per event), and the
+        // full sync is as fast (benches/README.md).
+        let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| CliError::new(format!("cannot start the runtime: {e}")))?;

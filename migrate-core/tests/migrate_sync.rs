@@ -637,3 +637,29 @@ fn key_transform_applies_to_full_sync_and_stream() {
     assert_eq!(report.unsupported_total, 1, "{:?}", report.unsupported);
     assert_eq!(report.unsupported[0].command, "SUNIONSTORE");
 }
+
+/// Regression: a steady trickle of writes (one every 50 ms, so the stream never goes quiet
+/// long enough for the idle check) reaches the target as it comes, not once 64 KB of output
+/// have piled up. The writes are counted on the target right after the last one: nearly all
+/// must be there (the margin is hundreds of milliseconds; before the fix, none were).
+#[test]
+fn a_trickle_of_writes_is_applied_as_it_comes() {
+    let source = source_server(Flavor::Redis7_0);
+    let target = Server::start(Flavor::Redis7_0);
+    let rt = runtime();
+    let handle = {
+        let _guard = rt.enter();
+        builder(&source, &target).start()
+    };
+    wait_for_phase(&handle, Phase::Incremental);
+    let mut s = source.connect();
+    let mut t = target.connect();
+    for i in 0..40 {
+        s.int(["RPUSH", "trickle", &i.to_string()]);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let arrived = t.int(["LLEN", "trickle"]);
+    assert!(arrived >= 30, "only {arrived} of 40 writes on the target");
+    handle.stop();
+    rt.block_on(handle.wait()).unwrap();
+}

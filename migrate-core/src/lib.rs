@@ -4,8 +4,22 @@
 //! server read over `PSYNC`), a target and options, a handle to watch progress and stop
 //! gracefully, and a final [`migrate::Report`]. The building blocks it composes are public
 //! too: the target connection and pipelined writer below, the [`rewrite`] module (RDB values
-//! as commands for a given target version) and the [`command`] module (replicated commands
-//! translated for the target).
+//! as commands for a given target version), the [`command`] module (replicated commands
+//! translated for the target), [`migrate::precheck`] (what a migration would meet, each
+//! finding with its fix) and the [`verify`] module (the target compared with the source
+//! key by key).
+//!
+//! # For custom migration tools
+//! - [`Filter::transform`] renames, moves or drops keys by any rule; the engine applies it
+//!   to full-sync keys and to every key of replicated commands.
+//! - [`migrate::connect`] opens a logged-in connection to any server from its URL (TLS,
+//!   ACL users), the same code the engine uses; [`Target::call`] and [`Target::call_many`]
+//!   (one round trip per batch) return the replies.
+//! - [`migrate::MigrationHandle::watcher`] reads progress from another task.
+//! - The repository's `migrate-core/examples/` hold `rename_keys` (copy `session:*` as
+//!   `s2:*` and keep it in sync, in about 15 lines) and `dump_restore_copy` (a SCAN + DUMP
+//!   copier on the public client); `rdb-parser/examples/rdb_report.rs` prints sizes per type
+//!   and the biggest keys. The tests build and run them.
 //!
 //! ```
 //! use migrate_core::{key_slot, Glob, ServerVersion};

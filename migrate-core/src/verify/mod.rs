@@ -35,7 +35,7 @@
 //! ```
 //!
 //! # What is compared
-//! - Every key of the source dbs inside the [`Filter`](crate::Filter) (db include/exclude,
+//! - Every key of the source dbs inside the [`Filter`] (db include/exclude,
 //!   key globs) against the same key in the target db the filter maps it to: its type, its
 //!   value and its expiry (within [`VerifyOptions::ttl_tolerance`]). Strings, lists,
 //!   sets, sorted sets (members and scores, compared as numbers), hashes; streams with

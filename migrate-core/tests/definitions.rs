@@ -3,36 +3,13 @@
 //! counted key by key), module auxiliary data (reported), and RediSearch indexes
 //! (recreated from a live source with `FT.CREATE`).
 
+mod common;
+
+use common::*;
 use migrate_core::migrate::{
-    Conflict, ErrorPolicy, Migration, MigrationBuilder, MigrationError, Report, Source,
-    TargetConfig,
+    Conflict, ErrorPolicy, Migration, MigrationError, Source, TargetConfig,
 };
 use testkit::{Conn, Flavor, Reply, Server};
-
-fn source_server(flavor: Flavor) -> Server {
-    Server::builder(flavor)
-        .config("repl-diskless-sync-delay", "0")
-        .start()
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn live(source: &Server, target: &Server) -> MigrationBuilder {
-    let config = replication_client::Config::new(&source.url()).unwrap();
-    Migration::builder()
-        .source(Source::Live(config))
-        .target(TargetConfig::parse(&target.url()).unwrap())
-}
-
-fn run_once(b: MigrationBuilder) -> (Report, Result<(), MigrationError>) {
-    runtime().block_on(async { b.once(true).start().finish().await })
-}
 
 fn library(name: &str, answer: i64) -> String {
     format!(

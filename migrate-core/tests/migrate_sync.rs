@@ -1,86 +1,14 @@
 //! `Source::Live` (PSYNC) into real servers: full sync + `once` per flavour, incremental
 //! sync under a concurrent writer, the replication link killed mid-stream, bad sources.
 
-use std::time::{Duration, Instant};
+mod common;
 
-use migrate_core::migrate::{
-    Migration, MigrationBuilder, MigrationError, MigrationHandle, Phase, Report, Source,
-    StopReason, TargetConfig,
-};
+use common::*;
+use std::time::Duration;
+
+use migrate_core::migrate::{Migration, Phase, Source, StopReason, TargetConfig};
 use migrate_core::Filter;
 use testkit::{Conn, Dataset, Flavor, Server, Snapshot};
-
-/// See `migrate_import.rs`: snapshots read expiries as `now + PTTL`.
-const TTL_TOLERANCE_MS: i64 = 1000;
-
-/// A source server that starts full syncs at once (the 5 s diskless delay would dominate
-/// the run time).
-fn source_server(flavor: Flavor) -> Server {
-    Server::builder(flavor)
-        .config("repl-diskless-sync-delay", "0")
-        .start()
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn builder(source: &Server, target: &Server) -> MigrationBuilder {
-    let config = replication_client::Config::new(&source.url()).unwrap();
-    Migration::builder()
-        .source(Source::Live(config))
-        .target(TargetConfig::parse(&target.url()).unwrap())
-}
-
-fn run_once(b: MigrationBuilder) -> (Report, Result<(), MigrationError>) {
-    runtime().block_on(async { b.once(true).start().finish().await })
-}
-
-fn master_offset(conn: &mut Conn) -> u64 {
-    conn.info_field("replication", "master_repl_offset")
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
-/// Waits until the migration applied everything the source has written so far.
-fn wait_caught_up(handle: &MigrationHandle, source: &mut Conn) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let want = master_offset(source);
-        let p = handle.progress();
-        if p.phase == Phase::Incremental && p.applied_offset >= want {
-            return;
-        }
-        assert!(
-            !handle.is_finished(),
-            "the migration ended early: {:?}",
-            handle.progress()
-        );
-        assert!(
-            Instant::now() < deadline,
-            "not caught up: source at {want}, {p:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn wait_for_phase(handle: &MigrationHandle, phase: Phase) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while handle.progress().phase != phase {
-        assert!(
-            !handle.is_finished(),
-            "ended early: {:?}",
-            handle.progress()
-        );
-        assert!(Instant::now() < deadline, "{:?}", handle.progress());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 #[test]
 fn sync_once_same_flavour() {
@@ -88,7 +16,7 @@ fn sync_once_same_flavour() {
         let source = source_server(flavor);
         Dataset::small().fill(&source);
         let target = Server::start(flavor);
-        let (report, result) = run_once(builder(&source, &target));
+        let (report, result) = run_once(live(&source, &target));
         result.unwrap_or_else(|e| panic!("{flavor}: {e}"));
         assert_eq!(report.stop_reason, StopReason::CaughtUp);
         assert_eq!(report.failures_total, 0, "{flavor}: {:?}", report.failures);
@@ -118,7 +46,7 @@ fn sync_once_across_versions() {
             .start();
         Dataset::small().fill(&source);
         let target = Server::start(to);
-        let (report, result) = run_once(builder(&source, &target));
+        let (report, result) = run_once(live(&source, &target));
         result.unwrap_or_else(|e| panic!("{from} -> {to}: {e}"));
         Snapshot::take(&source, 3).assert_same(&Snapshot::take(&target, 3), TTL_TOLERANCE_MS);
         if to == Flavor::Redis6_2 && from != Flavor::Redis6_2 {
@@ -210,7 +138,7 @@ fn incremental_under_load(from: Flavor, to: Flavor, kill_link_at: Option<u32>) {
     let rt = runtime();
     let handle = {
         let _guard = rt.enter();
-        builder(&source, &target).start()
+        live(&source, &target).start()
     };
     let mut conn = source.connect();
     // Some writes while the full sync starts, then the rest during the incremental phase.
@@ -270,7 +198,7 @@ fn incremental_with_filter_and_db_mapping() {
         .exclude_keys("ttl:*");
     let handle = {
         let _guard = rt.enter();
-        builder(&source, &target).filter(filter.clone()).start()
+        live(&source, &target).filter(filter.clone()).start()
     };
     let mut conn = source.connect();
     workload(&mut conn, 0..60, |_, _| {});
@@ -339,7 +267,7 @@ fn unsupported_commands_follow_the_error_policy() {
         let rt = runtime();
         let handle = {
             let _guard = rt.enter();
-            builder(&source, &target).on_error(policy).start()
+            live(&source, &target).on_error(policy).start()
         };
         wait_for_phase(&handle, Phase::Incremental);
         let mut conn = source.connect();
@@ -377,7 +305,7 @@ fn failed_replicated_writes_follow_the_error_policy() {
         let rt = runtime();
         let handle = {
             let _guard = rt.enter();
-            builder(&source, &target)
+            live(&source, &target)
                 .on_conflict(Conflict::Skip)
                 .on_error(policy)
                 .start()
@@ -476,7 +404,7 @@ fn progress_reports_the_full_sync_then_the_lag() {
     let rt = runtime();
     let handle = {
         let _guard = rt.enter();
-        builder(&source, &target).start()
+        live(&source, &target).start()
     };
     wait_for_phase(&handle, Phase::Incremental);
     let p = handle.progress();
@@ -515,7 +443,7 @@ fn functions_in_the_rdb_and_in_the_stream() {
     let rt = runtime();
     let handle = {
         let _guard = rt.enter();
-        builder(&source, &target).start()
+        live(&source, &target).start()
     };
     wait_for_phase(&handle, Phase::Incremental);
     conn.must(["FUNCTION", "LOAD", &lib("second")]);
@@ -544,7 +472,7 @@ fn valkey_9_field_ttls_sync_exactly_or_are_reported_lossy() {
     let expected = Snapshot::take(&source, 3);
     for to in [Flavor::Valkey9_1, Flavor::Redis7_0, Flavor::Redis6_2] {
         let target = Server::start(to);
-        let (report, result) = run_once(builder(&source, &target));
+        let (report, result) = run_once(live(&source, &target));
         result.unwrap_or_else(|e| panic!("-> {to}: {e}"));
         assert_eq!(report.failures_total, 0, "{to}: {:?}", report.failures);
         assert_eq!(
@@ -601,7 +529,7 @@ fn key_transform_applies_to_full_sync_and_stream() {
     let rt = runtime();
     let handle = {
         let _guard = rt.enter();
-        builder(&source, &target)
+        live(&source, &target)
             .filter(filter)
             .on_error(ErrorPolicy::SkipAndCount)
             .start()
@@ -649,7 +577,7 @@ fn a_trickle_of_writes_is_applied_as_it_comes() {
     let rt = runtime();
     let handle = {
         let _guard = rt.enter();
-        builder(&source, &target).start()
+        live(&source, &target).start()
     };
     wait_for_phase(&handle, Phase::Incremental);
     let mut s = source.connect();

@@ -4,11 +4,13 @@
 //! replica link killed mid-stream (a partial resync, counted by the source); `import` of
 //! its `SAVE` output into Redis 6.2 and Valkey 9.1. Every run is compared key by key.
 
-use std::time::{Duration, Instant};
+mod common;
+
+use common::*;
+use std::time::Duration;
 
 use migrate_core::migrate::{
-    Migration, MigrationBuilder, MigrationError, MigrationHandle, Phase, Report, Source,
-    StopReason, TargetConfig,
+    Migration, MigrationBuilder, MigrationError, Phase, Report, Source, StopReason, TargetConfig,
 };
 use testkit::{Conn, Dataset, Flavor, Server, Snapshot};
 
@@ -16,14 +18,6 @@ use testkit::{Conn, Dataset, Flavor, Server, Snapshot};
 /// relative TTL, applied a little later on the target.
 const TTL_TOLERANCE_MS: i64 = 1500;
 const DBS: u32 = 3;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// An old source with its dataset.
 fn filled_source(flavor: Flavor) -> Server {
@@ -37,24 +31,8 @@ fn filled_source(flavor: Flavor) -> Server {
     source
 }
 
-fn live(source: &Server, target: &Server) -> MigrationBuilder {
-    let config = replication_client::Config::new(&source.url()).unwrap();
-    Migration::builder()
-        .source(Source::Live(config))
-        .target(TargetConfig::parse(&target.url()).unwrap())
-}
-
 fn run(b: MigrationBuilder) -> (Report, Result<(), MigrationError>) {
     runtime().block_on(async { b.start().finish().await })
-}
-
-fn clean(report: &Report, what: &str) {
-    assert_eq!(report.failures_total, 0, "{what}: {:?}", report.failures);
-    assert_eq!(
-        report.unsupported_total, 0,
-        "{what}: {:?}",
-        report.unsupported
-    );
 }
 
 fn stat(conn: &mut Conn, section: &str, field: &str) -> u64 {
@@ -62,40 +40,6 @@ fn stat(conn: &mut Conn, section: &str, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("INFO {section} has no {field}"))
         .parse()
         .unwrap()
-}
-
-fn wait_for_phase(handle: &MigrationHandle, phase: Phase) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while handle.progress().phase != phase {
-        assert!(
-            !handle.is_finished(),
-            "ended early: {:?}",
-            handle.progress()
-        );
-        assert!(Instant::now() < deadline, "{:?}", handle.progress());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn wait_caught_up(handle: &MigrationHandle, source: &mut Conn) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let want = stat(source, "replication", "master_repl_offset");
-        let p = handle.progress();
-        if p.phase == Phase::Incremental && p.applied_offset >= want {
-            return;
-        }
-        assert!(
-            !handle.is_finished(),
-            "ended early: {:?}",
-            handle.progress()
-        );
-        assert!(
-            Instant::now() < deadline,
-            "not caught up: source at {want}, {p:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// `sync --once` into Redis 7.0 and into Valkey 9.1.

@@ -2,23 +2,17 @@
 //! hash field TTLs: live sync and import between real servers, compared key by key
 //! (module values by their own read commands or DUMP, field TTLs by `HPEXPIRETIME`).
 
-use std::time::{Duration, Instant};
+mod common;
+
+use common::*;
+use std::time::Duration;
 
 use migrate_core::migrate::{
-    Migration, MigrationBuilder, MigrationError, MigrationHandle, Phase, Report, Source,
-    StopReason, TargetConfig,
+    Migration, MigrationError, Phase, Report, Source, StopReason, TargetConfig,
 };
-use testkit::{Conn, Dataset, Flavor, Server, Snapshot};
+use testkit::{Dataset, Flavor, Server, Snapshot};
 
-/// Snapshots read expiries as `now + PTTL`.
-const TTL_TOLERANCE_MS: i64 = 1000;
 const DBS: u32 = 3;
-
-fn source_server(flavor: Flavor) -> Server {
-    Server::builder(flavor)
-        .config("repl-diskless-sync-delay", "0")
-        .start()
-}
 
 /// A source for a target of flavour `to`: without modules when `to` has none, since a
 /// live migration refuses to start into a target that lacks the source's modules (see
@@ -32,81 +26,12 @@ fn source_for(from: Flavor, to: Flavor) -> Server {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn live(source: &Server, target: &Server) -> MigrationBuilder {
-    let config = replication_client::Config::new(&source.url()).unwrap();
-    Migration::builder()
-        .source(Source::Live(config))
-        .target(TargetConfig::parse(&target.url()).unwrap())
-}
-
-fn run_once(b: MigrationBuilder) -> (Report, Result<(), MigrationError>) {
-    runtime().block_on(async { b.once(true).start().finish().await })
-}
-
 fn import(source: &Server, target: &Server) -> (Report, Result<(), MigrationError>) {
     source.save();
     let b = Migration::builder()
         .source(Source::RdbFile(source.rdb_path()))
         .target(TargetConfig::parse(&target.url()).unwrap());
     runtime().block_on(async { b.start().finish().await })
-}
-
-fn master_offset(conn: &mut Conn) -> u64 {
-    conn.info_field("replication", "master_repl_offset")
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
-fn wait_for_phase(handle: &MigrationHandle, phase: Phase) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while handle.progress().phase != phase {
-        assert!(
-            !handle.is_finished(),
-            "ended early: {:?}",
-            handle.progress()
-        );
-        assert!(Instant::now() < deadline, "{:?}", handle.progress());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn wait_caught_up(handle: &MigrationHandle, source: &mut Conn) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let want = master_offset(source);
-        let p = handle.progress();
-        if p.phase == Phase::Incremental && p.applied_offset >= want {
-            return;
-        }
-        assert!(
-            !handle.is_finished(),
-            "ended early: {:?}",
-            handle.progress()
-        );
-        assert!(
-            Instant::now() < deadline,
-            "not caught up: source at {want}, {p:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn clean(report: &Report, what: &str) {
-    assert_eq!(report.failures_total, 0, "{what}: {:?}", report.failures);
-    assert_eq!(
-        report.unsupported_total, 0,
-        "{what}: {:?}",
-        report.unsupported
-    );
 }
 
 /// Module values and field TTLs (both encodings), 3 dbs: `sync --once` and `import` from

@@ -3,35 +3,23 @@
 //! by key with their kind, a live sync with a writer on the source settles to no
 //! differences over the re-check rounds, filters and a db map apply as in `sync`.
 
+mod common;
+
+use common::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use migrate_core::migrate::{Conflict, Migration, MigrationBuilder, Phase, Source, TargetConfig};
+use migrate_core::migrate::{Conflict, Phase, TargetConfig};
 use migrate_core::verify::{DiffKind, Verifier, VerifyOptions, VerifyReport};
 use migrate_core::Filter;
-use testkit::{Conn, Dataset, Flavor, Server};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use testkit::{Dataset, Flavor, Server};
 
 fn source_server(flavor: Flavor) -> Server {
     Server::builder(flavor)
         .config("repl-diskless-sync-delay", "0")
         .no_modules()
         .start()
-}
-
-fn live(source: &Server, target: &Server) -> MigrationBuilder {
-    let config = replication_client::Config::new(&source.url()).unwrap();
-    Migration::builder()
-        .source(Source::Live(config))
-        .target(TargetConfig::parse(&target.url()).unwrap())
 }
 
 /// `sync --once` with `filter`; every key written.
@@ -240,13 +228,6 @@ fn planted_differences_are_reported() {
             "{json}"
         );
     }
-}
-
-fn master_offset(conn: &mut Conn) -> u64 {
-    conn.info_field("replication", "master_repl_offset")
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 /// A live sync and a writer on the source while verify runs: what the sync was still

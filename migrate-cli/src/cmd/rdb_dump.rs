@@ -213,7 +213,14 @@ impl DumpArgs {
                 if let Some(Done::Key(r)) = &outcome {
                     if matches!(r.status, KeyStatus::NeedsRestore { .. }) {
                         let target = rw.target();
-                        for cmd in restore(&start, &chunks, target_db, target, self.replace) {
+                        let mut start = start;
+                        start.db = target_db;
+                        for cmd in migrate_core::rewrite::restore_commands(
+                            &start,
+                            &chunks,
+                            target,
+                            self.replace,
+                        ) {
                             resp.encode(&cmd, &mut buf);
                         }
                         summary.restored += 1;
@@ -287,55 +294,6 @@ impl DumpArgs {
         output.write(&buf)?;
         Ok(())
     }
-}
-
-/// `RESTORE key ttl payload [ABSTTL] [REPLACE]` for a value no command recreates (a module
-/// value), with the payload's version footer set to the target's RDB version.
-fn restore(
-    start: &rdb_parser::KeyStart,
-    chunks: &[bytes::Bytes],
-    db: u32,
-    target: ServerVersion,
-    replace: bool,
-) -> Vec<Cmd> {
-    use bytes::Bytes;
-    let payload = rdb_parser::dump::build_payload_chunks(chunks, target.rdb_version());
-    let scope = Scope::Key {
-        db,
-        key: start.key.clone(),
-    };
-    let absttl = target.has_restore_absttl();
-    let ttl = match start.expire_at_ms {
-        Some(at) if absttl => at,
-        _ => 0,
-    };
-    let mut args = vec![
-        Bytes::from_static(b"RESTORE"),
-        start.key.clone(),
-        Bytes::from(ttl.to_string()),
-        Bytes::from(payload),
-    ];
-    if absttl && ttl != 0 {
-        args.push(Bytes::from_static(b"ABSTTL"));
-    }
-    if replace {
-        args.push(Bytes::from_static(b"REPLACE"));
-    }
-    let mut cmds = vec![Cmd {
-        scope: scope.clone(),
-        args,
-    }];
-    if let (Some(at), false) = (start.expire_at_ms, absttl) {
-        cmds.push(Cmd {
-            scope,
-            args: vec![
-                Bytes::from_static(b"PEXPIREAT"),
-                start.key.clone(),
-                Bytes::from(at.to_string()),
-            ],
-        });
-    }
-    cmds
 }
 
 /// What `rdb dump` did, printed on stderr at the end.

@@ -512,46 +512,29 @@ impl FullSync {
         match state.mode {
             KeyMode::Skip => Ok(()),
             KeyMode::Buffer { raw, .. } => {
-                let v = self.cfg.version;
-                let k = &state.start;
-                let payload = rdb_parser::dump::build_payload_chunks(&raw, v.rdb_version());
-                let mut args: Vec<Bytes> = vec![
-                    Bytes::from_static(b"RESTORE"),
-                    k.key.clone(),
-                    Bytes::new(),
-                    Bytes::from(payload),
-                ];
-                args[2] = match k.expire_at_ms {
-                    None => Bytes::from_static(b"0"),
-                    Some(at) if v.has_restore_absttl() => {
-                        args.push(Bytes::from_static(b"ABSTTL"));
-                        Bytes::from(at.to_string())
+                let mut k = state.start.clone();
+                k.db = state.db;
+                let replace = self.cfg.conflict == Conflict::Replace;
+                let cmds = crate::rewrite::restore_commands(&k, &raw, self.cfg.version, replace);
+                let n = cmds.len();
+                for (i, c) in cmds.into_iter().enumerate() {
+                    let seq = ap.next_seq();
+                    let tag = cmd_tag(&c, seq);
+                    if i + 1 < n {
+                        ap.send(tag, &c.args).await?;
+                        continue;
                     }
-                    Some(at) => Bytes::from((at - now_ms()).max(1).to_string()),
-                };
-                if self.cfg.conflict == Conflict::Replace {
-                    args.push(Bytes::from_static(b"REPLACE"));
+                    let mark = KeyMark {
+                        seq,
+                        db: state.db,
+                        kind: state.kind.as_str(),
+                        method: Method::Restore,
+                        lossy: None,
+                    };
+                    self.keys_sent += 1;
+                    ap.send_last(tag, &c.args, mark).await?;
                 }
-                if v.has_restore_idletime_freq() {
-                    if let Some(idle) = k.lru_idle {
-                        args.push(Bytes::from_static(b"IDLETIME"));
-                        args.push(Bytes::from(idle.to_string()));
-                    } else if let Some(freq) = k.lfu_freq {
-                        args.push(Bytes::from_static(b"FREQ"));
-                        args.push(Bytes::from(freq.to_string()));
-                    }
-                }
-                let seq = ap.next_seq();
-                let tag = Tag::new(Some(state.db), "RESTORE", seq).with_key(k.key.clone());
-                let mark = KeyMark {
-                    seq,
-                    db: state.db,
-                    kind: state.kind.as_str(),
-                    method: Method::Restore,
-                    lossy: None,
-                };
-                self.keys_sent += 1;
-                ap.send_last(tag, &args, mark).await
+                Ok(())
             }
             KeyMode::Rewrite { held } => {
                 let mut cmds = Vec::new();

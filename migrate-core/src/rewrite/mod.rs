@@ -74,6 +74,7 @@ mod hash;
 pub mod json;
 mod list;
 mod report;
+mod restore;
 mod set;
 mod stream;
 mod string;
@@ -86,6 +87,7 @@ use crate::ServerVersion;
 
 pub use cmd::{Cmd, RespWriter, Scope};
 pub use report::{Done, FunctionReport, FunctionStatus, KeyReport, KeyStatus, Loss, RewriteStats};
+pub use restore::restore_commands;
 pub use zset::format_score;
 
 /// Limits and policies of the rewrite.

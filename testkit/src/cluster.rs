@@ -464,7 +464,8 @@ impl Cluster {
 
     /// Waits until every live node reports `cluster_state:ok`, all of them agree on the
     /// roles and the slot owners of the live nodes (no live node marked failing), every
-    /// slot is served, and every replica's link to its master is up.
+    /// slot is served, every replica's link to its master is up, and (7.0+) `CLUSTER
+    /// SHARDS` lists each replica in its master's shard.
     ///
     /// # Panics
     /// After 30 s, with each node's `CLUSTER NODES`.
@@ -501,6 +502,9 @@ impl Cluster {
                 .map(|&(a, b)| usize::from(b - a) + 1)
                 .sum();
             if served != usize::from(SLOTS) {
+                return false;
+            }
+            if self.flavor != Flavor::Redis6_2 && !shards_have_masters(&mut conn) {
                 return false;
             }
             let is_replica = view.iter().any(|l| l.id == node.id && !l.is_master());
@@ -558,6 +562,35 @@ impl Cluster {
             .unwrap_or_default();
         parse_nodes(&String::from_utf8_lossy(&text))
     }
+}
+
+/// Whether every shard of `CLUSTER SHARDS` has a node with role `master`: a replica that
+/// has not yet learnt its master's shard id is listed in a shard of its own.
+fn shards_have_masters(conn: &mut Conn) -> bool {
+    let Reply::Array(shards) = conn.cmd(["CLUSTER", "SHARDS"]) else {
+        return false;
+    };
+    let field = |items: &[Reply], name: &str| -> Option<Reply> {
+        items
+            .chunks_exact(2)
+            .find(|kv| kv[0].as_bytes() == Some(name.as_bytes()))
+            .map(|kv| kv[1].clone())
+    };
+    shards.iter().all(|shard| {
+        let Reply::Array(fields) = shard else {
+            return false;
+        };
+        let Some(Reply::Array(nodes)) = field(fields, "nodes") else {
+            return false;
+        };
+        nodes.iter().any(|n| match n {
+            Reply::Array(f) => {
+                field(f, "role").and_then(|r| r.as_bytes().map(<[u8]>::to_vec))
+                    == Some(b"master".to_vec())
+            }
+            _ => false,
+        })
+    })
 }
 
 fn node_builder(flavor: Flavor) -> ServerBuilder {

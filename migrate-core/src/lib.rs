@@ -29,6 +29,7 @@
 //! [`Pipeline`]. [`chunk_items`] and [`chunk_string`] cut big values into commands under a byte
 //! budget.
 
+pub mod cluster;
 pub mod command;
 mod error;
 mod filter;

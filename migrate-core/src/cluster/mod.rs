@@ -12,6 +12,11 @@
 //! - [`cluster_enabled`]: cluster mode from `INFO cluster`.
 //! - [`discover`]: all of the above over a [`Target`](crate::Target) connection: `None` for
 //!   a standalone server, else the topology, with the right command for the version.
+//! - [`ClusterClient`]: a request router for custom tools, one connection per master:
+//!   each command to its key's master, `MOVED`/`ASK` followed, `TRYAGAIN`/`CLUSTERDOWN`
+//!   retried with bounded backoff, `CROSSSLOT` commands refused with a clear error. The
+//!   migration engine does not use it yet: cluster targets and sources are later work
+//!   (issue 13).
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -52,12 +57,14 @@
 //! # }
 //! ```
 
+mod client;
 mod discover;
 mod parse;
 #[cfg(test)]
 mod tests;
 mod topology;
 
+pub use client::{ClusterClient, ClusterClientOptions, ClusterError, ClusterStats};
 pub use discover::discover;
 pub use parse::{cluster_enabled, TopologyError};
 pub use topology::{ClusterTopology, Node, Shard, SlotMap, TopologySource};

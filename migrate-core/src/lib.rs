@@ -42,7 +42,15 @@
 //! including when the connection dies ([`Outcome::Lost`]). Its protocol logic is the sans-IO
 //! [`Pipeline`]. [`chunk_items`] and [`chunk_string`] cut big values into commands under a byte
 //! budget.
+//!
+//! # Redis Cluster
+//!
+//! The [`cluster`] module reads a cluster's topology without I/O ([`cluster::SlotMap`] from
+//! `CLUSTER SHARDS`, `SLOTS` or `NODES`), finds it over a connection
+//! ([`cluster::discover`]) and routes requests to the right master
+//! ([`cluster::ClusterClient`]).
 
+pub mod cluster;
 pub mod command;
 mod error;
 mod filter;

@@ -172,6 +172,16 @@ impl RedisUrl {
         self.password.as_ref()
     }
 
+    /// The same URL (scheme, user, password) for another server: another node of a
+    /// cluster, named by its topology.
+    pub fn with_host_port(&self, host: &str, port: u16) -> RedisUrl {
+        RedisUrl {
+            host: host.to_string(),
+            port,
+            ..self.clone()
+        }
+    }
+
     /// `host:port` (IPv6 in brackets), for connecting and for messages.
     pub fn addr(&self) -> String {
         if self.host.contains(':') {

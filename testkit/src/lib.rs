@@ -20,6 +20,7 @@
 //! assert_eq!(&rdb[..9], b"VALKEY080");
 //! ```
 
+pub mod cluster;
 mod conn;
 pub mod dataset;
 mod flavor;
@@ -27,6 +28,7 @@ mod server;
 pub mod snapshot;
 mod tls;
 
+pub use cluster::{Cluster, ClusterConn, ClusterNode, SlotMove};
 pub use conn::{Conn, Reply};
 pub use dataset::Dataset;
 pub use flavor::Flavor;

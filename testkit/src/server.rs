@@ -30,6 +30,8 @@ pub struct ServerBuilder {
     args: Vec<OsString>,
     password: Option<(Option<String>, String)>,
     modules: bool,
+    /// Picks the port of each start attempt (cluster nodes need port + 10000 free too).
+    pick_port: fn() -> u16,
 }
 
 impl ServerBuilder {
@@ -40,7 +42,14 @@ impl ServerBuilder {
             args: Vec::new(),
             password: None,
             modules: true,
+            pick_port: free_port,
         }
+    }
+
+    /// Uses `pick` to choose the port of each start attempt instead of [`free_port`].
+    pub(crate) fn pick_port(mut self, pick: fn() -> u16) -> ServerBuilder {
+        self.pick_port = pick;
+        self
     }
 
     /// Starts the server without the modules its flavour loads by default
@@ -127,7 +136,7 @@ impl ServerBuilder {
             .prefix(&format!("testkit-{}-", self.flavor))
             .tempdir()
             .expect("cannot create a temp dir");
-        let port = free_port();
+        let port = (self.pick_port)();
         let log = dir.path().join("server.log");
         let mut cmd = Command::new(bin);
         cmd.arg("--port")

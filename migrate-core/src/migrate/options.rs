@@ -116,6 +116,9 @@ pub(crate) struct Settings {
     pub(crate) max_listed: usize,
     pub(crate) checkpoint: bool,
     pub(crate) reset_checkpoint: bool,
+    pub(crate) source_mode: super::SourceMode,
+    pub(crate) scan: super::ScanOptions,
+    pub(crate) limits: super::Limits,
 }
 
 impl Default for Settings {
@@ -134,6 +137,9 @@ impl Default for Settings {
             max_listed: 1000,
             checkpoint: true,
             reset_checkpoint: false,
+            source_mode: super::SourceMode::default(),
+            scan: super::ScanOptions::default(),
+            limits: super::Limits::default(),
         }
     }
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use migrate_core::migrate::{
     precheck, CheckOptions, CheckReport, CheckStatus, Conflict, ErrorPolicy, MigrationBuilder,
-    MigrationHandle, Phase, Progress, Report, Source, StopReason, TargetConfig, TlsOptions,
-    WriteMode,
+    MigrationHandle, Phase, Progress, Report, Source, SourceMode, StopReason, TargetConfig,
+    TlsOptions, WriteMode,
 };
 
 use super::filter_args::FilterArgs;
@@ -122,6 +122,9 @@ pub(crate) struct MigrateArgs {
     /// Seconds between progress lines (default: 0.25 on a terminal, 2 otherwise).
     #[arg(long = "progress-interval", value_name = "SECS", value_parser = parse_interval)]
     progress_interval: Option<Duration>,
+    /// Set by `sync` (`--source-mode`), for the precheck.
+    #[arg(skip)]
+    pub(crate) source_mode: SourceMode,
 }
 
 fn parse_interval(s: &str) -> Result<Duration, String> {
@@ -202,6 +205,7 @@ impl MigrateArgs {
             .on_error(self.error_policy())
             .write_mode(self.mode())
             .strict(self.strict)
+            .source_mode(self.source_mode)
     }
 
     fn conflict(&self) -> Conflict {
@@ -418,6 +422,30 @@ fn mb(n: f64) -> String {
 fn progress_line(p: &Progress) -> String {
     let t = p.elapsed.as_secs();
     let clock = format!("{:02}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60);
+    let throttled = if p.throttled.is_empty() {
+        String::new()
+    } else {
+        format!(", throttled by --{}", p.throttled.join(", --"))
+    };
+    if let Some(s) = &p.scan {
+        return format!(
+            "[{clock}] scan {}: {} keys scanned, {} copied, {} re-copied, {} deleted, {} reconciled, queue {} keys ({:.1} s), {} failed{throttled}",
+            p.phase.as_str(),
+            s.keys_scanned,
+            s.keys_copied,
+            s.keys_recopied,
+            s.keys_deleted,
+            s.keys_reconciled,
+            s.queue_len,
+            s.queue_age.as_secs_f64(),
+            p.failures
+        );
+    }
+    let line = progress_body(p, &clock);
+    format!("{line}{throttled}")
+}
+
+fn progress_body(p: &Progress, clock: &str) -> String {
     match p.phase {
         Phase::Connecting => format!("[{clock}] connecting"),
         Phase::FullSync | Phase::Stopping if p.commands_applied == 0 => {
@@ -495,6 +523,24 @@ fn summary(r: &Report) -> String {
     }
     for w in &r.warnings {
         notes.push(w.clone());
+    }
+    if r.source_mode == "scan" {
+        let why = r
+            .source_mode_reason
+            .as_deref()
+            .map(|w| format!(" (the source refused replication: {w})"))
+            .unwrap_or_default();
+        let counts = r
+            .scan
+            .as_ref()
+            .map(|s| {
+                format!(
+                    ": {} keys scanned, {} copied, {} re-copied after changes, {} deleted, {} reconciled in {} pass(es)",
+                    s.keys_scanned, s.keys_copied, s.keys_recopied, s.keys_deleted, s.keys_reconciled, s.reconcile_passes
+                )
+            })
+            .unwrap_or_default();
+        notes.push(format!("scan mode{why}{counts}"));
     }
     if let Some(c) = &r.resumed_from {
         notes.push(format!("resumed from the target's checkpoint ({c})"));

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use clap::Args;
-use migrate_core::migrate::{Migration, Source};
+use clap::{Args, ValueEnum};
+use migrate_core::migrate::{Limits, Migration, ScanOptions, Source, SourceMode};
 use replication_client::{Config, TlsOptions};
 
 use super::migrate_args::MigrateArgs;
@@ -18,8 +18,51 @@ pub(crate) struct SyncArgs {
     /// Stop by itself once the full sync is done and the target has caught up.
     #[arg(long = "once")]
     once: bool,
+    /// How the source is read: auto (PSYNC, or scan mode when the source refuses
+    /// replication), psync, or scan (SCAN + DUMP, then keyspace notifications).
+    #[arg(long = "source-mode", value_enum, default_value = "auto")]
+    source_mode: SourceModeArg,
+    /// Scan mode: SCAN COUNT, and keys read per pipelined batch.
+    #[arg(long = "scan-count", value_name = "N", default_value_t = 1000)]
+    scan_count: u32,
+    /// Scan mode: set notify-keyspace-events on the source (adds KEA) when change tracking
+    /// needs it; without this flag the sync stops and names the setting.
+    #[arg(long = "set-notify-keyspace-events")]
+    set_notify_keyspace_events: bool,
+    /// Scan mode: notify-keyspace-events was set outside the tool (a managed service's
+    /// parameter group) on a source that refuses CONFIG GET.
+    #[arg(long = "notify-keyspace-events-configured")]
+    notify_keyspace_events_configured: bool,
+    /// Scan mode: seconds between DBSIZE comparisons of source and target (a lasting
+    /// difference starts a reconcile pass).
+    #[arg(
+        long = "reconcile-interval",
+        value_name = "SECS",
+        default_value_t = 5.0
+    )]
+    reconcile_interval: f64,
+    /// At most N commands per second to the source (scan mode).
+    #[arg(long = "source-max-ops", value_name = "N")]
+    source_max_ops: Option<u64>,
+    /// At most BYTES per second read from the source (both modes).
+    #[arg(long = "max-bandwidth", value_name = "BYTES")]
+    max_bandwidth: Option<u64>,
+    /// At most N commands per second written to the target (both modes).
+    #[arg(long = "target-max-ops", value_name = "N")]
+    target_max_ops: Option<u64>,
     #[command(flatten)]
     common: MigrateArgs,
+}
+
+/// `--source-mode`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum SourceModeArg {
+    /// PSYNC, or scan mode when the source refuses replication.
+    Auto,
+    /// PSYNC only.
+    Psync,
+    /// SCAN + DUMP with keyspace notifications.
+    Scan,
 }
 
 /// The source of `sync` and `check`: its URL and TLS flags.
@@ -82,11 +125,36 @@ impl FromArgs {
 }
 
 impl SyncArgs {
-    pub(crate) fn run(self) -> Result<(), CliError> {
+    pub(crate) fn run(mut self) -> Result<(), CliError> {
         let source = Source::Live(self.from.config()?);
-        let builder = self
-            .common
-            .builder(Migration::builder().source(source.clone()).once(self.once))?;
+        let mode = match self.source_mode {
+            SourceModeArg::Auto => SourceMode::Auto,
+            SourceModeArg::Psync => SourceMode::Psync,
+            SourceModeArg::Scan => SourceMode::Scan,
+        };
+        if !(0.01..=86_400.0).contains(&self.reconcile_interval) {
+            return Err(CliError::usage(
+                "--reconcile-interval: expected 0.01..=86400 seconds".to_string(),
+            ));
+        }
+        let scan = ScanOptions::default()
+            .count(self.scan_count)
+            .set_notify_keyspace_events(self.set_notify_keyspace_events)
+            .notifications_configured(self.notify_keyspace_events_configured)
+            .reconcile_interval(std::time::Duration::from_secs_f64(self.reconcile_interval));
+        let limits = Limits::new()
+            .source_max_ops(self.source_max_ops.unwrap_or(0))
+            .max_bandwidth(self.max_bandwidth.unwrap_or(0))
+            .target_max_ops(self.target_max_ops.unwrap_or(0));
+        self.common.source_mode = mode;
+        let builder = self.common.builder(
+            Migration::builder()
+                .source(source.clone())
+                .once(self.once)
+                .source_mode(mode)
+                .scan_options(scan)
+                .limits(limits),
+        )?;
         self.common.run(builder, &source)
     }
 }

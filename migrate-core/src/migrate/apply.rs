@@ -50,6 +50,8 @@ pub(crate) struct Applier {
     pub(crate) applied_offset: u64,
     /// Commands are replicated ones, tagged with their source offset.
     pub(crate) incremental: bool,
+    /// The target's write cap ([`super::Limits::target_max_ops`]).
+    pub(crate) target_ops: Option<std::sync::Arc<super::limit::Bucket>>,
 }
 
 impl Applier {
@@ -74,6 +76,7 @@ impl Applier {
             report,
             applied_offset: 0,
             incremental: false,
+            target_ops: None,
         }
     }
 
@@ -85,6 +88,13 @@ impl Applier {
 
     /// Sends one command (and processes every outcome already known).
     pub(crate) async fn send(&mut self, tag: Tag, args: &[Bytes]) -> Result<(), MigrationError> {
+        if let Some(b) = self.target_ops.clone() {
+            if b.would_wait() {
+                // Waiting: what is queued goes out first.
+                self.write_queued().await?;
+            }
+            b.take(1).await;
+        }
         let sent = self.writer.send_bytes(tag, args).await;
         self.drain_ready()?;
         sent.map_err(|e| self.target_error(e))

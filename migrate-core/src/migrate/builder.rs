@@ -143,6 +143,26 @@ impl MigrationBuilder {
         self
     }
 
+    /// How a live source is read (default [`SourceMode::Psync`](super::SourceMode::Psync);
+    /// [`SourceMode::Auto`](super::SourceMode::Auto) falls back to scan mode when the source
+    /// refuses replication). See [`scan`](super::scan).
+    pub fn source_mode(mut self, mode: super::SourceMode) -> Self {
+        self.settings.source_mode = mode;
+        self
+    }
+
+    /// Scan mode's settings (default [`ScanOptions::default`](super::ScanOptions::default)).
+    pub fn scan_options(mut self, options: super::ScanOptions) -> Self {
+        self.settings.scan = options;
+        self
+    }
+
+    /// Caps on the load put on the source and the target (default none); see [`Limits`](super::Limits).
+    pub fn limits(mut self, limits: super::Limits) -> Self {
+        self.settings.limits = limits;
+        self
+    }
+
     /// Starts the migration on the current tokio runtime.
     ///
     /// Configuration errors (no source or target) are returned by

@@ -151,6 +151,9 @@ pub struct CheckOptions {
     pub timeout: Duration,
     /// How long the source's write rate is sampled (for the backlog check). Default 1 s.
     pub rate_sample: Duration,
+    /// How the source will be read: with [`SourceMode::Auto`](super::SourceMode::Auto) or
+    /// `Scan`, missing replication rights only warn (scan mode is used). Default `Psync`.
+    pub source_mode: super::SourceMode,
 }
 
 impl Default for CheckOptions {
@@ -163,6 +166,7 @@ impl Default for CheckOptions {
             strict: false,
             timeout: Duration::from_secs(10),
             rate_sample: Duration::from_secs(1),
+            source_mode: super::SourceMode::Psync,
         }
     }
 }
@@ -191,6 +195,11 @@ impl CheckOptions {
     /// Sets [`CheckOptions::strict`].
     pub fn strict(mut self, strict: bool) -> Self {
         self.strict = strict;
+        self
+    }
+    /// Sets [`CheckOptions::source_mode`].
+    pub fn source_mode(mut self, mode: super::SourceMode) -> Self {
+        self.source_mode = mode;
         self
     }
     /// Sets [`CheckOptions::rate_sample`] (`Duration::ZERO` skips the sampling).
@@ -288,6 +297,16 @@ pub async fn precheck(source: &Source, target: &TargetConfig, opts: &CheckOption
             }
             if let Some(s) = src.as_mut() {
                 replication_rights(s, &mut r).await;
+                if opts.source_mode != super::SourceMode::Psync {
+                    if let Some(c) = r.checks.last_mut().filter(|c| {
+                        c.name == "source replication rights" && c.status == CheckStatus::Fail
+                    }) {
+                        c.status = CheckStatus::Warn;
+                        c.found.push_str(
+                            ": sync will copy in scan mode (SCAN + DUMP, keyspace notifications)",
+                        );
+                    }
+                }
             }
         }
         Source::RdbFile(path) => match std::fs::File::open(path) {

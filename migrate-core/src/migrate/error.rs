@@ -43,6 +43,25 @@ pub enum MigrationError {
         #[source]
         source: Arc<replication_client::Error>,
     },
+    /// Scan mode: a request to the source failed (connection, refused command).
+    #[error("source {url}: {reason}")]
+    ScanSource {
+        /// The source's URL, redacted.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
+    /// Scan mode cannot track changes: the source's `notify-keyspace-events` lacks `K`
+    /// and the event classes (`A`), and the migration may not set it.
+    #[error("source {url}: keyspace notifications are off (notify-keyspace-events: {found}): {fix}; or copy a snapshot only with --once")]
+    NotificationsOff {
+        /// The source's URL, redacted.
+        url: String,
+        /// The setting found.
+        found: String,
+        /// What to set.
+        fix: &'static str,
+    },
     /// The source closed its event stream without an error.
     #[error("source {url}: the replication link ended")]
     SourceEnded {

@@ -37,6 +37,11 @@
 //!    rewrites) and is written in order, transactions as `MULTI`/`EXEC`. Link failures are
 //!    survived by `replication-client`'s partial resync (no gap, no duplicate).
 //!
+//! A live source that refuses replication (managed services) is read in [`scan`] mode
+//! instead when [`MigrationBuilder::source_mode`] allows it ([`SourceMode::Auto`],
+//! [`SourceMode::Scan`]): `SCAN` + `DUMP`, then keyspace notifications and a background
+//! reconcile. [`MigrationBuilder::limits`] caps the load on both servers ([`Limits`]).
+//!
 //! Every write's reply is checked: a failure is reported with its key and command and, with
 //! [`ErrorPolicy::Stop`] (the default), ends the migration; [`ErrorPolicy::SkipAndCount`]
 //! lists and counts it. `-OOM` and other errors that refuse every write always stop it.
@@ -104,11 +109,13 @@ mod conn;
 mod error;
 mod fullsync;
 mod incremental;
+mod limit;
 mod options;
 mod preflight;
 mod progress;
 mod report;
 mod run;
+pub mod scan;
 mod search;
 mod sweep;
 
@@ -121,12 +128,14 @@ pub use checkpoint::{CHECKPOINT_KEY, RESERVED_PREFIX};
 pub use conn::{connect, Io, Stream};
 pub(crate) use conn::{open, OpenError};
 pub use error::MigrationError;
+pub use limit::Limits;
 pub use options::{Conflict, ErrorPolicy, Source, TargetConfig, WriteMode};
 pub use progress::{Phase, Progress};
 pub use replication_client::TlsOptions;
 pub(crate) use report::{json_str, key_text};
 pub use report::{Failure, Lossy, Report, StopReason, Unsupported};
 pub use run::forget_checkpoint;
+pub use scan::{ScanOptions, ScanStats, SourceMode};
 
 /// Default big-key threshold: serialized values above 8 MiB are written as commands in
 /// chunks rather than one `RESTORE`.

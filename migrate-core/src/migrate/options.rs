@@ -117,6 +117,9 @@ pub(crate) struct Settings {
     pub(crate) checkpoint: bool,
     pub(crate) reset_checkpoint: bool,
     pub(crate) probe_restore: Option<bool>,
+    pub(crate) source_mode: super::SourceMode,
+    pub(crate) scan: super::ScanOptions,
+    pub(crate) limits: super::Limits,
 }
 
 impl Default for Settings {
@@ -136,6 +139,9 @@ impl Default for Settings {
             checkpoint: true,
             reset_checkpoint: false,
             probe_restore: None,
+            source_mode: super::SourceMode::default(),
+            scan: super::ScanOptions::default(),
+            limits: super::Limits::default(),
         }
     }
 }

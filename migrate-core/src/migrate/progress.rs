@@ -75,6 +75,12 @@ pub struct Progress {
     pub disconnects: u64,
     /// The source offset of the last checkpoint written to the target.
     pub checkpoint_offset: Option<u64>,
+    /// Scan mode: its counts, and the change queue (length and age of the oldest key: the
+    /// lag of this mode).
+    pub scan: Option<super::ScanStats>,
+    /// The load caps ([`Limits`](super::Limits)) that made the migration wait in the last
+    /// second (`source-max-ops`, `max-bandwidth`, `target-max-ops`).
+    pub throttled: Vec<&'static str>,
 }
 
 impl Progress {
@@ -90,6 +96,7 @@ impl Progress {
 #[derive(Debug)]
 pub(crate) struct Tracker {
     started: Instant,
+    pub(crate) buckets: std::sync::OnceLock<super::limit::Buckets>,
     state: Mutex<State>,
 }
 
@@ -105,6 +112,7 @@ impl Tracker {
     pub(crate) fn new() -> Tracker {
         Tracker {
             started: Instant::now(),
+            buckets: std::sync::OnceLock::new(),
             state: Mutex::new(State::default()),
         }
     }
@@ -145,6 +153,9 @@ impl Tracker {
             p.keys_per_sec = p.keys_written as f64 / secs;
         }
         p.lag_time = s.behind_since.map(|t| now - t).unwrap_or_default();
+        if let Some(b) = self.buckets.get() {
+            p.throttled = b.throttling();
+        }
         p
     }
 

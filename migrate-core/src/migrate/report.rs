@@ -168,6 +168,13 @@ pub struct Report {
     pub source_offset: Option<u64>,
     /// Source replication offset applied to the target at the end.
     pub applied_offset: Option<u64>,
+    /// How the source was read: `psync`, `scan` or `file`.
+    pub source_mode: String,
+    /// Why scan mode was used when it was not asked for (the source's refusal).
+    pub source_mode_reason: Option<String>,
+    /// Scan mode's counts (scanned, copied, re-copied, deleted, reconciled keys, the change
+    /// queue at the end).
+    pub scan: Option<super::ScanStats>,
 }
 
 impl Report {
@@ -340,6 +347,27 @@ impl Report {
                 .unwrap_or("null".into()),
         );
         field(&mut o, "source_offset", opt_num(self.source_offset));
+        field(&mut o, "source_mode", json_str(&self.source_mode));
+        field(
+            &mut o,
+            "source_mode_reason",
+            self.source_mode_reason
+                .as_deref()
+                .map(json_str)
+                .unwrap_or("null".into()),
+        );
+        field(
+            &mut o,
+            "scan",
+            self.scan.as_ref().map_or("null".into(), |s| {
+                format!(
+                    "{{\"keys_scanned\": {}, \"keys_copied\": {}, \"keys_recopied\": {}, \"keys_deleted\": {}, \"keys_reconciled\": {}, \"reconcile_passes\": {}, \"resubscriptions\": {}, \"notifications\": {}, \"queue_len\": {}, \"queue_age_ms\": {}, \"tracking\": {}}}",
+                    s.keys_scanned, s.keys_copied, s.keys_recopied, s.keys_deleted,
+                    s.keys_reconciled, s.reconcile_passes, s.resubscriptions, s.notifications,
+                    s.queue_len, s.queue_age.as_millis(), s.tracking
+                )
+            }),
+        );
         let _ = writeln!(o, "  \"applied_offset\": {}", opt_num(self.applied_offset));
         o.push('}');
         o

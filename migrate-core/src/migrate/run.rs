@@ -16,8 +16,15 @@ use super::options::Settings;
 use super::preflight;
 use super::progress::{Phase, Tracker};
 use super::report::{Report, StopReason};
-use super::{Conflict, MigrationError, Source, TargetConfig};
+use super::{scan, Conflict, MigrationError, Source, SourceMode, TargetConfig};
 use crate::ServerFamily;
+
+fn config_url(job: &Job) -> replication_client::RedisUrl {
+    match &job.source {
+        Source::Live(c) => c.url().clone(),
+        Source::RdbFile(_) => unreachable!("scan mode reads live sources only"),
+    }
+}
 
 /// Reads of the RDB file.
 const FILE_CHUNK: usize = 256 << 10;
@@ -146,6 +153,9 @@ async fn run_inner(
         s.max_listed,
         std::mem::take(report),
     ));
+    let buckets = super::limit::Buckets::new(&s.limits);
+    ap.target_ops = buckets.target_ops.clone();
+    let _ = tracker.buckets.set(buckets.clone());
     let fs_config = |origin: String| FullSyncConfig {
         origin,
         version,
@@ -162,6 +172,7 @@ async fn run_inner(
     };
     match &job.source {
         Source::RdbFile(path) => {
+            ap.report.source_mode = "file".into();
             let fs = FullSync::new(fs_config(path.display().to_string()), exists);
             let ckpt = s.checkpoint.then(|| CheckpointWriter {
                 fingerprint: fingerprint.clone(),
@@ -178,7 +189,49 @@ async fn run_inner(
             {
                 config = config.resume_from(c.point);
             }
+            let mut replica = None;
+            let mut refused = None;
+            if s.source_mode != SourceMode::Scan {
+                tracing::info!(target: "migrate", "connecting to the source {origin} (PSYNC)");
+                match Replica::connect(config).await {
+                    Ok(r) => replica = Some(r),
+                    Err(e) => match (s.source_mode, scan::refusal(&e)) {
+                        (SourceMode::Auto, Some(reason)) => {
+                            tracing::warn!(target: "migrate", "the source {origin} refuses replication ({reason}): continuing in scan mode (SCAN + DUMP, keyspace notifications)");
+                            refused = Some(reason);
+                        }
+                        _ => {
+                            return Err(MigrationError::Source {
+                                url: origin,
+                                source: Arc::new(e),
+                            })
+                        }
+                    },
+                }
+            }
+            let Some(replica) = replica else {
+                ap.report.source_mode = "scan".into();
+                ap.report.source_mode_reason = refused;
+                let job = scan::ScanJob {
+                    source: TargetConfig {
+                        url: config_url(job),
+                        tls: match &job.source {
+                            Source::Live(c) => c.tls_options().clone(),
+                            _ => Default::default(),
+                        },
+                    },
+                    target: job.target.clone(),
+                    fs_config: fs_config(origin),
+                    timeout: s.connect_timeout,
+                    once: s.once,
+                    opts: s.scan.clone(),
+                    buckets,
+                };
+                return scan::run(job, ap, tracker, stop).await;
+            };
+            ap.report.source_mode = "psync".into();
             let live = Live {
+                source_bytes: buckets.source_bytes.clone(),
                 ckpt: s.checkpoint.then(|| CheckpointWriter {
                     fingerprint: fingerprint.clone(),
                     source: origin.clone(),
@@ -194,7 +247,7 @@ async fn run_inner(
                 version,
                 filter: s.filter.clone(),
             };
-            live.run(config, ap, tracker, stop).await
+            live.run(replica, ap, tracker, stop).await
         }
     }
 }
@@ -406,6 +459,8 @@ const MIN_BATCH_COMMANDS: usize = 200;
 const BATCH_LINGER: Duration = Duration::from_millis(2);
 
 struct Live {
+    /// [`super::Limits::max_bandwidth`]: the RDB and the stream are read no faster.
+    source_bytes: Option<Arc<super::limit::Bucket>>,
     origin: String,
     fs_config: FullSyncConfig,
     exists: Option<crate::Target<conn::Stream>>,
@@ -456,15 +511,11 @@ impl Live {
 
     async fn run(
         mut self,
-        config: replication_client::Config,
+        mut replica: Replica,
         ap: &mut Applier,
         tracker: &Tracker,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<StopReason, MigrationError> {
-        tracing::info!(target: "migrate", "connecting to the source {} (PSYNC)", self.origin);
-        let mut replica = Replica::connect(config)
-            .await
-            .map_err(|e| self.source_err(e))?;
         let mut full: Option<FullSync> = None;
         let mut pending_full: Option<(replication_client::ReplId, u64)> = None;
         let mut synced = false;
@@ -597,6 +648,7 @@ impl Live {
                     tracker.update(|p| p.rdb_total = Some(len));
                 }
                 ReplEvent::RdbChunk(chunk) => {
+                    super::limit::take(&self.source_bytes, chunk.len() as u64).await;
                     if let Some(fs) = full.as_mut() {
                         fs.feed(&chunk, ap).await?;
                         if fs.offset() - last_progress >= PROGRESS_EVERY {
@@ -640,6 +692,10 @@ impl Live {
                     tracker.update(|p| p.phase = Phase::Incremental);
                 }
                 ReplEvent::Command(cmd) => {
+                    if self.source_bytes.is_some() {
+                        let n: usize = cmd.args.iter().map(|a| a.len() + 16).sum();
+                        super::limit::take(&self.source_bytes, n as u64).await;
+                    }
                     if self.ckpt.is_some() && batch.is_none() {
                         ap.multi()?;
                         batch = Some(Batch {

@@ -1,0 +1,921 @@
+//! Scan mode: a live source that refuses replication (managed services: `NOPERM` on
+//! `PSYNC`/`SYNC`, the command renamed, `-ERR` from a proxy) copied key by key, then kept in
+//! sync through keyspace notifications.
+//!
+//! ```no_run
+//! use migrate_core::migrate::{Migration, ScanOptions, Source, SourceMode, TargetConfig, Limits};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let handle = Migration::builder()
+//!     .source(Source::Live(replication_client::Config::new("redis://app:pw@src:6379")?))
+//!     .source_mode(SourceMode::Auto) // PSYNC, or scan mode when the source refuses it
+//!     .scan_options(ScanOptions::default().count(500).set_notify_keyspace_events(true))
+//!     .limits(Limits::new().source_max_ops(5_000).max_bandwidth(20 << 20))
+//!     .target(TargetConfig::parse("redis://dst:6379")?)
+//!     .start();
+//! // ... later, once the application writes to the target:
+//! handle.stop();
+//! let report = handle.wait().await?;
+//! println!("{:?} {:?}", report.source_mode, report.scan);
+//! # Ok(()) }
+//! ```
+//!
+//! # What it does
+//! 1. `notify-keyspace-events` is read (`CONFIG GET`). Without `K` and every event class
+//!    (`A`), it is set to `KEA` (added to what is there) with
+//!    [`ScanOptions::set_notify_keyspace_events`]; otherwise the migration stops with the
+//!    setting to make ([`MigrationError::NotificationsOff`](super::MigrationError::NotificationsOff)),
+//!    unless it is a snapshot only ([`once`](super::MigrationBuilder::once)), which then
+//!    carries no change tracking and says so in the report's warnings. Where `CONFIG` is
+//!    refused, [`ScanOptions::notifications_configured`] says it was set another way
+//!    (a parameter group).
+//! 2. `PSUBSCRIBE __keyspace@*__:*` on its own connection, before the scan starts.
+//! 3. Snapshot: `SCAN` of each db the filter reads, `COUNT` [`ScanOptions::count`]; per
+//!    batch `MEMORY USAGE` in one round trip, then `DUMP` + `PTTL` in one more. Each payload
+//!    goes through the same per-key planner as a full sync (`RESTORE ... ABSTTL` with the
+//!    footer set to the target's RDB version, or the rewrite module's commands when the
+//!    target cannot load the type): filters, db map, conflict policy. Keys gone or expired
+//!    meanwhile are skipped. Keys above the big-key threshold
+//!    ([`big_key_bytes`](super::MigrationBuilder::big_key_bytes), by `MEMORY USAGE`) are
+//!    read in pieces (`GETRANGE`, `LRANGE`, `SSCAN`, `ZSCAN`, `HSCAN`) and written as chunked
+//!    commands; streams and module values are always read by `DUMP`.
+//! 4. Changes: every key named by a notification is queued once (deduplicated while
+//!    queued) and copied again with its latest value; a key gone from the source is removed
+//!    from the target. Changes are also copied between snapshot batches.
+//! 5. Reconcile, for what notifications do not carry (`FLUSHDB`/`FLUSHALL`, events lost
+//!    while the subscription was down, evictions missed): every
+//!    [`ScanOptions::reconcile_interval`], while the change queue is empty, `DBSIZE` of every
+//!    db is compared on both sides; a difference seen twice in a row, or any re-subscription,
+//!    starts a reconcile pass: target keys absent on the source are removed (`SCAN` of the
+//!    target + `EXISTS` on the source), then every source key is copied again.
+//!
+//! # The guarantee
+//! Per key, the target eventually holds the source's latest state (value and TTL): after
+//! the writes stop and the queue drains, and at latest one reconcile pass after a
+//! `FLUSHDB` or a lost subscription. It is **not transactional**: a `MULTI` or a script on
+//! the source arrives key by key, and keys are not copied in the order they were written. A
+//! big key copied in pieces while it changes is copied again once its notification arrives.
+//! With a key filter or a key transform the `DBSIZE` comparison is meaningless and only a
+//! re-subscription triggers a reconcile (a transform also disables the removal of target
+//! keys). `once` in this mode: the snapshot, then the changes queued during it, then one
+//! `DBSIZE` comparison (and a reconcile pass when it differs): the target matches the
+//! source as of the end, not a point-in-time snapshot. No checkpoint is kept: a restarted
+//! scan-mode sync copies everything again (use `--on-conflict replace`).
+
+mod bigkey;
+mod notify;
+mod records;
+mod source;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use resp_codec::Frame;
+use tokio::sync::watch;
+
+use super::apply::Applier;
+use super::checkpoint::RESERVED_PREFIX;
+use super::conn::{self, Stream};
+use super::fullsync::{now_ms, FullSyncConfig};
+use super::limit::Buckets;
+use super::progress::{Phase, Tracker};
+use super::report::StopReason;
+use super::{Conflict, MigrationError, TargetConfig};
+use crate::Target;
+use bigkey::Big;
+use notify::Changes;
+use records::{Fed, Sink};
+use source::{b, SourceConn};
+
+/// How a live source is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SourceMode {
+    /// As a replica (`PSYNC`); a source that refuses replication is an error. The
+    /// library's default (a migration never changes its method by itself unless asked).
+    #[default]
+    Psync,
+    /// `PSYNC`, or scan mode when the source refuses replication (`NOPERM`, an unknown or
+    /// renamed `PSYNC`/`SYNC`, any `-ERR` to the handshake, as proxies answer): a warning
+    /// is logged once and the report says why. The CLI's default.
+    Auto,
+    /// Scan mode from the start ([`ScanOptions`]).
+    Scan,
+}
+
+impl SourceMode {
+    /// `psync`, `auto`, `scan`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceMode::Psync => "psync",
+            SourceMode::Auto => "auto",
+            SourceMode::Scan => "scan",
+        }
+    }
+}
+
+/// The settings of scan mode (see the [module docs](self)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ScanOptions {
+    /// `SCAN ... COUNT n`, and the keys read per pipelined batch (default 1000).
+    pub count: u32,
+    /// Elements per piece of a big key (`HSCAN ... COUNT`, `LRANGE` span; default 1000).
+    pub chunk_elements: usize,
+    /// Set `notify-keyspace-events` on the source when it lacks what change tracking needs
+    /// (default off: the migration stops and names the setting).
+    pub set_notify_keyspace_events: bool,
+    /// The source's `notify-keyspace-events` was set outside the tool (a managed
+    /// service's parameter group) where `CONFIG GET` is refused (default off).
+    pub notifications_configured: bool,
+    /// Time between `DBSIZE` comparisons (default 5 s).
+    pub reconcile_interval: Duration,
+}
+
+impl Default for ScanOptions {
+    fn default() -> ScanOptions {
+        ScanOptions {
+            count: 1000,
+            chunk_elements: 1000,
+            set_notify_keyspace_events: false,
+            notifications_configured: false,
+            reconcile_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+impl ScanOptions {
+    /// Sets [`ScanOptions::count`] (at least 1).
+    pub fn count(mut self, n: u32) -> Self {
+        self.count = n.max(1);
+        self
+    }
+    /// Sets [`ScanOptions::chunk_elements`] (at least 1).
+    pub fn chunk_elements(mut self, n: usize) -> Self {
+        self.chunk_elements = n.max(1);
+        self
+    }
+    /// Sets [`ScanOptions::set_notify_keyspace_events`].
+    pub fn set_notify_keyspace_events(mut self, on: bool) -> Self {
+        self.set_notify_keyspace_events = on;
+        self
+    }
+    /// Sets [`ScanOptions::notifications_configured`].
+    pub fn notifications_configured(mut self, on: bool) -> Self {
+        self.notifications_configured = on;
+        self
+    }
+    /// Sets [`ScanOptions::reconcile_interval`].
+    pub fn reconcile_interval(mut self, d: Duration) -> Self {
+        self.reconcile_interval = d.max(Duration::from_millis(10));
+        self
+    }
+}
+
+/// Scan-mode counts ([`Report::scan`](super::Report::scan), [`Progress::scan`](super::Progress::scan)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ScanStats {
+    /// Keys returned by `SCAN` (snapshot and reconcile passes).
+    pub keys_scanned: u64,
+    /// Keys sent to the target by the snapshot.
+    pub keys_copied: u64,
+    /// Keys copied again after a notification.
+    pub keys_recopied: u64,
+    /// Keys removed from the target because a notified key was gone from the source.
+    pub keys_deleted: u64,
+    /// Keys written or removed by reconcile passes.
+    pub keys_reconciled: u64,
+    /// Reconcile passes.
+    pub reconcile_passes: u64,
+    /// Times the subscription was lost and made again.
+    pub resubscriptions: u64,
+    /// Notifications received.
+    pub notifications: u64,
+    /// Keys waiting in the change queue.
+    pub queue_len: u64,
+    /// Age of the oldest key in the change queue.
+    pub queue_age: Duration,
+    /// Whether changes are tracked (false: a snapshot without notifications).
+    pub tracking: bool,
+}
+
+/// Why a `Replica::connect` error means the source refuses replication (scan mode in
+/// `Auto`); `None` for other errors (unreachable, wrong password).
+pub(crate) fn refusal(e: &replication_client::Error) -> Option<String> {
+    use replication_client::Error as E;
+    match e {
+        E::NoPermission { command, message } => Some(format!("{command} refused: {message}")),
+        E::ServerError { command, message } => Some(format!("{command} refused: {message}")),
+        _ => None,
+    }
+}
+
+/// Everything scan mode needs from the run.
+pub(crate) struct ScanJob {
+    pub(crate) source: TargetConfig,
+    pub(crate) target: TargetConfig,
+    pub(crate) fs_config: FullSyncConfig,
+    pub(crate) timeout: Duration,
+    pub(crate) once: bool,
+    pub(crate) opts: ScanOptions,
+    pub(crate) buckets: Buckets,
+}
+
+/// Which pass reads a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Snapshot,
+    Change,
+    Reconcile,
+}
+
+struct Runner {
+    job: ScanJob,
+    src: SourceConn,
+    tgt: Target<Stream>,
+    snap: Sink,
+    again: Sink,
+    changes: Arc<Changes>,
+    stats: ScanStats,
+    memory_usage: bool,
+    dbs: Vec<u32>,
+    big: usize,
+}
+
+const DEL_WAIT: Duration = Duration::from_millis(200);
+
+pub(crate) async fn run(
+    job: ScanJob,
+    ap: &mut Applier,
+    tracker: &Tracker,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<StopReason, MigrationError> {
+    let url = job.source.url.to_string();
+    tracing::info!(target: "migrate", "connecting to the source {url} (scan mode)");
+    let mut src = SourceConn::open(&job.source, job.timeout, job.buckets.clone()).await?;
+    let tracking = notifications(&mut src, &job, &url, ap).await?;
+    let changes = Arc::new(Changes::default());
+    let sub = if tracking {
+        Some(notify::subscribe(job.source.clone(), job.timeout, changes.clone()).await?)
+    } else {
+        None
+    };
+    struct Abort(Option<tokio::task::JoinHandle<()>>);
+    impl Drop for Abort {
+        fn drop(&mut self) {
+            if let Some(h) = &self.0 {
+                h.abort();
+            }
+        }
+    }
+    let _sub = Abort(sub);
+    let databases = match src
+        .call(vec![b("CONFIG"), b("GET"), b("databases")])
+        .await?
+    {
+        Frame::Array(v) if v.len() == 2 => v[1]
+            .as_bytes()
+            .and_then(|b| std::str::from_utf8(b).ok()?.parse().ok())
+            .unwrap_or(16),
+        _ => 16,
+    };
+    let dbs: Vec<u32> = (0..databases)
+        .filter(|d| job.fs_config.filter.target_db(*d).is_some())
+        .collect();
+    let tgt = conn::connect(&job.target, job.timeout).await?;
+    let exists = if job.fs_config.conflict == Conflict::Skip {
+        Some(conn::connect(&job.target, job.timeout).await?)
+    } else {
+        None
+    };
+    // Keys the snapshot finds on the target already were written by a change (the target
+    // was checked empty under Refuse): replace them.
+    let mut snap_cfg = job.fs_config.clone();
+    if snap_cfg.conflict == Conflict::Refuse {
+        snap_cfg.conflict = Conflict::Replace;
+    }
+    let mut again_cfg = job.fs_config.clone();
+    again_cfg.conflict = Conflict::Replace;
+    let big = job.fs_config.big_key_bytes;
+    let mut r = Runner {
+        snap: Sink::new(snap_cfg, exists),
+        again: Sink::new(again_cfg, None),
+        job,
+        src,
+        tgt,
+        changes,
+        stats: ScanStats {
+            tracking,
+            ..ScanStats::default()
+        },
+        memory_usage: true,
+        dbs,
+        big,
+    };
+    tracker.update(|p| {
+        p.phase = Phase::FullSync;
+        p.rdb_total = None;
+    });
+    let reason = r.main(ap, tracker, stop).await;
+    if reason.as_ref().is_ok_and(|r| *r == StopReason::Stopped) {
+        tracker.update(|p| p.phase = Phase::Stopping);
+    }
+    let flushed = ap.flush().await;
+    r.publish(ap, tracker);
+    ap.report.scan = Some(r.stats.clone());
+    let reason = reason?;
+    flushed?;
+    Ok(reason)
+}
+
+/// Checks (and with leave, sets) `notify-keyspace-events`; whether changes are tracked.
+async fn notifications(
+    src: &mut SourceConn,
+    job: &ScanJob,
+    url: &str,
+    ap: &mut Applier,
+) -> Result<bool, MigrationError> {
+    let o = &job.opts;
+    let reply = src
+        .call(vec![b("CONFIG"), b("GET"), b("notify-keyspace-events")])
+        .await?;
+    let current = match &reply {
+        Frame::Array(v) if v.len() == 2 => v[1]
+            .as_bytes()
+            .map(|b| String::from_utf8_lossy(b).into_owned()),
+        Frame::Map(kv) if kv.len() == 1 => kv[0]
+            .1
+            .as_bytes()
+            .map(|b| String::from_utf8_lossy(b).into_owned()),
+        _ => None,
+    };
+    let enough = |flags: &str| {
+        flags.contains('K')
+            && (flags.contains('A') || "g$lshzxet".chars().all(|c| flags.contains(c)))
+    };
+    let fix = "set notify-keyspace-events to KEA on the source (CONFIG SET notify-keyspace-events KEA, \
+               or on a managed service its parameter group / advanced settings: notify-keyspace-events = KEA), \
+               or let the tool set it with --set-notify-keyspace-events";
+    let found = match current {
+        Some(flags) if enough(&flags) => return Ok(true),
+        Some(flags) => flags,
+        None if o.notifications_configured => return Ok(true),
+        None => String::from("unknown: CONFIG GET refused"),
+    };
+    if o.set_notify_keyspace_events {
+        let mut want: String = found
+            .chars()
+            .filter(|c| c.is_ascii_alphabetic() || *c == '$')
+            .collect();
+        if found.starts_with("unknown") {
+            want.clear();
+        }
+        for c in "KEA".chars() {
+            if !want.contains(c) {
+                want.push(c);
+            }
+        }
+        let r = src
+            .call(vec![
+                b("CONFIG"),
+                b("SET"),
+                b("notify-keyspace-events"),
+                Bytes::from(want.clone()),
+            ])
+            .await?;
+        if !r.is_error() {
+            tracing::warn!(target: "migrate", "set notify-keyspace-events to {want} on {url} (was {found:?}) for change tracking");
+            ap.report.warnings.push(format!(
+                "notify-keyspace-events on the source was set to {want} (was {found:?}); restore it after the migration"
+            ));
+            return Ok(true);
+        }
+        let why = crate::ServerError::from_frame(&r)
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        return Err(MigrationError::NotificationsOff {
+            url: url.to_string(),
+            found: format!("{found}; CONFIG SET refused: {why}"),
+            fix,
+        });
+    }
+    if job.once {
+        let w = format!(
+            "scan mode without change tracking (notify-keyspace-events is {found:?}): a snapshot; writes made during the copy may be missing"
+        );
+        tracing::warn!(target: "migrate", "{w}");
+        ap.report.warnings.push(w);
+        return Ok(false);
+    }
+    Err(MigrationError::NotificationsOff {
+        url: url.to_string(),
+        found,
+        fix,
+    })
+}
+
+impl Runner {
+    fn publish(&mut self, ap: &Applier, tracker: &Tracker) {
+        let (len, age) = self.changes.lag();
+        self.stats.queue_len = len as u64;
+        self.stats.queue_age = age;
+        self.stats.resubscriptions = self.changes.reconnects.load(Ordering::Relaxed);
+        self.stats.notifications = self.changes.received.load(Ordering::Relaxed);
+        let s = self.stats.clone();
+        let written = ap.report.keys_written();
+        let r = &ap.report;
+        tracker.update(|p| {
+            p.keys_written = written;
+            p.keys_skipped = r.skipped_expired + r.skipped_filtered + r.skipped_conflict;
+            p.failures = r.failures_total;
+            p.unsupported = r.unsupported_total;
+            p.scan = Some(s);
+        });
+    }
+
+    async fn main(
+        &mut self,
+        ap: &mut Applier,
+        tracker: &Tracker,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<StopReason, MigrationError> {
+        // Snapshot.
+        if !self.scan_all(Pass::Snapshot, ap, tracker, stop).await? {
+            return Ok(StopReason::Stopped);
+        }
+        ap.flush().await?;
+        tracker.update(|p| p.phase = Phase::Incremental);
+        tracing::info!(target: "migrate", "scan snapshot done ({} keys); copying changes", self.stats.keys_copied);
+        let every = self.job.opts.reconcile_interval;
+        let mut next_check = Instant::now() + every;
+        let mut baseline: Vec<(u32, i64)> = Vec::new();
+        let mut suspect: Option<Vec<(u32, i64)>> = None;
+        let mut once_checked = false;
+        loop {
+            if *stop.borrow() {
+                return Ok(StopReason::Stopped);
+            }
+            if self.changes.take_lost() {
+                tracing::warn!(target: "migrate", "change notifications may have been lost: reconciling");
+                if !self.reconcile(ap, tracker, stop).await? {
+                    return Ok(StopReason::Stopped);
+                }
+                baseline = self.size_diff().await?;
+                continue;
+            }
+            if self.drain(ap, tracker).await? {
+                continue;
+            }
+            ap.flush().await?;
+            self.publish(ap, tracker);
+            let now = Instant::now();
+            if self.job.once || now >= next_check {
+                next_check = now + every;
+                let diff = self.size_diff().await?;
+                let differs = diff != baseline;
+                if self.job.once {
+                    if differs && !once_checked {
+                        once_checked = true;
+                        if !self.reconcile(ap, tracker, stop).await? {
+                            return Ok(StopReason::Stopped);
+                        }
+                        continue;
+                    }
+                    // Quiet for a moment: caught up.
+                    tokio::time::sleep(DEL_WAIT).await;
+                    if self.changes.is_empty() && !self.changes.take_lost() {
+                        ap.flush().await?;
+                        return Ok(StopReason::CaughtUp);
+                    }
+                    continue;
+                }
+                if differs && self.changes.is_empty() {
+                    if suspect.as_ref() == Some(&diff) {
+                        tracing::info!(target: "migrate", "key counts differ between source and target ({diff:?}): reconciling");
+                        if !self.reconcile(ap, tracker, stop).await? {
+                            return Ok(StopReason::Stopped);
+                        }
+                        baseline = self.size_diff().await?;
+                        suspect = None;
+                    } else {
+                        suspect = Some(diff);
+                        next_check = Instant::now() + (every / 2).max(Duration::from_millis(50));
+                    }
+                } else {
+                    suspect = None;
+                }
+                continue;
+            }
+            tokio::select! {
+                biased;
+                _ = stop.changed() => return Ok(StopReason::Stopped),
+                _ = self.changes.wake.notified() => {}
+                _ = tokio::time::sleep_until(next_check.into()) => {}
+            }
+        }
+    }
+
+    /// Copies one batch of queued changes; whether there was any.
+    async fn drain(&mut self, ap: &mut Applier, tracker: &Tracker) -> Result<bool, MigrationError> {
+        let mut batch = self.changes.pop(self.job.opts.count as usize);
+        if batch.is_empty() {
+            return Ok(false);
+        }
+        batch.sort_by_key(|(db, _)| *db);
+        let mut i = 0;
+        while i < batch.len() {
+            let db = batch[i].0;
+            let j = batch[i..]
+                .iter()
+                .position(|(d, _)| *d != db)
+                .map_or(batch.len(), |p| i + p);
+            let keys: Vec<Bytes> = batch[i..j].iter().map(|(_, k)| k.clone()).collect();
+            if self.job.fs_config.filter.target_db(db).is_some() {
+                self.copy(db, keys, Pass::Change, ap).await?;
+            }
+            i = j;
+        }
+        self.publish(ap, tracker);
+        Ok(true)
+    }
+
+    /// `SCAN`s every db and copies its keys; `false` when stopped.
+    async fn scan_all(
+        &mut self,
+        pass: Pass,
+        ap: &mut Applier,
+        tracker: &Tracker,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<bool, MigrationError> {
+        let count = Bytes::from(self.job.opts.count.to_string());
+        for db in self.dbs.clone() {
+            if !self.src.select(db).await? {
+                continue;
+            }
+            let mut cursor = Bytes::from_static(b"0");
+            loop {
+                if *stop.borrow() {
+                    return Ok(false);
+                }
+                self.src.select(db).await?;
+                let reply = self
+                    .src
+                    .call(vec![b("SCAN"), cursor.clone(), b("COUNT"), count.clone()])
+                    .await?;
+                let Some([next, Frame::Array(keys)]) = reply.as_slice() else {
+                    return Err(MigrationError::Internal(format!(
+                        "unexpected SCAN reply from the source: {reply:?}"
+                    )));
+                };
+                let next = Bytes::copy_from_slice(next.as_bytes().unwrap_or(b"0"));
+                let keys: Vec<Bytes> = keys
+                    .iter()
+                    .filter_map(|k| k.as_bytes().map(Bytes::copy_from_slice))
+                    .collect();
+                self.stats.keys_scanned += keys.len() as u64;
+                self.copy(db, keys, pass, ap).await?;
+                // Changes go on during a long scan.
+                self.drain(ap, tracker).await?;
+                self.publish(ap, tracker);
+                if &next[..] == b"0" {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Reads keys of source db `db` and writes them (or removes those gone).
+    async fn copy(
+        &mut self,
+        db: u32,
+        keys: Vec<Bytes>,
+        pass: Pass,
+        ap: &mut Applier,
+    ) -> Result<(), MigrationError> {
+        let filter = self.job.fs_config.filter.clone();
+        let keys: Vec<Bytes> = keys
+            .into_iter()
+            .filter(|k| {
+                if k.starts_with(RESERVED_PREFIX) {
+                    return false;
+                }
+                let ok = filter.map_key(db, k).is_some();
+                if !ok && pass == Pass::Snapshot {
+                    ap.report.skipped_filtered += 1;
+                }
+                ok
+            })
+            .collect();
+        if keys.is_empty() || !self.src.select(db).await? {
+            return Ok(());
+        }
+        let mut sizes = vec![None; keys.len()];
+        if self.memory_usage {
+            let cmds: Vec<Vec<Bytes>> = keys
+                .iter()
+                .map(|k| vec![b("MEMORY"), b("USAGE"), k.clone()])
+                .collect();
+            let replies = self.src.call_many(&cmds).await?;
+            if replies.iter().any(Frame::is_error) {
+                tracing::info!(target: "migrate", "MEMORY USAGE refused by the source: big keys are found by their DUMP size");
+                self.memory_usage = false;
+            } else {
+                sizes = replies.iter().map(Frame::as_integer).collect();
+            }
+        }
+        let (big, small): (Vec<_>, Vec<_>) = keys
+            .into_iter()
+            .zip(sizes)
+            .partition(|(_, s)| s.is_some_and(|n| n as usize > self.big));
+        let cmds: Vec<Vec<Bytes>> = small
+            .iter()
+            .flat_map(|(k, _)| [vec![b("DUMP"), k.clone()], vec![b("PTTL"), k.clone()]])
+            .collect();
+        let replies = self.src.call_many(&cmds).await?;
+        let now = now_ms();
+        for ((key, _), pair) in small.iter().zip(replies.chunks(2)) {
+            let pttl = pair[1].as_integer().unwrap_or(-2);
+            match pair[0].as_bytes() {
+                Some(payload) if pttl != -2 => {
+                    let at = (pttl > 0).then(|| now + pttl);
+                    self.write(db, key, payload, at, pass, ap).await?;
+                }
+                _ => self.gone(db, key, pass, ap).await?,
+            }
+        }
+        for (key, _) in big {
+            self.copy_big(db, &key, pass, ap).await?;
+        }
+        Ok(())
+    }
+
+    async fn write(
+        &mut self,
+        db: u32,
+        key: &Bytes,
+        payload: &[u8],
+        at: Option<i64>,
+        pass: Pass,
+        ap: &mut Applier,
+    ) -> Result<(), MigrationError> {
+        let sink = if pass == Pass::Snapshot {
+            &mut self.snap
+        } else {
+            &mut self.again
+        };
+        if sink.key(db, key, payload, at, ap).await? == Fed::Sent {
+            self.count(pass);
+        }
+        Ok(())
+    }
+
+    fn count(&mut self, pass: Pass) {
+        match pass {
+            Pass::Snapshot => self.stats.keys_copied += 1,
+            Pass::Change => self.stats.keys_recopied += 1,
+            Pass::Reconcile => self.stats.keys_reconciled += 1,
+        }
+    }
+
+    async fn copy_big(
+        &mut self,
+        db: u32,
+        key: &Bytes,
+        pass: Pass,
+        ap: &mut Applier,
+    ) -> Result<(), MigrationError> {
+        let skip = pass == Pass::Snapshot && self.job.fs_config.conflict == Conflict::Skip;
+        if skip && self.target_has(db, key).await? {
+            ap.report.skipped_conflict += 1;
+            return Ok(());
+        }
+        let replace = pass != Pass::Snapshot || self.job.fs_config.conflict != Conflict::Skip;
+        let chunk = self.job.opts.chunk_elements;
+        let cfg = self.job.fs_config.clone();
+        match bigkey::copy(&mut self.src, db, key, &cfg, replace, chunk, ap).await? {
+            Big::Sent => self.count(pass),
+            Big::Skipped => {}
+            Big::Gone => self.gone(db, key, pass, ap).await?,
+            Big::Dump => {
+                let r = self
+                    .src
+                    .call_many(&[vec![b("DUMP"), key.clone()], vec![b("PTTL"), key.clone()]])
+                    .await?;
+                let now = now_ms();
+                let pttl = r[1].as_integer().unwrap_or(-2);
+                match r[0].as_bytes() {
+                    Some(p) if pttl != -2 => {
+                        let p = p.to_vec();
+                        self.write(db, key, &p, (pttl > 0).then(|| now + pttl), pass, ap)
+                            .await?
+                    }
+                    _ => self.gone(db, key, pass, ap).await?,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn target_has(&mut self, db: u32, key: &Bytes) -> Result<bool, MigrationError> {
+        let Some((tdb, tkey)) = self.job.fs_config.filter.map_key(db, key) else {
+            return Ok(false);
+        };
+        let url = self.job.target.url.to_string();
+        let r = self
+            .tgt
+            .call_many(&[
+                vec![&b"SELECT"[..], tdb.to_string().as_bytes()],
+                vec![&b"EXISTS"[..], &tkey[..]],
+            ])
+            .await
+            .map_err(|e| MigrationError::Target {
+                url,
+                source: Box::new(e),
+            })?;
+        Ok(r[1] == Frame::Integer(1))
+    }
+
+    /// A key gone from the source: removed from the target (not in the snapshot).
+    async fn gone(
+        &mut self,
+        db: u32,
+        key: &Bytes,
+        pass: Pass,
+        ap: &mut Applier,
+    ) -> Result<(), MigrationError> {
+        if pass == Pass::Snapshot {
+            return Ok(());
+        }
+        let Some((tdb, tkey)) = self.job.fs_config.filter.map_key(db, key) else {
+            return Ok(());
+        };
+        let del = if self.job.fs_config.version.has_unlink() {
+            "UNLINK"
+        } else {
+            "DEL"
+        };
+        let tkey = Bytes::copy_from_slice(&tkey);
+        let tag = crate::Tag::new(Some(tdb), del, ap.next_seq()).with_key(tkey.clone());
+        ap.send(tag, &[Bytes::from_static(del.as_bytes()), tkey])
+            .await?;
+        match pass {
+            Pass::Reconcile => self.stats.keys_reconciled += 1,
+            _ => self.stats.keys_deleted += 1,
+        }
+        Ok(())
+    }
+
+    /// Source minus target key counts of every compared db; empty when the comparison
+    /// means nothing (key filters, transforms).
+    async fn size_diff(&mut self) -> Result<Vec<(u32, i64)>, MigrationError> {
+        let f = &self.job.fs_config.filter;
+        if f.filters_keys() || f.has_transform() {
+            return Ok(Vec::new());
+        }
+        let dbs = self.dbs.clone();
+        let mut src_cmds = Vec::new();
+        for db in &dbs {
+            src_cmds.push(vec![b("SELECT"), Bytes::from(db.to_string())]);
+            src_cmds.push(vec![b("DBSIZE")]);
+        }
+        let s = self.src.call_many(&src_cmds).await?;
+        if let Some(last) = dbs.last() {
+            self.src.assume_db(*last);
+        }
+        let mut tgt_cmds: Vec<Vec<Bytes>> = Vec::new();
+        for db in &dbs {
+            let t = f.target_db(*db).unwrap_or(*db);
+            tgt_cmds.push(vec![b("SELECT"), Bytes::from(t.to_string())]);
+            tgt_cmds.push(vec![b("DBSIZE")]);
+        }
+        let url = self.job.target.url.to_string();
+        let t = self
+            .tgt
+            .call_many(&tgt_cmds)
+            .await
+            .map_err(|e| MigrationError::Target {
+                url,
+                source: Box::new(e),
+            })?;
+        // Source dbs that share a target db are compared as their sum.
+        let mut by_target: std::collections::BTreeMap<u32, (i64, i64)> = Default::default();
+        for (i, db) in dbs.iter().enumerate() {
+            let tdb = f.target_db(*db).unwrap_or(*db);
+            let e = by_target.entry(tdb).or_default();
+            e.0 += s[2 * i + 1].as_integer().unwrap_or(0);
+            e.1 = t[2 * i + 1].as_integer().unwrap_or(0);
+        }
+        Ok(by_target
+            .into_iter()
+            .filter(|(_, (a, b))| a != b)
+            .map(|(db, (a, b))| (db, a - b))
+            .collect())
+    }
+
+    /// Removes target keys absent on the source, then copies every source key again;
+    /// `false` when stopped.
+    async fn reconcile(
+        &mut self,
+        ap: &mut Applier,
+        tracker: &Tracker,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<bool, MigrationError> {
+        self.stats.reconcile_passes += 1;
+        ap.flush().await?;
+        if !self.job.fs_config.filter.has_transform() {
+            self.sweep(ap).await?;
+        }
+        let done = self.scan_all(Pass::Reconcile, ap, tracker, stop).await?;
+        ap.flush().await?;
+        self.publish(ap, tracker);
+        Ok(done)
+    }
+
+    /// Target keys (inside the scope) that no source db mapped to their db holds.
+    async fn sweep(&mut self, ap: &mut Applier) -> Result<(), MigrationError> {
+        let f = self.job.fs_config.filter.clone();
+        let url = self.job.target.url.to_string();
+        let terr = |e| MigrationError::Target {
+            url: url.clone(),
+            source: Box::new(e),
+        };
+        let mut targets: std::collections::BTreeMap<u32, Vec<u32>> = Default::default();
+        for db in &self.dbs {
+            targets
+                .entry(f.target_db(*db).unwrap_or(*db))
+                .or_default()
+                .push(*db);
+        }
+        let del = if self.job.fs_config.version.has_unlink() {
+            "UNLINK"
+        } else {
+            "DEL"
+        };
+        for (tdb, sources) in targets {
+            let r = self
+                .tgt
+                .call(&["SELECT".as_bytes(), tdb.to_string().as_bytes()])
+                .await
+                .map_err(terr)?;
+            if r.is_error() {
+                continue;
+            }
+            let mut cursor = Bytes::from_static(b"0");
+            loop {
+                let reply = self
+                    .tgt
+                    .call(&[
+                        &b"SCAN"[..],
+                        &cursor,
+                        b"COUNT",
+                        self.job.opts.count.to_string().as_bytes(),
+                    ])
+                    .await
+                    .map_err(terr)?;
+                let Some([next, Frame::Array(keys)]) = reply.as_slice() else {
+                    break;
+                };
+                let next = Bytes::copy_from_slice(next.as_bytes().unwrap_or(b"0"));
+                let keys: Vec<Bytes> = keys
+                    .iter()
+                    .filter_map(Frame::as_bytes)
+                    .filter(|k| !k.starts_with(RESERVED_PREFIX) && f.accepts_key(k))
+                    .map(Bytes::copy_from_slice)
+                    .collect();
+                let mut present = vec![false; keys.len()];
+                for sdb in &sources {
+                    let mut cmds = vec![vec![b("SELECT"), Bytes::from(sdb.to_string())]];
+                    cmds.extend(keys.iter().map(|k| vec![b("EXISTS"), k.clone()]));
+                    let r = self.src.call_many(&cmds).await?;
+                    if r[0].is_error() {
+                        continue;
+                    }
+                    self.src.assume_db(*sdb);
+                    for (p, x) in present.iter_mut().zip(&r[1..]) {
+                        *p |= *x == Frame::Integer(1);
+                    }
+                }
+                for (k, p) in keys.into_iter().zip(present) {
+                    if !p {
+                        let tag =
+                            crate::Tag::new(Some(tdb), del, ap.next_seq()).with_key(k.clone());
+                        ap.send(tag, &[Bytes::from_static(del.as_bytes()), k])
+                            .await?;
+                        self.stats.keys_reconciled += 1;
+                    }
+                }
+                if &next[..] == b"0" {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        ap.flush().await?;
+        Ok(())
+    }
+}

@@ -5,27 +5,19 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::migrate_args::ToTlsArgs;
+use super::migrate_args::ToArgs;
 use crate::error::CliError;
 
 /// Arguments of `forget`.
 #[derive(Debug, Args)]
 pub(crate) struct ForgetArgs {
-    /// The target: redis://[user:password@]host:port or rediss:// for TLS.
-    #[arg(
-        long = "to",
-        value_name = "URL",
-        env = "REDIS_MIGRATE_TO",
-        hide_env_values = true
-    )]
-    to: String,
     #[command(flatten)]
-    to_tls: ToTlsArgs,
+    to: ToArgs,
 }
 
 impl ForgetArgs {
     pub(crate) fn run(self) -> Result<(), CliError> {
-        let target = self.to_tls.target(&self.to)?;
+        let target = self.to.target()?;
         let shown = target.url.to_string();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

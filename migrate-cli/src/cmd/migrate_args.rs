@@ -66,9 +66,9 @@ pub(crate) struct ToTlsArgs {
     to_insecure: bool,
 }
 
-/// The flags of `sync` and `import` besides the source.
+/// The target: `--to URL` and its TLS flags (`sync`, `import`, `check`, `verify`, `forget`).
 #[derive(Debug, Args)]
-pub(crate) struct MigrateArgs {
+pub(crate) struct ToArgs {
     /// The target: redis://[user:password@]host:port or rediss:// for TLS.
     #[arg(
         long = "to",
@@ -79,6 +79,20 @@ pub(crate) struct MigrateArgs {
     to: String,
     #[command(flatten)]
     to_tls: ToTlsArgs,
+}
+
+impl ToArgs {
+    /// The target configuration.
+    pub(crate) fn target(&self) -> Result<TargetConfig, CliError> {
+        self.to_tls.target(&self.to)
+    }
+}
+
+/// The flags of `sync` and `import` besides the source.
+#[derive(Debug, Args)]
+pub(crate) struct MigrateArgs {
+    #[command(flatten)]
+    to: ToArgs,
     /// How keys of the full sync are written.
     #[arg(long = "write-mode", value_enum, default_value = "auto")]
     write_mode: WriteModeArg,
@@ -159,7 +173,7 @@ impl ToTlsArgs {
 
 impl MigrateArgs {
     pub(crate) fn target(&self) -> Result<TargetConfig, CliError> {
-        self.to_tls.target(&self.to)
+        self.to.target()
     }
 
     /// The builder with the target and every option set (the caller sets the source).

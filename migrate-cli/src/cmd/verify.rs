@@ -10,7 +10,7 @@ use clap::Args;
 use migrate_core::verify::{Verifier, VerifyOptions};
 
 use super::filter_args::FilterArgs;
-use super::migrate_args::ToTlsArgs;
+use super::migrate_args::ToArgs;
 use super::sync::FromArgs;
 use crate::error::CliError;
 
@@ -21,16 +21,8 @@ pub(crate) struct VerifyArgs {
     /// DUMP for module values).
     #[command(flatten)]
     from: FromArgs,
-    /// The target: redis://[user:password@]host:port or rediss:// for TLS.
-    #[arg(
-        long = "to",
-        value_name = "URL",
-        env = "REDIS_MIGRATE_TO",
-        hide_env_values = true
-    )]
-    to: String,
     #[command(flatten)]
-    to_tls: ToTlsArgs,
+    to: ToArgs,
     #[command(flatten)]
     filter: FilterArgs,
     /// How far key and field expiries may differ, in milliseconds.
@@ -88,7 +80,7 @@ fn parse_fraction(s: &str) -> Result<f64, String> {
 impl VerifyArgs {
     pub(crate) fn run(self) -> Result<(), CliError> {
         let source = self.from.server()?;
-        let target = self.to_tls.target(&self.to)?;
+        let target = self.to.target()?;
         let mut o = VerifyOptions::default()
             .filter(self.filter.filter())
             .ttl_tolerance(Duration::from_millis(self.ttl_tolerance))

@@ -404,3 +404,31 @@ fn rate_caps_hold() {
     let _ = target;
     eprintln!("measured: {measured:?}");
 }
+
+/// The other way servers forbid replication: `PSYNC` and `SYNC` renamed away
+/// (`rename-command`, as some hosted services do). `PSYNC` then answers "unknown command";
+/// the plain migration notices, says why, and copies in scan mode.
+#[test]
+fn renamed_psync_falls_back_to_scan_mode() {
+    let source = Server::builder(Flavor::Redis7_0)
+        .arg("--rename-command")
+        .arg("PSYNC")
+        .arg("")
+        .arg("--rename-command")
+        .arg("SYNC")
+        .arg("")
+        .start();
+    Dataset::small().fill(&source);
+    let target = Server::start(Flavor::Valkey8_1);
+    let rt = runtime();
+    let handle = {
+        let _guard = rt.enter();
+        builder(&source, &target).start()
+    };
+    wait_equal(&handle, &source, &target);
+    handle.stop();
+    let report = rt.block_on(handle.wait()).unwrap();
+    assert_eq!(report.source_mode, "scan", "{report:?}");
+    let reason = report.source_mode_reason.clone().unwrap_or_default();
+    assert!(reason.to_lowercase().contains("unknown"), "{reason}");
+}

@@ -243,17 +243,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Target<S> {
     /// Connection errors, invalid RESP, [`Error::Timeout`] after
     /// [`TargetOptions::timeout`] (the connection is then unusable).
     pub async fn call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<Frame, Error> {
-        let timeout = self.timeout;
-        match tokio::time::timeout(timeout, self.raw_call(args)).await {
+        match tokio::time::timeout(self.timeout, self.raw_call(args)).await {
             Ok(r) => r,
-            Err(_) => {
-                self.broken = true;
-                Err(Error::Timeout {
-                    addr: self.addr.clone(),
-                    timeout,
-                    during: "request",
-                })
-            }
+            Err(_) => Err(self.timed_out()),
         }
     }
 
@@ -268,17 +260,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Target<S> {
         C: AsRef<[A]>,
         A: AsRef<[u8]>,
     {
-        let timeout = self.timeout;
-        match tokio::time::timeout(timeout, self.raw_call_many(commands)).await {
+        match tokio::time::timeout(self.timeout, self.raw_call_many(commands)).await {
             Ok(r) => r,
-            Err(_) => {
-                self.broken = true;
-                Err(Error::Timeout {
-                    addr: self.addr.clone(),
-                    timeout,
-                    during: "request",
-                })
-            }
+            Err(_) => Err(self.timed_out()),
         }
     }
 
@@ -287,23 +271,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Target<S> {
         C: AsRef<[A]>,
         A: AsRef<[u8]>,
     {
-        if self.broken {
-            return Err(Error::InvalidUse(
-                "the target connection is unusable after a timeout",
-            ));
-        }
         let mut out = BytesMut::new();
         for c in commands {
             resp_codec::encode_command(&mut out, c.as_ref());
         }
-        let written = async {
-            self.stream.write_all(&out).await?;
-            self.stream.flush().await
-        }
-        .await;
-        if let Err(e) = written {
-            return Err(self.lost(Some(e)));
-        }
+        self.write_out(&out).await?;
         let mut replies = Vec::with_capacity(commands.len());
         while replies.len() < commands.len() {
             replies.push(self.read_frame().await?);
@@ -425,23 +397,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Target<S> {
     }
 
     async fn raw_call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<Frame, Error> {
-        {
-            if self.broken {
-                return Err(Error::InvalidUse(
-                    "the target connection is unusable after a timeout",
-                ));
-            }
-            let mut out = BytesMut::new();
-            resp_codec::encode_command(&mut out, args);
-            let written = async {
-                self.stream.write_all(&out).await?;
-                self.stream.flush().await
-            }
-            .await;
-            if let Err(e) = written {
-                return Err(self.lost(Some(e)));
-            }
-            self.read_frame().await
+        let mut out = BytesMut::new();
+        resp_codec::encode_command(&mut out, args);
+        self.write_out(&out).await?;
+        self.read_frame().await
+    }
+
+    /// Writes `out` (refused once a timeout left the connection unusable).
+    async fn write_out(&mut self, out: &[u8]) -> Result<(), Error> {
+        if self.broken {
+            return Err(Error::InvalidUse(
+                "the target connection is unusable after a timeout",
+            ));
+        }
+        let written = async {
+            self.stream.write_all(out).await?;
+            self.stream.flush().await
+        }
+        .await;
+        written.map_err(|e| self.lost(Some(e)))
+    }
+
+    /// A request took longer than the timeout: the connection is unusable now.
+    fn timed_out(&mut self) -> Error {
+        self.broken = true;
+        Error::Timeout {
+            addr: self.addr.clone(),
+            timeout: self.timeout,
+            during: "request",
         }
     }
 

@@ -180,6 +180,15 @@ impl Config {
         &self.url
     }
 
+    /// The same configuration for another server at `host:port` (credentials, TLS and every
+    /// other setting kept): a cluster's other nodes, the node that took over after a
+    /// failover. A resume point set with [`Config::resume_from`] is cleared.
+    pub fn node(mut self, host: &str, port: u16) -> Config {
+        self.url = self.url.with_host_port(host, port);
+        self.resume = None;
+        self
+    }
+
     /// The TLS options (for a tool that opens ordinary connections to the same server).
     pub fn tls_options(&self) -> &TlsOptions {
         &self.tls

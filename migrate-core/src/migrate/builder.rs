@@ -163,6 +163,37 @@ impl MigrationBuilder {
         self
     }
 
+    /// A cluster source: at most this many shards run their first full sync at the same
+    /// time (each forks its master and holds an RDB in flight; default 2, at least 1). A
+    /// shard without a checkpoint waits for a slot before its `PSYNC`.
+    pub fn max_concurrent_full_syncs(mut self, n: usize) -> Self {
+        self.settings.max_full_syncs = n.max(1);
+        self
+    }
+
+    /// A cluster source: read each shard from one of its replicas (a healthy one, else its
+    /// master) to spare the masters the fork and the stream (default off).
+    pub fn prefer_replica(mut self, on: bool) -> Self {
+        self.settings.prefer_replica = on;
+        self
+    }
+
+    /// A cluster source: migrate only these shards (default: all). Several processes or
+    /// machines can split one cluster this way, each with its own checkpoints on the shared
+    /// target; see [`ShardSpec`](super::ShardSpec).
+    pub fn shards(mut self, shards: Vec<super::ShardSpec>) -> Self {
+        self.settings.shards = shards;
+        self
+    }
+
+    /// A cluster source: how often the topology is read again to start links for new
+    /// shards, and how often a quiet link checks that its node still serves its shard
+    /// (default 10 s; zero turns both off; a failed link always asks).
+    pub fn rediscover_every(mut self, every: std::time::Duration) -> Self {
+        self.settings.rediscover_every = every;
+        self
+    }
+
     /// Starts the migration on the current tokio runtime.
     ///
     /// Configuration errors (no source or target) are returned by

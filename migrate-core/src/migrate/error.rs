@@ -159,7 +159,39 @@ pub enum MigrationError {
         /// The target's URL, redacted.
         url: String,
         /// The key.
-        key: &'static str,
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// One shard of a cluster source failed (the others were stopped, their checkpoints
+    /// written).
+    #[error("shard {shard} ({node}) of the source cluster: {source}")]
+    Shard {
+        /// The shard's id (`s0`, `s5461`: its lowest slot at discovery).
+        shard: String,
+        /// The node it was read from.
+        node: String,
+        /// What failed.
+        source: Box<MigrationError>,
+    },
+    /// A shard's node stays unreachable and no other node of the cluster serves its slots.
+    #[error("shard {shard} of the source cluster: {node} unreachable after {attempts} attempts and no other node took over its slots (asked {tried}); check the cluster with CLUSTER NODES on any node")]
+    ShardLost {
+        /// The shard's id.
+        shard: String,
+        /// Its last node.
+        node: String,
+        /// Consecutive failed attempts.
+        attempts: u32,
+        /// The nodes asked for the topology.
+        tried: String,
+    },
+    /// The source cluster cannot be migrated as asked (no slots served, a `--shards`
+    /// selection that matches nothing).
+    #[error("source cluster {url}: {reason}")]
+    ClusterSource {
+        /// The seed node's URL, redacted.
+        url: String,
         /// What is wrong.
         reason: String,
     },

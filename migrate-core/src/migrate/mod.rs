@@ -110,6 +110,7 @@ mod error;
 mod fullsync;
 mod incremental;
 mod limit;
+mod live;
 mod options;
 mod preflight;
 mod progress;
@@ -117,6 +118,7 @@ mod report;
 mod run;
 pub mod scan;
 mod search;
+mod shards;
 mod sweep;
 
 #[cfg(feature = "fuzzing")]
@@ -130,12 +132,13 @@ pub(crate) use conn::{open, OpenError};
 pub use error::MigrationError;
 pub use limit::Limits;
 pub use options::{Conflict, ErrorPolicy, Source, TargetConfig, WriteMode};
-pub use progress::{Phase, Progress};
+pub use progress::{Phase, Progress, ShardProgress};
 pub use replication_client::TlsOptions;
 pub(crate) use report::{json_str, key_text};
-pub use report::{Failure, Lossy, Report, StopReason, Unsupported};
+pub use report::{Failure, Lossy, Report, ShardReport, StopReason, Unsupported};
 pub use run::forget_checkpoint;
 pub use scan::{ScanOptions, ScanStats, SourceMode};
+pub use shards::ShardSpec;
 
 /// Default big-key threshold: serialized values above 8 MiB are written as commands in
 /// chunks rather than one `RESTORE`.

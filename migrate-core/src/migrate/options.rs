@@ -120,6 +120,14 @@ pub(crate) struct Settings {
     pub(crate) source_mode: super::SourceMode,
     pub(crate) scan: super::ScanOptions,
     pub(crate) limits: super::Limits,
+    /// Cluster sources: which shards (empty: all).
+    pub(crate) shards: Vec<super::ShardSpec>,
+    /// Cluster sources: first full syncs running at a time.
+    pub(crate) max_full_syncs: usize,
+    /// Cluster sources: read each shard from a replica.
+    pub(crate) prefer_replica: bool,
+    /// Cluster sources: how often the topology is read again (zero: never).
+    pub(crate) rediscover_every: Duration,
 }
 
 impl Default for Settings {
@@ -142,6 +150,10 @@ impl Default for Settings {
             source_mode: super::SourceMode::default(),
             scan: super::ScanOptions::default(),
             limits: super::Limits::default(),
+            shards: Vec::new(),
+            max_full_syncs: 2,
+            prefer_replica: false,
+            rediscover_every: Duration::from_secs(10),
         }
     }
 }

@@ -81,6 +81,30 @@ pub struct Progress {
     /// The load caps ([`Limits`](super::Limits)) that made the migration wait in the last
     /// second (`source-max-ops`, `max-bandwidth`, `target-max-ops`).
     pub throttled: Vec<&'static str>,
+    /// A cluster source: one entry per shard (sorted by first slot); the fields above are
+    /// then the sums (phase: the least advanced shard's). Empty for other sources.
+    pub shards: Vec<ShardProgress>,
+}
+
+/// The progress of one shard of a cluster source ([`Progress::shards`]).
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ShardProgress {
+    /// The shard's id: `s` and the lowest slot it served at discovery (`s0`, `s5461`).
+    pub id: String,
+    /// The node it is read from (`host:port`; changes when a failover is followed).
+    pub node: String,
+    /// The slots it served at discovery (`0-5460`).
+    pub slots: String,
+    /// Its own counters (its `shards` is empty).
+    pub progress: Progress,
+}
+
+impl ShardProgress {
+    /// Whether its full sync is done: it is forwarding writes (or ended after catching up).
+    pub fn synced(&self) -> bool {
+        self.progress.phase == Phase::Incremental
+    }
 }
 
 impl Progress {
@@ -98,6 +122,17 @@ pub(crate) struct Tracker {
     started: Instant,
     pub(crate) buckets: std::sync::OnceLock<super::limit::Buckets>,
     state: Mutex<State>,
+    /// A cluster source: the shards' own trackers.
+    shards: Mutex<Vec<ShardEntry>>,
+}
+
+/// One shard's tracker, with where it is read from.
+#[derive(Debug)]
+pub(crate) struct ShardEntry {
+    pub(crate) id: String,
+    pub(crate) node: std::sync::Arc<Mutex<String>>,
+    pub(crate) slots: String,
+    pub(crate) tracker: std::sync::Arc<Tracker>,
 }
 
 #[derive(Debug, Default)]
@@ -114,7 +149,14 @@ impl Tracker {
             started: Instant::now(),
             buckets: std::sync::OnceLock::new(),
             state: Mutex::new(State::default()),
+            shards: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Adds a shard's tracker: the snapshot then sums the shards.
+    pub(crate) fn add_shard(&self, entry: ShardEntry) {
+        let mut v = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+        v.push(entry);
     }
 
     pub(crate) fn update(&self, f: impl FnOnce(&mut Progress)) {
@@ -156,6 +198,11 @@ impl Tracker {
         if let Some(b) = self.buckets.get() {
             p.throttled = b.throttling();
         }
+        drop(s);
+        let shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+        if !shards.is_empty() {
+            aggregate(&mut p, &shards);
+        }
         p
     }
 
@@ -169,4 +216,56 @@ impl Tracker {
     pub(crate) fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }
+}
+
+/// Sums the shards' progress into `p` (a cluster source).
+fn aggregate(p: &mut Progress, shards: &[ShardEntry]) {
+    let mut list: Vec<ShardProgress> = shards
+        .iter()
+        .map(|e| ShardProgress {
+            id: e.id.clone(),
+            node: e.node.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            slots: e.slots.clone(),
+            progress: e.tracker.snapshot(),
+        })
+        .collect();
+    list.sort_by_key(|s| s.id.trim_start_matches('s').parse::<u32>().unwrap_or(u32::MAX));
+    let sum = |f: fn(&Progress) -> u64| list.iter().map(|s| f(&s.progress)).sum::<u64>();
+    p.rdb_bytes = sum(|x| x.rdb_bytes);
+    p.rdb_total = list
+        .iter()
+        .map(|s| s.progress.rdb_total)
+        .sum::<Option<u64>>();
+    p.keys_written = sum(|x| x.keys_written);
+    p.keys_skipped = sum(|x| x.keys_skipped);
+    p.failures = sum(|x| x.failures);
+    p.commands_applied = sum(|x| x.commands_applied);
+    p.lag_bytes = sum(|x| x.lag_bytes);
+    p.source_offset = sum(|x| x.source_offset);
+    p.applied_offset = sum(|x| x.applied_offset);
+    p.unsupported = sum(|x| x.unsupported);
+    p.full_syncs = sum(|x| x.full_syncs);
+    p.partial_resyncs = sum(|x| x.partial_resyncs);
+    p.disconnects = sum(|x| x.disconnects);
+    p.checkpoint_offset = None;
+    p.rdb_bytes_per_sec = list.iter().map(|s| s.progress.rdb_bytes_per_sec).sum();
+    p.keys_per_sec = list.iter().map(|s| s.progress.keys_per_sec).sum();
+    p.lag_time = list
+        .iter()
+        .map(|s| s.progress.lag_time)
+        .max()
+        .unwrap_or_default();
+    if !matches!(p.phase, Phase::Stopping | Phase::Done) {
+        let rank = |ph: Phase| match ph {
+            Phase::Connecting => 0,
+            Phase::FullSync => 1,
+            _ => 2,
+        };
+        p.phase = match list.iter().map(|s| rank(s.progress.phase)).min() {
+            Some(0) => Phase::Connecting,
+            Some(1) => Phase::FullSync,
+            _ => Phase::Incremental,
+        };
+    }
+    p.shards = list;
 }

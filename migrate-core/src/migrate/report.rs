@@ -175,12 +175,104 @@ pub struct Report {
     /// Scan mode's counts (scanned, copied, re-copied, deleted, reconciled keys, the change
     /// queue at the end).
     pub scan: Option<super::ScanStats>,
+    /// Failovers of the source followed: the link moved to the node that took over (a
+    /// cluster shard's new master), continuing with `PSYNC` where it was.
+    pub failovers_followed: u64,
+    /// A cluster source: one entry per shard, sorted by first slot (the counters above are
+    /// their sums). Empty for other sources.
+    pub shards: Vec<ShardReport>,
+}
+
+/// One shard of a cluster source in the [`Report`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShardReport {
+    /// `s` and the lowest slot it served at discovery (`s0`, `s5461`): its checkpoint key is
+    /// [`CHECKPOINT_KEY`](super::CHECKPOINT_KEY)`:<id>`.
+    pub id: String,
+    /// The master it was read from at the end (`host:port`).
+    pub master: String,
+    /// The slots it served at discovery (`0-5460`).
+    pub slots: String,
+    /// How its link ended (`caught-up`, `stopped`, `failed`).
+    pub state: String,
+    /// Full syncs (the first included).
+    pub full_syncs: u64,
+    /// Partial resyncs (resumed from the checkpoint, after link failures or a failover).
+    pub partial_resyncs: u64,
+    /// Failovers followed.
+    pub failovers_followed: u64,
+    /// Full-sync keys written.
+    pub keys: u64,
+    /// Replicated commands applied.
+    pub commands_applied: u64,
+    /// Source replication offset received at the end.
+    pub source_offset: Option<u64>,
+    /// Source replication offset applied at the end.
+    pub applied_offset: Option<u64>,
+    /// The offset of its last checkpoint.
+    pub checkpoint_offset: Option<u64>,
+    /// Bytes of its stream received but not applied at the end.
+    pub lag_bytes: u64,
+    /// The error that ended it.
+    pub error: Option<String>,
 }
 
 impl Report {
     /// Keys written by the full sync.
     pub fn keys_written(&self) -> u64 {
         self.keys_by_type.values().sum()
+    }
+
+    /// Adds a shard's counts and lists to this report (a cluster source), lists kept to
+    /// `max` entries.
+    pub(crate) fn absorb(&mut self, o: &Report, max: usize) {
+        fn add<K: Ord + Clone>(a: &mut BTreeMap<K, u64>, b: &BTreeMap<K, u64>) {
+            for (k, v) in b {
+                *a.entry(k.clone()).or_default() += v;
+            }
+        }
+        fn extend<T: Clone + PartialEq>(a: &mut Vec<T>, b: &[T], max: usize) {
+            for x in b {
+                if a.len() >= max {
+                    break;
+                }
+                if !a.contains(x) {
+                    a.push(x.clone());
+                }
+            }
+        }
+        add(&mut self.keys_by_type, &o.keys_by_type);
+        add(&mut self.keys_by_db, &o.keys_by_db);
+        add(&mut self.module_aux_dropped, &o.module_aux_dropped);
+        self.keys_restored += o.keys_restored;
+        self.keys_rewritten += o.keys_rewritten;
+        self.keys_lossy += o.keys_lossy;
+        extend(&mut self.lossy, &o.lossy, max);
+        self.skipped_expired += o.skipped_expired;
+        self.skipped_filtered += o.skipped_filtered;
+        self.skipped_conflict += o.skipped_conflict;
+        self.functions += o.functions;
+        extend(&mut self.functions_skipped, &o.functions_skipped, max);
+        extend(&mut self.modules_missing, &o.modules_missing, max);
+        extend(&mut self.search_indexes_created, &o.search_indexes_created, max);
+        extend(&mut self.search_index_problems, &o.search_index_problems, max);
+        self.rdb_bytes += o.rdb_bytes;
+        self.commands_applied += o.commands_applied;
+        extend(&mut self.failures, &o.failures, max);
+        self.failures_total += o.failures_total;
+        extend(&mut self.unsupported, &o.unsupported, max);
+        self.unsupported_total += o.unsupported_total;
+        self.full_syncs += o.full_syncs;
+        self.healing_full_syncs += o.healing_full_syncs;
+        self.keys_swept += o.keys_swept;
+        for (k, v) in &o.restore_probe {
+            self.restore_probe.entry(*k).or_insert(*v);
+        }
+        extend(&mut self.warnings, &o.warnings, max);
+        self.partial_resyncs += o.partial_resyncs;
+        self.disconnects += o.disconnects;
+        self.failovers_followed += o.failovers_followed;
     }
 
     pub(crate) fn fail(&mut self, max: usize, f: Failure) {
@@ -368,6 +460,35 @@ impl Report {
                 )
             }),
         );
+        field(
+            &mut o,
+            "failovers_followed",
+            self.failovers_followed.to_string(),
+        );
+        let shards: Vec<String> = self
+            .shards
+            .iter()
+            .map(|s| {
+                format!(
+                    "{{\"id\": {}, \"master\": {}, \"slots\": {}, \"state\": {}, \"full_syncs\": {}, \"partial_resyncs\": {}, \"failovers_followed\": {}, \"keys\": {}, \"commands_applied\": {}, \"source_offset\": {}, \"applied_offset\": {}, \"checkpoint_offset\": {}, \"lag_bytes\": {}, \"error\": {}}}",
+                    json_str(&s.id),
+                    json_str(&s.master),
+                    json_str(&s.slots),
+                    json_str(&s.state),
+                    s.full_syncs,
+                    s.partial_resyncs,
+                    s.failovers_followed,
+                    s.keys,
+                    s.commands_applied,
+                    opt_num(s.source_offset),
+                    opt_num(s.applied_offset),
+                    opt_num(s.checkpoint_offset),
+                    s.lag_bytes,
+                    s.error.as_deref().map(json_str).unwrap_or("null".into())
+                )
+            })
+            .collect();
+        field(&mut o, "shards", json_list(&shards));
         let _ = writeln!(o, "  \"applied_offset\": {}", opt_num(self.applied_offset));
         o.push('}');
         o

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use replication_client::{Event as ReplEvent, FullResyncReason, RdbMode, RdbTransfer, Replica};
+use replication_client::{RdbMode, Replica};
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 
@@ -11,7 +11,7 @@ use super::apply::Applier;
 use super::checkpoint::{self, Checkpoint, CheckpointPhase, CHECKPOINT_KEY};
 use super::conn;
 use super::fullsync::{FullSync, FullSyncConfig};
-use super::incremental::Incremental;
+use super::live::Live;
 use super::options::Settings;
 use super::preflight;
 use super::progress::{Phase, Tracker};
@@ -29,7 +29,7 @@ fn config_url(job: &Job) -> replication_client::RedisUrl {
 /// Reads of the RDB file.
 const FILE_CHUNK: usize = 256 << 10;
 /// Progress updates during the full sync: every this many RDB bytes.
-const PROGRESS_EVERY: u64 = 256 << 10;
+pub(crate) const PROGRESS_EVERY: u64 = 256 << 10;
 
 pub(crate) struct Job {
     pub(crate) source: Source,
@@ -87,6 +87,13 @@ async fn run_inner(
         url: url.clone(),
         source: Box::new(source),
     };
+    if let Source::Live(config) = &job.source {
+        if s.source_mode != SourceMode::Scan {
+            if let Some(topo) = super::shards::detect(config, s.connect_timeout).await {
+                return super::shards::run(job, target, topo, tracker, stop, report).await;
+            }
+        }
+    }
     let source_addr = match &job.source {
         Source::RdbFile(p) => file_identity(p),
         Source::Live(c) => c.url().addr(),
@@ -97,7 +104,7 @@ async fn run_inner(
         tracing::info!(target: "migrate", "checkpoint removed: starting over");
         None
     } else if s.checkpoint {
-        read_checkpoint(&mut target, &url, &fingerprint).await?
+        read_checkpoint(&mut target, &url, CHECKPOINT_KEY, &fingerprint).await?
     } else {
         None
     };
@@ -175,6 +182,7 @@ async fn run_inner(
             ap.report.source_mode = "file".into();
             let fs = FullSync::new(fs_config(path.display().to_string()), exists);
             let ckpt = s.checkpoint.then(|| CheckpointWriter {
+                key: bytes::Bytes::from_static(CHECKPOINT_KEY.as_bytes()),
                 fingerprint: fingerprint.clone(),
                 source: path.display().to_string(),
             });
@@ -233,6 +241,7 @@ async fn run_inner(
             let live = Live {
                 source_bytes: buckets.source_bytes.clone(),
                 ckpt: s.checkpoint.then(|| CheckpointWriter {
+                    key: bytes::Bytes::from_static(CHECKPOINT_KEY.as_bytes()),
                     fingerprint: fingerprint.clone(),
                     source: origin.clone(),
                 }),
@@ -246,6 +255,8 @@ async fn run_inner(
                 idle_check: s.idle_check,
                 version,
                 filter: s.filter.clone(),
+                shard: None,
+                permit: None,
             };
             live.run(replica, ap, tracker, stop).await
         }
@@ -308,7 +319,7 @@ async fn import_file(
     Ok(StopReason::Completed)
 }
 
-fn publish_full(tracker: &Tracker, fs: &FullSync, ap: &Applier) {
+pub(crate) fn publish_full(tracker: &Tracker, fs: &FullSync, ap: &Applier) {
     let written = ap.report.keys_written();
     tracker.update(|p| {
         p.rdb_bytes = fs.offset();
@@ -319,7 +330,7 @@ fn publish_full(tracker: &Tracker, fs: &FullSync, ap: &Applier) {
 }
 
 /// The report's running totals that the progress shows.
-fn publish_counts(p: &mut super::Progress, r: &Report) {
+pub(crate) fn publish_counts(p: &mut super::Progress, r: &Report) {
     p.failures = r.failures_total;
     p.unsupported = r.unsupported_total;
     p.full_syncs = r.full_syncs;
@@ -327,8 +338,10 @@ fn publish_counts(p: &mut super::Progress, r: &Report) {
     p.disconnects = r.disconnects;
 }
 
-/// Removes the target's checkpoint (see the module docs, "Resume"): the next migration
-/// into it starts over. Returns whether there was one. The target's keys are not touched.
+/// Removes the target's checkpoints (see the module docs, "Resume"): every key named
+/// `__redis-migrate:checkpoint*` in db 0 ([`CHECKPOINT_KEY`], and the per-shard keys of a
+/// cluster source), so the next migration into it starts over. Returns whether there was
+/// one. The target's keys are not touched.
 ///
 /// # Errors
 /// Connecting to or authenticating with the target failed.
@@ -337,34 +350,77 @@ pub async fn forget_checkpoint(
     timeout: Duration,
 ) -> Result<bool, MigrationError> {
     let mut t = conn::connect(target, timeout).await?;
-    let reply =
-        t.call(&["DEL", CHECKPOINT_KEY])
+    let terr = |source| MigrationError::Target {
+        url: target.url.to_string(),
+        source: Box::new(source),
+    };
+    let keys = checkpoint_keys(&mut t).await.map_err(terr)?;
+    let mut removed = false;
+    for key in keys {
+        let reply = t
+            .call(&[&b"DEL"[..], &key[..]])
             .await
-            .map_err(|source| MigrationError::Target {
-                url: target.url.to_string(),
-                source: Box::new(source),
-            })?;
-    Ok(reply == resp_codec::Frame::Integer(1))
+            .map_err(terr)?;
+        removed |= reply == resp_codec::Frame::Integer(1);
+    }
+    Ok(removed)
+}
+
+/// The checkpoint keys in db 0 of the target (`SCAN MATCH __redis-migrate:checkpoint*`).
+pub(crate) async fn checkpoint_keys(
+    t: &mut crate::Target<conn::Stream>,
+) -> Result<Vec<bytes::Bytes>, crate::Error> {
+    let pattern = format!("{CHECKPOINT_KEY}*");
+    let mut keys = vec![bytes::Bytes::from_static(CHECKPOINT_KEY.as_bytes())];
+    let mut cursor = bytes::Bytes::from_static(b"0");
+    // At most this many SCAN calls: a target with billions of keys is still walked in
+    // bounded time (1000 per call), and the standalone key is always included.
+    for _ in 0..1_000_000 {
+        let reply = t
+            .call(&[
+                &b"SCAN"[..],
+                &cursor[..],
+                b"MATCH",
+                pattern.as_bytes(),
+                b"COUNT",
+                b"1000",
+            ])
+            .await?;
+        let Some([next, resp_codec::Frame::Array(batch)]) = reply.as_slice() else {
+            break;
+        };
+        for k in batch.iter().filter_map(resp_codec::Frame::as_bytes) {
+            if !keys.iter().any(|x| &x[..] == k) {
+                keys.push(bytes::Bytes::copy_from_slice(k));
+            }
+        }
+        match next.as_bytes() {
+            Some(b"0") | None => break,
+            Some(c) => cursor = bytes::Bytes::copy_from_slice(c),
+        }
+    }
+    Ok(keys)
 }
 
 /// Reads the target's checkpoint: `None` when there is none; an error when it belongs to
 /// another migration or cannot be read.
-async fn read_checkpoint(
+pub(crate) async fn read_checkpoint(
     target: &mut crate::Target<conn::Stream>,
     url: &str,
+    key: &str,
     fingerprint: &str,
 ) -> Result<Option<Checkpoint>, MigrationError> {
     let terr = |source| MigrationError::Target {
         url: url.to_string(),
         source: Box::new(source),
     };
-    let reply = target.call(&["GET", CHECKPOINT_KEY]).await.map_err(terr)?;
+    let reply = target.call(&["GET", key]).await.map_err(terr)?;
     let value = match &reply {
         f if f.is_null() => return Ok(None),
         f if f.is_error() => {
             return Err(MigrationError::CheckpointUnreadable {
                 url: url.to_string(),
-                key: CHECKPOINT_KEY,
+                key: key.to_string(),
                 reason: format!("{f:?}"),
             })
         }
@@ -372,7 +428,7 @@ async fn read_checkpoint(
     };
     let c = Checkpoint::parse(value).map_err(|reason| MigrationError::CheckpointUnreadable {
         url: url.to_string(),
-        key: CHECKPOINT_KEY,
+        key: key.to_string(),
         reason,
     })?;
     if c.fingerprint != fingerprint {
@@ -396,16 +452,18 @@ pub(crate) fn file_identity(path: &std::path::Path) -> String {
 }
 
 /// Writes the checkpoint through the applier, in order with the data.
-struct CheckpointWriter {
-    fingerprint: String,
-    source: String,
+pub(crate) struct CheckpointWriter {
+    /// The checkpoint key ([`CHECKPOINT_KEY`], or its per-shard variant).
+    pub(crate) key: bytes::Bytes,
+    pub(crate) fingerprint: String,
+    pub(crate) source: String,
 }
 
 /// A replication id for checkpoints of RDB file imports, which have none.
 const NO_REPLID: &[u8; 40] = b"0000000000000000000000000000000000000000";
 
 impl CheckpointWriter {
-    async fn write(
+    pub(crate) async fn write(
         &self,
         ap: &mut Applier,
         phase: CheckpointPhase,
@@ -419,7 +477,7 @@ impl CheckpointWriter {
             source: self.source.clone(),
         }
         .encode();
-        let key = bytes::Bytes::from_static(CHECKPOINT_KEY.as_bytes());
+        let key = self.key.clone();
         let tag = crate::Tag::new(Some(0), "SET", seq).with_key(key.clone());
         ap.send(
             tag,
@@ -445,345 +503,5 @@ impl CheckpointWriter {
         };
         let seq = ap.next_seq();
         self.write(ap, phase, point, seq).await
-    }
-}
-
-/// Replicated commands per checkpointed `MULTI`/`EXEC` batch at most.
-const MAX_BATCH_COMMANDS: usize = 1000;
-/// A batch of at least this many commands is applied as soon as the stream pauses; a
-/// smaller one waits up to [`BATCH_LINGER`] for more, so that the `MULTI`/`SET`/`EXEC` of
-/// the checkpoint stays a small share of the commands under a steady load, and a quiet
-/// source is still applied within milliseconds.
-const MIN_BATCH_COMMANDS: usize = 200;
-/// How long a small batch waits for more commands.
-const BATCH_LINGER: Duration = Duration::from_millis(2);
-
-struct Live {
-    /// [`super::Limits::max_bandwidth`]: the RDB and the stream are read no faster.
-    source_bytes: Option<Arc<super::limit::Bucket>>,
-    origin: String,
-    fs_config: FullSyncConfig,
-    exists: Option<crate::Target<conn::Stream>>,
-    once: bool,
-    idle_check: Duration,
-    version: crate::ServerVersion,
-    filter: crate::Filter,
-    /// `None`: no checkpoint (`checkpoint(false)`).
-    ckpt: Option<CheckpointWriter>,
-    /// The next full sync heals (a checkpoint was found, or a full sync ran before).
-    heal_next: bool,
-    target: TargetConfig,
-    connect_timeout: Duration,
-}
-
-/// The open checkpointed batch.
-struct Batch {
-    commands: usize,
-    opened: std::time::Instant,
-}
-
-impl Live {
-    fn source_err(&self, e: replication_client::Error) -> MigrationError {
-        MigrationError::Source {
-            url: self.origin.clone(),
-            source: Arc::new(e),
-        }
-    }
-
-    /// Closes the open batch: the checkpoint at `point` (a transaction boundary of the
-    /// source whose commands are all in the batch), then `EXEC`.
-    async fn close_batch(
-        &self,
-        batch: &mut Option<Batch>,
-        point: Option<replication_client::ResumePoint>,
-        ap: &mut Applier,
-    ) -> Result<(), MigrationError> {
-        if batch.take().is_none() {
-            return Ok(());
-        }
-        if let (Some(ckpt), Some(point)) = (&self.ckpt, point) {
-            ckpt.write(ap, CheckpointPhase::Incremental, point, point.offset)
-                .await?;
-            ap.report.checkpoint_offset = Some(point.offset);
-        }
-        ap.exec()
-    }
-
-    async fn run(
-        mut self,
-        mut replica: Replica,
-        ap: &mut Applier,
-        tracker: &Tracker,
-        stop: &mut watch::Receiver<bool>,
-    ) -> Result<StopReason, MigrationError> {
-        let mut full: Option<FullSync> = None;
-        let mut pending_full: Option<(replication_client::ReplId, u64)> = None;
-        let mut synced = false;
-        let modules = self
-            .fs_config
-            .target_modules
-            .as_deref()
-            .map(<[String]>::to_vec);
-        let mut incr = Incremental::new(self.version, self.filter.clone(), modules);
-        let mut last_progress = 0u64;
-        let mut batch: Option<Batch> = None;
-        // The source position after the last complete transaction received.
-        let mut boundary = replica.position();
-        let reason = loop {
-            if *stop.borrow() {
-                break StopReason::Stopped;
-            }
-            let ev = match replica.try_recv() {
-                Some(ev) => Ok(Some(ev)),
-                None => {
-                    // The stream paused: apply the batch now if it is big enough or has
-                    // waited long enough; otherwise wait a little for more to join it.
-                    let mut wait = self.idle_check;
-                    if let Some(b) = &batch {
-                        let waited = b.opened.elapsed();
-                        if incr.in_transaction() {
-                            // Only whole source transactions go into a batch.
-                        } else if b.commands >= MIN_BATCH_COMMANDS || waited >= BATCH_LINGER {
-                            self.close_batch(&mut batch, boundary, ap).await?;
-                        } else {
-                            wait = BATCH_LINGER - waited;
-                        }
-                    }
-                    if synced && batch.is_none() {
-                        // Nothing more to add now: what is queued goes to the target now.
-                        ap.write_queued().await?;
-                    }
-                    tokio::select! {
-                        biased;
-                        _ = stop.changed() => break StopReason::Stopped,
-                        ev = tokio::time::timeout(wait, replica.recv()) => ev,
-                    }
-                }
-            };
-            let ev = match ev {
-                Err(_elapsed) if batch.is_some() && !incr.in_transaction() => continue,
-                Err(_elapsed) => {
-                    // Quiet: settle what is in flight and check whether we caught up.
-                    if synced && !incr.in_transaction() {
-                        ap.flush().await?;
-                        self.publish_incr(&replica, &incr, ap, tracker);
-                        let lag = replica.lag();
-                        if self.once && lag.bytes() == 0 && ap.applied_offset >= lag.source_offset {
-                            break StopReason::CaughtUp;
-                        }
-                    }
-                    continue;
-                }
-                Ok(None) => {
-                    return Err(MigrationError::SourceEnded {
-                        url: self.origin.clone(),
-                    })
-                }
-                Ok(Some(Err(e))) => return Err(self.source_err(e)),
-                Ok(Some(Ok(ev))) => ev,
-            };
-            match ev {
-                ReplEvent::FullResync {
-                    replid,
-                    offset,
-                    reason,
-                } => {
-                    // Commands before the new full sync were applied on the source: keep
-                    // them, then load the new snapshot over them.
-                    self.close_batch(&mut batch, boundary, ap).await?;
-                    ap.flush().await?;
-                    ap.report.replid = Some(replid.as_str().to_string());
-                    ap.report.full_syncs += 1;
-                    let heal = self.heal_next || full.is_some() || synced;
-                    match reason {
-                        FullResyncReason::PartialRefused { requested } => tracing::warn!(
-                            target: "migrate",
-                            "{} refused to resume at offset {} (its backlog no longer holds it): a new full sync heals the target",
-                            self.origin, requested.offset
-                        ),
-                        FullResyncReason::Interrupted => tracing::warn!(
-                            target: "migrate",
-                            "the full sync from {} was interrupted: a new one heals the target",
-                            self.origin
-                        ),
-                        _ => {}
-                    }
-                    tracing::info!(target: "migrate", "full sync from {} (offset {offset}){}", self.origin, if heal { ", healing: keys not in the new snapshot will be removed" } else { "" });
-                    let exists = match full.take() {
-                        Some(previous) => previous.into_exists(),
-                        None => self.exists.take(),
-                    };
-                    let mut cfg = self.fs_config.clone();
-                    if heal {
-                        ap.report.healing_full_syncs += 1;
-                        cfg.conflict = Conflict::Replace;
-                    }
-                    let mut fs = FullSync::new(cfg, exists);
-                    if heal {
-                        fs = fs.collect_keys();
-                    }
-                    full = Some(fs);
-                    self.heal_next = true;
-                    synced = false;
-                    ap.incremental = false;
-                    ap.applied_offset = offset;
-                    pending_full = Some((replid, offset));
-                    if let Some(ckpt) = &self.ckpt {
-                        let point = replication_client::ResumePoint {
-                            replid,
-                            offset,
-                            db: 0,
-                        };
-                        let seq = ap.next_seq();
-                        ckpt.write(ap, CheckpointPhase::FullSync, point, seq)
-                            .await?;
-                    }
-                    tracker.update(|p| {
-                        p.phase = Phase::FullSync;
-                        p.rdb_bytes = 0;
-                        p.rdb_total = None;
-                    });
-                }
-                ReplEvent::RdbStart(RdbTransfer::Sized { len }) => {
-                    tracker.update(|p| p.rdb_total = Some(len));
-                }
-                ReplEvent::RdbChunk(chunk) => {
-                    super::limit::take(&self.source_bytes, chunk.len() as u64).await;
-                    if let Some(fs) = full.as_mut() {
-                        fs.feed(&chunk, ap).await?;
-                        if fs.offset() - last_progress >= PROGRESS_EVERY {
-                            last_progress = fs.offset();
-                            publish_full(tracker, fs, ap);
-                        }
-                    }
-                }
-                ReplEvent::RdbEnd { len } => {
-                    if let Some(fs) = full.as_mut() {
-                        fs.finish()?;
-                        ap.flush().await?;
-                        ap.report.rdb_bytes = len;
-                        publish_full(tracker, fs, ap);
-                        if let Some(keys) = fs.take_keys() {
-                            let mut scan =
-                                conn::connect(&self.target, self.connect_timeout).await?;
-                            let unlink = self.version.has_unlink();
-                            let removed =
-                                super::sweep::sweep(&mut scan, &keys, &self.filter, unlink, ap)
-                                    .await?;
-                            ap.report.keys_swept += removed;
-                            tracing::info!(target: "migrate", "healing full sync: {removed} stale keys removed ({} keys in the snapshot)", keys.len());
-                        }
-                    }
-                    if let (Some(ckpt), Some((replid, offset))) = (&self.ckpt, pending_full.take())
-                    {
-                        let point = replication_client::ResumePoint {
-                            replid,
-                            offset,
-                            db: 0,
-                        };
-                        ckpt.write(ap, CheckpointPhase::Incremental, point, offset)
-                            .await?;
-                        ap.report.checkpoint_offset = Some(offset);
-                        ap.flush().await?;
-                    }
-                    synced = true;
-                    ap.incremental = true;
-                    tracing::info!(target: "migrate", "full sync done ({} keys); forwarding writes", ap.report.keys_written());
-                    tracker.update(|p| p.phase = Phase::Incremental);
-                }
-                ReplEvent::Command(cmd) => {
-                    if self.source_bytes.is_some() {
-                        let n: usize = cmd.args.iter().map(|a| a.len() + 16).sum();
-                        super::limit::take(&self.source_bytes, n as u64).await;
-                    }
-                    if self.ckpt.is_some() && batch.is_none() {
-                        ap.multi()?;
-                        batch = Some(Batch {
-                            commands: 0,
-                            opened: std::time::Instant::now(),
-                        });
-                    }
-                    incr.command(cmd, ap).await?;
-                    if let Some(b) = batch.as_mut() {
-                        b.commands += 1;
-                    }
-                }
-                ReplEvent::PartialResync { offset, .. } => {
-                    ap.report.partial_resyncs += 1;
-                    if !synced && full.is_none() {
-                        // Resumed from the target's checkpoint: the stream continues.
-                        synced = true;
-                        ap.incremental = true;
-                        ap.applied_offset = offset;
-                        tracker.update(|p| p.phase = Phase::Incremental);
-                        tracing::info!(target: "migrate", "resumed replication at offset {offset}: no full sync");
-                    } else {
-                        tracing::info!(target: "migrate", "replication resumed at offset {offset}");
-                    }
-                }
-                ReplEvent::Disconnected {
-                    error,
-                    attempt,
-                    retry_in,
-                } => {
-                    ap.report.disconnects += 1;
-                    tracing::warn!(target: "migrate", "source link failed ({error}); attempt {attempt}, retry in {retry_in:?}");
-                }
-                _ => {}
-            }
-            if synced && !incr.in_transaction() {
-                boundary = replica.position();
-                if batch
-                    .as_ref()
-                    .is_some_and(|b| b.commands >= MAX_BATCH_COMMANDS)
-                {
-                    self.close_batch(&mut batch, boundary, ap).await?;
-                }
-            }
-            if synced {
-                self.publish_incr(&replica, &incr, ap, tracker);
-            }
-        };
-        if reason == StopReason::Stopped {
-            tracker.update(|p| p.phase = Phase::Stopping);
-        }
-        // A source transaction still open is not in the batch: the checkpoint stays before
-        // it, so a restart replays it whole.
-        self.close_batch(&mut batch, boundary, ap).await?;
-        ap.flush().await?;
-        self.publish_incr(&replica, &incr, ap, tracker);
-        let lag = replica.lag();
-        ap.report.source_offset = Some(lag.source_offset);
-        ap.report.applied_offset = synced.then_some(ap.applied_offset);
-        if !synced {
-            ap.report.source_offset = None;
-        }
-        Ok(reason)
-    }
-
-    fn publish_incr(
-        &self,
-        replica: &Replica,
-        incr: &Incremental,
-        ap: &mut Applier,
-        tracker: &Tracker,
-    ) {
-        let lag = replica.lag();
-        if ap.is_idle() && !incr.in_transaction() {
-            // Nothing in flight: everything received is applied (including offsets
-            // advanced by PING/REPLCONF, which carry no command).
-            ap.applied_offset = ap.applied_offset.max(lag.processed_offset);
-        }
-        let applied = ap.applied_offset;
-        let commands = ap.report.commands_applied;
-        let report = &ap.report;
-        tracker.update(|p| {
-            p.source_offset = lag.source_offset;
-            p.applied_offset = applied;
-            p.lag_bytes = lag.source_offset.saturating_sub(applied);
-            p.commands_applied = commands;
-            p.checkpoint_offset = report.checkpoint_offset;
-            publish_counts(p, report);
-        });
     }
 }

@@ -49,11 +49,13 @@ impl KeySet {
 
 /// Removes, through the applier (so in order before any replicated command), every key of
 /// the scope that the snapshot does not hold; `scan` is a separate connection. Returns how
-/// many keys were removed.
+/// many keys were removed. `slots`: the snapshot is one shard of a cluster source, which
+/// only speaks for the keys of these slots (the other shards' keys are left alone).
 pub(crate) async fn sweep(
     scan: &mut Target<Stream>,
     keys: &KeySet,
     filter: &Filter,
+    slots: Option<&[std::ops::RangeInclusive<u16>]>,
     unlink: bool,
     ap: &mut Applier,
 ) -> Result<u64, MigrationError> {
@@ -100,6 +102,10 @@ pub(crate) async fn sweep(
             for key in batch.iter().filter_map(Frame::as_bytes) {
                 if key.starts_with(RESERVED_PREFIX)
                     || !filter.accepts_key(key)
+                    || slots.is_some_and(|s| {
+                        let slot = crate::key_slot(key);
+                        !s.iter().any(|r| r.contains(&slot))
+                    })
                     || keys.contains(db, key)
                 {
                     continue;

@@ -1,0 +1,386 @@
+//! One replication link driven into one [`Applier`]: the full sync, then the replicated
+//! commands in checkpointed `MULTI`/`EXEC` batches. A standalone source has one; a cluster
+//! source one per shard (see [`super::shards`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use replication_client::{Event as ReplEvent, FullResyncReason, RdbTransfer, Replica};
+use tokio::sync::watch;
+
+use super::apply::Applier;
+use super::checkpoint::CheckpointPhase;
+use super::conn;
+use super::fullsync::{FullSync, FullSyncConfig};
+use super::incremental::Incremental;
+use super::progress::{Phase, Tracker};
+use super::report::StopReason;
+use super::run::{publish_counts, publish_full, CheckpointWriter, PROGRESS_EVERY};
+use super::{Conflict, MigrationError, TargetConfig};
+
+/// Replicated commands per checkpointed `MULTI`/`EXEC` batch at most.
+const MAX_BATCH_COMMANDS: usize = 1000;
+/// A batch of at least this many commands is applied as soon as the stream pauses; a
+/// smaller one waits up to [`BATCH_LINGER`] for more, so that the `MULTI`/`SET`/`EXEC` of
+/// the checkpoint stays a small share of the commands under a steady load, and a quiet
+/// source is still applied within milliseconds.
+const MIN_BATCH_COMMANDS: usize = 200;
+/// How long a small batch waits for more commands.
+const BATCH_LINGER: Duration = Duration::from_millis(2);
+
+/// One replication link into one applier (see the module docs).
+pub(crate) struct Live {
+    /// [`super::Limits::max_bandwidth`]: the RDB and the stream are read no faster.
+    pub(crate) source_bytes: Option<Arc<super::limit::Bucket>>,
+    pub(crate) origin: String,
+    pub(crate) fs_config: FullSyncConfig,
+    pub(crate) exists: Option<crate::Target<conn::Stream>>,
+    pub(crate) once: bool,
+    pub(crate) idle_check: Duration,
+    pub(crate) version: crate::ServerVersion,
+    pub(crate) filter: crate::Filter,
+    /// `None`: no checkpoint (`checkpoint(false)`).
+    pub(crate) ckpt: Option<CheckpointWriter>,
+    /// The next full sync heals (a checkpoint was found, or a full sync ran before).
+    pub(crate) heal_next: bool,
+    pub(crate) target: TargetConfig,
+    pub(crate) connect_timeout: Duration,
+    /// A shard of a cluster source: its slots (the sweep of a healing full sync stays
+    /// inside them) and how to find its node again after a failover.
+    pub(crate) shard: Option<super::shards::Follow>,
+    /// The permit of a bounded full sync
+    /// ([`max_concurrent_full_syncs`](super::MigrationBuilder::max_concurrent_full_syncs)),
+    /// released when the RDB has been loaded.
+    pub(crate) permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// The open checkpointed batch.
+pub(crate) struct Batch {
+    commands: usize,
+    opened: std::time::Instant,
+}
+
+impl Live {
+    fn source_err(&self, e: replication_client::Error) -> MigrationError {
+        MigrationError::Source {
+            url: self.origin.clone(),
+            source: Arc::new(e),
+        }
+    }
+
+    /// Closes the open batch: the checkpoint at `point` (a transaction boundary of the
+    /// source whose commands are all in the batch), then `EXEC`.
+    async fn close_batch(
+        &self,
+        batch: &mut Option<Batch>,
+        point: Option<replication_client::ResumePoint>,
+        ap: &mut Applier,
+    ) -> Result<(), MigrationError> {
+        if batch.take().is_none() {
+            return Ok(());
+        }
+        if let (Some(ckpt), Some(point)) = (&self.ckpt, point) {
+            ckpt.write(ap, CheckpointPhase::Incremental, point, point.offset)
+                .await?;
+            ap.report.checkpoint_offset = Some(point.offset);
+        }
+        ap.exec()
+    }
+
+    pub(crate) async fn run(
+        mut self,
+        mut replica: Replica,
+        ap: &mut Applier,
+        tracker: &Tracker,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<StopReason, MigrationError> {
+        let mut full: Option<FullSync> = None;
+        let mut pending_full: Option<(replication_client::ReplId, u64)> = None;
+        let mut synced = false;
+        let modules = self
+            .fs_config
+            .target_modules
+            .as_deref()
+            .map(<[String]>::to_vec);
+        let mut incr = Incremental::new(self.version, self.filter.clone(), modules);
+        let mut last_progress = 0u64;
+        let mut batch: Option<Batch> = None;
+        // The source position after the last complete transaction received.
+        let mut boundary = replica.position();
+        let reason = loop {
+            if *stop.borrow() {
+                break StopReason::Stopped;
+            }
+            let ev = match replica.try_recv() {
+                Some(ev) => Ok(Some(ev)),
+                None => {
+                    // The stream paused: apply the batch now if it is big enough or has
+                    // waited long enough; otherwise wait a little for more to join it.
+                    let mut wait = self.idle_check;
+                    if let Some(b) = &batch {
+                        let waited = b.opened.elapsed();
+                        if incr.in_transaction() {
+                            // Only whole source transactions go into a batch.
+                        } else if b.commands >= MIN_BATCH_COMMANDS || waited >= BATCH_LINGER {
+                            self.close_batch(&mut batch, boundary, ap).await?;
+                        } else {
+                            wait = BATCH_LINGER - waited;
+                        }
+                    }
+                    if synced && batch.is_none() {
+                        // Nothing more to add now: what is queued goes to the target now.
+                        ap.write_queued().await?;
+                    }
+                    tokio::select! {
+                        biased;
+                        _ = stop.changed() => break StopReason::Stopped,
+                        ev = tokio::time::timeout(wait, replica.recv()) => ev,
+                    }
+                }
+            };
+            let ev = match ev {
+                Err(_elapsed) if batch.is_some() && !incr.in_transaction() => continue,
+                Err(_elapsed) => {
+                    // Quiet: settle what is in flight and check whether we caught up.
+                    if synced && !incr.in_transaction() {
+                        ap.flush().await?;
+                        if let Some(follow) = self.shard.as_mut().filter(|f| f.check_due()) {
+                            // A quiet cluster shard: is its node still the one to read?
+                            if let Some(next) = follow.relink(replica.position(), 0).await? {
+                                replica = next;
+                                self.origin = follow.origin();
+                                ap.report.failovers_followed += 1;
+                            }
+                        }
+                        self.publish_incr(&replica, &incr, ap, tracker);
+                        let lag = replica.lag();
+                        if self.once && lag.bytes() == 0 && ap.applied_offset >= lag.source_offset {
+                            break StopReason::CaughtUp;
+                        }
+                    }
+                    continue;
+                }
+                Ok(None) => {
+                    return Err(MigrationError::SourceEnded {
+                        url: self.origin.clone(),
+                    })
+                }
+                Ok(Some(Err(e))) => return Err(self.source_err(e)),
+                Ok(Some(Ok(ev))) => ev,
+            };
+            match ev {
+                ReplEvent::FullResync {
+                    replid,
+                    offset,
+                    reason,
+                } => {
+                    // Commands before the new full sync were applied on the source: keep
+                    // them, then load the new snapshot over them.
+                    self.close_batch(&mut batch, boundary, ap).await?;
+                    ap.flush().await?;
+                    ap.report.replid = Some(replid.as_str().to_string());
+                    ap.report.full_syncs += 1;
+                    let heal = self.heal_next || full.is_some() || synced;
+                    match reason {
+                        FullResyncReason::PartialRefused { requested } => tracing::warn!(
+                            target: "migrate",
+                            "{} refused to resume at offset {} (its backlog no longer holds it): a new full sync heals the target",
+                            self.origin, requested.offset
+                        ),
+                        FullResyncReason::Interrupted => tracing::warn!(
+                            target: "migrate",
+                            "the full sync from {} was interrupted: a new one heals the target",
+                            self.origin
+                        ),
+                        _ => {}
+                    }
+                    tracing::info!(target: "migrate", "full sync from {} (offset {offset}){}", self.origin, if heal { ", healing: keys not in the new snapshot will be removed" } else { "" });
+                    let exists = match full.take() {
+                        Some(previous) => previous.into_exists(),
+                        None => self.exists.take(),
+                    };
+                    let mut cfg = self.fs_config.clone();
+                    if heal {
+                        ap.report.healing_full_syncs += 1;
+                        cfg.conflict = Conflict::Replace;
+                    }
+                    let mut fs = FullSync::new(cfg, exists);
+                    if heal {
+                        fs = fs.collect_keys();
+                    }
+                    full = Some(fs);
+                    self.heal_next = true;
+                    synced = false;
+                    ap.incremental = false;
+                    ap.applied_offset = offset;
+                    pending_full = Some((replid, offset));
+                    if let Some(ckpt) = &self.ckpt {
+                        let point = replication_client::ResumePoint {
+                            replid,
+                            offset,
+                            db: 0,
+                        };
+                        let seq = ap.next_seq();
+                        ckpt.write(ap, CheckpointPhase::FullSync, point, seq)
+                            .await?;
+                    }
+                    tracker.update(|p| {
+                        p.phase = Phase::FullSync;
+                        p.rdb_bytes = 0;
+                        p.rdb_total = None;
+                    });
+                }
+                ReplEvent::RdbStart(RdbTransfer::Sized { len }) => {
+                    tracker.update(|p| p.rdb_total = Some(len));
+                }
+                ReplEvent::RdbChunk(chunk) => {
+                    super::limit::take(&self.source_bytes, chunk.len() as u64).await;
+                    if let Some(fs) = full.as_mut() {
+                        fs.feed(&chunk, ap).await?;
+                        if fs.offset() - last_progress >= PROGRESS_EVERY {
+                            last_progress = fs.offset();
+                            publish_full(tracker, fs, ap);
+                        }
+                    }
+                }
+                ReplEvent::RdbEnd { len } => {
+                    if let Some(fs) = full.as_mut() {
+                        fs.finish()?;
+                        ap.flush().await?;
+                        ap.report.rdb_bytes = len;
+                        publish_full(tracker, fs, ap);
+                        if let Some(keys) = fs.take_keys() {
+                            let mut scan =
+                                conn::connect(&self.target, self.connect_timeout).await?;
+                            let unlink = self.version.has_unlink();
+                            let slots = self.shard.as_ref().map(|f| &f.slots[..]);
+                            let removed =
+                                super::sweep::sweep(&mut scan, &keys, &self.filter, slots, unlink, ap)
+                                    .await?;
+                            ap.report.keys_swept += removed;
+                            tracing::info!(target: "migrate", "healing full sync: {removed} stale keys removed ({} keys in the snapshot)", keys.len());
+                        }
+                    }
+                    if let (Some(ckpt), Some((replid, offset))) = (&self.ckpt, pending_full.take())
+                    {
+                        let point = replication_client::ResumePoint {
+                            replid,
+                            offset,
+                            db: 0,
+                        };
+                        ckpt.write(ap, CheckpointPhase::Incremental, point, offset)
+                            .await?;
+                        ap.report.checkpoint_offset = Some(offset);
+                        ap.flush().await?;
+                    }
+                    synced = true;
+                    ap.incremental = true;
+                    // The next bounded full sync may start.
+                    self.permit = None;
+                    tracing::info!(target: "migrate", "full sync done ({} keys); forwarding writes", ap.report.keys_written());
+                    tracker.update(|p| p.phase = Phase::Incremental);
+                }
+                ReplEvent::Command(cmd) => {
+                    if self.source_bytes.is_some() {
+                        let n: usize = cmd.args.iter().map(|a| a.len() + 16).sum();
+                        super::limit::take(&self.source_bytes, n as u64).await;
+                    }
+                    if self.ckpt.is_some() && batch.is_none() {
+                        ap.multi()?;
+                        batch = Some(Batch {
+                            commands: 0,
+                            opened: std::time::Instant::now(),
+                        });
+                    }
+                    incr.command(cmd, ap).await?;
+                    if let Some(b) = batch.as_mut() {
+                        b.commands += 1;
+                    }
+                }
+                ReplEvent::PartialResync { offset, .. } => {
+                    ap.report.partial_resyncs += 1;
+                    if !synced && full.is_none() {
+                        // Resumed from the target's checkpoint: the stream continues.
+                        synced = true;
+                        ap.incremental = true;
+                        ap.applied_offset = offset;
+                        tracker.update(|p| p.phase = Phase::Incremental);
+                        tracing::info!(target: "migrate", "resumed replication at offset {offset}: no full sync");
+                    } else {
+                        tracing::info!(target: "migrate", "replication resumed at offset {offset}");
+                    }
+                }
+                ReplEvent::Disconnected {
+                    error,
+                    attempt,
+                    retry_in,
+                } => {
+                    ap.report.disconnects += 1;
+                    tracing::warn!(target: "migrate", "source link {} failed ({error}); attempt {attempt}, retry in {retry_in:?}", self.origin);
+                    if let Some(follow) = self.shard.as_mut() {
+                        // A cluster shard: its node may have been replaced (a failover).
+                        if let Some(next) = follow.relink(replica.position(), attempt).await? {
+                            replica = next;
+                            self.origin = follow.origin();
+                            ap.report.failovers_followed += 1;
+                        }
+                    }
+                }
+                _ => {}
+            }
+            if synced && !incr.in_transaction() {
+                boundary = replica.position();
+                if batch
+                    .as_ref()
+                    .is_some_and(|b| b.commands >= MAX_BATCH_COMMANDS)
+                {
+                    self.close_batch(&mut batch, boundary, ap).await?;
+                }
+            }
+            if synced {
+                self.publish_incr(&replica, &incr, ap, tracker);
+            }
+        };
+        if reason == StopReason::Stopped {
+            tracker.update(|p| p.phase = Phase::Stopping);
+        }
+        // A source transaction still open is not in the batch: the checkpoint stays before
+        // it, so a restart replays it whole.
+        self.close_batch(&mut batch, boundary, ap).await?;
+        ap.flush().await?;
+        self.publish_incr(&replica, &incr, ap, tracker);
+        let lag = replica.lag();
+        ap.report.source_offset = Some(lag.source_offset);
+        ap.report.applied_offset = synced.then_some(ap.applied_offset);
+        if !synced {
+            ap.report.source_offset = None;
+        }
+        Ok(reason)
+    }
+
+    fn publish_incr(
+        &self,
+        replica: &Replica,
+        incr: &Incremental,
+        ap: &mut Applier,
+        tracker: &Tracker,
+    ) {
+        let lag = replica.lag();
+        if ap.is_idle() && !incr.in_transaction() {
+            // Nothing in flight: everything received is applied (including offsets
+            // advanced by PING/REPLCONF, which carry no command).
+            ap.applied_offset = ap.applied_offset.max(lag.processed_offset);
+        }
+        let applied = ap.applied_offset;
+        let commands = ap.report.commands_applied;
+        let report = &ap.report;
+        tracker.update(|p| {
+            p.source_offset = lag.source_offset;
+            p.applied_offset = applied;
+            p.lag_bytes = lag.source_offset.saturating_sub(applied);
+            p.commands_applied = commands;
+            p.checkpoint_offset = report.checkpoint_offset;
+            publish_counts(p, report);
+        });
+    }
+}

@@ -1,0 +1,850 @@
+//! A Redis Cluster source: one replication link per shard, run concurrently.
+//!
+//! [`run`] is entered when the `--from` node says `cluster_enabled:1` (`INFO cluster`). The
+//! masters are discovered ([`cluster::discover`](crate::cluster::discover): `CLUSTER SHARDS`
+//! on 7.0+, `CLUSTER SLOTS`/`NODES` on 6.2) and sorted by their first slot; each selected
+//! shard ([`ShardSpec`]) gets its own [`Live`] link with its own [`Applier`] and target
+//! connection, spawned on the runtime.
+//!
+//! - Identity: a shard's id is `s` and the lowest slot it served at discovery (`s0`,
+//!   `s5461`); its checkpoint key is [`CHECKPOINT_KEY`]`:<id>` and its fingerprint names the
+//!   id (not a node address, which a failover changes).
+//! - At most [`max_concurrent_full_syncs`](super::MigrationBuilder::max_concurrent_full_syncs)
+//!   shards run their first full sync at a time: a shard without a checkpoint waits for a
+//!   permit before its `PSYNC`, and gives it back when its RDB is loaded.
+//! - [`Follow`]: when a shard's link fails, the cluster is asked again (any known node),
+//!   the shard found again by its nodes' ids (else by its first slot), and the link moved
+//!   to the node now serving it with `PSYNC` from the position reached: psync2 lets the
+//!   promoted replica continue the old master's history, so no full sync is needed. A
+//!   quiet link also checks every `rediscover_every` whether its shard moved.
+//! - New shards (a master that now serves slots and is none of ours) found by the
+//!   periodic rediscovery get a link (when no `--shards` selection is set); shards left
+//!   without slots are logged and keep their link.
+//! - One shard failing stops the others (each writes its checkpoint) and the migration
+//!   ends with [`MigrationError::Shard`] naming it.
+
+use std::ops::RangeInclusive;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use replication_client::{RdbMode, Replica, ResumePoint};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+use super::apply::Applier;
+use super::checkpoint::{self, Checkpoint, CheckpointPhase, CHECKPOINT_KEY};
+use super::conn;
+use super::fullsync::FullSyncConfig;
+use super::live::Live;
+use super::progress::{Phase, ShardEntry, Tracker};
+use super::report::{Report, ShardReport, StopReason};
+use super::run::{read_checkpoint, CheckpointWriter, Job};
+use super::{preflight, Conflict, MigrationError, Source, TargetConfig};
+use crate::cluster::{self, ClusterTopology, Node};
+use crate::ServerFamily;
+
+/// Consecutive failed attempts of a shard's link (its node unreachable, no other node
+/// serving its slots) before the migration stops with [`MigrationError::ShardLost`]. With
+/// the link's backoff (100 ms doubling to 30 s) that is about 3 minutes.
+const MAX_FOLLOW_ATTEMPTS: u32 = 12;
+/// Bound on one `Replica::connect` to a shard's new node.
+const RELINK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Which shards of a cluster source this process migrates
+/// ([`MigrationBuilder::shards`](super::MigrationBuilder::shards)); the default (none given)
+/// is all of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ShardSpec {
+    /// Indexes in the list of shards sorted by first slot (`0-2`, `5`).
+    Indexes(RangeInclusive<usize>),
+    /// The shard one of whose nodes (master or replica) has this id (or id prefix, at
+    /// least 8 characters).
+    Node(String),
+}
+
+impl ShardSpec {
+    /// Parses a `--shards` list: comma-separated indexes (`5`), index ranges (`0-2`) and
+    /// node ids (`07c37dfeb235213a872192d90877d0cd55635b91`).
+    ///
+    /// ```
+    /// use migrate_core::migrate::ShardSpec;
+    /// let specs = ShardSpec::parse_list("0-2,5").unwrap();
+    /// assert_eq!(specs, vec![ShardSpec::Indexes(0..=2), ShardSpec::Indexes(5..=5)]);
+    /// assert!(ShardSpec::parse_list("2-1").is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// An empty item, a reversed range, or a node id shorter than 8 characters.
+    pub fn parse_list(text: &str) -> Result<Vec<ShardSpec>, String> {
+        let mut out = Vec::new();
+        for item in text.split(',').map(str::trim) {
+            if item.is_empty() {
+                return Err(format!("empty item in shard list {text:?}"));
+            }
+            let num = |s: &str| s.trim().parse::<usize>().ok();
+            if let Some(i) = num(item) {
+                out.push(ShardSpec::Indexes(i..=i));
+            } else if let Some((a, b)) = item.split_once('-').and_then(|(a, b)| Some((num(a)?, num(b)?))) {
+                if a > b {
+                    return Err(format!("shard range {item:?} is reversed"));
+                }
+                out.push(ShardSpec::Indexes(a..=b));
+            } else if item.len() >= 8 && item.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                out.push(ShardSpec::Node(item.to_ascii_lowercase()));
+            } else {
+                return Err(format!(
+                    "{item:?} is neither a shard index, an index range (0-2) nor a node id"
+                ));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One shard as found at discovery.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub(crate) id: String,
+    pub(crate) master: Node,
+    pub(crate) replicas: Vec<Node>,
+    pub(crate) slots: Vec<RangeInclusive<u16>>,
+}
+
+impl Plan {
+    fn members(&self) -> Vec<String> {
+        std::iter::once(&self.master)
+            .chain(&self.replicas)
+            .filter_map(|n| n.id.clone())
+            .collect()
+    }
+}
+
+/// The shards of `topo` that serve slots, sorted by first slot.
+pub(crate) fn plan(topo: &ClusterTopology) -> Vec<Plan> {
+    topo.masters()
+        .into_iter()
+        .map(|m| {
+            let slots = topo.slot_map().slots_of(m);
+            Plan {
+                id: format!("s{}", slots.first().map_or(0, |r| *r.start())),
+                master: m.clone(),
+                replicas: topo.replicas_of(m).to_vec(),
+                slots,
+            }
+        })
+        .collect()
+}
+
+/// `0-5460,6000`.
+pub(crate) fn slots_text(slots: &[RangeInclusive<u16>]) -> String {
+    slots
+        .iter()
+        .map(|r| {
+            if r.start() == r.end() {
+                r.start().to_string()
+            } else {
+                format!("{}-{}", r.start(), r.end())
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The shards `specs` select (all for none), in order.
+pub(crate) fn select(plans: Vec<Plan>, specs: &[ShardSpec]) -> Result<Vec<Plan>, String> {
+    if specs.is_empty() {
+        return Ok(plans);
+    }
+    let mut keep = vec![false; plans.len()];
+    for spec in specs {
+        match spec {
+            ShardSpec::Indexes(r) => {
+                if *r.end() >= plans.len() {
+                    return Err(format!(
+                        "shard index {} is out of range: the source cluster has {} shards (0-{})",
+                        r.end(),
+                        plans.len(),
+                        plans.len().saturating_sub(1)
+                    ));
+                }
+                for i in r.clone() {
+                    keep[i] = true;
+                }
+            }
+            ShardSpec::Node(id) => {
+                let found = plans.iter().position(|p| {
+                    p.members().iter().any(|m| m.to_ascii_lowercase().starts_with(id))
+                });
+                match found {
+                    Some(i) => keep[i] = true,
+                    None => return Err(format!("no node of the source cluster has the id {id}")),
+                }
+            }
+        }
+    }
+    Ok(plans
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(p, k)| k.then_some(p))
+        .collect())
+}
+
+/// The node a shard is read from: a healthy replica with `prefer_replica`, else the master.
+fn pick(master: &Node, replicas: &[Node], prefer_replica: bool) -> Node {
+    if prefer_replica {
+        if let Some(r) = replicas.iter().find(|r| r.healthy && !r.loading) {
+            return r.clone();
+        }
+    }
+    master.clone()
+}
+
+/// Asks the nodes at `seeds` in turn for the cluster's topology; the first answer wins.
+async fn discover_any(
+    seeds: &[String],
+    base: &TargetConfig,
+    timeout: Duration,
+) -> Option<ClusterTopology> {
+    for addr in seeds {
+        let Some(node) = Node::parse_addr(addr) else {
+            continue;
+        };
+        let cfg = TargetConfig {
+            url: base.url.with_host_port(&node.host, node.port),
+            tls: base.tls.clone(),
+        };
+        let found = tokio::time::timeout(timeout, async {
+            let mut t = conn::connect(&cfg, timeout).await.ok()?;
+            cluster::discover(&mut t).await.ok().flatten()
+        })
+        .await;
+        if let Ok(Some(topo)) = found {
+            return Some(topo);
+        }
+    }
+    None
+}
+
+/// Every node address of `topo`, masters first.
+fn addrs(topo: &ClusterTopology) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in topo.slot_map().shards() {
+        for n in std::iter::once(&s.master).chain(&s.replicas) {
+            let a = n.addr();
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        }
+    }
+    out
+}
+
+/// A shard's link state for following failovers (see the module docs).
+pub(crate) struct Follow {
+    pub(crate) id: String,
+    /// The slots it served at discovery: a healing full sync sweeps only these.
+    pub(crate) slots: Vec<RangeInclusive<u16>>,
+    members: Vec<String>,
+    /// The link's configuration for the current node (no resume point).
+    config: replication_client::Config,
+    seeds: Vec<String>,
+    prefer_replica: bool,
+    timeout: Duration,
+    /// The current node, shared with the progress.
+    node: Arc<Mutex<String>>,
+    check_every: Duration,
+    last_check: std::time::Instant,
+}
+
+impl Follow {
+    /// The current node's URL, redacted.
+    pub(crate) fn origin(&self) -> String {
+        self.config.url().to_string()
+    }
+
+    /// Whether a quiet link should check that its node still serves the shard.
+    pub(crate) fn check_due(&self) -> bool {
+        self.last_check.elapsed() >= self.check_every
+    }
+
+    /// After the link failed (`attempt` consecutive failures; 0: a periodic check): the
+    /// shard's node now, and a new link to it continuing from `position` when it changed.
+    /// `None`: stay (the old link retries by itself).
+    ///
+    /// # Errors
+    /// [`MigrationError::ShardLost`] after [`MAX_FOLLOW_ATTEMPTS`] failures.
+    pub(crate) async fn relink(
+        &mut self,
+        position: Option<ResumePoint>,
+        attempt: u32,
+    ) -> Result<Option<Replica>, MigrationError> {
+        self.last_check = std::time::Instant::now();
+        if attempt > MAX_FOLLOW_ATTEMPTS {
+            return Err(MigrationError::ShardLost {
+                shard: self.id.clone(),
+                node: self.config.url().addr(),
+                attempts: attempt - 1,
+                tried: self.seeds.join(" "),
+            });
+        }
+        let base = TargetConfig {
+            url: self.config.url().clone(),
+            tls: self.config.tls_options().clone(),
+        };
+        // The current node last: it is the one that failed.
+        let current = self.config.url().addr();
+        let mut seeds: Vec<String> = self.seeds.iter().filter(|a| **a != current).cloned().collect();
+        seeds.push(current.clone());
+        let Some(topo) = discover_any(&seeds, &base, self.timeout).await else {
+            tracing::warn!(target: "migrate", "shard {}: no node of the source cluster answered ({}); retrying", self.id, seeds.join(" "));
+            return Ok(None);
+        };
+        for a in addrs(&topo) {
+            if !self.seeds.contains(&a) {
+                self.seeds.push(a);
+            }
+        }
+        let Some((master, replicas)) = self.find(&topo) else {
+            tracing::warn!(target: "migrate", "shard {}: the cluster names no healthy master for its slots yet; retrying", self.id);
+            return Ok(None);
+        };
+        self.members = std::iter::once(&master)
+            .chain(&replicas)
+            .filter_map(|n| n.id.clone())
+            .collect();
+        let node = pick(&master, &replicas, self.prefer_replica);
+        let addr = node.addr();
+        if addr == current {
+            return Ok(None);
+        }
+        let cfg = self.config.clone().node(&node.host, node.port);
+        let mut with_pos = cfg.clone();
+        if let Some(p) = position {
+            with_pos = with_pos.resume_from(p);
+        }
+        tracing::warn!(target: "migrate", "shard {}: now served by {addr} (was {current}); continuing there{}", self.id,
+            position.map(|p| format!(" with PSYNC at offset {}", p.offset)).unwrap_or_else(|| " with a new full sync".into()));
+        match tokio::time::timeout(RELINK_TIMEOUT, Replica::connect(with_pos)).await {
+            Ok(Ok(r)) => {
+                self.config = cfg;
+                *self.node.lock().unwrap_or_else(|e| e.into_inner()) = addr;
+                Ok(Some(r))
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(target: "migrate", "shard {}: {addr} refused the link ({e}); retrying", self.id);
+                Ok(None)
+            }
+            Err(_) => {
+                tracing::warn!(target: "migrate", "shard {}: {addr} did not answer PSYNC within {RELINK_TIMEOUT:?}; retrying", self.id);
+                Ok(None)
+            }
+        }
+    }
+
+    /// The shard in `topo`: the one holding one of its known nodes as a healthy master
+    /// serving slots, else the master of its first slot.
+    fn find(&self, topo: &ClusterTopology) -> Option<(Node, Vec<Node>)> {
+        let map = topo.slot_map();
+        let serving = |n: &Node| n.healthy && !map.slots_of(n).is_empty();
+        let by_id = map.shards().iter().find(|s| {
+            serving(&s.master)
+                && std::iter::once(&s.master)
+                    .chain(&s.replicas)
+                    .any(|n| n.id.as_ref().is_some_and(|id| self.members.contains(id)))
+        });
+        if let Some(s) = by_id {
+            return Some((s.master.clone(), s.replicas.clone()));
+        }
+        let first = *self.slots.first()?.start();
+        let m = topo.master_for_slot(first)?.clone();
+        let replicas = topo.replicas_of(&m).to_vec();
+        m.healthy.then_some((m, replicas))
+    }
+}
+
+/// What every shard's task shares.
+struct Ctx {
+    job_target: TargetConfig,
+    source: replication_client::Config,
+    url: String,
+    settings: super::options::Settings,
+    wopts: crate::WriterOptions,
+    fs: FullSyncConfig,
+    buckets: super::limit::Buckets,
+    permits: Arc<Semaphore>,
+    stop: watch::Receiver<bool>,
+    base_report: Report,
+}
+
+/// The end of one shard's task.
+struct Done {
+    plan: Plan,
+    node: Arc<Mutex<String>>,
+    report: Report,
+    result: Result<StopReason, MigrationError>,
+}
+
+/// Whether the source at `config` is a cluster node, and its topology. `None` for a
+/// standalone server, and when it cannot be asked (the replication link then reports why,
+/// as for any source).
+pub(crate) async fn detect(
+    config: &replication_client::Config,
+    timeout: Duration,
+) -> Option<ClusterTopology> {
+    let probe = TargetConfig {
+        url: config.url().clone(),
+        tls: config.tls_options().clone(),
+    };
+    let mut t = conn::connect(&probe, timeout).await.ok()?;
+    match cluster::discover(&mut t).await {
+        Ok(topo) => topo,
+        Err(e) => {
+            tracing::debug!(target: "migrate", "cluster mode of the source unknown ({e}): read as a standalone server");
+            None
+        }
+    }
+}
+
+/// Runs the migration of a cluster source (see the module docs).
+pub(crate) async fn run(
+    job: &Job,
+    mut target: crate::Target<conn::Stream>,
+    topo: ClusterTopology,
+    tracker: &Tracker,
+    stop: &mut watch::Receiver<bool>,
+    report: &mut Report,
+) -> Result<StopReason, MigrationError> {
+    let s = &job.settings;
+    let Source::Live(source) = &job.source else {
+        return Err(MigrationError::Internal("cluster source without a live source".into()));
+    };
+    let url = job.target.url.to_string();
+    let cluster_err = |reason: String| MigrationError::ClusterSource {
+        url: source.url().to_string(),
+        reason,
+    };
+    let all = plan(&topo);
+    if all.is_empty() {
+        return Err(cluster_err("no master serves any slot".into()));
+    }
+    let total = all.len();
+    let plans = select(all, &s.shards).map_err(cluster_err)?;
+    tracing::info!(target: "migrate", "the source {} is a cluster of {total} shards (read with {:?}); migrating {}: {}",
+        source.url(), topo.source(), plans.len(),
+        plans.iter().map(|p| format!("{} {} ({})", p.id, p.master, slots_text(&p.slots))).collect::<Vec<_>>().join(", "));
+    report.source_mode = "psync".into();
+    let terr = |source| MigrationError::Target {
+        url: url.clone(),
+        source: Box::new(source),
+    };
+    // Each shard's checkpoint.
+    let mut resumes: Vec<Option<Checkpoint>> = Vec::new();
+    for p in &plans {
+        let key = format!("{CHECKPOINT_KEY}:{}", p.id);
+        let fp = checkpoint::fingerprint(&format!("cluster-shard:{}", p.id), s);
+        let c = if s.reset_checkpoint {
+            target.call(&["DEL", &key]).await.map_err(terr)?;
+            None
+        } else if s.checkpoint {
+            read_checkpoint(&mut target, &url, &key, &fp).await?
+        } else {
+            None
+        };
+        if let Some(c) = &c {
+            tracing::info!(target: "migrate", "shard {}: resuming from the target's checkpoint: {c}", p.id);
+            report.resumed_from.get_or_insert_with(String::new);
+            if let Some(r) = report.resumed_from.as_mut() {
+                if !r.is_empty() {
+                    r.push_str("; ");
+                }
+                r.push_str(&format!("{}: {c}", p.id));
+            }
+        }
+        resumes.push(c);
+    }
+    let any_resume = resumes.iter().any(Option::is_some);
+    if s.conflict == Conflict::Refuse && !any_resume {
+        let dbs = s.filter.target_dbs(0..256);
+        let busy = target.keyspace().await.map_err(terr)?.non_empty(dbs);
+        if !busy.is_empty() {
+            return Err(MigrationError::TargetNotEmpty { url, dbs: busy });
+        }
+    }
+    let conflict = if any_resume { Conflict::Replace } else { s.conflict };
+    let pre = preflight::run(
+        &job.source,
+        &mut target,
+        &url,
+        conflict,
+        s.on_error,
+        s.connect_timeout,
+        report,
+    )
+    .await?;
+    let version = target.version();
+    let probe = s.probe_restore.unwrap_or(
+        !matches!(version.family, ServerFamily::Redis | ServerFamily::Valkey) || version.major == 0,
+    );
+    let mut wopts = s.writer.clone().unwrap_or_else(|| target.writer_options());
+    let max_bulk = wopts.max_bulk_len.min(target.proto_max_bulk_len());
+    wopts = wopts.with_max_bulk_len(max_bulk);
+    let buckets = super::limit::Buckets::new(&s.limits);
+    let _ = tracker.buckets.set(buckets.clone());
+    let (inner_tx, inner_rx) = watch::channel(false);
+    let ctx = Arc::new(Ctx {
+        job_target: job.target.clone(),
+        source: source.clone().rdb_mode(RdbMode::Raw),
+        url: url.clone(),
+        settings: s.clone(),
+        wopts,
+        fs: FullSyncConfig {
+            origin: String::new(),
+            version,
+            filter: s.filter.clone(),
+            mode: s.write_mode,
+            conflict,
+            big_key_bytes: s.big_key_bytes.min(max_bulk.saturating_sub(64) as usize),
+            max_bulk_len: max_bulk,
+            rewrite: s.rewrite.clone(),
+            target_modules: pre.target_modules.clone(),
+            existing_functions: pre.existing_functions.clone(),
+            probe: probe.then(|| (job.target.clone(), s.connect_timeout)),
+        },
+        buckets,
+        permits: Arc::new(Semaphore::new(s.max_full_syncs.max(1))),
+        stop: inner_rx,
+        base_report: Report {
+            source: source.url().to_string(),
+            target: url.clone(),
+            target_version: report.target_version.clone(),
+            source_mode: "psync".into(),
+            ..Report::default()
+        },
+    });
+    let mut seeds = addrs(&topo);
+    let seed = source.url().addr();
+    if !seeds.contains(&seed) {
+        seeds.push(seed);
+    }
+    let mut set: JoinSet<Done> = JoinSet::new();
+    let mut known: Vec<Plan> = Vec::new();
+    for (p, c) in plans.into_iter().zip(resumes) {
+        known.push(p.clone());
+        spawn(&ctx, &mut set, tracker, p, c, &seeds);
+    }
+    let mut done: Vec<Done> = Vec::new();
+    let mut first_err: Option<MigrationError> = None;
+    let mut user_stop = false;
+    let every = s.rediscover_every;
+    let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            changed = stop.changed(), if !user_stop => {
+                if changed.is_err() || *stop.borrow() {
+                    user_stop = true;
+                    let _ = inner_tx.send(true);
+                    tracker.update(|p| p.phase = Phase::Stopping);
+                }
+            }
+            next = set.join_next() => {
+                let Some(next) = next else { break };
+                let d = match next {
+                    Ok(d) => d,
+                    Err(e) => {
+                        first_err.get_or_insert(MigrationError::Internal(format!("a shard's task ended abnormally: {e}")));
+                        let _ = inner_tx.send(true);
+                        continue;
+                    }
+                };
+                if let Err(e) = &d.result {
+                    if first_err.is_none() {
+                        let node = d.node.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                        tracing::error!(target: "migrate", "shard {} ({node}) failed: {e}; stopping the other shards", d.plan.id);
+                        first_err = Some(MigrationError::Shard {
+                            shard: d.plan.id.clone(),
+                            node,
+                            source: Box::new(e.clone()),
+                        });
+                        let _ = inner_tx.send(true);
+                    }
+                }
+                done.push(d);
+            }
+            _ = tick.tick(), if !every.is_zero() && first_err.is_none() && !user_stop => {
+                let base = TargetConfig { url: source.url().clone(), tls: source.tls_options().clone() };
+                let Some(topo) = discover_any(&seeds, &base, s.connect_timeout).await else { continue };
+                for a in addrs(&topo) {
+                    if !seeds.contains(&a) { seeds.push(a); }
+                }
+                for p in plan(&topo) {
+                    let ours = known.iter().any(|k| {
+                        let members = k.members();
+                        p.members().iter().any(|m| members.contains(m)) || k.master.same(&p.master)
+                    });
+                    if ours {
+                        continue;
+                    }
+                    let mut p = p;
+                    if known.iter().any(|k| k.id == p.id) {
+                        p.id = format!("{}-{}", p.id, p.master.id.as_deref().unwrap_or("x").chars().take(8).collect::<String>());
+                    }
+                    if !s.shards.is_empty() {
+                        tracing::warn!(target: "migrate", "a new shard serves slots {} ({}): not in this process's --shards; start a process for it", slots_text(&p.slots), p.master);
+                        known.push(p);
+                        continue;
+                    }
+                    tracing::info!(target: "migrate", "a new shard {} serves slots {} ({}): starting its link", p.id, slots_text(&p.slots), p.master);
+                    let key = format!("{CHECKPOINT_KEY}:{}", p.id);
+                    let fp = checkpoint::fingerprint(&format!("cluster-shard:{}", p.id), s);
+                    let c = if s.checkpoint {
+                        read_checkpoint(&mut target, &url, &key, &fp).await.unwrap_or(None)
+                    } else {
+                        None
+                    };
+                    known.push(p.clone());
+                    spawn(&ctx, &mut set, tracker, p, c, &seeds);
+                }
+                let now = plan(&topo);
+                for k in &known {
+                    let members = k.members();
+                    let serving = now.iter().any(|p| p.members().iter().any(|m| members.contains(m)) || p.master.same(&k.master));
+                    if !serving {
+                        tracing::info!(target: "migrate", "shard {} serves no slot any more (its link stays until the end)", k.id);
+                    }
+                }
+            }
+        }
+    }
+    // The report: the shards' sums, and each shard.
+    done.sort_by_key(|d| d.plan.slots.first().map_or(0, |r| *r.start()));
+    let max = s.max_listed;
+    let mut all_caught_up = !done.is_empty();
+    for d in &done {
+        report.absorb(&d.report, max);
+        let state = match &d.result {
+            Ok(r) => r.as_str(),
+            Err(_) => StopReason::Failed.as_str(),
+        };
+        all_caught_up &= matches!(d.result, Ok(StopReason::CaughtUp));
+        let r = &d.report;
+        report.shards.push(ShardReport {
+            id: d.plan.id.clone(),
+            master: d.node.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            slots: slots_text(&d.plan.slots),
+            state: state.to_string(),
+            full_syncs: r.full_syncs,
+            partial_resyncs: r.partial_resyncs,
+            failovers_followed: r.failovers_followed,
+            keys: r.keys_written(),
+            commands_applied: r.commands_applied,
+            source_offset: r.source_offset,
+            applied_offset: r.applied_offset,
+            checkpoint_offset: r.checkpoint_offset,
+            lag_bytes: r
+                .source_offset
+                .zip(r.applied_offset)
+                .map_or(0, |(s, a)| s.saturating_sub(a)),
+            error: d.result.as_ref().err().map(|e| e.to_string()),
+            ..ShardReport::default()
+        });
+    }
+    if let Some(e) = first_err {
+        return Err(e);
+    }
+    Ok(if user_stop || !all_caught_up {
+        StopReason::Stopped
+    } else {
+        StopReason::CaughtUp
+    })
+}
+
+/// Starts one shard's task.
+fn spawn(
+    ctx: &Arc<Ctx>,
+    set: &mut JoinSet<Done>,
+    tracker: &Tracker,
+    plan: Plan,
+    resume: Option<Checkpoint>,
+    seeds: &[String],
+) {
+    let child = Arc::new(Tracker::new());
+    let node = pick(&plan.master, &plan.replicas, ctx.settings.prefer_replica);
+    let shown = Arc::new(Mutex::new(node.addr()));
+    tracker.add_shard(ShardEntry {
+        id: plan.id.clone(),
+        node: shown.clone(),
+        slots: slots_text(&plan.slots),
+        tracker: child.clone(),
+    });
+    let follow = Follow {
+        id: plan.id.clone(),
+        slots: plan.slots.clone(),
+        members: plan.members(),
+        config: ctx.source.clone().node(&node.host, node.port),
+        seeds: seeds.to_vec(),
+        prefer_replica: ctx.settings.prefer_replica,
+        timeout: ctx.settings.connect_timeout,
+        node: shown.clone(),
+        check_every: ctx.settings.rediscover_every,
+        last_check: std::time::Instant::now(),
+    };
+    let ctx = ctx.clone();
+    set.spawn(async move {
+        let mut report = ctx.base_report.clone();
+        let result = run_shard(&ctx, &plan, resume, follow, &child, &mut report).await;
+        if result.is_err() {
+            child.update(|p| p.phase = Phase::Done);
+        }
+        Done {
+            plan,
+            node: shown,
+            report,
+            result,
+        }
+    });
+}
+
+/// One shard: its target connection and applier, the full-sync permit, the link.
+async fn run_shard(
+    ctx: &Ctx,
+    plan: &Plan,
+    resume: Option<Checkpoint>,
+    follow: Follow,
+    tracker: &Tracker,
+    report: &mut Report,
+) -> Result<StopReason, MigrationError> {
+    let s = &ctx.settings;
+    let mut stop = ctx.stop.clone();
+    let origin = follow.origin();
+    let conflict = if resume.is_some() {
+        Conflict::Replace
+    } else {
+        s.conflict
+    };
+    let target = conn::connect(&ctx.job_target, s.connect_timeout).await?;
+    let exists = if conflict == Conflict::Skip && s.write_mode != super::WriteMode::Restore {
+        Some(conn::connect(&ctx.job_target, s.connect_timeout).await?)
+    } else {
+        None
+    };
+    let writer = target.into_writer(ctx.wopts.clone());
+    let mut ap = Applier::new(
+        writer,
+        ctx.url.clone(),
+        s.conflict,
+        s.on_error,
+        s.max_listed,
+        std::mem::take(report),
+    );
+    ap.target_ops = ctx.buckets.target_ops.clone();
+    let result = async {
+        let point = resume
+            .as_ref()
+            .filter(|c| c.phase == CheckpointPhase::Incremental)
+            .map(|c| c.point);
+        // A shard that will start with a full sync waits for its turn.
+        let permit = if point.is_none() {
+            if ctx.permits.available_permits() == 0 {
+                tracing::info!(target: "migrate", "shard {}: waiting for a full-sync slot (max {} at a time)", plan.id, s.max_full_syncs.max(1));
+            }
+            tokio::select! {
+                p = ctx.permits.clone().acquire_owned() => p.ok(),
+                _ = stop.wait_for(|v| *v) => return Ok(StopReason::Stopped),
+            }
+        } else {
+            None
+        };
+        let mut config = ctx.source.clone();
+        if let Ok(n) = follow.node.lock().map(|n| n.clone()) {
+            if let Some(n) = Node::parse_addr(&n) {
+                config = config.node(&n.host, n.port);
+            }
+        }
+        if let Some(p) = point {
+            config = config.resume_from(p);
+        }
+        tracing::info!(target: "migrate", "shard {} ({}): connecting to {origin} (PSYNC)", plan.id, slots_text(&plan.slots));
+        let replica = Replica::connect(config)
+            .await
+            .map_err(|e| MigrationError::Source {
+                url: origin.clone(),
+                source: Arc::new(e),
+            })?;
+        let live = Live {
+            source_bytes: ctx.buckets.source_bytes.clone(),
+            ckpt: s.checkpoint.then(|| CheckpointWriter {
+                key: bytes::Bytes::from(format!("{CHECKPOINT_KEY}:{}", plan.id)),
+                fingerprint: checkpoint::fingerprint(&format!("cluster-shard:{}", plan.id), s),
+                source: format!("{} shard {}", ctx.base_report.source, plan.id),
+            }),
+            heal_next: resume.is_some(),
+            target: ctx.job_target.clone(),
+            connect_timeout: s.connect_timeout,
+            origin: origin.clone(),
+            fs_config: FullSyncConfig {
+                origin: origin.clone(),
+                conflict,
+                ..ctx.fs.clone()
+            },
+            exists,
+            once: s.once,
+            idle_check: s.idle_check,
+            version: ctx.fs.version,
+            filter: s.filter.clone(),
+            shard: Some(follow),
+            permit,
+        };
+        live.run(replica, &mut ap, tracker, &mut stop).await
+    }
+    .await;
+    *report = std::mem::take(&mut ap.report);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_lists_parse() {
+        assert_eq!(
+            ShardSpec::parse_list("0-2, 5").unwrap(),
+            vec![ShardSpec::Indexes(0..=2), ShardSpec::Indexes(5..=5)]
+        );
+        assert_eq!(
+            ShardSpec::parse_list("07C37DFEB235").unwrap(),
+            vec![ShardSpec::Node("07c37dfeb235".into())]
+        );
+        for bad in ["", "1,", "3-1", "abc", "1-x"] {
+            assert!(ShardSpec::parse_list(bad).is_err(), "{bad}");
+        }
+        assert_eq!(slots_text(&[0..=5460, 6000..=6000]), "0-5460,6000");
+    }
+
+    #[test]
+    fn selection_by_index_and_id() {
+        let text = "a1aaaaaa 10.0.0.1:7000@17000 master - 0 0 1 connected 0-8191\n\
+                    b2bbbbbb 10.0.0.2:7000@17000 master - 0 0 2 connected 8192-16383\n\
+                    c3cccccc 10.0.0.3:7000@17000 slave a1aaaaaa 0 0 1 connected\n";
+        let topo = ClusterTopology::new(
+            cluster::SlotMap::from_nodes(text).unwrap(),
+            cluster::TopologySource::Nodes,
+        );
+        let plans = plan(&topo);
+        assert_eq!(
+            plans.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+            ["s0", "s8192"]
+        );
+        let one = select(plans.clone(), &[ShardSpec::Indexes(1..=1)]).unwrap();
+        assert_eq!(one[0].id, "s8192");
+        let by_replica = select(plans.clone(), &[ShardSpec::Node("c3cccccc".into())]).unwrap();
+        assert_eq!(by_replica[0].id, "s0");
+        assert!(select(plans.clone(), &[ShardSpec::Indexes(0..=2)]).is_err());
+        assert!(select(plans, &[ShardSpec::Node("dddddddd".into())]).is_err());
+        let p = pick(&topo.masters()[0].clone(), topo.replicas_of(topo.masters()[0]), true);
+        assert_eq!(p.addr(), "10.0.0.3:7000");
+    }
+}

@@ -254,9 +254,15 @@ impl Live {
                                 conn::connect(&self.target, self.connect_timeout).await?;
                             let unlink = self.version.has_unlink();
                             let slots = self.shard.as_ref().map(|f| &f.slots[..]);
-                            let removed =
-                                super::sweep::sweep(&mut scan, &keys, &self.filter, slots, unlink, ap)
-                                    .await?;
+                            let removed = super::sweep::sweep(
+                                &mut scan,
+                                &keys,
+                                &self.filter,
+                                slots,
+                                unlink,
+                                ap,
+                            )
+                            .await?;
                             ap.report.keys_swept += removed;
                             tracing::info!(target: "migrate", "healing full sync: {removed} stale keys removed ({} keys in the snapshot)", keys.len());
                         }

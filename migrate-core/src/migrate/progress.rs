@@ -229,7 +229,11 @@ fn aggregate(p: &mut Progress, shards: &[ShardEntry]) {
             progress: e.tracker.snapshot(),
         })
         .collect();
-    list.sort_by_key(|s| s.id.trim_start_matches('s').parse::<u32>().unwrap_or(u32::MAX));
+    list.sort_by_key(|s| {
+        s.id.trim_start_matches('s')
+            .parse::<u32>()
+            .unwrap_or(u32::MAX)
+    });
     let sum = |f: fn(&Progress) -> u64| list.iter().map(|s| f(&s.progress)).sum::<u64>();
     p.rdb_bytes = sum(|x| x.rdb_bytes);
     p.rdb_total = list

@@ -255,8 +255,16 @@ impl Report {
         self.functions += o.functions;
         extend(&mut self.functions_skipped, &o.functions_skipped, max);
         extend(&mut self.modules_missing, &o.modules_missing, max);
-        extend(&mut self.search_indexes_created, &o.search_indexes_created, max);
-        extend(&mut self.search_index_problems, &o.search_index_problems, max);
+        extend(
+            &mut self.search_indexes_created,
+            &o.search_indexes_created,
+            max,
+        );
+        extend(
+            &mut self.search_index_problems,
+            &o.search_index_problems,
+            max,
+        );
         self.rdb_bytes += o.rdb_bytes;
         self.commands_applied += o.commands_applied;
         extend(&mut self.failures, &o.failures, max);

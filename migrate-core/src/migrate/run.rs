@@ -357,10 +357,7 @@ pub async fn forget_checkpoint(
     let keys = checkpoint_keys(&mut t).await.map_err(terr)?;
     let mut removed = false;
     for key in keys {
-        let reply = t
-            .call(&[&b"DEL"[..], &key[..]])
-            .await
-            .map_err(terr)?;
+        let reply = t.call(&[&b"DEL"[..], &key[..]]).await.map_err(terr)?;
         removed |= reply == resp_codec::Frame::Integer(1);
     }
     Ok(removed)

@@ -85,7 +85,10 @@ impl ShardSpec {
             let num = |s: &str| s.trim().parse::<usize>().ok();
             if let Some(i) = num(item) {
                 out.push(ShardSpec::Indexes(i..=i));
-            } else if let Some((a, b)) = item.split_once('-').and_then(|(a, b)| Some((num(a)?, num(b)?))) {
+            } else if let Some((a, b)) = item
+                .split_once('-')
+                .and_then(|(a, b)| Some((num(a)?, num(b)?)))
+            {
                 if a > b {
                     return Err(format!("shard range {item:?} is reversed"));
                 }
@@ -174,7 +177,9 @@ pub(crate) fn select(plans: Vec<Plan>, specs: &[ShardSpec]) -> Result<Vec<Plan>,
             }
             ShardSpec::Node(id) => {
                 let found = plans.iter().position(|p| {
-                    p.members().iter().any(|m| m.to_ascii_lowercase().starts_with(id))
+                    p.members()
+                        .iter()
+                        .any(|m| m.to_ascii_lowercase().starts_with(id))
                 });
                 match found {
                     Some(i) => keep[i] = true,
@@ -294,7 +299,12 @@ impl Follow {
         };
         // The current node last: it is the one that failed.
         let current = self.config.url().addr();
-        let mut seeds: Vec<String> = self.seeds.iter().filter(|a| **a != current).cloned().collect();
+        let mut seeds: Vec<String> = self
+            .seeds
+            .iter()
+            .filter(|a| **a != current)
+            .cloned()
+            .collect();
         seeds.push(current.clone());
         let Some(topo) = discover_any(&seeds, &base, self.timeout).await else {
             tracing::warn!(target: "migrate", "shard {}: no node of the source cluster answered ({}); retrying", self.id, seeds.join(" "));
@@ -417,7 +427,9 @@ pub(crate) async fn run(
 ) -> Result<StopReason, MigrationError> {
     let s = &job.settings;
     let Source::Live(source) = &job.source else {
-        return Err(MigrationError::Internal("cluster source without a live source".into()));
+        return Err(MigrationError::Internal(
+            "cluster source without a live source".into(),
+        ));
     };
     let url = job.target.url.to_string();
     let cluster_err = |reason: String| MigrationError::ClusterSource {
@@ -471,7 +483,11 @@ pub(crate) async fn run(
             return Err(MigrationError::TargetNotEmpty { url, dbs: busy });
         }
     }
-    let conflict = if any_resume { Conflict::Replace } else { s.conflict };
+    let conflict = if any_resume {
+        Conflict::Replace
+    } else {
+        s.conflict
+    };
     let pre = preflight::run(
         &job.source,
         &mut target,
@@ -844,7 +860,11 @@ mod tests {
         assert_eq!(by_replica[0].id, "s0");
         assert!(select(plans.clone(), &[ShardSpec::Indexes(0..=2)]).is_err());
         assert!(select(plans, &[ShardSpec::Node("dddddddd".into())]).is_err());
-        let p = pick(&topo.masters()[0].clone(), topo.replicas_of(topo.masters()[0]), true);
+        let p = pick(
+            &topo.masters()[0].clone(),
+            topo.replicas_of(topo.masters()[0]),
+            true,
+        );
         assert_eq!(p.addr(), "10.0.0.3:7000");
     }
 }

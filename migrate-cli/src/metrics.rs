@@ -37,6 +37,11 @@ struct Metrics {
     floats: Vec<(Gauge<f64, AtomicU64>, Field<f64>)>,
     /// Last value seen per counter (counters only go up by the difference).
     last: Vec<u64>,
+    /// A cluster source: per-shard figures, labelled `shard="s0"`.
+    shard_gauges: Vec<(Family<Labels, Gauge>, Field<i64>)>,
+    shard_counters: Vec<(Family<Labels, Counter>, Field<u64>)>,
+    /// Last value seen per (shard counter, shard).
+    shard_last: std::collections::HashMap<(usize, String), u64>,
 }
 
 const PHASES: [&str; 5] = ["connecting", "full-sync", "incremental", "stopping", "done"];
@@ -144,6 +149,55 @@ impl Metrics {
             floats.push((g, f));
         }
         let last = vec![0; counters.len()];
+        let mut shard_gauges: Vec<(Family<Labels, Gauge>, Field<i64>)> = Vec::new();
+        for (name, help, f) in [
+            (
+                "shard_lag_bytes",
+                "A cluster source's shard: stream bytes not applied yet",
+                (|p: &Progress| p.lag_bytes as i64) as fn(&Progress) -> i64,
+            ),
+            (
+                "shard_source_offset",
+                "A cluster source's shard: replication offset received",
+                |p| p.source_offset as i64,
+            ),
+            (
+                "shard_applied_offset",
+                "A cluster source's shard: replication offset applied",
+                |p| p.applied_offset as i64,
+            ),
+            (
+                "shard_checkpoint_offset",
+                "A cluster source's shard: offset of its last checkpoint (-1: none yet)",
+                |p| p.checkpoint_offset.map_or(-1, |o| o as i64),
+            ),
+        ] {
+            let g = Family::<Labels, Gauge>::default();
+            registry.register(name, help, g.clone());
+            shard_gauges.push((g, f));
+        }
+        let mut shard_counters: Vec<(Family<Labels, Counter>, Field<u64>)> = Vec::new();
+        for (name, help, f) in [
+            (
+                "shard_commands_applied",
+                "A cluster source's shard: replicated commands applied",
+                (|p: &Progress| p.commands_applied) as fn(&Progress) -> u64,
+            ),
+            (
+                "shard_full_syncs",
+                "A cluster source's shard: full syncs",
+                |p| p.full_syncs,
+            ),
+            (
+                "shard_partial_resyncs",
+                "A cluster source's shard: partial resyncs",
+                |p| p.partial_resyncs,
+            ),
+        ] {
+            let c = Family::<Labels, Counter>::default();
+            registry.register(name, help, c.clone());
+            shard_counters.push((c, f));
+        }
         Metrics {
             registry,
             phase,
@@ -151,6 +205,9 @@ impl Metrics {
             gauges,
             floats,
             last,
+            shard_gauges,
+            shard_counters,
+            shard_last: std::collections::HashMap::new(),
         }
     }
 
@@ -177,6 +234,18 @@ impl Metrics {
         }
         for (g, f) in &self.floats {
             g.set(f(p));
+        }
+        for shard in &p.shards {
+            let labels = vec![("shard".to_string(), shard.id.clone())];
+            for (g, f) in &self.shard_gauges {
+                g.get_or_create(&labels).set(f(&shard.progress));
+            }
+            for (i, (c, f)) in self.shard_counters.iter().enumerate() {
+                let now = f(&shard.progress);
+                let last = self.shard_last.entry((i, shard.id.clone())).or_default();
+                c.get_or_create(&labels).inc_by(now.saturating_sub(*last));
+                *last = now.max(*last);
+            }
         }
         let mut out = String::new();
         let _ = encode(&mut out, &self.registry);
@@ -207,12 +276,35 @@ fn status_json(p: &Progress, settings: &[(String, String)]) -> String {
         .iter()
         .map(|(k, v)| format!("{}: {}", json_str(k), json_str(v)))
         .collect();
+    let shards: Vec<String> = p
+        .shards
+        .iter()
+        .map(|s| {
+            let q = &s.progress;
+            format!(
+                "{{\"id\": {}, \"node\": {}, \"slots\": {}, \"phase\": {}, \"synced\": {}, \"keys_written\": {}, \"commands_applied\": {}, \"lag_bytes\": {}, \"source_offset\": {}, \"applied_offset\": {}, \"checkpoint_offset\": {}, \"full_syncs\": {}, \"partial_resyncs\": {}}}",
+                json_str(&s.id),
+                json_str(&s.node),
+                json_str(&s.slots),
+                json_str(q.phase.as_str()),
+                s.synced(),
+                q.keys_written,
+                q.commands_applied,
+                q.lag_bytes,
+                q.source_offset,
+                q.applied_offset,
+                opt(q.checkpoint_offset),
+                q.full_syncs,
+                q.partial_resyncs
+            )
+        })
+        .collect();
     format!(
         "{{\"phase\": {}, \"elapsed_seconds\": {:.3}, \"rdb_bytes\": {}, \"rdb_total_bytes\": {}, \
          \"keys_written\": {}, \"keys_skipped\": {}, \"commands_applied\": {}, \"failures\": {}, \
          \"unsupported\": {}, \"lag_bytes\": {}, \"lag_seconds\": {:.3}, \"source_offset\": {}, \
          \"applied_offset\": {}, \"checkpoint_offset\": {}, \"full_syncs\": {}, \
-         \"partial_resyncs\": {}, \"disconnects\": {}, \"settings\": {{{}}}}}\n",
+         \"partial_resyncs\": {}, \"disconnects\": {}, \"shards\": [{}], \"settings\": {{{}}}}}\n",
         json_str(p.phase.as_str()),
         p.elapsed.as_secs_f64(),
         p.rdb_bytes,
@@ -230,6 +322,7 @@ fn status_json(p: &Progress, settings: &[(String, String)]) -> String {
         p.full_syncs,
         p.partial_resyncs,
         p.disconnects,
+        shards.join(", "),
         settings.join(", ")
     )
 }

@@ -456,7 +456,13 @@ fn progress_line(p: &Progress) -> String {
         );
     }
     let line = progress_body(p, &clock);
-    format!("{line}{throttled}")
+    let shards = if p.shards.is_empty() {
+        String::new()
+    } else {
+        let synced = p.shards.iter().filter(|s| s.synced()).count();
+        format!(", {synced}/{} shards synced", p.shards.len())
+    };
+    format!("{line}{shards}{throttled}")
 }
 
 fn progress_body(p: &Progress, clock: &str) -> String {
@@ -558,6 +564,35 @@ fn summary(r: &Report) -> String {
     }
     if let Some(c) = &r.resumed_from {
         notes.push(format!("resumed from the target's checkpoint ({c})"));
+    }
+    if !r.shards.is_empty() {
+        let each: Vec<String> = r
+            .shards
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} ({}, slots {}) {}: {} keys, {} commands, {} full sync(s), {} partial resync(s){}",
+                    s.id,
+                    s.master,
+                    s.slots,
+                    s.state,
+                    s.keys,
+                    s.commands_applied,
+                    s.full_syncs,
+                    s.partial_resyncs,
+                    if s.failovers_followed > 0 {
+                        format!(", {} failover(s) followed", s.failovers_followed)
+                    } else {
+                        String::new()
+                    }
+                )
+            })
+            .collect();
+        notes.push(format!(
+            "cluster source, {} shard(s): {}",
+            r.shards.len(),
+            each.join("; ")
+        ));
     }
     if r.healing_full_syncs > 0 {
         notes.push(format!(

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use migrate_core::migrate::{Limits, Migration, ScanOptions, Source, SourceMode};
+use migrate_core::migrate::{Limits, Migration, ScanOptions, ShardSpec, Source, SourceMode};
 use replication_client::{Config, TlsOptions};
 
 use super::migrate_args::MigrateArgs;
@@ -50,6 +50,27 @@ pub(crate) struct SyncArgs {
     /// At most N commands per second written to the target (both modes).
     #[arg(long = "target-max-ops", value_name = "N")]
     target_max_ops: Option<u64>,
+    /// Cluster source: how many shards may run their first full sync at the same time
+    /// (each forks its master).
+    #[arg(long = "max-full-syncs", value_name = "N", default_value_t = 2)]
+    max_full_syncs: usize,
+    /// Cluster source: read each shard from one of its replicas (a healthy one, else the
+    /// master) to spare the masters.
+    #[arg(long = "prefer-replica")]
+    prefer_replica: bool,
+    /// Cluster source: migrate only these shards: indexes in the list sorted by first slot
+    /// (`0-2,5`) and/or node ids (of the shard's master or a replica). Run one process per
+    /// subset to split a cluster across machines.
+    #[arg(long = "shards", value_name = "LIST")]
+    shards: Option<String>,
+    /// Cluster source: seconds between topology checks (new shards, a moved shard); 0
+    /// turns them off (a failed link always checks).
+    #[arg(
+        long = "rediscover-interval",
+        value_name = "SECS",
+        default_value_t = 10.0
+    )]
+    rediscover_interval: f64,
     #[command(flatten)]
     common: MigrateArgs,
 }
@@ -146,6 +167,21 @@ impl SyncArgs {
             .source_max_ops(self.source_max_ops.unwrap_or(0))
             .max_bandwidth(self.max_bandwidth.unwrap_or(0))
             .target_max_ops(self.target_max_ops.unwrap_or(0));
+        if !(0.0..=86_400.0).contains(&self.rediscover_interval) {
+            return Err(CliError::usage(
+                "--rediscover-interval: expected 0..=86400 seconds".to_string(),
+            ));
+        }
+        if self.max_full_syncs == 0 {
+            return Err(CliError::usage(
+                "--max-full-syncs: expected at least 1".to_string(),
+            ));
+        }
+        let shards = match &self.shards {
+            Some(list) => ShardSpec::parse_list(list)
+                .map_err(|e| CliError::usage(format!("--shards: {e}")))?,
+            None => Vec::new(),
+        };
         self.common.source_mode = mode;
         let builder = self.common.builder(
             Migration::builder()
@@ -153,7 +189,11 @@ impl SyncArgs {
                 .once(self.once)
                 .source_mode(mode)
                 .scan_options(scan)
-                .limits(limits),
+                .limits(limits)
+                .max_concurrent_full_syncs(self.max_full_syncs)
+                .prefer_replica(self.prefer_replica)
+                .shards(shards)
+                .rediscover_every(std::time::Duration::from_secs_f64(self.rediscover_interval)),
         )?;
         self.common.run(builder, &source)
     }

@@ -89,6 +89,17 @@ fn once_from(flavor: Flavor) {
     let cluster = Cluster::start(flavor, 3, 1);
     let mut conn = cluster.connect();
     fill(&mut conn, 100);
+    let functions = flavor != Flavor::Redis6_2;
+    if functions {
+        // Function libraries are loaded on every master of a cluster.
+        for m in cluster.masters() {
+            m.connect().must([
+                "FUNCTION",
+                "LOAD",
+                "#!lua name=mylib\nredis.register_function('f', function() return 1 end)",
+            ]);
+        }
+    }
     let target = Server::start(flavor);
     // Through a replica: any node leads to every shard.
     let seed = cluster.replicas_of(cluster.masters()[1])[0].addr();
@@ -113,6 +124,12 @@ fn once_from(flavor: Flavor) {
         assert_eq!(s.state, "caught-up");
     }
     assert!(report.to_json().contains("\"shards\": [\n"));
+    if functions {
+        // Loaded once (by the first shard), none reported as kept or failed.
+        assert_eq!(report.functions, 1, "{}", report.to_json());
+        assert!(report.functions_skipped.is_empty(), "{}", report.to_json());
+        assert_eq!(t.int(["FCALL", "f", "0"]), 1);
+    }
 }
 
 #[test]

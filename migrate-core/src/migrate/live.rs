@@ -298,6 +298,14 @@ impl Live {
                             opened: std::time::Instant::now(),
                         });
                     }
+                    if self.shard.as_ref().is_some_and(|f| !f.functions)
+                        && cmd.name().eq_ignore_ascii_case(b"FUNCTION")
+                    {
+                        // Function libraries live on every master of a cluster: the first
+                        // shard carries them, the others' copies would collide.
+                        tracing::debug!(target: "migrate", "{}: FUNCTION command left to the first shard", self.origin);
+                        continue;
+                    }
                     incr.command(cmd, ap).await?;
                     if let Some(b) = batch.as_mut() {
                         b.commands += 1;

@@ -248,6 +248,9 @@ fn addrs(topo: &ClusterTopology) -> Vec<String> {
 /// A shard's link state for following failovers (see the module docs).
 pub(crate) struct Follow {
     pub(crate) id: String,
+    /// Whether this shard carries the function libraries (the first shard of the cluster
+    /// does; every master holds the same ones, and loading them again would collide).
+    pub(crate) functions: bool,
     /// The slots it served at discovery: a healing full sync sweeps only these.
     pub(crate) slots: Vec<RangeInclusive<u16>>,
     members: Vec<String>,
@@ -385,6 +388,10 @@ struct Ctx {
     permits: Arc<Semaphore>,
     stop: watch::Receiver<bool>,
     base_report: Report,
+    /// The id of the cluster's first shard (by slot): it alone carries function libraries.
+    first_id: String,
+    /// The libraries of the first shard's master: the other shards leave them out.
+    first_libraries: Arc<std::collections::HashSet<bytes::Bytes>>,
 }
 
 /// The end of one shard's task.
@@ -441,6 +448,20 @@ pub(crate) async fn run(
         return Err(cluster_err("no master serves any slot".into()));
     }
     let total = all.len();
+    let first_id = all[0].id.clone();
+    let first_libraries = {
+        let m = &all[0].master;
+        let cfg = TargetConfig {
+            url: source.url().with_host_port(&m.host, m.port),
+            tls: source.tls_options().clone(),
+        };
+        match conn::connect(&cfg, s.connect_timeout).await {
+            Ok(mut t) => t.function_libraries().await.unwrap_or_default(),
+            Err(_) => Vec::new(),
+        }
+    };
+    let first_libraries: Arc<std::collections::HashSet<bytes::Bytes>> =
+        Arc::new(first_libraries.into_iter().collect());
     let plans = select(all, &s.shards).map_err(cluster_err)?;
     tracing::info!(target: "migrate", "the source {} is a cluster of {total} shards (read with {:?}); migrating {}: {}",
         source.url(), topo.source(), plans.len(),
@@ -537,6 +558,8 @@ pub(crate) async fn run(
             source_mode: "psync".into(),
             ..Report::default()
         },
+        first_id,
+        first_libraries,
     });
     let mut seeds = addrs(&topo);
     let seed = source.url().addr();
@@ -638,7 +661,14 @@ pub(crate) async fn run(
     done.sort_by_key(|d| d.plan.slots.first().map_or(0, |r| *r.start()));
     let max = s.max_listed;
     let mut all_caught_up = !done.is_empty();
-    for d in &done {
+    for d in &mut done {
+        if d.plan.id != ctx.first_id {
+            // Left to the first shard, not kept from the target: not "skipped".
+            let target_had = ctx.fs.existing_functions.clone().unwrap_or_default();
+            d.report.functions_skipped.retain(|n| {
+                !ctx.first_libraries.contains(n.as_bytes()) || target_had.contains(n.as_bytes())
+            });
+        }
         report.absorb(&d.report, max);
         let state = match &d.result {
             Ok(r) => r.as_str(),
@@ -696,6 +726,7 @@ fn spawn(
         tracker: child.clone(),
     });
     let follow = Follow {
+        functions: plan.id == ctx.first_id,
         id: plan.id.clone(),
         slots: plan.slots.clone(),
         members: plan.members(),
@@ -773,6 +804,15 @@ async fn run_shard(
         } else {
             None
         };
+        let existing_functions = if plan.id == ctx.first_id {
+            ctx.fs.existing_functions.clone()
+        } else {
+            // The first shard loads these; here they would collide.
+            let mut all: std::collections::HashSet<bytes::Bytes> =
+                (*ctx.first_libraries).clone();
+            all.extend(ctx.fs.existing_functions.iter().flat_map(|e| e.iter().cloned()));
+            Some(Arc::new(all))
+        };
         let mut config = ctx.source.clone();
         if let Ok(n) = follow.node.lock().map(|n| n.clone()) {
             if let Some(n) = Node::parse_addr(&n) {
@@ -803,6 +843,7 @@ async fn run_shard(
             fs_config: FullSyncConfig {
                 origin: origin.clone(),
                 conflict,
+                existing_functions,
                 ..ctx.fs.clone()
             },
             exists,

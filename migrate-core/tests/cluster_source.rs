@@ -322,3 +322,83 @@ fn a_shard_selection_that_matches_nothing_is_refused() {
     let e = result.unwrap_err().to_string();
     assert!(e.contains("out of range") && e.contains("3 shards"), "{e}");
 }
+
+#[test]
+fn killed_master_is_replaced_and_followed() {
+    let mut cluster = Cluster::start(Flavor::Valkey9_1, 3, 1);
+    let mut conn = cluster.connect();
+    fill(&mut conn, 40);
+    let target = Server::start(Flavor::Valkey9_1);
+    let rt = runtime();
+    let _guard = rt.enter();
+    let handle = from_cluster(&cluster.masters()[2].addr(), &target).start();
+    wait_synced(&handle, 3);
+    for i in 0..100 {
+        conn.int(["INCR", &format!("counter:{i}")]);
+    }
+    wait_equal(&cluster, &target);
+    // Shard 1's master dies (SIGKILL): its replica takes over after the node timeout and
+    // the failing link moves to it.
+    let replica = cluster.replicas_of(cluster.masters()[1])[0].addr();
+    cluster.kill_master(1);
+    cluster.wait_ok();
+    assert_eq!(cluster.masters()[1].addr(), replica);
+    let mut conn = cluster.connect();
+    for i in 0..100 {
+        conn.int(["INCR", &format!("counter:{i}")]);
+    }
+    wait_equal(&cluster, &target);
+    handle.stop();
+    let report = rt.block_on(handle.wait()).unwrap();
+    let s1 = &report.shards[1];
+    assert_eq!(s1.master, replica, "{}", report.to_json());
+    assert!(s1.failovers_followed >= 1, "{}", report.to_json());
+    // Everything was replicated before the kill: psync2 continues on the promoted replica.
+    assert_eq!(s1.full_syncs, 1, "{}", report.to_json());
+    for s in &report.shards {
+        assert!(s.error.is_none(), "{}", report.to_json());
+    }
+}
+
+/// Slots resharded between source shards: `MIGRATE` shows up as a `RESTORE` on the new
+/// owner's stream and a `DEL` on the old owner's, which reach the target in either order.
+/// The new owner's `RESTORE-ASKING` makes it the key's owner: the old owner's `DEL` is left
+/// out when it comes later, applied first when it comes first.
+#[test]
+fn slots_resharded_between_source_shards() {
+    let cluster = Cluster::start(Flavor::Redis7_0, 3, 1);
+    let mut conn = cluster.connect();
+    for slot in 0..50u16 {
+        let key = testkit::cluster::key_in_slot(slot, "moved");
+        conn.cmd_key(&key, [b"SET".to_vec(), key.clone(), b"v".to_vec()]);
+    }
+    fill(&mut conn, 20);
+    let target = Server::start(Flavor::Redis7_0);
+    let rt = runtime();
+    let _guard = rt.enter();
+    let handle = from_cluster(&cluster.masters()[0].addr(), &target).start();
+    wait_synced(&handle, 3);
+    let to = cluster.masters()[1].id().to_string();
+    cluster.move_slots(0..=49, &to);
+    // The new owner's stream carried the 50 RESTOREs.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while handle.progress().shards[1].progress.commands_applied < 50 {
+        assert!(Instant::now() < deadline, "{:?}", handle.progress());
+        thread::sleep(Duration::from_millis(50));
+    }
+    wait_equal(&cluster, &target);
+    handle.stop();
+    let report = rt.block_on(handle.wait()).unwrap();
+    assert_eq!(report.failures_total, 0, "{}", report.to_json());
+    // Each key's DEL on the old owner was either applied before its RESTORE or left out.
+    let s0 = &report.shards[0];
+    let left_out = report
+        .warnings
+        .iter()
+        .any(|w| w.starts_with("shard s0:") && w.contains("left out"));
+    assert!(
+        s0.commands_applied >= 50 || left_out,
+        "{}",
+        report.to_json()
+    );
+}

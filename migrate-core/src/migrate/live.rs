@@ -144,6 +144,11 @@ impl Live {
                     // Quiet: settle what is in flight and check whether we caught up.
                     if synced && !incr.in_transaction() {
                         ap.flush().await?;
+                        if batch.is_none() && ap.is_idle() {
+                            if let Some(follow) = self.shard.as_mut() {
+                                follow.landed();
+                            }
+                        }
                         if let Some(follow) = self.shard.as_mut().filter(|f| f.check_due()) {
                             // A quiet cluster shard: is its node still the one to read?
                             if let Some(next) = follow.relink(replica.position(), 0).await? {
@@ -253,6 +258,9 @@ impl Live {
                             let mut scan =
                                 conn::connect(&self.target, self.connect_timeout).await?;
                             let unlink = self.version.has_unlink();
+                            if let Some(follow) = self.shard.as_mut() {
+                                follow.refresh_slots().await;
+                            }
                             let slots = self.shard.as_ref().map(|f| &f.slots[..]);
                             let removed = super::sweep::sweep(
                                 &mut scan,
@@ -298,17 +306,20 @@ impl Live {
                             opened: std::time::Instant::now(),
                         });
                     }
-                    if self.shard.as_ref().is_some_and(|f| !f.functions)
-                        && cmd.name().eq_ignore_ascii_case(b"FUNCTION")
-                    {
-                        // Function libraries live on every master of a cluster: the first
-                        // shard carries them, the others' copies would collide.
-                        tracing::debug!(target: "migrate", "{}: FUNCTION command left to the first shard", self.origin);
-                        continue;
-                    }
-                    incr.command(cmd, ap).await?;
-                    if let Some(b) = batch.as_mut() {
-                        b.commands += 1;
+                    // A cluster shard leaves some commands out (keys moved to another
+                    // shard; function libraries, which the first shard carries); the
+                    // position still moves past them below.
+                    let cmd = match self.shard.as_mut() {
+                        Some(follow) => follow.screen(cmd).await.filter(|c| {
+                            follow.functions || !c.name().eq_ignore_ascii_case(b"FUNCTION")
+                        }),
+                        None => Some(cmd),
+                    };
+                    if let Some(cmd) = cmd {
+                        incr.command(cmd, ap).await?;
+                        if let Some(b) = batch.as_mut() {
+                            b.commands += 1;
+                        }
                     }
                 }
                 ReplEvent::PartialResync { offset, .. } => {
@@ -354,6 +365,11 @@ impl Live {
             if synced {
                 self.publish_incr(&replica, &incr, ap, tracker);
             }
+            if batch.is_none() && ap.is_idle() {
+                if let Some(follow) = self.shard.as_mut() {
+                    follow.landed();
+                }
+            }
         };
         if reason == StopReason::Stopped {
             tracker.update(|p| p.phase = Phase::Stopping);
@@ -363,6 +379,14 @@ impl Live {
         self.close_batch(&mut batch, boundary, ap).await?;
         ap.flush().await?;
         self.publish_incr(&replica, &incr, ap, tracker);
+        if let Some(f) = &self.shard {
+            if f.superseded > 0 {
+                ap.report.warnings.push(format!("shard {}: {} replicated command(s) on keys that moved to another shard (slots resharded on the source) were left out: the move's RESTORE carries their effect", f.id, f.superseded));
+            }
+            if f.unconfirmed_moves > 0 {
+                ap.report.warnings.push(format!("shard {}: {} key(s) moved in from another shard were restored before that shard's DEL of them was confirmed on the target; check them with `redis-migrate verify`", f.id, f.unconfirmed_moves));
+            }
+        }
         let lag = replica.lag();
         ap.report.source_offset = Some(lag.source_offset);
         ap.report.applied_offset = synced.then_some(ap.applied_offset);

@@ -245,6 +245,33 @@ fn addrs(topo: &ClusterTopology) -> Vec<String> {
     out
 }
 
+/// How long a shard's `RESTORE-ASKING` waits for the old owner's `DEL` of the same key
+/// (already screened on the old owner's link) to reach the target first.
+const MOVE_WAIT: Duration = Duration::from_secs(2);
+
+/// Keys moved between the shards of this process by `MIGRATE` (slots resharded on the
+/// source): the new owner's stream carries `RESTORE-ASKING`, the old owner's a `DEL`, and
+/// the two links reach the target in either order. See [`Follow::screen`].
+#[derive(Debug, Default)]
+pub(crate) struct Moves(Mutex<MovesInner>);
+
+#[derive(Debug, Default)]
+struct MovesInner {
+    /// Key → the shard whose stream restored it last (its owner since).
+    owners: std::collections::HashMap<bytes::Bytes, String>,
+    /// Key → (shard, its command number) of a `DEL`/`UNLINK` screened but maybe not yet
+    /// applied on the target.
+    dels: std::collections::HashMap<bytes::Bytes, (String, u64)>,
+    /// Shard → the command number up to which everything it screened is applied.
+    landed: std::collections::HashMap<String, u64>,
+}
+
+impl Moves {
+    fn lock(&self) -> std::sync::MutexGuard<'_, MovesInner> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// A shard's link state for following failovers (see the module docs).
 pub(crate) struct Follow {
     pub(crate) id: String,
@@ -263,9 +290,134 @@ pub(crate) struct Follow {
     node: Arc<Mutex<String>>,
     check_every: Duration,
     last_check: std::time::Instant,
+    /// Shared by the shards of this process.
+    moves: Arc<Moves>,
+    /// Replicated commands screened so far.
+    seq: u64,
+    /// `seq` when everything screened was last known applied.
+    landed_seq: u64,
+    /// `DEL`s screened and maybe not applied yet: (seq, key).
+    dels_in_flight: std::collections::VecDeque<(u64, bytes::Bytes)>,
+    /// Commands left out because their keys moved to another shard (the move carries
+    /// their effect).
+    pub(crate) superseded: u64,
+    /// Moves applied without the old owner's `DEL` confirmed first (after [`MOVE_WAIT`]).
+    pub(crate) unconfirmed_moves: u64,
 }
 
 impl Follow {
+    /// Screens a replicated command of this shard against keys moved between shards:
+    ///
+    /// - `RESTORE-ASKING key` (this shard imports a key by `MIGRATE`): this shard owns the
+    ///   key from now on; applied as `RESTORE ... REPLACE` (the old owner's copy may still
+    ///   be on the target), after the old owner's `DEL` of it if that is still in flight.
+    /// - A command on a key another shard owns since a move: it happened on this shard
+    ///   before the move (no shard writes a key it no longer has), and the move's `RESTORE`
+    ///   already holds its effect: left out (`DEL`/`UNLINK` narrowed to the other keys).
+    ///
+    /// So the order in which the two shards' streams reach the target does not matter.
+    /// `None`: leave the command out.
+    pub(crate) async fn screen(
+        &mut self,
+        mut cmd: replication_client::Command,
+    ) -> Option<replication_client::Command> {
+        self.seq += 1;
+        let name = cmd.name().to_ascii_uppercase();
+        if name == b"RESTORE-ASKING" {
+            let Some(key) = cmd.args.get(1).cloned() else {
+                return Some(cmd);
+            };
+            let wait = {
+                let mut m = self.moves.lock();
+                m.owners.insert(key.clone(), self.id.clone());
+                m.dels.get(&key).filter(|(s, _)| *s != self.id).cloned()
+            };
+            if let Some((shard, seq)) = wait {
+                let deadline = std::time::Instant::now() + MOVE_WAIT;
+                loop {
+                    let landed = self.moves.lock().landed.get(&shard).copied().unwrap_or(0);
+                    if landed >= seq {
+                        break;
+                    }
+                    if std::time::Instant::now() >= deadline {
+                        self.unconfirmed_moves += 1;
+                        tracing::warn!(target: "migrate", "shard {}: a key moved from shard {shard} is restored before that shard's DEL of it was confirmed (waited {MOVE_WAIT:?})", self.id);
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+            cmd.args[0] = bytes::Bytes::from_static(b"RESTORE");
+            if !cmd
+                .args
+                .iter()
+                .skip(4)
+                .any(|a| a.eq_ignore_ascii_case(b"REPLACE"))
+            {
+                cmd.args.push(bytes::Bytes::from_static(b"REPLACE"));
+            }
+            return Some(cmd);
+        }
+        let Some(idx) = crate::command::key_indexes(&cmd.args) else {
+            return Some(cmd);
+        };
+        if idx.is_empty() {
+            return Some(cmd);
+        }
+        let mut m = self.moves.lock();
+        let foreign = |m: &MovesInner, i: usize| {
+            m.owners
+                .get(&cmd.args[i])
+                .is_some_and(|owner| *owner != self.id)
+        };
+        let keep: Vec<usize> = idx.iter().copied().filter(|&i| !foreign(&m, i)).collect();
+        let dropped = idx.len() - keep.len();
+        if name == b"DEL" || name == b"UNLINK" {
+            for &i in &keep {
+                m.dels
+                    .insert(cmd.args[i].clone(), (self.id.clone(), self.seq));
+                self.dels_in_flight
+                    .push_back((self.seq, cmd.args[i].clone()));
+            }
+            drop(m);
+            if dropped == 0 {
+                return Some(cmd);
+            }
+            self.superseded += 1;
+            if keep.is_empty() {
+                return None;
+            }
+            let mut args = vec![cmd.args[0].clone()];
+            args.extend(keep.iter().map(|&i| cmd.args[i].clone()));
+            cmd.args = args;
+            return Some(cmd);
+        }
+        if dropped == 0 {
+            Some(cmd)
+        } else {
+            self.superseded += 1;
+            None
+        }
+    }
+
+    /// Everything screened so far is applied on the target (the applier is idle).
+    pub(crate) fn landed(&mut self) {
+        if self.landed_seq == self.seq {
+            return;
+        }
+        self.landed_seq = self.seq;
+        let mut m = self.moves.lock();
+        m.landed.insert(self.id.clone(), self.seq);
+        while let Some((seq, key)) = self.dels_in_flight.pop_front() {
+            if m.dels
+                .get(&key)
+                .is_some_and(|(s, q)| *s == self.id && *q == seq)
+            {
+                m.dels.remove(&key);
+            }
+        }
+    }
+
     /// The current node's URL, redacted.
     pub(crate) fn origin(&self) -> String {
         self.config.url().to_string()
@@ -326,6 +478,10 @@ impl Follow {
             .chain(&replicas)
             .filter_map(|n| n.id.clone())
             .collect();
+        let slots = topo.slot_map().slots_of(&master);
+        if !slots.is_empty() {
+            self.slots = slots;
+        }
         let node = pick(&master, &replicas, self.prefer_replica);
         let addr = node.addr();
         if addr == current {
@@ -351,6 +507,27 @@ impl Follow {
             Err(_) => {
                 tracing::warn!(target: "migrate", "shard {}: {addr} did not answer PSYNC within {RELINK_TIMEOUT:?}; retrying", self.id);
                 Ok(None)
+            }
+        }
+    }
+
+    /// Reads the shard's slots again (before the sweep of a healing full sync, which must
+    /// stay inside the slots the shard serves now: slots resharded away are another
+    /// shard's). Kept as they were when no node answers.
+    pub(crate) async fn refresh_slots(&mut self) {
+        let base = TargetConfig {
+            url: self.config.url().clone(),
+            tls: self.config.tls_options().clone(),
+        };
+        let mut seeds = vec![self.config.url().addr()];
+        seeds.extend(self.seeds.iter().cloned());
+        if let Some(topo) = discover_any(&seeds, &base, self.timeout).await {
+            if let Some((master, _)) = self.find(&topo) {
+                let slots = topo.slot_map().slots_of(&master);
+                if slots != self.slots {
+                    tracing::info!(target: "migrate", "shard {} now serves slots {} (was {})", self.id, slots_text(&slots), slots_text(&self.slots));
+                    self.slots = slots;
+                }
             }
         }
     }
@@ -392,6 +569,7 @@ struct Ctx {
     first_id: String,
     /// The libraries of the first shard's master: the other shards leave them out.
     first_libraries: Arc<std::collections::HashSet<bytes::Bytes>>,
+    moves: Arc<Moves>,
 }
 
 /// The end of one shard's task.
@@ -560,6 +738,7 @@ pub(crate) async fn run(
         },
         first_id,
         first_libraries,
+        moves: Arc::new(Moves::default()),
     });
     let mut seeds = addrs(&topo);
     let seed = source.url().addr();
@@ -737,6 +916,12 @@ fn spawn(
         node: shown.clone(),
         check_every: ctx.settings.rediscover_every,
         last_check: std::time::Instant::now(),
+        moves: ctx.moves.clone(),
+        seq: 0,
+        landed_seq: 0,
+        dels_in_flight: std::collections::VecDeque::new(),
+        superseded: 0,
+        unconfirmed_moves: 0,
     };
     let ctx = ctx.clone();
     set.spawn(async move {

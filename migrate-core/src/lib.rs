@@ -48,7 +48,8 @@
 //! The [`cluster`] module reads a cluster's topology without I/O ([`cluster::SlotMap`] from
 //! `CLUSTER SHARDS`, `SLOTS` or `NODES`), finds it over a connection
 //! ([`cluster::discover`]) and routes requests to the right master
-//! ([`cluster::ClusterClient`]).
+//! ([`cluster::ClusterClient`]). A migration from a cluster source runs one replication
+//! link per shard (see [`migrate`], "Cluster sources").
 
 pub mod cluster;
 pub mod command;

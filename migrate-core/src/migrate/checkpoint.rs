@@ -22,9 +22,10 @@
 //!   what is written (filter, db map, write mode). A checkpoint with another fingerprint is
 //!   refused, never silently reused.
 //!
-//! A cluster target will keep one such key per source shard on every node (a hash tag per
-//! node slot); several source shards use one key each (`:<shard>` suffix). The format and
-//! the scheme stay the same.
+//! A cluster source keeps one key per shard: [`CHECKPOINT_KEY`]`:<shard>` (`:s0`,
+//! `:s5461`: the shard's lowest slot at discovery), its fingerprint naming the shard id
+//! instead of a node address. A cluster target will keep such keys on every node (a hash
+//! tag per node slot, built from the base key). The format and the scheme stay the same.
 
 use std::fmt;
 

@@ -97,6 +97,35 @@
 //! again replaces what the first attempt wrote, so a list or stream written as commands is
 //! never doubled.
 //!
+//! # Cluster sources
+//! A live source that is a Redis Cluster node (`INFO cluster`; any node, master or
+//! replica) is read shard by shard: the masters are discovered
+//! ([`cluster::discover`](crate::cluster::discover)), and each shard gets its own
+//! replication link, target connection and checkpoint, run in parallel on the runtime.
+//! A shard's id is `s` and the lowest slot it served at discovery (`s0`, `s5461`); its
+//! checkpoint key is [`CHECKPOINT_KEY`]`:<id>` and its fingerprint names the id (not a node
+//! address, which a failover changes).
+//! - [`MigrationBuilder::max_concurrent_full_syncs`] bounds the first full syncs running
+//!   at once (default 2); [`MigrationBuilder::prefer_replica`] reads each shard from a
+//!   replica; [`MigrationBuilder::shards`] ([`ShardSpec`]) takes a subset, so several
+//!   processes can split a cluster into one target.
+//! - A failed link asks the cluster again (any known node), finds its shard's new node by
+//!   the shard's node ids (else its first slot) and continues there with `PSYNC` from the
+//!   position reached (psync2: no full sync when the promoted replica has the history);
+//!   bounded, then [`MigrationError::ShardLost`]. Every
+//!   [`MigrationBuilder::rediscover_every`] a quiet link checks its node and new shards get
+//!   a link.
+//! - Slots resharded on the source: a key moved by `MIGRATE` is a `RESTORE-ASKING` on the
+//!   new owner's stream and a `DEL` on the old owner's, in either order at the target. The
+//!   restore makes its shard the key's owner (applied with `REPLACE`, after an old owner's
+//!   `DEL` of the key still in flight, waited for up to 2 s); the old owner's later commands
+//!   on the key, all from before the move, are left out and counted in
+//!   [`Report::warnings`]. This bookkeeping is per process and not kept across restarts.
+//! - Function libraries (on every master) are carried by the first shard only.
+//! - [`Report::shards`] and [`Progress::shards`] break the summed counters down by shard;
+//!   `once` ends when every shard has caught up; one shard failing stops the others
+//!   (checkpoints written) and ends with [`MigrationError::Shard`].
+//!
 //! # Logging
 //! Through `tracing` (target `migrate`): connections, phases, link failures, each failed
 //! write. URLs are always shown redacted; values never appear.

@@ -402,3 +402,95 @@ fn slots_resharded_between_source_shards() {
         report.to_json()
     );
 }
+
+#[test]
+fn a_failing_shard_stops_the_others_cleanly_and_is_named() {
+    let cluster = Cluster::start(Flavor::Valkey9_1, 3, 0);
+    let mut conn = cluster.connect();
+    fill(&mut conn, 10);
+    let target = Server::start(Flavor::Redis6_2);
+    let rt = runtime();
+    let _guard = rt.enter();
+    let handle = from_cluster(&cluster.masters()[0].addr(), &target).start();
+    wait_synced(&handle, 3);
+    for i in 0..30 {
+        conn.int(["INCR", &format!("counter:{i}")]);
+    }
+    // Hash field TTLs do not exist on 6.2: shard s5461 stops (the default error policy).
+    let key = testkit::cluster::key_in_slot(6000, "fields");
+    conn.cmd_key(&key, [&b"HSET"[..], &key, b"a", b"1"]);
+    conn.cmd_key(
+        &key,
+        [&b"HPEXPIRE"[..], &key, b"100000", b"FIELDS", b"1", b"a"],
+    );
+    let (report, result) = rt.block_on(handle.finish());
+    let err = result.unwrap_err().to_string();
+    assert!(
+        err.starts_with("shard s5461 (") && err.contains("hash field TTLs"),
+        "{err}"
+    );
+    let states: Vec<&str> = report.shards.iter().map(|s| s.state.as_str()).collect();
+    assert_eq!(
+        states,
+        ["stopped", "failed", "stopped"],
+        "{}",
+        report.to_json()
+    );
+    assert!(report.shards[1].error.is_some());
+    // The others stopped cleanly: their checkpoints hold where they stopped.
+    let mut t = target.connect();
+    for s in [&report.shards[0], &report.shards[2]] {
+        let key = format!("{CHECKPOINT_KEY}:{}", s.id);
+        let value = String::from_utf8(t.bulk(["GET", key.as_str()]).unwrap()).unwrap();
+        let offset = s.checkpoint_offset.unwrap().to_string();
+        assert!(
+            value.contains(&format!(" {offset} ")),
+            "{value} vs {offset}"
+        );
+    }
+}
+
+#[test]
+fn a_shard_that_starts_serving_slots_gets_a_link() {
+    let cluster = Cluster::start(Flavor::Redis7_0, 4, 0);
+    // The fourth master gives its slots away before the migration starts.
+    let (third, fourth) = (
+        cluster.masters()[2].id().to_string(),
+        cluster.masters()[3].id().to_string(),
+    );
+    // (An empty master would otherwise turn into a replica of the node taking its slots.)
+    for n in cluster.nodes() {
+        n.connect()
+            .ok(["CONFIG", "SET", "cluster-allow-replica-migration", "no"]);
+    }
+    cluster.move_slots(12288..=16383, &third);
+    let mut conn = cluster.connect();
+    fill(&mut conn, 30);
+    let target = Server::start(Flavor::Redis7_0);
+    let rt = runtime();
+    let _guard = rt.enter();
+    let handle = from_cluster(&cluster.masters()[0].addr(), &target)
+        .rediscover_every(Duration::from_millis(300))
+        .start();
+    wait_synced(&handle, 3);
+    // It takes slots back (keys included): the periodic rediscovery starts its link.
+    cluster.move_slots(16000..=16383, &fourth);
+    wait_synced(&handle, 4);
+    let ids: Vec<String> = handle
+        .progress()
+        .shards
+        .iter()
+        .map(|s| s.id.clone())
+        .collect();
+    assert_eq!(ids, ["s0", "s4096", "s8192", "s16000"]);
+    let mut conn = cluster.connect();
+    for slot in 16000..16010u16 {
+        let key = testkit::cluster::key_in_slot(slot, "new");
+        conn.cmd_key(&key, [b"SET".to_vec(), key.clone(), b"v".to_vec()]);
+    }
+    wait_equal(&cluster, &target);
+    handle.stop();
+    let report = rt.block_on(handle.wait()).unwrap();
+    assert_eq!(report.shards.len(), 4, "{}", report.to_json());
+    assert_eq!(report.failures_total, 0, "{}", report.to_json());
+}

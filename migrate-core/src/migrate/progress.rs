@@ -206,7 +206,16 @@ impl Tracker {
         p
     }
 
+    /// The full sync's duration; for a cluster source, the longest shard's.
     pub(crate) fn full_sync_took(&self) -> Option<Duration> {
+        let shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+        if !shards.is_empty() {
+            return shards
+                .iter()
+                .filter_map(|e| e.tracker.full_sync_took())
+                .max();
+        }
+        drop(shards);
         self.state
             .lock()
             .unwrap_or_else(|e| e.into_inner())

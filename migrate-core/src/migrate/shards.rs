@@ -747,9 +747,10 @@ pub(crate) async fn run(
     }
     let mut set: JoinSet<Done> = JoinSet::new();
     let mut known: Vec<Plan> = Vec::new();
+    let mut running: Vec<Running> = Vec::new();
     for (p, c) in plans.into_iter().zip(resumes) {
         known.push(p.clone());
-        spawn(&ctx, &mut set, tracker, p, c, &seeds);
+        running.push(spawn(&ctx, &mut set, tracker, p, c, &seeds, None));
     }
     let mut done: Vec<Done> = Vec::new();
     let mut first_err: Option<MigrationError> = None;
@@ -822,8 +823,18 @@ pub(crate) async fn run(
                     } else {
                         None
                     };
+                    let mut gate = Gate::new();
+                    for (id, t, node) in &running {
+                        if done.iter().any(|d| d.plan.id == *id) {
+                            continue;
+                        }
+                        let addr = node.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                        if let Some(offset) = repl_offset(&base, &addr, s.connect_timeout).await {
+                            gate.push((id.clone(), t.clone(), offset));
+                        }
+                    }
                     known.push(p.clone());
-                    spawn(&ctx, &mut set, tracker, p, c, &seeds);
+                    running.push(spawn(&ctx, &mut set, tracker, p, c, &seeds, Some(gate)));
                 }
                 let now = plan(&topo);
                 for k in &known {
@@ -886,7 +897,34 @@ pub(crate) async fn run(
     })
 }
 
-/// Starts one shard's task.
+/// Before a shard found while running (slots moved to a new master) loads its snapshot,
+/// the running shards apply their streams up to these offsets, read from their nodes when
+/// it was found: the old owners' `DEL`s of the keys that moved to it (written before the
+/// move completed) then reach the target before the new shard's copies, not after.
+type Gate = Vec<(String, Arc<Tracker>, u64)>;
+
+/// How long a new shard waits for [`Gate`].
+const GATE_WAIT: Duration = Duration::from_secs(60);
+
+/// A running shard: its id, tracker and current node.
+type Running = (String, Arc<Tracker>, Arc<Mutex<String>>);
+
+/// The replication offset of the server at `addr` (`INFO replication`).
+async fn repl_offset(base: &TargetConfig, addr: &str, timeout: Duration) -> Option<u64> {
+    let node = Node::parse_addr(addr)?;
+    let cfg = TargetConfig {
+        url: base.url.with_host_port(&node.host, node.port),
+        tls: base.tls.clone(),
+    };
+    let mut t = conn::connect(&cfg, timeout).await.ok()?;
+    let reply = t.call(&["INFO", "replication"]).await.ok()?;
+    let text = String::from_utf8_lossy(reply.as_bytes()?).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix("master_repl_offset:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Starts one shard's task; `gate`: a shard found while running (see [`Gate`]).
 fn spawn(
     ctx: &Arc<Ctx>,
     set: &mut JoinSet<Done>,
@@ -894,7 +932,8 @@ fn spawn(
     plan: Plan,
     resume: Option<Checkpoint>,
     seeds: &[String],
-) {
+    gate: Option<Gate>,
+) -> Running {
     let child = Arc::new(Tracker::new());
     let node = pick(&plan.master, &plan.replicas, ctx.settings.prefer_replica);
     let shown = Arc::new(Mutex::new(node.addr()));
@@ -923,10 +962,11 @@ fn spawn(
         superseded: 0,
         unconfirmed_moves: 0,
     };
+    let running = (plan.id.clone(), child.clone(), shown.clone());
     let ctx = ctx.clone();
     set.spawn(async move {
         let mut report = ctx.base_report.clone();
-        let result = run_shard(&ctx, &plan, resume, follow, &child, &mut report).await;
+        let result = run_shard(&ctx, &plan, resume, follow, &child, &mut report, gate).await;
         if result.is_err() {
             child.update(|p| p.phase = Phase::Done);
         }
@@ -937,6 +977,7 @@ fn spawn(
             result,
         }
     });
+    running
 }
 
 /// One shard: its target connection and applier, the full-sync permit, the link.
@@ -947,11 +988,31 @@ async fn run_shard(
     follow: Follow,
     tracker: &Tracker,
     report: &mut Report,
+    gate: Option<Gate>,
 ) -> Result<StopReason, MigrationError> {
     let s = &ctx.settings;
     let mut stop = ctx.stop.clone();
     let origin = follow.origin();
-    let conflict = if resume.is_some() {
+    if let Some(gate) = &gate {
+        let deadline = std::time::Instant::now() + GATE_WAIT;
+        for (id, other, offset) in gate {
+            while other.snapshot().applied_offset < *offset {
+                if *stop.borrow() {
+                    return Ok(StopReason::Stopped);
+                }
+                if std::time::Instant::now() >= deadline {
+                    let why = format!("shard {}: started before shard {id} applied its stream up to offset {offset} (waited {GATE_WAIT:?}): keys that moved from it may need `redis-migrate verify`", plan.id);
+                    tracing::warn!(target: "migrate", "{why}");
+                    report.warnings.push(why);
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    // A shard found while running holds keys that moved from the others: they may still
+    // be on the target.
+    let conflict = if resume.is_some() || gate.is_some() {
         Conflict::Replace
     } else {
         s.conflict

@@ -427,7 +427,19 @@ mod tests {
             text.contains("redis_migrate_keys_written_total 9"),
             "{text}"
         );
+        let mut shard = migrate_core::migrate::ShardProgress::default();
+        shard.id = "s5461".into();
+        shard.progress.lag_bytes = 7;
+        shard.progress.commands_applied = 3;
+        p.shards.push(shard);
+        let text = m.render(&p);
+        assert!(
+            text.contains("redis_migrate_shard_lag_bytes{shard=\"s5461\"} 7")
+                && text.contains("redis_migrate_shard_commands_applied_total{shard=\"s5461\"} 3"),
+            "{text}"
+        );
         let j = status_json(&p, &[("target".into(), "redis://:***@h:1".into())]);
+        assert!(j.contains("\"shards\": [{\"id\": \"s5461\""), "{j}");
         assert!(
             j.contains("\"keys_written\": 9") && j.contains("\"target\": \"redis://:***@h:1\""),
             "{j}"

@@ -593,4 +593,37 @@ mod tests {
         assert!(j.contains(r#""keys_by_db": {"3": 2}"#), "{j}");
         assert!(j.contains(r#""keys_written": 2"#), "{j}");
     }
+
+    #[test]
+    fn shards_are_summed_and_listed() {
+        let mut total = Report::default();
+        for (n, t) in [(2u64, "string"), (3, "hash")] {
+            let mut r = Report::default();
+            r.keys_by_type.insert(t.into(), n);
+            r.keys_by_type.insert("list".into(), 1);
+            r.commands_applied = n * 10;
+            r.full_syncs = 1;
+            r.warnings.push("same".into());
+            total.absorb(&r, 10);
+        }
+        assert_eq!(total.keys_written(), 7);
+        assert_eq!(total.keys_by_type["list"], 2);
+        assert_eq!(total.commands_applied, 50);
+        assert_eq!(total.full_syncs, 2);
+        assert_eq!(total.warnings, ["same"]);
+        total.shards.push(ShardReport {
+            id: "s0".into(),
+            master: "127.0.0.1:7000".into(),
+            slots: "0-8191".into(),
+            state: "caught-up".into(),
+            applied_offset: Some(42),
+            ..ShardReport::default()
+        });
+        let j = total.to_json();
+        assert!(
+            j.contains(r#"{"id": "s0", "master": "127.0.0.1:7000", "slots": "0-8191", "state": "caught-up""#)
+                && j.contains(r#""applied_offset": 42, "checkpoint_offset": null"#),
+            "{j}"
+        );
+    }
 }

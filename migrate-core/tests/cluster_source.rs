@@ -494,3 +494,24 @@ fn a_shard_that_starts_serving_slots_gets_a_link() {
     assert_eq!(report.shards.len(), 4, "{}", report.to_json());
     assert_eq!(report.failures_total, 0, "{}", report.to_json());
 }
+
+#[test]
+fn flushall_on_one_master_removes_only_its_shard_keys() {
+    let cluster = Cluster::start(Flavor::Redis7_0, 3, 0);
+    let mut conn = cluster.connect();
+    fill(&mut conn, 20);
+    let target = Server::start(Flavor::Redis7_0);
+    let rt = runtime();
+    let _guard = rt.enter();
+    let handle = from_cluster(&cluster.masters()[0].addr(), &target).start();
+    wait_synced(&handle, 3);
+    cluster.masters()[1].connect().ok(["FLUSHALL"]);
+    for i in 0..20 {
+        conn.int(["INCR", &format!("after:{i}")]);
+    }
+    wait_equal(&cluster, &target);
+    assert!(Snapshot::take(&target, 1).len() > 50);
+    handle.stop();
+    let report = rt.block_on(handle.wait()).unwrap();
+    assert_eq!(report.failures_total, 0, "{}", report.to_json());
+}

@@ -315,6 +315,14 @@ impl Live {
                         }),
                         None => Some(cmd),
                     };
+                    let cmd = match cmd {
+                        Some(c) if self.shard.is_some() && is_flush(c.name()) => {
+                            self.flush_shard(&c, &incr, &mut batch, boundary, ap)
+                                .await?;
+                            None
+                        }
+                        other => other,
+                    };
                     if let Some(cmd) = cmd {
                         incr.command(cmd, ap).await?;
                         if let Some(b) = batch.as_mut() {
@@ -396,6 +404,49 @@ impl Live {
         Ok(reason)
     }
 
+    /// `FLUSHALL`/`FLUSHDB` on a cluster shard: the target holds every shard's keys, so
+    /// only the keys of this shard's slots are removed (a sweep through the applier, after
+    /// everything before the command is applied and checkpointed; replayed whole after a
+    /// crash). Inside a source transaction it cannot be split off: reported as unsupported.
+    async fn flush_shard(
+        &mut self,
+        cmd: &replication_client::Command,
+        incr: &Incremental,
+        batch: &mut Option<Batch>,
+        boundary: Option<replication_client::ResumePoint>,
+        ap: &mut Applier,
+    ) -> Result<(), MigrationError> {
+        let name = String::from_utf8_lossy(cmd.name()).to_ascii_uppercase();
+        if incr.in_transaction() {
+            return ap.unsupported(
+                name,
+                None,
+                "inside a transaction of a cluster source's shard: only that shard's keys may be removed from the shared target, which cannot be done inside the transaction".into(),
+            );
+        }
+        self.close_batch(batch, boundary, ap).await?;
+        ap.flush().await?;
+        let Some(follow) = self.shard.as_mut() else {
+            return Ok(());
+        };
+        follow.refresh_slots().await;
+        let mut scan = conn::connect(&self.target, self.connect_timeout).await?;
+        let keys = super::sweep::KeySet::default();
+        let unlink = self.version.has_unlink();
+        let removed = super::sweep::sweep(
+            &mut scan,
+            &keys,
+            &self.filter,
+            Some(&follow.slots),
+            unlink,
+            ap,
+        )
+        .await?;
+        ap.report.commands_applied += 1;
+        tracing::info!(target: "migrate", "shard {}: {name} on the source: the {removed} keys of its slots removed from the target", follow.id);
+        Ok(())
+    }
+
     fn publish_incr(
         &self,
         replica: &Replica,
@@ -421,4 +472,9 @@ impl Live {
             publish_counts(p, report);
         });
     }
+}
+
+/// `FLUSHALL` or `FLUSHDB`.
+fn is_flush(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"FLUSHALL") || name.eq_ignore_ascii_case(b"FLUSHDB")
 }

@@ -121,7 +121,8 @@
 //!   `DEL` of the key still in flight, waited for up to 2 s); the old owner's later commands
 //!   on the key, all from before the move, are left out and counted in
 //!   [`Report::warnings`]. This bookkeeping is per process and not kept across restarts.
-//! - Function libraries (on every master) are carried by the first shard only.
+//! - Function libraries (on every master) are carried by the first shard only;
+//!   `FLUSHALL`/`FLUSHDB` of a shard removes only the keys of its slots from the target.
 //! - [`Report::shards`] and [`Progress::shards`] break the summed counters down by shard;
 //!   `once` ends when every shard has caught up; one shard failing stops the others
 //!   (checkpoints written) and ends with [`MigrationError::Shard`].

@@ -124,4 +124,21 @@ fn two_processes_split_a_cluster_by_shards() {
     );
     b.kill().unwrap();
     b.wait().unwrap();
+    // `forget` removes every shard's checkpoint.
+    let mut t = target.connect();
+    let checkpoints = |t: &mut testkit::Conn| match t.cmd(["KEYS", "__redis-migrate:checkpoint*"]) {
+        testkit::Reply::Array(keys) => keys.len(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(checkpoints(&mut t), 3);
+    let out = Command::new(BIN)
+        .args(["forget", "--to", &target.url()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(checkpoints(&mut t), 0);
 }

@@ -637,4 +637,23 @@ mod tests {
         assert!(parse_interval("-1").is_err());
         assert!(parse_interval("soon").is_err());
     }
+
+    #[test]
+    fn progress_line_counts_synced_shards() {
+        let mut p = Progress::default();
+        p.phase = Phase::Incremental;
+        for (id, phase) in [
+            ("s0", Phase::Incremental),
+            ("s5461", Phase::FullSync),
+            ("s10922", Phase::Incremental),
+        ] {
+            let mut s = migrate_core::migrate::ShardProgress::default();
+            s.id = id.into();
+            s.progress.phase = phase;
+            p.shards.push(s);
+        }
+        let line = progress_line(&p);
+        assert!(line.ends_with(", 2/3 shards synced"), "{line}");
+        assert!(!progress_line(&Progress::default()).contains("shards"));
+    }
 }

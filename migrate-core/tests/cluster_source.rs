@@ -387,6 +387,15 @@ fn slots_resharded_between_source_shards() {
         thread::sleep(Duration::from_millis(50));
     }
     wait_equal(&cluster, &target);
+    // The old owner's stream is processed to its end (its DELs applied or left out).
+    let old_owner = cluster.masters()[0]
+        .connect()
+        .info_field("replication", "master_repl_offset");
+    let end: u64 = old_owner.unwrap().parse().unwrap();
+    while handle.progress().shards[0].progress.applied_offset < end {
+        assert!(Instant::now() < deadline, "{:?}", handle.progress());
+        thread::sleep(Duration::from_millis(20));
+    }
     handle.stop();
     let report = rt.block_on(handle.wait()).unwrap();
     assert_eq!(report.failures_total, 0, "{}", report.to_json());

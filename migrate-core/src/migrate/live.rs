@@ -144,10 +144,8 @@ impl Live {
                     // Quiet: settle what is in flight and check whether we caught up.
                     if synced && !incr.in_transaction() {
                         ap.flush().await?;
-                        if batch.is_none() && ap.is_idle() {
-                            if let Some(follow) = self.shard.as_mut() {
-                                follow.landed();
-                            }
+                        if let Some(follow) = self.shard.as_mut() {
+                            follow.landed(ap.applied_offset);
                         }
                         if let Some(follow) = self.shard.as_mut().filter(|f| f.check_due()) {
                             // A quiet cluster shard: is its node still the one to read?
@@ -373,10 +371,9 @@ impl Live {
             if synced {
                 self.publish_incr(&replica, &incr, ap, tracker);
             }
-            if batch.is_none() && ap.is_idle() {
-                if let Some(follow) = self.shard.as_mut() {
-                    follow.landed();
-                }
+            if let Some(follow) = self.shard.as_mut() {
+                // What the target confirmed (outcomes of whole batches).
+                follow.landed(ap.applied_offset);
             }
         };
         if reason == StopReason::Stopped {

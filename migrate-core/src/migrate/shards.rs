@@ -259,10 +259,10 @@ pub(crate) struct Moves(Mutex<MovesInner>);
 struct MovesInner {
     /// Key → the shard whose stream restored it last (its owner since).
     owners: std::collections::HashMap<bytes::Bytes, String>,
-    /// Key → (shard, its command number) of a `DEL`/`UNLINK` screened but maybe not yet
+    /// Key → (shard, its source offset) of a `DEL`/`UNLINK` screened but maybe not yet
     /// applied on the target.
     dels: std::collections::HashMap<bytes::Bytes, (String, u64)>,
-    /// Shard → the command number up to which everything it screened is applied.
+    /// Shard → the source offset up to which its stream is applied on the target.
     landed: std::collections::HashMap<String, u64>,
 }
 
@@ -292,11 +292,9 @@ pub(crate) struct Follow {
     last_check: std::time::Instant,
     /// Shared by the shards of this process.
     moves: Arc<Moves>,
-    /// Replicated commands screened so far.
-    seq: u64,
-    /// `seq` when everything screened was last known applied.
-    landed_seq: u64,
-    /// `DEL`s screened and maybe not applied yet: (seq, key).
+    /// The applied source offset last published to [`Moves`].
+    landed_offset: u64,
+    /// `DEL`s screened and maybe not applied yet: (source offset, key).
     dels_in_flight: std::collections::VecDeque<(u64, bytes::Bytes)>,
     /// Commands left out because their keys moved to another shard (the move carries
     /// their effect).
@@ -321,7 +319,6 @@ impl Follow {
         &mut self,
         mut cmd: replication_client::Command,
     ) -> Option<replication_client::Command> {
-        self.seq += 1;
         let name = cmd.name().to_ascii_uppercase();
         if name == b"RESTORE-ASKING" {
             let Some(key) = cmd.args.get(1).cloned() else {
@@ -375,9 +372,9 @@ impl Follow {
         if name == b"DEL" || name == b"UNLINK" {
             for &i in &keep {
                 m.dels
-                    .insert(cmd.args[i].clone(), (self.id.clone(), self.seq));
+                    .insert(cmd.args[i].clone(), (self.id.clone(), cmd.end_offset));
                 self.dels_in_flight
-                    .push_back((self.seq, cmd.args[i].clone()));
+                    .push_back((cmd.end_offset, cmd.args[i].clone()));
             }
             drop(m);
             if dropped == 0 {
@@ -400,18 +397,25 @@ impl Follow {
         }
     }
 
-    /// Everything screened so far is applied on the target (the applier is idle).
-    pub(crate) fn landed(&mut self) {
-        if self.landed_seq == self.seq {
+    /// This shard's stream is applied on the target up to source offset `applied`.
+    pub(crate) fn landed(&mut self, applied: u64) {
+        if applied <= self.landed_offset {
             return;
         }
-        self.landed_seq = self.seq;
+        self.landed_offset = applied;
         let mut m = self.moves.lock();
-        m.landed.insert(self.id.clone(), self.seq);
-        while let Some((seq, key)) = self.dels_in_flight.pop_front() {
+        m.landed.insert(self.id.clone(), applied);
+        while self
+            .dels_in_flight
+            .front()
+            .is_some_and(|(offset, _)| *offset <= applied)
+        {
+            let Some((offset, key)) = self.dels_in_flight.pop_front() else {
+                break;
+            };
             if m.dels
                 .get(&key)
-                .is_some_and(|(s, q)| *s == self.id && *q == seq)
+                .is_some_and(|(s, o)| *s == self.id && *o == offset)
             {
                 m.dels.remove(&key);
             }
@@ -956,8 +960,7 @@ fn spawn(
         check_every: ctx.settings.rediscover_every,
         last_check: std::time::Instant::now(),
         moves: ctx.moves.clone(),
-        seq: 0,
-        landed_seq: 0,
+        landed_offset: 0,
         dels_in_flight: std::collections::VecDeque::new(),
         superseded: 0,
         unconfirmed_moves: 0,

@@ -90,6 +90,7 @@ mod error;
 mod read;
 mod report;
 mod run;
+mod side;
 
 use std::time::Duration;
 

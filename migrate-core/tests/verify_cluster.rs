@@ -66,6 +66,7 @@ fn fill(x: &mut dyn Exec) {
         must(x, &["SADD", &format!("set:{i}"), "a", "b"]);
         must(x, &["ZADD", &format!("z:{i}"), "1", "a", "2.5", "b"]);
         must(x, &["SET", &format!("t:{i}"), "x", "PX", "600000"]);
+        must(x, &["SET", &format!("{{m}}:{i}"), &format!("one slot {i}")]);
     }
     for i in 0..3 {
         let k = format!("st:{i}");
@@ -218,6 +219,24 @@ fn cluster_to_cluster() {
     assert_eq!(r.target_keys_scanned, keys.len() as u64);
     assert_eq!((r.source_masters, r.target_masters), (Some(3), Some(3)));
     assert!(r.to_json().contains("\"source_masters\": 3"), "{}", r.to_json());
+
+    // A slot moving on the target, half of its keys on the importing node: those are
+    // read there with ASKING after the owner's ASK.
+    let slot = migrate_core::key_slot(b"m");
+    let owner = target.master_for_slot(slot).id().to_string();
+    let to = target
+        .masters()
+        .into_iter()
+        .find(|m| m.id() != owner)
+        .unwrap()
+        .id()
+        .to_string();
+    let mv = target.begin_move(slot..=slot, &to);
+    assert_eq!(mv.migrate_keys(15), 15);
+    let r = verify(cluster_cfg(&source), cluster_cfg(&target));
+    assert_equal(&r, "a slot half moved on the target");
+    assert_eq!(r.target_keys_scanned, keys.len() as u64);
+    mv.finish(&target);
 
     let planted = plant(&mut t);
     let r = verify(cluster_cfg(&source), cluster_cfg(&target));

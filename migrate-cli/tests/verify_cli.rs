@@ -132,7 +132,9 @@ fn verify_with_a_cluster_url() {
     // Any node, not only the first: the seed need not hold the keys compared.
     let from = cluster.masters()[1].url();
     let to = target.url();
-    let out = cli(&["verify", "--from", &from, "--to", &to, "--delay", "0.1", "--report", "-"]);
+    let out = cli(&[
+        "verify", "--from", &from, "--to", &to, "--delay", "0.1", "--report", "-",
+    ]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     let j: Json = serde_json::from_str(&stdout).unwrap();
@@ -142,7 +144,9 @@ fn verify_with_a_cluster_url() {
 
     // The other way round, with a key missing on the cluster.
     assert_eq!(c.cmd(["DEL", "k:7"]), Reply::Int(1));
-    let out = cli(&["verify", "--from", &to, "--to", &from, "--rounds", "1", "--delay", "0.1"]);
+    let out = cli(&[
+        "verify", "--from", &to, "--to", &from, "--rounds", "1", "--delay", "0.1",
+    ]);
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert!(all.contains("db 0 \"k:7\": missing"), "{all}");

@@ -77,7 +77,17 @@ fn fill(x: &mut dyn Exec) {
         must_key(
             x,
             &k,
-            &["XREADGROUP", "GROUP", "g1", "c1", "COUNT", "1", "STREAMS", &k, ">"],
+            &[
+                "XREADGROUP",
+                "GROUP",
+                "g1",
+                "c1",
+                "COUNT",
+                "1",
+                "STREAMS",
+                &k,
+                ">",
+            ],
         );
     }
 }
@@ -117,7 +127,12 @@ fn copy(keys: &[Vec<u8>], from: &mut dyn Exec, to: &mut dyn Exec) {
             payload,
             b"REPLACE".to_vec(),
         ]);
-        assert_eq!(r, Reply::Status("OK".into()), "{}", String::from_utf8_lossy(k));
+        assert_eq!(
+            r,
+            Reply::Status("OK".into()),
+            "{}",
+            String::from_utf8_lossy(k)
+        );
     }
 }
 
@@ -218,7 +233,11 @@ fn cluster_to_cluster() {
     assert_eq!(r.keys_compared, keys.len() as u64);
     assert_eq!(r.target_keys_scanned, keys.len() as u64);
     assert_eq!((r.source_masters, r.target_masters), (Some(3), Some(3)));
-    assert!(r.to_json().contains("\"source_masters\": 3"), "{}", r.to_json());
+    assert!(
+        r.to_json().contains("\"source_masters\": 3"),
+        "{}",
+        r.to_json()
+    );
 
     // A slot moving on the target, half of its keys on the importing node: those are
     // read there with ASKING after the owner's ASK.

@@ -218,7 +218,10 @@ impl Conns {
         let to = Node::parse_addr(&r.addr)?;
         self.addrs
             .iter()
-            .position(|a| Node::parse_addr(a).is_some_and(|n| n.port == to.port && (to.host.is_empty() || n.host == to.host)))
+            .position(|a| {
+                Node::parse_addr(a)
+                    .is_some_and(|n| n.port == to.port && (to.host.is_empty() || n.host == to.host))
+            })
             .map(Route::Asking)
     }
 

@@ -49,6 +49,21 @@
 //!    starts a reconcile pass: target keys absent on the source are removed (`SCAN` of the
 //!    target + `EXISTS` on the source), then every source key is copied again.
 //!
+//! # A cluster source
+//! When the source answers `INFO cluster` with `cluster_enabled:1`, its topology is read
+//! ([`discover`](crate::cluster::discover)) and each step above runs on every master:
+//! `notify-keyspace-events` checked (and set) on each, one subscription per master (a node
+//! publishes only its own keys' events), `SCAN` of db 0 (and the `cluster-databases` of a
+//! Valkey 9 cluster) on each. Every key, whether scanned or notified, is read from the
+//! master of its slot, pipelined per node; a key answered with `MOVED` is read again from
+//! its owner after the topology is read again (new masters are subscribed to and scanned),
+//! one answered with `ASK` from the importing node with `ASKING`, `TRYAGAIN`/`CLUSTERDOWN`
+//! after a backoff, for at most 30 s, then the migration stops naming the last reply. The
+//! `DBSIZE` comparison adds the masters up; a lost subscription of one master reconciles
+//! that master's keys only (target keys of its slots absent on the source removed, its
+//! keys copied again). A master that becomes unreachable (a failover) stops the migration
+//! with its error.
+//!
 //! # The guarantee
 //! Per key, the target eventually holds the source's latest state (value and TTL): after
 //! the writes stop and the queue drains, and at latest one reconcile pass after a

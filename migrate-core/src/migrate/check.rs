@@ -1,6 +1,14 @@
 //! The precheck: what a migration would meet, found before anything is written, each
 //! finding with its fix. `redis-migrate check` prints it; `sync` and `import` run it first.
 //!
+//! Redis Cluster on either side: `source layout` / `target layout` name each side's mode
+//! and masters (a cluster with unassigned slots, or a master out of reach, fails); with a
+//! cluster target, `cluster target dbs` fails for source keys in dbs it cannot hold (db 0
+//! only, or `cluster-databases` on Valkey 9) unless the filter maps or excludes them, the
+//! write check runs on every master with a key of its own slots, `target memory` compares
+//! each master's `maxmemory` with its share of the source's dataset (+25 %), the eviction
+//! policy and the target keyspace are read from every master.
+//!
 //! ```no_run
 //! use migrate_core::migrate::{precheck, CheckOptions, Source, TargetConfig};
 //!

@@ -24,7 +24,7 @@
 //! 1. `notify-keyspace-events` is read (`CONFIG GET`). Without `K` and every event class
 //!    (`A`), it is set to `KEA` (added to what is there) with
 //!    [`ScanOptions::set_notify_keyspace_events`]; otherwise the migration stops with the
-//!    setting to make ([`MigrationError::NotificationsOff`](super::MigrationError::NotificationsOff)),
+//!    setting to make ([`MigrationError::NotificationsOff`]),
 //!    unless it is a snapshot only ([`once`](super::MigrationBuilder::once)), which then
 //!    carries no change tracking and says so in the report's warnings. Where `CONFIG` is
 //!    refused, [`ScanOptions::notifications_configured`] says it was set another way

@@ -257,6 +257,39 @@ fn cluster_to_cluster() {
     assert_eq!(r.target_keys_scanned, keys.len() as u64);
     mv.finish(&target);
 
+    // Slots moving on both sides while the verification runs (slowed by a rate cap):
+    // keys read after their slot moved are answered with MOVED (or ASK mid-move) and read
+    // again from their new owner. Still equal.
+    let move_around = |c: &Cluster| {
+        let owner = c.master_for_slot(slot).id().to_string();
+        let to = c
+            .masters()
+            .into_iter()
+            .find(|m| m.id() != owner)
+            .unwrap()
+            .id()
+            .to_string();
+        let lo = c.slots_of(c.node(&owner))[0]
+            .start()
+            .max(&slot.saturating_sub(40))
+            .to_owned();
+        c.move_slots(lo..=slot, &to);
+    };
+    let slow = VerifyOptions::default()
+        .rounds(2)
+        .delay(Duration::from_millis(200))
+        .batch(5)
+        .max_ops(1500);
+    let (scfg, tcfg) = (cluster_cfg(&source), cluster_cfg(&target));
+    let r = std::thread::scope(|sc| {
+        let h = sc.spawn(|| runtime().block_on(Verifier::new(scfg, tcfg).options(slow).run()));
+        std::thread::sleep(Duration::from_millis(300));
+        move_around(&source);
+        move_around(&target);
+        h.join().unwrap().unwrap()
+    });
+    assert_equal(&r, "slots moved during the verification");
+
     let planted = plant(&mut t);
     let r = verify(cluster_cfg(&source), cluster_cfg(&target));
     assert_planted(&r, &planted, "cluster -> cluster");

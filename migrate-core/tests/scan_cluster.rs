@@ -210,3 +210,52 @@ fn cluster_source_once() {
     let s = report.scan.unwrap();
     assert_eq!(s.keys_scanned, 803, "{s:?}");
 }
+
+/// Slots moving on the source during the snapshot and after it: keys are read from their
+/// new owner (`MOVED`, `ASK` followed), keys moved behind the scan arrive by the
+/// importing master's notifications. Ends equal.
+#[test]
+fn slots_moving_during_scan_mode_converge() {
+    let cluster = refusing_cluster();
+    let target = Server::start(Flavor::Valkey8_1);
+    fill(&mut cluster.connect());
+    let rt = runtime();
+    let handle = {
+        let _g = rt.enter();
+        builder(&cluster, &target)
+            .limits(Limits::new().source_max_ops(2000))
+            .start()
+    };
+    let masters: Vec<String> = cluster
+        .masters()
+        .iter()
+        .map(|m| m.id().to_string())
+        .collect();
+    let range = |i: usize| {
+        let r = cluster.slots_of(cluster.node(&masters[i]))[0].clone();
+        *r.start()..=*r.start() + 300
+    };
+    wait_phase(&handle, Phase::FullSync);
+    cluster.move_slots(range(0), &masters[1]);
+    wait_phase(&handle, Phase::Incremental);
+    cluster.move_slots(range(2), &masters[0]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let d = diff(&cluster, &target);
+        if d.is_empty() {
+            break;
+        }
+        assert!(!handle.is_finished(), "ended before equal");
+        assert!(
+            Instant::now() < deadline,
+            "not equal after 60 s ({} differences): {:?}; {:?}",
+            d.len(),
+            &d[..d.len().min(5)],
+            handle.progress()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    handle.stop();
+    let report = rt.block_on(handle.wait()).unwrap();
+    assert_eq!(report.failures_total, 0, "{:?}", report.failures);
+}

@@ -150,3 +150,49 @@ fn cluster_source_layout() {
     assert!(r.checks.iter().all(|c| c.name != "cluster target dbs"));
     assert_eq!(find(&r, "target memory").status, CheckStatus::Pass);
 }
+
+/// A Valkey 9 cluster with `cluster-databases 4` holds dbs 0 to 3: only db 5 fails.
+#[test]
+fn valkey_9_cluster_databases_hold_more_dbs() {
+    let node = Server::builder(Flavor::Valkey9_1)
+        .config("cluster-enabled", "yes")
+        .config("cluster-config-file", "nodes.conf")
+        .config("cluster-port", testkit::free_port().to_string())
+        .config("cluster-databases", "4")
+        .start();
+    let mut n = node.connect();
+    n.ok(["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !n
+        .must(["CLUSTER", "INFO"])
+        .text()
+        .contains("cluster_state:ok")
+    {
+        assert!(std::time::Instant::now() < deadline, "cluster not ok");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let source = Server::start(Flavor::Valkey9_1);
+    let mut s = source.connect();
+    for db in [0, 2, 5] {
+        s.ok(["SELECT", &db.to_string()]);
+        s.ok(["SET", "k", "v"]);
+    }
+    let src = live(&source.url());
+    let r = check(&src, &node.url(), CheckOptions::default());
+    let d = find(&r, "cluster target dbs");
+    assert_eq!(d.status, CheckStatus::Fail, "{d:?}");
+    assert!(
+        d.found.contains("db 5 (1 keys)")
+            && !d.found.contains("db 2 (")
+            && d.found.contains("cluster-databases 4"),
+        "{d:?}"
+    );
+    assert!(d.fix.as_deref().unwrap().contains("--map-db 5=0"), "{d:?}");
+    let r = check(
+        &src,
+        &node.url(),
+        CheckOptions::default().filter(Filter::new().exclude_db(5)),
+    );
+    assert_eq!(find(&r, "cluster target dbs").status, CheckStatus::Pass);
+    assert_eq!(find(&r, "target layout").status, CheckStatus::Pass);
+}

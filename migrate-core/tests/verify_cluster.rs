@@ -336,3 +336,47 @@ fn standalone_to_cluster_and_back() {
     let r = verify(scfg(), cluster_cfg(&cluster));
     assert_planted(&r, &[("s:7", DiffKind::Missing)], "standalone -> cluster");
 }
+
+/// A Valkey 9 cluster with `cluster-databases 4`: its dbs other than 0 are compared too.
+#[test]
+fn valkey_9_cluster_databases() {
+    let node = Server::builder(Flavor::Valkey9_1)
+        .config("cluster-enabled", "yes")
+        .config("cluster-config-file", "nodes.conf")
+        .config("cluster-port", testkit::free_port().to_string())
+        .config("cluster-databases", "4")
+        .start();
+    let mut n = node.connect();
+    n.ok(["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !n
+        .must(["CLUSTER", "INFO"])
+        .text()
+        .contains("cluster_state:ok")
+    {
+        assert!(std::time::Instant::now() < deadline, "cluster not ok");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let source = Server::start(Flavor::Valkey9_1);
+    let mut s = source.connect();
+    for db in ["0", "2"] {
+        s.ok(["SELECT", db]);
+        n.ok(["SELECT", db]);
+        fill(&mut s);
+        let keys = keys_of(&mut s);
+        copy(&keys, &mut s, &mut n);
+    }
+    let cfg = |u: String| TargetConfig::parse(&u).unwrap();
+    let r = verify(cfg(source.url()), cfg(node.url()));
+    assert_equal(&r, "db 0 and db 2 into a Valkey 9 cluster");
+    assert_eq!(r.target_masters, Some(1));
+    n.ok(["SELECT", "2"]);
+    must(&mut n, &["DEL", "s:1"]);
+    let r = verify(cfg(source.url()), cfg(node.url()));
+    assert_eq!(r.differences.len(), 1, "{}", listed(&r));
+    let d = &r.differences[0];
+    assert_eq!(
+        (d.db, d.kind, d.key.as_ref()),
+        (Some(2), DiffKind::Missing, &b"s:1"[..])
+    );
+}

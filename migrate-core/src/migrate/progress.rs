@@ -153,6 +153,23 @@ impl Tracker {
         }
     }
 
+    /// Whether any shard's link got as far as a full or partial resync.
+    pub(crate) fn shards_replicated(&self) -> bool {
+        let v = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+        v.iter().any(|e| {
+            let p = e.tracker.snapshot();
+            p.full_syncs + p.partial_resyncs > 0 || p.phase == Phase::FullSync
+        })
+    }
+
+    /// Forgets the shards (a cluster source read in scan mode after all).
+    pub(crate) fn clear_shards(&self) {
+        self.shards
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
     /// Adds a shard's tracker: the snapshot then sums the shards.
     pub(crate) fn add_shard(&self, entry: ShardEntry) {
         let mut v = self.shards.lock().unwrap_or_else(|e| e.into_inner());

@@ -39,7 +39,7 @@ use super::live::Live;
 use super::progress::{Phase, ShardEntry, Tracker};
 use super::report::{Report, ShardReport, StopReason};
 use super::run::{read_checkpoint, CheckpointWriter, Job};
-use super::{preflight, Conflict, MigrationError, Source, TargetConfig};
+use super::{preflight, scan, Conflict, MigrationError, Source, SourceMode, TargetConfig};
 use crate::cluster::{self, ClusterTopology, Node};
 use crate::ServerFamily;
 
@@ -758,6 +758,8 @@ pub(crate) async fn run(
     }
     let mut done: Vec<Done> = Vec::new();
     let mut first_err: Option<MigrationError> = None;
+    // SourceMode::Auto: the cluster refused PSYNC before any shard replicated.
+    let mut refused: Option<String> = None;
     let mut user_stop = false;
     let every = s.rediscover_every;
     let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
@@ -782,6 +784,20 @@ pub(crate) async fn run(
                         continue;
                     }
                 };
+                if refused.is_some() {
+                    // Falling back to scan mode: the others are stopping.
+                    continue;
+                }
+                if s.source_mode == SourceMode::Auto && first_err.is_none() && !tracker.shards_replicated() {
+                    if let Err(MigrationError::Source { source: e, .. }) = &d.result {
+                        if let Some(reason) = scan::refusal(e) {
+                            tracing::warn!(target: "migrate", "the source cluster refuses replication ({reason}): continuing in scan mode (SCAN + DUMP on every master, keyspace notifications)");
+                            refused = Some(reason);
+                            let _ = inner_tx.send(true);
+                            continue;
+                        }
+                    }
+                }
                 if let Err(e) = &d.result {
                     if first_err.is_none() {
                         let node = d.node.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -850,6 +866,10 @@ pub(crate) async fn run(
                 }
             }
         }
+    }
+    if let Some(reason) = refused {
+        tracker.clear_shards();
+        return scan_instead(&ctx, job, source, reason, tracker, stop, report).await;
     }
     // The report: the shards' sums, and each shard.
     done.sort_by_key(|d| d.plan.slots.first().map_or(0, |r| *r.start()));
@@ -926,6 +946,51 @@ async fn repl_offset(base: &TargetConfig, addr: &str, timeout: Duration) -> Opti
     text.lines()
         .find_map(|l| l.strip_prefix("master_repl_offset:"))
         .and_then(|v| v.trim().parse().ok())
+}
+
+/// [`SourceMode::Auto`] and a cluster that refuses replication: scan mode, which reads
+/// every master ([`scan`]), into one applier.
+async fn scan_instead(
+    ctx: &Ctx,
+    job: &Job,
+    source: &replication_client::Config,
+    reason: String,
+    tracker: &Tracker,
+    stop: &mut watch::Receiver<bool>,
+    report: &mut Report,
+) -> Result<StopReason, MigrationError> {
+    let s = &ctx.settings;
+    let target = conn::connect(&ctx.job_target, s.connect_timeout).await?;
+    let writer = target.into_writer(ctx.wopts.clone());
+    let mut ap = Applier::new(
+        writer,
+        ctx.url.clone(),
+        s.conflict,
+        s.on_error,
+        s.max_listed,
+        std::mem::take(report),
+    );
+    ap.target_ops = ctx.buckets.target_ops.clone();
+    ap.report.source_mode = "scan".into();
+    ap.report.source_mode_reason = Some(reason);
+    let scan_job = scan::ScanJob {
+        source: TargetConfig {
+            url: source.url().clone(),
+            tls: source.tls_options().clone(),
+        },
+        target: job.target.clone(),
+        fs_config: FullSyncConfig {
+            origin: source.url().to_string(),
+            ..ctx.fs.clone()
+        },
+        timeout: s.connect_timeout,
+        once: s.once,
+        opts: s.scan.clone(),
+        buckets: ctx.buckets.clone(),
+    };
+    let result = scan::run(scan_job, &mut ap, tracker, stop).await;
+    *report = std::mem::take(&mut ap.report);
+    result
 }
 
 /// Starts one shard's task; `gate`: a shard found while running (see [`Gate`]).

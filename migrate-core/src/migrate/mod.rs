@@ -105,6 +105,8 @@
 //! A shard's id is `s` and the lowest slot it served at discovery (`s0`, `s5461`); its
 //! checkpoint key is [`CHECKPOINT_KEY`]`:<id>` and its fingerprint names the id (not a node
 //! address, which a failover changes).
+//! - With [`SourceMode::Auto`], a cluster that refuses `PSYNC` before any shard
+//!   replicated is read in [`scan`] mode instead (every master scanned).
 //! - [`MigrationBuilder::max_concurrent_full_syncs`] bounds the first full syncs running
 //!   at once (default 2); [`MigrationBuilder::prefer_replica`] reads each shard from a
 //!   replica; [`MigrationBuilder::shards`] ([`ShardSpec`]) takes a subset, so several

@@ -124,6 +124,31 @@ fn two_processes_split_a_cluster_by_shards() {
     );
     b.kill().unwrap();
     b.wait().unwrap();
+    // One process for the whole cluster, default policy (refuse a non-empty target):
+    // every shard resumes from its checkpoint, no full sync.
+    let report = dir.path().join("all.json");
+    let all = Command::new(BIN)
+        .args([
+            "sync",
+            "--from",
+            &seed,
+            "--to",
+            &target.url(),
+            "--once",
+            "--report",
+            report.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&all.stderr);
+    assert!(all.status.success(), "{err}");
+    let j: Json = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(j["full_syncs"], 0, "{j}");
+    assert_eq!(j["shards"].as_array().unwrap().len(), 3);
+    assert!(cluster
+        .snapshot()
+        .diff(&Snapshot::take(&target, 1), TTL_TOLERANCE_MS)
+        .is_empty());
     // `forget` removes every shard's checkpoint.
     let mut t = target.connect();
     let checkpoints = |t: &mut testkit::Conn| match t.cmd(["KEYS", "__redis-migrate:checkpoint*"]) {

@@ -1150,7 +1150,41 @@ async fn target_state(
         Ok(f) if !f.is_null() && !f.is_error() => f.as_bytes().map(Checkpoint::parse),
         _ => None,
     };
+    let shards = match (&ckpt, source) {
+        (None, Source::Live(_)) => super::shards::shard_checkpoints(t, &settings).await,
+        _ => Vec::new(),
+    };
     let resumes = match ckpt {
+        None if !shards.is_empty() => {
+            // A cluster source: one checkpoint per shard.
+            let foreign: Vec<&str> = shards
+                .iter()
+                .filter(|(_, _, ours)| !ours)
+                .map(|(id, _, _)| id.as_str())
+                .collect();
+            if foreign.is_empty() {
+                let ids: Vec<&str> = shards.iter().map(|(id, _, _)| id.as_str()).collect();
+                r.pass(
+                    "checkpoint",
+                    format!(
+                        "the migration resumes {} shard(s) of a cluster source from their checkpoints ({})",
+                        ids.len(),
+                        ids.join(", ")
+                    ),
+                );
+                true
+            } else {
+                r.fail(
+                    "checkpoint",
+                    format!(
+                        "the target holds shard checkpoints of another migration or unreadable ones ({})",
+                        foreign.join(", ")
+                    ),
+                    "start that migration again, or start over with --reset-checkpoint",
+                );
+                false
+            }
+        }
         None => {
             r.pass(
                 "checkpoint",

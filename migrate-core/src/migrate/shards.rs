@@ -584,6 +584,42 @@ struct Done {
     result: Result<StopReason, MigrationError>,
 }
 
+/// The per-shard checkpoints on the target (`CHECKPOINT_KEY:<shard>`, for the precheck):
+/// each shard's id, its checkpoint (or why it cannot be read), and whether it belongs to
+/// a migration with `settings`.
+pub(crate) async fn shard_checkpoints(
+    t: &mut crate::Target<conn::Stream>,
+    settings: &super::options::Settings,
+) -> Vec<(String, Result<Checkpoint, String>, bool)> {
+    let prefix = format!("{CHECKPOINT_KEY}:");
+    let keys = super::run::checkpoint_keys(t).await.unwrap_or_default();
+    let mut out = Vec::new();
+    for key in keys {
+        let Some(rest) = key.strip_prefix(prefix.as_bytes()) else {
+            continue;
+        };
+        // A cluster target's per-node copy carries a `{tag}` after the id.
+        let id = String::from_utf8_lossy(rest)
+            .split('{')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let parsed = match t.call(&[&b"GET"[..], &key[..]]).await {
+            Ok(f) if !f.is_null() && !f.is_error() => f
+                .as_bytes()
+                .map(Checkpoint::parse)
+                .unwrap_or_else(|| Err("not a string".into())),
+            _ => continue,
+        };
+        let fp = checkpoint::fingerprint(&format!("cluster-shard:{id}"), settings);
+        let ours = parsed.as_ref().is_ok_and(|c| c.fingerprint == fp);
+        if !out.iter().any(|(i, _, _): &(String, _, _)| *i == id) {
+            out.push((id, parsed, ours));
+        }
+    }
+    out
+}
+
 /// Whether the source at `config` is a cluster node, and its topology. `None` for a
 /// standalone server, and when it cannot be asked (the replication link then reports why,
 /// as for any source).

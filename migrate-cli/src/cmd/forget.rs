@@ -1,5 +1,6 @@
-//! `redis-migrate forget --to URL`: remove the target's checkpoint, so the next `sync` or
-//! `import` into it starts over instead of resuming. The target's keys stay.
+//! `redis-migrate forget --to URL`: remove the target's checkpoint (every
+//! `__redis-migrate:checkpoint*` key: the per-shard ones of a cluster source too), so the
+//! next `sync` or `import` into it starts over instead of resuming. The target's keys stay.
 
 use std::time::Duration;
 

@@ -796,6 +796,8 @@ pub(crate) async fn run(
     let mut first_err: Option<MigrationError> = None;
     // SourceMode::Auto: the cluster refused PSYNC before any shard replicated.
     let mut refused: Option<String> = None;
+    // Shards already logged as serving no slot.
+    let mut gone: Vec<String> = Vec::new();
     let mut user_stop = false;
     let every = s.rediscover_every;
     let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
@@ -896,8 +898,11 @@ pub(crate) async fn run(
                 for k in &known {
                     let members = k.members();
                     let serving = now.iter().any(|p| p.members().iter().any(|m| members.contains(m)) || p.master.same(&k.master));
-                    if !serving {
+                    if !serving && !gone.contains(&k.id) {
                         tracing::info!(target: "migrate", "shard {} serves no slot any more (its link stays until the end)", k.id);
+                        gone.push(k.id.clone());
+                    } else if serving {
+                        gone.retain(|g| *g != k.id);
                     }
                 }
             }

@@ -37,8 +37,17 @@
 //!    target cannot load the type): filters, db map, conflict policy. Keys gone or expired
 //!    meanwhile are skipped. Keys above the big-key threshold
 //!    ([`big_key_bytes`](super::MigrationBuilder::big_key_bytes), by `MEMORY USAGE`) are
-//!    read in pieces (`GETRANGE`, `LRANGE`, `SSCAN`, `ZSCAN`, `HSCAN`) and written as chunked
-//!    commands; streams and module values are always read by `DUMP`.
+//!    read in pieces and written as the rewrite module's chunked commands: `GETRANGE`,
+//!    `LRANGE`, `SSCAN`, `ZSCAN`, `HSCAN` (with one `HPEXPIRETIME` per chunk on a source
+//!    with hash field TTLs: kept as `HPEXPIREAT` where the target has field TTLs, else the
+//!    key is named lossy in the report, as in a full sync), and for a stream `XRANGE`
+//!    chunks (exclusive start) written as `XADD` with the ids, then `XINFO STREAM` /
+//!    `XINFO GROUPS` / `XINFO CONSUMERS` and `XPENDING` pages per consumer, written as
+//!    `XSETID` (with entries-added and max-deleted-id on 7.0+ targets), `XGROUP CREATE ...
+//!    ENTRIESREAD`, `XGROUP CREATECONSUMER` and `XCLAIM ... TIME RETRYCOUNT FORCE JUSTID`
+//!    (the rewrite module's stream rules: pending entries of deleted entries are exact while
+//!    the stream fits its stream buffer, else named lossy). Module values are always read
+//!    by `DUMP`.
 //! 4. Changes: every key named by a notification is queued once (deduplicated while
 //!    queued) and copied again with its latest value; a key gone from the source is removed
 //!    from the target. Changes are also copied between snapshot batches.
@@ -82,6 +91,7 @@ mod nodes;
 mod notify;
 mod records;
 mod source;
+mod stream;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -274,6 +284,8 @@ struct Runner {
     memory_usage: bool,
     dbs: Vec<u32>,
     big: usize,
+    /// Whether the source has hash field TTLs (`HPEXPIRETIME`; `None` until learnt).
+    field_ttls: Option<bool>,
 }
 
 const DEL_WAIT: Duration = Duration::from_millis(200);
@@ -348,6 +360,7 @@ pub(crate) async fn run(
         memory_usage: true,
         dbs,
         big,
+        field_ttls: None,
     };
     tracker.update(|p| {
         p.phase = Phase::FullSync;
@@ -931,7 +944,8 @@ impl Runner {
         let chunk = self.job.opts.chunk_elements;
         let cfg = self.job.fs_config.clone();
         let src = &mut self.src.conns[unit];
-        match bigkey::copy(src, db, key, &cfg, replace, chunk, ap).await? {
+        let ttls = &mut self.field_ttls;
+        match bigkey::copy(src, db, key, &cfg, replace, chunk, ttls, ap).await? {
             Big::Sent => self.count(pass),
             Big::Skipped => {}
             Big::Redirected(e) => return Ok(Some(e)),

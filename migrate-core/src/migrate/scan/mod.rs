@@ -70,8 +70,14 @@
 //! after a backoff, for at most 30 s, then the migration stops naming the last reply. The
 //! `DBSIZE` comparison adds the masters up; a lost subscription of one master reconciles
 //! that master's keys only (target keys of its slots absent on the source removed, its
-//! keys copied again). A master that becomes unreachable (a failover) stops the migration
-//! with its error.
+//! keys copied again). A master that goes down (a failover) is waited for: the topology
+//! is read again through any node that answers (the other masters, the replicas, the
+//! seed), with a backoff, until every slot is served by a reachable master, for at most
+//! 60 s (then the migration stops naming the masters lost and the last error). The new
+//! masters are subscribed to (`notify-keyspace-events` checked and set on them too) and
+//! their slots reconciled as after a lost subscription; the batch being read is read
+//! again from the new owners ([`ScanStats::source_failovers`], and a warning in the
+//! report). More than 5 such recoveries within 5 minutes stop the migration.
 //!
 //! # The guarantee
 //! Per key, the target eventually holds the source's latest state (value and TTL): after
@@ -219,6 +225,9 @@ pub struct ScanStats {
     pub reconcile_passes: u64,
     /// Times the subscription was lost and made again.
     pub resubscriptions: u64,
+    /// Times a master of a cluster source went down and the migration went on with the
+    /// master that took over its slots.
+    pub source_failovers: u64,
     /// Notifications received.
     pub notifications: u64,
     /// Keys waiting in the change queue.
@@ -286,7 +295,14 @@ struct Runner {
     big: usize,
     /// Whether the source has hash field TTLs (`HPEXPIRETIME`; `None` until learnt).
     field_ttls: Option<bool>,
+    /// When the source cluster recovered from a master going down (the recent ones).
+    recoveries: Vec<Instant>,
 }
+
+/// At most this many recoveries from a master going down within [`RECOVERY_WINDOW`]
+/// (a cluster that keeps losing masters stops the migration).
+const MAX_RECOVERIES: usize = 5;
+const RECOVERY_WINDOW: Duration = Duration::from_secs(300);
 
 const DEL_WAIT: Duration = Duration::from_millis(200);
 
@@ -361,6 +377,7 @@ pub(crate) async fn run(
         dbs,
         big,
         field_ttls: None,
+        recoveries: Vec::new(),
     };
     tracker.update(|p| {
         p.phase = Phase::FullSync;
@@ -541,7 +558,7 @@ impl Runner {
                 if !self.reconcile(units, ap, tracker, stop).await? {
                     return Ok(StopReason::Stopped);
                 }
-                baseline = self.size_diff().await?;
+                baseline = self.size_diff(ap).await?;
                 continue;
             }
             if self.drain(ap, tracker).await? {
@@ -552,7 +569,7 @@ impl Runner {
             let now = Instant::now();
             if self.job.once || now >= next_check {
                 next_check = now + every;
-                let diff = self.size_diff().await?;
+                let diff = self.size_diff(ap).await?;
                 let differs = diff != baseline;
                 if self.job.once {
                     if differs && !once_checked {
@@ -576,7 +593,7 @@ impl Runner {
                         if !self.reconcile(None, ap, tracker, stop).await? {
                             return Ok(StopReason::Stopped);
                         }
-                        baseline = self.size_diff().await?;
+                        baseline = self.size_diff(ap).await?;
                         suspect = None;
                     } else {
                         suspect = Some(diff);
@@ -618,6 +635,68 @@ impl Runner {
         }
         self.publish(ap, tracker);
         Ok(true)
+    }
+
+    /// After a request to the source failed with `e`: when a master of a cluster source
+    /// went down, waits (bounded, [`nodes::RECOVER_FOR`]) until the cluster serves its
+    /// slots from another master (its replica promoted), read through any node that
+    /// answers; then subscribes to the new masters and marks them, and the masters that
+    /// came back, as having lost notifications, so that their slots are reconciled.
+    /// Otherwise (a standalone source, a refused command) `e` itself.
+    async fn recover(&mut self, e: MigrationError, ap: &mut Applier) -> Result<(), MigrationError> {
+        if !self.src.is_cluster() || !self.src.any_broken() {
+            return Err(e);
+        }
+        let now = Instant::now();
+        self.recoveries
+            .retain(|t| now.duration_since(*t) < RECOVERY_WINDOW);
+        if self.recoveries.len() >= MAX_RECOVERIES {
+            return Err(MigrationError::ScanSource {
+                url: self.job.source.url.to_string(),
+                reason: format!(
+                    "source masters went down {} times within {:?}; the last: {e}",
+                    self.recoveries.len() + 1,
+                    RECOVERY_WINDOW
+                ),
+            });
+        }
+        let before: Vec<(String, bool)> = (0..self.src.conns.len())
+            .map(|i| (self.src.addr(i).to_string(), self.src.conns[i].is_broken()))
+            .collect();
+        let down: Vec<&str> = before
+            .iter()
+            .filter(|(_, b)| *b)
+            .map(|(a, _)| a.as_str())
+            .collect();
+        tracing::warn!(target: "migrate", "source master(s) {} unreachable ({e}): waiting for the cluster to fail over", down.join(", "));
+        self.src.recover(&e).await?;
+        self.recoveries.push(Instant::now());
+        self.stats.source_failovers += 1;
+        let after: Vec<String> = (0..self.src.conns.len())
+            .map(|i| self.src.addr(i).to_string())
+            .collect();
+        let w = format!(
+            "source master(s) {} went down; the cluster's masters are now {}: their slots were reconciled",
+            down.join(", "),
+            after.join(", ")
+        );
+        tracing::warn!(target: "migrate", "{w}");
+        ap.report.warnings.push(w);
+        // Masters that came back at the same address missed events too.
+        for (a, broken) in &before {
+            if *broken && after.contains(a) {
+                self.subs.retain(|(s, _)| s != a);
+            }
+        }
+        self.ensure_subscriptions(ap).await?;
+        for a in &after {
+            let new = !before.iter().any(|(b, _)| b == a);
+            let back = before.iter().any(|(b, broken)| b == a && *broken);
+            if new || back {
+                self.changes.mark_lost(Some(a));
+            }
+        }
+        Ok(())
     }
 
     /// The connections to rescan for `lost`: `None` for all of them.
@@ -693,8 +772,14 @@ impl Runner {
                     // No longer a master: its keys were rescanned where they went.
                     continue;
                 };
-                if !self.src.conns[unit].select(db).await? {
-                    continue;
+                match self.src.conns[unit].select(db).await {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        // The master went down: its slots are reconciled where they went.
+                        self.recover(e, ap).await?;
+                        continue;
+                    }
                 }
                 let mut cursor = Bytes::from_static(b"0");
                 loop {
@@ -706,10 +791,22 @@ impl Runner {
                     };
                     unit = u;
                     let conn = &mut self.src.conns[unit];
-                    conn.select(db).await?;
-                    let reply = conn
-                        .call(vec![b("SCAN"), cursor.clone(), b("COUNT"), count.clone()])
-                        .await?;
+                    let reply = match conn.select(db).await {
+                        Ok(_) => {
+                            conn.call(vec![b("SCAN"), cursor.clone(), b("COUNT"), count.clone()])
+                                .await
+                        }
+                        Err(e) => Err(e),
+                    };
+                    let reply = match reply {
+                        Ok(r) => r,
+                        Err(e) => {
+                            // Again on the same master if it came back, else its slots
+                            // are reconciled on the master that took them over.
+                            self.recover(e, ap).await?;
+                            continue;
+                        }
+                    };
                     let Some([next, Frame::Array(keys)]) = reply.as_slice() else {
                         return Err(MigrationError::Internal(format!(
                             "unexpected SCAN reply from the source: {reply:?}"
@@ -768,8 +865,9 @@ impl Runner {
             .into_iter()
             .map(|k| ((self.src.owner(&k), false), k))
             .collect();
-        let started = Instant::now();
+        let mut started = Instant::now();
         let mut backoff = Duration::from_millis(20);
+        let mut recovered = false;
         loop {
             todo.sort_by_key(|(r, _)| *r);
             let mut again: Vec<(Bytes, String)> = Vec::new();
@@ -781,10 +879,30 @@ impl Runner {
                     .position(|(r, _)| *r != route)
                     .map_or(todo.len(), |p| i + p);
                 let group: Vec<Bytes> = todo[i..j].iter().map(|(_, k)| k.clone()).collect();
-                for (at, e) in self.copy_on(route.0, route.1, db, &group, pass, ap).await? {
-                    again.push((group[at].clone(), e));
+                match self.copy_on(route.0, route.1, db, &group, pass, ap).await {
+                    Ok(redirected) => {
+                        for (at, e) in redirected {
+                            again.push((group[at].clone(), e));
+                        }
+                    }
+                    Err(e) => {
+                        self.recover(e, ap).await?;
+                        recovered = true;
+                        break;
+                    }
                 }
                 i = j;
+            }
+            if recovered {
+                // The batch again, each key from its master now (keys already written
+                // are written again: the latest value either way).
+                recovered = false;
+                todo = todo
+                    .into_iter()
+                    .map(|(_, k)| ((self.src.owner(&k), false), k))
+                    .collect();
+                started = Instant::now();
+                continue;
             }
             if again.is_empty() {
                 return Ok(());
@@ -803,7 +921,9 @@ impl Runner {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(1));
             if again.iter().any(|(_, e)| self.src.ask_target(e).is_none()) {
-                self.src.refresh().await?;
+                if let Err(e) = self.src.refresh().await {
+                    self.recover(e, ap).await?;
+                }
                 self.ensure_subscriptions(ap).await?;
             }
             todo = again
@@ -1023,7 +1143,16 @@ impl Runner {
 
     /// Source minus target key counts of every compared db (a cluster's masters added
     /// up); empty when the comparison means nothing (key filters, transforms).
-    async fn size_diff(&mut self) -> Result<Vec<(u32, i64)>, MigrationError> {
+    async fn size_diff(&mut self, ap: &mut Applier) -> Result<Vec<(u32, i64)>, MigrationError> {
+        loop {
+            match self.size_diff_once().await {
+                Err(e) => self.recover(e, ap).await?,
+                ok => return ok,
+            }
+        }
+    }
+
+    async fn size_diff_once(&mut self) -> Result<Vec<(u32, i64)>, MigrationError> {
         let f = &self.job.fs_config.filter;
         if f.filters_keys() || f.has_transform() {
             return Ok(Vec::new());
@@ -1086,9 +1215,26 @@ impl Runner {
     ) -> Result<bool, MigrationError> {
         self.stats.reconcile_passes += 1;
         ap.flush().await?;
+        // By address: a master going down during the pass renumbers the connections (the
+        // one that took over its slots is marked and reconciled next).
+        let addrs: Option<Vec<String>> = units
+            .as_ref()
+            .map(|u| u.iter().map(|&i| self.src.addr(i).to_string()).collect());
+        let units_now = |src: &Sources| -> Option<Vec<usize>> {
+            addrs
+                .as_ref()
+                .map(|a| a.iter().filter_map(|a| src.index_of(a)).collect())
+        };
         if !self.job.fs_config.filter.has_transform() {
-            self.sweep(units.as_deref(), ap).await?;
+            loop {
+                let units = units_now(&self.src);
+                match self.sweep(units.as_deref(), ap).await {
+                    Ok(()) => break,
+                    Err(e) => self.recover(e, ap).await?,
+                }
+            }
         }
+        let units = units_now(&self.src);
         let done = self
             .scan_all(Pass::Reconcile, units, ap, tracker, stop)
             .await?;

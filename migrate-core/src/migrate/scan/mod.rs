@@ -63,8 +63,10 @@
 //! ([`discover`](crate::cluster::discover)) and each step above runs on every master:
 //! `notify-keyspace-events` checked (and set) on each, one subscription per master (a node
 //! publishes only its own keys' events), `SCAN` of db 0 (and the `cluster-databases` of a
-//! Valkey 9 cluster) on each. Every key, whether scanned or notified, is read from the
-//! master of its slot, pipelined per node; a key answered with `MOVED` is read again from
+//! Valkey 9 cluster) on each, up to 4 masters at once (each step `SCAN`s and reads a
+//! batch on each of them concurrently, then writes the batches one after another). A
+//! scanned key is read from the master that listed it, a notified one from the master of
+//! its slot, pipelined per node; a key answered with `MOVED` is read again from
 //! its owner after the topology is read again (new masters are subscribed to and scanned),
 //! one answered with `ASK` from the importing node with `ASKING`, `TRYAGAIN`/`CLUSTERDOWN`
 //! after a backoff, for at most 30 s, then the migration stops naming the last reply. The
@@ -500,6 +502,161 @@ async fn notifications(
     })
 }
 
+/// Masters of a cluster source read at once by a scan pass.
+const PARALLEL: usize = 4;
+
+/// What one pipelined read of keys on one node found.
+#[derive(Default)]
+struct KeysRead {
+    /// `MEMORY USAGE` was refused: big keys are then found by their `DUMP` size.
+    no_memory_usage: bool,
+    /// The keys (by index) above the big-key threshold, to read in pieces.
+    big: Vec<usize>,
+    /// The other keys (by index) with their `DUMP` and `PTTL` replies.
+    small: Vec<(usize, Frame, Frame)>,
+    /// When the `PTTL`s were read (Unix ms).
+    now: i64,
+}
+
+/// `MEMORY USAGE` of `keys` in one round trip, then `DUMP` + `PTTL` of those at most
+/// `big` bytes in another (`asking`: each command after `ASKING`).
+async fn read_keys(
+    conn: &mut SourceConn,
+    asking: bool,
+    keys: &[Bytes],
+    memory_usage: bool,
+    big: usize,
+) -> Result<KeysRead, MigrationError> {
+    let mut read = KeysRead::default();
+    let mut sizes = vec![None; keys.len()];
+    if memory_usage && !keys.is_empty() {
+        let cmds: Vec<Vec<Bytes>> = keys
+            .iter()
+            .map(|k| vec![b("MEMORY"), b("USAGE"), k.clone()])
+            .collect();
+        let replies = call_as(conn, asking, &cmds).await?;
+        if replies
+            .iter()
+            .any(|r| r.is_error() && redirect_text(r).is_none())
+        {
+            read.no_memory_usage = true;
+        } else {
+            sizes = replies.iter().map(Frame::as_integer).collect();
+        }
+    }
+    let mut small = Vec::new();
+    for (i, s) in sizes.into_iter().enumerate() {
+        if s.is_some_and(|n| n as usize > big) {
+            read.big.push(i);
+        } else {
+            small.push(i);
+        }
+    }
+    let cmds: Vec<Vec<Bytes>> = small
+        .iter()
+        .flat_map(|&i| {
+            [
+                vec![b("DUMP"), keys[i].clone()],
+                vec![b("PTTL"), keys[i].clone()],
+            ]
+        })
+        .collect();
+    let replies = if cmds.is_empty() {
+        Vec::new()
+    } else {
+        call_as(conn, asking, &cmds).await?
+    };
+    read.now = now_ms();
+    let mut it = replies.into_iter();
+    for i in small {
+        let (Some(dump), Some(pttl)) = (it.next(), it.next()) else {
+            break;
+        };
+        read.small.push((i, dump, pttl));
+    }
+    Ok(read)
+}
+
+/// `cmds` in one round trip, each after `ASKING` when `asking`.
+async fn call_as(
+    conn: &mut SourceConn,
+    asking: bool,
+    cmds: &[Vec<Bytes>],
+) -> Result<Vec<Frame>, MigrationError> {
+    if asking {
+        conn.call_many_asking(cmds).await
+    } else {
+        conn.call_many(cmds).await
+    }
+}
+
+/// One `SCAN` step of a master, and the reads of its keys.
+struct Stepped {
+    /// The next cursor (`0`: done).
+    next: Bytes,
+    /// Keys `SCAN` returned.
+    scanned: u64,
+    /// Keys the filter left out.
+    filtered: u64,
+    /// The keys read.
+    keys: Vec<Bytes>,
+    read: KeysRead,
+}
+
+/// `SCAN` from `cursor` in db `db` of `conn`, then [`read_keys`] of the keys the filter
+/// takes (the reserved checkpoint keys never); `None` when the node has no such db.
+async fn scan_step(
+    conn: &mut SourceConn,
+    db: u32,
+    cursor: Bytes,
+    count: Bytes,
+    filter: &crate::Filter,
+    memory_usage: bool,
+    big: usize,
+) -> Result<Option<Stepped>, MigrationError> {
+    if !conn.select(db).await? {
+        return Ok(None);
+    }
+    let reply = conn
+        .call(vec![b("SCAN"), cursor, b("COUNT"), count])
+        .await?;
+    let Some([next, Frame::Array(found)]) = reply.as_slice() else {
+        return Err(MigrationError::Internal(format!(
+            "unexpected SCAN reply from the source: {reply:?}"
+        )));
+    };
+    let next = Bytes::copy_from_slice(next.as_bytes().unwrap_or(b"0"));
+    let mut filtered = 0;
+    let keys: Vec<Bytes> = found
+        .iter()
+        .filter_map(|k| k.as_bytes().map(Bytes::copy_from_slice))
+        .filter(|k| {
+            if k.starts_with(RESERVED_PREFIX) {
+                return false;
+            }
+            let ok = filter.map_key(db, k).is_some();
+            filtered += u64::from(!ok);
+            ok
+        })
+        .collect();
+    let read = read_keys(conn, false, &keys, memory_usage, big).await?;
+    Ok(Some(Stepped {
+        next,
+        scanned: found.len() as u64,
+        filtered,
+        keys,
+        read,
+    }))
+}
+
+/// Awaits `f` when there is one.
+async fn maybe<F: std::future::Future>(f: Option<F>) -> Option<F::Output> {
+    match f {
+        Some(f) => Some(f.await),
+        None => None,
+    }
+}
+
 impl Runner {
     fn publish(&mut self, ap: &Applier, tracker: &Tracker) {
         let (len, age) = self.changes.lag();
@@ -749,7 +906,10 @@ impl Runner {
     }
 
     /// `SCAN`s every db of every connection in `units` (`None`: all: the server, or each
-    /// master of a cluster) and copies its keys; `false` when stopped.
+    /// master of a cluster) and copies its keys; `false` when stopped. Up to [`PARALLEL`]
+    /// masters are read at once: each step `SCAN`s and reads (`MEMORY USAGE`, `DUMP` +
+    /// `PTTL`) a batch on each of them concurrently, then writes the batches one after
+    /// another (big keys are read in pieces while they are written).
     async fn scan_all(
         &mut self,
         pass: Pass,
@@ -767,69 +927,137 @@ impl Runner {
                 .collect(),
         };
         for db in self.dbs.clone() {
-            for addr in &addrs {
-                let Some(mut unit) = self.src.index_of(addr) else {
-                    // No longer a master: its keys were rescanned where they went.
-                    continue;
-                };
-                match self.src.conns[unit].select(db).await {
-                    Ok(true) => {}
-                    Ok(false) => continue,
-                    Err(e) => {
-                        // The master went down: its slots are reconciled where they went.
-                        self.recover(e, ap).await?;
-                        continue;
+            let mut waiting: std::collections::VecDeque<String> = addrs.iter().cloned().collect();
+            let mut active: Vec<(String, Bytes)> = Vec::new();
+            loop {
+                while active.len() < PARALLEL {
+                    match waiting.pop_front() {
+                        Some(a) => active.push((a, Bytes::from_static(b"0"))),
+                        None => break,
                     }
                 }
-                let mut cursor = Bytes::from_static(b"0");
-                loop {
-                    if *stop.borrow() {
-                        return Ok(false);
-                    }
-                    let Some(u) = self.src.index_of(addr) else {
+                // No longer a master: its keys were rescanned where they went.
+                active.retain(|(a, _)| self.src.index_of(a).is_some());
+                if active.is_empty() {
+                    if waiting.is_empty() {
                         break;
-                    };
-                    unit = u;
-                    let conn = &mut self.src.conns[unit];
-                    let reply = match conn.select(db).await {
-                        Ok(_) => {
-                            conn.call(vec![b("SCAN"), cursor.clone(), b("COUNT"), count.clone()])
-                                .await
-                        }
-                        Err(e) => Err(e),
-                    };
-                    let reply = match reply {
-                        Ok(r) => r,
+                    }
+                    continue;
+                }
+                if *stop.borrow() {
+                    return Ok(false);
+                }
+                let steps = self.scan_steps(db, &active, &count).await;
+                let mut next_active = Vec::new();
+                let mut failure = None;
+                for ((addr, cursor), step) in active.into_iter().zip(steps) {
+                    let st = match step {
+                        Ok(Some(st)) => st,
+                        // The node has no such db.
+                        Ok(None) => continue,
                         Err(e) => {
-                            // Again on the same master if it came back, else its slots
+                            // Again on the same master if it comes back; else its slots
                             // are reconciled on the master that took them over.
-                            self.recover(e, ap).await?;
+                            failure.get_or_insert(e);
+                            next_active.push((addr, cursor));
                             continue;
                         }
                     };
-                    let Some([next, Frame::Array(keys)]) = reply.as_slice() else {
-                        return Err(MigrationError::Internal(format!(
-                            "unexpected SCAN reply from the source: {reply:?}"
-                        )));
-                    };
-                    let next = Bytes::copy_from_slice(next.as_bytes().unwrap_or(b"0"));
-                    let keys: Vec<Bytes> = keys
-                        .iter()
-                        .filter_map(|k| k.as_bytes().map(Bytes::copy_from_slice))
-                        .collect();
-                    self.stats.keys_scanned += keys.len() as u64;
-                    self.copy(db, keys, pass, ap).await?;
-                    // Changes go on during a long scan.
-                    self.drain(ap, tracker).await?;
-                    self.publish(ap, tracker);
-                    if &next[..] == b"0" {
-                        break;
+                    self.stats.keys_scanned += st.scanned;
+                    if pass == Pass::Snapshot {
+                        ap.report.skipped_filtered += st.filtered;
                     }
-                    cursor = next;
+                    let next = st.next.clone();
+                    let keys = st.keys.clone();
+                    if let Err(e) = self.write_step(&addr, db, st, pass, ap).await {
+                        // The master went down while its big keys were read: the batch
+                        // again, each key from its master now.
+                        self.recover(e, ap).await?;
+                        self.copy(db, keys, pass, ap).await?;
+                    }
+                    if &next[..] != b"0" {
+                        next_active.push((addr, next));
+                    }
                 }
+                if let Some(e) = failure {
+                    self.recover(e, ap).await?;
+                }
+                active = next_active;
+                // Changes go on during a long scan.
+                self.drain(ap, tracker).await?;
+                self.publish(ap, tracker);
             }
         }
         Ok(true)
+    }
+
+    /// One `SCAN` step and the reads of its keys on each master of `active` (address,
+    /// cursor), concurrently; the results in `active` order.
+    async fn scan_steps(
+        &mut self,
+        db: u32,
+        active: &[(String, Bytes)],
+        count: &Bytes,
+    ) -> Vec<Result<Option<Stepped>, MigrationError>> {
+        let filter = &self.job.fs_config.filter;
+        let (memory_usage, big) = (self.memory_usage, self.big);
+        let idx: Vec<Option<usize>> = active.iter().map(|(a, _)| self.src.index_of(a)).collect();
+        let mut conns: Vec<Option<&mut SourceConn>> = self.src.conns.iter_mut().map(Some).collect();
+        let mut futs = Vec::with_capacity(active.len());
+        for ((addr, cursor), i) in active.iter().zip(idx) {
+            let conn = i.and_then(|i| conns.get_mut(i)?.take());
+            let (cursor, count) = (cursor.clone(), count.clone());
+            futs.push(async move {
+                match conn {
+                    Some(c) => scan_step(c, db, cursor, count, filter, memory_usage, big).await,
+                    None => Err(MigrationError::Internal(format!(
+                        "source master {addr} scanned twice at once"
+                    ))),
+                }
+            });
+        }
+        let mut out = Vec::with_capacity(futs.len());
+        let mut it = futs.into_iter();
+        loop {
+            let (a, b, c, d) = tokio::join!(
+                maybe(it.next()),
+                maybe(it.next()),
+                maybe(it.next()),
+                maybe(it.next())
+            );
+            let got: Vec<_> = [a, b, c, d].into_iter().flatten().collect();
+            if got.is_empty() {
+                break;
+            }
+            out.extend(got);
+        }
+        out
+    }
+
+    /// Writes what [`scan_step`] read on master `addr`; keys the node redirected are read
+    /// again through [`copy`](Self::copy).
+    async fn write_step(
+        &mut self,
+        addr: &str,
+        db: u32,
+        st: Stepped,
+        pass: Pass,
+        ap: &mut Applier,
+    ) -> Result<(), MigrationError> {
+        let Some(unit) = self.src.index_of(addr) else {
+            return self.copy(db, st.keys, pass, ap).await;
+        };
+        let redirected = self
+            .write_read(unit, db, &st.keys, st.read, pass, ap)
+            .await?;
+        if !redirected.is_empty() {
+            let keys = redirected
+                .into_iter()
+                .map(|(i, _)| st.keys[i].clone())
+                .collect();
+            self.copy(db, keys, pass, ap).await?;
+        }
+        Ok(())
     }
 
     /// Reads keys of source db `db`, each from its master, and writes them (or removes
@@ -947,74 +1175,51 @@ impl Runner {
         pass: Pass,
         ap: &mut Applier,
     ) -> Result<Redirected, MigrationError> {
-        let mut redirected = Vec::new();
         if !self.src.conns[unit].select(db).await? {
-            return Ok(redirected);
+            return Ok(Vec::new());
         }
-        let mut sizes = vec![None; keys.len()];
-        if self.memory_usage {
-            let cmds: Vec<Vec<Bytes>> = keys
-                .iter()
-                .map(|k| vec![b("MEMORY"), b("USAGE"), k.clone()])
-                .collect();
-            let replies = self.call_on(unit, asking, &cmds).await?;
-            if replies
-                .iter()
-                .any(|r| r.is_error() && redirect_text(r).is_none())
-            {
-                tracing::info!(target: "migrate", "MEMORY USAGE refused by the source: big keys are found by their DUMP size");
-                self.memory_usage = false;
-            } else {
-                sizes = replies.iter().map(Frame::as_integer).collect();
-            }
+        let (memory_usage, big) = (self.memory_usage, self.big);
+        let read = read_keys(&mut self.src.conns[unit], asking, keys, memory_usage, big).await?;
+        self.write_read(unit, db, keys, read, pass, ap).await
+    }
+
+    /// Writes the keys [`read_keys`] read on connection `unit` (big ones read in pieces
+    /// there now); returns the keys (by index) the node redirected.
+    async fn write_read(
+        &mut self,
+        unit: usize,
+        db: u32,
+        keys: &[Bytes],
+        read: KeysRead,
+        pass: Pass,
+        ap: &mut Applier,
+    ) -> Result<Redirected, MigrationError> {
+        let mut redirected = Vec::new();
+        if read.no_memory_usage && self.memory_usage {
+            tracing::info!(target: "migrate", "MEMORY USAGE refused by the source: big keys are found by their DUMP size");
+            self.memory_usage = false;
         }
-        let (big, small): (Vec<_>, Vec<_>) = keys
-            .iter()
-            .cloned()
-            .enumerate()
-            .zip(sizes)
-            .partition(|(_, s)| s.is_some_and(|n| n as usize > self.big));
-        let cmds: Vec<Vec<Bytes>> = small
-            .iter()
-            .flat_map(|((_, k), _)| [vec![b("DUMP"), k.clone()], vec![b("PTTL"), k.clone()]])
-            .collect();
-        let replies = self.call_on(unit, asking, &cmds).await?;
-        let now = now_ms();
-        for (((at, key), _), pair) in small.iter().zip(replies.chunks(2)) {
-            if let Some(e) = pair.iter().find_map(redirect_text) {
+        for (at, dump, pttl) in &read.small {
+            let key = &keys[*at];
+            if let Some(e) = redirect_text(dump).or_else(|| redirect_text(pttl)) {
                 redirected.push((*at, e));
                 continue;
             }
-            let pttl = pair[1].as_integer().unwrap_or(-2);
-            match pair[0].as_bytes() {
+            let pttl = pttl.as_integer().unwrap_or(-2);
+            match dump.as_bytes() {
                 Some(payload) if pttl != -2 => {
-                    let at = (pttl > 0).then(|| now + pttl);
-                    self.write(db, key, payload, at, pass, ap).await?;
+                    let t = (pttl > 0).then(|| read.now + pttl);
+                    self.write(db, key, payload, t, pass, ap).await?;
                 }
                 _ => self.gone(db, key, pass, ap).await?,
             }
         }
-        for ((at, key), _) in big {
-            if let Some(e) = self.copy_big(unit, db, &key, pass, ap).await? {
+        for &at in &read.big {
+            if let Some(e) = self.copy_big(unit, db, &keys[at], pass, ap).await? {
                 redirected.push((at, e));
             }
         }
         Ok(redirected)
-    }
-
-    /// One round trip on connection `unit`, with `ASKING` before each command if asked.
-    async fn call_on(
-        &mut self,
-        unit: usize,
-        asking: bool,
-        cmds: &[Vec<Bytes>],
-    ) -> Result<Vec<Frame>, MigrationError> {
-        let conn = &mut self.src.conns[unit];
-        if asking {
-            conn.call_many_asking(cmds).await
-        } else {
-            conn.call_many(cmds).await
-        }
     }
 
     async fn write(

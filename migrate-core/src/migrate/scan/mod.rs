@@ -72,7 +72,10 @@
 //! after a backoff, for at most 30 s, then the migration stops naming the last reply. The
 //! `DBSIZE` comparison adds the masters up; a lost subscription of one master reconciles
 //! that master's keys only (target keys of its slots absent on the source removed, its
-//! keys copied again). A master that goes down (a failover) is waited for: the topology
+//! keys copied again). A master that goes down (a failover) is noticed by the first
+//! request to it that fails, at latest at the next [`ScanOptions::reconcile_interval`]
+//! check (its `DBSIZE`, or a `PING` when a key filter makes counts meaningless), and
+//! waited for: the topology
 //! is read again through any node that answers (the other masters, the replicas, the
 //! seed), with a backoff, until every slot is served by a reachable master, for at most
 //! 60 s (then the migration stops naming the masters lost and the last error). The new
@@ -1360,6 +1363,13 @@ impl Runner {
     async fn size_diff_once(&mut self) -> Result<Vec<(u32, i64)>, MigrationError> {
         let f = &self.job.fs_config.filter;
         if f.filters_keys() || f.has_transform() {
+            if self.src.is_cluster() {
+                // No counts to compare; still find a master that went down (its
+                // subscription cannot say so: it only goes quiet).
+                for conn in &mut self.src.conns {
+                    conn.call(vec![b("PING")]).await?;
+                }
+            }
             return Ok(Vec::new());
         }
         let dbs = self.dbs.clone();

@@ -226,3 +226,56 @@ fn field_ttls_of_a_big_hash_into_an_older_target_are_named_lossy() {
     assert!(lossy.contains(&&b"smallhash"[..]), "{:?}", report.lossy);
     assert_eq!(report.keys_lossy, 2, "{:?}", report.lossy);
 }
+
+/// A source user refused `HPEXPIRETIME` and `XINFO CONSUMERS`: the big hash and the big
+/// stream are still copied, each named lossy with what could not be read.
+#[test]
+fn what_the_source_refuses_to_tell_is_named_lossy() {
+    let source = Server::builder(Flavor::Valkey9_1)
+        .config(
+            "user",
+            "app on >pw ~* &* +@all -sync -psync -hpexpiretime -xinfo|consumers",
+        )
+        .login("app", "pw")
+        .start();
+    let target = Server::start(Flavor::Valkey9_1);
+    let mut c = source.connect();
+    fill_hash_with_field_ttls(&mut c);
+    c.must([
+        "EVAL",
+        "for i=1,5000 do redis.call('XADD', KEYS[1], '*', 'n', i, 'pad', 'xxxxxxxxxxxxxxxxxxxxxxxx') end return 1",
+        "1",
+        "bigstream",
+    ]);
+    c.ok(["XGROUP", "CREATE", "bigstream", "g", "0"]);
+    c.must([
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c1",
+        "COUNT",
+        "10",
+        "STREAMS",
+        "bigstream",
+        ">",
+    ]);
+    let report = copy_once(&source, &target);
+    let mut t = target.connect();
+    assert_eq!(t.int(["HLEN", "bighash"]), 5000);
+    assert_eq!(t.int(["XLEN", "bigstream"]), 5000);
+    let what = |key: &[u8]| {
+        report
+            .lossy
+            .iter()
+            .find(|l| &l.key[..] == key)
+            .map(|l| l.what.clone())
+            .unwrap_or_else(|| panic!("{key:?} not lossy: {:?}", report.lossy))
+    };
+    assert!(
+        what(b"bighash").contains("field TTLs not read"),
+        "{}",
+        what(b"bighash")
+    );
+    let s = what(b"bigstream");
+    assert!(s.contains("XINFO CONSUMERS") && s.contains("NOPERM"), "{s}");
+}

@@ -76,12 +76,14 @@ fn score(b: &[u8]) -> f64 {
 
 /// The absolute expiry of each of `fields` (`HPEXPIRETIME`, one round trip): `None` for
 /// a field without a TTL, a time in the past for one gone meanwhile. `field_ttls` says
-/// whether the source has field TTLs (`None`: not known yet; learnt from the first reply).
+/// whether the source has field TTLs (`None`: not known yet; learnt from the first reply:
+/// an unknown command means none). Another refusal is noted in `lost`.
 async fn field_expiries(
     src: &mut SourceConn,
     key: &Bytes,
     fields: &[Bytes],
     field_ttls: &mut Option<bool>,
+    lost: &mut Vec<String>,
 ) -> Result<Vec<Option<u64>>, MigrationError> {
     let none = vec![None; fields.len()];
     if fields.is_empty() || *field_ttls == Some(false) {
@@ -98,10 +100,15 @@ async fn field_expiries(
     let r = src.call(cmd).await?;
     if let Some(e) = crate::ServerError::from_frame(&r) {
         let text = e.to_string();
-        if field_ttls.is_none() && (text.contains("unknown command") || text.starts_with("ERR")) {
-            // An older source (or one that refuses the command): no field TTLs anywhere.
-            tracing::debug!(target: "migrate", "HPEXPIRETIME refused by the source ({text}): hashes read in pieces carry no field TTLs");
+        if field_ttls.is_none() && text.contains("unknown command") {
+            // An older source: no field TTLs anywhere.
+            tracing::debug!(target: "migrate", "HPEXPIRETIME unknown to the source ({text}): no field TTLs to read");
             *field_ttls = Some(false);
+        } else if !text.starts_with("WRONGTYPE") {
+            let note = format!("field TTLs not read (HPEXPIRETIME: {text})");
+            if !lost.contains(&note) {
+                lost.push(note);
+            }
         }
         return Ok(none);
     }
@@ -179,6 +186,8 @@ pub(crate) async fn copy(
     let mut cursor = Bytes::from_static(b"0");
     let mut offset: i64 = 0;
     let mut stream = StreamReader::new(key.clone(), chunk, now);
+    // What the source refused to tell (reported with the key's losses).
+    let mut lost: Vec<String> = Vec::new();
     loop {
         if rdb_type == RdbType::StreamListpacks2 {
             let Some(evs) = stream.next(src).await? else {
@@ -260,7 +269,7 @@ pub(crate) async fn copy(
                     _ => {
                         let fields: Vec<Bytes> =
                             items.chunks_exact(2).map(|p| p[0].clone()).collect();
-                        let ttls = field_expiries(src, key, &fields, field_ttls).await?;
+                        let ttls = field_expiries(src, key, &fields, field_ttls, &mut lost).await?;
                         Event::HashEntries(
                             items
                                 .chunks_exact(2)
@@ -289,6 +298,9 @@ pub(crate) async fn copy(
         Some(Done::Key(r)) => (r.status, r.losses),
         _ => (KeyStatus::Empty, Vec::new()),
     };
+    let mut losses: Vec<String> = losses.iter().map(|l| l.to_string()).collect();
+    losses.append(&mut lost);
+    losses.append(&mut stream.lost);
     match &status {
         KeyStatus::Expired { .. } => ap.report.skipped_expired += 1,
         KeyStatus::NeedsRestore { .. } | KeyStatus::Unsupported { .. } => {
@@ -314,10 +326,7 @@ pub(crate) async fn copy(
             db: tdb,
             kind: rdb_type.kind().as_str(),
             method: Method::Rewrite,
-            lossy: (!losses.is_empty()).then(|| {
-                let what: Vec<String> = losses.iter().map(|l| l.to_string()).collect();
-                Box::new((tkey.clone(), what.join("; ")))
-            }),
+            lossy: (!losses.is_empty()).then(|| Box::new((tkey.clone(), losses.join("; ")))),
         };
         ap.send_last(tag(&last, seq), &last.args, mark).await?;
         Ok(Big::Sent)

@@ -98,6 +98,8 @@ pub(crate) struct StreamReader {
     consumers: std::vec::IntoIter<Bytes>,
     consumer: Option<Bytes>,
     now_ms: u64,
+    /// What could not be read (a refused command): the key is reported lossy with it.
+    pub(crate) lost: Vec<String>,
 }
 
 impl StreamReader {
@@ -111,6 +113,17 @@ impl StreamReader {
             consumers: Vec::new().into_iter(),
             consumer: None,
             now_ms: u64::try_from(now_ms).unwrap_or(0),
+            lost: Vec::new(),
+        }
+    }
+
+    /// Notes an error reply to `what`: the key changed meanwhile (deleted, another type:
+    /// its notification copies it again) or, otherwise, a loss to report.
+    fn failed(&mut self, what: String, e: String) {
+        if e.starts_with("WRONGTYPE") || e.contains("no such key") {
+            tracing::debug!(target: "migrate", "{what}: {e} (the key changed while read)");
+        } else {
+            self.lost.push(format!("{what} not read ({e})"));
         }
     }
 
@@ -148,7 +161,8 @@ impl StreamReader {
                         ])
                         .await?;
                     if let Some(e) = error_of(&r) {
-                        tracing::debug!(target: "migrate", "XRANGE: {e}");
+                        let from = after.map_or("the first".into(), |id| format!("after {id}"));
+                        self.failed(format!("entries from {from} (XRANGE)"), e);
                         return Ok(None);
                     }
                     let entries = entries(&r);
@@ -169,7 +183,7 @@ impl StreamReader {
                         ])
                         .await?;
                     if let Some(e) = r.iter().find_map(error_of) {
-                        tracing::debug!(target: "migrate", "XINFO: {e}");
+                        self.failed("last id and consumer groups (XINFO)".into(), e);
                         return Ok(None);
                     }
                     let info = pairs(&r[0]);
@@ -209,6 +223,15 @@ impl StreamReader {
                             g.name.clone(),
                         ])
                         .await?;
+                    if let Some(e) = error_of(&r) {
+                        let name = String::from_utf8_lossy(&g.name).into_owned();
+                        self.failed(
+                            format!(
+                                "consumers and pending entries of group {name:?} (XINFO CONSUMERS)"
+                            ),
+                            e,
+                        );
+                    }
                     let consumers: Vec<Bytes> = r
                         .as_slice()
                         .unwrap_or_default()
@@ -256,13 +279,25 @@ impl StreamReader {
                         .call(vec![
                             b("XPENDING"),
                             key.clone(),
-                            group,
+                            group.clone(),
                             start,
                             b("+"),
                             n.clone(),
-                            consumer,
+                            consumer.clone(),
                         ])
                         .await?;
+                    if let Some(e) = error_of(&r) {
+                        let (g, c) = (
+                            String::from_utf8_lossy(&group),
+                            String::from_utf8_lossy(&consumer),
+                        );
+                        self.failed(
+                            format!("pending entries of consumer {c:?} in group {g:?} (XPENDING)"),
+                            e,
+                        );
+                        self.step = Step::Consumer;
+                        continue;
+                    }
                     let pel: Vec<PendingEntry> = r
                         .as_slice()
                         .unwrap_or_default()

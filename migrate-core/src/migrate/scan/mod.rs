@@ -87,7 +87,9 @@
 //! # The guarantee
 //! Per key, the target eventually holds the source's latest state (value and TTL): after
 //! the writes stop and the queue drains, and at latest one reconcile pass after a
-//! `FLUSHDB` or a lost subscription. It is **not transactional**: a `MULTI` or a script on
+//! `FLUSHDB`, a lost subscription or a cluster source's failover (writes a dead master
+//! acknowledged but never passed to its replica are gone from the source too: the
+//! reconcile removes them from the target). It is **not transactional**: a `MULTI` or a script on
 //! the source arrives key by key, and keys are not copied in the order they were written. A
 //! big key copied in pieces while it changes is copied again once its notification arrives.
 //! With a key filter or a key transform the `DBSIZE` comparison is meaningless and only a

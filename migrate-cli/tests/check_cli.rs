@@ -182,3 +182,48 @@ fn small_output_buffer_and_backlog_are_warned_about() {
         "{j}"
     );
 }
+
+/// A cluster target holds db 0 only: a source with keys in dbs 0, 2 and 5 fails `check`,
+/// naming dbs 2 and 5 with the fix; mapped into db 0 (or left out) it passes that check.
+#[test]
+fn a_cluster_target_fails_naming_the_source_dbs_it_cannot_hold() {
+    let source = Server::start(Flavor::Redis7_0);
+    let mut s = source.connect();
+    for db in ["0", "2", "5"] {
+        s.ok(["SELECT", db]);
+        s.ok(["SET", &format!("k{db}"), "v"]);
+    }
+    let cluster = testkit::Cluster::start(Flavor::Redis7_0, 3, 0);
+    let to = cluster.masters()[0].url();
+    let out = cli(&["check", "--from", &source.url(), "--to", &to]);
+    let err = stderr(&out);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.contains("cluster target dbs"))
+        .unwrap_or_else(|| panic!("no cluster target dbs finding: {err}"));
+    assert!(line.contains("FAIL"), "{line}");
+    assert!(
+        line.contains("db 2 (1 keys)") && line.contains("db 5 (1 keys)"),
+        "{line}"
+    );
+    assert!(!line.contains("db 0 ("), "{line}");
+    assert!(
+        line.contains("--map-db 2=0") && line.contains("--exclude-db 5"),
+        "{line}"
+    );
+
+    let (code, j) = check_json(&source.url(), &to, &[]);
+    assert_ne!(code, Some(0));
+    assert_eq!(j["passed"], false);
+    let f = finding(&j, "cluster target dbs");
+    assert_eq!(f["status"], "fail", "{f}");
+    assert_eq!(finding(&j, "target layout")["status"], "pass", "{j}");
+
+    let (_, j) = check_json(
+        &source.url(),
+        &to,
+        &["--map-db", "2=0", "--exclude-db", "5"],
+    );
+    assert_eq!(finding(&j, "cluster target dbs")["status"], "pass", "{j}");
+}

@@ -1,6 +1,7 @@
 //! `redis-migrate verify` as a user runs it: a password-protected source and a TLS target
 //! with an ACL user, an exact copy (exit 0, summary line, JSON report), a planted
-//! difference (exit 1, the key printed and in the report), errors (exit 2, one line).
+//! difference (exit 1, the key printed and in the report), errors (exit 2, one line); a
+//! cluster URL on either side, and a db map into a db the cluster does not hold.
 
 use std::process::{Command, Output};
 
@@ -150,4 +151,20 @@ fn verify_with_a_cluster_url() {
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert!(all.contains("db 0 \"k:7\": missing"), "{all}");
+
+    // `--map-db` into a db the cluster does not hold: one error line at the start
+    // (exit 2), naming the db and the fix, not a failed SELECT.
+    t.ok(["SELECT", "3"]);
+    t.ok(["SET", "in-db-3", "v"]);
+    let out = cli(&[
+        "verify", "--from", &to, "--to", &from, "--map-db", "3=4", "--rounds", "1",
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("db 3 (1 keys, mapped to db 4)") && err.contains("db 0 only"),
+        "{err}"
+    );
+    assert!(err.contains("--map-db 3=0"), "{err}");
+    assert!(!err.contains("SELECT"), "{err}");
 }

@@ -2,7 +2,8 @@
 //! cluster whose user may not replicate (`-psync -sync` on every node), copied into a
 //! standalone target by `SCAN` on every master, kept in sync through the keyspace
 //! notifications of every master (each publishes only its own keys' events), with a writer
-//! during the copy and one master's subscription killed mid-run; `once` too.
+//! during the copy and one master's subscription killed mid-run; `once` too; a master
+//! killed mid-run (its replica takes over).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -27,7 +28,12 @@ fn runtime() -> tokio::runtime::Runtime {
 /// A 3-master Redis 7.0 cluster with the user `app` on every node: everything but
 /// replication, as on managed services.
 fn refusing_cluster() -> Cluster {
-    let c = Cluster::start(Flavor::Redis7_0, 3, 0);
+    refusing_cluster_with(0)
+}
+
+/// [`refusing_cluster`] with `replicas` replicas per master (the user on them too).
+fn refusing_cluster_with(replicas: usize) -> Cluster {
+    let c = Cluster::start(Flavor::Redis7_0, 3, replicas);
     for n in c.nodes() {
         n.connect().ok([
             "ACL", "SETUSER", "app", "on", ">pw", "~*", "&*", "+@all", "-sync", "-psync",
@@ -172,7 +178,9 @@ fn cluster_source_with_a_writer_converges() {
     assert_eq!(report.source_mode, "scan");
     assert_eq!(report.failures_total, 0, "{:?}", report.failures);
     let s = report.scan.clone().unwrap();
-    assert!(s.tracking && s.keys_copied >= 803, "{s:?}");
+    // Each filled key was copied by the snapshot, or deleted by the writer before its
+    // master's scan reached it (then its notification removed it).
+    assert!(s.tracking && s.keys_copied + s.keys_deleted >= 803, "{s:?}");
     assert!(s.keys_recopied > 0 && s.keys_deleted > 0, "{s:?}");
     assert!(s.resubscriptions >= 1 && s.reconcile_passes >= 1, "{s:?}");
     assert!(report.keys_rewritten >= 3, "big keys in pieces: {report:?}");
@@ -258,4 +266,155 @@ fn slots_moving_during_scan_mode_converge() {
     handle.stop();
     let report = rt.block_on(handle.wait()).unwrap();
     assert_eq!(report.failures_total, 0, "{:?}", report.failures);
+}
+
+/// Writes over all slots until `stop`, ignoring errors (a master is down for a while).
+fn tolerant_writer(mut conn: ClusterConn, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut i = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let k = format!("w:{}", i % 101);
+            match i % 4 {
+                0 => conn.cmd(["SET", &k, &format!("v{i}")]),
+                1 => conn.cmd(["HSET", &format!("big:{}", i % 3), &format!("new{i}"), "1"]),
+                2 => conn.cmd(["DEL", &format!("s:{}", i % 200)]),
+                _ => conn.cmd(["INCR", &format!("counter:{}", i % 7)]),
+            };
+            i += 1;
+            if i % 20 == 0 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        i
+    })
+}
+
+/// The seed master killed during the snapshot (SIGKILL): the topology is read again
+/// through another node, the promoted replica subscribed to and its slots reconciled;
+/// the target ends equal to the cluster.
+#[test]
+fn a_source_master_killed_mid_run_converges() {
+    let mut cluster = refusing_cluster_with(1);
+    let target = Server::start(Flavor::Valkey8_1);
+    fill(&mut cluster.connect());
+    // Every write on the replicas before the kill.
+    for m in cluster.masters() {
+        assert_eq!(m.connect().int(["WAIT", "1", "10000"]), 1);
+    }
+    let rt = runtime();
+    let handle = {
+        let _g = rt.enter();
+        // Capped so that the snapshot is still running at the kill.
+        builder(&cluster, &target)
+            .limits(Limits::new().source_max_ops(1500))
+            .start()
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    wait_phase(&handle, Phase::FullSync);
+    let w = tolerant_writer(cluster.connect(), stop.clone());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_ne!(
+        handle.progress().phase,
+        Phase::Incremental,
+        "snapshot too fast"
+    );
+    // masters()[0] is the URL the migration was given.
+    cluster.kill_master(0);
+    cluster.wait_ok();
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    assert!(w.join().unwrap() > 0);
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let d = diff(&cluster, &target);
+        if d.is_empty() {
+            break;
+        }
+        assert!(
+            !handle.is_finished(),
+            "ended before equal: {:?}",
+            rt.block_on(handle.wait())
+        );
+        assert!(
+            Instant::now() < deadline,
+            "not equal after 90 s ({} differences): {:?}; {:?}",
+            d.len(),
+            &d[..d.len().min(5)],
+            handle.progress()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    handle.stop();
+    let report = rt.block_on(handle.wait()).unwrap();
+    assert_eq!(report.failures_total, 0, "{:?}", report.failures);
+    let s = report.scan.clone().unwrap();
+    assert!(s.source_failovers >= 1 && s.reconcile_passes >= 1, "{s:?}");
+    assert!(
+        report.warnings.iter().any(|w| w.contains("went down")),
+        "{:?}",
+        report.warnings
+    );
+}
+
+/// A master killed while changes are followed (after the snapshot), with a key filter
+/// (no `DBSIZE` comparison: the masters are pinged instead): found at the next check,
+/// the promoted replica subscribed to and its slots reconciled; writes after the
+/// failover arrive by its notifications.
+#[test]
+fn a_source_master_killed_while_following_changes_converges() {
+    let mut cluster = refusing_cluster_with(1);
+    let target = Server::start(Flavor::Valkey8_1);
+    fill(&mut cluster.connect());
+    for m in cluster.masters() {
+        assert_eq!(m.connect().int(["WAIT", "1", "10000"]), 1);
+    }
+    let rt = runtime();
+    let handle = {
+        let _g = rt.enter();
+        builder(&cluster, &target)
+            .filter(migrate_core::Filter::new().exclude_keys("not-copied:*"))
+            .start()
+    };
+    wait_phase(&handle, Phase::Incremental);
+    cluster.kill_master(1);
+    cluster.wait_ok();
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = tolerant_writer(cluster.connect(), stop.clone());
+    std::thread::sleep(Duration::from_millis(1000));
+    stop.store(true, Ordering::Relaxed);
+    assert!(w.join().unwrap() > 0);
+    let mut c = cluster.connect();
+    c.ok(["SET", "not-copied:1", "x"]);
+    c.ok(["SET", "after-failover", "x"]);
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let d: Vec<String> = diff(&cluster, &target)
+            .into_iter()
+            .filter(|d| !d.contains("not-copied:"))
+            .collect();
+        if d.is_empty() {
+            break;
+        }
+        assert!(
+            !handle.is_finished(),
+            "ended before equal: {:?}",
+            rt.block_on(handle.wait())
+        );
+        assert!(
+            Instant::now() < deadline,
+            "not equal after 90 s ({} differences): {:?}; {:?}",
+            d.len(),
+            &d[..d.len().min(5)],
+            handle.progress()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    handle.stop();
+    let report = rt.block_on(handle.wait()).unwrap();
+    assert_eq!(report.failures_total, 0, "{:?}", report.failures);
+    let s = report.scan.clone().unwrap();
+    assert!(s.source_failovers >= 1, "{s:?}");
+    assert_eq!(target.connect().bulk(["GET", "not-copied:1"]), None);
 }

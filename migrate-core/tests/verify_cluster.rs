@@ -3,7 +3,9 @@
 //! DUMP/RESTORE) compare equal; planted differences (changed value, deleted key, extra key,
 //! changed TTL, changed stream group) are each reported by key; cluster → cluster,
 //! standalone → cluster and cluster → standalone. Reserved `__redis-migrate:` keys of any
-//! suffix are ignored.
+//! suffix are ignored. Function libraries are compared on every master of a cluster
+//! target; source dbs a cluster target does not hold are one error before anything is
+//! read.
 
 mod common;
 
@@ -379,4 +381,75 @@ fn valkey_9_cluster_databases() {
         (d.db, d.kind, d.key.as_ref()),
         (Some(2), DiffKind::Missing, &b"s:1"[..])
     );
+}
+
+const LIB: &str = "#!lua name=mylib\nredis.register_function('f', function() return 1 end)";
+
+fn verify_with(
+    source: TargetConfig,
+    target: TargetConfig,
+    filter: migrate_core::Filter,
+) -> Result<VerifyReport, migrate_core::verify::VerifyError> {
+    let o = VerifyOptions::default()
+        .rounds(1)
+        .delay(Duration::from_millis(50))
+        .filter(filter);
+    runtime().block_on(Verifier::new(source, target).options(o).run())
+}
+
+#[test]
+fn libraries_on_every_master_and_dbs_a_cluster_target_lacks() {
+    let standalone = Server::start(Flavor::Valkey8_1);
+    let cluster = Cluster::start(Flavor::Valkey8_1, 3, 0);
+    let mut sc = standalone.connect();
+    sc.must(["FUNCTION", "LOAD", LIB]);
+    sc.ok(["SET", "a", "1"]);
+    sc.ok(["SELECT", "3"]);
+    sc.ok(["SET", "in-db-3", "1"]);
+    sc.ok(["SELECT", "0"]);
+    cluster.connect().ok(["SET", "a", "1"]);
+    let masters = cluster.masters();
+    // Loaded on two masters of three: a node that misses it fails FCALL for its keys.
+    for m in &masters[..2] {
+        m.connect().must(["FUNCTION", "LOAD", LIB]);
+    }
+    let scfg = || TargetConfig::parse(&standalone.url()).unwrap();
+    let f = migrate_core::Filter::new;
+
+    // db 3 has keys and the cluster holds db 0 only: one error before the first pass.
+    let e = verify_with(scfg(), cluster_cfg(&cluster), f()).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        matches!(e, migrate_core::verify::VerifyError::ClusterDbs { .. }),
+        "{e:?}"
+    );
+    assert!(
+        text.contains("db 0 only")
+            && text.contains("db 3 (1 keys)")
+            && text.contains("--map-db 3=0"),
+        "{text}"
+    );
+    let e = verify_with(scfg(), cluster_cfg(&cluster), f().map_db(3, 5)).unwrap_err();
+    assert!(
+        e.to_string().contains("db 3 (1 keys, mapped to db 5)"),
+        "{e}"
+    );
+
+    // db 3 left out: the library is missing on the third master only, which the
+    // difference names.
+    let r = verify_with(scfg(), cluster_cfg(&cluster), f().exclude_db(3)).unwrap();
+    assert_eq!(r.libraries_compared, 1);
+    assert_eq!(r.differences.len(), 1, "{}", listed(&r));
+    let d = &r.differences[0];
+    assert!(d.is_function(), "{d}");
+    assert_eq!(d.kind, DiffKind::Missing, "{d}");
+    assert!(d.detail.contains(&masters[2].addr()), "{d}");
+    assert!(!d.detail.contains(&masters[0].addr()), "{d}");
+
+    masters[2].connect().must(["FUNCTION", "LOAD", LIB]);
+    let r = verify_with(scfg(), cluster_cfg(&cluster), f().exclude_db(3)).unwrap();
+    assert_equal(&r, "the library on every master");
+    // And a cluster source with a master lacking nothing: equal the other way round.
+    let r = verify_with(cluster_cfg(&cluster), scfg(), f().exclude_db(3)).unwrap();
+    assert_equal(&r, "cluster -> standalone with libraries");
 }

@@ -461,9 +461,9 @@ impl Report {
             "scan",
             self.scan.as_ref().map_or("null".into(), |s| {
                 format!(
-                    "{{\"keys_scanned\": {}, \"keys_copied\": {}, \"keys_recopied\": {}, \"keys_deleted\": {}, \"keys_reconciled\": {}, \"reconcile_passes\": {}, \"resubscriptions\": {}, \"notifications\": {}, \"queue_len\": {}, \"queue_age_ms\": {}, \"tracking\": {}}}",
+                    "{{\"keys_scanned\": {}, \"keys_copied\": {}, \"keys_recopied\": {}, \"keys_deleted\": {}, \"keys_reconciled\": {}, \"reconcile_passes\": {}, \"resubscriptions\": {}, \"source_failovers\": {}, \"notifications\": {}, \"queue_len\": {}, \"queue_age_ms\": {}, \"tracking\": {}}}",
                     s.keys_scanned, s.keys_copied, s.keys_recopied, s.keys_deleted,
-                    s.keys_reconciled, s.reconcile_passes, s.resubscriptions, s.notifications,
+                    s.keys_reconciled, s.reconcile_passes, s.resubscriptions, s.source_failovers, s.notifications,
                     s.queue_len, s.queue_age.as_millis(), s.tracking
                 )
             }),

@@ -81,4 +81,17 @@ pub enum VerifyError {
         /// The error reply.
         reply: String,
     },
+    /// The target is a cluster and source dbs with keys go (as they are, or by the db
+    /// map) to dbs it does not hold: checked before anything is compared.
+    #[error("target {url} is a cluster that holds {holds}; the source has keys in {dbs}: {fix}")]
+    ClusterDbs {
+        /// The target's URL, redacted.
+        url: String,
+        /// What the cluster holds (`db 0 only`, `dbs 0 to 3 (cluster-databases 4)`).
+        holds: String,
+        /// The source dbs (and the db each maps to), with their key counts.
+        dbs: String,
+        /// The options that would make the verification possible.
+        fix: String,
+    },
 }

@@ -89,8 +89,13 @@
 //! one answered with `ASK` (its slot is being moved) from the importing node with
 //! `ASKING`, `TRYAGAIN`/`CLUSTERDOWN` after a backoff; for at most 15 s, then the
 //! verification stops with the last reply ([`VerifyError::Server`]). A cluster holds db 0
-//! (Valkey 9 clusters may hold more: their dbs are compared too); function libraries are
-//! read from the first master. [`VerifyReport::source_masters`] and
+//! (Valkey 9 clusters may hold more: their dbs are compared too): source dbs with keys
+//! that go (as they are, or by the db map) to a db a cluster target does not hold stop
+//! the verification before anything is compared ([`VerifyError::ClusterDbs`], naming the
+//! dbs and the `--map-db`/`--exclude-db` to use). Function libraries are per node: they
+//! are read from every master of a cluster side; a library that a target master lacks,
+//! or holds with other code, is a difference naming those masters (a source cluster's
+//! masters together are the reference). [`VerifyReport::source_masters`] and
 //! [`VerifyReport::target_masters`] count the masters (`None`: a standalone server).
 //!
 //! # Not yet

@@ -126,6 +126,8 @@ impl Run<'_> {
             }
         }
 
+        self.cluster_dbs(&sks, &source_dbs).await?;
+
         // First pass.
         let mut found: BTreeMap<Item, (DiffKind, String)> = BTreeMap::new();
         for &db in &source_dbs {
@@ -385,47 +387,191 @@ impl Run<'_> {
         Ok(out)
     }
 
-    /// `FUNCTION LIST WITHCODE` on both sides: the number of libraries and the differences.
+    /// A cluster target holds db 0 (a Valkey 9 cluster `cluster-databases`): source dbs
+    /// with keys that go elsewhere are one error before the first pass.
+    async fn cluster_dbs(
+        &mut self,
+        sks: &crate::Keyspace,
+        source_dbs: &[u32],
+    ) -> Result<(), VerifyError> {
+        if self.dst.masters().is_none() {
+            return Ok(());
+        }
+        let held: u32 = if self.dst.version().is_valkey() {
+            let r = self
+                .dst
+                .first()
+                .one(0, cmd(["CONFIG", "GET", "cluster-databases"]))
+                .await?;
+            r.as_slice()
+                .and_then(|v| v.get(1))
+                .map(text_of)
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(1u32)
+                .max(1)
+        } else {
+            1
+        };
+        let filter = &self.o.filter;
+        let bad: Vec<(u32, u32, u64)> = source_dbs
+            .iter()
+            .filter(|&&db| sks.keys(db) > 0)
+            .filter_map(|&db| {
+                let to = filter.target_db(db)?;
+                (to >= held).then(|| (db, to, sks.keys(db)))
+            })
+            .collect();
+        if bad.is_empty() {
+            return Ok(());
+        }
+        let holds = if held == 1 {
+            "db 0 only".to_string()
+        } else {
+            format!("dbs 0 to {} (cluster-databases {held})", held - 1)
+        };
+        let dbs: Vec<String> = bad
+            .iter()
+            .map(|(db, to, n)| {
+                if db == to {
+                    format!("db {db} ({n} keys)")
+                } else {
+                    format!("db {db} ({n} keys, mapped to db {to})")
+                }
+            })
+            .collect();
+        let map: Vec<String> = bad
+            .iter()
+            .map(|(db, _, _)| format!("--map-db {db}=0"))
+            .collect();
+        let exclude: Vec<String> = bad
+            .iter()
+            .map(|(db, _, _)| format!("--exclude-db {db}"))
+            .collect();
+        Err(VerifyError::ClusterDbs {
+            url: self.dst.url(),
+            holds,
+            dbs: dbs.join(", "),
+            fix: format!(
+                "verify what the migration wrote with {}, or leave them out with {}",
+                map.join(" "),
+                exclude.join(" ")
+            ),
+        })
+    }
+
+    /// `FUNCTION LIST WITHCODE` on both sides, on every master of a cluster side
+    /// (libraries are per node: `FUNCTION LOAD` must reach each master): the number of
+    /// libraries and the differences, each naming the target masters it was seen on.
     async fn compare_libraries(
         &mut self,
     ) -> Result<(u64, Vec<(Bytes, DiffKind, String)>), VerifyError> {
-        // Function libraries are per node; a cluster keeps the same on every master
-        // (`FUNCTION LOAD` goes to each), so the first master speaks for all.
-        let a = libraries(self.src.first()).await?;
-        let b = libraries(self.dst.first()).await?;
-        let (Some(a), Some(b)) = (a, b) else {
+        let Some(src) = side_libraries(&mut self.src).await? else {
             return Ok((0, Vec::new()));
         };
-        let names: BTreeSet<&Bytes> = a.keys().chain(b.keys()).collect();
+        let Some(dst) = side_libraries(&mut self.dst).await? else {
+            return Ok((0, Vec::new()));
+        };
+        // The source's libraries: every master's (the first master's code where they
+        // disagree, which is logged).
+        let mut want: BTreeMap<Bytes, Bytes> = BTreeMap::new();
+        for (addr, libs) in &src {
+            for (n, code) in libs {
+                match want.get(n) {
+                    None => {
+                        want.insert(n.clone(), code.clone());
+                    }
+                    Some(c) if c != code => tracing::warn!(
+                        target: "migrate",
+                        "verify: source master {addr} has another code for function library {}",
+                        String::from_utf8_lossy(n)
+                    ),
+                    Some(_) => {}
+                }
+            }
+        }
+        if src.len() > 1 {
+            for (addr, libs) in &src {
+                for n in want.keys().filter(|n| !libs.contains_key(*n)) {
+                    tracing::warn!(
+                        target: "migrate",
+                        "verify: source master {addr} lacks function library {}",
+                        String::from_utf8_lossy(n)
+                    );
+                }
+            }
+        }
+        let mut names: BTreeSet<&Bytes> = want.keys().collect();
+        for (_, libs) in &dst {
+            names.extend(libs.keys());
+        }
+        let cluster = dst.len() > 1;
+        let on = |addrs: &[&str]| {
+            if cluster {
+                format!(" (target master {})", addrs.join(", "))
+            } else {
+                String::new()
+            }
+        };
         let mut diffs = Vec::new();
         for n in &names {
-            match (a.get(*n), b.get(*n)) {
-                (Some(_), None) => diffs.push((
+            let (mut missing, mut extra, mut differs) = (Vec::new(), Vec::new(), Vec::new());
+            let mut sizes = None;
+            for (addr, libs) in &dst {
+                match (want.get(*n), libs.get(*n)) {
+                    (Some(_), None) => missing.push(addr.as_str()),
+                    (None, Some(_)) => extra.push(addr.as_str()),
+                    (Some(x), Some(y)) if x != y => {
+                        sizes.get_or_insert((x.clone(), y.clone()));
+                        differs.push(addr.as_str());
+                    }
+                    _ => {}
+                }
+            }
+            if !missing.is_empty() {
+                diffs.push((
                     (*n).clone(),
                     DiffKind::Missing,
-                    "not on the target".to_string(),
-                )),
-                (None, Some(_)) => diffs.push((
+                    format!("not on the target{}", on(&missing)),
+                ));
+            } else if !extra.is_empty() {
+                diffs.push((
                     (*n).clone(),
                     DiffKind::Extra,
-                    "only on the target".to_string(),
-                )),
-                (Some(x), Some(y)) if x != y => diffs.push((
+                    format!("only on the target{}", on(&extra)),
+                ));
+            } else if let Some((x, y)) = sizes {
+                diffs.push((
                     (*n).clone(),
                     DiffKind::Value,
                     format!(
-                        "code differs ({} vs {} bytes: {} vs {})",
+                        "code differs{} ({} vs {} bytes: {} vs {})",
+                        on(&differs),
                         x.len(),
                         y.len(),
-                        prefix(x),
-                        prefix(y)
+                        prefix(&x),
+                        prefix(&y)
                     ),
-                )),
-                _ => {}
+                ));
             }
         }
         Ok((names.len() as u64, diffs))
     }
+}
+
+/// Every unit's libraries (`host:port`, libraries); `None` when one refuses `FUNCTION
+/// LIST` (then libraries are not compared).
+async fn side_libraries(
+    side: &mut Conns,
+) -> Result<Option<Vec<(String, BTreeMap<Bytes, Bytes>)>>, VerifyError> {
+    let mut out = Vec::new();
+    for i in 0..side.units() {
+        let addr = side.addr(i).to_string();
+        match libraries(side.unit(i)).await? {
+            Some(l) => out.push((addr, l)),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(out))
 }
 
 /// A side's libraries (name → engine and code), empty where functions do not exist;

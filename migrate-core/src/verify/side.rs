@@ -182,6 +182,16 @@ impl Conns {
         &mut self.readers[i]
     }
 
+    /// The side's URL, redacted.
+    pub(crate) fn url(&self) -> String {
+        self.cfg.url.to_string()
+    }
+
+    /// `host:port` of unit `i`.
+    pub(crate) fn addr(&self, i: usize) -> &str {
+        &self.addrs[i]
+    }
+
     /// The first reader (the server, or the first master): server-wide questions.
     pub(crate) fn first(&mut self) -> &mut Reader {
         &mut self.readers[0]

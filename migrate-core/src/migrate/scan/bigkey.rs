@@ -1,6 +1,8 @@
-//! Big keys read in pieces (`GETRANGE`, `LRANGE`, `SSCAN`, `ZSCAN`, `HSCAN`) and written
-//! as the rewrite module's chunked commands, so neither side holds the whole value: memory
-//! is bounded by one piece plus the writer's window.
+//! Big keys read in pieces (`GETRANGE`, `LRANGE`, `SSCAN`, `ZSCAN`, `HSCAN` with
+//! `HPEXPIRETIME` of each chunk's fields, `XRANGE` and the stream's groups: see
+//! [`super::stream`]) and written as the rewrite module's chunked commands, so neither side
+//! holds the whole value: memory is bounded by one piece plus the writer's window (and, for
+//! a stream, the rewrite module's stream buffer and the pending entries of its groups).
 
 use bytes::Bytes;
 use rdb_parser::{Event, HashEntry, KeyStart, RdbType, Str, ZSetEntry};
@@ -10,6 +12,7 @@ use super::super::apply::{Applier, KeyMark, Method};
 use super::super::fullsync::{now_ms, FullSyncConfig};
 use super::super::MigrationError;
 use super::source::{b, SourceConn};
+use super::stream::StreamReader;
 use crate::rewrite::{Cmd, Done, KeyStatus, Rewriter};
 use crate::Tag;
 
@@ -22,7 +25,7 @@ pub(crate) enum Big {
     Sent,
     /// Not written (expired meanwhile, or unsupported).
     Skipped,
-    /// A type read whole instead (streams, module values): DUMP it.
+    /// A type read whole instead (module values): DUMP it.
     Dump,
     /// A cluster node redirected the read (`MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`:
     /// the error text): read it again from its owner.
@@ -71,8 +74,62 @@ fn score(b: &[u8]) -> f64 {
     }
 }
 
+/// The absolute expiry of each of `fields` (`HPEXPIRETIME`, one round trip): `None` for
+/// a field without a TTL, a time in the past for one gone meanwhile. `field_ttls` says
+/// whether the source has field TTLs (`None`: not known yet; learnt from the first reply:
+/// an unknown command means none). Another refusal is noted in `lost`.
+async fn field_expiries(
+    src: &mut SourceConn,
+    key: &Bytes,
+    fields: &[Bytes],
+    field_ttls: &mut Option<bool>,
+    lost: &mut Vec<String>,
+) -> Result<Vec<Option<u64>>, MigrationError> {
+    let none = vec![None; fields.len()];
+    if fields.is_empty() || *field_ttls == Some(false) {
+        return Ok(none);
+    }
+    let mut cmd = Vec::with_capacity(4 + fields.len());
+    cmd.extend([
+        b("HPEXPIRETIME"),
+        key.clone(),
+        b("FIELDS"),
+        Bytes::from(fields.len().to_string()),
+    ]);
+    cmd.extend(fields.iter().cloned());
+    let r = src.call(cmd).await?;
+    if let Some(e) = crate::ServerError::from_frame(&r) {
+        let text = e.to_string();
+        if field_ttls.is_none() && text.contains("unknown command") {
+            // An older source: no field TTLs anywhere.
+            tracing::debug!(target: "migrate", "HPEXPIRETIME unknown to the source ({text}): no field TTLs to read");
+            *field_ttls = Some(false);
+        } else if !text.starts_with("WRONGTYPE") {
+            let note = format!("field TTLs not read (HPEXPIRETIME: {text})");
+            if !lost.contains(&note) {
+                lost.push(note);
+            }
+        }
+        return Ok(none);
+    }
+    *field_ttls = Some(true);
+    let times = r.as_slice().unwrap_or_default();
+    Ok(fields
+        .iter()
+        .enumerate()
+        .map(|(i, _)| match times.get(i).and_then(Frame::as_integer) {
+            Some(t) if t > 0 => Some(t as u64),
+            // -2: the field expired (or was removed) between HSCAN and now.
+            Some(-2) => Some(1),
+            _ => None,
+        })
+        .collect())
+}
+
 /// Copies key `key` of source db `db` (already selected on `src`) in pieces of `chunk`
-/// elements. `replace`: remove the target's key first.
+/// elements. `replace`: remove the target's key first. `field_ttls`: whether the source
+/// has hash field TTLs (`None` until learnt).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn copy(
     src: &mut SourceConn,
     db: u32,
@@ -80,6 +137,7 @@ pub(crate) async fn copy(
     cfg: &FullSyncConfig,
     replace: bool,
     chunk: usize,
+    field_ttls: &mut Option<bool>,
     ap: &mut Applier,
 ) -> Result<Big, MigrationError> {
     let r = src
@@ -99,6 +157,7 @@ pub(crate) async fn copy(
         b"set" => RdbType::Set,
         b"zset" => RdbType::ZSet2,
         b"hash" => RdbType::Hash,
+        b"stream" => RdbType::StreamListpacks2,
         _ => return Ok(Big::Dump),
     };
     let Some((tdb, tkey)) = cfg.filter.map_key(db, key) else {
@@ -126,7 +185,20 @@ pub(crate) async fn copy(
     let n = Bytes::from(chunk.max(1).to_string());
     let mut cursor = Bytes::from_static(b"0");
     let mut offset: i64 = 0;
+    let mut stream = StreamReader::new(key.clone(), chunk, now);
+    // What the source refused to tell (reported with the key's losses).
+    let mut lost: Vec<String> = Vec::new();
     loop {
+        if rdb_type == RdbType::StreamListpacks2 {
+            let Some(evs) = stream.next(src).await? else {
+                break;
+            };
+            for ev in &evs {
+                rw.push(ev, &mut |c| cmds.push(c));
+            }
+            send(std::mem::take(&mut cmds), &mut held, ap).await?;
+            continue;
+        }
         let (ev, done) = match rdb_type {
             RdbType::String => {
                 let step = cfg.rewrite.max_command_bytes.max(1) as i64;
@@ -194,16 +266,22 @@ pub(crate) async fn copy(
                             })
                             .collect(),
                     ),
-                    _ => Event::HashEntries(
-                        items
-                            .chunks_exact(2)
-                            .map(|p| HashEntry {
-                                field: Str::Bytes(p[0].clone()),
-                                value: Str::Bytes(p[1].clone()),
-                                expire_at_ms: None,
-                            })
-                            .collect(),
-                    ),
+                    _ => {
+                        let fields: Vec<Bytes> =
+                            items.chunks_exact(2).map(|p| p[0].clone()).collect();
+                        let ttls = field_expiries(src, key, &fields, field_ttls, &mut lost).await?;
+                        Event::HashEntries(
+                            items
+                                .chunks_exact(2)
+                                .zip(ttls)
+                                .map(|(p, at)| HashEntry {
+                                    field: Str::Bytes(p[0].clone()),
+                                    value: Str::Bytes(p[1].clone()),
+                                    expire_at_ms: at,
+                                })
+                                .collect(),
+                        )
+                    }
                 };
                 (ev, done)
             }
@@ -216,12 +294,26 @@ pub(crate) async fn copy(
     }
     let out = rw.push(&Event::KeyEnd, &mut |c| cmds.push(c));
     send(std::mem::take(&mut cmds), &mut held, ap).await?;
-    let status = match out {
-        Some(Done::Key(r)) => r.status,
-        _ => KeyStatus::Empty,
+    let (status, losses) = match out {
+        Some(Done::Key(r)) => (r.status, r.losses),
+        _ => (KeyStatus::Empty, Vec::new()),
     };
-    if matches!(status, KeyStatus::Expired { .. }) {
-        ap.report.skipped_expired += 1;
+    let mut losses: Vec<String> = losses.iter().map(|l| l.to_string()).collect();
+    losses.append(&mut lost);
+    losses.append(&mut stream.lost);
+    match &status {
+        KeyStatus::Expired { .. } => ap.report.skipped_expired += 1,
+        KeyStatus::NeedsRestore { .. } | KeyStatus::Unsupported { .. } => {
+            ap.unsupported(
+                rdb_type.kind().as_str().into(),
+                Some(tkey.clone()),
+                status.to_string(),
+            )?;
+        }
+        _ => {}
+    }
+    for loss in &losses {
+        tracing::warn!(target: "migrate", "key {}: {loss}", super::super::report::key_text(&tkey));
     }
     let Some(last) = held else {
         return Ok(Big::Skipped);
@@ -234,7 +326,7 @@ pub(crate) async fn copy(
             db: tdb,
             kind: rdb_type.kind().as_str(),
             method: Method::Rewrite,
-            lossy: None,
+            lossy: (!losses.is_empty()).then(|| Box::new((tkey.clone(), losses.join("; ")))),
         };
         ap.send_last(tag(&last, seq), &last.args, mark).await?;
         Ok(Big::Sent)

@@ -37,8 +37,17 @@
 //!    target cannot load the type): filters, db map, conflict policy. Keys gone or expired
 //!    meanwhile are skipped. Keys above the big-key threshold
 //!    ([`big_key_bytes`](super::MigrationBuilder::big_key_bytes), by `MEMORY USAGE`) are
-//!    read in pieces (`GETRANGE`, `LRANGE`, `SSCAN`, `ZSCAN`, `HSCAN`) and written as chunked
-//!    commands; streams and module values are always read by `DUMP`.
+//!    read in pieces and written as the rewrite module's chunked commands: `GETRANGE`,
+//!    `LRANGE`, `SSCAN`, `ZSCAN`, `HSCAN` (with one `HPEXPIRETIME` per chunk on a source
+//!    with hash field TTLs: kept as `HPEXPIREAT` where the target has field TTLs, else the
+//!    key is named lossy in the report, as in a full sync), and for a stream `XRANGE`
+//!    chunks (exclusive start) written as `XADD` with the ids, then `XINFO STREAM` /
+//!    `XINFO GROUPS` / `XINFO CONSUMERS` and `XPENDING` pages per consumer, written as
+//!    `XSETID` (with entries-added and max-deleted-id on 7.0+ targets), `XGROUP CREATE ...
+//!    ENTRIESREAD`, `XGROUP CREATECONSUMER` and `XCLAIM ... TIME RETRYCOUNT FORCE JUSTID`
+//!    (the rewrite module's stream rules: pending entries of deleted entries are exact while
+//!    the stream fits its stream buffer, else named lossy). Module values are always read
+//!    by `DUMP`.
 //! 4. Changes: every key named by a notification is queued once (deduplicated while
 //!    queued) and copied again with its latest value; a key gone from the source is removed
 //!    from the target. Changes are also copied between snapshot batches.
@@ -54,20 +63,33 @@
 //! ([`discover`](crate::cluster::discover)) and each step above runs on every master:
 //! `notify-keyspace-events` checked (and set) on each, one subscription per master (a node
 //! publishes only its own keys' events), `SCAN` of db 0 (and the `cluster-databases` of a
-//! Valkey 9 cluster) on each. Every key, whether scanned or notified, is read from the
-//! master of its slot, pipelined per node; a key answered with `MOVED` is read again from
+//! Valkey 9 cluster) on each, up to 4 masters at once (each step `SCAN`s and reads a
+//! batch on each of them concurrently, then writes the batches one after another). A
+//! scanned key is read from the master that listed it, a notified one from the master of
+//! its slot, pipelined per node; a key answered with `MOVED` is read again from
 //! its owner after the topology is read again (new masters are subscribed to and scanned),
 //! one answered with `ASK` from the importing node with `ASKING`, `TRYAGAIN`/`CLUSTERDOWN`
 //! after a backoff, for at most 30 s, then the migration stops naming the last reply. The
 //! `DBSIZE` comparison adds the masters up; a lost subscription of one master reconciles
 //! that master's keys only (target keys of its slots absent on the source removed, its
-//! keys copied again). A master that becomes unreachable (a failover) stops the migration
-//! with its error.
+//! keys copied again). A master that goes down (a failover) is noticed by the first
+//! request to it that fails, at latest at the next [`ScanOptions::reconcile_interval`]
+//! check (its `DBSIZE`, or a `PING` when a key filter makes counts meaningless), and
+//! waited for: the topology
+//! is read again through any node that answers (the other masters, the replicas, the
+//! seed), with a backoff, until every slot is served by a reachable master, for at most
+//! 60 s (then the migration stops naming the masters lost and the last error). The new
+//! masters are subscribed to (`notify-keyspace-events` checked and set on them too) and
+//! their slots reconciled as after a lost subscription; the batch being read is read
+//! again from the new owners ([`ScanStats::source_failovers`], and a warning in the
+//! report). More than 5 such recoveries within 5 minutes stop the migration.
 //!
 //! # The guarantee
 //! Per key, the target eventually holds the source's latest state (value and TTL): after
 //! the writes stop and the queue drains, and at latest one reconcile pass after a
-//! `FLUSHDB` or a lost subscription. It is **not transactional**: a `MULTI` or a script on
+//! `FLUSHDB`, a lost subscription or a cluster source's failover (writes a dead master
+//! acknowledged but never passed to its replica are gone from the source too: the
+//! reconcile removes them from the target). It is **not transactional**: a `MULTI` or a script on
 //! the source arrives key by key, and keys are not copied in the order they were written. A
 //! big key copied in pieces while it changes is copied again once its notification arrives.
 //! With a key filter or a key transform the `DBSIZE` comparison is meaningless and only a
@@ -82,6 +104,7 @@ mod nodes;
 mod notify;
 mod records;
 mod source;
+mod stream;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -209,6 +232,9 @@ pub struct ScanStats {
     pub reconcile_passes: u64,
     /// Times the subscription was lost and made again.
     pub resubscriptions: u64,
+    /// Times a master of a cluster source went down and the migration went on with the
+    /// master that took over its slots.
+    pub source_failovers: u64,
     /// Notifications received.
     pub notifications: u64,
     /// Keys waiting in the change queue.
@@ -274,7 +300,16 @@ struct Runner {
     memory_usage: bool,
     dbs: Vec<u32>,
     big: usize,
+    /// Whether the source has hash field TTLs (`HPEXPIRETIME`; `None` until learnt).
+    field_ttls: Option<bool>,
+    /// When the source cluster recovered from a master going down (the recent ones).
+    recoveries: Vec<Instant>,
 }
+
+/// At most this many recoveries from a master going down within [`RECOVERY_WINDOW`]
+/// (a cluster that keeps losing masters stops the migration).
+const MAX_RECOVERIES: usize = 5;
+const RECOVERY_WINDOW: Duration = Duration::from_secs(300);
 
 const DEL_WAIT: Duration = Duration::from_millis(200);
 
@@ -348,6 +383,8 @@ pub(crate) async fn run(
         memory_usage: true,
         dbs,
         big,
+        field_ttls: None,
+        recoveries: Vec::new(),
     };
     tracker.update(|p| {
         p.phase = Phase::FullSync;
@@ -470,6 +507,161 @@ async fn notifications(
     })
 }
 
+/// Masters of a cluster source read at once by a scan pass.
+const PARALLEL: usize = 4;
+
+/// What one pipelined read of keys on one node found.
+#[derive(Default)]
+struct KeysRead {
+    /// `MEMORY USAGE` was refused: big keys are then found by their `DUMP` size.
+    no_memory_usage: bool,
+    /// The keys (by index) above the big-key threshold, to read in pieces.
+    big: Vec<usize>,
+    /// The other keys (by index) with their `DUMP` and `PTTL` replies.
+    small: Vec<(usize, Frame, Frame)>,
+    /// When the `PTTL`s were read (Unix ms).
+    now: i64,
+}
+
+/// `MEMORY USAGE` of `keys` in one round trip, then `DUMP` + `PTTL` of those at most
+/// `big` bytes in another (`asking`: each command after `ASKING`).
+async fn read_keys(
+    conn: &mut SourceConn,
+    asking: bool,
+    keys: &[Bytes],
+    memory_usage: bool,
+    big: usize,
+) -> Result<KeysRead, MigrationError> {
+    let mut read = KeysRead::default();
+    let mut sizes = vec![None; keys.len()];
+    if memory_usage && !keys.is_empty() {
+        let cmds: Vec<Vec<Bytes>> = keys
+            .iter()
+            .map(|k| vec![b("MEMORY"), b("USAGE"), k.clone()])
+            .collect();
+        let replies = call_as(conn, asking, &cmds).await?;
+        if replies
+            .iter()
+            .any(|r| r.is_error() && redirect_text(r).is_none())
+        {
+            read.no_memory_usage = true;
+        } else {
+            sizes = replies.iter().map(Frame::as_integer).collect();
+        }
+    }
+    let mut small = Vec::new();
+    for (i, s) in sizes.into_iter().enumerate() {
+        if s.is_some_and(|n| n as usize > big) {
+            read.big.push(i);
+        } else {
+            small.push(i);
+        }
+    }
+    let cmds: Vec<Vec<Bytes>> = small
+        .iter()
+        .flat_map(|&i| {
+            [
+                vec![b("DUMP"), keys[i].clone()],
+                vec![b("PTTL"), keys[i].clone()],
+            ]
+        })
+        .collect();
+    let replies = if cmds.is_empty() {
+        Vec::new()
+    } else {
+        call_as(conn, asking, &cmds).await?
+    };
+    read.now = now_ms();
+    let mut it = replies.into_iter();
+    for i in small {
+        let (Some(dump), Some(pttl)) = (it.next(), it.next()) else {
+            break;
+        };
+        read.small.push((i, dump, pttl));
+    }
+    Ok(read)
+}
+
+/// `cmds` in one round trip, each after `ASKING` when `asking`.
+async fn call_as(
+    conn: &mut SourceConn,
+    asking: bool,
+    cmds: &[Vec<Bytes>],
+) -> Result<Vec<Frame>, MigrationError> {
+    if asking {
+        conn.call_many_asking(cmds).await
+    } else {
+        conn.call_many(cmds).await
+    }
+}
+
+/// One `SCAN` step of a master, and the reads of its keys.
+struct Stepped {
+    /// The next cursor (`0`: done).
+    next: Bytes,
+    /// Keys `SCAN` returned.
+    scanned: u64,
+    /// Keys the filter left out.
+    filtered: u64,
+    /// The keys read.
+    keys: Vec<Bytes>,
+    read: KeysRead,
+}
+
+/// `SCAN` from `cursor` in db `db` of `conn`, then [`read_keys`] of the keys the filter
+/// takes (the reserved checkpoint keys never); `None` when the node has no such db.
+async fn scan_step(
+    conn: &mut SourceConn,
+    db: u32,
+    cursor: Bytes,
+    count: Bytes,
+    filter: &crate::Filter,
+    memory_usage: bool,
+    big: usize,
+) -> Result<Option<Stepped>, MigrationError> {
+    if !conn.select(db).await? {
+        return Ok(None);
+    }
+    let reply = conn
+        .call(vec![b("SCAN"), cursor, b("COUNT"), count])
+        .await?;
+    let Some([next, Frame::Array(found)]) = reply.as_slice() else {
+        return Err(MigrationError::Internal(format!(
+            "unexpected SCAN reply from the source: {reply:?}"
+        )));
+    };
+    let next = Bytes::copy_from_slice(next.as_bytes().unwrap_or(b"0"));
+    let mut filtered = 0;
+    let keys: Vec<Bytes> = found
+        .iter()
+        .filter_map(|k| k.as_bytes().map(Bytes::copy_from_slice))
+        .filter(|k| {
+            if k.starts_with(RESERVED_PREFIX) {
+                return false;
+            }
+            let ok = filter.map_key(db, k).is_some();
+            filtered += u64::from(!ok);
+            ok
+        })
+        .collect();
+    let read = read_keys(conn, false, &keys, memory_usage, big).await?;
+    Ok(Some(Stepped {
+        next,
+        scanned: found.len() as u64,
+        filtered,
+        keys,
+        read,
+    }))
+}
+
+/// Awaits `f` when there is one.
+async fn maybe<F: std::future::Future>(f: Option<F>) -> Option<F::Output> {
+    match f {
+        Some(f) => Some(f.await),
+        None => None,
+    }
+}
+
 impl Runner {
     fn publish(&mut self, ap: &Applier, tracker: &Tracker) {
         let (len, age) = self.changes.lag();
@@ -528,7 +720,7 @@ impl Runner {
                 if !self.reconcile(units, ap, tracker, stop).await? {
                     return Ok(StopReason::Stopped);
                 }
-                baseline = self.size_diff().await?;
+                baseline = self.size_diff(ap).await?;
                 continue;
             }
             if self.drain(ap, tracker).await? {
@@ -539,7 +731,7 @@ impl Runner {
             let now = Instant::now();
             if self.job.once || now >= next_check {
                 next_check = now + every;
-                let diff = self.size_diff().await?;
+                let diff = self.size_diff(ap).await?;
                 let differs = diff != baseline;
                 if self.job.once {
                     if differs && !once_checked {
@@ -563,7 +755,7 @@ impl Runner {
                         if !self.reconcile(None, ap, tracker, stop).await? {
                             return Ok(StopReason::Stopped);
                         }
-                        baseline = self.size_diff().await?;
+                        baseline = self.size_diff(ap).await?;
                         suspect = None;
                     } else {
                         suspect = Some(diff);
@@ -605,6 +797,68 @@ impl Runner {
         }
         self.publish(ap, tracker);
         Ok(true)
+    }
+
+    /// After a request to the source failed with `e`: when a master of a cluster source
+    /// went down, waits (bounded, [`nodes::RECOVER_FOR`]) until the cluster serves its
+    /// slots from another master (its replica promoted), read through any node that
+    /// answers; then subscribes to the new masters and marks them, and the masters that
+    /// came back, as having lost notifications, so that their slots are reconciled.
+    /// Otherwise (a standalone source, a refused command) `e` itself.
+    async fn recover(&mut self, e: MigrationError, ap: &mut Applier) -> Result<(), MigrationError> {
+        if !self.src.is_cluster() || !self.src.any_broken() {
+            return Err(e);
+        }
+        let now = Instant::now();
+        self.recoveries
+            .retain(|t| now.duration_since(*t) < RECOVERY_WINDOW);
+        if self.recoveries.len() >= MAX_RECOVERIES {
+            return Err(MigrationError::ScanSource {
+                url: self.job.source.url.to_string(),
+                reason: format!(
+                    "source masters went down {} times within {:?}; the last: {e}",
+                    self.recoveries.len() + 1,
+                    RECOVERY_WINDOW
+                ),
+            });
+        }
+        let before: Vec<(String, bool)> = (0..self.src.conns.len())
+            .map(|i| (self.src.addr(i).to_string(), self.src.conns[i].is_broken()))
+            .collect();
+        let down: Vec<&str> = before
+            .iter()
+            .filter(|(_, b)| *b)
+            .map(|(a, _)| a.as_str())
+            .collect();
+        tracing::warn!(target: "migrate", "source master(s) {} unreachable ({e}): waiting for the cluster to fail over", down.join(", "));
+        self.src.recover(&e).await?;
+        self.recoveries.push(Instant::now());
+        self.stats.source_failovers += 1;
+        let after: Vec<String> = (0..self.src.conns.len())
+            .map(|i| self.src.addr(i).to_string())
+            .collect();
+        let w = format!(
+            "source master(s) {} went down; the cluster's masters are now {}: their slots were reconciled",
+            down.join(", "),
+            after.join(", ")
+        );
+        tracing::warn!(target: "migrate", "{w}");
+        ap.report.warnings.push(w);
+        // Masters that came back at the same address missed events too.
+        for (a, broken) in &before {
+            if *broken && after.contains(a) {
+                self.subs.retain(|(s, _)| s != a);
+            }
+        }
+        self.ensure_subscriptions(ap).await?;
+        for a in &after {
+            let new = !before.iter().any(|(b, _)| b == a);
+            let back = before.iter().any(|(b, broken)| b == a && *broken);
+            if new || back {
+                self.changes.mark_lost(Some(a));
+            }
+        }
+        Ok(())
     }
 
     /// The connections to rescan for `lost`: `None` for all of them.
@@ -657,7 +911,10 @@ impl Runner {
     }
 
     /// `SCAN`s every db of every connection in `units` (`None`: all: the server, or each
-    /// master of a cluster) and copies its keys; `false` when stopped.
+    /// master of a cluster) and copies its keys; `false` when stopped. Up to [`PARALLEL`]
+    /// masters are read at once: each step `SCAN`s and reads (`MEMORY USAGE`, `DUMP` +
+    /// `PTTL`) a batch on each of them concurrently, then writes the batches one after
+    /// another (big keys are read in pieces while they are written).
     async fn scan_all(
         &mut self,
         pass: Pass,
@@ -675,51 +932,137 @@ impl Runner {
                 .collect(),
         };
         for db in self.dbs.clone() {
-            for addr in &addrs {
-                let Some(mut unit) = self.src.index_of(addr) else {
-                    // No longer a master: its keys were rescanned where they went.
-                    continue;
-                };
-                if !self.src.conns[unit].select(db).await? {
-                    continue;
-                }
-                let mut cursor = Bytes::from_static(b"0");
-                loop {
-                    if *stop.borrow() {
-                        return Ok(false);
+            let mut waiting: std::collections::VecDeque<String> = addrs.iter().cloned().collect();
+            let mut active: Vec<(String, Bytes)> = Vec::new();
+            loop {
+                while active.len() < PARALLEL {
+                    match waiting.pop_front() {
+                        Some(a) => active.push((a, Bytes::from_static(b"0"))),
+                        None => break,
                     }
-                    let Some(u) = self.src.index_of(addr) else {
-                        break;
-                    };
-                    unit = u;
-                    let conn = &mut self.src.conns[unit];
-                    conn.select(db).await?;
-                    let reply = conn
-                        .call(vec![b("SCAN"), cursor.clone(), b("COUNT"), count.clone()])
-                        .await?;
-                    let Some([next, Frame::Array(keys)]) = reply.as_slice() else {
-                        return Err(MigrationError::Internal(format!(
-                            "unexpected SCAN reply from the source: {reply:?}"
-                        )));
-                    };
-                    let next = Bytes::copy_from_slice(next.as_bytes().unwrap_or(b"0"));
-                    let keys: Vec<Bytes> = keys
-                        .iter()
-                        .filter_map(|k| k.as_bytes().map(Bytes::copy_from_slice))
-                        .collect();
-                    self.stats.keys_scanned += keys.len() as u64;
-                    self.copy(db, keys, pass, ap).await?;
-                    // Changes go on during a long scan.
-                    self.drain(ap, tracker).await?;
-                    self.publish(ap, tracker);
-                    if &next[..] == b"0" {
+                }
+                // No longer a master: its keys were rescanned where they went.
+                active.retain(|(a, _)| self.src.index_of(a).is_some());
+                if active.is_empty() {
+                    if waiting.is_empty() {
                         break;
                     }
-                    cursor = next;
+                    continue;
                 }
+                if *stop.borrow() {
+                    return Ok(false);
+                }
+                let steps = self.scan_steps(db, &active, &count).await;
+                let mut next_active = Vec::new();
+                let mut failure = None;
+                for ((addr, cursor), step) in active.into_iter().zip(steps) {
+                    let st = match step {
+                        Ok(Some(st)) => st,
+                        // The node has no such db.
+                        Ok(None) => continue,
+                        Err(e) => {
+                            // Again on the same master if it comes back; else its slots
+                            // are reconciled on the master that took them over.
+                            failure.get_or_insert(e);
+                            next_active.push((addr, cursor));
+                            continue;
+                        }
+                    };
+                    self.stats.keys_scanned += st.scanned;
+                    if pass == Pass::Snapshot {
+                        ap.report.skipped_filtered += st.filtered;
+                    }
+                    let next = st.next.clone();
+                    let keys = st.keys.clone();
+                    if let Err(e) = self.write_step(&addr, db, st, pass, ap).await {
+                        // The master went down while its big keys were read: the batch
+                        // again, each key from its master now.
+                        self.recover(e, ap).await?;
+                        self.copy(db, keys, pass, ap).await?;
+                    }
+                    if &next[..] != b"0" {
+                        next_active.push((addr, next));
+                    }
+                }
+                if let Some(e) = failure {
+                    self.recover(e, ap).await?;
+                }
+                active = next_active;
+                // Changes go on during a long scan.
+                self.drain(ap, tracker).await?;
+                self.publish(ap, tracker);
             }
         }
         Ok(true)
+    }
+
+    /// One `SCAN` step and the reads of its keys on each master of `active` (address,
+    /// cursor), concurrently; the results in `active` order.
+    async fn scan_steps(
+        &mut self,
+        db: u32,
+        active: &[(String, Bytes)],
+        count: &Bytes,
+    ) -> Vec<Result<Option<Stepped>, MigrationError>> {
+        let filter = &self.job.fs_config.filter;
+        let (memory_usage, big) = (self.memory_usage, self.big);
+        let idx: Vec<Option<usize>> = active.iter().map(|(a, _)| self.src.index_of(a)).collect();
+        let mut conns: Vec<Option<&mut SourceConn>> = self.src.conns.iter_mut().map(Some).collect();
+        let mut futs = Vec::with_capacity(active.len());
+        for ((addr, cursor), i) in active.iter().zip(idx) {
+            let conn = i.and_then(|i| conns.get_mut(i)?.take());
+            let (cursor, count) = (cursor.clone(), count.clone());
+            futs.push(async move {
+                match conn {
+                    Some(c) => scan_step(c, db, cursor, count, filter, memory_usage, big).await,
+                    None => Err(MigrationError::Internal(format!(
+                        "source master {addr} scanned twice at once"
+                    ))),
+                }
+            });
+        }
+        let mut out = Vec::with_capacity(futs.len());
+        let mut it = futs.into_iter();
+        loop {
+            let (a, b, c, d) = tokio::join!(
+                maybe(it.next()),
+                maybe(it.next()),
+                maybe(it.next()),
+                maybe(it.next())
+            );
+            let got: Vec<_> = [a, b, c, d].into_iter().flatten().collect();
+            if got.is_empty() {
+                break;
+            }
+            out.extend(got);
+        }
+        out
+    }
+
+    /// Writes what [`scan_step`] read on master `addr`; keys the node redirected are read
+    /// again through [`copy`](Self::copy).
+    async fn write_step(
+        &mut self,
+        addr: &str,
+        db: u32,
+        st: Stepped,
+        pass: Pass,
+        ap: &mut Applier,
+    ) -> Result<(), MigrationError> {
+        let Some(unit) = self.src.index_of(addr) else {
+            return self.copy(db, st.keys, pass, ap).await;
+        };
+        let redirected = self
+            .write_read(unit, db, &st.keys, st.read, pass, ap)
+            .await?;
+        if !redirected.is_empty() {
+            let keys = redirected
+                .into_iter()
+                .map(|(i, _)| st.keys[i].clone())
+                .collect();
+            self.copy(db, keys, pass, ap).await?;
+        }
+        Ok(())
     }
 
     /// Reads keys of source db `db`, each from its master, and writes them (or removes
@@ -755,8 +1098,9 @@ impl Runner {
             .into_iter()
             .map(|k| ((self.src.owner(&k), false), k))
             .collect();
-        let started = Instant::now();
+        let mut started = Instant::now();
         let mut backoff = Duration::from_millis(20);
+        let mut recovered = false;
         loop {
             todo.sort_by_key(|(r, _)| *r);
             let mut again: Vec<(Bytes, String)> = Vec::new();
@@ -768,10 +1112,30 @@ impl Runner {
                     .position(|(r, _)| *r != route)
                     .map_or(todo.len(), |p| i + p);
                 let group: Vec<Bytes> = todo[i..j].iter().map(|(_, k)| k.clone()).collect();
-                for (at, e) in self.copy_on(route.0, route.1, db, &group, pass, ap).await? {
-                    again.push((group[at].clone(), e));
+                match self.copy_on(route.0, route.1, db, &group, pass, ap).await {
+                    Ok(redirected) => {
+                        for (at, e) in redirected {
+                            again.push((group[at].clone(), e));
+                        }
+                    }
+                    Err(e) => {
+                        self.recover(e, ap).await?;
+                        recovered = true;
+                        break;
+                    }
                 }
                 i = j;
+            }
+            if recovered {
+                // The batch again, each key from its master now (keys already written
+                // are written again: the latest value either way).
+                recovered = false;
+                todo = todo
+                    .into_iter()
+                    .map(|(_, k)| ((self.src.owner(&k), false), k))
+                    .collect();
+                started = Instant::now();
+                continue;
             }
             if again.is_empty() {
                 return Ok(());
@@ -790,7 +1154,9 @@ impl Runner {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(1));
             if again.iter().any(|(_, e)| self.src.ask_target(e).is_none()) {
-                self.src.refresh().await?;
+                if let Err(e) = self.src.refresh().await {
+                    self.recover(e, ap).await?;
+                }
                 self.ensure_subscriptions(ap).await?;
             }
             todo = again
@@ -814,74 +1180,51 @@ impl Runner {
         pass: Pass,
         ap: &mut Applier,
     ) -> Result<Redirected, MigrationError> {
-        let mut redirected = Vec::new();
         if !self.src.conns[unit].select(db).await? {
-            return Ok(redirected);
+            return Ok(Vec::new());
         }
-        let mut sizes = vec![None; keys.len()];
-        if self.memory_usage {
-            let cmds: Vec<Vec<Bytes>> = keys
-                .iter()
-                .map(|k| vec![b("MEMORY"), b("USAGE"), k.clone()])
-                .collect();
-            let replies = self.call_on(unit, asking, &cmds).await?;
-            if replies
-                .iter()
-                .any(|r| r.is_error() && redirect_text(r).is_none())
-            {
-                tracing::info!(target: "migrate", "MEMORY USAGE refused by the source: big keys are found by their DUMP size");
-                self.memory_usage = false;
-            } else {
-                sizes = replies.iter().map(Frame::as_integer).collect();
-            }
+        let (memory_usage, big) = (self.memory_usage, self.big);
+        let read = read_keys(&mut self.src.conns[unit], asking, keys, memory_usage, big).await?;
+        self.write_read(unit, db, keys, read, pass, ap).await
+    }
+
+    /// Writes the keys [`read_keys`] read on connection `unit` (big ones read in pieces
+    /// there now); returns the keys (by index) the node redirected.
+    async fn write_read(
+        &mut self,
+        unit: usize,
+        db: u32,
+        keys: &[Bytes],
+        read: KeysRead,
+        pass: Pass,
+        ap: &mut Applier,
+    ) -> Result<Redirected, MigrationError> {
+        let mut redirected = Vec::new();
+        if read.no_memory_usage && self.memory_usage {
+            tracing::info!(target: "migrate", "MEMORY USAGE refused by the source: big keys are found by their DUMP size");
+            self.memory_usage = false;
         }
-        let (big, small): (Vec<_>, Vec<_>) = keys
-            .iter()
-            .cloned()
-            .enumerate()
-            .zip(sizes)
-            .partition(|(_, s)| s.is_some_and(|n| n as usize > self.big));
-        let cmds: Vec<Vec<Bytes>> = small
-            .iter()
-            .flat_map(|((_, k), _)| [vec![b("DUMP"), k.clone()], vec![b("PTTL"), k.clone()]])
-            .collect();
-        let replies = self.call_on(unit, asking, &cmds).await?;
-        let now = now_ms();
-        for (((at, key), _), pair) in small.iter().zip(replies.chunks(2)) {
-            if let Some(e) = pair.iter().find_map(redirect_text) {
+        for (at, dump, pttl) in &read.small {
+            let key = &keys[*at];
+            if let Some(e) = redirect_text(dump).or_else(|| redirect_text(pttl)) {
                 redirected.push((*at, e));
                 continue;
             }
-            let pttl = pair[1].as_integer().unwrap_or(-2);
-            match pair[0].as_bytes() {
+            let pttl = pttl.as_integer().unwrap_or(-2);
+            match dump.as_bytes() {
                 Some(payload) if pttl != -2 => {
-                    let at = (pttl > 0).then(|| now + pttl);
-                    self.write(db, key, payload, at, pass, ap).await?;
+                    let t = (pttl > 0).then(|| read.now + pttl);
+                    self.write(db, key, payload, t, pass, ap).await?;
                 }
                 _ => self.gone(db, key, pass, ap).await?,
             }
         }
-        for ((at, key), _) in big {
-            if let Some(e) = self.copy_big(unit, db, &key, pass, ap).await? {
+        for &at in &read.big {
+            if let Some(e) = self.copy_big(unit, db, &keys[at], pass, ap).await? {
                 redirected.push((at, e));
             }
         }
         Ok(redirected)
-    }
-
-    /// One round trip on connection `unit`, with `ASKING` before each command if asked.
-    async fn call_on(
-        &mut self,
-        unit: usize,
-        asking: bool,
-        cmds: &[Vec<Bytes>],
-    ) -> Result<Vec<Frame>, MigrationError> {
-        let conn = &mut self.src.conns[unit];
-        if asking {
-            conn.call_many_asking(cmds).await
-        } else {
-            conn.call_many(cmds).await
-        }
     }
 
     async fn write(
@@ -931,7 +1274,8 @@ impl Runner {
         let chunk = self.job.opts.chunk_elements;
         let cfg = self.job.fs_config.clone();
         let src = &mut self.src.conns[unit];
-        match bigkey::copy(src, db, key, &cfg, replace, chunk, ap).await? {
+        let ttls = &mut self.field_ttls;
+        match bigkey::copy(src, db, key, &cfg, replace, chunk, ttls, ap).await? {
             Big::Sent => self.count(pass),
             Big::Skipped => {}
             Big::Redirected(e) => return Ok(Some(e)),
@@ -1009,9 +1353,25 @@ impl Runner {
 
     /// Source minus target key counts of every compared db (a cluster's masters added
     /// up); empty when the comparison means nothing (key filters, transforms).
-    async fn size_diff(&mut self) -> Result<Vec<(u32, i64)>, MigrationError> {
+    async fn size_diff(&mut self, ap: &mut Applier) -> Result<Vec<(u32, i64)>, MigrationError> {
+        loop {
+            match self.size_diff_once().await {
+                Err(e) => self.recover(e, ap).await?,
+                ok => return ok,
+            }
+        }
+    }
+
+    async fn size_diff_once(&mut self) -> Result<Vec<(u32, i64)>, MigrationError> {
         let f = &self.job.fs_config.filter;
         if f.filters_keys() || f.has_transform() {
+            if self.src.is_cluster() {
+                // No counts to compare; still find a master that went down (its
+                // subscription cannot say so: it only goes quiet).
+                for conn in &mut self.src.conns {
+                    conn.call(vec![b("PING")]).await?;
+                }
+            }
             return Ok(Vec::new());
         }
         let dbs = self.dbs.clone();
@@ -1072,9 +1432,26 @@ impl Runner {
     ) -> Result<bool, MigrationError> {
         self.stats.reconcile_passes += 1;
         ap.flush().await?;
+        // By address: a master going down during the pass renumbers the connections (the
+        // one that took over its slots is marked and reconciled next).
+        let addrs: Option<Vec<String>> = units
+            .as_ref()
+            .map(|u| u.iter().map(|&i| self.src.addr(i).to_string()).collect());
+        let units_now = |src: &Sources| -> Option<Vec<usize>> {
+            addrs
+                .as_ref()
+                .map(|a| a.iter().filter_map(|a| src.index_of(a)).collect())
+        };
         if !self.job.fs_config.filter.has_transform() {
-            self.sweep(units.as_deref(), ap).await?;
+            loop {
+                let units = units_now(&self.src);
+                match self.sweep(units.as_deref(), ap).await {
+                    Ok(()) => break,
+                    Err(e) => self.recover(e, ap).await?,
+                }
+            }
         }
+        let units = units_now(&self.src);
         let done = self
             .scan_all(Pass::Reconcile, units, ap, tracker, stop)
             .await?;

@@ -1,7 +1,7 @@
 //! The source of scan mode as nodes: one [`SourceConn`] for a standalone server, one per
 //! master for a Redis Cluster, with the slot map that says which master owns a key.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use resp_codec::Frame;
@@ -15,6 +15,10 @@ use crate::key_slot;
 /// How long keys may keep being redirected (`MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`:
 /// a resharding or failover in progress) before scan mode stops.
 pub(crate) const RETRY_FOR: Duration = Duration::from_secs(30);
+
+/// How long a master that went down may take to be replaced (its replica promoted) before
+/// scan mode stops.
+pub(crate) const RECOVER_FOR: Duration = Duration::from_secs(60);
 
 /// Whether an error reply means "another node, or again later" in a cluster.
 pub(crate) fn redirect_text(f: &Frame) -> Option<String> {
@@ -65,7 +69,8 @@ impl Sources {
         Ok(s)
     }
 
-    /// One connection per master of `t`, the open ones kept.
+    /// One connection per master of `t`, the open (and unbroken) ones kept. On an error
+    /// (a master that cannot be reached) nothing changes.
     async fn adopt(&mut self, t: ClusterTopology) -> Result<(), MigrationError> {
         let masters: Vec<crate::cluster::Node> = t.masters().into_iter().cloned().collect();
         if masters.is_empty() {
@@ -74,12 +79,32 @@ impl Sources {
                 reason: "the cluster serves no slots".into(),
             });
         }
+        // Connections to open first, so that a failure leaves the current ones.
+        let mut opened: Vec<(String, SourceConn, TargetConfig)> = Vec::new();
+        for m in &masters {
+            let addr = m.addr();
+            let kept = self
+                .addrs
+                .iter()
+                .zip(&self.conns)
+                .any(|(a, c)| *a == addr && !c.is_broken());
+            if kept {
+                continue;
+            }
+            let cfg = TargetConfig {
+                url: self.seed.url.with_host_port(&m.host, m.port),
+                tls: self.seed.tls.clone(),
+            };
+            let c = SourceConn::open(&cfg, self.timeout, self.buckets.clone()).await?;
+            opened.push((addr, c, cfg));
+        }
         let mut old: Vec<(String, SourceConn, TargetConfig)> = self
             .addrs
             .drain(..)
             .zip(self.conns.drain(..))
             .zip(self.cfgs.drain(..))
             .map(|((a, c), f)| (a, c, f))
+            .filter(|(_, c, _)| !c.is_broken())
             .collect();
         for m in masters {
             let addr = m.addr();
@@ -89,12 +114,13 @@ impl Sources {
                     (c, f)
                 }
                 None => {
-                    let cfg = TargetConfig {
-                        url: self.seed.url.with_host_port(&m.host, m.port),
-                        tls: self.seed.tls.clone(),
+                    let Some(i) = opened.iter().position(|o| o.0 == addr) else {
+                        return Err(MigrationError::Internal(format!(
+                            "the source topology lists master {addr} twice"
+                        )));
                     };
-                    let c = SourceConn::open(&cfg, self.timeout, self.buckets.clone()).await?;
-                    (c, cfg)
+                    let (_, c, f) = opened.swap_remove(i);
+                    (c, f)
                 }
             };
             self.addrs.push(addr);
@@ -106,28 +132,95 @@ impl Sources {
     }
 
     /// Reads the topology again (after `MOVED`, or a node gone) from the first master
-    /// that answers.
+    /// that answers; when none does, from any other node of the last topology (replicas
+    /// included), then from the seed.
     pub(crate) async fn refresh(&mut self) -> Result<(), MigrationError> {
-        if self.topology.is_none() {
+        let Some(known) = self.topology.clone() else {
             return Ok(());
-        }
+        };
         let mut last = None;
         for i in 0..self.conns.len() {
+            if self.conns[i].is_broken() {
+                continue;
+            }
             match self.conns[i].discover().await {
                 Ok(Some(t)) if !t.masters().is_empty() => return self.adopt(t).await,
                 Ok(_) => {}
                 Err(e) => last = Some(e),
             }
         }
-        // Every known master failed: start again from the seed.
-        let mut seed = SourceConn::open(&self.seed, self.timeout, self.buckets.clone()).await?;
-        match seed.discover().await {
-            Ok(Some(t)) => self.adopt(t).await,
-            Ok(None) => Err(last.unwrap_or(MigrationError::ScanSource {
-                url: self.seed.url.to_string(),
-                reason: "no longer in cluster mode".into(),
-            })),
-            Err(e) => Err(e),
+        // Every known master failed: ask the other nodes, then the seed.
+        let mut others: Vec<TargetConfig> = Vec::new();
+        for m in known.masters() {
+            for n in std::iter::once(m).chain(known.replicas_of(m)) {
+                if !self.addrs.contains(&n.addr()) {
+                    others.push(TargetConfig {
+                        url: self.seed.url.with_host_port(&n.host, n.port),
+                        tls: self.seed.tls.clone(),
+                    });
+                }
+            }
+        }
+        others.push(self.seed.clone());
+        for cfg in others {
+            let mut conn = match SourceConn::open(&cfg, self.timeout, self.buckets.clone()).await {
+                Ok(c) => c,
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            };
+            match conn.discover().await {
+                Ok(Some(t)) if !t.masters().is_empty() => return self.adopt(t).await,
+                Ok(_) => {}
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or(MigrationError::ScanSource {
+            url: self.seed.url.to_string(),
+            reason: "no node of the cluster answers in cluster mode".into(),
+        }))
+    }
+
+    /// Whether a connection to a master is broken (the node went down).
+    pub(crate) fn any_broken(&self) -> bool {
+        self.conns.iter().any(SourceConn::is_broken)
+    }
+
+    /// After a master went down: reads the topology again through any node that answers
+    /// until every master serving slots can be reached (its replica took over), retrying
+    /// with a backoff for at most [`RECOVER_FOR`]; then one error naming the masters lost
+    /// and the last failure.
+    pub(crate) async fn recover(&mut self, cause: &MigrationError) -> Result<(), MigrationError> {
+        let lost: Vec<String> = self
+            .addrs
+            .iter()
+            .zip(&self.conns)
+            .filter(|(_, c)| c.is_broken())
+            .map(|(a, _)| a.clone())
+            .collect();
+        let started = Instant::now();
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let last = match self.refresh().await {
+                Ok(()) if !self.any_broken() => return Ok(()),
+                Ok(()) => "a master is still unreachable".to_string(),
+                Err(e) => e.to_string(),
+            };
+            if started.elapsed() + backoff > RECOVER_FOR {
+                return Err(MigrationError::ScanSource {
+                    url: self.seed.url.to_string(),
+                    reason: format!(
+                        "source master(s) {} unreachable ({cause}) and no failover within {:?} (last: {last}); \
+                         check the cluster (CLUSTER NODES on any node), then start again with --on-conflict replace",
+                        lost.join(", "),
+                        started.elapsed()
+                    ),
+                });
+            }
+            tracing::debug!(target: "migrate", "source cluster not recovered yet: {last}");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
         }
     }
 

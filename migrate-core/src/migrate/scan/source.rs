@@ -16,6 +16,8 @@ pub(crate) struct SourceConn {
     url: String,
     db: u32,
     buckets: Buckets,
+    /// A request failed on the connection itself (I/O, timeout, protocol): it is unusable.
+    broken: bool,
 }
 
 /// Bytes of a reply as counted against `max_bandwidth`: its size on the wire (RESP2).
@@ -58,6 +60,7 @@ impl SourceConn {
             url,
             db: 0,
             buckets,
+            broken: false,
         })
     }
 
@@ -79,7 +82,10 @@ impl SourceConn {
         limit::take(&self.buckets.source_ops, cmds.len() as u64).await;
         let replies = match self.t.call_many(cmds).await {
             Ok(r) => r,
-            Err(e) => return Err(self.err(e)),
+            Err(e) => {
+                self.broken = true;
+                return Err(self.err(e));
+            }
         };
         let bytes: usize = replies.iter().map(frame_len).sum();
         limit::take(&self.buckets.source_bytes, bytes as u64).await;
@@ -106,6 +112,12 @@ impl SourceConn {
         Ok(true)
     }
 
+    /// Whether a request failed on the connection itself (the node is down or
+    /// unreachable): it must be opened again.
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken
+    }
+
     /// `host:port` of the connection.
     pub(crate) fn addr(&self) -> String {
         self.t.addr().to_string()
@@ -117,7 +129,12 @@ impl SourceConn {
     ) -> Result<Option<crate::cluster::ClusterTopology>, MigrationError> {
         match crate::cluster::discover(&mut self.t).await {
             Ok(t) => Ok(t),
-            Err(e) => Err(self.err(e)),
+            Err(e) => {
+                if !matches!(e, crate::Error::CommandRefused { .. }) {
+                    self.broken = true;
+                }
+                Err(self.err(e))
+            }
         }
     }
 

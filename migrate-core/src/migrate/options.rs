@@ -100,6 +100,20 @@ pub enum ErrorPolicy {
     SkipAndCount,
 }
 
+/// What a source transaction or script whose keys span several slots of a cluster target
+/// does (a cluster runs a transaction only when all its keys share one slot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CrossSlot {
+    /// Apply its commands one by one, in order (not atomically), count it in
+    /// [`Report::cross_slot_transactions`](super::Report::cross_slot_transactions) and warn
+    /// once. Default.
+    #[default]
+    Apply,
+    /// Stop the migration at the first one ([`MigrationError::CrossSlotRefused`](super::MigrationError::CrossSlotRefused)).
+    Refuse,
+}
+
 /// Everything the builder collects besides the source and target.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
@@ -120,6 +134,7 @@ pub(crate) struct Settings {
     pub(crate) source_mode: super::SourceMode,
     pub(crate) scan: super::ScanOptions,
     pub(crate) limits: super::Limits,
+    pub(crate) cross_slot: CrossSlot,
 }
 
 impl Default for Settings {
@@ -142,6 +157,7 @@ impl Default for Settings {
             source_mode: super::SourceMode::default(),
             scan: super::ScanOptions::default(),
             limits: super::Limits::default(),
+            cross_slot: CrossSlot::Apply,
         }
     }
 }

@@ -7,7 +7,7 @@ use replication_client::{Event as ReplEvent, FullResyncReason, RdbMode, RdbTrans
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 
-use super::apply::Applier;
+use super::apply::{Applier, Sink};
 use super::checkpoint::{self, Checkpoint, CheckpointPhase, CHECKPOINT_KEY};
 use super::conn;
 use super::fullsync::{FullSync, FullSyncConfig};
@@ -92,7 +92,22 @@ async fn run_inner(
         Source::Live(c) => c.url().addr(),
     };
     let fingerprint = checkpoint::fingerprint(&source_addr, s);
-    let resume = if s.reset_checkpoint {
+    let cluster = super::cluster_sink::detect(&mut target, &url).await;
+    // Checkpoints need a MULTI/EXEC of data and checkpoint, which a cluster runs only
+    // within one slot: not kept on a cluster target (yet).
+    let checkpoint_on = s.checkpoint && cluster.is_none();
+    if let Some(c) = &cluster {
+        report.target_cluster_masters = Some(c.topology.masters().len());
+        tracing::info!(target: "migrate", "target {url} is a cluster of {} masters", c.topology.masters().len());
+        if s.checkpoint {
+            let why = "the target is a cluster: no checkpoint is kept (resume after a stop is not available for cluster targets yet; a restart does a new full sync)";
+            tracing::warn!(target: "migrate", "{why}");
+            report.warnings.push(why.to_string());
+        }
+    }
+    let resume = if cluster.is_some() {
+        None
+    } else if s.reset_checkpoint {
         target.call(&["DEL", CHECKPOINT_KEY]).await.map_err(terr)?;
         tracing::info!(target: "migrate", "checkpoint removed: starting over");
         None
@@ -105,10 +120,16 @@ async fn run_inner(
         tracing::info!(target: "migrate", "resuming from the target's checkpoint: {c}");
         report.resumed_from = Some(c.to_string());
     }
+    if let (Some(c), Source::Live(config)) = (&cluster, &job.source) {
+        super::cluster_sink::check_source_dbs(config, s, c.dbs, &url).await?;
+    }
     if s.conflict == Conflict::Refuse && resume.is_none() {
         // Every db the filter can write to (source dbs 0..=255 covers any mapping).
         let dbs = s.filter.target_dbs(0..256);
-        let busy = target.keyspace().await.map_err(terr)?.non_empty(dbs);
+        let busy = match &cluster {
+            None => target.keyspace().await.map_err(terr)?.non_empty(dbs),
+            Some(c) => c.non_empty(&job.target, s.connect_timeout, dbs).await?,
+        };
         if !busy.is_empty() {
             return Err(MigrationError::TargetNotEmpty { url, dbs: busy });
         }
@@ -129,6 +150,12 @@ async fn run_inner(
         report,
     )
     .await?;
+    if cluster.is_some() && conflict == Conflict::Skip && s.write_mode != super::WriteMode::Restore
+    {
+        return Err(MigrationError::Config(
+            "--on-conflict skip on a cluster target needs --write-mode restore (keys written as commands are checked with EXISTS, not routed to cluster slots yet)".into(),
+        ));
+    }
     let exists = if conflict == Conflict::Skip && s.write_mode != super::WriteMode::Restore {
         Some(conn::connect(&job.target, s.connect_timeout).await?)
     } else {
@@ -137,22 +164,28 @@ async fn run_inner(
     // The version tables know Redis and Valkey; any other server is asked.
     let probe = s.probe_restore.unwrap_or(
         !matches!(version.family, ServerFamily::Redis | ServerFamily::Valkey) || version.major == 0,
-    );
+    ) && cluster.is_none();
     if probe {
         tracing::info!(target: "migrate", "probing which RDB types the target ({version}) restores");
     }
     let mut wopts = s.writer.clone().unwrap_or_else(|| target.writer_options());
     let max_bulk = wopts.max_bulk_len.min(target.proto_max_bulk_len());
     wopts = wopts.with_max_bulk_len(max_bulk);
-    let writer = target.into_writer(wopts);
+    let sink = match cluster {
+        None => Sink::Single(target.into_writer(wopts)),
+        Some(c) => Sink::Cluster(Box::new(
+            c.open(&job.target, s.connect_timeout, wopts).await?,
+        )),
+    };
     let ap = slot.insert(Applier::new(
-        writer,
+        sink,
         url.clone(),
         s.conflict,
         s.on_error,
         s.max_listed,
         std::mem::take(report),
     ));
+    ap.cross_slot = s.cross_slot;
     let buckets = super::limit::Buckets::new(&s.limits);
     ap.target_ops = buckets.target_ops.clone();
     let _ = tracker.buckets.set(buckets.clone());
@@ -174,7 +207,7 @@ async fn run_inner(
         Source::RdbFile(path) => {
             ap.report.source_mode = "file".into();
             let fs = FullSync::new(fs_config(path.display().to_string()), exists);
-            let ckpt = s.checkpoint.then(|| CheckpointWriter {
+            let ckpt = checkpoint_on.then(|| CheckpointWriter {
                 fingerprint: fingerprint.clone(),
                 source: path.display().to_string(),
             });
@@ -232,7 +265,7 @@ async fn run_inner(
             ap.report.source_mode = "psync".into();
             let live = Live {
                 source_bytes: buckets.source_bytes.clone(),
-                ckpt: s.checkpoint.then(|| CheckpointWriter {
+                ckpt: checkpoint_on.then(|| CheckpointWriter {
                     fingerprint: fingerprint.clone(),
                     source: origin.clone(),
                 }),
@@ -664,12 +697,16 @@ impl Live {
                         ap.report.rdb_bytes = len;
                         publish_full(tracker, fs, ap);
                         if let Some(keys) = fs.take_keys() {
-                            let mut scan =
-                                conn::connect(&self.target, self.connect_timeout).await?;
                             let unlink = self.version.has_unlink();
-                            let removed =
-                                super::sweep::sweep(&mut scan, &keys, &self.filter, unlink, ap)
-                                    .await?;
+                            let mut removed = 0;
+                            // Every master of a cluster target, else the target.
+                            let scans = super::cluster_sink::scan_targets(ap, &self.target);
+                            for cfg in &scans {
+                                let mut scan = conn::connect(cfg, self.connect_timeout).await?;
+                                removed +=
+                                    super::sweep::sweep(&mut scan, &keys, &self.filter, unlink, ap)
+                                        .await?;
+                            }
                             ap.report.keys_swept += removed;
                             tracing::info!(target: "migrate", "healing full sync: {removed} stale keys removed ({} keys in the snapshot)", keys.len());
                         }

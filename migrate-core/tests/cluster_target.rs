@@ -1,0 +1,332 @@
+//! Migrations into a Redis Cluster target (testkit clusters of 3 masters): a standalone
+//! source copied `once` and kept in sync under a writer using cross-slot commands,
+//! transactions and scripts; an RDB file import; the target resharded and failed over
+//! mid-sync; a source with data in db 1 refused without a db map.
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+use migrate_core::migrate::{
+    Migration, MigrationBuilder, MigrationError, MigrationHandle, Phase, Report, Source,
+    TargetConfig,
+};
+use migrate_core::Filter;
+use testkit::cluster::key_in_slot;
+use testkit::{Cluster, Conn, Dataset, Flavor, Server, Snapshot};
+
+const LIBRARY: &str = "#!lua name=cmlib\nredis.register_function('cmget', function(keys) return redis.call('GET', keys[1]) end)";
+
+fn source(flavor: Flavor) -> Server {
+    Server::builder(flavor)
+        .config("repl-diskless-sync-delay", "0")
+        .no_modules()
+        .start()
+}
+
+fn into_cluster(source: &Server, cluster: &Cluster) -> MigrationBuilder {
+    let config = replication_client::Config::new(&source.url()).unwrap();
+    Migration::builder()
+        .source(Source::Live(config))
+        .target(TargetConfig::parse(&cluster.masters()[0].url()).unwrap())
+}
+
+fn small() -> Dataset {
+    Dataset {
+        keys: 400,
+        dbs: 1,
+        ..Dataset::small()
+    }
+}
+
+/// The library is on every master.
+fn library_everywhere(cluster: &Cluster) {
+    for m in cluster.masters() {
+        let list = m
+            .connect()
+            .must(["FUNCTION", "LIST", "LIBRARYNAME", "cmlib"]);
+        assert!(
+            // `cmlib` as the bytes the Debug output shows.
+            format!("{list:?}").contains("[99, 109, 108, 105, 98]"),
+            "{}: {list:?}",
+            m.addr()
+        );
+    }
+}
+
+fn same(source: &Server, cluster: &Cluster) {
+    let expected = Snapshot::take(source, 1);
+    assert!(!expected.is_empty());
+    expected.assert_same(&cluster.snapshot(), TTL_TOLERANCE_MS);
+}
+
+#[test]
+fn once_into_a_cluster() {
+    let source = source(Flavor::Redis7_0);
+    small().fill(&source);
+    source.connect().must(["FUNCTION", "LOAD", LIBRARY]);
+    let cluster = Cluster::start(Flavor::Valkey9_1, 3, 0);
+    let (report, result) = run_once(into_cluster(&source, &cluster));
+    result.unwrap();
+    clean(&report, "once");
+    same(&source, &cluster);
+    library_everywhere(&cluster);
+    assert_eq!(report.target_cluster_masters, Some(3));
+    assert_eq!(report.functions, 1, "counted once");
+    assert!(report.to_json().contains("\"target_cluster_masters\": 3"));
+}
+
+/// Cross-slot writes of every kind, a transaction spanning slots, a script touching two
+/// slots and counters (a lost or doubled command shows in their values).
+fn cross_slot_load(conn: &mut Conn, rounds: std::ops::Range<u32>) {
+    for r in rounds {
+        let s = r.to_string();
+        let a = format!("a:{s}");
+        let b = format!("b:{s}");
+        conn.must(["INCR", "counter"]);
+        conn.must(["INCR", &format!("counter:{}", r % 7)]);
+        conn.must(["MSET", &a, &s, &b, &s, "c", &s]);
+        conn.must(["RENAME", &a, &format!("renamed:{s}")]);
+        conn.must(["SADD", "set:1", &s, "x"]);
+        conn.must(["SMOVE", "set:1", "set:2", &s]);
+        conn.must(["SUNIONSTORE", "union", "set:1", "set:2"]);
+        conn.must(["RPUSH", "list:1", &s, "y"]);
+        conn.must(["LMOVE", "list:1", "list:2", "LEFT", "RIGHT"]);
+        conn.must(["DEL", &b, "c", "nothing"]);
+        conn.must(["MULTI"]);
+        conn.must(["INCR", "tx:1"]);
+        conn.must(["INCR", "tx:2"]);
+        conn.must(["SET", &format!("txs:{s}"), &s]);
+        conn.must(["EXEC"]);
+        conn.must([
+            "EVAL",
+            "redis.call('INCR', KEYS[1]); redis.call('RPUSH', KEYS[2], ARGV[1]); return 1",
+            "2",
+            "script:1",
+            "script:2",
+            &s,
+        ]);
+        if r % 10 == 0 {
+            conn.must(["PEXPIRE", &format!("renamed:{s}"), "3600000"]);
+        }
+    }
+}
+
+/// Waits until the migration is in the incremental phase.
+fn incremental(handle: &MigrationHandle) {
+    wait_for_phase(handle, Phase::Incremental);
+}
+
+fn stop(handle: MigrationHandle) -> (Report, Result<(), MigrationError>) {
+    handle.stop();
+    runtime().block_on(handle.finish())
+}
+
+fn continuous(from: Flavor, to: Flavor) {
+    let source = source(from);
+    small().fill(&source);
+    let cluster = Cluster::start(to, 3, 0);
+    let rt = runtime();
+    let handle = rt.block_on(async { into_cluster(&source, &cluster).start() });
+    incremental(&handle);
+    let mut conn = source.connect();
+    cross_slot_load(&mut conn, 0..60);
+    wait_caught_up(&handle, &mut conn);
+    let (report, result) = stop(handle);
+    result.unwrap_or_else(|e| panic!("{from} -> {to}: {e}"));
+    clean(&report, &format!("{from} -> {to}"));
+    same(&source, &cluster);
+    assert!(report.cross_slot_commands >= 60 * 4, "{report:?}");
+    assert!(report.cross_slot_split >= 60 * 2, "{report:?}");
+    assert!(report.cross_slot_transactions >= 60, "{report:?}");
+    assert!(report.warnings.iter().any(|w| w.contains("not atomically")));
+    let mut c = cluster.connect();
+    assert_eq!(c.bulk(["GET", "counter"]), Some(b"60".to_vec()));
+    assert_eq!(c.bulk(["GET", "tx:1"]), Some(b"60".to_vec()));
+    assert_eq!(c.bulk(["GET", "script:1"]), Some(b"60".to_vec()));
+    // No temporary key left behind.
+    assert_eq!(cluster.dbsize(), Snapshot::take(&source, 1).len() as i64);
+}
+
+#[test]
+fn continuous_redis_7_0_into_valkey_9_1_cluster() {
+    continuous(Flavor::Redis7_0, Flavor::Valkey9_1);
+}
+
+#[test]
+fn continuous_valkey_8_1_into_redis_7_0_cluster() {
+    continuous(Flavor::Valkey8_1, Flavor::Redis7_0);
+}
+
+#[test]
+fn cross_slot_transactions_can_be_refused() {
+    let source = source(Flavor::Redis7_0);
+    let cluster = Cluster::start(Flavor::Redis7_0, 3, 0);
+    let rt = runtime();
+    let handle = rt.block_on(async {
+        into_cluster(&source, &cluster)
+            .cross_slot(migrate_core::migrate::CrossSlot::Refuse)
+            .start()
+    });
+    incremental(&handle);
+    let mut conn = source.connect();
+    conn.must(["MULTI"]);
+    conn.must(["SET", "{x}1", "1"]);
+    conn.must(["SET", "{x}2", "2"]);
+    conn.must(["EXEC"]);
+    conn.must(["MULTI"]);
+    conn.must(["SET", "foo", "1"]);
+    conn.must(["SET", "bar", "2"]);
+    conn.must(["EXEC"]);
+    let (_, result) = rt.block_on(handle.finish());
+    let e = result.unwrap_err().to_string();
+    assert!(e.contains("2 slots") && e.contains("--cross-slot"), "{e}");
+    assert_eq!(cluster.connect().bulk(["GET", "{x}2"]), Some(b"2".to_vec()));
+}
+
+#[test]
+fn rdb_import_into_a_cluster() {
+    let source = Server::start(Flavor::Redis7_0);
+    small().fill(&source);
+    source.connect().must(["FUNCTION", "LOAD", LIBRARY]);
+    source.save();
+    let cluster = Cluster::start(Flavor::Redis7_0, 3, 0);
+    let (report, result) = runtime().block_on(async {
+        Migration::builder()
+            .source(Source::RdbFile(source.rdb_path()))
+            .target(TargetConfig::parse(&cluster.masters()[1].url()).unwrap())
+            .start()
+            .finish()
+            .await
+    });
+    result.unwrap();
+    clean(&report, "import");
+    same(&source, &cluster);
+    library_everywhere(&cluster);
+    assert_eq!(report.target_cluster_masters, Some(3));
+}
+
+/// Writes `n` keys spread over every slot, idempotently (SET/HSET/DEL), and counts the
+/// keys written so far.
+fn spread_load(conn: &mut Conn, rounds: std::ops::Range<u32>) {
+    for r in rounds {
+        let slot = ((r * 331) % 16384) as u16;
+        let key = String::from_utf8(key_in_slot(slot, "load")).unwrap();
+        conn.must(["SET", &key, &r.to_string()]);
+        conn.must(["HSET", &format!("h:{r}"), "f", &r.to_string()]);
+        if r % 5 == 0 {
+            conn.must(["DEL", &format!("h:{}", r / 2)]);
+        }
+    }
+}
+
+#[test]
+fn target_resharded_mid_sync() {
+    let source = source(Flavor::Redis7_0);
+    small().fill(&source);
+    let cluster = Cluster::start(Flavor::Redis7_0, 3, 0);
+    let rt = runtime();
+    let handle = rt.block_on(async { into_cluster(&source, &cluster).start() });
+    incremental(&handle);
+    let mut conn = source.connect();
+    spread_load(&mut conn, 0..300);
+    // Slots of the first master move to the second while writes keep coming.
+    let masters = cluster.masters();
+    let from = cluster.slots_of(masters[0])[0].clone();
+    let to = masters[1].id().to_string();
+    let first = *from.start();
+    let moving = first..=first + 200;
+    let writer = std::thread::spawn({
+        let mut conn = source.connect();
+        move || {
+            spread_load(&mut conn, 300..900);
+            cross_slot_load(&mut conn, 0..20);
+        }
+    });
+    cluster.move_slots(moving.clone(), &to);
+    writer.join().unwrap();
+    assert_eq!(
+        cluster.master_for_slot(*moving.start()).id(),
+        to,
+        "the slots moved"
+    );
+    wait_caught_up(&handle, &mut conn);
+    let (report, result) = stop(handle);
+    result.unwrap();
+    clean(&report, "reshard");
+    same(&source, &cluster);
+    assert_eq!(
+        cluster.connect().bulk(["GET", "counter"]),
+        Some(b"20".to_vec())
+    );
+}
+
+#[test]
+fn target_master_killed_mid_sync() {
+    let source = source(Flavor::Valkey9_1);
+    small().fill(&source);
+    let mut cluster = Cluster::start(Flavor::Valkey9_1, 3, 1);
+    let rt = runtime();
+    let handle = rt.block_on(async { into_cluster(&source, &cluster).start() });
+    incremental(&handle);
+    let mut conn = source.connect();
+    spread_load(&mut conn, 0..300);
+    wait_caught_up(&handle, &mut conn);
+    // Master 2 dies; its replica takes over (node timeout 2 s) while writes keep coming.
+    cluster.kill_master(2);
+    let started = Instant::now();
+    spread_load(&mut conn, 300..700);
+    cluster.wait_ok();
+    spread_load(&mut conn, 700..800);
+    assert!(started.elapsed() < Duration::from_secs(60));
+    wait_caught_up(&handle, &mut conn);
+    let (report, result) = stop(handle);
+    result.unwrap();
+    clean(&report, "failover");
+    same(&source, &cluster);
+    assert!(report.cluster_retries + report.cluster_resent + report.cluster_redirects > 0);
+}
+
+#[test]
+fn a_source_db_the_cluster_lacks_is_refused_without_a_map() {
+    let source = source(Flavor::Redis7_0);
+    let mut conn = source.connect();
+    conn.must(["SET", "zero", "0"]);
+    conn.must(["SELECT", "1"]);
+    conn.must(["SET", "one", "1"]);
+    conn.must(["SADD", "{one}set", "a", "b"]);
+    let cluster = Cluster::start(Flavor::Redis7_0, 3, 0);
+    let (_, result) = run_once(into_cluster(&source, &cluster));
+    let e = result.unwrap_err();
+    assert!(matches!(e, MigrationError::ClusterDbs { .. }), "{e}");
+    let shown = e.to_string();
+    assert!(
+        shown.contains("db 1") && shown.contains("--map-db"),
+        "{shown}"
+    );
+    assert_eq!(cluster.dbsize(), 0, "nothing written");
+
+    let (report, result) =
+        run_once(into_cluster(&source, &cluster).filter(Filter::new().map_db(1, 0)));
+    result.unwrap();
+    clean(&report, "mapped");
+    let mut c = cluster.connect();
+    assert_eq!(c.bulk(["GET", "one"]), Some(b"1".to_vec()));
+    assert_eq!(c.bulk(["GET", "zero"]), Some(b"0".to_vec()));
+    assert_eq!(c.int(["SCARD", "{one}set"]), 2);
+
+    // An RDB file with a key in db 1 is refused at that key.
+    source.save();
+    let other = Cluster::start(Flavor::Redis7_0, 3, 0);
+    let (_, result) = runtime().block_on(async {
+        Migration::builder()
+            .source(Source::RdbFile(source.rdb_path()))
+            .target(TargetConfig::parse(&other.masters()[0].url()).unwrap())
+            .start()
+            .finish()
+            .await
+    });
+    let e = result.unwrap_err();
+    assert!(matches!(e, MigrationError::ClusterDbs { .. }), "{e}");
+}

@@ -128,7 +128,7 @@ impl Applier {
                         allowed: c.dbs,
                     });
                 }
-                c.send(tag, args).await
+                c.send(tag, args, self.incremental).await
             }
         };
         self.drain_ready()?;

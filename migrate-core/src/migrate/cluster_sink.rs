@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use resp_codec::Frame;
 
+use super::checkpoint::Checkpoint;
 use super::conn::{self, Stream};
 use super::{MigrationError, TargetConfig};
 use crate::cluster::{self, ClusterClient, ClusterTopology, Node};
@@ -71,6 +72,61 @@ pub(crate) struct ClusterStats {
     pub(crate) split: u64,
     /// Commands run on temporary keys sharing one slot.
     pub(crate) cross_slot: u64,
+    /// Resumed: replicated commands not applied again (their slot's checkpoint holds them).
+    pub(crate) skipped: u64,
+}
+
+/// What a resumed migration knows from the cluster's checkpoint keys.
+#[derive(Debug, Default)]
+pub(crate) struct Resume {
+    /// The checkpoint key (`None`: no checkpoint kept).
+    pub(crate) base: Option<Bytes>,
+    /// Per slot, the offset its checkpoint key holds (above the floor).
+    pub(crate) skip: HashMap<u16, u64>,
+    /// The highest offset of any checkpoint key.
+    pub(crate) max_seen: u64,
+}
+
+/// Whether a reply means "not here, not now": redirections and cluster states that pass.
+fn retryable(reply: &ServerError) -> bool {
+    matches!(
+        reply.kind(),
+        ServerErrorKind::Moved
+            | ServerErrorKind::Ask
+            | ServerErrorKind::TryAgain
+            | ServerErrorKind::ClusterDown
+            | ServerErrorKind::Loading
+            | ServerErrorKind::ReadOnly
+    )
+}
+
+/// A hash tag for each slot: `{tag}` puts a key in that slot.
+fn slot_tags() -> &'static [String] {
+    static TAGS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    TAGS.get_or_init(|| {
+        let mut tags = vec![String::new(); usize::from(crate::SLOTS)];
+        let mut left = tags.len();
+        let mut n = 0u64;
+        while left > 0 {
+            let t = format!("{n:x}");
+            let slot = usize::from(key_slot(t.as_bytes()));
+            if tags[slot].is_empty() {
+                tags[slot] = t;
+                left -= 1;
+            }
+            n += 1;
+        }
+        tags
+    })
+}
+
+/// The checkpoint key of `slot`: the base key with the slot's hash tag.
+pub(crate) fn slot_key(base: &[u8], slot: u16) -> Bytes {
+    let mut k = base.to_vec();
+    k.push(b'{');
+    k.extend_from_slice(slot_tags()[usize::from(slot)].as_bytes());
+    k.push(b'}');
+    Bytes::from(k)
 }
 
 /// Where a command goes.
@@ -172,14 +228,17 @@ fn idempotent(args: &[Bytes]) -> bool {
 }
 
 /// One command given to a master's writer.
+#[derive(Clone)]
 struct Entry {
     /// The applier's command it serves (several entries for a split or broadcast command).
     gid: u64,
     tag: Tag,
     args: Vec<Bytes>,
     route: Route,
-    /// The `ASKING` sent before a command redirected by `ASK`: its outcome is ignored.
-    asking: bool,
+    /// The sink's own command (`ASKING`, the floor checkpoint): its outcome is ignored.
+    internal: bool,
+    /// Part of a slot transaction: (transaction id, attempt).
+    txn: Option<(u64, u32)>,
     /// Send `ASKING` + the command to this node (an `ASK` redirection).
     ask_to: Option<Node>,
     redirects: u32,
@@ -195,7 +254,8 @@ impl Entry {
             tag,
             args,
             route,
-            asking: false,
+            internal: false,
+            txn: None,
             ask_to: None,
             redirects: 0,
             first: Instant::now(),
@@ -217,6 +277,45 @@ struct Group {
     tag: Tag,
     pending: usize,
     failure: Option<Outcome>,
+    /// A batch's checkpoint: once delivered applied, the floor may move to it.
+    ckpt_value: Option<Bytes>,
+}
+
+impl Group {
+    fn new(tag: Tag, pending: usize) -> Group {
+        Group {
+            tag,
+            pending,
+            failure: None,
+            ckpt_value: None,
+        }
+    }
+}
+
+/// A checkpointed batch of replicated commands being collected: per slot, its commands.
+#[derive(Default)]
+struct Batch {
+    slots: BTreeMap<u16, Vec<Entry>>,
+    /// The batch's checkpoint command: (its applier id, the checkpoint value).
+    ckpt: Option<(u64, Bytes)>,
+}
+
+/// A slot transaction: `MULTI`, the batch's commands of one slot, `SET` of the slot's
+/// checkpoint key, `EXEC`, on the slot's master.
+struct TxnState {
+    slot: u16,
+    /// The commands, the checkpoint's `SET` last.
+    entries: Vec<Entry>,
+    /// The slot's checkpoint key and the offset it is set to.
+    ckpt_key: Bytes,
+    ckpt_offset: u64,
+    attempt: u32,
+    /// Outcomes of the current attempt so far.
+    got: Vec<(Entry, Outcome)>,
+    first: Instant,
+    backoff: Duration,
+    wait_until: Option<Instant>,
+    tries: u32,
 }
 
 /// The writer of a cluster target (see the module docs).
@@ -241,6 +340,27 @@ pub(crate) struct ClusterSink {
     pub(crate) dbs: u32,
     client: Option<ClusterClient>,
     pub(crate) stats: ClusterStats,
+    /// The checkpoint key (`None`: no checkpoint kept).
+    ckpt_base: Option<Bytes>,
+    batch: Option<Batch>,
+    /// A batch closed by `exec`, dispatched by the next async call.
+    closed: Vec<Batch>,
+    txns: HashMap<u64, TxnState>,
+    next_txn: u64,
+    resend_txns: Vec<u64>,
+    /// Transactions whose `EXEC` may have run on a master that died: their slot's
+    /// checkpoint key tells.
+    verify: Vec<u64>,
+    /// Resume: per slot, the offset its checkpoint key says it holds (commands at or below
+    /// it are not applied again).
+    skip: HashMap<u16, u64>,
+    /// Resume: the highest offset any checkpoint key holds.
+    max_seen: u64,
+    /// The last checkpoint value seen (for the offsets of slot checkpoints).
+    template_ckpt: Option<Checkpoint>,
+    /// The value of the last batch whose every command is applied.
+    confirmed: Option<Bytes>,
+    floor_written: Option<Bytes>,
 }
 
 impl ClusterSink {
@@ -251,6 +371,7 @@ impl ClusterSink {
         topology: ClusterTopology,
         wopts: WriterOptions,
         dbs: u32,
+        resume: Resume,
     ) -> Result<ClusterSink, MigrationError> {
         let mut sink = ClusterSink {
             template: template.clone(),
@@ -271,6 +392,18 @@ impl ClusterSink {
             dbs,
             client: None,
             stats: ClusterStats::default(),
+            ckpt_base: resume.base,
+            batch: None,
+            closed: Vec::new(),
+            txns: HashMap::new(),
+            next_txn: 0,
+            resend_txns: Vec::new(),
+            verify: Vec::new(),
+            skip: resume.skip,
+            max_seen: resume.max_seen,
+            template_ckpt: None,
+            confirmed: None,
+            floor_written: None,
         };
         let masters: Vec<Node> = sink.topology.masters().into_iter().cloned().collect();
         for m in masters {
@@ -304,13 +437,81 @@ impl ClusterSink {
     }
 
     /// Sends one applier command (see the module docs).
-    pub(crate) async fn send(&mut self, tag: Tag, args: &[Bytes]) -> Result<(), MigrationError> {
-        if self.unsettled || !self.resend.is_empty() || self.refresh_needed {
+    pub(crate) async fn send(
+        &mut self,
+        tag: Tag,
+        args: &[Bytes],
+        incremental: bool,
+    ) -> Result<(), MigrationError> {
+        self.close_pending().await;
+        if self.needs_settle() {
             self.settle().await?;
+        }
+        if !incremental && (self.max_seen > 0 || !self.skip.is_empty()) {
+            // A new full sync: what the checkpoints said no longer applies.
+            self.skip.clear();
+            self.max_seen = 0;
         }
         let gid = self.next_gid;
         self.next_gid += 1;
-        let plan = plan(args, tag.key.as_deref());
+        if let Some(base) = self.ckpt_base.clone() {
+            let set = args.len() >= 3 && args[0].eq_ignore_ascii_case(b"SET");
+            if set && tag.key.as_deref() == Some(&base[..]) {
+                return self.checkpoint(gid, tag, args, base).await;
+            }
+        }
+        let mut plan = plan(args, tag.key.as_deref());
+        if incremental && (self.max_seen > 0 || !self.skip.is_empty()) {
+            // Resumed: what a slot's checkpoint says it holds is not applied again.
+            let seq = tag.seq;
+            let held = |skip: &HashMap<u16, u64>, s: &u16| skip.get(s).is_some_and(|&o| seq <= o);
+            let skipped = match &mut plan {
+                Plan::Slot(s) => held(&self.skip, s),
+                Plan::Split(parts) => {
+                    parts.retain(|(s, _)| !held(&self.skip, s));
+                    parts.is_empty()
+                }
+                _ => seq <= self.max_seen,
+            };
+            if skipped {
+                self.stats.skipped += 1;
+                self.groups.insert(gid, Group::new(tag, 0));
+                self.deliver();
+                return self.check_fatal();
+            }
+        }
+        let mut barrier = None;
+        if self.batch.is_some() {
+            match plan {
+                Plan::Slot(slot) => {
+                    self.groups.insert(gid, Group::new(tag.clone(), 1));
+                    let e = Entry::new(gid, tag, args.to_vec(), Route::Slot(slot));
+                    let b = self.batch.as_mut().expect("checked");
+                    b.slots.entry(slot).or_default().push(e);
+                    return self.check_fatal();
+                }
+                Plan::Split(parts) => {
+                    self.stats.split += 1;
+                    self.groups
+                        .insert(gid, Group::new(tag.clone(), parts.len()));
+                    let b = self.batch.as_mut().expect("checked");
+                    for (slot, part) in parts {
+                        let e = Entry::new(gid, tag.clone(), part, Route::Slot(slot));
+                        b.slots.entry(slot).or_default().push(e);
+                    }
+                    return self.check_fatal();
+                }
+                ref other => {
+                    // Keyless or cross-slot: what the batch holds so far is applied first
+                    // (slot checkpoints at each slot's last command), then this command
+                    // alone.
+                    barrier = Some(matches!(other, Plan::AllMasters));
+                    let so_far = self.batch.replace(Batch::default()).unwrap_or_default();
+                    self.dispatch_batch(so_far).await;
+                    self.settle().await?;
+                }
+            }
+        }
         let mut entries = Vec::new();
         match plan {
             Plan::Slot(slot) => entries.push(Entry::new(
@@ -340,34 +541,398 @@ impl ClusterSink {
                 self.stats.cross_slot += 1;
                 self.settle().await?;
                 let failure = self.cross_slot(&tag, args, &idx).await?;
-                self.groups.insert(
-                    gid,
-                    Group {
-                        tag,
-                        pending: 0,
-                        failure,
-                    },
-                );
+                if failure.is_none() && incremental {
+                    self.mark_slots(args, &idx, tag.seq, &tag).await?;
+                }
+                let mut g = Group::new(tag, 0);
+                g.failure = failure;
+                self.groups.insert(gid, g);
                 self.deliver();
-                return Ok(());
+                return self.check_fatal();
             }
         }
-        self.groups.insert(
-            gid,
-            Group {
-                tag,
-                pending: entries.len(),
-                failure: None,
-            },
-        );
+        self.groups.insert(gid, Group::new(tag, entries.len()));
         for e in entries {
             self.dispatch(e).await;
         }
         self.collect();
+        if let Some(flushes) = barrier {
+            self.settle().await?;
+            if flushes {
+                // FLUSHALL took the floor checkpoint with it: written again.
+                self.floor_written = None;
+                self.write_floor().await;
+                self.settle().await?;
+            }
+        }
         if self.groups.len() > MAX_WAITING {
             self.settle().await?;
         }
         self.check_fatal()
+    }
+
+    fn needs_settle(&self) -> bool {
+        self.unsettled
+            || self.refresh_needed
+            || !self.resend.is_empty()
+            || !self.resend_txns.is_empty()
+            || !self.verify.is_empty()
+    }
+
+    /// A `SET` of the checkpoint key: in a batch, the value of the batch's slot
+    /// checkpoints; outside (full sync start and end, imports), the floor itself, written
+    /// once everything before it is applied.
+    async fn checkpoint(
+        &mut self,
+        gid: u64,
+        tag: Tag,
+        args: &[Bytes],
+        base: Bytes,
+    ) -> Result<(), MigrationError> {
+        let value = args[2].clone();
+        if let Ok(c) = Checkpoint::parse(&value) {
+            self.template_ckpt = Some(c);
+        }
+        if let Some(batch) = self.batch.as_mut() {
+            batch.ckpt = Some((gid, value.clone()));
+            // Released when the batch is dispatched.
+            let mut g = Group::new(tag, 1);
+            g.ckpt_value = Some(value);
+            self.groups.insert(gid, g);
+            return self.check_fatal();
+        }
+        self.groups.insert(gid, Group::new(tag.clone(), 1));
+        self.settle().await?;
+        let e = Entry::new(gid, tag, args.to_vec(), Route::Slot(key_slot(&base)));
+        self.dispatch(e).await;
+        self.settle().await?;
+        self.floor_written = Some(value.clone());
+        self.confirmed = Some(value);
+        self.check_fatal()
+    }
+
+    /// After a cross-slot command: each slot it wrote records its offset, so that a
+    /// resumed migration does not run it again.
+    async fn mark_slots(
+        &mut self,
+        args: &[Bytes],
+        idx: &[usize],
+        offset: u64,
+        tag: &Tag,
+    ) -> Result<(), MigrationError> {
+        let (Some(base), Some(t)) = (self.ckpt_base.clone(), self.template_ckpt.clone()) else {
+            return Ok(());
+        };
+        let mut c = t;
+        c.point.offset = offset;
+        let value = Bytes::from(c.encode());
+        let mut slots: Vec<u16> = idx.iter().map(|&i| key_slot(&args[i])).collect();
+        slots.sort_unstable();
+        slots.dedup();
+        for slot in slots {
+            let key = slot_key(&base, slot);
+            self.call(&[Bytes::from_static(b"SET"), key, value.clone()], tag)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Dispatches the batches `exec` closed, and the floor checkpoint when it moved.
+    async fn close_pending(&mut self) {
+        for b in std::mem::take(&mut self.closed) {
+            self.dispatch_batch(b).await;
+        }
+        self.write_floor().await;
+    }
+
+    /// Writes the floor checkpoint (the last batch whose commands are all applied) when it
+    /// moved. Not in any transaction: it only says "at least this far", so it may lag.
+    async fn write_floor(&mut self) {
+        let (Some(base), Some(v)) = (self.ckpt_base.clone(), self.confirmed.clone()) else {
+            return;
+        };
+        if self.floor_written.as_ref() == Some(&v) {
+            return;
+        }
+        self.floor_written = Some(v.clone());
+        let tag = Tag::new(Some(0), "SET", 0).with_key(base.clone());
+        let slot = key_slot(&base);
+        let e = Entry {
+            internal: true,
+            ..Entry::new(
+                u64::MAX,
+                tag,
+                vec![Bytes::from_static(b"SET"), base, v],
+                Route::Slot(slot),
+            )
+        };
+        self.dispatch(e).await;
+    }
+
+    /// One slot transaction per slot of the batch, each ending with the slot's checkpoint.
+    async fn dispatch_batch(&mut self, b: Batch) {
+        let ckpt_gid = b.ckpt.as_ref().map(|(g, _)| *g);
+        let batch_value = b.ckpt.as_ref().map(|(_, v)| v.clone());
+        let base = self.ckpt_base.clone();
+        for (slot, mut entries) in b.slots {
+            let Some(last) = entries.last() else {
+                continue;
+            };
+            let last_gid = last.gid;
+            let last_seq = last.tag.seq;
+            let (value, offset) = match &batch_value {
+                Some(v) => (
+                    Some(v.clone()),
+                    Checkpoint::parse(v).map_or(last_seq, |c| c.point.offset),
+                ),
+                None => (
+                    self.template_ckpt.clone().map(|mut c| {
+                        c.point.offset = last_seq;
+                        Bytes::from(c.encode())
+                    }),
+                    last_seq,
+                ),
+            };
+            let (Some(base), Some(value)) = (base.clone(), value) else {
+                for e in entries {
+                    self.dispatch(e).await;
+                }
+                continue;
+            };
+            let key = slot_key(&base, slot);
+            let owner = ckpt_gid.unwrap_or(last_gid);
+            if let Some(g) = self.groups.get_mut(&owner) {
+                g.pending += 1;
+            }
+            let tag = Tag::new(Some(0), "SET", offset).with_key(key.clone());
+            entries.push(Entry::new(
+                owner,
+                tag,
+                vec![Bytes::from_static(b"SET"), key.clone(), value],
+                Route::Slot(slot),
+            ));
+            let id = self.next_txn;
+            self.next_txn += 1;
+            self.txns.insert(
+                id,
+                TxnState {
+                    slot,
+                    entries,
+                    ckpt_key: key,
+                    ckpt_offset: offset,
+                    attempt: 0,
+                    got: Vec::new(),
+                    first: Instant::now(),
+                    backoff: FIRST_BACKOFF,
+                    wait_until: None,
+                    tries: 0,
+                },
+            );
+            self.dispatch_txn(id).await;
+        }
+        if let Some(g) = ckpt_gid {
+            self.resolve(g, None);
+        }
+        self.collect();
+    }
+
+    /// Sends slot transaction `id` (a new attempt) to its slot's master.
+    async fn dispatch_txn(&mut self, id: u64) {
+        let Some(st) = self.txns.get_mut(&id) else {
+            return;
+        };
+        st.attempt += 1;
+        st.got.clear();
+        let attempt = st.attempt;
+        let slot = st.slot;
+        let node = match self.topology.master_for_slot(slot) {
+            Some(n) => n.clone(),
+            None => {
+                self.refresh_needed = true;
+                self.retry_txn(id, format!("slot {slot} is not served by any master"), None);
+                return;
+            }
+        };
+        if let Err(e) = self.writer_for(&node).await {
+            self.refresh_needed = true;
+            self.retry_txn(id, e.to_string(), Some(&node));
+            return;
+        }
+        let entries: Vec<Entry> = self.txns[&id]
+            .entries
+            .iter()
+            .map(|e| Entry {
+                txn: Some((id, attempt)),
+                ..e.clone()
+            })
+            .collect();
+        let conn = self.nodes.get_mut(&node.addr()).expect("opened above");
+        let writer = conn.writer.as_mut().expect("opened above");
+        let mut failed = writer.multi().err();
+        if failed.is_none() {
+            for e in entries {
+                match writer.send_bytes(e.tag.clone(), &e.args).await {
+                    Ok(()) => conn.inflight.push_back(e),
+                    Err(err) => {
+                        failed = Some(err);
+                        break;
+                    }
+                }
+            }
+        }
+        if failed.is_none() {
+            failed = writer.exec().err();
+        }
+        if let Some(e) = failed {
+            // Never executed (no EXEC went out): this attempt's outcomes are ignored.
+            if let Some(st) = self.txns.get_mut(&id) {
+                st.attempt += 1;
+            }
+            self.refresh_needed = true;
+            self.retry_txn(id, e.to_string(), Some(&node));
+        }
+    }
+
+    /// An outcome of a slot transaction; the transaction is decided once all are in.
+    fn txn_outcome(&mut self, id: u64, attempt: u32, entry: Entry, outcome: Outcome, addr: &str) {
+        let Some(st) = self.txns.get_mut(&id) else {
+            return;
+        };
+        if st.attempt != attempt {
+            return;
+        }
+        st.got.push((entry, outcome));
+        if st.got.len() < st.entries.len() {
+            return;
+        }
+        let got = std::mem::take(&mut st.got);
+        let node = Node::parse_addr(addr);
+        let mut retry = None;
+        let (mut lost, mut maybe) = (false, false);
+        for (_, o) in &got {
+            match o {
+                Outcome::Failed { reply, .. } if retryable(reply) => {
+                    if let (ServerErrorKind::Moved, Some(r)) = (reply.kind(), reply.redirect()) {
+                        self.stats.moved += 1;
+                        if let Some(mut to) = Node::parse_addr(&r.addr) {
+                            if to.host.is_empty() {
+                                to.host = node.as_ref().map(|n| n.host.clone()).unwrap_or_default();
+                            }
+                            self.topology.update_from_moved(r.slot, &to.addr());
+                            let known = self
+                                .topology
+                                .master_for_slot(r.slot)
+                                .is_some_and(|m| m.id.is_some());
+                            if !known {
+                                self.refresh_needed = true;
+                            }
+                        }
+                    } else if reply.kind() == ServerErrorKind::Ask {
+                        // The slot is moving: the whole transaction waits until it moved.
+                        self.stats.ask += 1;
+                    } else if reply.kind() != ServerErrorKind::TryAgain {
+                        self.refresh_needed = true;
+                    }
+                    retry.get_or_insert(reply.to_string());
+                }
+                Outcome::Lost { maybe_applied, .. } => {
+                    lost = true;
+                    maybe |= *maybe_applied;
+                }
+                _ => {}
+            }
+        }
+        if lost {
+            self.refresh_needed = true;
+            self.unsettled = true;
+            if maybe {
+                self.verify.push(id);
+            } else {
+                self.retry_txn(id, format!("connection to {addr} lost"), node.as_ref());
+            }
+            return;
+        }
+        if let Some(why) = retry {
+            self.retry_txn(id, why, node.as_ref());
+            return;
+        }
+        self.txns.remove(&id);
+        for (e, o) in got {
+            match o {
+                Outcome::Applied(_) => self.resolve(e.gid, None),
+                other => self.resolve(e.gid, Some(other)),
+            }
+        }
+    }
+
+    fn retry_txn(&mut self, id: u64, why: String, node: Option<&Node>) {
+        self.unsettled = true;
+        let Some(st) = self.txns.get_mut(&id) else {
+            return;
+        };
+        let waited = st.first.elapsed();
+        if waited >= RETRY_FOR {
+            self.fatal
+                .get_or_insert(MigrationError::ClusterUnavailable {
+                    url: self.url.clone(),
+                    command: "MULTI/EXEC (a checkpointed batch)".into(),
+                    slot: Some(st.slot),
+                    node: node.map(Node::addr).unwrap_or_else(|| "no node".into()),
+                    attempts: st.tries + 1,
+                    waited,
+                    last: why,
+                });
+            return;
+        }
+        st.tries += 1;
+        self.stats.retries += 1;
+        st.wait_until = Some(Instant::now() + st.backoff);
+        st.backoff = (st.backoff * 2).min(MAX_BACKOFF);
+        self.resend_txns.push(id);
+    }
+
+    /// A transaction whose `EXEC` may have run before its master's connection died: its
+    /// slot's checkpoint key says whether it did (then it is applied), else it is resent.
+    async fn verify_txn(&mut self, id: u64) -> Result<(), MigrationError> {
+        let Some(st) = self.txns.get(&id) else {
+            return Ok(());
+        };
+        let (key, offset, tag) = (
+            st.ckpt_key.clone(),
+            st.ckpt_offset,
+            st.entries[0].tag.clone(),
+        );
+        if self.client.is_none() {
+            match ClusterClient::connect(std::slice::from_ref(&self.template), self.timeout).await {
+                Ok(c) => self.client = Some(c),
+                Err(e) => {
+                    self.retry_txn(id, e.to_string(), None);
+                    return Ok(());
+                }
+            }
+        }
+        let reply = match self.call(&[Bytes::from_static(b"GET"), key], &tag).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.retry_txn(id, e.to_string(), None);
+                return Ok(());
+            }
+        };
+        let applied = reply
+            .as_bytes()
+            .and_then(|v| Checkpoint::parse(v).ok())
+            .is_some_and(|c| c.point.offset >= offset);
+        if applied {
+            if let Some(st) = self.txns.remove(&id) {
+                for e in st.entries {
+                    self.resolve(e.gid, None);
+                }
+            }
+        } else {
+            self.stats.resent += 1;
+            self.retry_txn(id, "its master failed before EXEC was applied".into(), None);
+        }
+        Ok(())
     }
 
     fn check_fatal(&mut self) -> Result<(), MigrationError> {
@@ -404,7 +969,7 @@ impl ClusterSink {
         let writer = conn.writer.as_mut().expect("opened above");
         if entry.ask_to.take().is_some() {
             let asking = Entry {
-                asking: true,
+                internal: true,
                 ..Entry::new(
                     entry.gid,
                     entry.tag.clone(),
@@ -512,8 +1077,22 @@ impl ClusterSink {
     }
 
     fn handle(&mut self, mut entry: Entry, outcome: Outcome, addr: &str) {
-        if entry.asking {
-            return;
+        if let Some((id, attempt)) = entry.txn {
+            return self.txn_outcome(id, attempt, entry, outcome, addr);
+        }
+        if entry.internal {
+            let asking = entry
+                .args
+                .first()
+                .is_some_and(|a| a.eq_ignore_ascii_case(b"ASKING"));
+            let follow = match &outcome {
+                Outcome::Failed { reply, .. } => retryable(reply),
+                Outcome::Lost { .. } => true,
+                _ => false,
+            };
+            if asking || !follow {
+                return;
+            }
         }
         let node = Node::parse_addr(addr);
         match outcome {
@@ -614,6 +1193,9 @@ impl ClusterSink {
             }
             let g = entry.remove();
             self.next_deliver += 1;
+            if let (Some(v), None) = (&g.ckpt_value, &g.failure) {
+                self.confirmed = Some(v.clone());
+            }
             self.ready
                 .push_back(g.failure.unwrap_or(Outcome::Applied(g.tag)));
         }
@@ -636,23 +1218,44 @@ impl ClusterSink {
             }
             self.collect();
             self.check_fatal()?;
-            if self.resend.is_empty() {
-                if self.refresh_needed {
+            for id in std::mem::take(&mut self.verify) {
+                self.verify_txn(id).await?;
+            }
+            self.check_fatal()?;
+            if self.resend.is_empty() && self.resend_txns.is_empty() {
+                if self.refresh_needed || !self.verify.is_empty() {
                     continue;
                 }
                 self.unsettled = false;
                 return Ok(());
             }
-            let mut todo = std::mem::take(&mut self.resend);
-            todo.sort_by_key(|e| e.gid);
-            for e in todo {
-                if let Some(t) = e.wait_until {
+            // Everything to send again, in the order it was first given.
+            let mut todo: Vec<(u64, Result<Entry, u64>)> = Vec::new();
+            for e in std::mem::take(&mut self.resend) {
+                todo.push((e.gid, Ok(e)));
+            }
+            for id in std::mem::take(&mut self.resend_txns) {
+                if let Some(st) = self.txns.get(&id) {
+                    let first = st.entries.iter().map(|e| e.gid).min().unwrap_or(u64::MAX);
+                    todo.push((first, Err(id)));
+                }
+            }
+            todo.sort_by_key(|(gid, _)| *gid);
+            for (_, item) in todo {
+                let wait = match &item {
+                    Ok(e) => e.wait_until,
+                    Err(id) => self.txns.get(id).and_then(|t| t.wait_until),
+                };
+                if let Some(t) = wait {
                     let now = Instant::now();
                     if t > now {
                         tokio::time::sleep(t - now).await;
                     }
                 }
-                self.dispatch(e).await;
+                match item {
+                    Ok(e) => self.dispatch(e).await,
+                    Err(id) => self.dispatch_txn(id).await,
+                }
             }
         }
     }
@@ -819,6 +1422,7 @@ impl ClusterSink {
 
     /// Writes what is queued on every master without waiting for the replies.
     pub(crate) async fn write_queued(&mut self) -> Result<(), MigrationError> {
+        self.close_pending().await;
         let addrs: Vec<String> = self.nodes.keys().cloned().collect();
         for addr in &addrs {
             if let Some(w) = self.nodes.get_mut(addr).and_then(|c| c.writer.as_mut()) {
@@ -826,7 +1430,7 @@ impl ClusterSink {
             }
         }
         self.collect();
-        if self.unsettled || !self.resend.is_empty() || self.refresh_needed {
+        if self.needs_settle() {
             self.settle().await?;
         }
         self.check_fatal()
@@ -834,6 +1438,11 @@ impl ClusterSink {
 
     /// Waits for every outcome (resending what must be).
     pub(crate) async fn flush(&mut self) -> Result<(), MigrationError> {
+        self.close_pending().await;
+        self.settle().await?;
+        self.deliver();
+        // The last batch confirmed: the floor follows.
+        self.write_floor().await;
         self.settle().await?;
         self.deliver();
         self.check_fatal()
@@ -844,20 +1453,32 @@ impl ClusterSink {
     }
 
     pub(crate) fn is_idle(&self) -> bool {
-        self.groups.is_empty() && !self.in_txn
+        self.groups.is_empty()
+            && !self.in_transaction()
+            && self.closed.is_empty()
+            && self.txns.is_empty()
     }
 
     pub(crate) fn in_transaction(&self) -> bool {
-        self.in_txn
+        self.in_txn || self.batch.is_some()
     }
 
-    /// A source transaction: applied command by command (see the module docs).
+    /// With checkpoints: opens a batch (see the module docs, "Checkpoints"). Without: a
+    /// source transaction, applied command by command.
     pub(crate) fn multi(&mut self) {
-        self.in_txn = true;
+        if self.ckpt_base.is_some() {
+            self.batch.get_or_insert_with(Batch::default);
+        } else {
+            self.in_txn = true;
+        }
     }
 
+    /// Closes the batch (dispatched by the next async call) or the source transaction.
     pub(crate) fn exec(&mut self) {
-        self.in_txn = false;
+        match self.batch.take() {
+            Some(b) => self.closed.push(b),
+            None => self.in_txn = false,
+        }
     }
 }
 
@@ -866,6 +1487,8 @@ pub(crate) struct Detected {
     pub(crate) topology: ClusterTopology,
     /// Dbs the cluster has: `cluster-databases` (Valkey 9), else 1.
     pub(crate) dbs: u32,
+    /// What the checkpoint keys say (see [`Detected::read_checkpoint`]).
+    pub(crate) resume: Resume,
 }
 
 /// Whether the target is a cluster (`INFO cluster`), with its topology and dbs. A server
@@ -889,7 +1512,11 @@ pub(crate) async fn detect(target: &mut crate::Target<Stream>, url: &str) -> Opt
             .unwrap_or(1),
         _ => 1,
     };
-    Some(Detected { topology, dbs })
+    Some(Detected {
+        topology,
+        dbs,
+        resume: Resume::default(),
+    })
 }
 
 impl Detected {
@@ -918,6 +1545,77 @@ impl Detected {
         Ok(total.into_iter().collect())
     }
 
+    /// Reads the checkpoint: the floor (the base key, routed to its slot's master) and
+    /// every slot's checkpoint key (`SCAN MATCH base{*` on each master, since resharding
+    /// moves them). `None` when there is no floor; an error when it belongs to another
+    /// migration or cannot be read.
+    pub(crate) async fn read_checkpoint(
+        &mut self,
+        template: &TargetConfig,
+        timeout: Duration,
+        base: &str,
+        fingerprint: &str,
+    ) -> Result<Option<Checkpoint>, MigrationError> {
+        let url = template.url.to_string();
+        let unreadable = |reason: String| MigrationError::CheckpointUnreadable {
+            url: url.clone(),
+            key: super::CHECKPOINT_KEY,
+            reason,
+        };
+        let mut client = ClusterClient::connect(std::slice::from_ref(template), timeout)
+            .await
+            .map_err(|e| unreadable(e.to_string()))?;
+        let reply = client
+            .call(&["GET", base])
+            .await
+            .map_err(|e| unreadable(e.to_string()))?;
+        let floor = match &reply {
+            f if f.is_null() => return Ok(None),
+            f => match f.as_bytes() {
+                Some(v) => Checkpoint::parse(v).map_err(unreadable)?,
+                None => return Err(unreadable(format!("{f:?}"))),
+            },
+        };
+        if floor.fingerprint != fingerprint {
+            return Err(MigrationError::CheckpointMismatch {
+                url,
+                found: floor.to_string(),
+            });
+        }
+        let mut resume = Resume {
+            base: None,
+            skip: HashMap::new(),
+            max_seen: floor.point.offset,
+        };
+        for (key, value) in scan_checkpoints(template, timeout, &self.topology, base).await? {
+            let Some(c) = value.as_deref().and_then(|v| Checkpoint::parse(v).ok()) else {
+                continue;
+            };
+            if c.fingerprint != fingerprint
+                || c.point.replid != floor.point.replid
+                || c.point.offset <= floor.point.offset
+            {
+                continue;
+            }
+            let slot = key_slot(&key);
+            let e = resume.skip.entry(slot).or_default();
+            *e = (*e).max(c.point.offset);
+            resume.max_seen = resume.max_seen.max(c.point.offset);
+        }
+        self.resume = resume;
+        Ok(Some(floor))
+    }
+
+    /// Removes the floor and every slot checkpoint key; whether there were any.
+    pub(crate) async fn forget(
+        &self,
+        template: &TargetConfig,
+        timeout: Duration,
+        base: &str,
+    ) -> Result<bool, MigrationError> {
+        forget_all(template, timeout, &self.topology, base).await
+    }
+
     /// Opens the writers (one per master).
     pub(crate) async fn open(
         self,
@@ -925,8 +1623,110 @@ impl Detected {
         timeout: Duration,
         wopts: WriterOptions,
     ) -> Result<ClusterSink, MigrationError> {
-        ClusterSink::open(template, timeout, self.topology, wopts, self.dbs).await
+        ClusterSink::open(
+            template,
+            timeout,
+            self.topology,
+            wopts,
+            self.dbs,
+            self.resume,
+        )
+        .await
     }
+}
+
+/// Every key `base` or `base{...}` on the masters, with its value.
+async fn scan_checkpoints(
+    template: &TargetConfig,
+    timeout: Duration,
+    topology: &ClusterTopology,
+    base: &str,
+) -> Result<Vec<(Bytes, Option<Vec<u8>>)>, MigrationError> {
+    let pattern = format!("{base}{{*");
+    let mut out = Vec::new();
+    for m in topology.masters() {
+        let cfg = node_config(template, m);
+        let err = |source| MigrationError::Target {
+            url: cfg.url.to_string(),
+            source: Box::new(source),
+        };
+        let mut t = conn::connect(&cfg, timeout).await?;
+        let mut cursor = b"0".to_vec();
+        loop {
+            let reply = t
+                .call(&[
+                    &b"SCAN"[..],
+                    &cursor,
+                    b"MATCH",
+                    pattern.as_bytes(),
+                    b"COUNT",
+                    b"1000",
+                ])
+                .await
+                .map_err(err)?;
+            let Some([c, Frame::Array(keys)]) = reply.as_slice() else {
+                return Err(MigrationError::Internal(format!(
+                    "unexpected SCAN reply from {}: {reply:?}",
+                    m.addr()
+                )));
+            };
+            let next = c.as_bytes().unwrap_or(b"0").to_vec();
+            for k in keys.iter().filter_map(Frame::as_bytes) {
+                let v = t.call(&[&b"GET"[..], k]).await.map_err(err)?;
+                out.push((Bytes::copy_from_slice(k), v.as_bytes().map(<[u8]>::to_vec)));
+            }
+            if next == b"0" {
+                break;
+            }
+            cursor = next;
+        }
+    }
+    Ok(out)
+}
+
+/// Removes the checkpoint keys of a cluster target (the floor and every slot's); whether
+/// there were any.
+pub(crate) async fn forget_all(
+    template: &TargetConfig,
+    timeout: Duration,
+    topology: &ClusterTopology,
+    base: &str,
+) -> Result<bool, MigrationError> {
+    let url = template.url.to_string();
+    let mut any = false;
+    let mut client = ClusterClient::connect(std::slice::from_ref(template), timeout)
+        .await
+        .map_err(|e| MigrationError::ClusterUnavailable {
+            url: url.clone(),
+            command: "DEL".into(),
+            slot: None,
+            node: "the checkpoint's node".into(),
+            attempts: 1,
+            waited: Duration::ZERO,
+            last: e.to_string(),
+        })?;
+    let mut keys: Vec<Bytes> = vec![Bytes::copy_from_slice(base.as_bytes())];
+    keys.extend(
+        scan_checkpoints(template, timeout, topology, base)
+            .await?
+            .into_iter()
+            .map(|(k, _)| k),
+    );
+    for k in keys {
+        let r = client.call(&[&b"DEL"[..], &k]).await.map_err(|e| {
+            MigrationError::ClusterUnavailable {
+                url: url.clone(),
+                command: "DEL".into(),
+                slot: Some(key_slot(&k)),
+                node: "the checkpoint's node".into(),
+                attempts: 1,
+                waited: Duration::ZERO,
+                last: e.to_string(),
+            }
+        })?;
+        any |= r == Frame::Integer(1);
+    }
+    Ok(any)
 }
 
 /// A live source with keys in dbs the cluster target lacks (after the filter's db map) is

@@ -92,21 +92,27 @@ async fn run_inner(
         Source::Live(c) => c.url().addr(),
     };
     let fingerprint = checkpoint::fingerprint(&source_addr, s);
-    let cluster = super::cluster_sink::detect(&mut target, &url).await;
-    // Checkpoints need a MULTI/EXEC of data and checkpoint, which a cluster runs only
-    // within one slot: not kept on a cluster target (yet).
-    let checkpoint_on = s.checkpoint && cluster.is_none();
-    if let Some(c) = &cluster {
+    let mut cluster = super::cluster_sink::detect(&mut target, &url).await;
+    let checkpoint_on = s.checkpoint;
+    let resume = if let Some(c) = cluster.as_mut() {
         report.target_cluster_masters = Some(c.topology.masters().len());
         tracing::info!(target: "migrate", "target {url} is a cluster of {} masters", c.topology.masters().len());
-        if s.checkpoint {
-            let why = "the target is a cluster: no checkpoint is kept (resume after a stop is not available for cluster targets yet; a restart does a new full sync)";
-            tracing::warn!(target: "migrate", "{why}");
-            report.warnings.push(why.to_string());
+        c.resume.base = checkpoint_on.then(|| bytes::Bytes::from_static(CHECKPOINT_KEY.as_bytes()));
+        if s.reset_checkpoint {
+            c.forget(&job.target, s.connect_timeout, CHECKPOINT_KEY)
+                .await?;
+            tracing::info!(target: "migrate", "checkpoint removed from every master: starting over");
+            None
+        } else if s.checkpoint {
+            let base = c.resume.base.take();
+            let found = c
+                .read_checkpoint(&job.target, s.connect_timeout, CHECKPOINT_KEY, &fingerprint)
+                .await?;
+            c.resume.base = base;
+            found
+        } else {
+            None
         }
-    }
-    let resume = if cluster.is_some() {
-        None
     } else if s.reset_checkpoint {
         target.call(&["DEL", CHECKPOINT_KEY]).await.map_err(terr)?;
         tracing::info!(target: "migrate", "checkpoint removed: starting over");
@@ -370,6 +376,9 @@ pub async fn forget_checkpoint(
     timeout: Duration,
 ) -> Result<bool, MigrationError> {
     let mut t = conn::connect(target, timeout).await?;
+    if let Some(c) = super::cluster_sink::detect(&mut t, &target.url.to_string()).await {
+        return super::cluster_sink::forget_all(target, timeout, &c.topology, CHECKPOINT_KEY).await;
+    }
     let reply =
         t.call(&["DEL", CHECKPOINT_KEY])
             .await

@@ -355,3 +355,95 @@ fn a_source_db_the_cluster_lacks_is_refused_without_a_map() {
     let e = result.unwrap_err();
     assert!(matches!(e, MigrationError::ClusterDbs { .. }), "{e}");
 }
+
+/// Counters, lists, a transaction spanning slots and per-slot splits: a write lost or
+/// applied twice shows in their values.
+fn counting_load(conn: &mut Conn, r: u32) {
+    let s = r.to_string();
+    conn.must(["INCR", "counter"]);
+    conn.must(["INCR", &format!("c:{}", r % 50)]);
+    conn.must(["RPUSH", &format!("list:{}", r % 20), &s]);
+    conn.must(["HINCRBY", "hash", &format!("f{}", r % 30), "1"]);
+    conn.must(["MULTI"]);
+    conn.must(["INCR", "tx:a"]);
+    conn.must(["INCR", "tx:b"]);
+    conn.must(["EXEC"]);
+    conn.must([
+        "MSET",
+        &format!("m:{}", r % 40),
+        &s,
+        &format!("n:{}", r % 40),
+        &s,
+    ]);
+    if r % 3 == 0 {
+        conn.must([
+            "DEL",
+            &format!("m:{}", (r + 1) % 40),
+            &format!("n:{}", (r + 2) % 40),
+        ]);
+    }
+}
+
+#[test]
+fn crash_and_resume_into_a_cluster() {
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    let source = source(Flavor::Redis7_0);
+    small().fill(&source);
+    let cluster = Cluster::start(Flavor::Valkey9_1, 3, 0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let rounds = Arc::new(AtomicU32::new(0));
+    let writer = std::thread::spawn({
+        let (stop, rounds) = (stop.clone(), rounds.clone());
+        let mut conn = source.connect();
+        move || {
+            let mut r = 0;
+            while !stop.load(Ordering::Relaxed) {
+                counting_load(&mut conn, r);
+                r += 1;
+                rounds.store(r, Ordering::Relaxed);
+                if r % 20 == 0 {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+    });
+    for crash in 0..3 {
+        let rt = runtime();
+        let handle = rt.block_on(async { into_cluster(&source, &cluster).start() });
+        incremental(&handle);
+        let at = rounds.load(Ordering::Relaxed);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while rounds.load(Ordering::Relaxed) < at + 150 {
+            assert!(
+                Instant::now() < deadline,
+                "crash {crash}: the writer stalled"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            !handle.is_finished(),
+            "crash {crash}: {:?}",
+            handle.progress()
+        );
+        // The tool dies: its task and connections are dropped mid-stream.
+        drop(rt);
+        drop(handle);
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    let (report, result) = run_once(into_cluster(&source, &cluster));
+    result.unwrap();
+    clean(&report, "resumed");
+    assert!(report.resumed_from.is_some(), "{report:?}");
+    eprintln!(
+        "resumed from {:?}, {} commands skipped as applied",
+        report.resumed_from, report.cluster_resume_skipped
+    );
+    assert_eq!(report.full_syncs, 0, "resumed without a full sync");
+    same(&source, &cluster);
+    let n = rounds.load(Ordering::Relaxed).to_string().into_bytes();
+    assert_eq!(cluster.connect().bulk(["GET", "counter"]), Some(n.clone()));
+    assert_eq!(cluster.connect().bulk(["GET", "tx:b"]), Some(n));
+}

@@ -182,6 +182,7 @@ impl Applier {
             r.cluster_redirects = s.moved + s.ask;
             r.cluster_retries = s.retries;
             r.cluster_resent = s.resent;
+            r.cluster_resume_skipped = s.skipped;
         }
     }
 

@@ -189,6 +189,9 @@ pub struct Report {
     pub cluster_retries: u64,
     /// Cluster target: commands sent again after their master's connection died.
     pub cluster_resent: u64,
+    /// Cluster target, resumed: replicated commands not applied again because their
+    /// slot's checkpoint showed them applied (the floor checkpoint lags the slots').
+    pub cluster_resume_skipped: u64,
     /// Scan mode's counts (scanned, copied, re-copied, deleted, reconciled keys, the change
     /// queue at the end).
     pub scan: Option<super::ScanStats>,
@@ -372,6 +375,11 @@ impl Report {
         );
         field(&mut o, "cluster_retries", self.cluster_retries.to_string());
         field(&mut o, "cluster_resent", self.cluster_resent.to_string());
+        field(
+            &mut o,
+            "cluster_resume_skipped",
+            self.cluster_resume_skipped.to_string(),
+        );
         let warnings: Vec<String> = self.warnings.iter().map(|w| json_str(w)).collect();
         field(&mut o, "warnings", json_list(&warnings));
         field(&mut o, "partial_resyncs", self.partial_resyncs.to_string());

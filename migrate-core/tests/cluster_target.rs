@@ -447,3 +447,29 @@ fn crash_and_resume_into_a_cluster() {
     assert_eq!(cluster.connect().bulk(["GET", "counter"]), Some(n.clone()));
     assert_eq!(cluster.connect().bulk(["GET", "tx:b"]), Some(n));
 }
+
+#[test]
+fn every_master_is_checked_before_writing() {
+    let source = source(Flavor::Redis7_0);
+    source.connect().must(["SET", "k", "v"]);
+    let cluster = Cluster::start(Flavor::Redis7_0, 3, 0);
+    // Not the URL's node: only asking every master finds it.
+    cluster.masters()[2]
+        .connect()
+        .must(["FUNCTION", "LOAD", LIBRARY]);
+    cluster.masters()[1]
+        .connect()
+        .must(["SET", "{k}other", "x"]);
+    let (_, result) = run_once(into_cluster(&source, &cluster));
+    let e = result.unwrap_err();
+    assert!(matches!(e, MigrationError::TargetNotEmpty { .. }), "{e}");
+    cluster.masters()[1].connect().must(["FLUSHALL"]);
+    let (_, result) = run_once(into_cluster(&source, &cluster));
+    let e = result.unwrap_err();
+    assert!(
+        matches!(e, MigrationError::TargetHasDefinitions { .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains(&cluster.masters()[2].addr()), "{e}");
+    assert_eq!(cluster.dbsize(), 0, "nothing written");
+}

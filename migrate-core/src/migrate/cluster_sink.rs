@@ -1616,6 +1616,51 @@ impl Detected {
         forget_all(template, timeout, &self.topology, base).await
     }
 
+    /// The preflight's module and function checks on every master (it ran on the URL's
+    /// node): a master that lacks a module the URL's node has, or (with
+    /// [`Conflict::Refuse`](super::Conflict::Refuse)) holds function libraries, stops the
+    /// migration before anything is written.
+    pub(crate) async fn check_masters(
+        &self,
+        template: &TargetConfig,
+        timeout: Duration,
+        pre: &super::preflight::Preflight,
+        conflict: super::Conflict,
+    ) -> Result<(), MigrationError> {
+        for m in self.topology.masters() {
+            let cfg = node_config(template, m);
+            let url = cfg.url.to_string();
+            let err = |source| MigrationError::Target {
+                url: url.clone(),
+                source: Box::new(source),
+            };
+            let mut t = conn::connect(&cfg, timeout).await?;
+            if let (Some(want), Some(has)) = (&pre.target_modules, t.modules().await.map_err(err)?)
+            {
+                let missing: Vec<String> =
+                    want.iter().filter(|w| !has.contains(w)).cloned().collect();
+                if !missing.is_empty() {
+                    return Err(MigrationError::ModulesMissing {
+                        url,
+                        modules: missing,
+                    });
+                }
+            }
+            let libraries = t.function_libraries().await.map_err(err)?;
+            if conflict == super::Conflict::Refuse && !libraries.is_empty() {
+                return Err(MigrationError::TargetHasDefinitions {
+                    url,
+                    what: "function libraries",
+                    names: libraries
+                        .iter()
+                        .map(|l| String::from_utf8_lossy(l).into_owned())
+                        .collect(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Opens the writers (one per master).
     pub(crate) async fn open(
         self,

@@ -156,6 +156,11 @@ async fn run_inner(
         report,
     )
     .await?;
+    if let Some(c) = &cluster {
+        // The preflight asked the URL's node; the other masters must agree.
+        c.check_masters(&job.target, s.connect_timeout, &pre, conflict)
+            .await?;
+    }
     if cluster.is_some() && conflict == Conflict::Skip && s.write_mode != super::WriteMode::Restore
     {
         return Err(MigrationError::Config(

@@ -48,7 +48,8 @@
 //! The [`cluster`] module reads a cluster's topology without I/O ([`cluster::SlotMap`] from
 //! `CLUSTER SHARDS`, `SLOTS` or `NODES`), finds it over a connection
 //! ([`cluster::discover`]) and routes requests to the right master
-//! ([`cluster::ClusterClient`]).
+//! ([`cluster::ClusterClient`]). A [`migrate::Migration`] whose target URL names any node
+//! of a cluster writes to every master, by slot (see [`migrate`], "Cluster targets").
 
 pub mod cluster;
 pub mod command;

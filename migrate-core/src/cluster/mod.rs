@@ -14,9 +14,10 @@
 //!   a standalone server, else the topology, with the right command for the version.
 //! - [`ClusterClient`]: a request router for custom tools, one connection per master:
 //!   each command to its key's master, `MOVED`/`ASK` followed, `TRYAGAIN`/`CLUSTERDOWN`
-//!   retried with bounded backoff, `CROSSSLOT` commands refused with a clear error. The
-//!   migration engine does not use it yet: cluster targets and sources are later work
-//!   (issue 13).
+//!   retried with bounded backoff, `CROSSSLOT` commands refused with a clear error.
+//!
+//! The migration engine writes to cluster targets with one pipelined writer per master
+//! (see [`crate::migrate`], "Cluster targets"); cluster sources are later work (issue 13).
 //!
 //! ```
 //! use bytes::BytesMut;

@@ -22,9 +22,12 @@
 //!   what is written (filter, db map, write mode). A checkpoint with another fingerprint is
 //!   refused, never silently reused.
 //!
-//! A cluster target will keep one such key per source shard on every node (a hash tag per
-//! node slot); several source shards use one key each (`:<shard>` suffix). The format and
-//! the scheme stay the same.
+//! A cluster target keeps, besides this key (there the *floor*: every slot holds at least
+//! its position, written once a batch is applied), one key per slot written,
+//! `<key>{<tag of the slot>}`, set in each slot's `MULTI`/`EXEC` of a batch; a resume
+//! skips the replicated commands each slot already holds (see `cluster_sink`). Several
+//! source shards will use one base key each (`:<shard>` suffix). The format stays the
+//! same.
 
 use std::fmt;
 

@@ -29,7 +29,34 @@
 //!   resent only when running it twice has the effect of running it once (`SET`, `DEL`,
 //!   `RESTORE` (sent again with `REPLACE`), `HSET`, `SADD`, `ZADD`, `PEXPIREAT`, ...);
 //!   others (`INCR`, `RPUSH`, ...) are reported as failures naming the key: they may or may
-//!   not have been applied.
+//!   not have been applied. Inside checkpointed batches nothing is guessed (below).
+//!
+//! # Checkpoints (exactly once per slot)
+//! A cluster runs `MULTI`/`EXEC` only when every key is in one slot, so a replicated batch
+//! becomes one transaction per slot it touches: `MULTI`, the batch's commands of that slot,
+//! `SET <checkpoint key>{<tag of the slot>} <checkpoint>`, `EXEC`, on the slot's master
+//! ([`slot_key`]). A slot's data and its checkpoint change together, so the slot holds
+//! exactly the commands up to its checkpoint's offset. Once every transaction of a batch
+//! is applied, the base checkpoint key (the *floor*: every slot holds at least this much)
+//! is set to the batch's position; it is written outside any transaction and may lag.
+//! - Resume: PSYNC from the floor; a replicated command is skipped when its slot's
+//!   checkpoint key (found with `SCAN MATCH <base>{*` on every master, since resharding
+//!   moves them) is at or past its offset. Nothing lost, nothing applied twice, per slot.
+//! - A transaction whose `EXEC` may have run on a master that died: the slot's checkpoint
+//!   key, read on the new owner, says whether it did; if not, the whole transaction is sent
+//!   again there. `MOVED`, `TRYAGAIN` or `CLUSTERDOWN` inside it (the transaction was not
+//!   run): sent again whole; `ASK` (the slot is being migrated): retried until the slot
+//!   has moved.
+//! - Keyless and cross-slot commands inside a batch end the transactions so far (each slot
+//!   checkpointed at its last command) and run alone; a cross-slot command then sets the
+//!   checkpoints of the slots it wrote. A crash in the middle of one cross-slot command
+//!   (between copying its results back to two slots) can leave it half applied: this one
+//!   window is not exactly once.
+//! - One checkpoint key per slot ever written stays on the target (about 120 bytes each),
+//!   under the reserved prefix: never copied, swept or counted; `forget` removes them all.
+//!
+//! Acknowledged writes that a killed master had not yet replicated to its replica are
+//! lost by Redis Cluster itself (replication is asynchronous); no client can see it.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};

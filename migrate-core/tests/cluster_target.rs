@@ -139,12 +139,16 @@ fn stop(handle: MigrationHandle) -> (Report, Result<(), MigrationError>) {
     runtime().block_on(handle.finish())
 }
 
-fn continuous(from: Flavor, to: Flavor) {
+fn continuous(from: Flavor, to: Flavor, checkpoint: bool) {
     let source = source(from);
     small().fill(&source);
     let cluster = Cluster::start(to, 3, 0);
     let rt = runtime();
-    let handle = rt.block_on(async { into_cluster(&source, &cluster).start() });
+    let handle = rt.block_on(async {
+        into_cluster(&source, &cluster)
+            .checkpoint(checkpoint)
+            .start()
+    });
     incremental(&handle);
     let mut conn = source.connect();
     cross_slot_load(&mut conn, 0..60);
@@ -176,12 +180,18 @@ fn continuous(from: Flavor, to: Flavor) {
 
 #[test]
 fn continuous_redis_7_0_into_valkey_9_1_cluster() {
-    continuous(Flavor::Redis7_0, Flavor::Valkey9_1);
+    continuous(Flavor::Redis7_0, Flavor::Valkey9_1, true);
 }
 
 #[test]
 fn continuous_valkey_8_1_into_redis_7_0_cluster() {
-    continuous(Flavor::Valkey8_1, Flavor::Redis7_0);
+    continuous(Flavor::Valkey8_1, Flavor::Redis7_0, true);
+}
+
+/// Without checkpoints: no slot transactions, every command on its own.
+#[test]
+fn continuous_without_checkpoints() {
+    continuous(Flavor::Redis7_0, Flavor::Redis7_0, false);
 }
 
 #[test]
@@ -446,6 +456,20 @@ fn crash_and_resume_into_a_cluster() {
     let n = rounds.load(Ordering::Relaxed).to_string().into_bytes();
     assert_eq!(cluster.connect().bulk(["GET", "counter"]), Some(n.clone()));
     assert_eq!(cluster.connect().bulk(["GET", "tx:b"]), Some(n));
+    // `forget` removes the checkpoint keys from every master, and only them.
+    let keys = cluster.dbsize();
+    let own = reserved_keys(&cluster).len() as i64;
+    assert!(own > 1, "the floor and the slots' keys");
+    let target = TargetConfig::parse(&cluster.masters()[1].url()).unwrap();
+    let forgot = runtime()
+        .block_on(migrate_core::migrate::forget_checkpoint(
+            &target,
+            Duration::from_secs(5),
+        ))
+        .unwrap();
+    assert!(forgot);
+    assert!(reserved_keys(&cluster).is_empty());
+    assert_eq!(cluster.dbsize(), keys - own);
 }
 
 #[test]

@@ -74,6 +74,8 @@ use crate::{key_slot, Outcome, ServerError, ServerErrorKind, Tag, Writer, Writer
 /// How long one command may keep being retried (redirections, `TRYAGAIN`, `CLUSTERDOWN`,
 /// a master failing over) before the migration stops with a clear error.
 pub(crate) const RETRY_FOR: Duration = Duration::from_secs(30);
+/// Bound on reconnecting to a master after a failure.
+const RECONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// First wait between retries of a command.
 const FIRST_BACKOFF: Duration = Duration::from_millis(10);
 /// Longest wait between retries.
@@ -457,7 +459,14 @@ impl ClusterSink {
         });
         if conn.writer.is_none() {
             let cfg = node_config(&self.template, node);
-            let target = conn::connect(&cfg, self.timeout).await?;
+            // Reconnecting (a master that died) must not spend the retry budget on one
+            // connect timeout.
+            let timeout = if conn.inflight.is_empty() && self.stats.refreshes == 0 {
+                self.timeout
+            } else {
+                self.timeout.min(RECONNECT_TIMEOUT)
+            };
+            let target = conn::connect(&cfg, timeout).await?;
             conn.writer = Some(target.into_writer(self.wopts.clone()));
         }
         Ok(())
@@ -1960,6 +1969,16 @@ mod tests {
         assert!(!idempotent(&b(&["ZADD", "k", "INCR", "1", "m"])));
         assert!(idempotent(&b(&["FUNCTION", "LOAD", "REPLACE", "code"])));
         assert!(!idempotent(&b(&["FUNCTION", "LOAD", "code"])));
+    }
+
+    #[test]
+    fn slot_checkpoint_keys() {
+        for slot in [0u16, 1, 5061, 12182, 16383] {
+            let k = slot_key(b"__redis-migrate:checkpoint", slot);
+            assert_eq!(key_slot(&k), slot, "{k:?}");
+            assert!(k.starts_with(super::super::RESERVED_PREFIX));
+        }
+        assert!(slot_tags().iter().all(|t| !t.is_empty() && t.len() <= 5));
     }
 
     #[test]

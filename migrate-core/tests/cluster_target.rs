@@ -557,5 +557,69 @@ fn target_master_killed_under_load() {
         report.cluster_resent,
         report.failures_total
     );
-    assert!(report.cluster_retries + report.cluster_resent > 0, "{report:?}");
+    assert!(
+        report.cluster_retries + report.cluster_resent > 0,
+        "{report:?}"
+    );
+}
+
+/// A source that refuses replication, copied in scan mode into a cluster: the `DBSIZE`
+/// comparison sums every master, and the reconcile after a `FLUSHDB` (which keyspace
+/// notifications do not carry) sweeps every master.
+#[test]
+fn scan_mode_into_a_cluster() {
+    use migrate_core::migrate::{ScanOptions, SourceMode};
+
+    let source = Server::builder(Flavor::Redis7_0)
+        .config("user", "app on >pw ~* &* +@all -sync -psync")
+        .login("app", "pw")
+        .no_modules()
+        .start();
+    small().fill(&source);
+    let cluster = Cluster::start(Flavor::Redis7_0, 3, 0);
+    let rt = runtime();
+    let handle = rt.block_on(async {
+        into_cluster(&source, &cluster)
+            .source_mode(SourceMode::Auto)
+            .scan_options(
+                ScanOptions::default()
+                    .count(100)
+                    .set_notify_keyspace_events(true)
+                    .reconcile_interval(Duration::from_millis(300)),
+            )
+            .start()
+    });
+    incremental(&handle);
+    let wait_equal = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(25);
+        loop {
+            let diff = Snapshot::take(&source, 1).diff(&cluster.snapshot(), TTL_TOLERANCE_MS);
+            if diff.is_empty() {
+                return;
+            }
+            assert!(!handle.is_finished(), "{what}: ended early");
+            assert!(
+                Instant::now() < deadline,
+                "{what}: {} differences, first {:?}",
+                diff.len(),
+                &diff[..diff.len().min(3)]
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    wait_equal("snapshot");
+    let mut conn = source.connect();
+    for i in 0..50 {
+        conn.must(["SET", &format!("new:{i}"), "v"]);
+        conn.must(["INCR", "count"]);
+    }
+    wait_equal("changes");
+    conn.must(["FLUSHDB"]);
+    conn.must(["SET", "after", "flush"]);
+    wait_equal("after FLUSHDB");
+    let (report, result) = stop(handle);
+    result.unwrap();
+    assert_eq!(report.source_mode, "scan");
+    assert_eq!(report.target_cluster_masters, Some(3));
+    assert_eq!(cluster.dbsize() - reserved_keys(&cluster).len() as i64, 1);
 }

@@ -256,7 +256,11 @@ async fn run_inner(
             let Some(replica) = replica else {
                 ap.report.source_mode = "scan".into();
                 ap.report.source_mode_reason = refused;
+                let target_nodes = super::cluster_sink::scan_targets(ap, &job.target);
+                let cluster = ap.cluster().is_some();
                 let job = scan::ScanJob {
+                    target_nodes,
+                    cluster,
                     source: TargetConfig {
                         url: config_url(job),
                         tls: match &job.source {

@@ -348,13 +348,46 @@ pub async fn precheck(source: &Source, target: &TargetConfig, opts: &CheckOption
         return r;
     };
     let tv = t.version();
-    write_rights(t, &mut r).await;
+    let cluster = super::cluster_sink::detect(t, &shown_target).await;
+    let scratch = format!("{}check", String::from_utf8_lossy(RESERVED_PREFIX));
+    match &cluster {
+        None => write_rights(t, &scratch, &mut r).await,
+        Some(c) => {
+            let masters = c.topology.masters();
+            r.pass(
+                "target cluster",
+                format!(
+                    "a cluster of {} masters: each write goes to its key's master",
+                    masters.len()
+                ),
+            );
+            // The scratch key in a slot of the first master, written there.
+            let first = masters.first().map(|m| {
+                let slot = c.topology.slot_map().slots_of(m)[0].clone();
+                (super::cluster_sink::node_config(target, m), *slot.start())
+            });
+            if let Some((cfg, slot)) = first {
+                let key = super::cluster_sink::slot_key(scratch.as_bytes(), slot);
+                match conn::connect(&cfg, opts.timeout).await {
+                    Ok(mut m) => write_rights(&mut m, &String::from_utf8_lossy(&key), &mut r).await,
+                    Err(e) => r.fail(
+                        "target write rights",
+                        e.to_string(),
+                        "check that every master is reachable with the --to credentials",
+                    ),
+                }
+            }
+        }
+    }
     carried(source, src.as_mut(), src_version, t, tv, opts, &mut r).await;
     memory(source, src.as_mut(), t, opts, &mut r).await;
     if let Some(s) = src.as_mut() {
         source_limits(s, opts, &mut r).await;
     }
-    target_state(source, t, opts, &mut r).await;
+    match cluster {
+        None => target_state(source, t, opts, &mut r).await,
+        Some(c) => cluster_state(source, &c, target, opts, &mut r).await,
+    }
     r
 }
 
@@ -398,9 +431,9 @@ async fn replication_rights(s: &mut Target<Stream>, r: &mut CheckReport) {
 }
 
 /// A scratch write (`MULTI`, `SET`, `DUMP`/`RESTORE`, `DEL`, `EXEC`) under the reserved prefix.
-async fn write_rights(t: &mut Target<Stream>, r: &mut CheckReport) {
+async fn write_rights(t: &mut Target<Stream>, key: &str, r: &mut CheckReport) {
     const NAME: &str = "target write rights";
-    let key = format!("{}check", String::from_utf8_lossy(RESERVED_PREFIX));
+    let key = key.to_string();
     let steps: [&[&str]; 2] = [&["SET", &key, "1"], &["DUMP", &key]];
     let mut payload = None;
     for args in steps {
@@ -708,6 +741,106 @@ async fn source_limits(s: &mut Target<Stream>, opts: &CheckOptions, r: &mut Chec
                     },
                     mb(rate)
                 ),
+            );
+        }
+    }
+}
+
+/// [`target_state`] of a cluster target: the checkpoint read through the slot routing,
+/// the keyspace and function libraries of every master.
+async fn cluster_state(
+    source: &Source,
+    c: &super::cluster_sink::Detected,
+    target: &TargetConfig,
+    opts: &CheckOptions,
+    r: &mut CheckReport,
+) {
+    let settings = Settings {
+        filter: opts.filter.clone(),
+        write_mode: opts.write_mode,
+        ..Settings::default()
+    };
+    let source_addr = match source {
+        Source::RdbFile(p) => super::run::file_identity(p),
+        Source::Live(c) => c.url().addr(),
+    };
+    let fp = checkpoint::fingerprint(&source_addr, &settings);
+    let ckpt =
+        match crate::cluster::ClusterClient::connect(std::slice::from_ref(target), opts.timeout)
+            .await
+        {
+            Ok(mut client) => match client.call(&["GET", CHECKPOINT_KEY]).await {
+                Ok(f) if !f.is_null() && !f.is_error() => f.as_bytes().map(Checkpoint::parse),
+                _ => None,
+            },
+            Err(e) => return r.fail("checkpoint", e.to_string(), "check the target cluster"),
+        };
+    match ckpt {
+        None => r.pass(
+            "checkpoint",
+            "none: the migration starts from the beginning".into(),
+        ),
+        Some(Ok(c)) if c.fingerprint == fp => {
+            return r.pass("checkpoint", format!("the migration resumes from {c}"));
+        }
+        Some(Ok(c)) => r.fail(
+            "checkpoint",
+            format!("the target holds the checkpoint of another migration ({c})"),
+            "start that migration again, or start over with --reset-checkpoint",
+        ),
+        Some(Err(e)) => r.fail(
+            "checkpoint",
+            format!("unreadable checkpoint: {e}"),
+            "--reset-checkpoint",
+        ),
+    }
+    let dbs = opts.filter.target_dbs(0..256);
+    let busy = match c.non_empty(target, opts.timeout, dbs).await {
+        Ok(b) => b,
+        Err(e) => return r.fail("target keyspace", e.to_string(), "check the target"),
+    };
+    let shown = busy
+        .iter()
+        .map(|(db, n)| format!("db {db}: {n} keys"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match (busy.is_empty(), opts.conflict) {
+        (true, _) => r.pass(
+            "target keyspace",
+            "the dbs the migration writes are empty on every master".into(),
+        ),
+        (false, Conflict::Refuse) => r.fail(
+            "target keyspace",
+            format!("target cluster {} is not empty ({shown})", target.url),
+            "use --on-conflict replace|skip, or empty it first",
+        ),
+        (false, _) => r.warn(
+            "target keyspace",
+            format!("{shown}: keys the source also has follow --on-conflict"),
+            "--on-conflict replace overwrites them, skip keeps them",
+        ),
+    }
+    let mut names: Vec<String> = Vec::new();
+    for m in c.topology.masters() {
+        let cfg = super::cluster_sink::node_config(target, m);
+        if let Ok(mut t) = conn::connect(&cfg, opts.timeout).await {
+            for l in t.function_libraries().await.unwrap_or_default() {
+                let n = format!("{} on {}", String::from_utf8_lossy(&l), m.addr());
+                names.push(n);
+            }
+        }
+    }
+    if !names.is_empty() {
+        if opts.conflict == Conflict::Refuse {
+            r.fail(
+                "target function libraries",
+                format!("the target has function libraries {}", names.join(", ")),
+                "use --on-conflict replace|skip, or FUNCTION DELETE them first",
+            );
+        } else {
+            r.pass(
+                "target function libraries",
+                format!("{} (handled by --on-conflict)", names.join(", ")),
             );
         }
     }

@@ -362,9 +362,10 @@ pub async fn precheck(source: &Source, target: &TargetConfig, opts: &CheckOption
                 ),
             );
             // The scratch key in a slot of the first master, written there.
-            let first = masters.first().map(|m| {
-                let slot = c.topology.slot_map().slots_of(m)[0].clone();
-                (super::cluster_sink::node_config(target, m), *slot.start())
+            let first = masters.first().and_then(|m| {
+                let slots = c.topology.slot_map().slots_of(m);
+                let slot = *slots.first()?.start();
+                Some((super::cluster_sink::node_config(target, m), slot))
             });
             if let Some((cfg, slot)) = first {
                 let key = super::cluster_sink::slot_key(scratch.as_bytes(), slot);

@@ -214,6 +214,10 @@ pub(crate) fn plan(args: &[Bytes], fallback_key: Option<&[u8]>) -> Plan {
     let Some(width) = pairs else {
         return Plan::CrossSlot(idx);
     };
+    if idx.iter().any(|&i| i + width > args.len()) {
+        // Malformed (a key without its value): one slot, the server says what is wrong.
+        return Plan::Slot(first);
+    }
     let mut out: Vec<(u16, Vec<Bytes>)> = Vec::new();
     for (n, &i) in idx.iter().enumerate() {
         let slot = slots[n];
@@ -1007,9 +1011,9 @@ impl ClusterSink {
             let asking = Entry {
                 internal: true,
                 ..Entry::new(
-                    entry.gid,
+                    u64::MAX,
                     entry.tag.clone(),
-                    Vec::new(),
+                    vec![Bytes::from_static(b"ASKING")],
                     entry.route.clone(),
                 )
             };
@@ -1186,7 +1190,11 @@ impl ClusterSink {
                 self.refresh_needed = true;
                 if !maybe_applied || idempotent(&entry.args) {
                     self.stats.resent += 1;
-                    if maybe_applied && entry.args[0].eq_ignore_ascii_case(b"RESTORE") {
+                    let restore = entry
+                        .args
+                        .first()
+                        .is_some_and(|a| a.eq_ignore_ascii_case(b"RESTORE"));
+                    if maybe_applied && restore {
                         let replace = entry
                             .args
                             .iter()
@@ -1935,6 +1943,11 @@ mod tests {
             plan(&b(&["TOUCH", "foo", "bar"]), None),
             Plan::Split(_)
         ));
+        // Malformed: no panic, one command.
+        assert_eq!(
+            plan(&b(&["MSET", "foo", "1", "bar"]), None),
+            Plan::Slot(12182)
+        );
     }
 
     #[test]

@@ -51,7 +51,8 @@
 //!   checkpointed at its last command) and run alone; a cross-slot command then sets the
 //!   checkpoints of the slots it wrote. A crash in the middle of one cross-slot command
 //!   (between copying its results back to two slots) can leave it half applied: this one
-//!   window is not exactly once.
+//!   window is not exactly once; nor is a keyless command right before a crash (it is
+//!   skipped on resume only when a later checkpoint exists).
 //! - One checkpoint key per slot ever written stays on the target (about 120 bytes each),
 //!   under the reserved prefix: never copied, swept or counted; `forget` removes them all.
 //!

@@ -119,8 +119,12 @@
 //!   ([`MigrationBuilder::cross_slot`]).
 //! - Checkpoints and resume work as above, per slot: each batch becomes one `MULTI`/`EXEC`
 //!   per slot with that slot's checkpoint key; resuming skips, per slot, the commands it
-//!   already holds. Exactly once per slot; the one exception is a crash in the middle of a
-//!   cross-slot command's copy back.
+//!   already holds. Exactly once per slot; the exceptions are a crash in the middle of a
+//!   cross-slot command's copy back, and a keyless command (`FLUSHALL`, `FUNCTION LOAD`)
+//!   right before a crash, which may run again (a `FUNCTION LOAD` without `REPLACE` then
+//!   fails). Without checkpoints, and in the full sync, a command in flight on a master
+//!   that died is sent again only when running it twice does no harm (`SET`, `DEL`,
+//!   `RESTORE`, `HSET`, ...); the others are reported as failures, with their key.
 //! - A cluster has db 0 only (Valkey 9: `cluster-databases`): a source with keys in other
 //!   dbs needs a db map to 0 or an exclusion, else [`MigrationError::ClusterDbs`] names
 //!   them before anything is written. The not-empty check, the preflight's module and

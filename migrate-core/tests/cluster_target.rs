@@ -290,6 +290,10 @@ fn target_resharded_mid_sync() {
     let (report, result) = stop(handle);
     result.unwrap();
     clean(&report, "reshard");
+    eprintln!(
+        "reshard: {} redirections, {} retries",
+        report.cluster_redirects, report.cluster_retries
+    );
     same(&source, &cluster);
     assert_eq!(
         cluster.connect().bulk(["GET", "counter"]),

@@ -77,11 +77,35 @@ fn sigkill_and_resume_into_a_cluster() {
             .args(["sync", "--from", &from, "--to", &to, "-q"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("running redis-migrate");
-        let at = done.load(Ordering::Relaxed);
+        // Past the full sync (or the resume): the floor checkpoint moved.
+        let started = Instant::now();
+        let mut c = cluster.connect();
+        let before = c.bulk(["GET", migrate_core::migrate::CHECKPOINT_KEY]);
         let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let v = c.bulk(["GET", migrate_core::migrate::CHECKPOINT_KEY]);
+            let moved = v != before;
+            if v.is_some_and(|v| moved && String::from_utf8_lossy(&v).contains(" incremental ")) {
+                eprintln!("kill {kill}: incremental after {:?}", started.elapsed());
+                break;
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
+                }
+                panic!("kill {kill}: it exited ({status}): {err}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kill {kill}: no incremental checkpoint"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+        let at = done.load(Ordering::Relaxed);
         while done.load(Ordering::Relaxed) < at + 300 {
             assert!(
                 Instant::now() < deadline,
@@ -89,8 +113,6 @@ fn sigkill_and_resume_into_a_cluster() {
             );
             thread::sleep(Duration::from_millis(10));
         }
-        // Past the full sync: the checkpoint (the floor) is on the cluster.
-        thread::sleep(Duration::from_millis(300));
         assert!(
             child.try_wait().unwrap().is_none(),
             "kill {kill}: it exited"

@@ -1590,6 +1590,32 @@ impl Detected {
         Ok(total.into_iter().collect())
     }
 
+    /// At start: the report names the cluster; its checkpoint keys are removed
+    /// (`reset_checkpoint`) or read ([`read_checkpoint`](Self::read_checkpoint)).
+    pub(crate) async fn start(
+        &mut self,
+        template: &TargetConfig,
+        s: &super::options::Settings,
+        base: &'static str,
+        fingerprint: &str,
+        report: &mut super::Report,
+    ) -> Result<Option<Checkpoint>, MigrationError> {
+        let masters = self.topology.masters().len();
+        report.target_cluster_masters = Some(masters);
+        tracing::info!(target: "migrate", "target {} is a cluster of {masters} masters", template.url);
+        self.resume.base = s.checkpoint.then(|| Bytes::from_static(base.as_bytes()));
+        if s.reset_checkpoint {
+            self.forget(template, s.connect_timeout, base).await?;
+            tracing::info!(target: "migrate", "checkpoint removed from every master: starting over");
+            Ok(None)
+        } else if s.checkpoint {
+            self.read_checkpoint(template, s.connect_timeout, base, fingerprint)
+                .await
+        } else {
+            Ok(None)
+        }
+    }
+
     /// Reads the checkpoint: the floor (the base key, routed to its slot's master) and
     /// every slot's checkpoint key (`SCAN MATCH base{*` on each master, since resharding
     /// moves them). `None` when there is no floor; an error when it belongs to another
@@ -1628,7 +1654,7 @@ impl Detected {
             });
         }
         let mut resume = Resume {
-            base: None,
+            base: self.resume.base.take(),
             skip: HashMap::new(),
             max_seen: floor.point.offset,
         };
@@ -1661,17 +1687,23 @@ impl Detected {
         forget_all(template, timeout, &self.topology, base).await
     }
 
-    /// The preflight's module and function checks on every master (it ran on the URL's
-    /// node): a master that lacks a module the URL's node has, or (with
+    /// `--on-conflict skip` needs `RESTORE` here; then the preflight's module and function
+    /// checks on every master (it ran on the URL's node): a master that lacks a module the URL's node has, or (with
     /// [`Conflict::Refuse`](super::Conflict::Refuse)) holds function libraries, stops the
     /// migration before anything is written.
     pub(crate) async fn check_masters(
         &self,
         template: &TargetConfig,
-        timeout: Duration,
+        s: &super::options::Settings,
         pre: &super::preflight::Preflight,
         conflict: super::Conflict,
     ) -> Result<(), MigrationError> {
+        if conflict == super::Conflict::Skip && s.write_mode != super::WriteMode::Restore {
+            return Err(MigrationError::Config(
+                "--on-conflict skip on a cluster target needs --write-mode restore (keys written as commands are checked with EXISTS, not routed to cluster slots yet)".into(),
+            ));
+        }
+        let timeout = s.connect_timeout;
         for m in self.topology.masters() {
             let cfg = node_config(template, m);
             let url = cfg.url.to_string();

@@ -95,24 +95,9 @@ async fn run_inner(
     let mut cluster = super::cluster_sink::detect(&mut target, &url).await;
     let checkpoint_on = s.checkpoint;
     let resume = if let Some(c) = cluster.as_mut() {
-        report.target_cluster_masters = Some(c.topology.masters().len());
-        tracing::info!(target: "migrate", "target {url} is a cluster of {} masters", c.topology.masters().len());
-        c.resume.base = checkpoint_on.then(|| bytes::Bytes::from_static(CHECKPOINT_KEY.as_bytes()));
-        if s.reset_checkpoint {
-            c.forget(&job.target, s.connect_timeout, CHECKPOINT_KEY)
-                .await?;
-            tracing::info!(target: "migrate", "checkpoint removed from every master: starting over");
-            None
-        } else if s.checkpoint {
-            let base = c.resume.base.take();
-            let found = c
-                .read_checkpoint(&job.target, s.connect_timeout, CHECKPOINT_KEY, &fingerprint)
-                .await?;
-            c.resume.base = base;
-            found
-        } else {
-            None
-        }
+        // Its checkpoint keys: reset, or read (see cluster_sink).
+        c.start(&job.target, s, CHECKPOINT_KEY, &fingerprint, report)
+            .await?
     } else if s.reset_checkpoint {
         target.call(&["DEL", CHECKPOINT_KEY]).await.map_err(terr)?;
         tracing::info!(target: "migrate", "checkpoint removed: starting over");
@@ -158,14 +143,7 @@ async fn run_inner(
     .await?;
     if let Some(c) = &cluster {
         // The preflight asked the URL's node; the other masters must agree.
-        c.check_masters(&job.target, s.connect_timeout, &pre, conflict)
-            .await?;
-    }
-    if cluster.is_some() && conflict == Conflict::Skip && s.write_mode != super::WriteMode::Restore
-    {
-        return Err(MigrationError::Config(
-            "--on-conflict skip on a cluster target needs --write-mode restore (keys written as commands are checked with EXISTS, not routed to cluster slots yet)".into(),
-        ));
+        c.check_masters(&job.target, s, &pre, conflict).await?;
     }
     let exists = if conflict == Conflict::Skip && s.write_mode != super::WriteMode::Restore {
         Some(conn::connect(&job.target, s.connect_timeout).await?)

@@ -188,6 +188,12 @@ fn continuous_valkey_8_1_into_redis_7_0_cluster() {
     continuous(Flavor::Valkey8_1, Flavor::Redis7_0, true);
 }
 
+/// Redis 6.2: the topology from `CLUSTER SLOTS`.
+#[test]
+fn continuous_redis_6_2_into_redis_6_2_cluster() {
+    continuous(Flavor::Redis6_2, Flavor::Redis6_2, true);
+}
+
 /// Without checkpoints: no slot transactions, every command on its own.
 #[test]
 fn continuous_without_checkpoints() {

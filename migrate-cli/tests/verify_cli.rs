@@ -114,3 +114,40 @@ fn verify_exit_codes_summary_and_report() {
     let out = cli(&["verify", "--from", &from, "--to", &to, "--sample", "2"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `verify` with a cluster URL on either side, unchanged: any node of the cluster; every
+/// master is scanned.
+#[test]
+fn verify_with_a_cluster_url() {
+    use testkit::{Cluster, Reply};
+    let cluster = Cluster::start(Flavor::Valkey8_1, 3, 0);
+    let target = Server::start(Flavor::Valkey8_1);
+    let mut c = cluster.connect();
+    let mut t = target.connect();
+    for i in 0..40 {
+        let (k, v) = (format!("k:{i}"), format!("v{i}"));
+        c.ok(["SET", &k, &v]);
+        t.ok(["SET", &k, &v]);
+    }
+    // Any node, not only the first: the seed need not hold the keys compared.
+    let from = cluster.masters()[1].url();
+    let to = target.url();
+    let out = cli(&[
+        "verify", "--from", &from, "--to", &to, "--delay", "0.1", "--report", "-",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    let j: Json = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(j["keys_compared"], 40, "{j}");
+    assert_eq!(j["source_masters"], 3, "{j}");
+    assert_eq!(j["target_masters"], Json::Null, "{j}");
+
+    // The other way round, with a key missing on the cluster.
+    assert_eq!(c.cmd(["DEL", "k:7"]), Reply::Int(1));
+    let out = cli(&[
+        "verify", "--from", &to, "--to", &from, "--rounds", "1", "--delay", "0.1",
+    ]);
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("db 0 \"k:7\": missing"), "{all}");
+}

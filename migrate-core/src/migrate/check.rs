@@ -1,6 +1,14 @@
 //! The precheck: what a migration would meet, found before anything is written, each
 //! finding with its fix. `redis-migrate check` prints it; `sync` and `import` run it first.
 //!
+//! Redis Cluster on either side: `source layout` / `target layout` name each side's mode
+//! and masters (a cluster with unassigned slots, or a master out of reach, fails); with a
+//! cluster target, `cluster target dbs` fails for source keys in dbs it cannot hold (db 0
+//! only, or `cluster-databases` on Valkey 9) unless the filter maps or excludes them, the
+//! write check runs on every master with a key of its own slots, `target memory` compares
+//! each master's `maxmemory` with its share of the source's dataset (+25 %), the eviction
+//! policy and the target keyspace are read from every master.
+//!
 //! ```no_run
 //! use migrate_core::migrate::{precheck, CheckOptions, Source, TargetConfig};
 //!
@@ -348,48 +356,305 @@ pub async fn precheck(source: &Source, target: &TargetConfig, opts: &CheckOption
         return r;
     };
     let tv = t.version();
-    let cluster = super::cluster_sink::detect(t, &shown_target).await;
-    let scratch = format!("{}check", String::from_utf8_lossy(RESERVED_PREFIX));
-    match &cluster {
-        None => write_rights(t, &scratch, &mut r).await,
-        Some(c) => {
-            let masters = c.topology.masters();
-            r.pass(
-                "target cluster",
-                format!(
-                    "a cluster of {} masters: each write goes to its key's master",
-                    masters.len()
-                ),
-            );
-            // The scratch key in a slot of the first master, written there.
-            let first = masters.first().and_then(|m| {
-                let slots = c.topology.slot_map().slots_of(m);
-                let slot = *slots.first()?.start();
-                Some((super::cluster_sink::node_config(target, m), slot))
-            });
-            if let Some((cfg, slot)) = first {
-                let key = super::cluster_sink::slot_key(scratch.as_bytes(), slot);
-                match conn::connect(&cfg, opts.timeout).await {
-                    Ok(mut m) => write_rights(&mut m, &String::from_utf8_lossy(&key), &mut r).await,
-                    Err(e) => r.fail(
-                        "target write rights",
-                        e.to_string(),
-                        "check that every master is reachable with the --to credentials",
-                    ),
-                }
-            }
+    let mut slayout = match (source, src.as_mut()) {
+        (Source::Live(cfg), Some(s)) => {
+            let probe = TargetConfig {
+                url: cfg.url().clone(),
+                tls: cfg.tls_options().clone(),
+            };
+            layout(s, &probe, opts, Side::Source, &mut r).await
         }
+        _ => Layout::default(),
+    };
+    let mut tlayout = layout(t, target, opts, Side::Target, &mut r).await;
+    if tlayout.nodes.is_empty() {
+        write_rights(t, &default_check_key(), &mut r).await;
+    } else {
+        cluster_write_rights(&mut tlayout, &mut r).await;
     }
     carried(source, src.as_mut(), src_version, t, tv, opts, &mut r).await;
-    memory(source, src.as_mut(), t, opts, &mut r).await;
+    if tlayout.topology.is_some() {
+        cluster_dbs(src.as_mut(), &mut slayout, t, tv, opts, &mut r).await;
+    }
+    memory(
+        source,
+        src.as_mut(),
+        &mut slayout,
+        t,
+        &mut tlayout,
+        opts,
+        &mut r,
+    )
+    .await;
     if let Some(s) = src.as_mut() {
         source_limits(s, opts, &mut r).await;
     }
-    match cluster {
-        None => target_state(source, t, opts, &mut r).await,
-        Some(c) => cluster_state(source, &c, target, opts, &mut r).await,
-    }
+    target_state(source, t, &mut tlayout, opts, &mut r).await;
     r
+}
+
+/// Which side a cluster check is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Source,
+    Target,
+}
+
+/// A side's cluster: its topology and a connection to each master (in
+/// [`ClusterTopology::masters`](crate::cluster::ClusterTopology::masters) order). Empty
+/// for a standalone server, or when the topology could not be read.
+#[derive(Default)]
+struct Layout {
+    topology: Option<crate::cluster::ClusterTopology>,
+    nodes: Vec<(crate::cluster::Node, Target<Stream>)>,
+}
+
+/// `source layout` / `target layout`: standalone or cluster, its masters and whether
+/// every slot is served (a cluster with unassigned slots fails: keys of those slots can be
+/// neither read nor written).
+async fn layout(
+    seed: &mut Target<Stream>,
+    cfg: &TargetConfig,
+    opts: &CheckOptions,
+    side: Side,
+    r: &mut CheckReport,
+) -> Layout {
+    let (name, flag) = match side {
+        Side::Source => ("source layout", "--from"),
+        Side::Target => ("target layout", "--to"),
+    };
+    let topology = match crate::cluster::discover(seed).await {
+        Ok(None) => {
+            r.pass(name, format!("{}: standalone", seed.addr()));
+            return Layout::default();
+        }
+        Ok(Some(t)) => t,
+        Err(e) => {
+            r.warn(
+                name,
+                format!("whether {} is a cluster cannot be read: {e}", seed.addr()),
+                "the user needs +info and +cluster (CLUSTER SHARDS, SLOTS or NODES) for the cluster checks",
+            );
+            return Layout::default();
+        }
+    };
+    let masters: Vec<crate::cluster::Node> = topology.masters().into_iter().cloned().collect();
+    let unassigned = topology.slot_map().unassigned();
+    let shown: Vec<String> = unassigned
+        .iter()
+        .take(5)
+        .map(|s| {
+            if s.start() == s.end() {
+                s.start().to_string()
+            } else {
+                format!("{}-{}", s.start(), s.end())
+            }
+        })
+        .collect();
+    let mut nodes = Vec::new();
+    let mut unreachable = Vec::new();
+    for m in &masters {
+        let node_cfg = TargetConfig {
+            url: cfg.url.with_host_port(&m.host, m.port),
+            tls: cfg.tls.clone(),
+        };
+        match conn::connect(&node_cfg, opts.timeout).await {
+            Ok(t) => nodes.push((m.clone(), t)),
+            Err(e) => unreachable.push(format!("{m}: {e}")),
+        }
+    }
+    let found = format!(
+        "cluster of {} masters ({})",
+        masters.len(),
+        masters
+            .iter()
+            .map(|m| m.addr())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if !unassigned.is_empty() {
+        let n: usize = unassigned.iter().map(|s| s.len()).sum();
+        r.fail(
+            name,
+            format!(
+                "{found}: {n} slots unassigned ({}{}): their keys can be neither read nor written",
+                shown.join(", "),
+                if unassigned.len() > 5 { ", ..." } else { "" }
+            ),
+            "assign every slot to a master (CLUSTER ADDSLOTS, or redis-cli --cluster fix) before migrating",
+        );
+    } else if !unreachable.is_empty() {
+        r.fail(
+            name,
+            format!("{found}: masters not reachable: {}", unreachable.join("; ")),
+            format!("every master must be reachable from here with the credentials of {flag} (cluster-announce-ip where the nodes announce private addresses)"),
+        );
+    } else {
+        r.pass(name, format!("{found}, all 16384 slots served"));
+    }
+    Layout {
+        topology: Some(topology),
+        nodes,
+    }
+}
+
+/// The scratch key of the write check: under the reserved prefix.
+fn default_check_key() -> String {
+    format!("{}check", String::from_utf8_lossy(RESERVED_PREFIX))
+}
+
+/// A scratch key under the reserved prefix whose slot is in `slots` (a hash tag chosen so).
+fn check_key_in(slots: &[std::ops::RangeInclusive<u16>]) -> Option<String> {
+    let prefix = default_check_key();
+    (0..400_000u32)
+        .map(|i| format!("{prefix}{{{i}}}"))
+        .find(|k| {
+            let slot = crate::key_slot(k.as_bytes());
+            slots.iter().any(|s| s.contains(&slot))
+        })
+}
+
+/// The write check on every master of a cluster target, each with a key of its own slots.
+async fn cluster_write_rights(l: &mut Layout, r: &mut CheckReport) {
+    const NAME: &str = "target write rights";
+    let Some(topo) = &l.topology else { return };
+    let mut failed = None;
+    for (node, t) in &mut l.nodes {
+        let Some(key) = check_key_in(&topo.slot_map().slots_of(node)) else {
+            continue;
+        };
+        let mut one = CheckReport::default();
+        write_rights(t, &key, &mut one).await;
+        if let Some(c) = one
+            .checks
+            .into_iter()
+            .find(|c| c.status != CheckStatus::Pass)
+        {
+            failed = Some((node.addr(), c));
+            break;
+        }
+    }
+    match failed {
+        Some((addr, c)) => r.push(NAME, c.status, format!("master {addr}: {}", c.found), c.fix),
+        None => r.pass(
+            NAME,
+            format!(
+                "SET, DUMP, RESTORE, DEL and MULTI/EXEC accepted on each of the {} masters",
+                l.nodes.len()
+            ),
+        ),
+    }
+}
+
+/// Key counts per db of a side: the server's, or every master's added up.
+async fn side_keyspace(
+    one: &mut Target<Stream>,
+    l: &mut Layout,
+) -> Result<crate::Keyspace, String> {
+    if l.nodes.is_empty() {
+        return one.keyspace().await.map_err(|e| e.to_string());
+    }
+    let mut total = crate::Keyspace::default();
+    for (node, t) in &mut l.nodes {
+        let ks = t.keyspace().await.map_err(|e| format!("{node}: {e}"))?;
+        for (db, k) in ks.dbs {
+            let e = total.dbs.entry(db).or_default();
+            e.keys += k.keys;
+            e.expires += k.expires;
+        }
+    }
+    Ok(total)
+}
+
+/// `cluster target dbs`: source keys in dbs a cluster target cannot hold (db 0 only, or
+/// `cluster-databases` on Valkey 9) fail, naming the dbs and the fix.
+async fn cluster_dbs(
+    src: Option<&mut Target<Stream>>,
+    slayout: &mut Layout,
+    t: &mut Target<Stream>,
+    tv: ServerVersion,
+    opts: &CheckOptions,
+    r: &mut CheckReport,
+) {
+    const NAME: &str = "cluster target dbs";
+    let Some(s) = src else {
+        // An RDB file: its dbs are known only once read; the migration reports keys of
+        // dbs the target refuses, by key.
+        return;
+    };
+    let ks = match side_keyspace(s, slayout).await {
+        Ok(ks) => ks,
+        Err(e) => {
+            return r.warn(
+                NAME,
+                format!("the source's INFO keyspace cannot be read: {e}"),
+                "the source user needs +info",
+            )
+        }
+    };
+    let held: u32 = if tv.is_valkey() {
+        config(t, "cluster-databases")
+            .await
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1)
+            .max(1)
+    } else {
+        1
+    };
+    let mut bad = Vec::new();
+    for (&db, k) in &ks.dbs {
+        if let Some(to) = opts.filter.target_db(db) {
+            if to >= held {
+                bad.push((db, to, k.keys));
+            }
+        }
+    }
+    let holds = if held == 1 {
+        "db 0 only".to_string()
+    } else {
+        format!("dbs 0 to {} (cluster-databases {held})", held - 1)
+    };
+    if bad.is_empty() {
+        return r.pass(
+            NAME,
+            format!("every source db with keys goes to a db the cluster target holds ({holds})"),
+        );
+    }
+    let shown: Vec<String> = bad
+        .iter()
+        .map(|(db, to, n)| {
+            if db == to {
+                format!("db {db} ({n} keys)")
+            } else {
+                format!("db {db} ({n} keys, mapped to db {to})")
+            }
+        })
+        .collect();
+    let map: Vec<String> = bad
+        .iter()
+        .map(|(db, _, _)| format!("--map-db {db}=0"))
+        .collect();
+    let exclude: Vec<String> = bad
+        .iter()
+        .map(|(db, _, _)| format!("--exclude-db {db}"))
+        .collect();
+    r.fail(
+        NAME,
+        format!(
+            "the source has keys in {}: a cluster target holds {holds}",
+            shown.join(", ")
+        ),
+        format!(
+            "{} (when their keys do not collide with db 0's), or {}{}",
+            map.join(" "),
+            exclude.join(" "),
+            if tv.is_valkey() {
+                "; a Valkey 9 cluster holds more dbs with cluster-databases"
+            } else {
+                ""
+            }
+        ),
+    );
 }
 
 async fn replication_rights(s: &mut Target<Stream>, r: &mut CheckReport) {
@@ -606,26 +871,81 @@ fn module_finding(r: &mut CheckReport, opts: &CheckOptions, missing: Vec<String>
     }
 }
 
+/// `used_memory_dataset` (or `used_memory`) of a server.
+async fn dataset(s: &mut Target<Stream>) -> Option<u64> {
+    let info = info(s, "memory").await?;
+    let num = |f: &str| info_field(&info, f).and_then(|v| v.parse::<u64>().ok());
+    num("used_memory_dataset").or_else(|| num("used_memory"))
+}
+
 async fn memory(
     source: &Source,
     src: Option<&mut Target<Stream>>,
+    slayout: &mut Layout,
     t: &mut Target<Stream>,
+    tlayout: &mut Layout,
     opts: &CheckOptions,
     r: &mut CheckReport,
 ) {
-    let tinfo = info(t, "memory").await.unwrap_or_default();
-    let num = |info: &str, f: &str| info_field(info, f).and_then(|v| v.parse::<u64>().ok());
-    let maxmemory = num(&tinfo, "maxmemory").unwrap_or(0);
-    let used = num(&tinfo, "used_memory").unwrap_or(0);
     let need = match (source, src) {
-        (Source::Live(_), Some(s)) => {
-            let sinfo = info(s, "memory").await.unwrap_or_default();
-            num(&sinfo, "used_memory_dataset").or_else(|| num(&sinfo, "used_memory"))
+        (Source::Live(_), Some(s)) if slayout.nodes.is_empty() => dataset(s).await,
+        (Source::Live(_), Some(_)) => {
+            // A cluster source: every master's share added up.
+            let mut sum = Some(0u64);
+            for (_, n) in &mut slayout.nodes {
+                let d = dataset(n).await;
+                sum = sum.zip(d).map(|(a, b)| a + b);
+            }
+            sum
         }
         // An RDB file is compact: the data takes about twice its size in memory.
         (Source::RdbFile(p), _) => std::fs::metadata(p).ok().map(|m| m.len() * 2),
         _ => None,
     };
+    if tlayout.nodes.is_empty() {
+        target_memory(t, need, r).await;
+    } else {
+        cluster_memory(tlayout, need, r).await;
+    }
+    let mut evicting = Vec::new();
+    if tlayout.nodes.is_empty() {
+        if let Some(p) = config(t, "maxmemory-policy")
+            .await
+            .filter(|p| p != "noeviction")
+        {
+            evicting.push(p);
+        }
+    } else {
+        for (node, n) in &mut tlayout.nodes {
+            if let Some(p) = config(n, "maxmemory-policy")
+                .await
+                .filter(|p| p != "noeviction")
+            {
+                evicting.push(format!("{p} on {node}"));
+            }
+        }
+    }
+    if !evicting.is_empty() {
+        let found = format!("target maxmemory-policy {}: under memory pressure the target evicts keys, and the copy becomes inconsistent", evicting.join(", "));
+        let fix = if tlayout.nodes.is_empty() {
+            "CONFIG SET maxmemory-policy noeviction on the target"
+        } else {
+            "CONFIG SET maxmemory-policy noeviction on every master of the target"
+        };
+        if opts.strict {
+            r.fail("target eviction policy", found, fix);
+        } else {
+            r.warn("target eviction policy", found, fix);
+        }
+    }
+}
+
+/// `maxmemory` of one target against what the data needs (+10 %).
+async fn target_memory(t: &mut Target<Stream>, need: Option<u64>, r: &mut CheckReport) {
+    let tinfo = info(t, "memory").await.unwrap_or_default();
+    let num = |info: &str, f: &str| info_field(info, f).and_then(|v| v.parse::<u64>().ok());
+    let maxmemory = num(&tinfo, "maxmemory").unwrap_or(0);
+    let used = num(&tinfo, "used_memory").unwrap_or(0);
     match (maxmemory, need) {
         (0, Some(n)) => r.pass(
             "target memory",
@@ -650,16 +970,77 @@ async fn memory(
         }
         (max, None) => r.pass("target memory", format!("target maxmemory {}", mb(max))),
     }
-    let policy = config(t, "maxmemory-policy").await;
-    if let Some(p) = policy.filter(|p| p != "noeviction") {
-        let found = format!("target maxmemory-policy {p}: under memory pressure the target evicts keys, and the copy becomes inconsistent");
-        let fix = "CONFIG SET maxmemory-policy noeviction on the target";
-        if opts.strict {
-            r.fail("target eviction policy", found, fix);
-        } else {
-            r.warn("target eviction policy", found, fix);
+}
+
+/// `maxmemory` of every master of a cluster target against its share of the data (the
+/// source's dataset divided by the masters, +25 % for slots that hold more than others).
+async fn cluster_memory(l: &mut Layout, need: Option<u64>, r: &mut CheckReport) {
+    const NAME: &str = "target memory";
+    let masters = l.nodes.len() as u64;
+    let share = need.map(|n| n.div_ceil(masters.max(1)));
+    let mut short = Vec::new();
+    let mut limited = 0;
+    for (node, t) in &mut l.nodes {
+        let tinfo = info(t, "memory").await.unwrap_or_default();
+        let num = |f: &str| info_field(&tinfo, f).and_then(|v| v.parse::<u64>().ok());
+        let (max, used) = (
+            num("maxmemory").unwrap_or(0),
+            num("used_memory").unwrap_or(0),
+        );
+        if max == 0 {
+            continue;
+        }
+        limited += 1;
+        if let Some(share) = share {
+            let free = max.saturating_sub(used);
+            let want = share + share / 4;
+            if free < want {
+                short.push((node.addr(), max, used, free, used + want));
+            }
         }
     }
+    let Some(share) = share else {
+        return r.pass(
+            NAME,
+            format!("{limited} of the {masters} target masters have a maxmemory; the source's dataset size is unknown"),
+        );
+    };
+    if short.is_empty() {
+        r.pass(
+            NAME,
+            if limited == 0 {
+                format!("no maxmemory on the {masters} target masters; each holds about {} of the data", mb(share))
+            } else {
+                format!("each of the {masters} target masters has room for its share of about {} (+25%)", mb(share))
+            },
+        );
+        return;
+    }
+    let found: Vec<String> = short
+        .iter()
+        .map(|(a, max, used, free, _)| {
+            format!(
+                "{a}: maxmemory {} with {} used leaves {}",
+                mb(*max),
+                mb(*used),
+                mb(*free)
+            )
+        })
+        .collect();
+    let fix: Vec<String> = short
+        .iter()
+        .map(|(a, _, _, _, want)| format!("CONFIG SET maxmemory {want} on {a}"))
+        .collect();
+    r.fail(
+        NAME,
+        format!(
+            "each master holds about {} of the data (the source's {} over {masters} masters, +25%): {}",
+            mb(share),
+            mb(need.unwrap_or(0)),
+            found.join("; ")
+        ),
+        format!("{} (or add masters)", fix.join(", ")),
+    );
 }
 
 /// The source's `client-output-buffer-limit replica` and `repl-backlog-size`: the
@@ -747,110 +1128,11 @@ async fn source_limits(s: &mut Target<Stream>, opts: &CheckOptions, r: &mut Chec
     }
 }
 
-/// [`target_state`] of a cluster target: the checkpoint read through the slot routing,
-/// the keyspace and function libraries of every master.
-async fn cluster_state(
-    source: &Source,
-    c: &super::cluster_sink::Detected,
-    target: &TargetConfig,
-    opts: &CheckOptions,
-    r: &mut CheckReport,
-) {
-    let settings = Settings {
-        filter: opts.filter.clone(),
-        write_mode: opts.write_mode,
-        ..Settings::default()
-    };
-    let source_addr = match source {
-        Source::RdbFile(p) => super::run::file_identity(p),
-        Source::Live(c) => c.url().addr(),
-    };
-    let fp = checkpoint::fingerprint(&source_addr, &settings);
-    let ckpt =
-        match crate::cluster::ClusterClient::connect(std::slice::from_ref(target), opts.timeout)
-            .await
-        {
-            Ok(mut client) => match client.call(&["GET", CHECKPOINT_KEY]).await {
-                Ok(f) if !f.is_null() && !f.is_error() => f.as_bytes().map(Checkpoint::parse),
-                _ => None,
-            },
-            Err(e) => return r.fail("checkpoint", e.to_string(), "check the target cluster"),
-        };
-    match ckpt {
-        None => r.pass(
-            "checkpoint",
-            "none: the migration starts from the beginning".into(),
-        ),
-        Some(Ok(c)) if c.fingerprint == fp => {
-            return r.pass("checkpoint", format!("the migration resumes from {c}"));
-        }
-        Some(Ok(c)) => r.fail(
-            "checkpoint",
-            format!("the target holds the checkpoint of another migration ({c})"),
-            "start that migration again, or start over with --reset-checkpoint",
-        ),
-        Some(Err(e)) => r.fail(
-            "checkpoint",
-            format!("unreadable checkpoint: {e}"),
-            "--reset-checkpoint",
-        ),
-    }
-    let dbs = opts.filter.target_dbs(0..256);
-    let busy = match c.non_empty(target, opts.timeout, dbs).await {
-        Ok(b) => b,
-        Err(e) => return r.fail("target keyspace", e.to_string(), "check the target"),
-    };
-    let shown = busy
-        .iter()
-        .map(|(db, n)| format!("db {db}: {n} keys"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    match (busy.is_empty(), opts.conflict) {
-        (true, _) => r.pass(
-            "target keyspace",
-            "the dbs the migration writes are empty on every master".into(),
-        ),
-        (false, Conflict::Refuse) => r.fail(
-            "target keyspace",
-            format!("target cluster {} is not empty ({shown})", target.url),
-            "use --on-conflict replace|skip, or empty it first",
-        ),
-        (false, _) => r.warn(
-            "target keyspace",
-            format!("{shown}: keys the source also has follow --on-conflict"),
-            "--on-conflict replace overwrites them, skip keeps them",
-        ),
-    }
-    let mut names: Vec<String> = Vec::new();
-    for m in c.topology.masters() {
-        let cfg = super::cluster_sink::node_config(target, m);
-        if let Ok(mut t) = conn::connect(&cfg, opts.timeout).await {
-            for l in t.function_libraries().await.unwrap_or_default() {
-                let n = format!("{} on {}", String::from_utf8_lossy(&l), m.addr());
-                names.push(n);
-            }
-        }
-    }
-    if !names.is_empty() {
-        if opts.conflict == Conflict::Refuse {
-            r.fail(
-                "target function libraries",
-                format!("the target has function libraries {}", names.join(", ")),
-                "use --on-conflict replace|skip, or FUNCTION DELETE them first",
-            );
-        } else {
-            r.pass(
-                "target function libraries",
-                format!("{} (handled by --on-conflict)", names.join(", ")),
-            );
-        }
-    }
-}
-
 /// The target's keyspace, functions and checkpoint under the chosen policy.
 async fn target_state(
     source: &Source,
     t: &mut Target<Stream>,
+    tlayout: &mut Layout,
     opts: &CheckOptions,
     r: &mut CheckReport,
 ) {
@@ -864,7 +1146,17 @@ async fn target_state(
         Source::Live(c) => c.url().addr(),
     };
     let fp = checkpoint::fingerprint(&source_addr, &settings);
-    let ckpt = match t.call(&["GET", CHECKPOINT_KEY]).await {
+    // On a cluster target the checkpoint (its floor key) is on its slot's master.
+    let slot = crate::key_slot(CHECKPOINT_KEY.as_bytes());
+    let owner = tlayout.topology.as_ref().and_then(|topo| {
+        let m = topo.master_for_slot(slot)?;
+        tlayout.nodes.iter().position(|(n, _)| n.same(m))
+    });
+    let reader = match owner {
+        Some(i) => &mut tlayout.nodes[i].1,
+        None => &mut *t,
+    };
+    let ckpt = match reader.call(&["GET", CHECKPOINT_KEY]).await {
         Ok(f) if !f.is_null() && !f.is_error() => f.as_bytes().map(Checkpoint::parse),
         _ => None,
     };
@@ -901,9 +1193,9 @@ async fn target_state(
         return;
     }
     let dbs = opts.filter.target_dbs(0..256);
-    let busy = match t.keyspace().await {
+    let busy = match side_keyspace(t, tlayout).await {
         Ok(k) => k.non_empty(dbs),
-        Err(e) => return r.fail("target keyspace", e.to_string(), "check the target"),
+        Err(e) => return r.fail("target keyspace", e, "check the target"),
     };
     let total: u64 = busy.iter().map(|(_, n)| n).sum();
     let shown = busy

@@ -341,6 +341,7 @@ mod tests {
             expire_at: ttl,
             val: Val::Items(acc),
             field_ttls: None,
+            redirected: None,
         }
     }
 
@@ -363,6 +364,7 @@ mod tests {
             expire_at: None,
             val: Val::Absent,
             field_ttls: None,
+            redirected: None,
         };
         assert_eq!(compare(&a, &absent, 1000).unwrap().0, DiffKind::Missing);
         assert_eq!(compare(&absent, &a, 1000).unwrap().0, DiffKind::Extra);

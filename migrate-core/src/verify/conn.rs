@@ -76,6 +76,9 @@ pub(crate) struct Reader {
     pub(crate) commands: u64,
     /// Largest batch sent at once (a rate cap lowers it so batches stay small).
     pub(crate) max_batch: usize,
+    /// Send `ASKING` before every command (reading keys of a slot this cluster node is
+    /// importing, after an `ASK` redirection); its `+OK` replies are dropped.
+    pub(crate) asking: bool,
 }
 
 impl Reader {
@@ -105,6 +108,7 @@ impl Reader {
             max_batch: max_ops
                 .filter(|&n| n > 0)
                 .map_or(usize::MAX, |n| n as usize),
+            asking: false,
         }
     }
 
@@ -166,9 +170,16 @@ impl Reader {
 
     async fn raw_send(&mut self, cmds: &[Cmd]) -> Result<Vec<Frame>, VerifyError> {
         let mut buf = BytesMut::new();
+        let asking = self.asking;
         for c in cmds {
+            if asking {
+                resp_codec::encode_command(&mut buf, &[b"ASKING".as_slice()]);
+            }
             resp_codec::encode_command(&mut buf, c);
         }
+        // With ASKING, every other reply is its `+OK` (or an error: then the command's
+        // reply, a MOVED, says what to do).
+        let expect = if asking { cmds.len() * 2 } else { cmds.len() };
         let written = async {
             self.stream.write_all(&buf).await?;
             self.stream.flush().await
@@ -181,11 +192,15 @@ impl Reader {
             }));
         }
         let mut replies = Vec::with_capacity(cmds.len());
-        while replies.len() < cmds.len() {
+        let mut seen = 0usize;
+        while seen < expect {
             match self.decoder.decode(&mut self.read_buf) {
                 Ok(Some((Frame::Push(_), _))) => continue,
                 Ok(Some((frame, _))) => {
-                    replies.push(frame);
+                    seen += 1;
+                    if !asking || seen % 2 == 0 {
+                        replies.push(frame);
+                    }
                     continue;
                 }
                 Ok(None) => {}

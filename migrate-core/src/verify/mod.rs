@@ -78,10 +78,24 @@
 //! `rediss://` URLs with credentials (`AUTH` user and password), TLS settings from
 //! [`TargetConfig::tls`](crate::migrate::TargetConfig). The replies read are RESP2.
 //!
+//! # Redis Cluster
+//! Either side, or both, may be a cluster: its mode is read with `INFO cluster` from the
+//! node of the URL (any node: a master or a replica), then one connection is opened to
+//! every master of its topology ([`discover`](crate::cluster::discover)). Keys are listed
+//! by `SCAN` on every master of the source (and, for the keys only on the target, every
+//! master of the target); each key is read from the master of its slot, the batch split
+//! per node and pipelined on each. A key answered with `MOVED` is read again from its new
+//! owner after the topology is read again (`CLUSTER SHARDS`, `CLUSTER SLOTS` before 7.0),
+//! one answered with `ASK` (its slot is being moved) from the importing node with
+//! `ASKING`, `TRYAGAIN`/`CLUSTERDOWN` after a backoff; for at most 15 s, then the
+//! verification stops with the last reply ([`VerifyError::Server`]). A cluster holds db 0
+//! (Valkey 9 clusters may hold more: their dbs are compared too); function libraries are
+//! read from the first master. [`VerifyReport::source_masters`] and
+//! [`VerifyReport::target_masters`] count the masters (`None`: a standalone server).
+//!
 //! # Not yet
-//! Redis Cluster on either side (there is no cluster support in the migration yet either),
-//! key transforms (there are none in `sync` yet). Time series (RedisTimeSeries) are
-//! compared by their `DUMP` payload like any other module type.
+//! Key transforms (a transform cannot be traced back from the target's keys). Time series
+//! (RedisTimeSeries) are compared by their `DUMP` payload like any other module type.
 
 mod compare;
 mod conn;
@@ -90,6 +104,7 @@ mod error;
 mod read;
 mod report;
 mod run;
+mod side;
 
 use std::time::Duration;
 

@@ -39,6 +39,17 @@ pub(crate) struct KeyState {
     pub(crate) val: Val,
     /// Hash field expiries, when read.
     pub(crate) field_ttls: Option<FieldTtls>,
+    /// A cluster node answered a read of this key with a redirection or a retry
+    /// (`MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`): the state is not the key's; read it
+    /// again from its owner.
+    pub(crate) redirected: Option<String>,
+}
+
+/// Whether an error reply means "ask another node, or again later" in a cluster.
+pub(crate) fn is_redirect(text: &str) -> bool {
+    ["MOVED ", "ASK ", "TRYAGAIN", "CLUSTERDOWN"]
+        .iter()
+        .any(|p| text.starts_with(p))
 }
 
 /// A value as read.
@@ -244,6 +255,19 @@ pub(crate) async fn read_batch(
     let mut states = Vec::with_capacity(keys.len());
     for (i, _) in keys.iter().enumerate() {
         let t = &replies[2 * i];
+        if let Some(e) = [t, &replies[2 * i + 1]]
+            .into_iter()
+            .find_map(|f| error_text(f).filter(|e| is_redirect(e)))
+        {
+            states.push(KeyState {
+                ty: "none".into(),
+                expire_at: None,
+                val: Val::Unread(e.clone()),
+                field_ttls: None,
+                redirected: Some(e),
+            });
+            continue;
+        }
         if t.is_error() {
             return Err(r.refused("TYPE", t));
         }
@@ -261,6 +285,7 @@ pub(crate) async fn read_batch(
             ty,
             expire_at,
             field_ttls: None,
+            redirected: None,
         });
     }
 
@@ -273,6 +298,9 @@ pub(crate) async fn read_batch(
     for (k, s) in keys.iter().zip(&states) {
         first.push(cmds.len());
         let k = k.as_ref();
+        if s.redirected.is_some() {
+            continue;
+        }
         match s.ty.as_str() {
             "none" => {}
             "string" => {
@@ -324,8 +352,17 @@ pub(crate) async fn read_batch(
     let replies = r.batch(db, &cmds).await?;
     let mut conts = Vec::with_capacity(keys.len());
     for (i, s) in states.iter_mut().enumerate() {
+        if s.redirected.is_some() {
+            conts.push(Cont::Done);
+            continue;
+        }
         let at = first[i];
         let (val, cont) = first_chunk(s.ty.as_str(), &replies[at..], o);
+        if let Val::Unread(e) = &val {
+            if is_redirect(e) {
+                s.redirected = Some(e.clone());
+            }
+        }
         s.val = val;
         conts.push(cont);
     }

@@ -125,6 +125,10 @@ pub struct VerifyReport {
     pub source_version: String,
     /// The target's family and version.
     pub target_version: String,
+    /// The source's masters when it is a cluster (`None`: a standalone server).
+    pub source_masters: Option<usize>,
+    /// The target's masters when it is a cluster (`None`: a standalone server).
+    pub target_masters: Option<usize>,
     /// Commands sent to the source.
     pub source_commands: u64,
     /// Commands sent to the target.
@@ -217,7 +221,7 @@ impl VerifyReport {
             format!("[\n    {}\n  ]", diffs.join(",\n    "))
         };
         format!(
-            "{{\n  \"result\": \"{}\",\n  \"keys_compared\": {},\n  \"target_keys_scanned\": {},\n  \"libraries_compared\": {},\n  \"differences_total\": {},\n  \"by_kind\": {{\"missing\": {}, \"extra\": {}, \"type\": {}, \"value\": {}, \"ttl\": {}}},\n  \"first_pass_differences\": {},\n  \"rounds\": {},\n  \"field_ttls_compared\": {},\n  \"sample\": {},\n  \"source_version\": {},\n  \"target_version\": {},\n  \"source_commands\": {},\n  \"target_commands\": {},\n  \"duration_ms\": {},\n  \"differences\": {list}\n}}",
+            "{{\n  \"result\": \"{}\",\n  \"keys_compared\": {},\n  \"target_keys_scanned\": {},\n  \"libraries_compared\": {},\n  \"differences_total\": {},\n  \"by_kind\": {{\"missing\": {}, \"extra\": {}, \"type\": {}, \"value\": {}, \"ttl\": {}}},\n  \"first_pass_differences\": {},\n  \"rounds\": {},\n  \"field_ttls_compared\": {},\n  \"sample\": {},\n  \"source_version\": {},\n  \"target_version\": {},\n  \"source_masters\": {},\n  \"target_masters\": {},\n  \"source_commands\": {},\n  \"target_commands\": {},\n  \"duration_ms\": {},\n  \"differences\": {list}\n}}",
             if self.is_equal() { "equal" } else { "different" },
             self.keys_compared,
             self.target_keys_scanned,
@@ -234,11 +238,18 @@ impl VerifyReport {
             self.sample,
             json_str(&self.source_version),
             json_str(&self.target_version),
+            masters(self.source_masters),
+            masters(self.target_masters),
             self.source_commands,
             self.target_commands,
             self.duration.as_millis(),
         )
     }
+}
+
+/// A side's masters in JSON: a number, or `null` for a standalone server.
+fn masters(n: Option<usize>) -> String {
+    n.map_or("null".into(), |n| n.to_string())
 }
 
 /// The migration report's text forms, shared.

@@ -8,11 +8,12 @@ use resp_codec::Frame;
 use tokio::time::Instant;
 
 use super::compare::compare;
-use super::conn::{cmd, connect, Cmd, Reader};
+use super::conn::{cmd, Reader};
 use super::digest::sampled;
 use super::error::{Side, VerifyError};
-use super::read::{bytes_of, read_batch, text_of, ReadOpts};
+use super::read::{bytes_of, text_of, ReadOpts};
 use super::report::{prefix, DiffKind, Difference, VerifyReport};
+use super::side::Conns;
 use super::{Verifier, VerifyOptions};
 use crate::migrate::RESERVED_PREFIX;
 use crate::Keyspace;
@@ -33,8 +34,8 @@ type Extras = (Vec<(Item, DiffKind, String)>, Vec<(u32, Bytes)>);
 
 struct Run<'a> {
     o: &'a VerifyOptions,
-    src: Reader,
-    dst: Reader,
+    src: Conns,
+    dst: Conns,
     ro_src: ReadOpts,
     ro_dst: ReadOpts,
     /// Target db → the source dbs mapped to it.
@@ -63,51 +64,40 @@ pub(crate) async fn run(v: &Verifier) -> Result<VerifyReport, VerifyError> {
     }
     let (source, target) = (&v.source, &v.target);
     let started = Instant::now();
-    let (s, t) = tokio::try_join!(
-        connect(source, o.timeout, Side::Source),
-        connect(target, o.timeout, Side::Target)
+    let (src, dst) = tokio::try_join!(
+        Conns::open(source, o.timeout, Side::Source, o.max_ops),
+        Conns::open(target, o.timeout, Side::Target, o.max_ops)
     )?;
-    let src = Reader::new(
-        s,
-        Side::Source,
-        source.url.to_string(),
-        o.timeout,
-        o.max_ops,
-    );
-    let dst = Reader::new(
-        t,
-        Side::Target,
-        target.url.to_string(),
-        o.timeout,
-        o.max_ops,
-    );
-    let field_ttls = src.version.has_hash_field_ttl() && dst.version.has_hash_field_ttl();
-    let ro = |r: &Reader| ReadOpts {
+    let (sv, tv) = (src.version(), dst.version());
+    let field_ttls = sv.has_hash_field_ttl() && tv.has_hash_field_ttl();
+    let ro = |v: crate::ServerVersion| ReadOpts {
         chunk: o.chunk,
         string_chunk: 64 << 10,
         budget: o.key_budget,
         field_ttls,
-        stream_full: r.version.is_valkey() || r.version.major >= 6,
+        stream_full: v.is_valkey() || v.major >= 6,
     };
     let mut report = VerifyReport {
         sample: o.sample,
         field_ttls_compared: field_ttls,
-        source_version: src.version.to_string(),
-        target_version: dst.version.to_string(),
+        source_version: sv.to_string(),
+        target_version: tv.to_string(),
+        source_masters: src.masters(),
+        target_masters: dst.masters(),
         ..VerifyReport::default()
     };
     let mut run = Run {
         o,
-        ro_src: ro(&src),
-        ro_dst: ro(&dst),
+        ro_src: ro(sv),
+        ro_dst: ro(tv),
         libraries: o.functions,
         src,
         dst,
         preimages: BTreeMap::new(),
     };
     let result = run.all(&mut report).await;
-    report.source_commands = run.src.commands;
-    report.target_commands = run.dst.commands;
+    report.source_commands = run.src.commands();
+    report.target_commands = run.dst.commands();
     report.duration = started.elapsed();
     result.map(|()| report)
 }
@@ -140,17 +130,20 @@ impl Run<'_> {
         let mut found: BTreeMap<Item, (DiffKind, String)> = BTreeMap::new();
         for &db in &source_dbs {
             let t = filter.target_db(db).unwrap_or(db);
-            let mut cursor = Bytes::from_static(b"0");
-            loop {
-                let (next, keys) = self.scan(Side::Source, db, &cursor).await?;
-                report.keys_compared += keys.len() as u64;
-                for (key, kind, detail) in self.compare_keys(db, t, &keys).await? {
-                    found.insert(Item::Key(db, key), (kind, detail));
+            // A cluster: every master, each listing its own keys.
+            for unit in 0..self.src.units() {
+                let mut cursor = Bytes::from_static(b"0");
+                loop {
+                    let (next, keys) = self.scan(Side::Source, unit, db, &cursor).await?;
+                    report.keys_compared += keys.len() as u64;
+                    for (key, kind, detail) in self.compare_keys(db, t, &keys).await? {
+                        found.insert(Item::Key(db, key), (kind, detail));
+                    }
+                    if next.as_ref() == b"0" {
+                        break;
+                    }
+                    cursor = next;
                 }
-                if next.as_ref() == b"0" {
-                    break;
-                }
-                cursor = next;
             }
         }
         let target_dbs: Vec<u32> = self
@@ -160,17 +153,19 @@ impl Run<'_> {
             .filter(|&t| tks.keys(t) > 0)
             .collect();
         for t in target_dbs {
-            let mut cursor = Bytes::from_static(b"0");
-            loop {
-                let (next, keys) = self.scan(Side::Target, t, &cursor).await?;
-                report.target_keys_scanned += keys.len() as u64;
-                for (item, kind, detail) in self.check_extras(t, &keys).await?.0 {
-                    found.entry(item).or_insert((kind, detail));
+            for unit in 0..self.dst.units() {
+                let mut cursor = Bytes::from_static(b"0");
+                loop {
+                    let (next, keys) = self.scan(Side::Target, unit, t, &cursor).await?;
+                    report.target_keys_scanned += keys.len() as u64;
+                    for (item, kind, detail) in self.check_extras(t, &keys).await?.0 {
+                        found.entry(item).or_insert((kind, detail));
+                    }
+                    if next.as_ref() == b"0" {
+                        break;
+                    }
+                    cursor = next;
                 }
-                if next.as_ref() == b"0" {
-                    break;
-                }
-                cursor = next;
             }
         }
         if self.libraries {
@@ -227,34 +222,27 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn reader(&mut self, side: Side) -> &mut Reader {
-        match side {
-            Side::Source => &mut self.src,
-            Side::Target => &mut self.dst,
-        }
-    }
-
     async fn keyspace(&mut self, side: Side) -> Result<Keyspace, VerifyError> {
-        let r = self.reader(side);
-        let reply = r.one(0, cmd(["INFO", "keyspace"])).await?;
-        if reply.is_error() {
-            return Err(r.refused("INFO keyspace", &reply));
+        match side {
+            Side::Source => self.src.keyspace().await,
+            Side::Target => self.dst.keyspace().await,
         }
-        Ok(Keyspace::from_info(&text_of(&reply)))
     }
 
-    /// One `SCAN` step; the keys inside the filter and the sample, reserved keys left out.
+    /// One `SCAN` step on unit `unit` of `side` (the server, or one master of a cluster);
+    /// the keys inside the filter and the sample, reserved keys left out.
     async fn scan(
         &mut self,
         side: Side,
+        unit: usize,
         db: u32,
         cursor: &Bytes,
     ) -> Result<(Bytes, Vec<Bytes>), VerifyError> {
         let n = self.o.batch.to_string();
         let (filter, sample) = (&self.o.filter, self.o.sample);
         let r = match side {
-            Side::Source => &mut self.src,
-            Side::Target => &mut self.dst,
+            Side::Source => self.src.unit(unit),
+            Side::Target => self.dst.unit(unit),
         };
         let reply = r
             .one(
@@ -290,8 +278,8 @@ impl Run<'_> {
             return Ok(Vec::new());
         }
         let (a, b) = tokio::try_join!(
-            read_batch(&mut self.src, db, keys, self.ro_src),
-            read_batch(&mut self.dst, t, keys, self.ro_dst)
+            self.src.read(db, keys, self.ro_src),
+            self.dst.read(t, keys, self.ro_dst)
         )?;
         let tol = self.o.ttl_tolerance.as_millis() as i64;
         Ok(keys
@@ -314,27 +302,29 @@ impl Run<'_> {
             if left.is_empty() {
                 break;
             }
-            let cmds: Vec<Cmd> = left
-                .iter()
-                .map(|k| vec![Bytes::from_static(b"EXISTS"), k.clone()])
-                .collect();
-            let replies = self.src.batch(db, &cmds).await?;
+            let replies = self
+                .src
+                .per_key(db, &left, "EXISTS", |k| {
+                    vec![Bytes::from_static(b"EXISTS"), k.clone()]
+                })
+                .await?;
             let mut still = Vec::new();
             for (k, r) in left.into_iter().zip(replies) {
                 match r {
                     Frame::Integer(n) if n > 0 => on_source.push((db, k)),
                     Frame::Integer(_) => still.push(k),
-                    r => return Err(self.src.refused("EXISTS", &r)),
+                    r => return Err(self.src.first().refused("EXISTS", &r)),
                 }
             }
             left = still;
         }
         if !left.is_empty() {
-            let cmds: Vec<Cmd> = left
-                .iter()
-                .map(|k| vec![Bytes::from_static(b"TYPE"), k.clone()])
-                .collect();
-            let replies = self.dst.batch(t, &cmds).await?;
+            let replies = self
+                .dst
+                .per_key(t, &left, "TYPE", |k| {
+                    vec![Bytes::from_static(b"TYPE"), k.clone()]
+                })
+                .await?;
             for (k, r) in left.into_iter().zip(replies) {
                 let ty = text_of(&r);
                 if !r.is_error() && ty != "none" {
@@ -399,8 +389,10 @@ impl Run<'_> {
     async fn compare_libraries(
         &mut self,
     ) -> Result<(u64, Vec<(Bytes, DiffKind, String)>), VerifyError> {
-        let a = libraries(&mut self.src).await?;
-        let b = libraries(&mut self.dst).await?;
+        // Function libraries are per node; a cluster keeps the same on every master
+        // (`FUNCTION LOAD` goes to each), so the first master speaks for all.
+        let a = libraries(self.src.first()).await?;
+        let b = libraries(self.dst.first()).await?;
         let (Some(a), Some(b)) = (a, b) else {
             return Ok((0, Vec::new()));
         };

@@ -24,6 +24,9 @@ pub(crate) enum Big {
     Skipped,
     /// A type read whole instead (streams, module values): DUMP it.
     Dump,
+    /// A cluster node redirected the read (`MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`:
+    /// the error text): read it again from its owner.
+    Redirected(String),
 }
 
 fn tag(c: &Cmd, seq: u64) -> Tag {
@@ -82,6 +85,9 @@ pub(crate) async fn copy(
     let r = src
         .call_many(&[vec![b("TYPE"), key.clone()], vec![b("PTTL"), key.clone()]])
         .await?;
+    if let Some(e) = r.iter().find_map(super::nodes::redirect_text) {
+        return Ok(Big::Redirected(e));
+    }
     let now = now_ms();
     let kind = r[0].as_bytes().unwrap_or_default().to_vec();
     let pttl = r[1].as_integer().unwrap_or(-2);

@@ -24,7 +24,7 @@
 //! 1. `notify-keyspace-events` is read (`CONFIG GET`). Without `K` and every event class
 //!    (`A`), it is set to `KEA` (added to what is there) with
 //!    [`ScanOptions::set_notify_keyspace_events`]; otherwise the migration stops with the
-//!    setting to make ([`MigrationError::NotificationsOff`](super::MigrationError::NotificationsOff)),
+//!    setting to make ([`MigrationError::NotificationsOff`]),
 //!    unless it is a snapshot only ([`once`](super::MigrationBuilder::once)), which then
 //!    carries no change tracking and says so in the report's warnings. Where `CONFIG` is
 //!    refused, [`ScanOptions::notifications_configured`] says it was set another way
@@ -49,6 +49,21 @@
 //!    starts a reconcile pass: target keys absent on the source are removed (`SCAN` of the
 //!    target + `EXISTS` on the source), then every source key is copied again.
 //!
+//! # A cluster source
+//! When the source answers `INFO cluster` with `cluster_enabled:1`, its topology is read
+//! ([`discover`](crate::cluster::discover)) and each step above runs on every master:
+//! `notify-keyspace-events` checked (and set) on each, one subscription per master (a node
+//! publishes only its own keys' events), `SCAN` of db 0 (and the `cluster-databases` of a
+//! Valkey 9 cluster) on each. Every key, whether scanned or notified, is read from the
+//! master of its slot, pipelined per node; a key answered with `MOVED` is read again from
+//! its owner after the topology is read again (new masters are subscribed to and scanned),
+//! one answered with `ASK` from the importing node with `ASKING`, `TRYAGAIN`/`CLUSTERDOWN`
+//! after a backoff, for at most 30 s, then the migration stops naming the last reply. The
+//! `DBSIZE` comparison adds the masters up; a lost subscription of one master reconciles
+//! that master's keys only (target keys of its slots absent on the source removed, its
+//! keys copied again). A master that becomes unreachable (a failover) stops the migration
+//! with its error.
+//!
 //! # The guarantee
 //! Per key, the target eventually holds the source's latest state (value and TTL): after
 //! the writes stop and the queue drains, and at latest one reconcile pass after a
@@ -63,6 +78,7 @@
 //! scan-mode sync copies everything again (use `--on-conflict replace`).
 
 mod bigkey;
+mod nodes;
 mod notify;
 mod records;
 mod source;
@@ -85,6 +101,7 @@ use super::report::StopReason;
 use super::{Conflict, MigrationError, TargetConfig};
 use crate::Target;
 use bigkey::Big;
+use nodes::{redirect_text, Sources};
 use notify::Changes;
 use records::{Fed, Sink};
 use source::{b, SourceConn};
@@ -237,9 +254,23 @@ enum Pass {
     Reconcile,
 }
 
+/// Aborts the subscription task when dropped.
+struct Abort(tokio::task::JoinHandle<()>);
+
+impl Drop for Abort {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Keys (index into a batch) a node redirected, each with the error text.
+type Redirected = Vec<(usize, String)>;
+
 struct Runner {
     job: ScanJob,
-    src: SourceConn,
+    src: Sources,
+    /// Subscriptions by node (`host:port`; the seed's for a standalone source).
+    subs: Vec<(String, Abort)>,
     /// One connection per entry of [`ScanJob::target_nodes`].
     tgts: Vec<Target<Stream>>,
     snap: Sink,
@@ -261,32 +292,34 @@ pub(crate) async fn run(
 ) -> Result<StopReason, MigrationError> {
     let url = job.source.url.to_string();
     tracing::info!(target: "migrate", "connecting to the source {url} (scan mode)");
-    let mut src = SourceConn::open(&job.source, job.timeout, job.buckets.clone()).await?;
-    let tracking = notifications(&mut src, &job, &url, ap).await?;
+    let mut src = Sources::open(&job.source, job.timeout, job.buckets.clone()).await?;
+    if let Some(t) = &src.topology {
+        tracing::info!(target: "migrate", "the source is a cluster of {} masters: scanning each", t.masters().len());
+    }
+    // Every master publishes only its own keys' events: each must have them on.
+    let mut tracking = true;
+    for i in 0..src.conns.len() {
+        let node_url = src.url(i);
+        tracking &= notifications(&mut src.conns[i], &job, &node_url, ap).await?;
+    }
     let changes = Arc::new(Changes::default());
-    let sub = if tracking {
-        Some(notify::subscribe(job.source.clone(), job.timeout, changes.clone()).await?)
-    } else {
-        None
-    };
-    struct Abort(Option<tokio::task::JoinHandle<()>>);
-    impl Drop for Abort {
-        fn drop(&mut self) {
-            if let Some(h) = &self.0 {
-                h.abort();
-            }
+    let mut subs = Vec::new();
+    if tracking {
+        for (i, cfg) in src.cfgs.iter().enumerate() {
+            let node = src.is_cluster().then(|| src.addr(i).to_string());
+            let h = notify::subscribe(cfg.clone(), job.timeout, changes.clone(), node).await?;
+            subs.push((src.addr(i).to_string(), Abort(h)));
         }
     }
-    let _sub = Abort(sub);
-    let databases = match src
-        .call(vec![b("CONFIG"), b("GET"), b("databases")])
-        .await?
-    {
-        Frame::Array(v) if v.len() == 2 => v[1]
-            .as_bytes()
-            .and_then(|b| std::str::from_utf8(b).ok()?.parse().ok())
-            .unwrap_or(16),
-        _ => 16,
+    let databases = if src.is_cluster() {
+        // A cluster has db 0; Valkey 9 clusters may have `cluster-databases` more.
+        config_number(&mut src.conns[0], "cluster-databases")
+            .await?
+            .unwrap_or(1)
+    } else {
+        config_number(&mut src.conns[0], "databases")
+            .await?
+            .unwrap_or(16)
     };
     let dbs: Vec<u32> = (0..databases)
         .filter(|d| job.fs_config.filter.target_db(*d).is_some())
@@ -319,6 +352,7 @@ pub(crate) async fn run(
         again: Sink::new(again_cfg, None),
         job,
         src,
+        subs,
         tgts,
         changes,
         stats: ScanStats {
@@ -343,6 +377,25 @@ pub(crate) async fn run(
     let reason = reason?;
     flushed?;
     Ok(reason)
+}
+
+/// A number from `CONFIG GET name`; `None` when refused or unknown.
+async fn config_number(
+    src: &mut SourceConn,
+    name: &'static str,
+) -> Result<Option<u32>, MigrationError> {
+    Ok(
+        match src.call(vec![b("CONFIG"), b("GET"), b(name)]).await? {
+            Frame::Array(v) if v.len() == 2 => v[1]
+                .as_bytes()
+                .and_then(|b| std::str::from_utf8(b).ok()?.parse().ok()),
+            Frame::Map(kv) if kv.len() == 1 => kv[0]
+                .1
+                .as_bytes()
+                .and_then(|b| std::str::from_utf8(b).ok()?.parse().ok()),
+            _ => None,
+        },
+    )
 }
 
 /// Checks (and with leave, sets) `notify-keyspace-events`; whether changes are tracked.
@@ -457,7 +510,10 @@ impl Runner {
         stop: &mut watch::Receiver<bool>,
     ) -> Result<StopReason, MigrationError> {
         // Snapshot.
-        if !self.scan_all(Pass::Snapshot, ap, tracker, stop).await? {
+        if !self
+            .scan_all(Pass::Snapshot, None, ap, tracker, stop)
+            .await?
+        {
             return Ok(StopReason::Stopped);
         }
         ap.flush().await?;
@@ -472,9 +528,18 @@ impl Runner {
             if *stop.borrow() {
                 return Ok(StopReason::Stopped);
             }
-            if self.changes.take_lost() {
-                tracing::warn!(target: "migrate", "change notifications may have been lost: reconciling");
-                if !self.reconcile(ap, tracker, stop).await? {
+            let lost = self.changes.take_lost();
+            if !lost.is_empty() {
+                let units = self.units_of(&lost);
+                match &units {
+                    Some(u) => {
+                        tracing::warn!(target: "migrate", "change notifications of {} source master(s) may have been lost: reconciling their keys", u.len())
+                    }
+                    None => {
+                        tracing::warn!(target: "migrate", "change notifications may have been lost: reconciling")
+                    }
+                }
+                if !self.reconcile(units, ap, tracker, stop).await? {
                     return Ok(StopReason::Stopped);
                 }
                 baseline = self.size_diff().await?;
@@ -493,14 +558,14 @@ impl Runner {
                 if self.job.once {
                     if differs && !once_checked {
                         once_checked = true;
-                        if !self.reconcile(ap, tracker, stop).await? {
+                        if !self.reconcile(None, ap, tracker, stop).await? {
                             return Ok(StopReason::Stopped);
                         }
                         continue;
                     }
                     // Quiet for a moment: caught up.
                     tokio::time::sleep(DEL_WAIT).await;
-                    if self.changes.is_empty() && !self.changes.take_lost() {
+                    if self.changes.is_empty() && !self.changes.any_lost() {
                         ap.flush().await?;
                         return Ok(StopReason::CaughtUp);
                     }
@@ -509,7 +574,7 @@ impl Runner {
                 if differs && self.changes.is_empty() {
                     if suspect.as_ref() == Some(&diff) {
                         tracing::info!(target: "migrate", "key counts differ between source and target ({diff:?}): reconciling");
-                        if !self.reconcile(ap, tracker, stop).await? {
+                        if !self.reconcile(None, ap, tracker, stop).await? {
                             return Ok(StopReason::Stopped);
                         }
                         baseline = self.size_diff().await?;
@@ -556,54 +621,125 @@ impl Runner {
         Ok(true)
     }
 
-    /// `SCAN`s every db and copies its keys; `false` when stopped.
+    /// The connections to rescan for `lost`: `None` for all of them.
+    fn units_of(&self, lost: &notify::Lost) -> Option<Vec<usize>> {
+        if lost.all || !self.src.is_cluster() {
+            return None;
+        }
+        let mut out = Vec::new();
+        for n in &lost.nodes {
+            out.push(self.src.index_of(n)?);
+        }
+        Some(out)
+    }
+
+    /// Subscribes to masters that have no subscription yet (a topology change brought
+    /// them), marking them lost so their keys are rescanned; drops the subscriptions of
+    /// nodes that are no longer masters.
+    async fn ensure_subscriptions(&mut self, ap: &mut Applier) -> Result<(), MigrationError> {
+        if !self.stats.tracking || !self.src.is_cluster() {
+            return Ok(());
+        }
+        let addrs: Vec<String> = (0..self.src.conns.len())
+            .map(|i| self.src.addr(i).to_string())
+            .collect();
+        self.subs.retain(|(a, _)| addrs.contains(a));
+        for (i, addr) in addrs.iter().enumerate() {
+            if self.subs.iter().any(|(a, _)| a == addr) {
+                continue;
+            }
+            let url = self.src.url(i);
+            let enough = notifications(&mut self.src.conns[i], &self.job, &url, ap).await?;
+            if !enough {
+                return Err(MigrationError::ScanSource {
+                    url,
+                    reason: "a new master lacks notify-keyspace-events".into(),
+                });
+            }
+            let h = notify::subscribe(
+                self.src.cfgs[i].clone(),
+                self.job.timeout,
+                self.changes.clone(),
+                Some(addr.clone()),
+            )
+            .await?;
+            tracing::info!(target: "migrate", "subscribed to the keyspace notifications of the new source master {url}");
+            self.subs.push((addr.clone(), Abort(h)));
+            self.changes.mark_lost(Some(addr));
+        }
+        Ok(())
+    }
+
+    /// `SCAN`s every db of every connection in `units` (`None`: all: the server, or each
+    /// master of a cluster) and copies its keys; `false` when stopped.
     async fn scan_all(
         &mut self,
         pass: Pass,
+        units: Option<Vec<usize>>,
         ap: &mut Applier,
         tracker: &Tracker,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<bool, MigrationError> {
         let count = Bytes::from(self.job.opts.count.to_string());
+        // By address: a topology change during the pass renumbers the connections.
+        let addrs: Vec<String> = match units {
+            Some(u) => u.iter().map(|&i| self.src.addr(i).to_string()).collect(),
+            None => (0..self.src.conns.len())
+                .map(|i| self.src.addr(i).to_string())
+                .collect(),
+        };
         for db in self.dbs.clone() {
-            if !self.src.select(db).await? {
-                continue;
-            }
-            let mut cursor = Bytes::from_static(b"0");
-            loop {
-                if *stop.borrow() {
-                    return Ok(false);
-                }
-                self.src.select(db).await?;
-                let reply = self
-                    .src
-                    .call(vec![b("SCAN"), cursor.clone(), b("COUNT"), count.clone()])
-                    .await?;
-                let Some([next, Frame::Array(keys)]) = reply.as_slice() else {
-                    return Err(MigrationError::Internal(format!(
-                        "unexpected SCAN reply from the source: {reply:?}"
-                    )));
+            for addr in &addrs {
+                let Some(mut unit) = self.src.index_of(addr) else {
+                    // No longer a master: its keys were rescanned where they went.
+                    continue;
                 };
-                let next = Bytes::copy_from_slice(next.as_bytes().unwrap_or(b"0"));
-                let keys: Vec<Bytes> = keys
-                    .iter()
-                    .filter_map(|k| k.as_bytes().map(Bytes::copy_from_slice))
-                    .collect();
-                self.stats.keys_scanned += keys.len() as u64;
-                self.copy(db, keys, pass, ap).await?;
-                // Changes go on during a long scan.
-                self.drain(ap, tracker).await?;
-                self.publish(ap, tracker);
-                if &next[..] == b"0" {
-                    break;
+                if !self.src.conns[unit].select(db).await? {
+                    continue;
                 }
-                cursor = next;
+                let mut cursor = Bytes::from_static(b"0");
+                loop {
+                    if *stop.borrow() {
+                        return Ok(false);
+                    }
+                    let Some(u) = self.src.index_of(addr) else {
+                        break;
+                    };
+                    unit = u;
+                    let conn = &mut self.src.conns[unit];
+                    conn.select(db).await?;
+                    let reply = conn
+                        .call(vec![b("SCAN"), cursor.clone(), b("COUNT"), count.clone()])
+                        .await?;
+                    let Some([next, Frame::Array(keys)]) = reply.as_slice() else {
+                        return Err(MigrationError::Internal(format!(
+                            "unexpected SCAN reply from the source: {reply:?}"
+                        )));
+                    };
+                    let next = Bytes::copy_from_slice(next.as_bytes().unwrap_or(b"0"));
+                    let keys: Vec<Bytes> = keys
+                        .iter()
+                        .filter_map(|k| k.as_bytes().map(Bytes::copy_from_slice))
+                        .collect();
+                    self.stats.keys_scanned += keys.len() as u64;
+                    self.copy(db, keys, pass, ap).await?;
+                    // Changes go on during a long scan.
+                    self.drain(ap, tracker).await?;
+                    self.publish(ap, tracker);
+                    if &next[..] == b"0" {
+                        break;
+                    }
+                    cursor = next;
+                }
             }
         }
         Ok(true)
     }
 
-    /// Reads keys of source db `db` and writes them (or removes those gone).
+    /// Reads keys of source db `db`, each from its master, and writes them (or removes
+    /// those gone). Keys a cluster node redirects are read again from the node named
+    /// (`ASK`: with `ASKING`) or, after `MOVED`, from the owner in the topology read
+    /// again; for at most [`nodes::RETRY_FOR`].
     async fn copy(
         &mut self,
         db: u32,
@@ -625,8 +761,76 @@ impl Runner {
                 ok
             })
             .collect();
-        if keys.is_empty() || !self.src.select(db).await? {
+        if keys.is_empty() {
             return Ok(());
+        }
+        // (node, asking) → keys.
+        let mut todo: Vec<((usize, bool), Bytes)> = keys
+            .into_iter()
+            .map(|k| ((self.src.owner(&k), false), k))
+            .collect();
+        let started = Instant::now();
+        let mut backoff = Duration::from_millis(20);
+        loop {
+            todo.sort_by_key(|(r, _)| *r);
+            let mut again: Vec<(Bytes, String)> = Vec::new();
+            let mut i = 0;
+            while i < todo.len() {
+                let route = todo[i].0;
+                let j = todo[i..]
+                    .iter()
+                    .position(|(r, _)| *r != route)
+                    .map_or(todo.len(), |p| i + p);
+                let group: Vec<Bytes> = todo[i..j].iter().map(|(_, k)| k.clone()).collect();
+                for (at, e) in self.copy_on(route.0, route.1, db, &group, pass, ap).await? {
+                    again.push((group[at].clone(), e));
+                }
+                i = j;
+            }
+            if again.is_empty() {
+                return Ok(());
+            }
+            let last = again[0].1.clone();
+            if started.elapsed() + backoff > nodes::RETRY_FOR {
+                return Err(MigrationError::ScanSource {
+                    url: self.job.source.url.to_string(),
+                    reason: format!(
+                        "{} keys still redirected after {:?} (the last: {last}): a resharding or failover that does not end",
+                        again.len(),
+                        started.elapsed()
+                    ),
+                });
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(1));
+            if again.iter().any(|(_, e)| self.src.ask_target(e).is_none()) {
+                self.src.refresh().await?;
+                self.ensure_subscriptions(ap).await?;
+            }
+            todo = again
+                .into_iter()
+                .map(|(k, e)| match self.src.ask_target(&e) {
+                    Some(n) => ((n, true), k),
+                    None => ((self.src.owner(&k), false), k),
+                })
+                .collect();
+        }
+    }
+
+    /// [`copy`](Self::copy) of keys on connection `unit` (`asking`: send `ASKING` first);
+    /// returns the keys (by index) the node redirected.
+    async fn copy_on(
+        &mut self,
+        unit: usize,
+        asking: bool,
+        db: u32,
+        keys: &[Bytes],
+        pass: Pass,
+        ap: &mut Applier,
+    ) -> Result<Redirected, MigrationError> {
+        let mut redirected = Vec::new();
+        if !self.src.conns[unit].select(db).await? {
+            return Ok(redirected);
         }
         let mut sizes = vec![None; keys.len()];
         if self.memory_usage {
@@ -634,8 +838,11 @@ impl Runner {
                 .iter()
                 .map(|k| vec![b("MEMORY"), b("USAGE"), k.clone()])
                 .collect();
-            let replies = self.src.call_many(&cmds).await?;
-            if replies.iter().any(Frame::is_error) {
+            let replies = self.call_on(unit, asking, &cmds).await?;
+            if replies
+                .iter()
+                .any(|r| r.is_error() && redirect_text(r).is_none())
+            {
                 tracing::info!(target: "migrate", "MEMORY USAGE refused by the source: big keys are found by their DUMP size");
                 self.memory_usage = false;
             } else {
@@ -643,16 +850,22 @@ impl Runner {
             }
         }
         let (big, small): (Vec<_>, Vec<_>) = keys
-            .into_iter()
+            .iter()
+            .cloned()
+            .enumerate()
             .zip(sizes)
             .partition(|(_, s)| s.is_some_and(|n| n as usize > self.big));
         let cmds: Vec<Vec<Bytes>> = small
             .iter()
-            .flat_map(|(k, _)| [vec![b("DUMP"), k.clone()], vec![b("PTTL"), k.clone()]])
+            .flat_map(|((_, k), _)| [vec![b("DUMP"), k.clone()], vec![b("PTTL"), k.clone()]])
             .collect();
-        let replies = self.src.call_many(&cmds).await?;
+        let replies = self.call_on(unit, asking, &cmds).await?;
         let now = now_ms();
-        for ((key, _), pair) in small.iter().zip(replies.chunks(2)) {
+        for (((at, key), _), pair) in small.iter().zip(replies.chunks(2)) {
+            if let Some(e) = pair.iter().find_map(redirect_text) {
+                redirected.push((*at, e));
+                continue;
+            }
             let pttl = pair[1].as_integer().unwrap_or(-2);
             match pair[0].as_bytes() {
                 Some(payload) if pttl != -2 => {
@@ -662,10 +875,27 @@ impl Runner {
                 _ => self.gone(db, key, pass, ap).await?,
             }
         }
-        for (key, _) in big {
-            self.copy_big(db, &key, pass, ap).await?;
+        for ((at, key), _) in big {
+            if let Some(e) = self.copy_big(unit, db, &key, pass, ap).await? {
+                redirected.push((at, e));
+            }
         }
-        Ok(())
+        Ok(redirected)
+    }
+
+    /// One round trip on connection `unit`, with `ASKING` before each command if asked.
+    async fn call_on(
+        &mut self,
+        unit: usize,
+        asking: bool,
+        cmds: &[Vec<Bytes>],
+    ) -> Result<Vec<Frame>, MigrationError> {
+        let conn = &mut self.src.conns[unit];
+        if asking {
+            conn.call_many_asking(cmds).await
+        } else {
+            conn.call_many(cmds).await
+        }
     }
 
     async fn write(
@@ -696,30 +926,37 @@ impl Runner {
         }
     }
 
+    /// A big key in pieces from connection `unit`; the redirection when the node sent
+    /// the key elsewhere.
     async fn copy_big(
         &mut self,
+        unit: usize,
         db: u32,
         key: &Bytes,
         pass: Pass,
         ap: &mut Applier,
-    ) -> Result<(), MigrationError> {
+    ) -> Result<Option<String>, MigrationError> {
         let skip = pass == Pass::Snapshot && self.job.fs_config.conflict == Conflict::Skip;
         if skip && self.target_has(db, key).await? {
             ap.report.skipped_conflict += 1;
-            return Ok(());
+            return Ok(None);
         }
         let replace = pass != Pass::Snapshot || self.job.fs_config.conflict != Conflict::Skip;
         let chunk = self.job.opts.chunk_elements;
         let cfg = self.job.fs_config.clone();
-        match bigkey::copy(&mut self.src, db, key, &cfg, replace, chunk, ap).await? {
+        let src = &mut self.src.conns[unit];
+        match bigkey::copy(src, db, key, &cfg, replace, chunk, ap).await? {
             Big::Sent => self.count(pass),
             Big::Skipped => {}
+            Big::Redirected(e) => return Ok(Some(e)),
             Big::Gone => self.gone(db, key, pass, ap).await?,
             Big::Dump => {
-                let r = self
-                    .src
+                let r = self.src.conns[unit]
                     .call_many(&[vec![b("DUMP"), key.clone()], vec![b("PTTL"), key.clone()]])
                     .await?;
+                if let Some(e) = r.iter().find_map(redirect_text) {
+                    return Ok(Some(e));
+                }
                 let now = now_ms();
                 let pttl = r[1].as_integer().unwrap_or(-2);
                 match r[0].as_bytes() {
@@ -732,7 +969,7 @@ impl Runner {
                 }
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     async fn target_has(&mut self, db: u32, key: &Bytes) -> Result<bool, MigrationError> {
@@ -783,8 +1020,8 @@ impl Runner {
         Ok(())
     }
 
-    /// Source minus target key counts of every compared db; empty when the comparison
-    /// means nothing (key filters, transforms).
+    /// Source minus target key counts of every compared db (a cluster's masters added
+    /// up); empty when the comparison means nothing (key filters, transforms).
     async fn size_diff(&mut self) -> Result<Vec<(u32, i64)>, MigrationError> {
         let f = &self.job.fs_config.filter;
         if f.filters_keys() || f.has_transform() {
@@ -796,9 +1033,15 @@ impl Runner {
             src_cmds.push(vec![b("SELECT"), Bytes::from(db.to_string())]);
             src_cmds.push(vec![b("DBSIZE")]);
         }
-        let s = self.src.call_many(&src_cmds).await?;
-        if let Some(last) = dbs.last() {
-            self.src.assume_db(*last);
+        let mut s = vec![0i64; dbs.len()];
+        for conn in &mut self.src.conns {
+            let r = conn.call_many(&src_cmds).await?;
+            if let Some(last) = dbs.last() {
+                conn.assume_db(*last);
+            }
+            for (i, n) in s.iter_mut().enumerate() {
+                *n += r[2 * i + 1].as_integer().unwrap_or(0);
+            }
         }
         let mut tgt_cmds: Vec<Vec<Bytes>> = Vec::new();
         for db in &dbs {
@@ -826,7 +1069,7 @@ impl Runner {
         for (i, db) in dbs.iter().enumerate() {
             let tdb = f.target_db(*db).unwrap_or(*db);
             let e = by_target.entry(tdb).or_default();
-            e.0 += s[2 * i + 1].as_integer().unwrap_or(0);
+            e.0 += s[i];
             e.1 = t[2 * i + 1];
         }
         Ok(by_target
@@ -837,9 +1080,11 @@ impl Runner {
     }
 
     /// Removes target keys absent on the source, then copies every source key again;
-    /// `false` when stopped.
+    /// `units`: only the keys of these cluster masters (their subscription was lost);
+    /// `None`: all. `false` when stopped.
     async fn reconcile(
         &mut self,
+        units: Option<Vec<usize>>,
         ap: &mut Applier,
         tracker: &Tracker,
         stop: &mut watch::Receiver<bool>,
@@ -847,16 +1092,24 @@ impl Runner {
         self.stats.reconcile_passes += 1;
         ap.flush().await?;
         if !self.job.fs_config.filter.has_transform() {
-            self.sweep(ap).await?;
+            self.sweep(units.as_deref(), ap).await?;
         }
-        let done = self.scan_all(Pass::Reconcile, ap, tracker, stop).await?;
+        let done = self
+            .scan_all(Pass::Reconcile, units, ap, tracker, stop)
+            .await?;
         ap.flush().await?;
         self.publish(ap, tracker);
         Ok(done)
     }
 
-    /// Target keys (inside the scope) that no source db mapped to their db holds.
-    async fn sweep(&mut self, ap: &mut Applier) -> Result<(), MigrationError> {
+    /// Target keys (inside the scope) that no source db mapped to their db holds; with
+    /// `units`, only keys whose slot those cluster masters own. A key the source answers
+    /// about with a redirection is kept (it exists somewhere).
+    async fn sweep(
+        &mut self,
+        units: Option<&[usize]>,
+        ap: &mut Applier,
+    ) -> Result<(), MigrationError> {
         let f = self.job.fs_config.filter.clone();
         let url = self.job.target.url.to_string();
         let terr = |e| MigrationError::Target {
@@ -904,19 +1157,29 @@ impl Runner {
                         .iter()
                         .filter_map(Frame::as_bytes)
                         .filter(|k| !k.starts_with(RESERVED_PREFIX) && f.accepts_key(k))
+                        .filter(|k| units.is_none_or(|u| u.contains(&self.src.owner(k))))
                         .map(Bytes::copy_from_slice)
                         .collect();
                     let mut present = vec![false; keys.len()];
-                    for sdb in sources {
-                        let mut cmds = vec![vec![b("SELECT"), Bytes::from(sdb.to_string())]];
-                        cmds.extend(keys.iter().map(|k| vec![b("EXISTS"), k.clone()]));
-                        let r = self.src.call_many(&cmds).await?;
-                        if r[0].is_error() {
-                            continue;
-                        }
-                        self.src.assume_db(*sdb);
-                        for (p, x) in present.iter_mut().zip(&r[1..]) {
-                            *p |= *x == Frame::Integer(1);
+                    // Each key asked of its master.
+                    let mut by_owner: std::collections::BTreeMap<usize, Vec<usize>> =
+                        Default::default();
+                    for (i, k) in keys.iter().enumerate() {
+                        by_owner.entry(self.src.owner(k)).or_default().push(i);
+                    }
+                    for (owner, idx) in by_owner {
+                        for sdb in sources {
+                            let mut cmds = vec![vec![b("SELECT"), Bytes::from(sdb.to_string())]];
+                            cmds.extend(idx.iter().map(|&i| vec![b("EXISTS"), keys[i].clone()]));
+                            let conn = &mut self.src.conns[owner];
+                            let r = conn.call_many(&cmds).await?;
+                            if r[0].is_error() {
+                                continue;
+                            }
+                            conn.assume_db(*sdb);
+                            for (&i, x) in idx.iter().zip(&r[1..]) {
+                                present[i] |= *x == Frame::Integer(1) || x.is_error();
+                            }
                         }
                     }
                     for (k, p) in keys.into_iter().zip(present) {

@@ -1,7 +1,7 @@
 //! Keyspace notifications: a subscriber task on its own connection
 //! (`PSUBSCRIBE __keyspace@*__:*`) feeding a deduplicated queue of keys to copy again.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,6 +29,9 @@ pub(crate) struct Changes {
     /// Notifications may have been lost (the subscription dropped and came back, or the
     /// queue overflowed): the runner rescans.
     lost: AtomicBool,
+    /// Cluster masters (`host:port`) whose subscription dropped and came back: the runner
+    /// rescans those only.
+    lost_nodes: Mutex<BTreeSet<String>>,
     /// Re-subscriptions after the first.
     pub(crate) reconnects: AtomicU64,
     /// Notifications received.
@@ -81,9 +84,54 @@ impl Changes {
         self.lag().0 == 0
     }
 
-    /// Whether notifications may have been lost since the last call.
-    pub(crate) fn take_lost(&self) -> bool {
-        self.lost.swap(false, Ordering::Relaxed)
+    /// What may have lost notifications since the last call: everything (`all`), or
+    /// some cluster masters.
+    pub(crate) fn take_lost(&self) -> Lost {
+        let nodes = std::mem::take(&mut *self.lost_nodes.lock().unwrap_or_else(|e| e.into_inner()));
+        Lost {
+            all: self.lost.swap(false, Ordering::Relaxed),
+            nodes,
+        }
+    }
+
+    /// Whether notifications may have been lost (without clearing it).
+    pub(crate) fn any_lost(&self) -> bool {
+        self.lost.load(Ordering::Relaxed)
+            || !self
+                .lost_nodes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
+    }
+
+    /// Marks notifications of `node` (a cluster master; `None`: the source) as lost.
+    pub(crate) fn mark_lost(&self, node: Option<&str>) {
+        match node {
+            Some(n) => {
+                self.lost_nodes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(n.to_string());
+            }
+            None => self.lost.store(true, Ordering::Relaxed),
+        }
+        self.wake.notify_one();
+    }
+}
+
+/// What [`Changes::take_lost`] found.
+#[derive(Debug, Default)]
+pub(crate) struct Lost {
+    /// Everything may have been missed (a standalone source, a queue overflow).
+    pub(crate) all: bool,
+    /// Cluster masters whose own notifications may have been missed.
+    pub(crate) nodes: BTreeSet<String>,
+}
+
+impl Lost {
+    /// Nothing lost.
+    pub(crate) fn is_empty(&self) -> bool {
+        !self.all && self.nodes.is_empty()
     }
 }
 
@@ -160,11 +208,14 @@ fn resp_codec_error(f: &Frame) -> Option<String> {
 
 /// Subscribes (before returning: notifications of every write after this call are
 /// queued), then keeps the subscription in a task: when it drops, the task subscribes
-/// again and marks the queue `lost`, so the runner rescans.
+/// again and marks the queue `lost`, so the runner rescans. `node`: the cluster master
+/// subscribed to (each publishes only its own keys' events), whose keys alone are then
+/// rescanned.
 pub(crate) async fn subscribe(
     cfg: TargetConfig,
     timeout: Duration,
     changes: Arc<Changes>,
+    node: Option<String>,
 ) -> Result<tokio::task::JoinHandle<()>, MigrationError> {
     let url = cfg.url.to_string();
     let first = open(&cfg, timeout)
@@ -184,8 +235,7 @@ pub(crate) async fn subscribe(
                         sub = Some(s);
                         backoff = Duration::from_millis(100);
                         changes.reconnects.fetch_add(1, Ordering::Relaxed);
-                        changes.lost.store(true, Ordering::Relaxed);
-                        changes.wake.notify_one();
+                        changes.mark_lost(node.as_deref());
                         tracing::warn!(target: "migrate", "keyspace notifications of {url}: subscribed again; changes made meanwhile are found by a rescan");
                     }
                     Err(e) => {

@@ -106,6 +106,36 @@ impl SourceConn {
         Ok(true)
     }
 
+    /// `host:port` of the connection.
+    pub(crate) fn addr(&self) -> String {
+        self.t.addr().to_string()
+    }
+
+    /// The cluster topology seen from this node (`None`: a standalone server).
+    pub(crate) async fn discover(
+        &mut self,
+    ) -> Result<Option<crate::cluster::ClusterTopology>, MigrationError> {
+        match crate::cluster::discover(&mut self.t).await {
+            Ok(t) => Ok(t),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    /// [`call_many`](Self::call_many) with `ASKING` before every command (keys of a slot
+    /// this node is importing); the replies of the commands only.
+    pub(crate) async fn call_many_asking(
+        &mut self,
+        cmds: &[Vec<Bytes>],
+    ) -> Result<Vec<Frame>, MigrationError> {
+        let mut with = Vec::with_capacity(cmds.len() * 2);
+        for c in cmds {
+            with.push(vec![b("ASKING")]);
+            with.push(c.clone());
+        }
+        let replies = self.call_many(&with).await?;
+        Ok(replies.into_iter().skip(1).step_by(2).collect())
+    }
+
     /// The db selected after a pipeline that ended with `SELECT db`.
     pub(crate) fn assume_db(&mut self, db: u32) {
         self.db = db;

@@ -633,3 +633,74 @@ fn scan_mode_into_a_cluster() {
     assert_eq!(report.target_cluster_masters, Some(3));
     assert_eq!(cluster.dbsize() - reserved_keys(&cluster).len() as i64, 1);
 }
+
+/// A Valkey 9 cluster with `cluster-databases 4` holds dbs 0 to 3: a source using dbs 0, 1
+/// and 3 is copied as it is (full sync and replicated writes, checkpointed); db 5 is refused.
+#[test]
+fn valkey_9_cluster_databases() {
+    let node = Server::builder(Flavor::Valkey9_1)
+        .config("cluster-enabled", "yes")
+        .config("cluster-config-file", "nodes.conf")
+        .config("cluster-port", testkit::free_port().to_string())
+        .config("cluster-databases", "4")
+        .start();
+    let mut n = node.connect();
+    n.ok(["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !n
+        .must(["CLUSTER", "INFO"])
+        .text()
+        .contains("cluster_state:ok")
+    {
+        assert!(Instant::now() < deadline, "cluster not ok");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let source = source(Flavor::Valkey9_1);
+    let mut s = source.connect();
+    for db in ["0", "1", "3"] {
+        s.ok(["SELECT", db]);
+        s.ok(["SET", "k", db]);
+        s.must(["RPUSH", "l", db, db]);
+    }
+    let target = TargetConfig::parse(&node.url()).unwrap();
+    let config = replication_client::Config::new(&source.url()).unwrap();
+    let rt = runtime();
+    let handle = rt.block_on(async {
+        Migration::builder()
+            .source(Source::Live(config.clone()))
+            .target(target.clone())
+            .start()
+    });
+    incremental(&handle);
+    for db in ["1", "3"] {
+        s.ok(["SELECT", db]);
+        for _ in 0..10 {
+            s.must(["INCR", "n"]);
+        }
+    }
+    wait_caught_up(&handle, &mut s);
+    let (report, result) = stop(handle);
+    result.unwrap();
+    clean(&report, "cluster-databases");
+    Snapshot::take(&source, 4).assert_same(&Snapshot::take(&node, 4), TTL_TOLERANCE_MS);
+
+    s.ok(["SELECT", "5"]);
+    s.ok(["SET", "k", "5"]);
+    let (_, result) = rt.block_on(async {
+        Migration::builder()
+            .source(Source::Live(config))
+            .target(target)
+            .reset_checkpoint(true)
+            .on_conflict(migrate_core::migrate::Conflict::Replace)
+            .once(true)
+            .start()
+            .finish()
+            .await
+    });
+    let e = result.unwrap_err();
+    assert!(
+        matches!(e, MigrationError::ClusterDbs { ref dbs, allowed: 4, .. } if dbs == &[5]),
+        "{e}"
+    );
+    assert!(e.to_string().contains("dbs 0 to 3"), "{e}");
+}

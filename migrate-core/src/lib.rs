@@ -49,7 +49,8 @@
 //! `CLUSTER SHARDS`, `SLOTS` or `NODES`), finds it over a connection
 //! ([`cluster::discover`]) and routes requests to the right master
 //! ([`cluster::ClusterClient`]). A migration from a cluster source runs one replication
-//! link per shard (see [`migrate`], "Cluster sources").
+//! link per shard (see [`migrate`], "Cluster sources"); one whose target URL names any
+//! node of a cluster writes to every master, by slot ("Cluster targets").
 
 pub mod cluster;
 pub mod command;

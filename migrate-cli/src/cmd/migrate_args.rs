@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use migrate_core::migrate::{
-    precheck, CheckOptions, CheckReport, CheckStatus, Conflict, ErrorPolicy, MigrationBuilder,
-    MigrationHandle, Phase, Progress, Report, Source, SourceMode, StopReason, TargetConfig,
-    TlsOptions, WriteMode,
+    precheck, CheckOptions, CheckReport, CheckStatus, Conflict, CrossSlot, ErrorPolicy,
+    MigrationBuilder, MigrationHandle, Phase, Progress, Report, Source, SourceMode, StopReason,
+    TargetConfig, TlsOptions, WriteMode,
 };
 
 use super::filter_args::FilterArgs;
@@ -35,6 +35,15 @@ pub(crate) enum ConflictArg {
     Replace,
     /// Keep existing keys (counted as skipped).
     Skip,
+}
+
+/// `--cross-slot`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum CrossSlotArg {
+    /// Apply the transaction's commands one by one, in order (counted in the report).
+    Apply,
+    /// Stop the migration at the first such transaction.
+    Refuse,
 }
 
 /// `--log-format`.
@@ -133,6 +142,11 @@ pub(crate) struct MigrateArgs {
     /// choose --on-conflict for them). For a checkpoint of another source or other settings.
     #[arg(long = "reset-checkpoint", conflicts_with = "no_checkpoint")]
     reset_checkpoint: bool,
+    /// Cluster targets: what a source transaction or script writing keys in several slots
+    /// does (a cluster runs a transaction only within one slot): apply its commands one by
+    /// one, in order (not atomically; counted as cross_slot_transactions), or refuse (stop).
+    #[arg(long = "cross-slot", value_enum, default_value = "apply")]
+    cross_slot: CrossSlotArg,
     /// Seconds between progress lines (default: 0.25 on a terminal, 2 otherwise).
     #[arg(long = "progress-interval", value_name = "SECS", value_parser = parse_interval)]
     progress_interval: Option<Duration>,
@@ -185,7 +199,11 @@ impl MigrateArgs {
             .on_conflict(self.conflict())
             .on_error(self.error_policy())
             .checkpoint(!self.no_checkpoint)
-            .reset_checkpoint(self.reset_checkpoint);
+            .reset_checkpoint(self.reset_checkpoint)
+            .cross_slot(match self.cross_slot {
+                CrossSlotArg::Apply => CrossSlot::Apply,
+                CrossSlotArg::Refuse => CrossSlot::Refuse,
+            });
         if let Some(n) = self.big_key_bytes {
             b = b.big_key_bytes(n);
         }
@@ -561,6 +579,17 @@ fn summary(r: &Report) -> String {
             })
             .unwrap_or_default();
         notes.push(format!("scan mode{why}{counts}"));
+    }
+    if let Some(n) = r.target_cluster_masters {
+        notes.push(format!(
+            "the target is a cluster of {n} masters: {} cross-slot commands run on temporary keys, {} split per slot, {} cross-slot transactions applied command by command, {} redirections, {} retries, {} resent after a node failed",
+            r.cross_slot_commands,
+            r.cross_slot_split,
+            r.cross_slot_transactions,
+            r.cluster_redirects,
+            r.cluster_retries,
+            r.cluster_resent
+        ));
     }
     if let Some(c) = &r.resumed_from {
         notes.push(format!("resumed from the target's checkpoint ({c})"));

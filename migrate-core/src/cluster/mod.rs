@@ -17,8 +17,8 @@
 //!   retried with bounded backoff, `CROSSSLOT` commands refused with a clear error.
 //!
 //! The migration engine reads cluster sources with [`discover`] and the topology (one
-//! replication link per shard; see [`crate::migrate`], "Cluster sources"); cluster targets
-//! are later work (issue 13).
+//! replication link per shard; see [`crate::migrate`], "Cluster sources") and writes to
+//! cluster targets with one pipelined writer per master ("Cluster targets").
 //!
 //! ```
 //! use bytes::BytesMut;

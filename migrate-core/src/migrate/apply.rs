@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+use super::cluster_sink::ClusterSink;
 use super::conn::Stream;
 use super::report::{Failure, Lossy, Report, Unsupported};
 use super::{Conflict, ErrorPolicy, MigrationError};
@@ -34,8 +35,17 @@ pub(crate) struct KeyMark {
     pub(crate) lossy: Option<Box<(Bytes, String)>>,
 }
 
+/// Where the applier writes: one pipelined writer (a standalone target), or one per master
+/// of a cluster target.
+// One per migration: the standalone writer stays inline (its hot path), the cluster boxed.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Sink {
+    Single(Writer<Stream>),
+    Cluster(Box<ClusterSink>),
+}
+
 pub(crate) struct Applier {
-    writer: Writer<Stream>,
+    sink: Sink,
     url: String,
     conflict: Conflict,
     policy: ErrorPolicy,
@@ -52,11 +62,20 @@ pub(crate) struct Applier {
     pub(crate) incremental: bool,
     /// The target's write cap ([`super::Limits::target_max_ops`]).
     pub(crate) target_ops: Option<std::sync::Arc<super::limit::Bucket>>,
+    /// What to do with source transactions spanning slots of a cluster target.
+    pub(crate) cross_slot: super::CrossSlot,
+}
+
+fn target_error(url: &str, source: crate::Error) -> MigrationError {
+    MigrationError::Target {
+        url: url.to_string(),
+        source: Box::new(source),
+    }
 }
 
 impl Applier {
     pub(crate) fn new(
-        writer: Writer<Stream>,
+        sink: Sink,
         url: String,
         conflict: Conflict,
         policy: ErrorPolicy,
@@ -64,7 +83,7 @@ impl Applier {
         report: Report,
     ) -> Applier {
         Applier {
-            writer,
+            sink,
             url,
             conflict,
             policy,
@@ -77,6 +96,7 @@ impl Applier {
             applied_offset: 0,
             incremental: false,
             target_ops: None,
+            cross_slot: super::CrossSlot::default(),
         }
     }
 
@@ -95,9 +115,75 @@ impl Applier {
             }
             b.take(1).await;
         }
-        let sent = self.writer.send_bytes(tag, args).await;
+        let sent = match &mut self.sink {
+            Sink::Single(w) => w
+                .send_bytes(tag, args)
+                .await
+                .map_err(|e| target_error(&self.url, e)),
+            Sink::Cluster(c) => {
+                if let Some(db) = tag.db.filter(|&d| d >= c.dbs) {
+                    return Err(MigrationError::ClusterDbs {
+                        url: self.url.clone(),
+                        dbs: vec![db],
+                        allowed: c.dbs,
+                    });
+                }
+                c.send(tag, args, self.incremental).await
+            }
+        };
         self.drain_ready()?;
-        sent.map_err(|e| self.target_error(e))
+        sent
+    }
+
+    /// The cluster target's writer, if the target is a cluster.
+    pub(crate) fn cluster(&self) -> Option<&ClusterSink> {
+        match &self.sink {
+            Sink::Cluster(c) => Some(c),
+            Sink::Single(_) => None,
+        }
+    }
+
+    /// A source transaction or script about to be applied as one unit: on a cluster target
+    /// whose slots it spans, counted (and warned about once), or refused under
+    /// [`CrossSlot::Refuse`](super::CrossSlot::Refuse).
+    pub(crate) async fn atomic_unit(
+        &mut self,
+        commands: &[crate::command::TargetCommand],
+        offset: u64,
+    ) -> Result<(), MigrationError> {
+        if self.cluster().is_none() {
+            return Ok(());
+        }
+        let slots = super::cluster_sink::slots_of(commands.iter().map(|c| &c.args[..])).len();
+        if slots < 2 {
+            return Ok(());
+        }
+        if self.cross_slot == super::CrossSlot::Refuse {
+            // What came before it is applied.
+            self.flush().await?;
+            return Err(MigrationError::CrossSlotRefused { offset, slots });
+        }
+        if self.report.cross_slot_transactions == 0 {
+            let why = "the source has transactions or scripts writing keys in several slots: on the cluster target they are applied command by command, in order, not atomically (counted in cross_slot_transactions; --cross-slot refuse stops instead)";
+            tracing::warn!(target: "migrate", "{why}");
+            self.report.warnings.push(why.to_string());
+        }
+        self.report.cross_slot_transactions += 1;
+        Ok(())
+    }
+
+    /// Copies the cluster writer's counters into the report.
+    fn cluster_counts(&mut self) {
+        if let Sink::Cluster(c) = &self.sink {
+            let s = c.stats;
+            let r = &mut self.report;
+            r.cross_slot_commands = s.cross_slot;
+            r.cross_slot_split = s.split;
+            r.cluster_redirects = s.moved + s.ask;
+            r.cluster_retries = s.retries;
+            r.cluster_resent = s.resent;
+            r.cluster_resume_skipped = s.skipped;
+        }
     }
 
     /// Sends the last command of a full-sync key, with its mark.
@@ -112,49 +198,76 @@ impl Applier {
     }
 
     pub(crate) fn multi(&mut self) -> Result<(), MigrationError> {
-        self.writer.multi().map_err(|e| self.target_error(e))
+        match &mut self.sink {
+            Sink::Single(w) => w.multi().map_err(|e| target_error(&self.url, e)),
+            Sink::Cluster(c) => {
+                c.multi();
+                Ok(())
+            }
+        }
     }
 
     pub(crate) fn exec(&mut self) -> Result<(), MigrationError> {
-        self.writer.exec().map_err(|e| self.target_error(e))?;
+        match &mut self.sink {
+            Sink::Single(w) => w.exec().map_err(|e| target_error(&self.url, e))?,
+            Sink::Cluster(c) => c.exec(),
+        }
         self.drain_ready()
     }
 
     /// Writes what is queued without waiting for replies (the input paused).
     pub(crate) async fn write_queued(&mut self) -> Result<(), MigrationError> {
-        let written = self.writer.write_queued().await;
+        let written = match &mut self.sink {
+            Sink::Single(w) => w
+                .write_queued()
+                .await
+                .map_err(|e| target_error(&self.url, e)),
+            Sink::Cluster(c) => c.write_queued().await,
+        };
         self.drain_ready()?;
-        written.map_err(|e| self.target_error(e))
+        written
     }
 
     /// Waits for every reply and processes the outcomes.
     pub(crate) async fn flush(&mut self) -> Result<(), MigrationError> {
-        let flushed = self.writer.flush().await;
+        let flushed = match &mut self.sink {
+            Sink::Single(w) => w.flush().await.map_err(|e| target_error(&self.url, e)),
+            Sink::Cluster(c) => c.flush().await,
+        };
         self.drain_ready()?;
-        flushed.map_err(|e| self.target_error(e))
+        self.cluster_counts();
+        flushed
     }
 
     /// Whether every command sent has its outcome (and no transaction is open).
     pub(crate) fn is_idle(&self) -> bool {
-        let p = self.writer.pipeline();
-        p.is_idle() && !p.in_transaction()
+        match &self.sink {
+            Sink::Single(w) => {
+                let p = w.pipeline();
+                p.is_idle() && !p.in_transaction()
+            }
+            Sink::Cluster(c) => c.is_idle(),
+        }
     }
 
     /// Whether a transaction (a checkpointed batch) is open.
     pub(crate) fn in_transaction(&self) -> bool {
-        self.writer.pipeline().in_transaction()
+        match &self.sink {
+            Sink::Single(w) => w.pipeline().in_transaction(),
+            Sink::Cluster(c) => c.in_transaction(),
+        }
     }
 
-    fn target_error(&self, source: crate::Error) -> MigrationError {
-        MigrationError::Target {
-            url: self.url.clone(),
-            source: Box::new(source),
+    fn next_ready(&mut self) -> Option<Outcome> {
+        match &mut self.sink {
+            Sink::Single(w) => w.try_next_outcome(),
+            Sink::Cluster(c) => c.try_next_outcome(),
         }
     }
 
     fn drain_ready(&mut self) -> Result<(), MigrationError> {
         let mut first_error = None;
-        while let Some(outcome) = self.writer.try_next_outcome() {
+        while let Some(outcome) = self.next_ready() {
             if let Err(e) = self.outcome(outcome) {
                 first_error.get_or_insert(e);
             }

@@ -194,6 +194,14 @@ impl MigrationBuilder {
         self
     }
 
+    /// What a source transaction or script writing keys in several slots of a cluster
+    /// target does (default [`CrossSlot::Apply`](super::CrossSlot::Apply): command by
+    /// command, counted). Standalone targets are not concerned.
+    pub fn cross_slot(mut self, mode: super::CrossSlot) -> Self {
+        self.settings.cross_slot = mode;
+        self
+    }
+
     /// Starts the migration on the current tokio runtime.
     ///
     /// Configuration errors (no source or target) are returned by

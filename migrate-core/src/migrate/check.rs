@@ -1146,7 +1146,17 @@ async fn target_state(
         Source::Live(c) => c.url().addr(),
     };
     let fp = checkpoint::fingerprint(&source_addr, &settings);
-    let ckpt = match t.call(&["GET", CHECKPOINT_KEY]).await {
+    // On a cluster target the checkpoint (its floor key) is on its slot's master.
+    let slot = crate::key_slot(CHECKPOINT_KEY.as_bytes());
+    let owner = tlayout.topology.as_ref().and_then(|topo| {
+        let m = topo.master_for_slot(slot)?;
+        tlayout.nodes.iter().position(|(n, _)| n.same(m))
+    });
+    let reader = match owner {
+        Some(i) => &mut tlayout.nodes[i].1,
+        None => &mut *t,
+    };
+    let ckpt = match reader.call(&["GET", CHECKPOINT_KEY]).await {
         Ok(f) if !f.is_null() && !f.is_error() => f.as_bytes().map(Checkpoint::parse),
         _ => None,
     };

@@ -24,8 +24,11 @@
 //!
 //! A cluster source keeps one key per shard: [`CHECKPOINT_KEY`]`:<shard>` (`:s0`,
 //! `:s5461`: the shard's lowest slot at discovery), its fingerprint naming the shard id
-//! instead of a node address. A cluster target will keep such keys on every node (a hash
-//! tag per node slot, built from the base key). The format and the scheme stay the same.
+//! instead of a node address. A cluster target keeps, besides each such base key (there
+//! the *floor*: every slot holds at least its position, written once a batch is applied),
+//! one key per slot written, `<base key>{<tag of the slot>}`, set in each slot's
+//! `MULTI`/`EXEC` of a batch; a resume skips the replicated commands each slot already
+//! holds (see `cluster_sink`). The format stays the same.
 
 use std::fmt;
 

@@ -195,6 +195,46 @@ pub enum MigrationError {
         /// What is wrong.
         reason: String,
     },
+    /// A cluster target did not serve a command for
+    /// the retry budget (redirections, `TRYAGAIN`, `CLUSTERDOWN`, a master failing over).
+    #[error("target cluster {url}: {command}{} on {node}: not served after {attempts} attempts over {waited:?}; last: {last} (check CLUSTER INFO and CLUSTER NODES on the target)", slot.map(|s| format!(" (slot {s})")).unwrap_or_default())]
+    ClusterUnavailable {
+        /// The target's URL, redacted.
+        url: String,
+        /// The command name.
+        command: String,
+        /// The slot, when routed by slot.
+        slot: Option<u16>,
+        /// The node it was sent to last.
+        node: String,
+        /// Attempts made.
+        attempts: u32,
+        /// Time spent.
+        waited: std::time::Duration,
+        /// The last reply or connection error.
+        last: String,
+    },
+    /// The source has keys in dbs that the cluster target does not have (a cluster has db 0
+    /// only, Valkey 9 clusters `cluster-databases`): refused before they are written.
+    #[error("target {url} is a cluster with {} (the source has keys in {}): map them with --map-db N=0, or leave them out with --exclude-db N", if *allowed == 1 { "db 0 only".to_string() } else { format!("dbs 0 to {}", allowed - 1) }, dbs.iter().map(|d| format!("db {d}")).collect::<Vec<_>>().join(", "))]
+    ClusterDbs {
+        /// The target's URL, redacted.
+        url: String,
+        /// The target dbs the source would write that the cluster lacks.
+        dbs: Vec<u32>,
+        /// How many dbs the cluster has.
+        allowed: u32,
+    },
+    /// A source transaction or script touches keys of several slots, and the migration was
+    /// told to stop rather than apply it command by command
+    /// ([`CrossSlot::Refuse`](crate::migrate::CrossSlot::Refuse)).
+    #[error("a source transaction (source offset {offset}) writes keys in {slots} slots of the cluster target: it cannot stay atomic there; stopped as --cross-slot refuse asks (use --cross-slot apply to apply it command by command)")]
+    CrossSlotRefused {
+        /// The source offset the transaction ends at.
+        offset: u64,
+        /// How many distinct slots it writes.
+        slots: usize,
+    },
     /// The migration task ended abnormally (a panic).
     #[error("internal error: {0}")]
     Internal(String),

@@ -69,6 +69,9 @@ impl Incremental {
                 r
             }
             Translated::Apply(unit) => {
+                if unit.atomic {
+                    ap.atomic_unit(&unit.commands, offset).await?;
+                }
                 let wrap = unit.atomic && !batched;
                 if wrap {
                     ap.multi()?;

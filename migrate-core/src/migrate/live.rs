@@ -253,22 +253,25 @@ impl Live {
                         ap.report.rdb_bytes = len;
                         publish_full(tracker, fs, ap);
                         if let Some(keys) = fs.take_keys() {
-                            let mut scan =
-                                conn::connect(&self.target, self.connect_timeout).await?;
                             let unlink = self.version.has_unlink();
                             if let Some(follow) = self.shard.as_mut() {
                                 follow.refresh_slots().await;
                             }
                             let slots = self.shard.as_ref().map(|f| &f.slots[..]);
-                            let removed = super::sweep::sweep(
-                                &mut scan,
-                                &keys,
-                                &self.filter,
-                                slots,
-                                unlink,
-                                ap,
-                            )
-                            .await?;
+                            let mut removed = 0;
+                            // Every master of a cluster target, else the target.
+                            for cfg in &super::cluster_sink::scan_targets(ap, &self.target) {
+                                let mut scan = conn::connect(cfg, self.connect_timeout).await?;
+                                removed += super::sweep::sweep(
+                                    &mut scan,
+                                    &keys,
+                                    &self.filter,
+                                    slots,
+                                    unlink,
+                                    ap,
+                                )
+                                .await?;
+                            }
                             ap.report.keys_swept += removed;
                             tracing::info!(target: "migrate", "healing full sync: {removed} stale keys removed ({} keys in the snapshot)", keys.len());
                         }
@@ -427,18 +430,21 @@ impl Live {
             return Ok(());
         };
         follow.refresh_slots().await;
-        let mut scan = conn::connect(&self.target, self.connect_timeout).await?;
         let keys = super::sweep::KeySet::default();
         let unlink = self.version.has_unlink();
-        let removed = super::sweep::sweep(
-            &mut scan,
-            &keys,
-            &self.filter,
-            Some(&follow.slots),
-            unlink,
-            ap,
-        )
-        .await?;
+        let mut removed = 0;
+        for cfg in &super::cluster_sink::scan_targets(ap, &self.target) {
+            let mut scan = conn::connect(cfg, self.connect_timeout).await?;
+            removed += super::sweep::sweep(
+                &mut scan,
+                &keys,
+                &self.filter,
+                Some(&follow.slots),
+                unlink,
+                ap,
+            )
+            .await?;
+        }
         ap.report.commands_applied += 1;
         tracing::info!(target: "migrate", "shard {}: {name} on the source: the {removed} keys of its slots removed from the target", follow.id);
         Ok(())

@@ -129,6 +129,42 @@
 //!   `once` ends when every shard has caught up; one shard failing stops the others
 //!   (checkpoints written) and ends with [`MigrationError::Shard`].
 //!
+//! # Cluster targets
+//! A target URL naming any node of a Redis Cluster (`INFO cluster`: `cluster_enabled:1`)
+//! is written through one pipelined connection per master (same TLS and ACL login), each
+//! command to the master of its keys' slot; [`Report::target_cluster_masters`] says so.
+//! - `MOVED` updates the slot map and resends; `ASK` sends `ASKING` + the command to that
+//!   node; `TRYAGAIN`, `CLUSTERDOWN` and unreachable masters are retried with backoff for
+//!   30 s per command, then [`MigrationError::ClusterUnavailable`] names the slot, the node
+//!   and the last reply. A master that dies (killed, failed over) is replaced by the new
+//!   owner after reading the topology again; writes keep their order per key.
+//! - `FLUSHALL`, `FLUSHDB`, `FUNCTION ...` and `SCRIPT ...` go to every master (a library
+//!   is counted once). Commands with keys in several slots are split per slot when that
+//!   has the same effect (`DEL`, `UNLINK`, `TOUCH`, `MSET`: [`Report::cross_slot_split`]);
+//!   the others (`RENAME`, `COPY`, `SMOVE`, `LMOVE`, `*STORE`, `BITOP`, `PFMERGE`,
+//!   `MSETNX`, ...) run on temporary copies of their keys sharing one slot (`DUMP`/`PTTL`/
+//!   `RESTORE` under the reserved prefix), and the results are copied back
+//!   ([`Report::cross_slot_commands`]).
+//! - Source transactions and scripts whose keys span slots cannot stay atomic: they are
+//!   applied command by command, in order, counted ([`Report::cross_slot_transactions`])
+//!   with one warning, or refused with [`CrossSlot::Refuse`]
+//!   ([`MigrationBuilder::cross_slot`]).
+//! - Checkpoints and resume work as above, per slot: each batch becomes one `MULTI`/`EXEC`
+//!   per slot with that slot's checkpoint key; resuming skips, per slot, the commands it
+//!   already holds. Exactly once per slot; the exceptions are a crash in the middle of a
+//!   cross-slot command's copy back, and a keyless command (`FLUSHALL`, `FUNCTION LOAD`)
+//!   right before a crash, which may run again (a `FUNCTION LOAD` without `REPLACE` then
+//!   fails). Without checkpoints, and in the full sync, a command in flight on a master
+//!   that died is sent again only when running it twice does no harm (`SET`, `DEL`,
+//!   `RESTORE`, `HSET`, ...); the others are reported as failures, with their key.
+//! - A cluster has db 0 only (Valkey 9: `cluster-databases`): a source with keys in other
+//!   dbs needs a db map to 0 or an exclusion, else [`MigrationError::ClusterDbs`] names
+//!   them before anything is written. The not-empty check, the preflight's module and
+//!   library checks and the healing sweep ask every master.
+//! - Not yet: [`Conflict::Skip`] with keys written as commands (use
+//!   [`WriteMode::Restore`]), RDB type probing (`probe_restore`), RediSearch indexes on
+//!   masters other than the URL's node.
+//!
 //! # Logging
 //! Through `tracing` (target `migrate`): connections, phases, link failures, each failed
 //! write. URLs are always shown redacted; values never appear.
@@ -137,6 +173,7 @@ mod apply;
 mod builder;
 mod check;
 mod checkpoint;
+mod cluster_sink;
 mod conn;
 mod error;
 mod fullsync;
@@ -163,7 +200,7 @@ pub use conn::{connect, Io, Stream};
 pub(crate) use conn::{open, OpenError};
 pub use error::MigrationError;
 pub use limit::Limits;
-pub use options::{Conflict, ErrorPolicy, Source, TargetConfig, WriteMode};
+pub use options::{Conflict, CrossSlot, ErrorPolicy, Source, TargetConfig, WriteMode};
 pub use progress::{Phase, Progress, ShardProgress};
 pub use replication_client::TlsOptions;
 pub(crate) use report::{json_str, key_text};

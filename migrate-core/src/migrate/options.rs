@@ -100,6 +100,20 @@ pub enum ErrorPolicy {
     SkipAndCount,
 }
 
+/// What a source transaction or script whose keys span several slots of a cluster target
+/// does (a cluster runs a transaction only when all its keys share one slot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CrossSlot {
+    /// Apply its commands one by one, in order (not atomically), count it in
+    /// [`Report::cross_slot_transactions`](super::Report::cross_slot_transactions) and warn
+    /// once. Default.
+    #[default]
+    Apply,
+    /// Stop the migration at the first one ([`MigrationError::CrossSlotRefused`](super::MigrationError::CrossSlotRefused)).
+    Refuse,
+}
+
 /// Everything the builder collects besides the source and target.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
@@ -128,6 +142,8 @@ pub(crate) struct Settings {
     pub(crate) prefer_replica: bool,
     /// Cluster sources: how often the topology is read again (zero: never).
     pub(crate) rediscover_every: Duration,
+    /// Cluster targets: what a cross-slot source transaction or script does.
+    pub(crate) cross_slot: CrossSlot,
 }
 
 impl Default for Settings {
@@ -154,6 +170,7 @@ impl Default for Settings {
             max_full_syncs: 2,
             prefer_replica: false,
             rediscover_every: Duration::from_secs(10),
+            cross_slot: CrossSlot::Apply,
         }
     }
 }

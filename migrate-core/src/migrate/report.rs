@@ -172,6 +172,26 @@ pub struct Report {
     pub source_mode: String,
     /// Why scan mode was used when it was not asked for (the source's refusal).
     pub source_mode_reason: Option<String>,
+    /// The number of masters when the target is a Redis Cluster (`None`: standalone).
+    pub target_cluster_masters: Option<usize>,
+    /// Cluster target: commands whose keys span slots and that no split serves (`RENAME`,
+    /// `SMOVE`, `*STORE`, ...), run on temporary keys sharing one slot and copied back.
+    pub cross_slot_commands: u64,
+    /// Cluster target: commands split into one command per slot (`DEL`, `UNLINK`, `TOUCH`,
+    /// `MSET` across slots).
+    pub cross_slot_split: u64,
+    /// Cluster target: source transactions and scripts writing keys in several slots,
+    /// applied command by command (not atomically).
+    pub cross_slot_transactions: u64,
+    /// Cluster target: `MOVED` and `ASK` redirections followed.
+    pub cluster_redirects: u64,
+    /// Cluster target: commands retried (`TRYAGAIN`, `CLUSTERDOWN`, a master failing over).
+    pub cluster_retries: u64,
+    /// Cluster target: commands sent again after their master's connection died.
+    pub cluster_resent: u64,
+    /// Cluster target, resumed: replicated commands not applied again because their
+    /// slot's checkpoint showed them applied (the floor checkpoint lags the slots').
+    pub cluster_resume_skipped: u64,
     /// Scan mode's counts (scanned, copied, re-copied, deleted, reconciled keys, the change
     /// queue at the end).
     pub scan: Option<super::ScanStats>,
@@ -428,6 +448,38 @@ impl Report {
         );
         field(&mut o, "checkpoint_offset", opt_num(self.checkpoint_offset));
         field(&mut o, "restore_probe", json_map(self.restore_probe.iter()));
+        field(
+            &mut o,
+            "target_cluster_masters",
+            opt_num(self.target_cluster_masters.map(|n| n as u64)),
+        );
+        field(
+            &mut o,
+            "cross_slot_commands",
+            self.cross_slot_commands.to_string(),
+        );
+        field(
+            &mut o,
+            "cross_slot_split",
+            self.cross_slot_split.to_string(),
+        );
+        field(
+            &mut o,
+            "cross_slot_transactions",
+            self.cross_slot_transactions.to_string(),
+        );
+        field(
+            &mut o,
+            "cluster_redirects",
+            self.cluster_redirects.to_string(),
+        );
+        field(&mut o, "cluster_retries", self.cluster_retries.to_string());
+        field(&mut o, "cluster_resent", self.cluster_resent.to_string());
+        field(
+            &mut o,
+            "cluster_resume_skipped",
+            self.cluster_resume_skipped.to_string(),
+        );
         let warnings: Vec<String> = self.warnings.iter().map(|w| json_str(w)).collect();
         field(&mut o, "warnings", json_list(&warnings));
         field(&mut o, "partial_resyncs", self.partial_resyncs.to_string());

@@ -7,7 +7,7 @@ use replication_client::{RdbMode, Replica};
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 
-use super::apply::Applier;
+use super::apply::{Applier, Sink};
 use super::checkpoint::{self, Checkpoint, CheckpointPhase, CHECKPOINT_KEY};
 use super::conn;
 use super::fullsync::{FullSync, FullSyncConfig};
@@ -99,7 +99,13 @@ async fn run_inner(
         Source::Live(c) => c.url().addr(),
     };
     let fingerprint = checkpoint::fingerprint(&source_addr, s);
-    let resume = if s.reset_checkpoint {
+    let mut cluster = super::cluster_sink::detect(&mut target, &url).await;
+    let checkpoint_on = s.checkpoint;
+    let resume = if let Some(c) = cluster.as_mut() {
+        // Its checkpoint keys: reset, or read (see cluster_sink).
+        c.start(&job.target, s, CHECKPOINT_KEY, &fingerprint, report)
+            .await?
+    } else if s.reset_checkpoint {
         target.call(&["DEL", CHECKPOINT_KEY]).await.map_err(terr)?;
         tracing::info!(target: "migrate", "checkpoint removed: starting over");
         None
@@ -112,10 +118,16 @@ async fn run_inner(
         tracing::info!(target: "migrate", "resuming from the target's checkpoint: {c}");
         report.resumed_from = Some(c.to_string());
     }
+    if let (Some(c), Source::Live(config)) = (&cluster, &job.source) {
+        super::cluster_sink::check_source_dbs(config, s, c.dbs, &url).await?;
+    }
     if s.conflict == Conflict::Refuse && resume.is_none() {
         // Every db the filter can write to (source dbs 0..=255 covers any mapping).
         let dbs = s.filter.target_dbs(0..256);
-        let busy = target.keyspace().await.map_err(terr)?.non_empty(dbs);
+        let busy = match &cluster {
+            None => target.keyspace().await.map_err(terr)?.non_empty(dbs),
+            Some(c) => c.non_empty(&job.target, s.connect_timeout, dbs).await?,
+        };
         if !busy.is_empty() {
             return Err(MigrationError::TargetNotEmpty { url, dbs: busy });
         }
@@ -136,6 +148,10 @@ async fn run_inner(
         report,
     )
     .await?;
+    if let Some(c) = &cluster {
+        // The preflight asked the URL's node; the other masters must agree.
+        c.check_masters(&job.target, s, &pre, conflict).await?;
+    }
     let exists = if conflict == Conflict::Skip && s.write_mode != super::WriteMode::Restore {
         Some(conn::connect(&job.target, s.connect_timeout).await?)
     } else {
@@ -144,22 +160,28 @@ async fn run_inner(
     // The version tables know Redis and Valkey; any other server is asked.
     let probe = s.probe_restore.unwrap_or(
         !matches!(version.family, ServerFamily::Redis | ServerFamily::Valkey) || version.major == 0,
-    );
+    ) && cluster.is_none();
     if probe {
         tracing::info!(target: "migrate", "probing which RDB types the target ({version}) restores");
     }
     let mut wopts = s.writer.clone().unwrap_or_else(|| target.writer_options());
     let max_bulk = wopts.max_bulk_len.min(target.proto_max_bulk_len());
     wopts = wopts.with_max_bulk_len(max_bulk);
-    let writer = target.into_writer(wopts);
+    let sink = match cluster {
+        None => Sink::Single(target.into_writer(wopts)),
+        Some(c) => Sink::Cluster(Box::new(
+            c.open(&job.target, s.connect_timeout, wopts).await?,
+        )),
+    };
     let ap = slot.insert(Applier::new(
-        writer,
+        sink,
         url.clone(),
         s.conflict,
         s.on_error,
         s.max_listed,
         std::mem::take(report),
     ));
+    ap.cross_slot = s.cross_slot;
     let buckets = super::limit::Buckets::new(&s.limits);
     ap.target_ops = buckets.target_ops.clone();
     let _ = tracker.buckets.set(buckets.clone());
@@ -181,7 +203,7 @@ async fn run_inner(
         Source::RdbFile(path) => {
             ap.report.source_mode = "file".into();
             let fs = FullSync::new(fs_config(path.display().to_string()), exists);
-            let ckpt = s.checkpoint.then(|| CheckpointWriter {
+            let ckpt = checkpoint_on.then(|| CheckpointWriter {
                 key: bytes::Bytes::from_static(CHECKPOINT_KEY.as_bytes()),
                 fingerprint: fingerprint.clone(),
                 source: path.display().to_string(),
@@ -220,7 +242,11 @@ async fn run_inner(
             let Some(replica) = replica else {
                 ap.report.source_mode = "scan".into();
                 ap.report.source_mode_reason = refused;
+                let target_nodes = super::cluster_sink::scan_targets(ap, &job.target);
+                let cluster = ap.cluster().is_some();
                 let job = scan::ScanJob {
+                    target_nodes,
+                    cluster,
                     source: TargetConfig {
                         url: config_url(job),
                         tls: match &job.source {
@@ -240,7 +266,7 @@ async fn run_inner(
             ap.report.source_mode = "psync".into();
             let live = Live {
                 source_bytes: buckets.source_bytes.clone(),
-                ckpt: s.checkpoint.then(|| CheckpointWriter {
+                ckpt: checkpoint_on.then(|| CheckpointWriter {
                     key: bytes::Bytes::from_static(CHECKPOINT_KEY.as_bytes()),
                     fingerprint: fingerprint.clone(),
                     source: origin.clone(),
@@ -350,6 +376,11 @@ pub async fn forget_checkpoint(
     timeout: Duration,
 ) -> Result<bool, MigrationError> {
     let mut t = conn::connect(target, timeout).await?;
+    if let Some(c) = super::cluster_sink::detect(&mut t, &target.url.to_string()).await {
+        // Every checkpoint key (of every source shard), on every master.
+        return super::cluster_sink::forget_all(target, timeout, &c.topology, CHECKPOINT_KEY, true)
+            .await;
+    }
     let terr = |source| MigrationError::Target {
         url: target.url.to_string(),
         source: Box::new(source),

@@ -31,7 +31,7 @@ use replication_client::{RdbMode, Replica, ResumePoint};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-use super::apply::Applier;
+use super::apply::{Applier, Sink};
 use super::checkpoint::{self, Checkpoint, CheckpointPhase, CHECKPOINT_KEY};
 use super::conn;
 use super::fullsync::FullSyncConfig;
@@ -574,7 +574,13 @@ struct Ctx {
     /// The libraries of the first shard's master: the other shards leave them out.
     first_libraries: Arc<std::collections::HashSet<bytes::Bytes>>,
     moves: Arc<Moves>,
+    /// The target, when it is a cluster (each shard opens its own sink from it).
+    cluster_target: Option<super::cluster_sink::Detected>,
 }
+
+/// How a shard starts: its checkpoint (`None`: a full sync) and, for a cluster target, the
+/// cluster its sink opens (with what the shard's checkpoint keys said).
+type Start = (Option<Checkpoint>, Option<super::cluster_sink::Detected>);
 
 /// The end of one shard's task.
 struct Done {
@@ -689,12 +695,21 @@ pub(crate) async fn run(
         url: url.clone(),
         source: Box::new(source),
     };
+    // A cluster target: each shard writes through its own cluster sink, with its own
+    // per-slot checkpoint keys built from the shard's key.
+    let cluster_target = super::cluster_sink::detect(&mut target, &url).await;
     // Each shard's checkpoint.
     let mut resumes: Vec<Option<Checkpoint>> = Vec::new();
+    let mut sinks: Vec<Option<super::cluster_sink::Detected>> = Vec::new();
     for p in &plans {
         let key = format!("{CHECKPOINT_KEY}:{}", p.id);
         let fp = checkpoint::fingerprint(&format!("cluster-shard:{}", p.id), s);
-        let c = if s.reset_checkpoint {
+        let c = if let Some(ct) = &cluster_target {
+            let mut d = ct.fresh();
+            let c = d.start(&job.target, s, &key, &fp, report).await?;
+            sinks.push(Some(d));
+            c
+        } else if s.reset_checkpoint {
             target.call(&["DEL", &key]).await.map_err(terr)?;
             None
         } else if s.checkpoint {
@@ -713,11 +728,17 @@ pub(crate) async fn run(
             }
         }
         resumes.push(c);
+        if cluster_target.is_none() {
+            sinks.push(None);
+        }
     }
     let any_resume = resumes.iter().any(Option::is_some);
     if s.conflict == Conflict::Refuse && !any_resume {
         let dbs = s.filter.target_dbs(0..256);
-        let busy = target.keyspace().await.map_err(terr)?.non_empty(dbs);
+        let busy = match &cluster_target {
+            None => target.keyspace().await.map_err(terr)?.non_empty(dbs),
+            Some(c) => c.non_empty(&job.target, s.connect_timeout, dbs).await?,
+        };
         if !busy.is_empty() {
             return Err(MigrationError::TargetNotEmpty { url, dbs: busy });
         }
@@ -737,10 +758,14 @@ pub(crate) async fn run(
         report,
     )
     .await?;
+    if let Some(c) = &cluster_target {
+        // The preflight asked the URL's node; the other masters must agree.
+        c.check_masters(&job.target, s, &pre, conflict).await?;
+    }
     let version = target.version();
     let probe = s.probe_restore.unwrap_or(
         !matches!(version.family, ServerFamily::Redis | ServerFamily::Valkey) || version.major == 0,
-    );
+    ) && cluster_target.is_none();
     let mut wopts = s.writer.clone().unwrap_or_else(|| target.writer_options());
     let max_bulk = wopts.max_bulk_len.min(target.proto_max_bulk_len());
     wopts = wopts.with_max_bulk_len(max_bulk);
@@ -779,6 +804,7 @@ pub(crate) async fn run(
         first_id,
         first_libraries,
         moves: Arc::new(Moves::default()),
+        cluster_target,
     });
     let mut seeds = addrs(&topo);
     let seed = source.url().addr();
@@ -788,9 +814,9 @@ pub(crate) async fn run(
     let mut set: JoinSet<Done> = JoinSet::new();
     let mut known: Vec<Plan> = Vec::new();
     let mut running: Vec<Running> = Vec::new();
-    for (p, c) in plans.into_iter().zip(resumes) {
+    for ((p, c), sink) in plans.into_iter().zip(resumes).zip(sinks) {
         known.push(p.clone());
-        running.push(spawn(&ctx, &mut set, tracker, p, c, &seeds, None));
+        running.push(spawn(&ctx, &mut set, tracker, p, (c, sink), &seeds, None));
     }
     let mut done: Vec<Done> = Vec::new();
     let mut first_err: Option<MigrationError> = None;
@@ -876,7 +902,11 @@ pub(crate) async fn run(
                     tracing::info!(target: "migrate", "a new shard {} serves slots {} ({}): starting its link", p.id, slots_text(&p.slots), p.master);
                     let key = format!("{CHECKPOINT_KEY}:{}", p.id);
                     let fp = checkpoint::fingerprint(&format!("cluster-shard:{}", p.id), s);
-                    let c = if s.checkpoint {
+                    let mut sink = ctx.cluster_target.as_ref().map(super::cluster_sink::Detected::fresh);
+                    let c = if let Some(d) = sink.as_mut() {
+                        let mut scratch = Report::default();
+                        d.start(&job.target, s, &key, &fp, &mut scratch).await.unwrap_or(None)
+                    } else if s.checkpoint {
                         read_checkpoint(&mut target, &url, &key, &fp).await.unwrap_or(None)
                     } else {
                         None
@@ -892,7 +922,7 @@ pub(crate) async fn run(
                         }
                     }
                     known.push(p.clone());
-                    running.push(spawn(&ctx, &mut set, tracker, p, c, &seeds, Some(gate)));
+                    running.push(spawn(&ctx, &mut set, tracker, p, (c, sink), &seeds, Some(gate)));
                 }
                 let now = plan(&topo);
                 for k in &known {
@@ -1002,9 +1032,16 @@ async fn scan_instead(
 ) -> Result<StopReason, MigrationError> {
     let s = &ctx.settings;
     let target = conn::connect(&ctx.job_target, s.connect_timeout).await?;
-    let writer = target.into_writer(ctx.wopts.clone());
+    let sink = match &ctx.cluster_target {
+        None => Sink::Single(target.into_writer(ctx.wopts.clone())),
+        Some(d) => Sink::Cluster(Box::new(
+            d.fresh()
+                .open(&ctx.job_target, s.connect_timeout, ctx.wopts.clone())
+                .await?,
+        )),
+    };
     let mut ap = Applier::new(
-        writer,
+        sink,
         ctx.url.clone(),
         s.conflict,
         s.on_error,
@@ -1014,7 +1051,12 @@ async fn scan_instead(
     ap.target_ops = ctx.buckets.target_ops.clone();
     ap.report.source_mode = "scan".into();
     ap.report.source_mode_reason = Some(reason);
+    ap.cross_slot = s.cross_slot;
+    let target_nodes = super::cluster_sink::scan_targets(&ap, &job.target);
+    let cluster = ap.cluster().is_some();
     let scan_job = scan::ScanJob {
+        target_nodes,
+        cluster,
         source: TargetConfig {
             url: source.url().clone(),
             tls: source.tls_options().clone(),
@@ -1040,7 +1082,7 @@ fn spawn(
     set: &mut JoinSet<Done>,
     tracker: &Tracker,
     plan: Plan,
-    resume: Option<Checkpoint>,
+    start: Start,
     seeds: &[String],
     gate: Option<Gate>,
 ) -> Running {
@@ -1075,7 +1117,7 @@ fn spawn(
     let ctx = ctx.clone();
     set.spawn(async move {
         let mut report = ctx.base_report.clone();
-        let result = run_shard(&ctx, &plan, resume, follow, &child, &mut report, gate).await;
+        let result = run_shard(&ctx, &plan, start, follow, &child, &mut report, gate).await;
         if result.is_err() {
             child.update(|p| p.phase = Phase::Done);
         }
@@ -1093,7 +1135,7 @@ fn spawn(
 async fn run_shard(
     ctx: &Ctx,
     plan: &Plan,
-    resume: Option<Checkpoint>,
+    (resume, sink): Start,
     follow: Follow,
     tracker: &Tracker,
     report: &mut Report,
@@ -1132,9 +1174,15 @@ async fn run_shard(
     } else {
         None
     };
-    let writer = target.into_writer(ctx.wopts.clone());
+    let sink = match sink {
+        None => Sink::Single(target.into_writer(ctx.wopts.clone())),
+        Some(d) => Sink::Cluster(Box::new(
+            d.open(&ctx.job_target, s.connect_timeout, ctx.wopts.clone())
+                .await?,
+        )),
+    };
     let mut ap = Applier::new(
-        writer,
+        sink,
         ctx.url.clone(),
         s.conflict,
         s.on_error,
@@ -1142,6 +1190,7 @@ async fn run_shard(
         std::mem::take(report),
     );
     ap.target_ops = ctx.buckets.target_ops.clone();
+    ap.cross_slot = s.cross_slot;
     let result = async {
         let point = resume
             .as_ref()

@@ -260,6 +260,11 @@ pub(crate) fn refusal(e: &replication_client::Error) -> Option<String> {
 pub(crate) struct ScanJob {
     pub(crate) source: TargetConfig,
     pub(crate) target: TargetConfig,
+    /// Where the target's keys are counted and scanned: every master of a cluster target,
+    /// else the target.
+    pub(crate) target_nodes: Vec<TargetConfig>,
+    /// The target is a cluster.
+    pub(crate) cluster: bool,
     pub(crate) fs_config: FullSyncConfig,
     pub(crate) timeout: Duration,
     pub(crate) once: bool,
@@ -292,7 +297,8 @@ struct Runner {
     src: Sources,
     /// Subscriptions by node (`host:port`; the seed's for a standalone source).
     subs: Vec<(String, Abort)>,
-    tgt: Target<Stream>,
+    /// One connection per entry of [`ScanJob::target_nodes`].
+    tgts: Vec<Target<Stream>>,
     snap: Sink,
     again: Sink,
     changes: Arc<Changes>,
@@ -353,7 +359,15 @@ pub(crate) async fn run(
     let dbs: Vec<u32> = (0..databases)
         .filter(|d| job.fs_config.filter.target_db(*d).is_some())
         .collect();
-    let tgt = conn::connect(&job.target, job.timeout).await?;
+    if job.cluster && job.fs_config.conflict == Conflict::Skip {
+        return Err(MigrationError::Config(
+            "scan mode into a cluster target: --on-conflict skip is not supported yet (keys are checked with EXISTS on one node); use replace or refuse".into(),
+        ));
+    }
+    let mut tgts = Vec::with_capacity(job.target_nodes.len());
+    for node in &job.target_nodes {
+        tgts.push(conn::connect(node, job.timeout).await?);
+    }
     let exists = if job.fs_config.conflict == Conflict::Skip {
         Some(conn::connect(&job.target, job.timeout).await?)
     } else {
@@ -374,7 +388,7 @@ pub(crate) async fn run(
         job,
         src,
         subs,
-        tgt,
+        tgts,
         changes,
         stats: ScanStats {
             tracking,
@@ -1307,8 +1321,7 @@ impl Runner {
             return Ok(false);
         };
         let url = self.job.target.url.to_string();
-        let r = self
-            .tgt
+        let r = self.tgts[0]
             .call_many(&[
                 vec![&b"SELECT"[..], tdb.to_string().as_bytes()],
                 vec![&b"EXISTS"[..], &tkey[..]],
@@ -1396,22 +1409,28 @@ impl Runner {
             tgt_cmds.push(vec![b("SELECT"), Bytes::from(t.to_string())]);
             tgt_cmds.push(vec![b("DBSIZE")]);
         }
-        let url = self.job.target.url.to_string();
-        let t = self
-            .tgt
-            .call_many(&tgt_cmds)
-            .await
-            .map_err(|e| MigrationError::Target {
-                url,
-                source: Box::new(e),
-            })?;
+        // Summed over the masters of a cluster target.
+        let mut t: Vec<i64> = vec![0; tgt_cmds.len()];
+        for (i, tgt) in self.tgts.iter_mut().enumerate() {
+            let url = self.job.target_nodes[i].url.to_string();
+            let r = tgt
+                .call_many(&tgt_cmds)
+                .await
+                .map_err(|e| MigrationError::Target {
+                    url,
+                    source: Box::new(e),
+                })?;
+            for (sum, f) in t.iter_mut().zip(&r) {
+                *sum += f.as_integer().unwrap_or(0);
+            }
+        }
         // Source dbs that share a target db are compared as their sum.
         let mut by_target: std::collections::BTreeMap<u32, (i64, i64)> = Default::default();
         for (i, db) in dbs.iter().enumerate() {
             let tdb = f.target_db(*db).unwrap_or(*db);
             let e = by_target.entry(tdb).or_default();
             e.0 += s[i];
-            e.1 = t[2 * i + 1].as_integer().unwrap_or(0);
+            e.1 = t[2 * i + 1];
         }
         Ok(by_target
             .into_iter()
@@ -1486,73 +1505,74 @@ impl Runner {
         } else {
             "DEL"
         };
-        for (tdb, sources) in targets {
-            let r = self
-                .tgt
-                .call(&["SELECT".as_bytes(), tdb.to_string().as_bytes()])
-                .await
-                .map_err(terr)?;
-            if r.is_error() {
-                continue;
-            }
-            let mut cursor = Bytes::from_static(b"0");
-            loop {
-                let reply = self
-                    .tgt
-                    .call(&[
-                        &b"SCAN"[..],
-                        &cursor,
-                        b"COUNT",
-                        self.job.opts.count.to_string().as_bytes(),
-                    ])
+        // Every master of a cluster target.
+        for n in 0..self.tgts.len() {
+            for (&tdb, sources) in &targets {
+                let r = self.tgts[n]
+                    .call(&["SELECT".as_bytes(), tdb.to_string().as_bytes()])
                     .await
                     .map_err(terr)?;
-                let Some([next, Frame::Array(keys)]) = reply.as_slice() else {
-                    break;
-                };
-                let next = Bytes::copy_from_slice(next.as_bytes().unwrap_or(b"0"));
-                let keys: Vec<Bytes> = keys
-                    .iter()
-                    .filter_map(Frame::as_bytes)
-                    .filter(|k| !k.starts_with(RESERVED_PREFIX) && f.accepts_key(k))
-                    .filter(|k| units.is_none_or(|u| u.contains(&self.src.owner(k))))
-                    .map(Bytes::copy_from_slice)
-                    .collect();
-                let mut present = vec![false; keys.len()];
-                // Each key asked of its master.
-                let mut by_owner: std::collections::BTreeMap<usize, Vec<usize>> =
-                    Default::default();
-                for (i, k) in keys.iter().enumerate() {
-                    by_owner.entry(self.src.owner(k)).or_default().push(i);
+                if r.is_error() {
+                    continue;
                 }
-                for (owner, idx) in by_owner {
-                    for sdb in &sources {
-                        let mut cmds = vec![vec![b("SELECT"), Bytes::from(sdb.to_string())]];
-                        cmds.extend(idx.iter().map(|&i| vec![b("EXISTS"), keys[i].clone()]));
-                        let conn = &mut self.src.conns[owner];
-                        let r = conn.call_many(&cmds).await?;
-                        if r[0].is_error() {
-                            continue;
-                        }
-                        conn.assume_db(*sdb);
-                        for (&i, x) in idx.iter().zip(&r[1..]) {
-                            present[i] |= *x == Frame::Integer(1) || x.is_error();
+                let mut cursor = Bytes::from_static(b"0");
+                loop {
+                    let reply = self.tgts[n]
+                        .call(&[
+                            &b"SCAN"[..],
+                            &cursor,
+                            b"COUNT",
+                            self.job.opts.count.to_string().as_bytes(),
+                        ])
+                        .await
+                        .map_err(terr)?;
+                    let Some([next, Frame::Array(keys)]) = reply.as_slice() else {
+                        break;
+                    };
+                    let next = Bytes::copy_from_slice(next.as_bytes().unwrap_or(b"0"));
+                    let keys: Vec<Bytes> = keys
+                        .iter()
+                        .filter_map(Frame::as_bytes)
+                        .filter(|k| !k.starts_with(RESERVED_PREFIX) && f.accepts_key(k))
+                        .filter(|k| units.is_none_or(|u| u.contains(&self.src.owner(k))))
+                        .map(Bytes::copy_from_slice)
+                        .collect();
+                    let mut present = vec![false; keys.len()];
+                    // Each key asked of its master.
+                    let mut by_owner: std::collections::BTreeMap<usize, Vec<usize>> =
+                        Default::default();
+                    for (i, k) in keys.iter().enumerate() {
+                        by_owner.entry(self.src.owner(k)).or_default().push(i);
+                    }
+                    for (owner, idx) in by_owner {
+                        for sdb in sources {
+                            let mut cmds = vec![vec![b("SELECT"), Bytes::from(sdb.to_string())]];
+                            cmds.extend(idx.iter().map(|&i| vec![b("EXISTS"), keys[i].clone()]));
+                            let conn = &mut self.src.conns[owner];
+                            let r = conn.call_many(&cmds).await?;
+                            if r[0].is_error() {
+                                continue;
+                            }
+                            conn.assume_db(*sdb);
+                            for (&i, x) in idx.iter().zip(&r[1..]) {
+                                present[i] |= *x == Frame::Integer(1) || x.is_error();
+                            }
                         }
                     }
-                }
-                for (k, p) in keys.into_iter().zip(present) {
-                    if !p {
-                        let tag =
-                            crate::Tag::new(Some(tdb), del, ap.next_seq()).with_key(k.clone());
-                        ap.send(tag, &[Bytes::from_static(del.as_bytes()), k])
-                            .await?;
-                        self.stats.keys_reconciled += 1;
+                    for (k, p) in keys.into_iter().zip(present) {
+                        if !p {
+                            let tag =
+                                crate::Tag::new(Some(tdb), del, ap.next_seq()).with_key(k.clone());
+                            ap.send(tag, &[Bytes::from_static(del.as_bytes()), k])
+                                .await?;
+                            self.stats.keys_reconciled += 1;
+                        }
                     }
+                    if &next[..] == b"0" {
+                        break;
+                    }
+                    cursor = next;
                 }
-                if &next[..] == b"0" {
-                    break;
-                }
-                cursor = next;
             }
         }
         ap.flush().await?;

@@ -1,0 +1,2057 @@
+//! Writing to a Redis Cluster target: one pipelined [`Writer`] per master, each command
+//! routed to the master of its keys' slot, behind the same interface as the single writer
+//! of a standalone target ([`Sink`], used by the [`Applier`](super::apply::Applier)).
+//!
+//! # Routing
+//! - A command's keys are found with [`key_indexes`]; a command with keys in one slot goes
+//!   to that slot's master. Keyless `FLUSHALL`, `FLUSHDB`, `FUNCTION ...` and `SCRIPT ...`
+//!   go to every master (one outcome for all: applied when every master applied it).
+//! - Commands with keys in several slots are split where the split has the same effect
+//!   (`DEL`, `UNLINK`, `TOUCH`, `MSET`: one command per slot); the others (`RENAME`,
+//!   `SMOVE`, `LMOVE`, `*STORE`, `BITOP`, `PFMERGE`, `MSETNX`, ...) run on temporary copies
+//!   of their keys that share one hash tag, and the results are copied back
+//!   ([`plan`], [`cross_slot`]). Both are counted in the report.
+//! - Outcomes are handed out in the order the commands were given, whatever master
+//!   answered first, so the applier's per-key accounting and offsets work unchanged.
+//!
+//! # Topology changes
+//! - `MOVED`: the slot map is updated and the command sent to the new owner; `ASK`:
+//!   `ASKING` + the command to that node, the map unchanged; `TRYAGAIN`, `CLUSTERDOWN`,
+//!   `LOADING`, an unreachable node: retried with backoff (10 ms doubling to 500 ms) and the
+//!   topology read again, for at most [`RETRY_FOR`] per command, then one error naming the
+//!   slot, the node and the last reply ([`MigrationError::ClusterUnavailable`]).
+//! - Order per key: after any redirection, retry or topology change, every master's
+//!   pipeline is drained and the commands to resend go out in their original order before
+//!   any new command.
+//! - A master whose connection dies (killed, failed over): the topology is read again and
+//!   its commands go to the new owner. A command whose reply never came and which was never
+//!   completely written is resent; one that may have run before the connection died is
+//!   resent only when running it twice has the effect of running it once (`SET`, `DEL`,
+//!   `RESTORE` (sent again with `REPLACE`), `HSET`, `SADD`, `ZADD`, `PEXPIREAT`, ...);
+//!   others (`INCR`, `RPUSH`, ...) are reported as failures naming the key: they may or may
+//!   not have been applied. Inside checkpointed batches nothing is guessed (below).
+//!
+//! # Checkpoints (exactly once per slot)
+//! A cluster runs `MULTI`/`EXEC` only when every key is in one slot, so a replicated batch
+//! becomes one transaction per slot it touches: `MULTI`, the batch's commands of that slot,
+//! `SET <checkpoint key>{<tag of the slot>} <checkpoint>`, `EXEC`, on the slot's master
+//! ([`slot_key`]). A slot's data and its checkpoint change together, so the slot holds
+//! exactly the commands up to its checkpoint's offset. Once every transaction of a batch
+//! is applied, the base checkpoint key (the *floor*: every slot holds at least this much)
+//! is set to the batch's position; it is written outside any transaction and may lag.
+//! - Resume: PSYNC from the floor; a replicated command is skipped when its slot's
+//!   checkpoint key (found with `SCAN MATCH <base>{*` on every master, since resharding
+//!   moves them) is at or past its offset. Nothing lost, nothing applied twice, per slot.
+//! - A transaction whose `EXEC` may have run on a master that died: the slot's checkpoint
+//!   key, read on the new owner, says whether it did; if not, the whole transaction is sent
+//!   again there. `MOVED`, `TRYAGAIN` or `CLUSTERDOWN` inside it (the transaction was not
+//!   run): sent again whole; `ASK` (the slot is being migrated): retried until the slot
+//!   has moved.
+//! - Keyless and cross-slot commands inside a batch end the transactions so far (each slot
+//!   checkpointed at its last command) and run alone; a cross-slot command then sets the
+//!   checkpoints of the slots it wrote. A crash in the middle of one cross-slot command
+//!   (between copying its results back to two slots) can leave it half applied: this one
+//!   window is not exactly once; nor is a keyless command right before a crash (it is
+//!   skipped on resume only when a later checkpoint exists).
+//! - One checkpoint key per slot ever written stays on the target (about 120 bytes each),
+//!   under the reserved prefix: never copied, swept or counted; `forget` removes them all.
+//!
+//! Acknowledged writes that a killed master had not yet replicated to its replica are
+//! lost by Redis Cluster itself (replication is asynchronous); no client can see it.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use resp_codec::Frame;
+
+use super::checkpoint::Checkpoint;
+use super::conn::{self, Stream};
+use super::{MigrationError, TargetConfig};
+use crate::cluster::{self, ClusterClient, ClusterTopology, Node};
+use crate::command::key_indexes;
+use crate::{key_slot, Outcome, ServerError, ServerErrorKind, Tag, Writer, WriterOptions};
+
+/// How long one command may keep being retried (redirections, `TRYAGAIN`, `CLUSTERDOWN`,
+/// a master failing over) before the migration stops with a clear error.
+pub(crate) const RETRY_FOR: Duration = Duration::from_secs(30);
+/// Bound on reconnecting to a master after a failure.
+const RECONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// First wait between retries of a command.
+const FIRST_BACKOFF: Duration = Duration::from_millis(10);
+/// Longest wait between retries.
+const MAX_BACKOFF: Duration = Duration::from_millis(500);
+/// Redirections followed for one command before giving up.
+const MAX_REDIRECTS: u32 = 32;
+/// Commands whose outcome waits for an earlier one (answered by a slower master) before
+/// every pipeline is drained.
+const MAX_WAITING: usize = 50_000;
+/// Prefix of the temporary keys of cross-slot commands (under the reserved prefix).
+const TEMP_PREFIX: &[u8] = b"__redis-migrate:xslot:{__redis-migrate}:";
+
+/// What the cluster sink met, for the report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ClusterStats {
+    pub(crate) moved: u64,
+    pub(crate) ask: u64,
+    pub(crate) retries: u64,
+    pub(crate) refreshes: u64,
+    /// Commands sent again after their master's connection died.
+    pub(crate) resent: u64,
+    /// Commands split into one command per slot.
+    pub(crate) split: u64,
+    /// Commands run on temporary keys sharing one slot.
+    pub(crate) cross_slot: u64,
+    /// Resumed: replicated commands not applied again (their slot's checkpoint holds them).
+    pub(crate) skipped: u64,
+}
+
+/// What a resumed migration knows from the cluster's checkpoint keys.
+#[derive(Debug, Default)]
+pub(crate) struct Resume {
+    /// The checkpoint key (`None`: no checkpoint kept).
+    pub(crate) base: Option<Bytes>,
+    /// Per slot, the offset its checkpoint key holds (above the floor).
+    pub(crate) skip: HashMap<u16, u64>,
+    /// The highest offset of any checkpoint key.
+    pub(crate) max_seen: u64,
+}
+
+/// Whether a reply means "not here, not now": redirections and cluster states that pass.
+fn retryable(reply: &ServerError) -> bool {
+    matches!(
+        reply.kind(),
+        ServerErrorKind::Moved
+            | ServerErrorKind::Ask
+            | ServerErrorKind::TryAgain
+            | ServerErrorKind::ClusterDown
+            | ServerErrorKind::Loading
+            | ServerErrorKind::ReadOnly
+    )
+}
+
+/// A hash tag for each slot: `{tag}` puts a key in that slot.
+fn slot_tags() -> &'static [String] {
+    static TAGS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    TAGS.get_or_init(|| {
+        let mut tags = vec![String::new(); usize::from(crate::SLOTS)];
+        let mut left = tags.len();
+        let mut n = 0u64;
+        while left > 0 {
+            let t = format!("{n:x}");
+            let slot = usize::from(key_slot(t.as_bytes()));
+            if tags[slot].is_empty() {
+                tags[slot] = t;
+                left -= 1;
+            }
+            n += 1;
+        }
+        tags
+    })
+}
+
+/// The checkpoint key of `slot`: the base key with the slot's hash tag.
+pub(crate) fn slot_key(base: &[u8], slot: u16) -> Bytes {
+    let mut k = base.to_vec();
+    k.push(b'{');
+    k.extend_from_slice(slot_tags()[usize::from(slot)].as_bytes());
+    k.push(b'}');
+    Bytes::from(k)
+}
+
+/// Where a command goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    /// The master of this slot.
+    Slot(u16),
+    /// This master (keyless commands sent to every master).
+    Node(Node),
+}
+
+/// How a command is written to the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Plan {
+    /// One command to the master of the slot.
+    Slot(u16),
+    /// To every master.
+    AllMasters,
+    /// To one master (keyless commands that any node runs: `PUBLISH`, `EVAL` without keys).
+    AnyMaster,
+    /// One command per slot, in the order the slots first appear.
+    Split(Vec<(u16, Vec<Bytes>)>),
+    /// Keys in several slots that no split can serve: the key argument indexes.
+    CrossSlot(Vec<usize>),
+}
+
+/// How `args` is written to a cluster (see the module docs); `fallback_key` routes a command
+/// the key table does not know.
+pub(crate) fn plan(args: &[Bytes], fallback_key: Option<&[u8]>) -> Plan {
+    let name = args
+        .first()
+        .map(|a| a.to_ascii_uppercase())
+        .unwrap_or_default();
+    let Some(idx) = key_indexes(args) else {
+        return match fallback_key {
+            Some(k) => Plan::Slot(key_slot(k)),
+            None => Plan::AnyMaster,
+        };
+    };
+    if idx.is_empty() {
+        return match &name[..] {
+            b"FLUSHALL" | b"FLUSHDB" | b"FUNCTION" | b"SCRIPT" => Plan::AllMasters,
+            _ => Plan::AnyMaster,
+        };
+    }
+    let mut slots: Vec<u16> = idx.iter().map(|&i| key_slot(&args[i])).collect();
+    let first = slots[0];
+    if slots.iter().all(|&s| s == first) {
+        return Plan::Slot(first);
+    }
+    let pairs = match &name[..] {
+        b"DEL" | b"UNLINK" | b"TOUCH" => Some(1),
+        b"MSET" => Some(2),
+        _ => None,
+    };
+    let Some(width) = pairs else {
+        return Plan::CrossSlot(idx);
+    };
+    if idx.iter().any(|&i| i + width > args.len()) {
+        // Malformed (a key without its value): one slot, the server says what is wrong.
+        return Plan::Slot(first);
+    }
+    let mut out: Vec<(u16, Vec<Bytes>)> = Vec::new();
+    for (n, &i) in idx.iter().enumerate() {
+        let slot = slots[n];
+        let pos = match out.iter().position(|(s, _)| *s == slot) {
+            Some(p) => p,
+            None => {
+                out.push((slot, vec![args[0].clone()]));
+                out.len() - 1
+            }
+        };
+        out[pos].1.extend(args[i..i + width].iter().cloned());
+    }
+    slots.clear();
+    Plan::Split(out)
+}
+
+/// Whether running the command twice has the same effect as running it once (so that it
+/// can be resent when it may have run on a master that died).
+fn idempotent(args: &[Bytes]) -> bool {
+    let name = args
+        .first()
+        .map(|a| a.to_ascii_uppercase())
+        .unwrap_or_default();
+    let has = |word: &[u8]| args.iter().skip(2).any(|a| a.eq_ignore_ascii_case(word));
+    match &name[..] {
+        b"SET" => !has(b"GET"),
+        b"ZADD" => !has(b"INCR"),
+        b"RESTORE" | b"SETEX" | b"PSETEX" | b"MSET" | b"DEL" | b"UNLINK" | b"TOUCH" | b"HSET"
+        | b"HMSET" | b"HDEL" | b"SADD" | b"SREM" | b"ZREM" | b"PEXPIREAT" | b"EXPIREAT"
+        | b"PERSIST" | b"PFADD" | b"GEOADD" | b"SETBIT" | b"SETRANGE" | b"LSET" | b"XSETID"
+        | b"HPEXPIREAT" | b"HEXPIREAT" | b"HPERSIST" | b"FLUSHALL" | b"FLUSHDB" | b"SCRIPT" => true,
+        b"FUNCTION" => {
+            let sub = args
+                .get(1)
+                .map(|a| a.to_ascii_uppercase())
+                .unwrap_or_default();
+            sub == b"FLUSH" || (sub == b"LOAD" && has(b"REPLACE"))
+        }
+        _ => false,
+    }
+}
+
+/// One command given to a master's writer.
+#[derive(Clone)]
+struct Entry {
+    /// The applier's command it serves (several entries for a split or broadcast command).
+    gid: u64,
+    tag: Tag,
+    args: Vec<Bytes>,
+    route: Route,
+    /// The sink's own command (`ASKING`, the floor checkpoint): its outcome is ignored.
+    internal: bool,
+    /// Part of a slot transaction: (transaction id, attempt).
+    txn: Option<(u64, u32)>,
+    /// Send `ASKING` + the command to this node (an `ASK` redirection).
+    ask_to: Option<Node>,
+    redirects: u32,
+    first: Instant,
+    backoff: Duration,
+    wait_until: Option<Instant>,
+}
+
+impl Entry {
+    fn new(gid: u64, tag: Tag, args: Vec<Bytes>, route: Route) -> Entry {
+        Entry {
+            gid,
+            tag,
+            args,
+            route,
+            internal: false,
+            txn: None,
+            ask_to: None,
+            redirects: 0,
+            first: Instant::now(),
+            backoff: FIRST_BACKOFF,
+            wait_until: None,
+        }
+    }
+}
+
+/// One master's connection.
+struct NodeConn {
+    writer: Option<Writer<Stream>>,
+    /// The entries given to `writer`, in order: one outcome each.
+    inflight: VecDeque<Entry>,
+}
+
+/// The outcome of one applier command, waiting for all its entries.
+struct Group {
+    tag: Tag,
+    pending: usize,
+    failure: Option<Outcome>,
+    /// A batch's checkpoint: once delivered applied, the floor may move to it.
+    ckpt_value: Option<Bytes>,
+}
+
+impl Group {
+    fn new(tag: Tag, pending: usize) -> Group {
+        Group {
+            tag,
+            pending,
+            failure: None,
+            ckpt_value: None,
+        }
+    }
+}
+
+/// A checkpointed batch of replicated commands being collected: per slot, its commands.
+#[derive(Default)]
+struct Batch {
+    slots: BTreeMap<u16, Vec<Entry>>,
+    /// The batch's checkpoint command: (its applier id, the checkpoint value).
+    ckpt: Option<(u64, Bytes)>,
+}
+
+/// A slot transaction: `MULTI`, the batch's commands of one slot, `SET` of the slot's
+/// checkpoint key, `EXEC`, on the slot's master.
+struct TxnState {
+    slot: u16,
+    /// The commands, the checkpoint's `SET` last.
+    entries: Vec<Entry>,
+    /// The slot's checkpoint key and the offset it is set to.
+    ckpt_key: Bytes,
+    ckpt_offset: u64,
+    attempt: u32,
+    /// Outcomes of the current attempt so far.
+    got: Vec<(Entry, Outcome)>,
+    first: Instant,
+    backoff: Duration,
+    wait_until: Option<Instant>,
+    tries: u32,
+}
+
+/// The writer of a cluster target (see the module docs).
+pub(crate) struct ClusterSink {
+    template: TargetConfig,
+    url: String,
+    timeout: Duration,
+    wopts: WriterOptions,
+    topology: ClusterTopology,
+    nodes: HashMap<String, NodeConn>,
+    groups: BTreeMap<u64, Group>,
+    next_gid: u64,
+    next_deliver: u64,
+    ready: VecDeque<Outcome>,
+    resend: Vec<Entry>,
+    /// A redirection, a retry or a dead connection was seen: settle before the next send.
+    unsettled: bool,
+    refresh_needed: bool,
+    fatal: Option<MigrationError>,
+    in_txn: bool,
+    /// Dbs the cluster has (`cluster-databases` on Valkey 9, else 1).
+    pub(crate) dbs: u32,
+    client: Option<ClusterClient>,
+    pub(crate) stats: ClusterStats,
+    /// The checkpoint key (`None`: no checkpoint kept).
+    ckpt_base: Option<Bytes>,
+    batch: Option<Batch>,
+    /// A batch closed by `exec`, dispatched by the next async call.
+    closed: Vec<Batch>,
+    txns: HashMap<u64, TxnState>,
+    next_txn: u64,
+    resend_txns: Vec<u64>,
+    /// Transactions whose `EXEC` may have run on a master that died: their slot's
+    /// checkpoint key tells.
+    verify: Vec<u64>,
+    /// Resume: per slot, the offset its checkpoint key says it holds (commands at or below
+    /// it are not applied again).
+    skip: HashMap<u16, u64>,
+    /// Resume: the highest offset any checkpoint key holds.
+    max_seen: u64,
+    /// The last checkpoint value seen (for the offsets of slot checkpoints).
+    template_ckpt: Option<Checkpoint>,
+    /// The value of the last batch whose every command is applied.
+    confirmed: Option<Bytes>,
+    floor_written: Option<Bytes>,
+}
+
+impl ClusterSink {
+    /// Opens one writer per master of `topology`, logged in like `template`.
+    pub(crate) async fn open(
+        template: &TargetConfig,
+        timeout: Duration,
+        topology: ClusterTopology,
+        wopts: WriterOptions,
+        dbs: u32,
+        resume: Resume,
+    ) -> Result<ClusterSink, MigrationError> {
+        let mut sink = ClusterSink {
+            template: template.clone(),
+            url: template.url.to_string(),
+            timeout,
+            wopts,
+            topology,
+            nodes: HashMap::new(),
+            groups: BTreeMap::new(),
+            next_gid: 0,
+            next_deliver: 0,
+            ready: VecDeque::new(),
+            resend: Vec::new(),
+            unsettled: false,
+            refresh_needed: false,
+            fatal: None,
+            in_txn: false,
+            dbs,
+            client: None,
+            stats: ClusterStats::default(),
+            ckpt_base: resume.base,
+            batch: None,
+            closed: Vec::new(),
+            txns: HashMap::new(),
+            next_txn: 0,
+            resend_txns: Vec::new(),
+            verify: Vec::new(),
+            skip: resume.skip,
+            max_seen: resume.max_seen,
+            template_ckpt: None,
+            confirmed: None,
+            floor_written: None,
+        };
+        let masters: Vec<Node> = sink.topology.masters().into_iter().cloned().collect();
+        for m in masters {
+            sink.writer_for(&m).await?;
+        }
+        Ok(sink)
+    }
+
+    /// The masters serving slots now.
+    pub(crate) fn masters(&self) -> Vec<Node> {
+        self.topology.masters().into_iter().cloned().collect()
+    }
+
+    /// The configuration of a connection to `node`.
+    pub(crate) fn node_config(&self, node: &Node) -> TargetConfig {
+        node_config(&self.template, node)
+    }
+
+    async fn writer_for(&mut self, node: &Node) -> Result<(), MigrationError> {
+        let addr = node.addr();
+        let conn = self.nodes.entry(addr).or_insert_with(|| NodeConn {
+            writer: None,
+            inflight: VecDeque::new(),
+        });
+        if conn.writer.is_none() {
+            let cfg = node_config(&self.template, node);
+            // Reconnecting (a master that died) must not spend the retry budget on one
+            // connect timeout.
+            let timeout = if conn.inflight.is_empty() && self.stats.refreshes == 0 {
+                self.timeout
+            } else {
+                self.timeout.min(RECONNECT_TIMEOUT)
+            };
+            let target = conn::connect(&cfg, timeout).await?;
+            conn.writer = Some(target.into_writer(self.wopts.clone()));
+        }
+        Ok(())
+    }
+
+    /// Sends one applier command (see the module docs).
+    pub(crate) async fn send(
+        &mut self,
+        tag: Tag,
+        args: &[Bytes],
+        incremental: bool,
+    ) -> Result<(), MigrationError> {
+        self.close_pending().await;
+        if self.needs_settle() {
+            self.settle().await?;
+        }
+        if !incremental && (self.max_seen > 0 || !self.skip.is_empty()) {
+            // A new full sync: what the checkpoints said no longer applies.
+            self.skip.clear();
+            self.max_seen = 0;
+        }
+        let gid = self.next_gid;
+        self.next_gid += 1;
+        if let Some(base) = self.ckpt_base.clone() {
+            let set = args.len() >= 3 && args[0].eq_ignore_ascii_case(b"SET");
+            if set && tag.key.as_deref() == Some(&base[..]) {
+                return self.checkpoint(gid, tag, args, base).await;
+            }
+        }
+        let mut plan = plan(args, tag.key.as_deref());
+        if incremental && (self.max_seen > 0 || !self.skip.is_empty()) {
+            // Resumed: what a slot's checkpoint says it holds is not applied again.
+            let seq = tag.seq;
+            let held = |skip: &HashMap<u16, u64>, s: &u16| skip.get(s).is_some_and(|&o| seq <= o);
+            let skipped = match &mut plan {
+                Plan::Slot(s) => held(&self.skip, s),
+                Plan::Split(parts) => {
+                    parts.retain(|(s, _)| !held(&self.skip, s));
+                    parts.is_empty()
+                }
+                _ => seq <= self.max_seen,
+            };
+            if skipped {
+                self.stats.skipped += 1;
+                self.groups.insert(gid, Group::new(tag, 0));
+                self.deliver();
+                return self.check_fatal();
+            }
+        }
+        let mut barrier = None;
+        if self.batch.is_some() {
+            match plan {
+                Plan::Slot(slot) => {
+                    self.groups.insert(gid, Group::new(tag.clone(), 1));
+                    let e = Entry::new(gid, tag, args.to_vec(), Route::Slot(slot));
+                    let b = self.batch.as_mut().expect("checked");
+                    b.slots.entry(slot).or_default().push(e);
+                    return self.check_fatal();
+                }
+                Plan::Split(parts) => {
+                    self.stats.split += 1;
+                    self.groups
+                        .insert(gid, Group::new(tag.clone(), parts.len()));
+                    let b = self.batch.as_mut().expect("checked");
+                    for (slot, part) in parts {
+                        let e = Entry::new(gid, tag.clone(), part, Route::Slot(slot));
+                        b.slots.entry(slot).or_default().push(e);
+                    }
+                    return self.check_fatal();
+                }
+                ref other => {
+                    // Keyless or cross-slot: what the batch holds so far is applied first
+                    // (slot checkpoints at each slot's last command), then this command
+                    // alone.
+                    barrier = Some(matches!(other, Plan::AllMasters));
+                    let so_far = self.batch.replace(Batch::default()).unwrap_or_default();
+                    self.dispatch_batch(so_far).await;
+                    self.settle().await?;
+                }
+            }
+        }
+        let mut entries = Vec::new();
+        match plan {
+            Plan::Slot(slot) => entries.push(Entry::new(
+                gid,
+                tag.clone(),
+                args.to_vec(),
+                Route::Slot(slot),
+            )),
+            Plan::AllMasters => {
+                for m in self.masters() {
+                    entries.push(Entry::new(gid, tag.clone(), args.to_vec(), Route::Node(m)));
+                }
+            }
+            Plan::AnyMaster => match self.masters().into_iter().next() {
+                Some(m) => {
+                    entries.push(Entry::new(gid, tag.clone(), args.to_vec(), Route::Node(m)))
+                }
+                None => entries.push(Entry::new(gid, tag.clone(), args.to_vec(), Route::Slot(0))),
+            },
+            Plan::Split(parts) => {
+                self.stats.split += 1;
+                for (slot, part) in parts {
+                    entries.push(Entry::new(gid, tag.clone(), part, Route::Slot(slot)));
+                }
+            }
+            Plan::CrossSlot(idx) => {
+                self.stats.cross_slot += 1;
+                self.settle().await?;
+                let failure = self.cross_slot(&tag, args, &idx).await?;
+                if failure.is_none() && incremental {
+                    self.mark_slots(args, &idx, tag.seq, &tag).await?;
+                }
+                let mut g = Group::new(tag, 0);
+                g.failure = failure;
+                self.groups.insert(gid, g);
+                self.deliver();
+                return self.check_fatal();
+            }
+        }
+        self.groups.insert(gid, Group::new(tag, entries.len()));
+        for e in entries {
+            self.dispatch(e).await;
+        }
+        self.collect();
+        if let Some(flushes) = barrier {
+            self.settle().await?;
+            if flushes {
+                // FLUSHALL took the floor checkpoint with it: written again.
+                self.floor_written = None;
+                self.write_floor().await;
+                self.settle().await?;
+            }
+        }
+        if self.groups.len() > MAX_WAITING {
+            self.settle().await?;
+        }
+        self.check_fatal()
+    }
+
+    fn needs_settle(&self) -> bool {
+        self.unsettled
+            || self.refresh_needed
+            || !self.resend.is_empty()
+            || !self.resend_txns.is_empty()
+            || !self.verify.is_empty()
+    }
+
+    /// A `SET` of the checkpoint key: in a batch, the value of the batch's slot
+    /// checkpoints; outside (full sync start and end, imports), the floor itself, written
+    /// once everything before it is applied.
+    async fn checkpoint(
+        &mut self,
+        gid: u64,
+        tag: Tag,
+        args: &[Bytes],
+        base: Bytes,
+    ) -> Result<(), MigrationError> {
+        let value = args[2].clone();
+        if let Ok(c) = Checkpoint::parse(&value) {
+            self.template_ckpt = Some(c);
+        }
+        if let Some(batch) = self.batch.as_mut() {
+            batch.ckpt = Some((gid, value.clone()));
+            // Released when the batch is dispatched.
+            let mut g = Group::new(tag, 1);
+            g.ckpt_value = Some(value);
+            self.groups.insert(gid, g);
+            return self.check_fatal();
+        }
+        self.groups.insert(gid, Group::new(tag.clone(), 1));
+        self.settle().await?;
+        let e = Entry::new(gid, tag, args.to_vec(), Route::Slot(key_slot(&base)));
+        self.dispatch(e).await;
+        self.settle().await?;
+        self.floor_written = Some(value.clone());
+        self.confirmed = Some(value);
+        self.check_fatal()
+    }
+
+    /// After a cross-slot command: each slot it wrote records its offset, so that a
+    /// resumed migration does not run it again.
+    async fn mark_slots(
+        &mut self,
+        args: &[Bytes],
+        idx: &[usize],
+        offset: u64,
+        tag: &Tag,
+    ) -> Result<(), MigrationError> {
+        let (Some(base), Some(t)) = (self.ckpt_base.clone(), self.template_ckpt.clone()) else {
+            return Ok(());
+        };
+        let mut c = t;
+        c.point.offset = offset;
+        let value = Bytes::from(c.encode());
+        let mut slots: Vec<u16> = idx.iter().map(|&i| key_slot(&args[i])).collect();
+        slots.sort_unstable();
+        slots.dedup();
+        for slot in slots {
+            let key = slot_key(&base, slot);
+            self.call(&[Bytes::from_static(b"SET"), key, value.clone()], tag)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Dispatches the batches `exec` closed, and the floor checkpoint when it moved.
+    async fn close_pending(&mut self) {
+        for b in std::mem::take(&mut self.closed) {
+            self.dispatch_batch(b).await;
+        }
+        self.write_floor().await;
+    }
+
+    /// Writes the floor checkpoint (the last batch whose commands are all applied) when it
+    /// moved. Not in any transaction: it only says "at least this far", so it may lag.
+    async fn write_floor(&mut self) {
+        let (Some(base), Some(v)) = (self.ckpt_base.clone(), self.confirmed.clone()) else {
+            return;
+        };
+        if self.floor_written.as_ref() == Some(&v) {
+            return;
+        }
+        self.floor_written = Some(v.clone());
+        let tag = Tag::new(Some(0), "SET", 0).with_key(base.clone());
+        let slot = key_slot(&base);
+        let e = Entry {
+            internal: true,
+            ..Entry::new(
+                u64::MAX,
+                tag,
+                vec![Bytes::from_static(b"SET"), base, v],
+                Route::Slot(slot),
+            )
+        };
+        self.dispatch(e).await;
+    }
+
+    /// One slot transaction per slot of the batch, each ending with the slot's checkpoint.
+    async fn dispatch_batch(&mut self, b: Batch) {
+        let ckpt_gid = b.ckpt.as_ref().map(|(g, _)| *g);
+        let batch_value = b.ckpt.as_ref().map(|(_, v)| v.clone());
+        let base = self.ckpt_base.clone();
+        for (slot, mut entries) in b.slots {
+            let Some(last) = entries.last() else {
+                continue;
+            };
+            let last_gid = last.gid;
+            let last_seq = last.tag.seq;
+            let (value, offset) = match &batch_value {
+                Some(v) => (
+                    Some(v.clone()),
+                    Checkpoint::parse(v).map_or(last_seq, |c| c.point.offset),
+                ),
+                None => (
+                    self.template_ckpt.clone().map(|mut c| {
+                        c.point.offset = last_seq;
+                        Bytes::from(c.encode())
+                    }),
+                    last_seq,
+                ),
+            };
+            let (Some(base), Some(value)) = (base.clone(), value) else {
+                for e in entries {
+                    self.dispatch(e).await;
+                }
+                continue;
+            };
+            let key = slot_key(&base, slot);
+            let owner = ckpt_gid.unwrap_or(last_gid);
+            if let Some(g) = self.groups.get_mut(&owner) {
+                g.pending += 1;
+            }
+            let tag = Tag::new(Some(0), "SET", offset).with_key(key.clone());
+            entries.push(Entry::new(
+                owner,
+                tag,
+                vec![Bytes::from_static(b"SET"), key.clone(), value],
+                Route::Slot(slot),
+            ));
+            let id = self.next_txn;
+            self.next_txn += 1;
+            self.txns.insert(
+                id,
+                TxnState {
+                    slot,
+                    entries,
+                    ckpt_key: key,
+                    ckpt_offset: offset,
+                    attempt: 0,
+                    got: Vec::new(),
+                    first: Instant::now(),
+                    backoff: FIRST_BACKOFF,
+                    wait_until: None,
+                    tries: 0,
+                },
+            );
+            self.dispatch_txn(id).await;
+        }
+        if let Some(g) = ckpt_gid {
+            self.resolve(g, None);
+        }
+        self.collect();
+    }
+
+    /// Sends slot transaction `id` (a new attempt) to its slot's master.
+    async fn dispatch_txn(&mut self, id: u64) {
+        let Some(st) = self.txns.get_mut(&id) else {
+            return;
+        };
+        st.attempt += 1;
+        st.got.clear();
+        let attempt = st.attempt;
+        let slot = st.slot;
+        let node = match self.topology.master_for_slot(slot) {
+            Some(n) => n.clone(),
+            None => {
+                self.refresh_needed = true;
+                self.retry_txn(id, format!("slot {slot} is not served by any master"), None);
+                return;
+            }
+        };
+        if let Err(e) = self.writer_for(&node).await {
+            self.refresh_needed = true;
+            self.retry_txn(id, e.to_string(), Some(&node));
+            return;
+        }
+        let entries: Vec<Entry> = self.txns[&id]
+            .entries
+            .iter()
+            .map(|e| Entry {
+                txn: Some((id, attempt)),
+                ..e.clone()
+            })
+            .collect();
+        let conn = self.nodes.get_mut(&node.addr()).expect("opened above");
+        let writer = conn.writer.as_mut().expect("opened above");
+        let mut failed = writer.multi().err();
+        if failed.is_none() {
+            for e in entries {
+                match writer.send_bytes(e.tag.clone(), &e.args).await {
+                    Ok(()) => conn.inflight.push_back(e),
+                    Err(err) => {
+                        failed = Some(err);
+                        break;
+                    }
+                }
+            }
+        }
+        if failed.is_none() {
+            failed = writer.exec().err();
+        }
+        if let Some(e) = failed {
+            // Never executed (no EXEC went out): this attempt's outcomes are ignored.
+            if let Some(st) = self.txns.get_mut(&id) {
+                st.attempt += 1;
+            }
+            self.refresh_needed = true;
+            self.retry_txn(id, e.to_string(), Some(&node));
+        }
+    }
+
+    /// An outcome of a slot transaction; the transaction is decided once all are in.
+    fn txn_outcome(&mut self, id: u64, attempt: u32, entry: Entry, outcome: Outcome, addr: &str) {
+        let Some(st) = self.txns.get_mut(&id) else {
+            return;
+        };
+        if st.attempt != attempt {
+            return;
+        }
+        st.got.push((entry, outcome));
+        if st.got.len() < st.entries.len() {
+            return;
+        }
+        let got = std::mem::take(&mut st.got);
+        let node = Node::parse_addr(addr);
+        let mut retry = None;
+        let (mut lost, mut maybe) = (false, false);
+        for (_, o) in &got {
+            match o {
+                Outcome::Failed { reply, .. } if retryable(reply) => {
+                    if let (ServerErrorKind::Moved, Some(r)) = (reply.kind(), reply.redirect()) {
+                        self.stats.moved += 1;
+                        if let Some(mut to) = Node::parse_addr(&r.addr) {
+                            if to.host.is_empty() {
+                                to.host = node.as_ref().map(|n| n.host.clone()).unwrap_or_default();
+                            }
+                            self.topology.update_from_moved(r.slot, &to.addr());
+                            let known = self
+                                .topology
+                                .master_for_slot(r.slot)
+                                .is_some_and(|m| m.id.is_some());
+                            if !known {
+                                self.refresh_needed = true;
+                            }
+                        }
+                    } else if reply.kind() == ServerErrorKind::Ask {
+                        // The slot is moving: the whole transaction waits until it moved.
+                        self.stats.ask += 1;
+                    } else if reply.kind() != ServerErrorKind::TryAgain {
+                        self.refresh_needed = true;
+                    }
+                    retry.get_or_insert(reply.to_string());
+                }
+                Outcome::Lost { maybe_applied, .. } => {
+                    lost = true;
+                    maybe |= *maybe_applied;
+                }
+                _ => {}
+            }
+        }
+        if lost {
+            self.refresh_needed = true;
+            self.unsettled = true;
+            if maybe {
+                self.verify.push(id);
+            } else {
+                self.retry_txn(id, format!("connection to {addr} lost"), node.as_ref());
+            }
+            return;
+        }
+        if let Some(why) = retry {
+            self.retry_txn(id, why, node.as_ref());
+            return;
+        }
+        self.txns.remove(&id);
+        for (e, o) in got {
+            match o {
+                Outcome::Applied(_) => self.resolve(e.gid, None),
+                other => self.resolve(e.gid, Some(other)),
+            }
+        }
+    }
+
+    fn retry_txn(&mut self, id: u64, why: String, node: Option<&Node>) {
+        self.unsettled = true;
+        let Some(st) = self.txns.get_mut(&id) else {
+            return;
+        };
+        let waited = st.first.elapsed();
+        if waited >= RETRY_FOR {
+            self.fatal
+                .get_or_insert(MigrationError::ClusterUnavailable {
+                    url: self.url.clone(),
+                    command: "MULTI/EXEC (a checkpointed batch)".into(),
+                    slot: Some(st.slot),
+                    node: node.map(Node::addr).unwrap_or_else(|| "no node".into()),
+                    attempts: st.tries + 1,
+                    waited,
+                    last: why,
+                });
+            return;
+        }
+        st.tries += 1;
+        self.stats.retries += 1;
+        st.wait_until = Some(Instant::now() + st.backoff);
+        st.backoff = (st.backoff * 2).min(MAX_BACKOFF);
+        self.resend_txns.push(id);
+    }
+
+    /// A transaction whose `EXEC` may have run before its master's connection died: its
+    /// slot's checkpoint key says whether it did (then it is applied), else it is resent.
+    async fn verify_txn(&mut self, id: u64) -> Result<(), MigrationError> {
+        let Some(st) = self.txns.get(&id) else {
+            return Ok(());
+        };
+        let (key, offset, tag) = (
+            st.ckpt_key.clone(),
+            st.ckpt_offset,
+            st.entries[0].tag.clone(),
+        );
+        if self.client.is_none() {
+            match ClusterClient::connect(std::slice::from_ref(&self.template), self.timeout).await {
+                Ok(c) => self.client = Some(c),
+                Err(e) => {
+                    self.retry_txn(id, e.to_string(), None);
+                    return Ok(());
+                }
+            }
+        }
+        let reply = match self.call(&[Bytes::from_static(b"GET"), key], &tag).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.retry_txn(id, e.to_string(), None);
+                return Ok(());
+            }
+        };
+        let applied = reply
+            .as_bytes()
+            .and_then(|v| Checkpoint::parse(v).ok())
+            .is_some_and(|c| c.point.offset >= offset);
+        if applied {
+            if let Some(st) = self.txns.remove(&id) {
+                for e in st.entries {
+                    self.resolve(e.gid, None);
+                }
+            }
+        } else {
+            self.stats.resent += 1;
+            self.retry_txn(id, "its master failed before EXEC was applied".into(), None);
+        }
+        Ok(())
+    }
+
+    fn check_fatal(&mut self) -> Result<(), MigrationError> {
+        match self.fatal.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Gives one entry to its master's writer; failures put it back for a retry.
+    async fn dispatch(&mut self, mut entry: Entry) {
+        let node = if let Some(n) = entry.ask_to.clone() {
+            n
+        } else {
+            match &entry.route {
+                Route::Node(n) => n.clone(),
+                Route::Slot(s) => match self.topology.master_for_slot(*s) {
+                    Some(n) => n.clone(),
+                    None => {
+                        self.refresh_needed = true;
+                        let why = format!("slot {s} is not served by any master");
+                        self.retry(entry, why, None);
+                        return;
+                    }
+                },
+            }
+        };
+        if let Err(e) = self.writer_for(&node).await {
+            self.refresh_needed = true;
+            self.retry(entry, e.to_string(), Some(&node));
+            return;
+        }
+        let conn = self.nodes.get_mut(&node.addr()).expect("opened above");
+        let writer = conn.writer.as_mut().expect("opened above");
+        if entry.ask_to.take().is_some() {
+            let asking = Entry {
+                internal: true,
+                ..Entry::new(
+                    u64::MAX,
+                    entry.tag.clone(),
+                    vec![Bytes::from_static(b"ASKING")],
+                    entry.route.clone(),
+                )
+            };
+            let tag = Tag::new(None, "ASKING", entry.tag.seq);
+            if writer
+                .send_bytes(tag, &[Bytes::from_static(b"ASKING")])
+                .await
+                .is_ok()
+            {
+                conn.inflight.push_back(asking);
+            }
+        }
+        match writer.send_bytes(entry.tag.clone(), &entry.args).await {
+            Ok(()) => conn.inflight.push_back(entry),
+            Err(e) => {
+                // Not accepted: certainly not applied.
+                self.refresh_needed = true;
+                self.unsettled = true;
+                self.retry(entry, e.to_string(), Some(&node));
+            }
+        }
+    }
+
+    /// Queues `entry` to be sent again after a backoff, or records the final error once
+    /// its retry budget is spent.
+    fn retry(&mut self, mut entry: Entry, why: String, node: Option<&Node>) {
+        self.unsettled = true;
+        let waited = entry.first.elapsed();
+        if waited >= RETRY_FOR || entry.redirects > MAX_REDIRECTS {
+            let slot = match &entry.route {
+                Route::Slot(s) => Some(*s),
+                Route::Node(_) => None,
+            };
+            let node = node
+                .map(Node::addr)
+                .or_else(|| match &entry.route {
+                    Route::Node(n) => Some(n.addr()),
+                    Route::Slot(_) => None,
+                })
+                .unwrap_or_else(|| "no node".into());
+            self.fatal
+                .get_or_insert(MigrationError::ClusterUnavailable {
+                    url: self.url.clone(),
+                    command: String::from_utf8_lossy(&entry.tag.command).into_owned(),
+                    slot,
+                    node,
+                    attempts: entry.redirects + 1,
+                    waited,
+                    last: why,
+                });
+            return;
+        }
+        self.stats.retries += 1;
+        entry.redirects += 1;
+        entry.wait_until = Some(Instant::now() + entry.backoff);
+        entry.backoff = (entry.backoff * 2).min(MAX_BACKOFF);
+        self.resend.push(entry);
+    }
+
+    /// Takes every outcome the writers already have and processes it.
+    fn collect(&mut self) {
+        let addrs: Vec<String> = self.nodes.keys().cloned().collect();
+        for addr in addrs {
+            loop {
+                let conn = self.nodes.get_mut(&addr).expect("listed");
+                let Some(writer) = conn.writer.as_mut() else {
+                    break;
+                };
+                let Some(outcome) = writer.try_next_outcome() else {
+                    if writer.pipeline().is_broken() || writer.pipeline().error().is_some() {
+                        tracing::warn!(target: "migrate", "cluster target: the connection to {addr} failed; reading the topology again");
+                        conn.writer = None;
+                        // Entries without an outcome (none expected): may have run.
+                        let left: Vec<Entry> = conn.inflight.drain(..).collect();
+                        for e in left {
+                            let tag = e.tag.clone();
+                            self.handle(
+                                e,
+                                Outcome::Lost {
+                                    tag,
+                                    maybe_applied: true,
+                                },
+                                &addr,
+                            );
+                        }
+                        self.refresh_needed = true;
+                        self.unsettled = true;
+                    }
+                    break;
+                };
+                let Some(entry) = conn.inflight.pop_front() else {
+                    self.fatal.get_or_insert(MigrationError::Internal(format!(
+                        "cluster target {addr}: an outcome without a command: {outcome}"
+                    )));
+                    break;
+                };
+                self.handle(entry, outcome, &addr);
+            }
+        }
+        self.deliver();
+    }
+
+    fn handle(&mut self, mut entry: Entry, outcome: Outcome, addr: &str) {
+        if let Some((id, attempt)) = entry.txn {
+            return self.txn_outcome(id, attempt, entry, outcome, addr);
+        }
+        if entry.internal {
+            let asking = entry
+                .args
+                .first()
+                .is_some_and(|a| a.eq_ignore_ascii_case(b"ASKING"));
+            let follow = match &outcome {
+                Outcome::Failed { reply, .. } => retryable(reply),
+                Outcome::Lost { .. } => true,
+                _ => false,
+            };
+            if asking || !follow {
+                return;
+            }
+        }
+        let node = Node::parse_addr(addr);
+        match outcome {
+            Outcome::Applied(_) => self.resolve(entry.gid, None),
+            Outcome::Failed { tag, reply } => match reply.kind() {
+                ServerErrorKind::Moved | ServerErrorKind::Ask => {
+                    let Some(r) = reply.redirect() else {
+                        return self.resolve(entry.gid, Some(Outcome::Failed { tag, reply }));
+                    };
+                    let Some(mut to) = Node::parse_addr(&r.addr) else {
+                        return self.resolve(entry.gid, Some(Outcome::Failed { tag, reply }));
+                    };
+                    if to.host.is_empty() {
+                        to.host = node.as_ref().map(|n| n.host.clone()).unwrap_or_default();
+                    }
+                    if r.ask {
+                        self.stats.ask += 1;
+                        entry.ask_to = Some(to);
+                    } else {
+                        self.stats.moved += 1;
+                        self.topology.update_from_moved(r.slot, &to.addr());
+                        let known = self
+                            .topology
+                            .master_for_slot(r.slot)
+                            .is_some_and(|m| m.id.is_some());
+                        if !known {
+                            self.refresh_needed = true;
+                        }
+                        if let Route::Node(_) = entry.route {
+                            entry.route = Route::Slot(r.slot);
+                        }
+                    }
+                    // A redirection is followed at once (no backoff).
+                    self.unsettled = true;
+                    entry.redirects += 1;
+                    if entry.redirects > MAX_REDIRECTS {
+                        self.retry(entry, reply.to_string(), node.as_ref());
+                    } else {
+                        entry.wait_until = None;
+                        self.resend.push(entry);
+                    }
+                }
+                ServerErrorKind::TryAgain
+                | ServerErrorKind::ClusterDown
+                | ServerErrorKind::Loading
+                | ServerErrorKind::ReadOnly => {
+                    if reply.kind() != ServerErrorKind::TryAgain {
+                        self.refresh_needed = true;
+                    }
+                    self.retry(entry, reply.to_string(), node.as_ref());
+                }
+                _ => self.resolve(entry.gid, Some(Outcome::Failed { tag, reply })),
+            },
+            Outcome::Lost { tag, maybe_applied } => {
+                self.refresh_needed = true;
+                if !maybe_applied || idempotent(&entry.args) {
+                    self.stats.resent += 1;
+                    let restore = entry
+                        .args
+                        .first()
+                        .is_some_and(|a| a.eq_ignore_ascii_case(b"RESTORE"));
+                    if maybe_applied && restore {
+                        let replace = entry
+                            .args
+                            .iter()
+                            .skip(4)
+                            .any(|a| a.eq_ignore_ascii_case(b"REPLACE"));
+                        if !replace {
+                            entry.args.push(Bytes::from_static(b"REPLACE"));
+                        }
+                    }
+                    self.retry(entry, format!("connection to {addr} lost"), node.as_ref());
+                } else {
+                    tracing::warn!(target: "migrate", "cluster target: {tag} may have been applied by {addr} before its connection failed; not sent again (it is not idempotent)");
+                    self.resolve(
+                        entry.gid,
+                        Some(Outcome::Lost {
+                            tag,
+                            maybe_applied: true,
+                        }),
+                    );
+                }
+            }
+            other => self.resolve(entry.gid, Some(other)),
+        }
+    }
+
+    fn resolve(&mut self, gid: u64, failure: Option<Outcome>) {
+        if let Some(g) = self.groups.get_mut(&gid) {
+            g.pending = g.pending.saturating_sub(1);
+            if g.failure.is_none() {
+                g.failure = failure;
+            }
+        }
+    }
+
+    /// Moves the finished outcomes, in command order, to `ready`.
+    fn deliver(&mut self) {
+        while let Some(entry) = self.groups.first_entry() {
+            if *entry.key() != self.next_deliver || entry.get().pending > 0 {
+                break;
+            }
+            let g = entry.remove();
+            self.next_deliver += 1;
+            if let (Some(v), None) = (&g.ckpt_value, &g.failure) {
+                self.confirmed = Some(v.clone());
+            }
+            self.ready
+                .push_back(g.failure.unwrap_or(Outcome::Applied(g.tag)));
+        }
+    }
+
+    /// Drains every pipeline and sends again what must be, until nothing is left to
+    /// resend (see "Order per key").
+    async fn settle(&mut self) -> Result<(), MigrationError> {
+        loop {
+            self.check_fatal()?;
+            if self.refresh_needed {
+                self.refresh_needed = false;
+                self.refresh().await;
+            }
+            let addrs: Vec<String> = self.nodes.keys().cloned().collect();
+            for addr in &addrs {
+                if let Some(w) = self.nodes.get_mut(addr).and_then(|c| c.writer.as_mut()) {
+                    let _ = w.flush().await;
+                }
+            }
+            self.collect();
+            self.check_fatal()?;
+            for id in std::mem::take(&mut self.verify) {
+                self.verify_txn(id).await?;
+            }
+            self.check_fatal()?;
+            if self.resend.is_empty() && self.resend_txns.is_empty() {
+                if self.refresh_needed || !self.verify.is_empty() {
+                    continue;
+                }
+                self.unsettled = false;
+                return Ok(());
+            }
+            // Everything to send again, in the order it was first given.
+            let mut todo: Vec<(u64, Result<Entry, u64>)> = Vec::new();
+            for e in std::mem::take(&mut self.resend) {
+                todo.push((e.gid, Ok(e)));
+            }
+            for id in std::mem::take(&mut self.resend_txns) {
+                if let Some(st) = self.txns.get(&id) {
+                    let first = st.entries.iter().map(|e| e.gid).min().unwrap_or(u64::MAX);
+                    todo.push((first, Err(id)));
+                }
+            }
+            todo.sort_by_key(|(gid, _)| *gid);
+            for (_, item) in todo {
+                let wait = match &item {
+                    Ok(e) => e.wait_until,
+                    Err(id) => self.txns.get(id).and_then(|t| t.wait_until),
+                };
+                if let Some(t) = wait {
+                    let now = Instant::now();
+                    if t > now {
+                        tokio::time::sleep(t - now).await;
+                    }
+                }
+                match item {
+                    Ok(e) => self.dispatch(e).await,
+                    Err(id) => self.dispatch_txn(id).await,
+                }
+            }
+        }
+    }
+
+    /// Reads the topology again from the first node that answers (masters, then replicas,
+    /// then the URL's node).
+    async fn refresh(&mut self) {
+        self.stats.refreshes += 1;
+        let mut candidates: Vec<Node> = Vec::new();
+        for shard in self.topology.slot_map().shards() {
+            for n in std::iter::once(&shard.master).chain(&shard.replicas) {
+                if !candidates.iter().any(|c| c.addr() == n.addr()) {
+                    candidates.push(n.clone());
+                }
+            }
+        }
+        candidates.push(Node::new(
+            self.template.url.host(),
+            self.template.url.port(),
+        ));
+        for node in candidates {
+            let cfg = node_config(&self.template, &node);
+            let Ok(mut t) = conn::connect(&cfg, self.timeout.min(Duration::from_secs(2))).await
+            else {
+                continue;
+            };
+            if let Ok(Some(topo)) = cluster::discover(&mut t).await {
+                if !topo.masters().is_empty() {
+                    self.topology = topo;
+                    return;
+                }
+            }
+        }
+        tracing::warn!(target: "migrate", "cluster target: no node answered CLUSTER SHARDS/SLOTS; retrying");
+    }
+
+    /// Runs a command whose keys are in several slots on temporary copies sharing one slot,
+    /// then copies the results back (see the module docs). Returns the failure, if any.
+    async fn cross_slot(
+        &mut self,
+        tag: &Tag,
+        args: &[Bytes],
+        idx: &[usize],
+    ) -> Result<Option<Outcome>, MigrationError> {
+        if tag.db.is_some_and(|d| d != 0) {
+            let reply = ServerError::new(format!(
+                "ERR redis-migrate: a command with keys in several slots runs in db 0 only (db {})",
+                tag.db.unwrap_or(0)
+            ));
+            return Ok(Some(Outcome::Failed {
+                tag: tag.clone(),
+                reply,
+            }));
+        }
+        if self.client.is_none() {
+            let c = ClusterClient::connect(std::slice::from_ref(&self.template), self.timeout)
+                .await
+                .map_err(|e| self.client_error(tag, e))?;
+            self.client = Some(c);
+        }
+        let mut keys: Vec<Bytes> = Vec::new();
+        let mut temp_of: Vec<usize> = Vec::with_capacity(idx.len());
+        for &i in idx {
+            let k = &args[i];
+            let n = match keys.iter().position(|x| x == k) {
+                Some(n) => n,
+                None => {
+                    keys.push(k.clone());
+                    keys.len() - 1
+                }
+            };
+            temp_of.push(n);
+        }
+        let temp = |n: usize| {
+            let mut t = TEMP_PREFIX.to_vec();
+            t.extend_from_slice(n.to_string().as_bytes());
+            Bytes::from(t)
+        };
+        for (n, k) in keys.iter().enumerate() {
+            self.copy(k, &temp(n), tag).await?;
+        }
+        let mut run = args.to_vec();
+        for (j, &i) in idx.iter().enumerate() {
+            run[i] = temp(temp_of[j]);
+        }
+        let reply = self.call(&run, tag).await?;
+        let failure = ServerError::from_frame(&reply).map(|reply| Outcome::Failed {
+            tag: tag.clone(),
+            reply,
+        });
+        if failure.is_none() {
+            for (n, k) in keys.iter().enumerate() {
+                self.copy(&temp(n), k, tag).await?;
+            }
+        }
+        for n in 0..keys.len() {
+            self.call(&[Bytes::from_static(b"DEL"), temp(n)], tag)
+                .await?;
+        }
+        Ok(failure)
+    }
+
+    /// `to` becomes what `from` is (value and TTL), or absent when `from` is.
+    async fn copy(&mut self, from: &Bytes, to: &Bytes, tag: &Tag) -> Result<(), MigrationError> {
+        let dump = self
+            .call(&[Bytes::from_static(b"DUMP"), from.clone()], tag)
+            .await?;
+        let reply = match dump.as_bytes() {
+            Some(payload) => {
+                let ttl = self
+                    .call(&[Bytes::from_static(b"PTTL"), from.clone()], tag)
+                    .await?;
+                let ttl = match ttl {
+                    Frame::Integer(t) if t > 0 => t,
+                    _ => 0,
+                };
+                let payload = Bytes::copy_from_slice(payload);
+                self.call(
+                    &[
+                        Bytes::from_static(b"RESTORE"),
+                        to.clone(),
+                        Bytes::from(ttl.to_string()),
+                        payload,
+                        Bytes::from_static(b"REPLACE"),
+                    ],
+                    tag,
+                )
+                .await?
+            }
+            None if dump.is_null() => {
+                self.call(&[Bytes::from_static(b"DEL"), to.clone()], tag)
+                    .await?
+            }
+            None => dump,
+        };
+        match ServerError::from_frame(&reply) {
+            Some(reply) => Err(MigrationError::WriteFailed {
+                tag: Box::new(tag.clone()),
+                reply: Box::new(reply),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    async fn call(&mut self, args: &[Bytes], tag: &Tag) -> Result<Frame, MigrationError> {
+        let Some(client) = self.client.as_mut() else {
+            return Err(MigrationError::Internal("no cluster client".into()));
+        };
+        let r = client.call(args).await;
+        r.map_err(|e| self.client_error(tag, e))
+    }
+
+    fn client_error(&self, tag: &Tag, e: cluster::ClusterError) -> MigrationError {
+        MigrationError::ClusterUnavailable {
+            url: self.url.clone(),
+            command: String::from_utf8_lossy(&tag.command).into_owned(),
+            slot: None,
+            node: "cross-slot copy".into(),
+            attempts: 1,
+            waited: Duration::ZERO,
+            last: e.to_string(),
+        }
+    }
+
+    /// Writes what is queued on every master without waiting for the replies.
+    pub(crate) async fn write_queued(&mut self) -> Result<(), MigrationError> {
+        self.close_pending().await;
+        let addrs: Vec<String> = self.nodes.keys().cloned().collect();
+        for addr in &addrs {
+            if let Some(w) = self.nodes.get_mut(addr).and_then(|c| c.writer.as_mut()) {
+                let _ = w.write_queued().await;
+            }
+        }
+        self.collect();
+        if self.needs_settle() {
+            self.settle().await?;
+        }
+        self.check_fatal()
+    }
+
+    /// Waits for every outcome (resending what must be).
+    pub(crate) async fn flush(&mut self) -> Result<(), MigrationError> {
+        self.close_pending().await;
+        self.settle().await?;
+        self.deliver();
+        // The last batch confirmed: the floor follows.
+        self.write_floor().await;
+        self.settle().await?;
+        self.deliver();
+        self.check_fatal()
+    }
+
+    pub(crate) fn try_next_outcome(&mut self) -> Option<Outcome> {
+        self.ready.pop_front()
+    }
+
+    pub(crate) fn is_idle(&self) -> bool {
+        self.groups.is_empty()
+            && !self.in_transaction()
+            && self.closed.is_empty()
+            && self.txns.is_empty()
+    }
+
+    pub(crate) fn in_transaction(&self) -> bool {
+        self.in_txn || self.batch.is_some()
+    }
+
+    /// With checkpoints: opens a batch (see the module docs, "Checkpoints"). Without: a
+    /// source transaction, applied command by command.
+    pub(crate) fn multi(&mut self) {
+        if self.ckpt_base.is_some() {
+            self.batch.get_or_insert_with(Batch::default);
+        } else {
+            self.in_txn = true;
+        }
+    }
+
+    /// Closes the batch (dispatched by the next async call) or the source transaction.
+    pub(crate) fn exec(&mut self) {
+        match self.batch.take() {
+            Some(b) => self.closed.push(b),
+            None => self.in_txn = false,
+        }
+    }
+}
+
+/// A cluster target found at start, before its writers are opened.
+pub(crate) struct Detected {
+    pub(crate) topology: ClusterTopology,
+    /// Dbs the cluster has: `cluster-databases` (Valkey 9), else 1.
+    pub(crate) dbs: u32,
+    /// What the checkpoint keys say (see [`Detected::read_checkpoint`]).
+    pub(crate) resume: Resume,
+}
+
+/// Whether the target is a cluster (`INFO cluster`), with its topology and dbs. A server
+/// that refuses `INFO cluster` or the topology commands is taken as standalone.
+pub(crate) async fn detect(target: &mut crate::Target<Stream>, url: &str) -> Option<Detected> {
+    let topology = match cluster::discover(target).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::debug!(target: "migrate", "target {url}: no cluster topology ({e}): taken as standalone");
+            return None;
+        }
+    };
+    let dbs = match target.call(&["CONFIG", "GET", "cluster-databases"]).await {
+        Ok(Frame::Array(items)) => items
+            .get(1)
+            .and_then(Frame::as_bytes)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .and_then(|t| t.parse::<u32>().ok())
+            .filter(|&n| n >= 1)
+            .unwrap_or(1),
+        _ => 1,
+    };
+    Some(Detected {
+        topology,
+        dbs,
+        resume: Resume::default(),
+    })
+}
+
+impl Detected {
+    /// The same cluster with nothing read from its checkpoint keys yet (one per source
+    /// shard of a cluster source).
+    pub(crate) fn fresh(&self) -> Detected {
+        Detected {
+            topology: self.topology.clone(),
+            dbs: self.dbs,
+            resume: Resume::default(),
+        }
+    }
+
+    /// `(db, keys)` of the `dbs` that hold keys, summed over every master.
+    pub(crate) async fn non_empty(
+        &self,
+        template: &TargetConfig,
+        timeout: Duration,
+        dbs: Vec<u32>,
+    ) -> Result<Vec<(u32, u64)>, MigrationError> {
+        let mut total: BTreeMap<u32, u64> = BTreeMap::new();
+        for m in self.topology.masters() {
+            let cfg = node_config(template, m);
+            let mut t = conn::connect(&cfg, timeout).await?;
+            let ks = t
+                .keyspace()
+                .await
+                .map_err(|source| MigrationError::Target {
+                    url: cfg.url.to_string(),
+                    source: Box::new(source),
+                })?;
+            for (db, n) in ks.non_empty(dbs.iter().copied()) {
+                *total.entry(db).or_default() += n;
+            }
+        }
+        Ok(total.into_iter().collect())
+    }
+
+    /// At start: the report names the cluster; its checkpoint keys are removed
+    /// (`reset_checkpoint`) or read ([`read_checkpoint`](Self::read_checkpoint)).
+    pub(crate) async fn start(
+        &mut self,
+        template: &TargetConfig,
+        s: &super::options::Settings,
+        base: &str,
+        fingerprint: &str,
+        report: &mut super::Report,
+    ) -> Result<Option<Checkpoint>, MigrationError> {
+        let masters = self.topology.masters().len();
+        report.target_cluster_masters = Some(masters);
+        tracing::info!(target: "migrate", "target {} is a cluster of {masters} masters", template.url);
+        self.resume.base = s
+            .checkpoint
+            .then(|| Bytes::copy_from_slice(base.as_bytes()));
+        if s.reset_checkpoint {
+            self.forget(template, s.connect_timeout, base).await?;
+            tracing::info!(target: "migrate", "checkpoint removed from every master: starting over");
+            Ok(None)
+        } else if s.checkpoint {
+            self.read_checkpoint(template, s.connect_timeout, base, fingerprint)
+                .await
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Reads the checkpoint: the floor (the base key, routed to its slot's master) and
+    /// every slot's checkpoint key (`SCAN MATCH base{*` on each master, since resharding
+    /// moves them). `None` when there is no floor; an error when it belongs to another
+    /// migration or cannot be read.
+    pub(crate) async fn read_checkpoint(
+        &mut self,
+        template: &TargetConfig,
+        timeout: Duration,
+        base: &str,
+        fingerprint: &str,
+    ) -> Result<Option<Checkpoint>, MigrationError> {
+        let url = template.url.to_string();
+        let unreadable = |reason: String| MigrationError::CheckpointUnreadable {
+            url: url.clone(),
+            key: base.to_string(),
+            reason,
+        };
+        let mut client = ClusterClient::connect(std::slice::from_ref(template), timeout)
+            .await
+            .map_err(|e| unreadable(e.to_string()))?;
+        let reply = client
+            .call(&["GET", base])
+            .await
+            .map_err(|e| unreadable(e.to_string()))?;
+        let floor = match &reply {
+            f if f.is_null() => return Ok(None),
+            f => match f.as_bytes() {
+                Some(v) => Checkpoint::parse(v).map_err(unreadable)?,
+                None => return Err(unreadable(format!("{f:?}"))),
+            },
+        };
+        if floor.fingerprint != fingerprint {
+            return Err(MigrationError::CheckpointMismatch {
+                url,
+                found: floor.to_string(),
+            });
+        }
+        let mut resume = Resume {
+            base: self.resume.base.take(),
+            skip: HashMap::new(),
+            max_seen: floor.point.offset,
+        };
+        let pattern = format!("{base}{{*");
+        for (key, value) in scan_checkpoints(template, timeout, &self.topology, &pattern).await? {
+            let Some(c) = value.as_deref().and_then(|v| Checkpoint::parse(v).ok()) else {
+                continue;
+            };
+            if c.fingerprint != fingerprint
+                || c.point.replid != floor.point.replid
+                || c.point.offset <= floor.point.offset
+            {
+                continue;
+            }
+            let slot = key_slot(&key);
+            let e = resume.skip.entry(slot).or_default();
+            *e = (*e).max(c.point.offset);
+            resume.max_seen = resume.max_seen.max(c.point.offset);
+        }
+        self.resume = resume;
+        Ok(Some(floor))
+    }
+
+    /// Removes the floor and every slot checkpoint key; whether there were any.
+    pub(crate) async fn forget(
+        &self,
+        template: &TargetConfig,
+        timeout: Duration,
+        base: &str,
+    ) -> Result<bool, MigrationError> {
+        forget_all(template, timeout, &self.topology, base, false).await
+    }
+
+    /// `--on-conflict skip` needs `RESTORE` here; then the preflight's module and function
+    /// checks on every master (it ran on the URL's node): a master that lacks a module the URL's node has, or (with
+    /// [`Conflict::Refuse`](super::Conflict::Refuse)) holds function libraries, stops the
+    /// migration before anything is written.
+    pub(crate) async fn check_masters(
+        &self,
+        template: &TargetConfig,
+        s: &super::options::Settings,
+        pre: &super::preflight::Preflight,
+        conflict: super::Conflict,
+    ) -> Result<(), MigrationError> {
+        if conflict == super::Conflict::Skip && s.write_mode != super::WriteMode::Restore {
+            return Err(MigrationError::Config(
+                "--on-conflict skip on a cluster target needs --write-mode restore (keys written as commands are checked with EXISTS, not routed to cluster slots yet)".into(),
+            ));
+        }
+        let timeout = s.connect_timeout;
+        for m in self.topology.masters() {
+            let cfg = node_config(template, m);
+            let url = cfg.url.to_string();
+            let err = |source| MigrationError::Target {
+                url: url.clone(),
+                source: Box::new(source),
+            };
+            let mut t = conn::connect(&cfg, timeout).await?;
+            if let (Some(want), Some(has)) = (&pre.target_modules, t.modules().await.map_err(err)?)
+            {
+                let missing: Vec<String> =
+                    want.iter().filter(|w| !has.contains(w)).cloned().collect();
+                if !missing.is_empty() {
+                    return Err(MigrationError::ModulesMissing {
+                        url,
+                        modules: missing,
+                    });
+                }
+            }
+            let libraries = t.function_libraries().await.map_err(err)?;
+            if conflict == super::Conflict::Refuse && !libraries.is_empty() {
+                return Err(MigrationError::TargetHasDefinitions {
+                    url,
+                    what: "function libraries",
+                    names: libraries
+                        .iter()
+                        .map(|l| String::from_utf8_lossy(l).into_owned())
+                        .collect(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens the writers (one per master).
+    pub(crate) async fn open(
+        self,
+        template: &TargetConfig,
+        timeout: Duration,
+        wopts: WriterOptions,
+    ) -> Result<ClusterSink, MigrationError> {
+        ClusterSink::open(
+            template,
+            timeout,
+            self.topology,
+            wopts,
+            self.dbs,
+            self.resume,
+        )
+        .await
+    }
+}
+
+/// Every key `base` or `base{...}` on the masters, with its value.
+async fn scan_checkpoints(
+    template: &TargetConfig,
+    timeout: Duration,
+    topology: &ClusterTopology,
+    pattern: &str,
+) -> Result<Vec<(Bytes, Option<Vec<u8>>)>, MigrationError> {
+    let mut out = Vec::new();
+    for m in topology.masters() {
+        let cfg = node_config(template, m);
+        let err = |source| MigrationError::Target {
+            url: cfg.url.to_string(),
+            source: Box::new(source),
+        };
+        let mut t = conn::connect(&cfg, timeout).await?;
+        let mut cursor = b"0".to_vec();
+        loop {
+            let reply = t
+                .call(&[
+                    &b"SCAN"[..],
+                    &cursor,
+                    b"MATCH",
+                    pattern.as_bytes(),
+                    b"COUNT",
+                    b"1000",
+                ])
+                .await
+                .map_err(err)?;
+            let Some([c, Frame::Array(keys)]) = reply.as_slice() else {
+                return Err(MigrationError::Internal(format!(
+                    "unexpected SCAN reply from {}: {reply:?}",
+                    m.addr()
+                )));
+            };
+            let next = c.as_bytes().unwrap_or(b"0").to_vec();
+            for k in keys.iter().filter_map(Frame::as_bytes) {
+                let v = t.call(&[&b"GET"[..], k]).await.map_err(err)?;
+                out.push((Bytes::copy_from_slice(k), v.as_bytes().map(<[u8]>::to_vec)));
+            }
+            if next == b"0" {
+                break;
+            }
+            cursor = next;
+        }
+    }
+    Ok(out)
+}
+
+/// Removes the checkpoint keys of a cluster target (the floor and every slot's); whether
+/// there were any.
+pub(crate) async fn forget_all(
+    template: &TargetConfig,
+    timeout: Duration,
+    topology: &ClusterTopology,
+    base: &str,
+    every_shard: bool,
+) -> Result<bool, MigrationError> {
+    let url = template.url.to_string();
+    let mut any = false;
+    let mut client = ClusterClient::connect(std::slice::from_ref(template), timeout)
+        .await
+        .map_err(|e| MigrationError::ClusterUnavailable {
+            url: url.clone(),
+            command: "DEL".into(),
+            slot: None,
+            node: "the checkpoint's node".into(),
+            attempts: 1,
+            waited: Duration::ZERO,
+            last: e.to_string(),
+        })?;
+    // `base{*`: this migration's slot keys; `base*`: every source shard's keys too.
+    let pattern = if every_shard {
+        format!("{base}*")
+    } else {
+        format!("{base}{{*")
+    };
+    let mut keys: Vec<Bytes> = vec![Bytes::copy_from_slice(base.as_bytes())];
+    keys.extend(
+        scan_checkpoints(template, timeout, topology, &pattern)
+            .await?
+            .into_iter()
+            .map(|(k, _)| k),
+    );
+    for k in keys {
+        let r = client.call(&[&b"DEL"[..], &k]).await.map_err(|e| {
+            MigrationError::ClusterUnavailable {
+                url: url.clone(),
+                command: "DEL".into(),
+                slot: Some(key_slot(&k)),
+                node: "the checkpoint's node".into(),
+                attempts: 1,
+                waited: Duration::ZERO,
+                last: e.to_string(),
+            }
+        })?;
+        any |= r == Frame::Integer(1);
+    }
+    Ok(any)
+}
+
+/// A live source with keys in dbs the cluster target lacks (after the filter's db map) is
+/// refused at start, naming them. A source that does not answer `INFO keyspace` is not
+/// checked here (its first key in such a db is refused instead).
+pub(crate) async fn check_source_dbs(
+    source: &replication_client::Config,
+    s: &super::options::Settings,
+    allowed: u32,
+    url: &str,
+) -> Result<(), MigrationError> {
+    let cfg = TargetConfig {
+        url: source.url().clone(),
+        tls: source.tls_options().clone(),
+    };
+    let Ok(mut t) = conn::connect(&cfg, s.connect_timeout).await else {
+        return Ok(());
+    };
+    let Ok(ks) = t.keyspace().await else {
+        return Ok(());
+    };
+    let used: Vec<u32> = ks.dbs.keys().copied().collect();
+    let bad: Vec<u32> = s
+        .filter
+        .target_dbs(used)
+        .into_iter()
+        .filter(|&d| d >= allowed)
+        .collect();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    Err(MigrationError::ClusterDbs {
+        url: url.to_string(),
+        dbs: bad,
+        allowed,
+    })
+}
+
+/// The connections a sweep scans: every master of a cluster target, else the target.
+pub(crate) fn scan_targets(ap: &super::apply::Applier, target: &TargetConfig) -> Vec<TargetConfig> {
+    match ap.cluster() {
+        Some(c) => c.masters().iter().map(|m| c.node_config(m)).collect(),
+        None => vec![target.clone()],
+    }
+}
+
+/// The configuration of a connection to `node`: the template's credentials and TLS.
+pub(crate) fn node_config(template: &TargetConfig, node: &Node) -> TargetConfig {
+    TargetConfig {
+        url: template.url.with_host_port(&node.host, node.port),
+        tls: template.tls.clone(),
+    }
+}
+
+/// The distinct slots of the keys of `commands` (for transactions).
+pub(crate) fn slots_of<'a>(commands: impl IntoIterator<Item = &'a [Bytes]>) -> Vec<u16> {
+    let mut slots: Vec<u16> = Vec::new();
+    for args in commands {
+        for i in key_indexes(args).unwrap_or_default() {
+            slots.push(key_slot(&args[i]));
+        }
+    }
+    slots.sort_unstable();
+    slots.dedup();
+    slots
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(args: &[&str]) -> Vec<Bytes> {
+        args.iter().map(|a| Bytes::from(a.to_string())).collect()
+    }
+
+    #[test]
+    fn plans() {
+        assert_eq!(plan(&b(&["SET", "foo", "1"]), None), Plan::Slot(12182));
+        assert_eq!(
+            plan(&b(&["MSET", "{t}a", "1", "{t}b", "2"]), None),
+            Plan::Slot(key_slot(b"t"))
+        );
+        assert_eq!(plan(&b(&["FLUSHALL"]), None), Plan::AllMasters);
+        assert_eq!(plan(&b(&["flushdb", "ASYNC"]), None), Plan::AllMasters);
+        assert_eq!(plan(&b(&["FUNCTION", "LOAD", "x"]), None), Plan::AllMasters);
+        assert_eq!(plan(&b(&["SCRIPT", "FLUSH"]), None), Plan::AllMasters);
+        assert_eq!(plan(&b(&["PUBLISH", "ch", "m"]), None), Plan::AnyMaster);
+        assert_eq!(plan(&b(&["EVAL", "return 1", "0"]), None), Plan::AnyMaster);
+        // Unknown command: routed by the tag's key.
+        assert_eq!(
+            plan(&b(&["MYMOD.SET", "foo", "1"]), Some(b"foo")),
+            Plan::Slot(12182)
+        );
+    }
+
+    #[test]
+    fn splits_what_splits() {
+        match plan(&b(&["DEL", "foo", "bar", "{foo}x"]), None) {
+            Plan::Split(parts) => {
+                assert_eq!(
+                    parts,
+                    vec![
+                        (12182, b(&["DEL", "foo", "{foo}x"])),
+                        (5061, b(&["DEL", "bar"])),
+                    ]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        match plan(&b(&["MSET", "foo", "1", "bar", "2", "{bar}z", "3"]), None) {
+            Plan::Split(parts) => assert_eq!(
+                parts,
+                vec![
+                    (12182, b(&["MSET", "foo", "1"])),
+                    (5061, b(&["MSET", "bar", "2", "{bar}z", "3"])),
+                ]
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            plan(&b(&["UNLINK", "foo", "bar"]), None),
+            Plan::Split(_)
+        ));
+        assert!(matches!(
+            plan(&b(&["TOUCH", "foo", "bar"]), None),
+            Plan::Split(_)
+        ));
+        // Malformed: no panic, one command.
+        assert_eq!(
+            plan(&b(&["MSET", "foo", "1", "bar"]), None),
+            Plan::Slot(12182)
+        );
+    }
+
+    #[test]
+    fn the_rest_runs_on_temporary_keys() {
+        for (args, keys) in [
+            (b(&["RENAME", "foo", "bar"]), vec![1, 2]),
+            (b(&["MSETNX", "foo", "1", "bar", "2"]), vec![1, 3]),
+            (b(&["SMOVE", "foo", "bar", "m"]), vec![1, 2]),
+            (b(&["LMOVE", "foo", "bar", "LEFT", "RIGHT"]), vec![1, 2]),
+            (b(&["SUNIONSTORE", "d", "foo", "bar"]), vec![1, 2, 3]),
+            (b(&["ZUNIONSTORE", "d", "2", "foo", "bar"]), vec![1, 3, 4]),
+            (b(&["BITOP", "AND", "d", "foo", "bar"]), vec![2, 3, 4]),
+            (b(&["PFMERGE", "d", "foo"]), vec![1, 2]),
+            (b(&["COPY", "foo", "bar"]), vec![1, 2]),
+        ] {
+            assert_eq!(plan(&args, None), Plan::CrossSlot(keys), "{args:?}");
+        }
+        // The temporary keys share one slot and are reserved.
+        let a = [TEMP_PREFIX, b"0"].concat();
+        let c = [TEMP_PREFIX, b"7"].concat();
+        assert_eq!(key_slot(&a), key_slot(&c));
+        assert!(a.starts_with(super::super::RESERVED_PREFIX));
+    }
+
+    #[test]
+    fn resent_only_when_idempotent() {
+        assert!(idempotent(&b(&["SET", "k", "v"])));
+        assert!(!idempotent(&b(&["SET", "k", "v", "GET"])));
+        assert!(idempotent(&b(&["RESTORE", "k", "0", "x"])));
+        assert!(!idempotent(&b(&["INCR", "k"])));
+        assert!(!idempotent(&b(&["RPUSH", "k", "a"])));
+        assert!(!idempotent(&b(&["ZADD", "k", "INCR", "1", "m"])));
+        assert!(idempotent(&b(&["FUNCTION", "LOAD", "REPLACE", "code"])));
+        assert!(!idempotent(&b(&["FUNCTION", "LOAD", "code"])));
+    }
+
+    #[test]
+    fn slot_checkpoint_keys() {
+        for slot in [0u16, 1, 5061, 12182, 16383] {
+            let k = slot_key(b"__redis-migrate:checkpoint", slot);
+            assert_eq!(key_slot(&k), slot, "{k:?}");
+            assert!(k.starts_with(super::super::RESERVED_PREFIX));
+        }
+        assert!(slot_tags().iter().all(|t| !t.is_empty() && t.len() <= 5));
+    }
+
+    #[test]
+    fn transaction_slots() {
+        let a = b(&["SET", "foo", "1"]);
+        let c = b(&["INCR", "{foo}2"]);
+        let d = b(&["DEL", "bar"]);
+        assert_eq!(slots_of([&a[..], &c[..]]).len(), 1);
+        assert_eq!(slots_of([&a[..], &c[..], &d[..]]), vec![5061, 12182]);
+    }
+}

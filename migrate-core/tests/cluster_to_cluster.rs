@@ -1,0 +1,172 @@
+//! A Redis Cluster into another Redis Cluster: one replication link per source shard, each
+//! writing by slot to every target master, compared key by key (`Cluster::snapshot`)
+//! across versions (Redis 7.0 → Valkey 9.1 continuous under a cluster writer; Valkey 9.1 →
+//! Redis 6.2 `once`, rewriting what 6.2 cannot load), into a target with a different number
+//! of masters, and a killed migration resumed exactly once from the per-shard, per-slot
+//! checkpoints.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{runtime, TTL_TOLERANCE_MS};
+use migrate_core::migrate::{Migration, MigrationBuilder, MigrationHandle, Report, Source};
+use testkit::{Cluster, ClusterConn, Flavor};
+
+/// A migration from `source` (through its first master) into `target` (through its last
+/// master: any node of either leads to all of it).
+fn between(source: &Cluster, target: &Cluster) -> MigrationBuilder {
+    let seed = source.masters()[0].addr();
+    let to = target.masters().last().unwrap().url();
+    let config = replication_client::Config::new(&format!("redis://{seed}")).unwrap();
+    Migration::builder()
+        .source(Source::Live(config))
+        .target(migrate_core::migrate::TargetConfig::parse(&to).unwrap())
+}
+
+/// `n` keys of each common type, over every slot range, some with a TTL.
+fn fill(conn: &mut ClusterConn, n: usize) {
+    for i in 0..n {
+        conn.ok(["SET", &format!("str:{i}"), &format!("value-{i}")]);
+        conn.int(["HSET", &format!("hash:{i}"), "a", "1", "b", &i.to_string()]);
+        conn.int(["RPUSH", &format!("list:{i}"), "x", "y", &i.to_string()]);
+        conn.int(["SADD", &format!("set:{i}"), "m1", "m2", &i.to_string()]);
+        conn.int(["ZADD", &format!("zset:{i}"), "1", "a", "2", &i.to_string()]);
+        if i % 10 == 0 {
+            conn.int(["PEXPIRE", &format!("str:{i}"), "600000"]);
+        }
+    }
+}
+
+/// Non-idempotent writes on every shard: a double apply shows in the counters.
+fn writer(cluster: &Cluster, stop: Arc<AtomicBool>) -> thread::JoinHandle<u64> {
+    let mut conn = cluster.connect();
+    thread::spawn(move || {
+        let mut n = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let i = n % 150;
+            conn.int(["INCR", &format!("counter:{i}")]);
+            conn.int(["RPUSH", &format!("log:{}", i % 15), &n.to_string()]);
+            if n % 9 == 0 {
+                conn.int(["DEL", &format!("str:{i}")]);
+            }
+            n += 1;
+        }
+        n
+    })
+}
+
+fn wait_synced(handle: &MigrationHandle, shards: usize) {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let p = handle.progress();
+        if p.shards.len() == shards && p.shards.iter().all(|s| s.synced()) {
+            return;
+        }
+        assert!(!handle.is_finished(), "ended early: {p:?}");
+        assert!(Instant::now() < deadline, "{p:?}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn wait_equal(source: &Cluster, target: &Cluster) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let diff = source.snapshot().diff(&target.snapshot(), TTL_TOLERANCE_MS);
+        if diff.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "target differs: {:?}",
+            &diff[..diff.len().min(10)]
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn check(report: &Report, target_masters: usize) {
+    assert_eq!(report.shards.len(), 3, "{}", report.to_json());
+    assert_eq!(report.target_cluster_masters, Some(target_masters));
+    for s in &report.shards {
+        assert!(s.error.is_none(), "{}", report.to_json());
+    }
+    assert_eq!(report.failures_total, 0, "{}", report.to_json());
+}
+
+#[test]
+fn redis_7_0_cluster_into_a_valkey_9_1_cluster_of_four_under_a_writer() {
+    let source = Cluster::start(Flavor::Redis7_0, 3, 1);
+    fill(&mut source.connect(), 60);
+    let target = Cluster::start(Flavor::Valkey9_1, 4, 0);
+    let rt = runtime();
+    let _guard = rt.enter();
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = writer(&source, stop.clone());
+    let handle = between(&source, &target).start();
+    wait_synced(&handle, 3);
+    thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    assert!(w.join().unwrap() > 0);
+    wait_equal(&source, &target);
+    handle.stop();
+    let report = rt.block_on(handle.wait()).unwrap();
+    check(&report, 4);
+    assert!(report.commands_applied > 0, "{}", report.to_json());
+}
+
+#[test]
+fn valkey_9_1_cluster_into_a_redis_6_2_cluster_once() {
+    let source = Cluster::start(Flavor::Valkey9_1, 3, 0);
+    fill(&mut source.connect(), 60);
+    let target = Cluster::start(Flavor::Redis6_2, 3, 0);
+    let (report, result) =
+        runtime().block_on(async { between(&source, &target).once(true).start().finish().await });
+    result.unwrap_or_else(|e| panic!("{e}: {}", report.to_json()));
+    source
+        .snapshot()
+        .assert_same(&target.snapshot(), TTL_TOLERANCE_MS);
+    check(&report, 3);
+    assert_eq!(report.keys_written(), 300);
+    // Valkey 9.1's RDB types that 6.2 does not know are rewritten as commands.
+    assert!(report.keys_rewritten > 0, "{}", report.to_json());
+}
+
+#[test]
+fn killed_and_resumed_exactly_once_between_clusters() {
+    let source = Cluster::start(Flavor::Redis7_0, 3, 0);
+    fill(&mut source.connect(), 30);
+    let target = Cluster::start(Flavor::Redis7_0, 3, 0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = writer(&source, stop.clone());
+    {
+        // The tool "killed": its runtime dropped while it applies the writer's INCRs.
+        let rt = runtime();
+        let handle = {
+            let _guard = rt.enter();
+            between(&source, &target).start()
+        };
+        wait_synced(&handle, 3);
+        thread::sleep(Duration::from_millis(700));
+        drop(handle);
+        drop(rt);
+    }
+    thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    w.join().unwrap();
+    let (report, result) =
+        runtime().block_on(async { between(&source, &target).once(true).start().finish().await });
+    result.unwrap_or_else(|e| panic!("{e}: {}", report.to_json()));
+    // Every INCR and RPUSH applied exactly once: counters and lists equal.
+    source
+        .snapshot()
+        .assert_same(&target.snapshot(), TTL_TOLERANCE_MS);
+    check(&report, 3);
+    assert!(report.resumed_from.is_some(), "{}", report.to_json());
+    for s in &report.shards {
+        assert_eq!(s.full_syncs, 0, "{}", report.to_json());
+    }
+}

@@ -170,3 +170,54 @@ fn killed_and_resumed_exactly_once_between_clusters() {
         assert_eq!(s.full_syncs, 0, "{}", report.to_json());
     }
 }
+
+#[test]
+fn target_resharded_while_a_source_replica_takes_over() {
+    // The scenario: a 3-master source with replicas into a 4-master target, a
+    // cluster-aware writer on every shard, slots resharded on the target and a source
+    // replica promoted (CLUSTER FAILOVER) while it runs.
+    let source = Cluster::start(Flavor::Redis7_0, 3, 1);
+    fill(&mut source.connect(), 40);
+    let target = Cluster::start(Flavor::Redis7_0, 4, 0);
+    let rt = runtime();
+    let _guard = rt.enter();
+    let handle = between(&source, &target)
+        .rediscover_every(Duration::from_millis(500))
+        .start();
+    wait_synced(&handle, 3);
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = writer(&source, stop.clone());
+    thread::sleep(Duration::from_millis(300));
+    // Target: 300 slots of its first master move to its third.
+    let masters = target.masters();
+    let first = *target.slots_of(masters[0])[0].start();
+    let to = masters[2].id().to_string();
+    target.move_slots(first..=first + 299, &to);
+    // Source: shard 1's replica takes over its master.
+    let replica = source.replicas_of(source.masters()[1])[0].id().to_string();
+    source.failover(&replica);
+    thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    assert!(w.join().unwrap() > 0);
+    wait_equal(&source, &target);
+    // The shard's link follows the promoted replica.
+    let new = source.node(&replica).addr();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while handle.progress().shards[1].node != new {
+        assert!(Instant::now() < deadline, "{:?}", handle.progress().shards);
+        thread::sleep(Duration::from_millis(50));
+    }
+    source.connect().ok(["SET", "after-both", "1"]);
+    wait_equal(&source, &target);
+    handle.stop();
+    let report = rt.block_on(handle.wait()).unwrap();
+    check(&report, 4);
+    assert!(report.cluster_redirects > 0, "{}", report.to_json());
+    assert!(
+        report.shards[1].failovers_followed >= 1,
+        "{}",
+        report.to_json()
+    );
+    // psync2: the promoted replica continues the stream, no new full sync.
+    assert_eq!(report.shards[1].full_syncs, 1, "{}", report.to_json());
+}

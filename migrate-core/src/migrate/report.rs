@@ -301,6 +301,17 @@ impl Report {
         self.partial_resyncs += o.partial_resyncs;
         self.disconnects += o.disconnects;
         self.failovers_followed += o.failovers_followed;
+        // A cluster target: every shard's sink.
+        if self.target_cluster_masters.is_none() {
+            self.target_cluster_masters = o.target_cluster_masters;
+        }
+        self.cross_slot_commands += o.cross_slot_commands;
+        self.cross_slot_split += o.cross_slot_split;
+        self.cross_slot_transactions += o.cross_slot_transactions;
+        self.cluster_redirects += o.cluster_redirects;
+        self.cluster_retries += o.cluster_retries;
+        self.cluster_resent += o.cluster_resent;
+        self.cluster_resume_skipped += o.cluster_resume_skipped;
     }
 
     pub(crate) fn fail(&mut self, max: usize, f: Failure) {

@@ -56,6 +56,7 @@ mod error;
 mod filter;
 mod glob;
 pub mod migrate;
+pub mod plan;
 pub mod rewrite;
 mod slot;
 mod target;

@@ -143,6 +143,14 @@ where
     out
 }
 
+/// Turns a raw value (type byte + value) collected in `value` into a `RESTORE` payload in
+/// place: appends the footer version and the CRC-64 (no copy of the value is made).
+pub fn finish_payload(value: &mut Vec<u8>, version: u16) {
+    value.extend_from_slice(&version.to_le_bytes());
+    let crc = crc64(value);
+    value.extend_from_slice(&crc.to_le_bytes());
+}
+
 /// Rewrites the version footer of a payload (and its CRC), e.g. to RESTORE a value into an
 /// older server that knows its type byte. The CRC of the input is checked first.
 pub fn with_version(payload: &[u8], version: u16) -> Result<Vec<u8>, Error> {

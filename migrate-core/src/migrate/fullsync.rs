@@ -1,24 +1,24 @@
 //! The full sync: RDB bytes in (a file, or the source's full-sync payload), keys written
 //! to the target, each by `RESTORE` or by commands.
 //!
-//! Per key ([`WriteMode::Auto`]): the value's raw bytes ([`rdb_parser::Event::RawValue`])
-//! and its decoded events are buffered while the raw size stays below the big-key
-//! threshold; at `KeyEnd` the raw bytes become a `RESTORE` payload with the target's footer
-//! version. A key whose type byte the target does not know, or that grows past the
-//! threshold, goes through the [`Rewriter`] instead (the buffered events first, then the
-//! rest as it is decoded), so memory stays bounded by about twice the threshold.
+//! Every per-key decision and command comes from the sans-IO [`KeyPlanner`] (see
+//! [`crate::plan`]); this module is its async plumbing: it feeds the decoder's events to
+//! the planner, answers the planner's two questions that need the target (`EXISTS` under
+//! [`Conflict::Skip`], the trial `RESTORE` of a probed type byte) and sends the commands
+//! through the [`Applier`], the last command of each key carrying its mark.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use rdb_parser::{Event, Family, KeyStart, Options, RdbDecoder, ValueKind};
+use rdb_parser::{Event, KeyStart, Options, RdbDecoder, ValueKind};
 
 use super::apply::{Applier, KeyMark, Method};
 use super::conn::Stream;
 use super::sweep::KeySet;
 use super::{Conflict, MigrationError, WriteMode};
-use crate::rewrite::{Cmd, Done as RwOutcome, KeyStatus, RewriteOptions, Rewriter};
+use crate::plan::{FunctionPlan, KeyPlanner, PlanOptions, SkipReason, Verdict};
+use crate::rewrite::{Cmd, RewriteOptions};
 use crate::{Filter, ServerVersion, Tag, Target};
 
 /// What the full sync needs to know.
@@ -41,32 +41,20 @@ pub(crate) struct FullSyncConfig {
     pub(crate) probe: Option<(super::TargetConfig, std::time::Duration)>,
 }
 
-enum KeyMode {
-    /// Nothing is written for this key.
-    Skip,
-    /// Raw bytes and events kept until `KeyEnd` (RESTORE), or until it gets too big.
-    Buffer {
-        raw: Vec<Bytes>,
-        raw_len: usize,
-        events: Vec<Event>,
-    },
-    /// Written as commands; the last command is held back to carry the key's mark.
-    Rewrite { held: Option<Cmd> },
-}
-
-struct KeyState {
-    start: KeyStart,
-    db: u32,
-    kind: ValueKind,
-    mode: KeyMode,
-}
-
 pub(crate) struct FullSync {
     cfg: FullSyncConfig,
     decoder: RdbDecoder,
     buf: BytesMut,
-    rewriter: Rewriter,
-    key: Option<KeyState>,
+    /// Every per-key decision and command.
+    planner: KeyPlanner,
+    /// The current key's kind, while inside a key.
+    kind: Option<ValueKind>,
+    /// The current key was counted (or reported) as not written already.
+    settled: bool,
+    /// The last command of the current key, held back to carry the key's mark.
+    held: Option<Cmd>,
+    /// Commands the planner emitted, not yet sent.
+    cmds: Vec<Cmd>,
     /// Second connection for `EXISTS` ([`Conflict::Skip`] with keys written as commands).
     exists: Option<(Target<Stream>, Option<u32>)>,
     /// Keys sent to the target.
@@ -75,9 +63,8 @@ pub(crate) struct FullSync {
     pub(crate) keys_skipped: u64,
     /// Every key of the snapshot inside the filter, for the sweep of a healing full sync.
     keys: Option<KeySet>,
-    /// The probe connection (opened on first use) and what it learned per type byte.
+    /// The probe connection (opened on first use).
     probe_conn: Option<Target<Stream>>,
-    probed: std::collections::BTreeMap<u8, bool>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -89,21 +76,29 @@ pub(crate) fn now_ms() -> i64 {
 
 impl FullSync {
     pub(crate) fn new(cfg: FullSyncConfig, exists: Option<Target<Stream>>) -> FullSync {
-        let rewrite = cfg
-            .rewrite
-            .clone()
-            .replace(cfg.conflict == Conflict::Replace);
+        let opts = PlanOptions::new(cfg.version)
+            .mode(cfg.mode)
+            .conflict(cfg.conflict)
+            .big_key_bytes(cfg.big_key_bytes)
+            .max_bulk_len(cfg.max_bulk_len)
+            .rewrite(cfg.rewrite.clone())
+            .filter(cfg.filter.clone())
+            .target_modules(cfg.target_modules.clone())
+            .existing_functions(cfg.existing_functions.clone())
+            .probe(cfg.probe.is_some());
         FullSync {
-            rewriter: Rewriter::new(cfg.version, rewrite, now_ms()),
+            planner: KeyPlanner::new(opts, now_ms()),
             decoder: RdbDecoder::new(Options::default().raw_values(true)),
             buf: BytesMut::new(),
-            key: None,
+            kind: None,
+            settled: false,
+            held: None,
+            cmds: Vec::new(),
             exists: exists.map(|t| (t, None)),
             keys_sent: 0,
             keys_skipped: 0,
             keys: None,
             probe_conn: None,
-            probed: std::collections::BTreeMap::new(),
             cfg,
         }
     }
@@ -159,9 +154,21 @@ impl FullSync {
 
     async fn event(&mut self, ev: Event, ap: &mut Applier) -> Result<(), MigrationError> {
         match ev {
+            Event::Header(h) => {
+                self.planner.set_source(h.family, h.version);
+                Ok(())
+            }
             Event::KeyStart(k) => self.key_start(k, ap).await,
             Event::KeyEnd => self.key_end(ap).await,
-            Event::RawValue(chunk) => self.raw(chunk, ap).await,
+            Event::RawValue(chunk) => {
+                let mut cmds = std::mem::take(&mut self.cmds);
+                let changed = self.planner.raw(&chunk, &mut |c| cmds.push(c));
+                self.cmds = cmds;
+                if let Some(v) = changed {
+                    self.course(v, ap).await?;
+                }
+                self.send_cmds(ap).await
+            }
             Event::ModuleAux(aux) => {
                 // No command loads module auxiliary data: counted and named.
                 let t = &aux.module.name;
@@ -175,37 +182,35 @@ impl FullSync {
             }
             Event::Function(_) => {
                 let mut cmds = Vec::new();
-                let out = self.rewriter.push(&ev, &mut |c| cmds.push(c));
-                if let (Some(RwOutcome::Function(report)), Some(existing)) =
-                    (&out, &self.cfg.existing_functions)
-                {
-                    if let Some(name) = report.name.as_ref().filter(|n| existing.contains(*n)) {
-                        let name = String::from_utf8_lossy(name).into_owned();
+                let plan = self.planner.function(&ev, &mut |c| cmds.push(c));
+                let name = |n: &Option<Bytes>| {
+                    n.as_ref()
+                        .map(|n| String::from_utf8_lossy(n).into_owned())
+                        .unwrap_or_default()
+                };
+                match plan {
+                    Some(FunctionPlan::Kept { name }) => {
+                        let name = String::from_utf8_lossy(&name).into_owned();
                         tracing::info!(target: "migrate", "function library {name} is on the target already: kept");
                         ap.report.functions_skipped.push(name);
                         return Ok(());
                     }
-                }
-                if let Some(RwOutcome::Function(report)) = &out {
-                    if report.status == crate::rewrite::FunctionStatus::Unsupported {
-                        let name = report
-                            .name
-                            .as_ref()
-                            .map(|n| String::from_utf8_lossy(n).into_owned());
+                    Some(FunctionPlan::Unsupported { name: n }) => {
                         return ap.unsupported(
                             "FUNCTION LOAD".into(),
                             None,
                             format!(
                                 "function library {} needs Redis 7.0+ on the target",
-                                name.unwrap_or_default()
+                                name(&n)
                             ),
                         );
                     }
+                    _ => {}
                 }
                 let n = cmds.len();
                 for (i, c) in cmds.into_iter().enumerate() {
                     let seq = ap.next_seq();
-                    let tag = Tag::new(None, c.args[0].clone(), seq);
+                    let tag = cmd_tag(&c, seq);
                     if i + 1 == n {
                         let mark = KeyMark {
                             seq,
@@ -221,177 +226,127 @@ impl FullSync {
                 }
                 Ok(())
             }
-            other => self.value_event(other, ap).await,
+            other => {
+                let mut cmds = std::mem::take(&mut self.cmds);
+                self.planner.value(other, &mut |c| cmds.push(c));
+                self.cmds = cmds;
+                self.send_cmds(ap).await
+            }
         }
     }
 
-    async fn key_start(&mut self, mut k: KeyStart, ap: &mut Applier) -> Result<(), MigrationError> {
-        let filter = &self.cfg.filter;
-        // A source that is itself a migration's target holds its checkpoint: never copied.
-        let ours = k.key.starts_with(super::checkpoint::RESERVED_PREFIX);
-        let mapped = if ours {
-            None
-        } else {
-            filter.map_key(k.db, &k.key).map(|(db, key)| match key {
-                std::borrow::Cow::Borrowed(_) => (db, None),
-                std::borrow::Cow::Owned(renamed) => (db, Some(Bytes::from(renamed))),
-            })
-        };
-        let db = mapped.as_ref().map(|(db, _)| *db);
-        if let Some((_, Some(renamed))) = mapped {
-            k.key = renamed;
-        }
+    async fn key_start(&mut self, k: KeyStart, ap: &mut Applier) -> Result<(), MigrationError> {
+        self.planner.set_now_ms(now_ms());
         let kind = k.kind();
-        let skip = |k: KeyStart, db: u32| KeyState {
-            start: k,
-            db,
-            kind,
-            mode: KeyMode::Skip,
-        };
-        let Some(db) = db else {
-            ap.report.skipped_filtered += 1;
-            self.keys_skipped += 1;
-            self.key = Some(skip(k, 0));
-            return Ok(());
-        };
-        k.db = db;
-        if let Some(keys) = &mut self.keys {
-            keys.insert(db, &k.key);
+        let key = k.key.clone();
+        self.kind = Some(kind);
+        self.settled = false;
+        self.held = None;
+        let mut cmds = std::mem::take(&mut self.cmds);
+        let verdict = self.planner.key_start(k, &mut |c| cmds.push(c));
+        self.cmds = cmds;
+        if let (Some(keys), Some((db, key))) = (&mut self.keys, self.planner.current_key()) {
+            keys.insert(db, key);
         }
-        let now = now_ms();
-        if k.expire_at_ms.is_some_and(|at| at <= now) {
-            ap.report.skipped_expired += 1;
-            self.keys_skipped += 1;
-            if self.cfg.conflict == Conflict::Replace {
-                // The target must not keep an older value of a key that is gone.
-                let del = if self.cfg.version.has_unlink() {
-                    "UNLINK"
-                } else {
-                    "DEL"
-                };
-                let tag = Tag::new(Some(db), del, ap.next_seq()).with_key(k.key.clone());
-                ap.send(tag, &[Bytes::from_static(del.as_bytes()), k.key.clone()])
-                    .await?;
+        match &verdict {
+            Verdict::Skip(_) | Verdict::Unsupported(_) => {
+                // An UNLINK of an expired key: not the key's write.
+                for c in std::mem::take(&mut self.cmds) {
+                    let tag = cmd_tag(&c, ap.next_seq());
+                    ap.send(tag, &c.args).await?;
+                }
+                let key = self
+                    .planner
+                    .current_key()
+                    .map(|(_, k)| k.clone())
+                    .unwrap_or(key);
+                self.skipped(&verdict, kind, key, ap)
             }
-            self.key = Some(skip(k, db));
-            return Ok(());
+            _ => {
+                self.course(verdict, ap).await?;
+                self.send_cmds(ap).await
+            }
         }
-        let v = self.cfg.version;
-        let source_valkey = self.decoder.header().map(|h| h.family) == Some(Family::Valkey);
-        // Type bytes from 22 up mean different things in the two families.
-        let same_table = k.type_byte < 22 || source_valkey == v.is_valkey();
-        let restorable = self.cfg.mode != WriteMode::Rewrite
-            && if self.cfg.probe.is_some() {
-                // Learned from the target itself (optimistic until the first key is tried).
-                self.probed.get(&k.type_byte) != Some(&false)
-            } else {
-                same_table && v.knows_type(k.type_byte)
-            };
-        let module = kind == ValueKind::Module;
-        if let (true, Some(loaded), Some(t)) = (module, &self.cfg.target_modules, &k.module) {
-            let reason = match crate::provides_type(loaded, &t.name) {
-                Some(true) => None,
-                Some(false) => Some(format!(
-                    "module {} is not loaded on the target (module type {})",
-                    crate::module_for_type(&t.name).unwrap_or_default(),
-                    t.name
-                )),
-                None if loaded.is_empty() => Some(format!(
-                    "no module is loaded on the target (module type {})",
-                    t.name
-                )),
-                None => None,
-            };
-            if let Some(reason) = reason {
+    }
+
+    /// Counts and reports a key that is not written.
+    fn skipped(
+        &mut self,
+        verdict: &Verdict,
+        kind: ValueKind,
+        key: Bytes,
+        ap: &mut Applier,
+    ) -> Result<(), MigrationError> {
+        self.settled = true;
+        match verdict {
+            Verdict::Skip(SkipReason::Filtered | SkipReason::Reserved) => {
+                ap.report.skipped_filtered += 1
+            }
+            Verdict::Skip(SkipReason::Expired { .. }) => ap.report.skipped_expired += 1,
+            Verdict::Skip(SkipReason::Exists) => ap.report.skipped_conflict += 1,
+            Verdict::Skip(_) => {}
+            Verdict::Unsupported(reason) => {
                 self.keys_skipped += 1;
-                let key = k.key.clone();
-                self.key = Some(skip(k, db));
-                return ap.unsupported(kind.as_str().into(), Some(key), reason);
+                return ap.unsupported(kind.as_str().into(), Some(key), reason.to_string());
             }
+            _ => return Ok(()),
         }
-        if !restorable && (module || self.cfg.mode == WriteMode::Restore) {
-            let reason = if self.cfg.mode == WriteMode::Rewrite {
-                "module values can only be written with RESTORE (write mode rewrite)".to_string()
-            } else {
-                format!("the target ({v}) cannot RESTORE RDB type {}", k.type_byte)
-            };
-            self.keys_skipped += 1;
-            let key = k.key.clone();
-            self.key = Some(skip(k, db));
-            return ap.unsupported(kind.as_str().into(), Some(key), reason);
-        }
-        self.key = Some(KeyState {
-            start: k,
-            db,
-            kind,
-            mode: KeyMode::Buffer {
-                raw: Vec::new(),
-                raw_len: 0,
-                events: Vec::new(),
-            },
-        });
-        if !restorable {
-            self.begin_rewrite(ap).await?;
-        }
+        self.keys_skipped += 1;
         Ok(())
     }
 
-    /// Switches the current key to commands: checks `EXISTS` under [`Conflict::Skip`], then
-    /// replays the buffered events into the rewriter.
-    async fn begin_rewrite(&mut self, ap: &mut Applier) -> Result<(), MigrationError> {
-        let Some(state) = self.key.as_mut() else {
+    /// Follows a key's new course: answers the planner's `EXISTS` question (a key to be
+    /// written as commands under [`Conflict::Skip`]), reports a key that cannot be written.
+    async fn course(&mut self, verdict: Verdict, ap: &mut Applier) -> Result<(), MigrationError> {
+        if let Verdict::Unsupported(_) = &verdict {
+            let key = self
+                .planner
+                .current_key()
+                .map(|(_, k)| k.clone())
+                .unwrap_or_default();
+            let kind = self.kind.unwrap_or(ValueKind::String);
+            return self.skipped(&verdict, kind, key, ap);
+        }
+        let Some((db, key)) = self.planner.awaiting_exists() else {
             return Ok(());
         };
-        let KeyMode::Buffer { events, .. } =
-            std::mem::replace(&mut state.mode, KeyMode::Rewrite { held: None })
-        else {
-            return Ok(());
-        };
+        let key = key.clone();
+        let mut exists = false;
         if let Some((target, selected)) = &mut self.exists {
             let url = ap.report.target.clone();
             let err = |source| MigrationError::Target {
                 url: url.clone(),
                 source: Box::new(source),
             };
-            if *selected != Some(state.db) {
+            if *selected != Some(db) {
                 target
-                    .call(&["SELECT".as_bytes(), state.db.to_string().as_bytes()])
+                    .call(&["SELECT".as_bytes(), db.to_string().as_bytes()])
                     .await
                     .map_err(err)?;
-                *selected = Some(state.db);
+                *selected = Some(db);
             }
             let reply = target
-                .call(&[&b"EXISTS"[..], &state.start.key[..]])
+                .call(&[&b"EXISTS"[..], &key[..]])
                 .await
                 .map_err(err)?;
-            if reply == resp_codec::Frame::Integer(1) {
-                ap.report.skipped_conflict += 1;
-                self.keys_skipped += 1;
-                state.mode = KeyMode::Skip;
-                return Ok(());
-            }
+            exists = reply == resp_codec::Frame::Integer(1);
         }
-        self.rewriter.set_now_ms(now_ms());
-        let start = Event::KeyStart(state.start.clone());
-        let mut cmds = Vec::new();
-        self.rewriter.push(&start, &mut |c| cmds.push(c));
-        for ev in &events {
-            self.rewriter.push(ev, &mut |c| cmds.push(c));
+        self.planner.set_now_ms(now_ms());
+        let mut cmds = std::mem::take(&mut self.cmds);
+        self.planner.resolve_exists(exists, &mut |c| cmds.push(c));
+        self.cmds = cmds;
+        if exists {
+            ap.report.skipped_conflict += 1;
+            self.keys_skipped += 1;
+            self.settled = true;
         }
-        self.send_cmds(cmds, ap).await
+        Ok(())
     }
 
-    /// Sends rewritten commands, holding the last one back.
-    async fn send_cmds(&mut self, cmds: Vec<Cmd>, ap: &mut Applier) -> Result<(), MigrationError> {
-        for c in cmds {
-            let Some(KeyState {
-                mode: KeyMode::Rewrite { held },
-                ..
-            }) = self.key.as_mut()
-            else {
-                return Ok(());
-            };
-            if let Some(prev) = held.replace(c) {
+    /// Sends the planner's commands, holding the last one back.
+    async fn send_cmds(&mut self, ap: &mut Applier) -> Result<(), MigrationError> {
+        for c in std::mem::take(&mut self.cmds) {
+            if let Some(prev) = self.held.replace(c) {
                 let tag = cmd_tag(&prev, ap.next_seq());
                 ap.send(tag, &prev.args).await?;
             }
@@ -399,78 +354,18 @@ impl FullSync {
         Ok(())
     }
 
-    async fn raw(&mut self, chunk: Bytes, ap: &mut Applier) -> Result<(), MigrationError> {
-        let Some(state) = self.key.as_mut() else {
-            return Ok(());
-        };
-        let KeyMode::Buffer { raw, raw_len, .. } = &mut state.mode else {
-            return Ok(());
-        };
-        *raw_len += chunk.len();
-        raw.push(chunk);
-        let len = *raw_len;
-        let forced = self.cfg.mode == WriteMode::Restore || state.kind == ValueKind::Module;
-        if len > self.cfg.big_key_bytes && !forced {
-            return self.begin_rewrite(ap).await;
-        }
-        // Payload footer: 10 bytes.
-        if forced && (len + 10) as u64 > self.cfg.max_bulk_len {
-            let key = state.start.key.clone();
-            let kind = state.kind;
-            state.mode = KeyMode::Skip;
-            self.keys_skipped += 1;
-            return ap.unsupported(
-                kind.as_str().into(),
-                Some(key),
-                format!(
-                    "its RESTORE payload exceeds the target's proto-max-bulk-len ({} bytes)",
-                    self.cfg.max_bulk_len
-                ),
-            );
-        }
-        Ok(())
-    }
-
-    async fn value_event(&mut self, ev: Event, ap: &mut Applier) -> Result<(), MigrationError> {
-        let Some(state) = self.key.as_mut() else {
-            return Ok(());
-        };
-        match &mut state.mode {
-            KeyMode::Skip => Ok(()),
-            KeyMode::Buffer { events, .. } => {
-                events.push(ev);
-                Ok(())
-            }
-            KeyMode::Rewrite { .. } => {
-                let mut cmds = Vec::new();
-                self.rewriter.push(&ev, &mut |c| cmds.push(c));
-                self.send_cmds(cmds, ap).await
-            }
-        }
-    }
-
-    /// Whether the current key is the first of its type byte on a probed target.
-    fn needs_probe(&self) -> bool {
-        self.cfg.probe.is_some()
-            && self.key.as_ref().is_some_and(|k| {
-                matches!(k.mode, KeyMode::Buffer { .. })
-                    && k.kind != ValueKind::Module
-                    && !self.probed.contains_key(&k.start.type_byte)
-            })
-    }
-
     /// `RESTORE`s the current key's payload into a scratch key of the target (then removes
-    /// it) and records whether its type byte is accepted.
-    async fn probe_current(&mut self, ap: &mut Applier) -> Result<bool, MigrationError> {
-        let (Some(state), Some((target, timeout))) = (self.key.as_ref(), self.cfg.probe.as_ref())
+    /// it) and tells the planner whether its type byte is accepted.
+    async fn probe_current(
+        &mut self,
+        type_byte: u8,
+        ap: &mut Applier,
+    ) -> Result<(), MigrationError> {
+        let (Some(payload), Some((target, timeout))) =
+            (self.planner.probe_payload(), self.cfg.probe.as_ref())
         else {
-            return Ok(true);
+            return Ok(());
         };
-        let KeyMode::Buffer { raw, .. } = &state.mode else {
-            return Ok(true);
-        };
-        let type_byte = state.start.type_byte;
-        let payload = rdb_parser::dump::build_payload_chunks(raw, self.cfg.version.rdb_version());
         if self.probe_conn.is_none() {
             self.probe_conn = Some(super::conn::connect(target, *timeout).await?);
         }
@@ -495,105 +390,74 @@ impl FullSync {
                 .unwrap_or_default();
             tracing::info!(target: "migrate", "the target refuses RDB type {type_byte} ({why}): such keys are written as commands");
         }
-        self.probed.insert(type_byte, accepted);
         ap.report.restore_probe.insert(type_byte, accepted);
-        Ok(accepted)
+        self.planner.set_now_ms(now_ms());
+        let mut cmds = std::mem::take(&mut self.cmds);
+        self.planner
+            .set_accepted(type_byte, accepted, &mut |c| cmds.push(c));
+        self.cmds = cmds;
+        if !accepted {
+            // The first key of a type the target refuses: written as commands.
+            if let Some(v) = self.planner.verdict().cloned() {
+                self.course(v, ap).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn key_end(&mut self, ap: &mut Applier) -> Result<(), MigrationError> {
-        if self.needs_probe() && !self.probe_current(ap).await? {
-            // The first key of a type the target refuses: its buffered events go to the
-            // rewriter like a key that was never restorable.
-            self.begin_rewrite(ap).await?;
+        if let Some(type_byte) = self.planner.needs_probe() {
+            self.probe_current(type_byte, ap).await?;
         }
-        let Some(state) = self.key.take() else {
+        let mut cmds = std::mem::take(&mut self.cmds);
+        let plan = self.planner.key_end(&mut |c| cmds.push(c));
+        self.cmds = cmds;
+        self.send_cmds(ap).await?;
+        self.kind = None;
+        let held = self.held.take();
+        let Some(plan) = plan else {
             return Ok(());
         };
-        match state.mode {
-            KeyMode::Skip => Ok(()),
-            KeyMode::Buffer { raw, .. } => {
-                let mut k = state.start.clone();
-                k.db = state.db;
-                let replace = self.cfg.conflict == Conflict::Replace;
-                let cmds = crate::rewrite::restore_commands(&k, &raw, self.cfg.version, replace);
-                let n = cmds.len();
-                for (i, c) in cmds.into_iter().enumerate() {
-                    let seq = ap.next_seq();
-                    let tag = cmd_tag(&c, seq);
-                    if i + 1 < n {
-                        ap.send(tag, &c.args).await?;
-                        continue;
-                    }
-                    let mark = KeyMark {
-                        seq,
-                        db: state.db,
-                        kind: state.kind.as_str(),
-                        method: Method::Restore,
-                        lossy: None,
-                    };
-                    self.keys_sent += 1;
-                    ap.send_last(tag, &c.args, mark).await?;
+        let method = match &plan.verdict {
+            Verdict::Restore => Method::Restore,
+            Verdict::Rewrite(_) | Verdict::Skip(SkipReason::Empty) => Method::Rewrite,
+            _ if self.settled => return Ok(()),
+            Verdict::Skip(SkipReason::Expired { .. }) => {
+                // Expired while written as commands: its UNLINK (under REPLACE) goes out
+                // unmarked.
+                ap.report.skipped_expired += 1;
+                self.keys_skipped += 1;
+                if let Some(c) = held {
+                    let tag = cmd_tag(&c, ap.next_seq());
+                    ap.send(tag, &c.args).await?;
                 }
-                Ok(())
+                return Ok(());
             }
-            KeyMode::Rewrite { held } => {
-                let mut cmds = Vec::new();
-                let out = self.rewriter.push(&Event::KeyEnd, &mut |c| cmds.push(c));
-                self.key = Some(KeyState {
-                    mode: KeyMode::Rewrite { held },
-                    ..state
-                });
-                self.send_cmds(cmds, ap).await?;
-                let Some(KeyState {
-                    mode: KeyMode::Rewrite { held },
-                    start,
-                    db,
-                    kind,
-                }) = self.key.take()
-                else {
-                    return Ok(());
-                };
-                let report = match out {
-                    Some(RwOutcome::Key(r)) => r,
-                    _ => return Ok(()),
-                };
-                match &report.status {
-                    KeyStatus::NeedsRestore { .. } | KeyStatus::Unsupported { .. } => {
-                        self.keys_skipped += 1;
-                        return ap.unsupported(
-                            kind.as_str().into(),
-                            Some(start.key),
-                            report.status.to_string(),
-                        );
-                    }
-                    KeyStatus::Expired { .. } => {
-                        ap.report.skipped_expired += 1;
-                        self.keys_skipped += 1;
-                    }
-                    _ => {}
-                }
-                for loss in &report.losses {
-                    tracing::warn!(target: "migrate", "key {}: {loss}", super::report::key_text(&start.key));
-                }
-                if let Some(last) = held {
-                    let seq = ap.next_seq();
-                    let mark = KeyMark {
-                        seq,
-                        db,
-                        kind: kind.as_str(),
-                        method: Method::Rewrite,
-                        lossy: (!report.losses.is_empty()).then(|| {
-                            let what: Vec<String> =
-                                report.losses.iter().map(|l| l.to_string()).collect();
-                            Box::new((start.key.clone(), what.join("; ")))
-                        }),
-                    };
-                    self.keys_sent += 1;
-                    ap.send_last(cmd_tag(&last, seq), &last.args, mark).await?;
-                }
-                Ok(())
+            _ => {
+                // The rewriter's own refusals (a stream for a target before 5.0).
+                let kind = plan.kind;
+                return self.skipped(&plan.verdict, kind, plan.key.clone(), ap);
             }
+        };
+        for loss in &plan.losses {
+            tracing::warn!(target: "migrate", "key {}: {loss}", super::report::key_text(&plan.key));
         }
+        if let Some(last) = held {
+            let seq = ap.next_seq();
+            let mark = KeyMark {
+                seq,
+                db: plan.db,
+                kind: plan.kind.as_str(),
+                method,
+                lossy: (!plan.losses.is_empty()).then(|| {
+                    let what: Vec<String> = plan.losses.iter().map(|l| l.to_string()).collect();
+                    Box::new((plan.key.clone(), what.join("; ")))
+                }),
+            };
+            self.keys_sent += 1;
+            ap.send_last(cmd_tag(&last, seq), &last.args, mark).await?;
+        }
+        Ok(())
     }
 }
 

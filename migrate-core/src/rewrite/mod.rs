@@ -87,7 +87,7 @@ use crate::ServerVersion;
 
 pub use cmd::{Cmd, RespWriter, Scope};
 pub use report::{Done, FunctionReport, FunctionStatus, KeyReport, KeyStatus, Loss, RewriteStats};
-pub use restore::restore_commands;
+pub use restore::{restore_commands, restore_payload_commands};
 pub use zset::format_score;
 
 /// Limits and policies of the rewrite.
@@ -283,6 +283,11 @@ impl Rewriter {
     /// Updates "now" (a long load should advance it as time passes).
     pub fn set_now_ms(&mut self, now_ms: i64) {
         self.env.now_ms = now_ms;
+    }
+
+    /// "Now" (Unix ms), as last set.
+    pub fn now_ms(&self) -> i64 {
+        self.env.now_ms
     }
 
     /// Counts so far.

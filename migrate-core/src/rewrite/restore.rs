@@ -47,6 +47,17 @@ pub fn restore_commands(
     replace: bool,
 ) -> Vec<Cmd> {
     let payload = rdb_parser::dump::build_payload_chunks(chunks, target.rdb_version());
+    restore_payload_commands(start, Bytes::from(payload), target, replace)
+}
+
+/// [`restore_commands`] of a finished `RESTORE` payload (raw value + footer, as
+/// `rdb_parser::dump::build_payload` makes it): no copy of the payload is made.
+pub fn restore_payload_commands(
+    start: &KeyStart,
+    payload: Bytes,
+    target: ServerVersion,
+    replace: bool,
+) -> Vec<Cmd> {
     let scope = Scope::Key {
         db: start.db,
         key: start.key.clone(),
@@ -60,7 +71,7 @@ pub fn restore_commands(
         Bytes::from_static(b"RESTORE"),
         start.key.clone(),
         Bytes::from(ttl),
-        Bytes::from(payload),
+        payload,
     ];
     if absttl && start.expire_at_ms.is_some() {
         args.push(Bytes::from_static(b"ABSTTL"));

@@ -7,10 +7,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 use clap::{Args, ValueEnum};
+use migrate_core::migrate::{Conflict, WriteMode};
+use migrate_core::plan::{
+    FunctionPlan, KeyPlan, KeyPlanner, PlanOptions, Planned, SkipReason, UnsupportedReason, Verdict,
+};
 use migrate_core::rewrite::json::JsonWriter;
-use migrate_core::rewrite::{Cmd, Done, KeyStatus, RespWriter, RewriteOptions, Rewriter, Scope};
+use migrate_core::rewrite::{RespWriter, RewriteOptions};
 use migrate_core::{Filter, ServerVersion};
-use rdb_parser::{Event, Options};
+use rdb_parser::{Event, Options, ValueKind};
 
 use super::filter_args::FilterArgs;
 use super::rdb::{parse_version, Input, WriterVersion};
@@ -24,6 +28,27 @@ pub(crate) enum Format {
     Resp,
     /// One JSON object per key per line (schema in the README).
     Json,
+}
+
+/// How `rdb dump --format resp` writes keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DumpWriteMode {
+    /// Commands only.
+    Rewrite,
+    /// `RESTORE` where the target knows the type, commands otherwise.
+    Auto,
+    /// `RESTORE` only.
+    Restore,
+}
+
+impl DumpWriteMode {
+    fn mode(self) -> WriteMode {
+        match self {
+            DumpWriteMode::Rewrite => WriteMode::Rewrite,
+            DumpWriteMode::Auto => WriteMode::Auto,
+            DumpWriteMode::Restore => WriteMode::Restore,
+        }
+    }
 }
 
 /// Arguments of `rdb dump`.
@@ -54,6 +79,11 @@ pub(crate) struct DumpArgs {
     /// payload; the target must have the module loaded.
     #[arg(long)]
     restore_modules: bool,
+    /// RESP: `rewrite` writes every key as commands; `auto` writes `RESTORE ... ABSTTL
+    /// [IDLETIME|FREQ]` of the raw value where the target version knows its type (commands
+    /// otherwise), as a migration does; `restore` always `RESTORE`s.
+    #[arg(long, value_enum, default_value_t = DumpWriteMode::Rewrite)]
+    write_mode: DumpWriteMode,
     /// "Now" in Unix milliseconds, for deciding which keys expired (default: the clock).
     #[arg(long, value_name = "MS", hide = true)]
     now_ms: Option<i64>,
@@ -124,9 +154,9 @@ impl DumpArgs {
                     .unwrap_or(0)
             })
         };
-        // Raw values are captured only when module values are to be RESTOREd.
-        let opts =
-            Options::default().raw_values(self.restore_modules && self.format == Format::Resp);
+        // Raw values are captured only when keys may be RESTOREd.
+        let restores = self.restore_modules || self.write_mode != DumpWriteMode::Rewrite;
+        let opts = Options::default().raw_values(restores && self.format == Format::Resp);
         let mut input = Input::open(&self.file, opts)?;
         let mut output = Output::open(self.output.as_deref())?;
         let mut summary = Summary::default();
@@ -152,95 +182,56 @@ impl DumpArgs {
             .max_command_bytes(self.max_command_bytes)
             .replace(self.replace);
         let mut writer_version = WriterVersion::default();
-        let mut rewriter: Option<Rewriter> = None;
+        let mut planner: Option<KeyPlanner> = None;
         let mut resp = RespWriter::new();
         let mut buf = BytesMut::with_capacity(256 * 1024);
-        let mut skipping = false;
-        let mut target_db = 0u32;
-        // The raw value of a module key being captured for RESTORE.
-        let mut raw: Option<(rdb_parser::KeyStart, Vec<bytes::Bytes>)> = None;
+        let mode = self.write_mode.mode();
         let on_event = |ev: Event| -> Result<(), CliError> {
             writer_version.observe(&ev);
-            match &ev {
-                Event::RawValue(chunk) => {
-                    if let Some((_, chunks)) = &mut raw {
-                        chunks.push(chunk.clone());
-                    }
-                    return Ok(());
-                }
-                Event::KeyStart(k) => {
-                    raw = (self.restore_modules && k.kind() == rdb_parser::ValueKind::Module)
-                        .then(|| (k.clone(), Vec::new()));
-                }
-                _ => {}
-            }
-            if let Event::KeyStart(k) = &ev {
-                match filter
-                    .target_db(k.db)
-                    .filter(|_| filter.accepts_key(&k.key))
-                {
-                    None => {
-                        skipping = true;
-                        summary.filtered += 1;
-                    }
-                    Some(db) => target_db = db,
-                }
-            }
-            if skipping {
-                if matches!(ev, Event::KeyEnd) {
-                    skipping = false;
-                }
-                return Ok(());
-            }
-            if !matches!(ev, Event::KeyStart(_) | Event::Function(_)) && rewriter.is_none() {
-                return Ok(());
-            }
-            let rw = rewriter.get_or_insert_with(|| {
+            if planner.is_none() && matches!(ev, Event::KeyStart(_) | Event::Function(_)) {
                 let target = self
                     .target_version
                     .unwrap_or_else(|| writer_version.version());
                 summary.target = Some(target);
-                Rewriter::new(target, opts.clone(), now_ms)
-            });
-            let mut outcome = rw.push(&ev, &mut |mut cmd: Cmd| {
-                if let Scope::Key { db, .. } = &mut cmd.scope {
-                    *db = target_db;
+                let mut p = KeyPlanner::new(
+                    PlanOptions::new(target)
+                        .mode(mode)
+                        .conflict(if self.replace {
+                            Conflict::Replace
+                        } else {
+                            Conflict::Refuse
+                        })
+                        .rewrite(opts.clone())
+                        .filter(filter.clone())
+                        .restore_modules(self.restore_modules)
+                        // A dump has no size limit of its own: big keys are chunked as
+                        // commands in auto mode, RESTOREd whole otherwise.
+                        .max_bulk_len(u64::MAX),
+                    now_ms,
+                );
+                if let Some(h) = writer_version.header() {
+                    p.set_source(h.family, h.version);
                 }
-                resp.encode(&cmd, &mut buf);
-            });
-            let ended = matches!(ev, Event::KeyEnd).then(|| raw.take()).flatten();
-            if let Some((start, chunks)) = ended {
-                if let Some(Done::Key(r)) = &outcome {
-                    if matches!(r.status, KeyStatus::NeedsRestore { .. }) {
-                        let target = rw.target();
-                        let mut start = start;
-                        start.db = target_db;
-                        for cmd in migrate_core::rewrite::restore_commands(
-                            &start,
-                            &chunks,
-                            target,
-                            self.replace,
-                        ) {
-                            resp.encode(&cmd, &mut buf);
-                        }
-                        summary.restored += 1;
-                        outcome = None;
-                    }
-                }
+                planner = Some(p);
+            }
+            let Some(p) = planner.as_mut() else {
+                return Ok(());
+            };
+            match p.push(ev, &mut |cmd| resp.encode(&cmd, &mut buf)) {
+                Planned::Key(k) => summary.key(&k, self.quiet),
+                Planned::Function(f) => summary.function(&f, self.quiet),
+                _ => {}
             }
             if buf.len() >= 128 * 1024 {
                 output.write(&buf)?;
                 buf.clear();
             }
-            if let Some(o) = outcome {
-                summary.outcome(&o, self.quiet);
-            }
             Ok(())
         };
         ToEvents::new(on_event).run(&mut input.reader, &input.path)?;
         output.write(&buf)?;
-        if let Some(rw) = &rewriter {
-            summary.commands = rw.stats().commands;
+        if let Some(p) = &planner {
+            summary.commands = p.commands();
         }
         Ok(())
     }
@@ -322,52 +313,68 @@ impl Summary {
         }
     }
 
-    fn outcome(&mut self, o: &Done, quiet: bool) {
-        match o {
-            Done::Key(r) => {
-                let name = || format!("db{} {:?}", r.db, String::from_utf8_lossy(&r.key));
-                match &r.status {
-                    KeyStatus::Written => {
-                        self.written += 1;
-                        if !r.losses.is_empty() {
-                            self.lossy += 1;
-                            for l in &r.losses {
-                                self.warn(quiet, format!("{}: {l}", name()));
-                            }
-                        }
-                    }
-                    KeyStatus::Expired { .. } => self.expired += 1,
-                    KeyStatus::Empty => self.empty += 1,
-                    KeyStatus::NeedsRestore { .. } => {
-                        self.need_restore += 1;
-                        self.warn(quiet, format!("{}: {}, not written", name(), r.status));
-                    }
-                    s => {
-                        self.unsupported += 1;
-                        self.warn(quiet, format!("{}: {s}, not written", name()));
+    fn key(&mut self, k: &KeyPlan, quiet: bool) {
+        let name = || format!("db{} {:?}", k.db, String::from_utf8_lossy(&k.key));
+        match &k.verdict {
+            Verdict::Restore => {
+                if k.kind == ValueKind::Module {
+                    self.restored += 1;
+                } else {
+                    self.written += 1;
+                }
+            }
+            Verdict::Rewrite(_) => {
+                self.written += 1;
+                if !k.losses.is_empty() {
+                    self.lossy += 1;
+                    for l in &k.losses {
+                        self.warn(quiet, format!("{}: {l}", name()));
                     }
                 }
             }
-            Done::Function(f) => {
-                let name = f
-                    .name
+            Verdict::Skip(SkipReason::Filtered | SkipReason::Reserved) => self.filtered += 1,
+            Verdict::Skip(SkipReason::Expired { .. }) => self.expired += 1,
+            Verdict::Skip(_) => self.empty += 1,
+            Verdict::Unsupported(UnsupportedReason::ModuleNeedsRestore { type_name }) => {
+                self.need_restore += 1;
+                let what = match type_name {
+                    Some(m) => format!("module value ({m}) needs RESTORE"),
+                    None => "needs RESTORE".to_string(),
+                };
+                self.warn(quiet, format!("{}: {what}, not written", name()));
+            }
+            Verdict::Unsupported(UnsupportedReason::Rewrite(status)) => {
+                self.unsupported += 1;
+                self.warn(quiet, format!("{}: {status}, not written", name()));
+            }
+            Verdict::Unsupported(reason) => {
+                self.unsupported += 1;
+                self.warn(
+                    quiet,
+                    format!(
+                        "{}: unsupported by the target: {reason}, not written",
+                        name()
+                    ),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn function(&mut self, f: &FunctionPlan, quiet: bool) {
+        match f {
+            FunctionPlan::Unsupported { name } => {
+                let name = name
                     .as_ref()
                     .map(|n| String::from_utf8_lossy(n).into_owned())
                     .unwrap_or_else(|| "?".into());
-                match f.status {
-                    migrate_core::rewrite::FunctionStatus::Loaded => self.functions += 1,
-                    _ => {
-                        self.functions_unsupported += 1;
-                        self.warn(
-                            quiet,
-                            format!(
-                                "function library {name}: the target has no functions, not written"
-                            ),
-                        );
-                    }
-                }
+                self.functions_unsupported += 1;
+                self.warn(
+                    quiet,
+                    format!("function library {name}: the target has no functions, not written"),
+                );
             }
-            _ => {}
+            _ => self.functions += 1,
         }
     }
 

@@ -2,16 +2,27 @@
 //! to the target, each by `RESTORE` or by commands.
 //!
 //! Every per-key decision and command comes from the sans-IO [`KeyPlanner`] (see
-//! [`crate::plan`]); this module is its async plumbing: it feeds the decoder's events to
-//! the planner, answers the planner's two questions that need the target (`EXISTS` under
-//! [`Conflict::Skip`], the trial `RESTORE` of a probed type byte) and sends the commands
-//! through the [`Applier`], the last command of each key carrying its mark.
+//! [`crate::plan`]); this module is its plumbing. The decoder runs the zero-copy
+//! [`Visitor`] path with raw pass-through: a key bound for `RESTORE` that lies whole in the
+//! buffer is not decoded at all ([`Visitor::wants_items`] answers `false`), its raw bytes go
+//! straight into the payload (the file's CRC is still checked); only keys that must be
+//! rewritten (or that the one-pass path leaves to the state machine) have their items
+//! turned into events for the planner. The visitor does everything that needs no I/O
+//! (counts, reports, tags) and queues the commands; the async side sends them through the
+//! [`Applier`] (the last command of each key carrying its mark) and answers the planner's
+//! two questions that need the target: `EXISTS` under [`Conflict::Skip`], and the trial
+//! `RESTORE` of a probed type byte. For both, and when the queue is full, the visitor
+//! stops the decoder ([`ControlFlow::Break`]), which resumes where it stopped.
 
 use std::collections::HashSet;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use rdb_parser::{Event, KeyStart, Options, RdbDecoder, ValueKind};
+use rdb_parser::{
+    Event, HashEntry, Item, KeyRef, Options, RdbDecoder, StreamEntry, StreamId, ValueKind, Visitor,
+    ZSetEntry,
+};
 
 use super::apply::{Applier, KeyMark, Method};
 use super::conn::Stream;
@@ -20,6 +31,12 @@ use super::{Conflict, MigrationError, WriteMode};
 use crate::plan::{FunctionPlan, KeyPlanner, PlanOptions, SkipReason, Verdict};
 use crate::rewrite::{Cmd, RewriteOptions};
 use crate::{Filter, ServerVersion, Tag, Target};
+
+/// The visitor stops the decoder once this many bytes of commands are queued at a key's
+/// end, or ...
+const QUEUE_AT_KEY_END: usize = 1 << 20;
+/// ... this many inside a key (a stop inside a key decoded in one pass decodes it again).
+const QUEUE_IN_KEY: usize = 16 << 20;
 
 /// What the full sync needs to know.
 #[derive(Clone)]
@@ -41,28 +58,55 @@ pub(crate) struct FullSyncConfig {
     pub(crate) probe: Option<(super::TargetConfig, std::time::Duration)>,
 }
 
-pub(crate) struct FullSync {
-    cfg: FullSyncConfig,
-    decoder: RdbDecoder,
-    buf: BytesMut,
-    /// Every per-key decision and command.
+/// A command to send, in order: its tag, and the key's mark on a key's last command.
+struct Send {
+    tag: Tag,
+    args: Vec<Bytes>,
+    mark: Option<KeyMark>,
+}
+
+/// What the visitor stopped for.
+enum Need {
+    /// The planner waits for `EXISTS` of the current key.
+    Exists,
+    /// The current key ended and is the first of its type byte: probe, then end it.
+    Probe(u8),
+}
+
+/// Everything of the full sync that needs no I/O: the planner and the queue.
+struct Keys {
     planner: KeyPlanner,
     /// The current key's kind, while inside a key.
     kind: Option<ValueKind>,
+    /// Whether the current key's items are wanted (as events for the planner).
+    items: bool,
     /// The current key was counted (or reported) as not written already.
     settled: bool,
     /// The last command of the current key, held back to carry the key's mark.
     held: Option<Cmd>,
-    /// Commands the planner emitted, not yet sent.
+    /// Commands the planner emitted, not yet tagged.
     cmds: Vec<Cmd>,
-    /// Second connection for `EXISTS` ([`Conflict::Skip`] with keys written as commands).
-    exists: Option<(Target<Stream>, Option<u32>)>,
+    /// Commands tagged, not yet sent.
+    queue: Vec<Send>,
+    queued_bytes: usize,
+    need: Option<Need>,
+    /// The first error, which stopped the decoder.
+    error: Option<MigrationError>,
     /// Keys sent to the target.
-    pub(crate) keys_sent: u64,
+    keys_sent: u64,
     /// Keys skipped (expired, filtered, existing, unsupported).
-    pub(crate) keys_skipped: u64,
+    keys_skipped: u64,
     /// Every key of the snapshot inside the filter, for the sweep of a healing full sync.
     keys: Option<KeySet>,
+}
+
+pub(crate) struct FullSync {
+    cfg: FullSyncConfig,
+    decoder: RdbDecoder,
+    buf: BytesMut,
+    k: Keys,
+    /// Second connection for `EXISTS` ([`Conflict::Skip`] with keys written as commands).
+    exists: Option<(Target<Stream>, Option<u32>)>,
     /// The probe connection (opened on first use).
     probe_conn: Option<Target<Stream>>,
 }
@@ -87,31 +131,48 @@ impl FullSync {
             .existing_functions(cfg.existing_functions.clone())
             .probe(cfg.probe.is_some());
         FullSync {
-            planner: KeyPlanner::new(opts, now_ms()),
+            k: Keys {
+                planner: KeyPlanner::new(opts, now_ms()),
+                kind: None,
+                items: true,
+                settled: false,
+                held: None,
+                cmds: Vec::new(),
+                queue: Vec::new(),
+                queued_bytes: 0,
+                need: None,
+                error: None,
+                keys_sent: 0,
+                keys_skipped: 0,
+                keys: None,
+            },
             decoder: RdbDecoder::new(Options::default().raw_values(true)),
             buf: BytesMut::new(),
-            kind: None,
-            settled: false,
-            held: None,
-            cmds: Vec::new(),
             exists: exists.map(|t| (t, None)),
-            keys_sent: 0,
-            keys_skipped: 0,
-            keys: None,
             probe_conn: None,
             cfg,
         }
     }
 
+    /// Keys sent to the target.
+    pub(crate) fn keys_sent(&self) -> u64 {
+        self.k.keys_sent
+    }
+
+    /// Keys skipped (expired, filtered, existing, unsupported).
+    pub(crate) fn keys_skipped(&self) -> u64 {
+        self.k.keys_skipped
+    }
+
     /// Records every key of the snapshot that the filter accepts (for [`super::sweep`]).
     pub(crate) fn collect_keys(mut self) -> FullSync {
-        self.keys = Some(KeySet::default());
+        self.k.keys = Some(KeySet::default());
         self
     }
 
     /// The keys recorded by [`FullSync::collect_keys`].
     pub(crate) fn take_keys(&mut self) -> Option<KeySet> {
-        self.keys.take()
+        self.k.keys.take()
     }
 
     /// Gives back the `EXISTS` connection (for the next full sync after an interrupted one).
@@ -139,10 +200,29 @@ impl FullSync {
     ) -> Result<(), MigrationError> {
         self.buf.extend_from_slice(chunk);
         loop {
-            match self.decoder.decode(&mut self.buf) {
-                Ok(Some(ev)) => self.event(ev, ap).await?,
-                Ok(None) => return Ok(()),
+            let flow = {
+                let mut v = Feed { k: &mut self.k, ap };
+                self.decoder.decode_into(&mut self.buf, &mut v)
+            };
+            let flow = match flow {
+                Ok(flow) => flow,
                 Err(e) => return Err(self.rdb_error(e)),
+            };
+            if let Some(e) = self.k.error.take() {
+                return Err(e);
+            }
+            self.flush(ap).await?;
+            match self.k.need.take() {
+                Some(Need::Exists) => self.answer_exists(ap).await?,
+                Some(Need::Probe(type_byte)) => {
+                    self.probe_current(type_byte, ap).await?;
+                    self.k.key_end(ap)?;
+                }
+                None => {}
+            }
+            self.flush(ap).await?;
+            if flow.is_continue() {
+                return Ok(());
             }
         }
     }
@@ -152,162 +232,22 @@ impl FullSync {
         self.decoder.finish().map_err(|e| self.rdb_error(e))
     }
 
-    async fn event(&mut self, ev: Event, ap: &mut Applier) -> Result<(), MigrationError> {
-        match ev {
-            Event::Header(h) => {
-                self.planner.set_source(h.family, h.version);
-                Ok(())
-            }
-            Event::KeyStart(k) => self.key_start(k, ap).await,
-            Event::KeyEnd => self.key_end(ap).await,
-            Event::RawValue(chunk) => {
-                let mut cmds = std::mem::take(&mut self.cmds);
-                let changed = self.planner.raw(&chunk, &mut |c| cmds.push(c));
-                self.cmds = cmds;
-                if let Some(v) = changed {
-                    self.course(v, ap).await?;
-                }
-                self.send_cmds(ap).await
-            }
-            Event::ModuleAux(aux) => {
-                // No command loads module auxiliary data: counted and named.
-                let t = &aux.module.name;
-                let module = crate::module_for_type(t).unwrap_or("unknown module");
-                tracing::debug!(target: "migrate", "module aux data of {module} ({t}) not carried over");
-                *ap.report
-                    .module_aux_dropped
-                    .entry(format!("{module} ({t})"))
-                    .or_default() += 1;
-                Ok(())
-            }
-            Event::Function(_) => {
-                let mut cmds = Vec::new();
-                let plan = self.planner.function(&ev, &mut |c| cmds.push(c));
-                let name = |n: &Option<Bytes>| {
-                    n.as_ref()
-                        .map(|n| String::from_utf8_lossy(n).into_owned())
-                        .unwrap_or_default()
-                };
-                match plan {
-                    Some(FunctionPlan::Kept { name }) => {
-                        let name = String::from_utf8_lossy(&name).into_owned();
-                        tracing::info!(target: "migrate", "function library {name} is on the target already: kept");
-                        ap.report.functions_skipped.push(name);
-                        return Ok(());
-                    }
-                    Some(FunctionPlan::Unsupported { name: n }) => {
-                        return ap.unsupported(
-                            "FUNCTION LOAD".into(),
-                            None,
-                            format!(
-                                "function library {} needs Redis 7.0+ on the target",
-                                name(&n)
-                            ),
-                        );
-                    }
-                    _ => {}
-                }
-                let n = cmds.len();
-                for (i, c) in cmds.into_iter().enumerate() {
-                    let seq = ap.next_seq();
-                    let tag = cmd_tag(&c, seq);
-                    if i + 1 == n {
-                        let mark = KeyMark {
-                            seq,
-                            db: 0,
-                            kind: "function",
-                            method: Method::Function,
-                            lossy: None,
-                        };
-                        ap.send_last(tag, &c.args, mark).await?;
-                    } else {
-                        ap.send(tag, &c.args).await?;
-                    }
-                }
-                Ok(())
-            }
-            other => {
-                let mut cmds = std::mem::take(&mut self.cmds);
-                self.planner.value(other, &mut |c| cmds.push(c));
-                self.cmds = cmds;
-                self.send_cmds(ap).await
+    /// Sends the queued commands.
+    async fn flush(&mut self, ap: &mut Applier) -> Result<(), MigrationError> {
+        self.k.queued_bytes = 0;
+        for s in std::mem::take(&mut self.k.queue) {
+            match s.mark {
+                Some(mark) => ap.send_last(s.tag, &s.args, mark).await?,
+                None => ap.send(s.tag, &s.args).await?,
             }
         }
-    }
-
-    async fn key_start(&mut self, k: KeyStart, ap: &mut Applier) -> Result<(), MigrationError> {
-        self.planner.set_now_ms(now_ms());
-        let kind = k.kind();
-        let key = k.key.clone();
-        self.kind = Some(kind);
-        self.settled = false;
-        self.held = None;
-        let mut cmds = std::mem::take(&mut self.cmds);
-        let verdict = self.planner.key_start(k, &mut |c| cmds.push(c));
-        self.cmds = cmds;
-        if let (Some(keys), Some((db, key))) = (&mut self.keys, self.planner.current_key()) {
-            keys.insert(db, key);
-        }
-        match &verdict {
-            Verdict::Skip(_) | Verdict::Unsupported(_) => {
-                // An UNLINK of an expired key: not the key's write.
-                for c in std::mem::take(&mut self.cmds) {
-                    let tag = cmd_tag(&c, ap.next_seq());
-                    ap.send(tag, &c.args).await?;
-                }
-                let key = self
-                    .planner
-                    .current_key()
-                    .map(|(_, k)| k.clone())
-                    .unwrap_or(key);
-                self.skipped(&verdict, kind, key, ap)
-            }
-            _ => {
-                self.course(verdict, ap).await?;
-                self.send_cmds(ap).await
-            }
-        }
-    }
-
-    /// Counts and reports a key that is not written.
-    fn skipped(
-        &mut self,
-        verdict: &Verdict,
-        kind: ValueKind,
-        key: Bytes,
-        ap: &mut Applier,
-    ) -> Result<(), MigrationError> {
-        self.settled = true;
-        match verdict {
-            Verdict::Skip(SkipReason::Filtered | SkipReason::Reserved) => {
-                ap.report.skipped_filtered += 1
-            }
-            Verdict::Skip(SkipReason::Expired { .. }) => ap.report.skipped_expired += 1,
-            Verdict::Skip(SkipReason::Exists) => ap.report.skipped_conflict += 1,
-            Verdict::Skip(_) => {}
-            Verdict::Unsupported(reason) => {
-                self.keys_skipped += 1;
-                return ap.unsupported(kind.as_str().into(), Some(key), reason.to_string());
-            }
-            _ => return Ok(()),
-        }
-        self.keys_skipped += 1;
         Ok(())
     }
 
-    /// Follows a key's new course: answers the planner's `EXISTS` question (a key to be
-    /// written as commands under [`Conflict::Skip`]), reports a key that cannot be written.
-    async fn course(&mut self, verdict: Verdict, ap: &mut Applier) -> Result<(), MigrationError> {
-        if let Verdict::Unsupported(_) = &verdict {
-            let key = self
-                .planner
-                .current_key()
-                .map(|(_, k)| k.clone())
-                .unwrap_or_default();
-            let kind = self.kind.unwrap_or(ValueKind::String);
-            return self.skipped(&verdict, kind, key, ap);
-        }
-        let Some((db, key)) = self.planner.awaiting_exists() else {
+    /// Answers the planner's `EXISTS` question (a key to be written as commands under
+    /// [`Conflict::Skip`]) on the second connection.
+    async fn answer_exists(&mut self, ap: &mut Applier) -> Result<(), MigrationError> {
+        let Some((db, key)) = self.k.planner.awaiting_exists() else {
             return Ok(());
         };
         let key = key.clone();
@@ -331,26 +271,7 @@ impl FullSync {
                 .map_err(err)?;
             exists = reply == resp_codec::Frame::Integer(1);
         }
-        self.planner.set_now_ms(now_ms());
-        let mut cmds = std::mem::take(&mut self.cmds);
-        self.planner.resolve_exists(exists, &mut |c| cmds.push(c));
-        self.cmds = cmds;
-        if exists {
-            ap.report.skipped_conflict += 1;
-            self.keys_skipped += 1;
-            self.settled = true;
-        }
-        Ok(())
-    }
-
-    /// Sends the planner's commands, holding the last one back.
-    async fn send_cmds(&mut self, ap: &mut Applier) -> Result<(), MigrationError> {
-        for c in std::mem::take(&mut self.cmds) {
-            if let Some(prev) = self.held.replace(c) {
-                let tag = cmd_tag(&prev, ap.next_seq());
-                ap.send(tag, &prev.args).await?;
-            }
-        }
+        self.k.resolve_exists(exists, ap);
         Ok(())
     }
 
@@ -362,7 +283,7 @@ impl FullSync {
         ap: &mut Applier,
     ) -> Result<(), MigrationError> {
         let (Some(payload), Some((target, timeout))) =
-            (self.planner.probe_payload(), self.cfg.probe.as_ref())
+            (self.k.planner.probe_payload(), self.cfg.probe.as_ref())
         else {
             return Ok(());
         };
@@ -391,29 +312,304 @@ impl FullSync {
             tracing::info!(target: "migrate", "the target refuses RDB type {type_byte} ({why}): such keys are written as commands");
         }
         ap.report.restore_probe.insert(type_byte, accepted);
-        self.planner.set_now_ms(now_ms());
-        let mut cmds = std::mem::take(&mut self.cmds);
-        self.planner
+        self.k.planner.set_now_ms(now_ms());
+        let mut cmds = std::mem::take(&mut self.k.cmds);
+        self.k
+            .planner
             .set_accepted(type_byte, accepted, &mut |c| cmds.push(c));
-        self.cmds = cmds;
+        self.k.cmds = cmds;
         if !accepted {
             // The first key of a type the target refuses: written as commands.
-            if let Some(v) = self.planner.verdict().cloned() {
-                self.course(v, ap).await?;
+            self.answer_exists(ap).await?;
+        }
+        self.k.send_cmds(ap);
+        Ok(())
+    }
+}
+
+/// The visitor: [`Keys`] with the applier (for sequence numbers, counts and reports).
+struct Feed<'a> {
+    k: &'a mut Keys,
+    ap: &'a mut Applier,
+}
+
+impl Feed<'_> {
+    /// Continues, or stops the decoder when the key's course needs the target, the queue
+    /// is full (`limit`), or something failed.
+    fn flow(&mut self, limit: usize) -> ControlFlow<()> {
+        if self.k.error.is_some() || self.k.need.is_some() || self.k.queued_bytes >= limit {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+
+    fn check(&mut self, r: Result<(), MigrationError>) {
+        if let Err(e) = r {
+            self.k.error.get_or_insert(e);
+        }
+    }
+
+    /// A value event of the current key, for the planner (when it wants the items).
+    fn value(&mut self, ev: Event) -> ControlFlow<()> {
+        if !self.k.items {
+            return ControlFlow::Continue(());
+        }
+        let mut cmds = std::mem::take(&mut self.k.cmds);
+        self.k.planner.value(ev, &mut |c| cmds.push(c));
+        self.k.cmds = cmds;
+        self.k.send_cmds(self.ap);
+        self.flow(QUEUE_IN_KEY)
+    }
+}
+
+impl Visitor for Feed<'_> {
+    fn key_start(&mut self, key: &KeyRef<'_>) -> ControlFlow<()> {
+        let r = self.k.key_start(key, self.ap);
+        self.check(r);
+        self.flow(QUEUE_IN_KEY)
+    }
+
+    fn wants_items(&mut self, value_len: u64) -> bool {
+        self.k.wants_items(value_len)
+    }
+
+    fn raw_value(&mut self, piece: &[u8]) -> ControlFlow<()> {
+        let mut cmds = std::mem::take(&mut self.k.cmds);
+        let changed = self.k.planner.raw(piece, &mut |c| cmds.push(c));
+        self.k.cmds = cmds;
+        if let Some(v) = changed {
+            self.k.items = true;
+            let r = self.k.course(v, self.ap);
+            self.check(r);
+        }
+        self.k.send_cmds(self.ap);
+        self.flow(QUEUE_IN_KEY)
+    }
+
+    fn string(&mut self, piece: Item<'_>) -> ControlFlow<()> {
+        self.value(Event::String(piece.to_str()))
+    }
+
+    fn list_item(&mut self, item: Item<'_>) -> ControlFlow<()> {
+        self.value(Event::ListItems(vec![item.to_str()]))
+    }
+
+    fn set_member(&mut self, member: Item<'_>) -> ControlFlow<()> {
+        self.value(Event::SetMembers(vec![member.to_str()]))
+    }
+
+    fn zset_entry(&mut self, member: Item<'_>, score: f64) -> ControlFlow<()> {
+        self.value(Event::ZSetEntries(vec![ZSetEntry {
+            member: member.to_str(),
+            score,
+        }]))
+    }
+
+    fn hash_entry(
+        &mut self,
+        field: Item<'_>,
+        value: Item<'_>,
+        expire_at_ms: Option<u64>,
+    ) -> ControlFlow<()> {
+        self.value(Event::HashEntries(vec![HashEntry {
+            field: field.to_str(),
+            value: value.to_str(),
+            expire_at_ms,
+        }]))
+    }
+
+    fn stream_entry(&mut self, id: StreamId, fields: &[(Item<'_>, Item<'_>)]) -> ControlFlow<()> {
+        if !self.k.items {
+            return ControlFlow::Continue(());
+        }
+        let fields = fields
+            .iter()
+            .map(|(f, v)| (f.to_str(), v.to_str()))
+            .collect();
+        self.value(Event::StreamEntries(vec![StreamEntry { id, fields }]))
+    }
+
+    fn key_end(&mut self, _record_len: u64) -> ControlFlow<()> {
+        if let Some(type_byte) = self.k.planner.needs_probe() {
+            // Probed, then ended, by the async side.
+            self.k.need = Some(Need::Probe(type_byte));
+            return ControlFlow::Break(());
+        }
+        let r = self.k.key_end(self.ap);
+        self.check(r);
+        self.flow(QUEUE_AT_KEY_END)
+    }
+
+    fn event(&mut self, ev: Event) -> ControlFlow<()> {
+        let r = match ev {
+            Event::Header(h) => {
+                self.k.planner.set_source(h.family, h.version);
+                Ok(())
             }
+            Event::ModuleAux(aux) => {
+                // No command loads module auxiliary data: counted and named.
+                let t = &aux.module.name;
+                let module = crate::module_for_type(t).unwrap_or("unknown module");
+                tracing::debug!(target: "migrate", "module aux data of {module} ({t}) not carried over");
+                *self
+                    .ap
+                    .report
+                    .module_aux_dropped
+                    .entry(format!("{module} ({t})"))
+                    .or_default() += 1;
+                Ok(())
+            }
+            Event::Function(_) => self.k.function(&ev, self.ap),
+            // Stream metadata and groups, module data: the current key's value.
+            other if self.k.kind.is_some() => return self.value(other),
+            _ => Ok(()),
+        };
+        self.check(r);
+        self.flow(QUEUE_AT_KEY_END)
+    }
+}
+
+impl Keys {
+    /// Tags a command and queues it.
+    fn queue(&mut self, c: Cmd, mark: Option<KeyMark>, seq: u64) {
+        self.queued_bytes += c.args.iter().map(|a| a.len() + 16).sum::<usize>();
+        self.queue.push(Send {
+            tag: cmd_tag(&c, seq),
+            args: c.args,
+            mark,
+        });
+    }
+
+    /// Queues the planner's commands, holding the last one back.
+    fn send_cmds(&mut self, ap: &mut Applier) {
+        for c in std::mem::take(&mut self.cmds) {
+            if let Some(prev) = self.held.replace(c) {
+                self.queue(prev, None, ap.next_seq());
+            }
+        }
+    }
+
+    fn key_start(&mut self, key: &KeyRef<'_>, ap: &mut Applier) -> Result<(), MigrationError> {
+        self.planner.set_now_ms(now_ms());
+        let kind = key.kind();
+        self.kind = Some(kind);
+        self.items = true;
+        self.settled = false;
+        self.held = None;
+        let mut cmds = std::mem::take(&mut self.cmds);
+        let verdict = self
+            .planner
+            .key_start(key.to_key_start(), &mut |c| cmds.push(c));
+        self.cmds = cmds;
+        if let (Some(keys), Some((db, key))) = (&mut self.keys, self.planner.current_key()) {
+            keys.insert(db, key);
+        }
+        match &verdict {
+            Verdict::Skip(_) | Verdict::Unsupported(_) => {
+                self.items = false;
+                // An UNLINK of an expired key: not the key's write.
+                for c in std::mem::take(&mut self.cmds) {
+                    self.queue(c, None, ap.next_seq());
+                }
+                let key = self
+                    .planner
+                    .current_key()
+                    .map(|(_, k)| k.clone())
+                    .unwrap_or_else(|| Bytes::copy_from_slice(key.key));
+                self.skipped(&verdict, kind, key, ap)
+            }
+            _ => {
+                self.course(verdict, ap)?;
+                self.send_cmds(ap);
+                Ok(())
+            }
+        }
+    }
+
+    /// Raw pass-through: a key bound for `RESTORE` whose whole value is at hand (and fits
+    /// the big-key threshold) is not decoded.
+    fn wants_items(&mut self, value_len: u64) -> bool {
+        if !self.items {
+            return false;
+        }
+        let opts = self.planner.options();
+        let forced = opts.mode != WriteMode::Auto || self.kind == Some(ValueKind::Module);
+        let fits = forced || value_len <= opts.big_key_bytes as u64;
+        if self.planner.verdict() == Some(&Verdict::Restore) && fits {
+            self.planner.raw_only();
+            self.items = false;
+        }
+        self.items
+    }
+
+    /// Counts and reports a key that is not written.
+    fn skipped(
+        &mut self,
+        verdict: &Verdict,
+        kind: ValueKind,
+        key: Bytes,
+        ap: &mut Applier,
+    ) -> Result<(), MigrationError> {
+        self.settled = true;
+        match verdict {
+            Verdict::Skip(SkipReason::Filtered | SkipReason::Reserved) => {
+                ap.report.skipped_filtered += 1
+            }
+            Verdict::Skip(SkipReason::Expired { .. }) => ap.report.skipped_expired += 1,
+            Verdict::Skip(SkipReason::Exists) => ap.report.skipped_conflict += 1,
+            Verdict::Skip(_) => {}
+            Verdict::Unsupported(reason) => {
+                self.keys_skipped += 1;
+                return ap.unsupported(kind.as_str().into(), Some(key), reason.to_string());
+            }
+            _ => return Ok(()),
+        }
+        self.keys_skipped += 1;
+        Ok(())
+    }
+
+    /// Follows a key's new course: asks for `EXISTS` when the planner waits for it, reports
+    /// a key that cannot be written.
+    fn course(&mut self, verdict: Verdict, ap: &mut Applier) -> Result<(), MigrationError> {
+        if let Verdict::Unsupported(_) = &verdict {
+            self.items = false;
+            let key = self
+                .planner
+                .current_key()
+                .map(|(_, k)| k.clone())
+                .unwrap_or_default();
+            let kind = self.kind.unwrap_or(ValueKind::String);
+            return self.skipped(&verdict, kind, key, ap);
+        }
+        if self.planner.awaiting_exists().is_some() {
+            self.need = Some(Need::Exists);
         }
         Ok(())
     }
 
-    async fn key_end(&mut self, ap: &mut Applier) -> Result<(), MigrationError> {
-        if let Some(type_byte) = self.planner.needs_probe() {
-            self.probe_current(type_byte, ap).await?;
+    /// The answer to the planner's `EXISTS` question.
+    fn resolve_exists(&mut self, exists: bool, ap: &mut Applier) {
+        self.planner.set_now_ms(now_ms());
+        let mut cmds = std::mem::take(&mut self.cmds);
+        self.planner.resolve_exists(exists, &mut |c| cmds.push(c));
+        self.cmds = cmds;
+        if exists {
+            self.items = false;
+            ap.report.skipped_conflict += 1;
+            self.keys_skipped += 1;
+            self.settled = true;
         }
+        self.send_cmds(ap);
+    }
+
+    fn key_end(&mut self, ap: &mut Applier) -> Result<(), MigrationError> {
         let mut cmds = std::mem::take(&mut self.cmds);
         let plan = self.planner.key_end(&mut |c| cmds.push(c));
         self.cmds = cmds;
-        self.send_cmds(ap).await?;
+        self.send_cmds(ap);
         self.kind = None;
+        self.items = true;
         let held = self.held.take();
         let Some(plan) = plan else {
             return Ok(());
@@ -428,8 +624,7 @@ impl FullSync {
                 ap.report.skipped_expired += 1;
                 self.keys_skipped += 1;
                 if let Some(c) = held {
-                    let tag = cmd_tag(&c, ap.next_seq());
-                    ap.send(tag, &c.args).await?;
+                    self.queue(c, None, ap.next_seq());
                 }
                 return Ok(());
             }
@@ -455,7 +650,45 @@ impl FullSync {
                 }),
             };
             self.keys_sent += 1;
-            ap.send_last(cmd_tag(&last, seq), &last.args, mark).await?;
+            self.queue(last, Some(mark), seq);
+        }
+        Ok(())
+    }
+
+    fn function(&mut self, ev: &Event, ap: &mut Applier) -> Result<(), MigrationError> {
+        let mut cmds = Vec::new();
+        let plan = self.planner.function(ev, &mut |c| cmds.push(c));
+        match plan {
+            Some(FunctionPlan::Kept { name }) => {
+                let name = String::from_utf8_lossy(&name).into_owned();
+                tracing::info!(target: "migrate", "function library {name} is on the target already: kept");
+                ap.report.functions_skipped.push(name);
+                return Ok(());
+            }
+            Some(FunctionPlan::Unsupported { name }) => {
+                let name = name
+                    .as_ref()
+                    .map(|n| String::from_utf8_lossy(n).into_owned())
+                    .unwrap_or_default();
+                return ap.unsupported(
+                    "FUNCTION LOAD".into(),
+                    None,
+                    format!("function library {name} needs Redis 7.0+ on the target"),
+                );
+            }
+            _ => {}
+        }
+        let n = cmds.len();
+        for (i, c) in cmds.into_iter().enumerate() {
+            let seq = ap.next_seq();
+            let mark = (i + 1 == n).then_some(KeyMark {
+                seq,
+                db: 0,
+                kind: "function",
+                method: Method::Function,
+                lossy: None,
+            });
+            self.queue(c, mark, seq);
         }
         Ok(())
     }

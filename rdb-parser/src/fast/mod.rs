@@ -196,9 +196,13 @@ fn key_value<V: Visitor + ?Sized>(
     v: &mut V,
 ) -> Result<ControlFlow<()>, Error> {
     flow!(v.key_start(k));
+    let items = v.wants_items(raw.len() as u64 + 1);
     if io.opts.raw_values {
         flow!(v.raw_value(&[k.type_byte]));
         flow!(v.raw_value(raw));
+    }
+    if !items {
+        return Ok(ControlFlow::Continue(()));
     }
     visit(t, io, value, scratch, v)
 }

@@ -57,6 +57,8 @@
 //! they are the exact bytes of the value in the file, type byte first, without the key or the
 //! per-key opcodes. [`dump::build_payload_chunks`] turns them into a `RESTORE` payload with the
 //! footer version you choose; [`dump::decode`] parses `DUMP` output into the same events.
+//! For raw pass-through, a [`Visitor`] answers [`Visitor::wants_items`] `false` for a key
+//! whose raw bytes are all it needs (a `RESTORE`): the value is then not decoded at all.
 //!
 //! # Versions and types
 //! Type tables are chosen by magic *and* version: type 22 is Redis's `HASH_METADATA_PRE_GA`

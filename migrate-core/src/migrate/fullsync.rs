@@ -199,6 +199,8 @@ impl FullSync {
         ap: &mut Applier,
     ) -> Result<(), MigrationError> {
         self.buf.extend_from_slice(chunk);
+        // "Now", for the keys that expired: once per piece of input.
+        self.k.planner.set_now_ms(now_ms());
         loop {
             let flow = {
                 let mut v = Feed { k: &mut self.k, ap };
@@ -491,7 +493,6 @@ impl Keys {
     }
 
     fn key_start(&mut self, key: &KeyRef<'_>, ap: &mut Applier) -> Result<(), MigrationError> {
-        self.planner.set_now_ms(now_ms());
         let kind = key.kind();
         self.kind = Some(kind);
         self.items = true;
@@ -538,6 +539,7 @@ impl Keys {
         let fits = forced || value_len <= opts.big_key_bytes as u64;
         if self.planner.verdict() == Some(&Verdict::Restore) && fits {
             self.planner.raw_only();
+            self.planner.reserve_raw(value_len as usize);
             self.items = false;
         }
         self.items

@@ -798,6 +798,18 @@ impl KeyPlanner {
             .collect())
     }
 
+    /// Makes room for `n` more raw bytes of the current key (and the payload's footer), when
+    /// the caller knows the value's size ahead.
+    pub fn reserve_raw(&mut self, n: usize) {
+        if let Some(Current {
+            mode: Mode::Buffer { raw, .. },
+            ..
+        }) = self.cur.as_mut()
+        {
+            raw.reserve_exact(n + FOOTER);
+        }
+    }
+
     /// A piece of the current key's raw serialized value (type byte first). Returns the new
     /// verdict when the key changes course: [`RewriteReason::BigKey`], or
     /// [`UnsupportedReason::PayloadTooBig`] for a key that can only be restored.

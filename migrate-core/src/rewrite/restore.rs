@@ -64,15 +64,16 @@ pub fn restore_payload_commands(
     };
     let absttl = target.has_restore_absttl();
     let ttl = match start.expire_at_ms {
-        Some(at) if absttl => at.to_string(),
-        _ => "0".to_string(),
+        Some(at) if absttl => Bytes::from(at.to_string()),
+        _ => Bytes::from_static(b"0"),
     };
-    let mut args = vec![
+    let mut args = Vec::with_capacity(8);
+    args.extend([
         Bytes::from_static(b"RESTORE"),
         start.key.clone(),
-        Bytes::from(ttl),
+        ttl,
         payload,
-    ];
+    ]);
     if absttl && start.expire_at_ms.is_some() {
         args.push(Bytes::from_static(b"ABSTTL"));
     }

@@ -485,11 +485,14 @@ impl Keys {
 
     /// Queues the planner's commands, holding the last one back.
     fn send_cmds(&mut self, ap: &mut Applier) {
-        for c in std::mem::take(&mut self.cmds) {
+        // The vector is kept (its capacity reused for every key).
+        let mut cmds = std::mem::take(&mut self.cmds);
+        for c in cmds.drain(..) {
             if let Some(prev) = self.held.replace(c) {
                 self.queue(prev, None, ap.next_seq());
             }
         }
+        self.cmds = cmds;
     }
 
     fn key_start(&mut self, key: &KeyRef<'_>, ap: &mut Applier) -> Result<(), MigrationError> {
@@ -510,9 +513,11 @@ impl Keys {
             Verdict::Skip(_) | Verdict::Unsupported(_) => {
                 self.items = false;
                 // An UNLINK of an expired key: not the key's write.
-                for c in std::mem::take(&mut self.cmds) {
+                let mut cmds = std::mem::take(&mut self.cmds);
+                for c in cmds.drain(..) {
                     self.queue(c, None, ap.next_seq());
                 }
+                self.cmds = cmds;
                 let key = self
                     .planner
                     .current_key()

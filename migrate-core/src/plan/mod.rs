@@ -567,7 +567,15 @@ impl KeyPlanner {
                 None => Planned::Nothing,
             },
             ev => {
-                self.value(ev, out);
+                if let Some(Current {
+                    mode: Mode::Rewrite,
+                    ..
+                }) = self.cur
+                {
+                    self.rewrite_value(&ev, out);
+                } else {
+                    self.value(ev, out);
+                }
                 Planned::Nothing
             }
         }
@@ -738,13 +746,12 @@ impl KeyPlanner {
         let Mode::AwaitExists { events } = std::mem::replace(&mut c.mode, Mode::Rewrite) else {
             return;
         };
-        let start = Event::KeyStart(c.start.clone());
+        self.rewriter.start_key(&c.start);
         let mut n = 0;
         let mut emit = |cmd: Cmd| {
             n += 1;
             out(cmd)
         };
-        self.rewriter.push(&start, &mut emit);
         for ev in &events {
             self.rewriter.push(ev, &mut emit);
         }
@@ -838,10 +845,14 @@ impl KeyPlanner {
 
     /// A decoded value event of the current key (kept, rewritten, or ignored as the key's
     /// course says). Events outside a key are ignored.
+    #[inline]
     pub fn value(&mut self, ev: Event, out: &mut impl FnMut(Cmd)) {
         let Some(c) = self.cur.as_mut() else {
             return;
         };
+        if let Mode::Rewrite = c.mode {
+            return self.rewrite_value(&ev, out);
+        }
         match &mut c.mode {
             Mode::Skip => {}
             Mode::Buffer {
@@ -854,15 +865,18 @@ impl KeyPlanner {
                 }
             }
             Mode::AwaitExists { events } => events.push(ev),
-            Mode::Rewrite => {
-                let mut n = 0;
-                self.rewriter.push(&ev, &mut |cmd| {
-                    n += 1;
-                    out(cmd)
-                });
-                self.commands += n;
-            }
+            Mode::Rewrite => {}
         }
+    }
+
+    /// A value event of a key being written as commands.
+    fn rewrite_value(&mut self, ev: &Event, out: &mut impl FnMut(Cmd)) {
+        let mut n = 0;
+        self.rewriter.push(ev, &mut |cmd| {
+            n += 1;
+            out(cmd)
+        });
+        self.commands += n;
     }
 
     /// With [`PlanOptions::probe`]: the type byte of the current key when it is the first
@@ -922,16 +936,19 @@ impl KeyPlanner {
             Mode::Buffer { mut raw, .. } => {
                 rdb_parser::dump::finish_payload(&mut raw, self.opts.target.rdb_version());
                 let replace = self.opts.conflict == Conflict::Replace;
-                for cmd in crate::rewrite::restore_payload_commands(
+                let mut n = 0;
+                crate::rewrite::restore::restore_payload_into(
                     &c.start,
                     Bytes::from(raw),
                     self.opts.target,
                     replace,
-                ) {
-                    plan.commands += 1;
-                    self.commands += 1;
-                    out(cmd);
-                }
+                    &mut |cmd| {
+                        n += 1;
+                        out(cmd)
+                    },
+                );
+                plan.commands += n;
+                self.commands += n;
             }
             Mode::AwaitExists { .. } => {
                 // Never resolved: nothing was written.

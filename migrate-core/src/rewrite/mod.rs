@@ -74,7 +74,7 @@ mod hash;
 pub mod json;
 mod list;
 mod report;
-mod restore;
+pub(crate) mod restore;
 mod set;
 mod stream;
 mod string;
@@ -361,7 +361,9 @@ impl Rewriter {
         }
     }
 
-    fn start_key(&mut self, start: &KeyStart) {
+    /// [`Rewriter::push`] of `Event::KeyStart(start)` without building the event (the
+    /// previous key, if any, is dropped as it is: the planner always ends its keys).
+    pub(crate) fn start_key(&mut self, start: &KeyStart) {
         let ctx = KeyCtx {
             db: start.db,
             key: start.key.clone(),

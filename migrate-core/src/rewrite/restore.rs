@@ -58,6 +58,19 @@ pub fn restore_payload_commands(
     target: ServerVersion,
     replace: bool,
 ) -> Vec<Cmd> {
+    let mut cmds = Vec::with_capacity(2);
+    restore_payload_into(start, payload, target, replace, &mut |c| cmds.push(c));
+    cmds
+}
+
+/// [`restore_payload_commands`] through a callback (no vector per key).
+pub(crate) fn restore_payload_into(
+    start: &KeyStart,
+    payload: Bytes,
+    target: ServerVersion,
+    replace: bool,
+    out: &mut dyn FnMut(Cmd),
+) {
     let scope = Scope::Key {
         db: start.db,
         key: start.key.clone(),
@@ -89,9 +102,9 @@ pub fn restore_payload_commands(
             args.push(Bytes::from(freq.to_string()));
         }
     }
-    let mut cmds = vec![Cmd::new(scope.clone(), args)];
+    out(Cmd::new(scope.clone(), args));
     if let (Some(at), false) = (start.expire_at_ms, absttl) {
-        cmds.push(Cmd::new(
+        out(Cmd::new(
             scope,
             vec![
                 Bytes::from_static(b"PEXPIREAT"),
@@ -100,5 +113,4 @@ pub fn restore_payload_commands(
             ],
         ));
     }
-    cmds
 }

@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,14 +12,15 @@ use migrate_core::migrate::{Conflict, WriteMode};
 use migrate_core::plan::{
     FunctionPlan, KeyPlan, KeyPlanner, PlanOptions, Planned, SkipReason, UnsupportedReason, Verdict,
 };
+use migrate_core::rewrite::direct::DirectKey;
 use migrate_core::rewrite::json::JsonWriter;
 use migrate_core::rewrite::{RespWriter, RewriteOptions};
 use migrate_core::{Filter, ServerVersion};
-use rdb_parser::{Event, Options, ValueKind};
+use rdb_parser::{Event, Item, KeyRef, Options, StreamId, ValueKind, Visitor};
 
 use super::filter_args::FilterArgs;
 use super::rdb::{parse_version, Input, WriterVersion};
-use super::rdb_events::ToEvents;
+use super::rdb_events::{Sink, ToEvents};
 use crate::error::CliError;
 
 /// Output format of `rdb dump`.
@@ -119,7 +121,8 @@ impl Output {
         };
         Ok(Output {
             name,
-            out: BufWriter::with_capacity(256 * 1024, w),
+            // Smaller than the pieces written (128 KiB and up), which then bypass it.
+            out: BufWriter::with_capacity(64 * 1024, w),
         })
     }
 
@@ -181,57 +184,29 @@ impl DumpArgs {
             .max_command_args(self.max_command_args)
             .max_command_bytes(self.max_command_bytes)
             .replace(self.replace);
-        let mut writer_version = WriterVersion::default();
-        let mut planner: Option<KeyPlanner> = None;
-        let mut resp = RespWriter::new();
-        let mut buf = BytesMut::with_capacity(256 * 1024);
-        let mode = self.write_mode.mode();
-        let on_event = |ev: Event| -> Result<(), CliError> {
-            writer_version.observe(&ev);
-            if planner.is_none() && matches!(ev, Event::KeyStart(_) | Event::Function(_)) {
-                let target = self
-                    .target_version
-                    .unwrap_or_else(|| writer_version.version());
-                summary.target = Some(target);
-                let mut p = KeyPlanner::new(
-                    PlanOptions::new(target)
-                        .mode(mode)
-                        .conflict(if self.replace {
-                            Conflict::Replace
-                        } else {
-                            Conflict::Refuse
-                        })
-                        .rewrite(opts.clone())
-                        .filter(filter.clone())
-                        .restore_modules(self.restore_modules)
-                        // A dump has no size limit of its own: big keys are chunked as
-                        // commands in auto mode, RESTOREd whole otherwise.
-                        .max_bulk_len(u64::MAX),
-                    now_ms,
-                );
-                if let Some(h) = writer_version.header() {
-                    p.set_source(h.family, h.version);
-                }
-                planner = Some(p);
-            }
-            let Some(p) = planner.as_mut() else {
-                return Ok(());
-            };
-            match p.push(ev, &mut |cmd| resp.encode(&cmd, &mut buf)) {
-                Planned::Key(k) => summary.key(&k, self.quiet),
-                Planned::Function(f) => summary.function(&f, self.quiet),
-                _ => {}
-            }
-            if buf.len() >= 128 * 1024 {
-                output.write(&buf)?;
-                buf.clear();
-            }
-            Ok(())
+        let state = RespDump {
+            args: self,
+            opts,
+            filter,
+            now_ms,
+            writer_version: WriterVersion::default(),
+            planner: None,
+            resp: RespWriter::new(),
+            buf: BytesMut::with_capacity(256 * 1024),
+            output,
+            summary,
         };
-        ToEvents::new(on_event).run(&mut input.reader, &input.path)?;
-        output.write(&buf)?;
-        if let Some(p) = &planner {
-            summary.commands = p.commands();
+        let mut v = Direct {
+            events: ToEvents::new(state),
+            key: None,
+        };
+        let r = input.reader.visit(&mut v);
+        v.events.result(r, &input.path)?;
+        let state = v.events.sink();
+        let buf = std::mem::take(&mut state.buf);
+        state.output.write(&buf)?;
+        if let Some(p) = &state.planner {
+            state.summary.commands = p.commands();
         }
         Ok(())
     }
@@ -284,6 +259,181 @@ impl DumpArgs {
         ToEvents::new(on_event).run(&mut input.reader, &input.path)?;
         output.write(&buf)?;
         Ok(())
+    }
+}
+
+/// `rdb dump --format resp`: every key through the planner, as events (from [`ToEvents`]),
+/// or, for a key the planner writes as commands and [`DirectKey`] handles, as RESP straight
+/// from the borrowed items.
+struct RespDump<'a> {
+    args: &'a DumpArgs,
+    opts: RewriteOptions,
+    filter: &'a Filter,
+    now_ms: i64,
+    writer_version: WriterVersion,
+    planner: Option<KeyPlanner>,
+    resp: RespWriter,
+    buf: BytesMut,
+    output: &'a mut Output,
+    summary: &'a mut Summary,
+}
+
+impl RespDump<'_> {
+    /// Writes the output out once it is big enough.
+    fn spill(&mut self) -> Result<(), CliError> {
+        if self.buf.len() >= 128 * 1024 {
+            self.output.write(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+}
+
+impl Sink for RespDump<'_> {
+    fn event(&mut self, ev: Event) -> Result<(), CliError> {
+        self.writer_version.observe(&ev);
+        if self.planner.is_none() && matches!(ev, Event::KeyStart(_) | Event::Function(_)) {
+            let a = self.args;
+            let target = a
+                .target_version
+                .unwrap_or_else(|| self.writer_version.version());
+            self.summary.target = Some(target);
+            let mut p = KeyPlanner::new(
+                PlanOptions::new(target)
+                    .mode(a.write_mode.mode())
+                    .conflict(if a.replace {
+                        Conflict::Replace
+                    } else {
+                        Conflict::Refuse
+                    })
+                    .rewrite(self.opts.clone())
+                    .filter(self.filter.clone())
+                    .restore_modules(a.restore_modules)
+                    // A dump has no size limit of its own: big keys are chunked as
+                    // commands in auto mode, RESTOREd whole otherwise.
+                    .max_bulk_len(u64::MAX),
+                self.now_ms,
+            );
+            if let Some(h) = self.writer_version.header() {
+                p.set_source(h.family, h.version);
+            }
+            self.planner = Some(p);
+        }
+        let Some(p) = self.planner.as_mut() else {
+            return Ok(());
+        };
+        let (resp, buf) = (&mut self.resp, &mut self.buf);
+        match p.push(ev, &mut |cmd| resp.encode(&cmd, buf)) {
+            Planned::Key(k) => self.summary.key(&k, self.args.quiet),
+            Planned::Function(f) => self.summary.function(&f, self.args.quiet),
+            _ => {}
+        }
+        self.spill()
+    }
+}
+
+/// The visitor of [`RespDump`]: [`ToEvents`], except for the items of a key handed to a
+/// [`DirectKey`].
+struct Direct<'a> {
+    events: ToEvents<RespDump<'a>>,
+    key: Option<DirectKey>,
+}
+
+impl Direct<'_> {
+    /// Runs `f` on the direct key, when there is one; else `None`.
+    #[inline]
+    fn with(
+        &mut self,
+        f: impl FnOnce(&mut DirectKey, &mut RespWriter, &mut BytesMut),
+    ) -> Option<ControlFlow<()>> {
+        let key = self.key.as_mut()?;
+        let st = self.events.sink();
+        f(key, &mut st.resp, &mut st.buf);
+        Some(ControlFlow::Continue(()))
+    }
+}
+
+impl Visitor for Direct<'_> {
+    fn key_start(&mut self, key: &KeyRef<'_>) -> ControlFlow<()> {
+        self.events.key_start(key)?;
+        self.key = self
+            .events
+            .sink()
+            .planner
+            .as_mut()
+            .and_then(KeyPlanner::direct);
+        ControlFlow::Continue(())
+    }
+    fn string(&mut self, piece: Item<'_>) -> ControlFlow<()> {
+        match self.with(|k, r, b| k.string(piece, r, b)) {
+            Some(flow) => flow,
+            None => self.events.string(piece),
+        }
+    }
+    fn list_item(&mut self, item: Item<'_>) -> ControlFlow<()> {
+        match self.with(|k, r, b| k.element(item, r, b)) {
+            Some(flow) => flow,
+            None => self.events.list_item(item),
+        }
+    }
+    fn set_member(&mut self, member: Item<'_>) -> ControlFlow<()> {
+        match self.with(|k, r, b| k.element(member, r, b)) {
+            Some(flow) => flow,
+            None => self.events.set_member(member),
+        }
+    }
+    fn zset_entry(&mut self, member: Item<'_>, score: f64) -> ControlFlow<()> {
+        match self.with(|k, r, b| k.zset_entry(member, score, r, b)) {
+            Some(flow) => flow,
+            None => self.events.zset_entry(member, score),
+        }
+    }
+    fn hash_entry(
+        &mut self,
+        field: Item<'_>,
+        value: Item<'_>,
+        expire_at_ms: Option<u64>,
+    ) -> ControlFlow<()> {
+        match self.with(|k, r, b| k.hash_entry(field, value, r, b)) {
+            Some(flow) => flow,
+            None => self.events.hash_entry(field, value, expire_at_ms),
+        }
+    }
+    fn wants_items(&mut self, value_len: u64) -> bool {
+        // A key to be restored whole needs only its raw bytes.
+        let Some(p) = self.events.sink().planner.as_mut() else {
+            return true;
+        };
+        let forced = p.options().mode != WriteMode::Auto;
+        let fits = forced || value_len <= p.options().big_key_bytes as u64;
+        if p.verdict() == Some(&Verdict::Restore) && fits {
+            p.raw_only();
+            return false;
+        }
+        true
+    }
+    fn stream_entry(&mut self, id: StreamId, fields: &[(Item<'_>, Item<'_>)]) -> ControlFlow<()> {
+        self.events.stream_entry(id, fields)
+    }
+    fn raw_value(&mut self, piece: &[u8]) -> ControlFlow<()> {
+        self.events.raw_value(piece)
+    }
+    fn key_end(&mut self, record_len: u64) -> ControlFlow<()> {
+        let Some(key) = self.key.take() else {
+            return self.events.key_end(record_len);
+        };
+        let st = self.events.sink();
+        let done = key.finish(&mut st.resp, &mut st.buf);
+        if let Some(plan) = st.planner.as_mut().and_then(|p| p.direct_done(done)) {
+            st.summary.key(&plan, st.args.quiet);
+        }
+        match st.spill() {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => self.events.fail(e),
+        }
+    }
+    fn event(&mut self, event: Event) -> ControlFlow<()> {
+        self.events.event(event)
     }
 }
 

@@ -69,6 +69,7 @@ use bytes::Bytes;
 use rdb_parser::{Event, Family, KeyStart, ValueKind};
 
 use crate::migrate::{Conflict, WriteMode};
+use crate::rewrite::direct::{DirectDone, DirectKey, Spare};
 use crate::rewrite::{Cmd, Done, FunctionStatus, KeyStatus, Loss, RewriteOptions, Rewriter, Scope};
 use crate::{Filter, ServerVersion};
 
@@ -420,6 +421,8 @@ enum Mode {
     AwaitExists { events: Vec<Event> },
     /// Written as commands as the events come.
     Rewrite,
+    /// Written as commands by a [`DirectKey`] the caller holds.
+    Direct,
 }
 
 struct Current {
@@ -440,6 +443,8 @@ pub struct KeyPlanner {
     probed: BTreeMap<u8, bool>,
     cur: Option<Current>,
     commands: u64,
+    /// The buffers of the last [`DirectKey`].
+    spare: Spare,
 }
 
 impl fmt::Debug for KeyPlanner {
@@ -465,6 +470,7 @@ impl KeyPlanner {
             probed: BTreeMap::new(),
             cur: None,
             commands: 0,
+            spare: Spare::default(),
             opts,
         }
     }
@@ -784,7 +790,7 @@ impl KeyPlanner {
                 }
             }
             Mode::AwaitExists { events } => events,
-            Mode::Skip | Mode::Rewrite => Vec::new(),
+            Mode::Skip | Mode::Rewrite | Mode::Direct => Vec::new(),
         };
         let c = self.cur.as_mut().expect("in a key");
         c.mode = Mode::AwaitExists { events };
@@ -865,8 +871,55 @@ impl KeyPlanner {
                 }
             }
             Mode::AwaitExists { events } => events.push(ev),
-            Mode::Rewrite => {}
+            Mode::Rewrite | Mode::Direct => {}
         }
+    }
+
+    /// The fast way to RESP: for the current key, when it is being written as commands,
+    /// nothing was written for its value yet, and [`DirectKey`] handles its kind (strings,
+    /// lists, sets, sorted sets, hashes without field TTLs), hands the key over to a
+    /// [`DirectKey`], which writes the same commands as RESP straight from borrowed items.
+    /// Feed it the value, then give its [`DirectKey::finish`] to
+    /// [`KeyPlanner::direct_done`] (instead of [`KeyPlanner::key_end`]). `None`: go on
+    /// with events.
+    pub fn direct(&mut self) -> Option<DirectKey> {
+        let c = self.cur.as_mut()?;
+        if !matches!(c.mode, Mode::Rewrite)
+            || !crate::rewrite::direct::handles(&c.start)
+            || self.rewriter.key_commands() != Some(0)
+        {
+            return None;
+        }
+        self.rewriter.abandon_key();
+        c.mode = Mode::Direct;
+        Some(DirectKey::new(
+            &c.start,
+            self.opts.target,
+            self.rewriter.options(),
+            std::mem::take(&mut self.spare),
+        ))
+    }
+
+    /// The end of a key handed to a [`DirectKey`] ([`KeyPlanner::direct`]): its plan.
+    pub fn direct_done(&mut self, done: DirectDone) -> Option<KeyPlan> {
+        self.spare = done.spare;
+        let c = self.cur.take()?;
+        self.commands += done.commands;
+        let verdict = if done.empty {
+            Verdict::Skip(SkipReason::Empty)
+        } else {
+            c.verdict
+        };
+        Some(KeyPlan {
+            db: c.start.db,
+            key: c.start.key,
+            kind: c.kind,
+            type_byte: c.start.type_byte,
+            verdict,
+            commands: c.commands + done.commands,
+            losses: done.losses,
+            expired_fields: 0,
+        })
     }
 
     /// A value event of a key being written as commands.
@@ -954,6 +1007,8 @@ impl KeyPlanner {
                 // Never resolved: nothing was written.
                 plan.verdict = Verdict::Skip(SkipReason::Exists);
             }
+            // Written by the caller's DirectKey (its counts are in `direct_done`).
+            Mode::Direct => {}
             Mode::Rewrite => {
                 let mut n = 0;
                 let done = self.rewriter.push(&Event::KeyEnd, &mut |cmd| {

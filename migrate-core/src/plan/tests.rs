@@ -197,7 +197,7 @@ fn expired_key_is_skipped_and_unlinked_under_replace() {
         expire_at_ms: NOW - 1,
     });
     assert!(texts.is_empty());
-    assert_eq!(verdicts, [expired.clone()]);
+    assert_eq!(verdicts, std::slice::from_ref(&expired));
     assert_eq!(plans[0].verdict, expired);
     let opts = PlanOptions::new(v(Redis, 7, 2)).conflict(Conflict::Replace);
     let (texts, _, plans) = run(&mut planner(opts), string_key(k));
@@ -493,4 +493,167 @@ fn functions_are_loaded_kept_or_unsupported() {
         p.function(&f(), &mut |_| panic!("nothing emitted")),
         Some(FunctionPlan::Unsupported { .. })
     ));
+}
+
+/// The same key through the planner's rewriter (events + `RespWriter`) and through
+/// `KeyPlanner::direct` (borrowed items): the same bytes.
+fn direct_matches_rewriter(opts: PlanOptions, start: KeyStart, events: Vec<Event>) -> Vec<u8> {
+    use crate::rewrite::RespWriter;
+    use bytes::BytesMut;
+    use rdb_parser::Item;
+
+    let mut via_events = BytesMut::new();
+    let mut resp = RespWriter::new();
+    let mut p = planner(opts.clone());
+    let mut all = vec![Event::KeyStart(start.clone())];
+    all.extend(events.iter().cloned());
+    all.push(Event::KeyEnd);
+    let mut plan_a = None;
+    for ev in all {
+        if let Planned::Key(k) = p.push(ev, &mut |c| resp.encode(&c, &mut via_events)) {
+            plan_a = Some(k);
+        }
+    }
+    let mut direct = BytesMut::new();
+    let mut resp = RespWriter::new();
+    let mut p = planner(opts);
+    p.key_start(start, &mut |c| resp.encode(&c, &mut direct));
+    let mut dk = p.direct().expect("a direct key");
+    fn item(s: &Str) -> Item<'_> {
+        s.as_item()
+    }
+    for ev in &events {
+        match ev {
+            Event::String(s) => dk.string(item(s), &mut resp, &mut direct),
+            Event::ListItems(v) | Event::SetMembers(v) => {
+                for s in v {
+                    dk.element(item(s), &mut resp, &mut direct);
+                }
+            }
+            Event::ZSetEntries(v) => {
+                for e in v {
+                    dk.zset_entry(item(&e.member), e.score, &mut resp, &mut direct);
+                }
+            }
+            Event::HashEntries(v) => {
+                for e in v {
+                    dk.hash_entry(item(&e.field), item(&e.value), &mut resp, &mut direct);
+                }
+            }
+            _ => unreachable!(),
+        }
+    }
+    let plan_b = p.direct_done(dk.finish(&mut resp, &mut direct));
+    assert_eq!(
+        String::from_utf8_lossy(&direct),
+        String::from_utf8_lossy(&via_events)
+    );
+    let (a, b) = (plan_a.unwrap(), plan_b.unwrap());
+    assert_eq!(
+        (a.verdict, a.commands, a.losses),
+        (b.verdict, b.commands, b.losses)
+    );
+    direct.to_vec()
+}
+
+#[test]
+fn direct_resp_writes_what_the_rewriter_writes() {
+    let strs = |xs: &[&str]| xs.iter().map(|x| s(x)).collect::<Vec<_>>();
+    for target in [v(Redis, 3, 2), v(Redis, 6, 2), v(Redis, 7, 2)] {
+        for replace in [false, true] {
+            for ttl in [None, Some(NOW + 1000)] {
+                let conflict = if replace {
+                    Conflict::Replace
+                } else {
+                    Conflict::Refuse
+                };
+                let opts = PlanOptions::new(target)
+                    .mode(WriteMode::Rewrite)
+                    .conflict(conflict)
+                    .rewrite(
+                        RewriteOptions::default()
+                            .max_command_args(3)
+                            .max_command_bytes(5),
+                    );
+                let start = |name: &str, t: RdbType| {
+                    let mut k = key(name, t, Family::Redis);
+                    k.db = 2;
+                    k.expire_at_ms = ttl;
+                    k
+                };
+                // Strings: small, integer, cut into SET + APPENDs, empty.
+                for pieces in [
+                    vec![s("v")],
+                    vec![Str::Int(-42)],
+                    vec![s("abcd"), s("efghijklm")],
+                    vec![],
+                ] {
+                    let events = pieces.into_iter().map(Event::String).collect();
+                    direct_matches_rewriter(opts.clone(), start("s", RdbType::String), events);
+                }
+                let items = strs(&["a", "bb", "ccc", "dddddd", "e"]);
+                let mut with_int = items.clone();
+                with_int.push(Str::Int(7));
+                direct_matches_rewriter(
+                    opts.clone(),
+                    start("l", RdbType::ListQuicklist2),
+                    vec![Event::ListItems(with_int.clone())],
+                );
+                direct_matches_rewriter(
+                    opts.clone(),
+                    start("t", RdbType::SetListpack),
+                    vec![Event::SetMembers(with_int)],
+                );
+                // An empty collection: nothing (or the UNLINK under replace).
+                direct_matches_rewriter(
+                    opts.clone(),
+                    start("e", RdbType::List),
+                    vec![Event::ListItems(Vec::new())],
+                );
+                let zset = [1.5, f64::NAN, -0.0, 1e300, f64::INFINITY]
+                    .iter()
+                    .zip(&items)
+                    .map(|(score, m)| rdb_parser::ZSetEntry {
+                        member: m.clone(),
+                        score: *score,
+                    })
+                    .collect();
+                direct_matches_rewriter(
+                    opts.clone(),
+                    start("z", RdbType::ZSetListpack),
+                    vec![Event::ZSetEntries(zset)],
+                );
+                let hash = items
+                    .iter()
+                    .zip(items.iter().rev())
+                    .map(|(f, x)| HashEntry {
+                        field: f.clone(),
+                        value: x.clone(),
+                        expire_at_ms: None,
+                    })
+                    .collect();
+                direct_matches_rewriter(
+                    opts.clone(),
+                    start("h", RdbType::HashListpack),
+                    vec![Event::HashEntries(hash)],
+                );
+            }
+        }
+    }
+    // Not handed over: streams, hashes with field TTLs, keys restored.
+    let mut p = planner(PlanOptions::new(v(Redis, 7, 2)).mode(WriteMode::Rewrite));
+    p.key_start(
+        key("x", RdbType::StreamListpacks3, Family::Redis),
+        &mut |_| {},
+    );
+    assert!(p.direct().is_none());
+    let mut p = planner(PlanOptions::new(v(Redis, 7, 2)).mode(WriteMode::Rewrite));
+    p.key_start(
+        key("h", RdbType::HashListpackEx, Family::Redis),
+        &mut |_| {},
+    );
+    assert!(p.direct().is_none());
+    let mut p = planner(PlanOptions::new(v(Redis, 7, 2)));
+    p.key_start(key("k", RdbType::String, Family::Redis), &mut |_| {});
+    assert!(p.direct().is_none());
 }

@@ -69,6 +69,7 @@
 
 mod chunk;
 mod cmd;
+pub mod direct;
 mod function;
 mod hash;
 pub mod json;
@@ -359,6 +360,17 @@ impl Rewriter {
                 None
             }
         }
+    }
+
+    /// Drops the current key without finishing it (its value is written elsewhere); `Some`
+    /// with the commands it had emitted.
+    pub(crate) fn abandon_key(&mut self) -> Option<u64> {
+        self.key.take().map(|k| k.ctx.commands)
+    }
+
+    /// Commands emitted for the current key so far.
+    pub(crate) fn key_commands(&self) -> Option<u64> {
+        self.key.as_ref().map(|k| k.ctx.commands)
     }
 
     /// [`Rewriter::push`] of `Event::KeyStart(start)` without building the event (the

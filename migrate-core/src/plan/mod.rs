@@ -445,6 +445,8 @@ pub struct KeyPlanner {
     commands: u64,
     /// The buffers of the last [`DirectKey`].
     spare: Spare,
+    /// The current key (being rewritten) was started in the rewriter.
+    rw_started: bool,
 }
 
 impl fmt::Debug for KeyPlanner {
@@ -471,6 +473,7 @@ impl KeyPlanner {
             cur: None,
             commands: 0,
             spare: Spare::default(),
+            rw_started: false,
             opts,
         }
     }
@@ -752,7 +755,14 @@ impl KeyPlanner {
         let Mode::AwaitExists { events } = std::mem::replace(&mut c.mode, Mode::Rewrite) else {
             return;
         };
+        // The rewriter starts the key with its first value event (a key handed to a
+        // DirectKey never starts there).
+        self.rw_started = false;
+        if events.is_empty() {
+            return;
+        }
         self.rewriter.start_key(&c.start);
+        self.rw_started = true;
         let mut n = 0;
         let mut emit = |cmd: Cmd| {
             n += 1;
@@ -886,11 +896,14 @@ impl KeyPlanner {
         let c = self.cur.as_mut()?;
         if !matches!(c.mode, Mode::Rewrite)
             || !crate::rewrite::direct::handles(&c.start)
-            || self.rewriter.key_commands() != Some(0)
+            || (self.rw_started && self.rewriter.key_commands() != Some(0))
         {
             return None;
         }
-        self.rewriter.abandon_key();
+        if self.rw_started {
+            self.rewriter.abandon_key();
+            self.rw_started = false;
+        }
         c.mode = Mode::Direct;
         Some(DirectKey::new(
             &c.start,
@@ -922,8 +935,19 @@ impl KeyPlanner {
         })
     }
 
+    /// Starts the current key in the rewriter, if not yet.
+    fn start_rewriter(&mut self) {
+        if !self.rw_started {
+            if let Some(c) = &self.cur {
+                self.rewriter.start_key(&c.start);
+                self.rw_started = true;
+            }
+        }
+    }
+
     /// A value event of a key being written as commands.
     fn rewrite_value(&mut self, ev: &Event, out: &mut impl FnMut(Cmd)) {
+        self.start_rewriter();
         let mut n = 0;
         self.rewriter.push(ev, &mut |cmd| {
             n += 1;
@@ -1010,6 +1034,11 @@ impl KeyPlanner {
             // Written by the caller's DirectKey (its counts are in `direct_done`).
             Mode::Direct => {}
             Mode::Rewrite => {
+                // `cur` is taken: start the key here if no value event did.
+                if !self.rw_started {
+                    self.rewriter.start_key(&c.start);
+                }
+                self.rw_started = false;
                 let mut n = 0;
                 let done = self.rewriter.push(&Event::KeyEnd, &mut |cmd| {
                     n += 1;

@@ -657,3 +657,25 @@ fn direct_resp_writes_what_the_rewriter_writes() {
     p.key_start(key("k", RdbType::String, Family::Redis), &mut |_| {});
     assert!(p.direct().is_none());
 }
+
+#[test]
+fn integer_scores_are_formatted_as_display_does() {
+    for x in [
+        0.0,
+        1.0,
+        -1.0,
+        42.0,
+        -7e14,
+        999_999_999_999_999.0,
+        1e15,
+        -0.0,
+        0.5,
+        1e16,
+    ] {
+        let text = crate::rewrite::format_score(x);
+        assert_eq!(text.parse::<f64>().unwrap().to_bits(), x.to_bits(), "{x}");
+        if (1e-5..1e16).contains(&x.abs()) || x == 0.0 {
+            assert_eq!(text, format!("{x}"));
+        }
+    }
+}

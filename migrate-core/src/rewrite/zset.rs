@@ -71,6 +71,10 @@ pub(crate) fn format_score_into(x: f64, out: &mut String) {
         out.push_str("nan");
     } else if x.is_infinite() {
         out.push_str(if x > 0.0 { "inf" } else { "-inf" });
+    } else if x.fract() == 0.0 && x.abs() < 1e15 && !(x == 0.0 && x.is_sign_negative()) {
+        // An integer (most scores): its digits, as `Display` writes them, without the
+        // float formatting.
+        let _ = write!(out, "{}", x as i64);
     } else {
         let a = x.abs();
         // Writing to a String cannot fail.

@@ -82,34 +82,30 @@ pub struct DirectDone {
     pub(crate) spare: Spare,
 }
 
-fn put_u64(dst: &mut BytesMut, n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
+/// Writes `n` in decimal at the end of `buf[..end]`, returning where its digits start.
+fn digits(buf: &mut [u8], end: usize, n: u64) -> usize {
+    let mut i = end;
     let mut n = n;
     loop {
         i -= 1;
         buf[i] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
-            break;
+            return i;
         }
     }
+}
+
+fn put_u64(dst: &mut BytesMut, n: u64) {
+    let mut buf = [0u8; 20];
+    let i = digits(&mut buf, 20, n);
     dst.put_slice(&buf[i..]);
 }
 
-/// An integer's decimal text, as a bulk string.
+/// An integer's decimal text, as a bulk string; returns the text's length.
 fn put_bulk_int(dst: &mut BytesMut, n: i64) -> usize {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut m = n.unsigned_abs();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (m % 10) as u8;
-        m /= 10;
-        if m == 0 {
-            break;
-        }
-    }
+    let mut buf = [0u8; 21];
+    let mut i = digits(&mut buf, 21, n.unsigned_abs());
     if n < 0 {
         i -= 1;
         buf[i] = b'-';
@@ -118,12 +114,30 @@ fn put_bulk_int(dst: &mut BytesMut, n: i64) -> usize {
     buf.len() - i
 }
 
+/// `$len\r\ndata\r\n`; a short one assembled on the stack and appended in one copy.
 fn put_bulk(dst: &mut BytesMut, data: &[u8]) {
-    dst.put_u8(b'$');
-    put_u64(dst, data.len() as u64);
-    dst.put_slice(b"\r\n");
-    dst.put_slice(data);
-    dst.put_slice(b"\r\n");
+    const SHORT: usize = 64;
+    let mut buf = [0u8; 24 + SHORT + 2];
+    // The header at the front: `$`, the length's digits, CRLF.
+    let mut len_digits = [0u8; 20];
+    let d = digits(&mut len_digits, 20, data.len() as u64);
+    let n = 20 - d;
+    buf[0] = b'$';
+    buf[1..1 + n].copy_from_slice(&len_digits[d..]);
+    buf[1 + n] = b'\r';
+    buf[2 + n] = b'\n';
+    let head = 3 + n;
+    if data.len() <= SHORT {
+        buf[head..head + data.len()].copy_from_slice(data);
+        let end = head + data.len();
+        buf[end] = b'\r';
+        buf[end + 1] = b'\n';
+        dst.put_slice(&buf[..end + 2]);
+    } else {
+        dst.put_slice(&buf[..head]);
+        dst.put_slice(data);
+        dst.put_slice(b"\r\n");
+    }
 }
 
 fn put_array(dst: &mut BytesMut, n: usize) {

@@ -87,7 +87,8 @@ pub struct PlanOptions {
     /// Keys that exist on the target ([`Conflict::Replace`]: `RESTORE ... REPLACE`, or the
     /// key removed before its commands).
     pub conflict: Conflict,
-    /// A value whose raw size passes this is written as commands (default 64 MiB).
+    /// A value whose raw size passes this is written as commands (default
+    /// [`crate::migrate::DEFAULT_BIG_KEY_BYTES`], as the engine's).
     pub big_key_bytes: usize,
     /// The target's `proto-max-bulk-len`: a `RESTORE` payload above it cannot be sent.
     pub max_bulk_len: u64,
@@ -115,7 +116,7 @@ impl PlanOptions {
             target,
             mode: WriteMode::Auto,
             conflict: Conflict::Refuse,
-            big_key_bytes: 64 * 1024 * 1024,
+            big_key_bytes: crate::migrate::DEFAULT_BIG_KEY_BYTES,
             max_bulk_len: 512 * 1024 * 1024,
             rewrite: RewriteOptions::default(),
             filter: Filter::new(),
@@ -524,11 +525,11 @@ impl KeyPlanner {
         self.cur.as_ref().map(|c| &c.verdict)
     }
 
-    /// Whether the current key's decoded value events are needed: `false` for a key bound
-    /// for `RESTORE` whose raw bytes are enough (or that is skipped). A caller that feeds
-    /// only raw bytes then must feed the events again once this turns `true` (it does not:
-    /// the planner decodes the raw bytes it kept) — so callers may stop decoding values
-    /// whenever this is `false`.
+    /// Whether the current key's decoded value events are wanted: `true` for a key being
+    /// written as commands, and for a key kept for `RESTORE` whose events are collected in
+    /// case it must switch to commands; `false` for a skipped key and for a key in raw-only
+    /// mode ([`KeyPlanner::raw_only`]). If a raw-only key must be rewritten after all, the
+    /// planner decodes the raw bytes it kept, and this turns `true` for the rest of it.
     pub fn wants_events(&self) -> bool {
         match self.cur.as_ref().map(|c| &c.mode) {
             Some(Mode::Rewrite | Mode::AwaitExists { .. }) => true,

@@ -10,9 +10,10 @@
 use bytes::{Bytes, BytesMut};
 use crc_fast::{CrcAlgorithm, Digest};
 
-use crate::decoder::{Options, RdbDecoder};
+use crate::decoder::RdbDecoder;
 use crate::error::Error;
 use crate::event::Event;
+use crate::input::Options;
 use crate::opcode::Family;
 
 /// Footer length: u16 version + u64 CRC.

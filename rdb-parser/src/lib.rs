@@ -113,6 +113,7 @@ mod encoding;
 mod error;
 mod event;
 mod fast;
+mod input;
 mod opcode;
 mod peek;
 mod read;
@@ -122,13 +123,14 @@ mod visit;
 
 #[cfg(feature = "codec")]
 pub use codec::RdbCodec;
-pub use decoder::{Options, RdbDecoder};
+pub use decoder::RdbDecoder;
 pub use error::{Error, KeyName, ERROR_KEY_MAX};
 pub use event::{
     Aux, Checksum, Eof, Event, Function, HashEntry, Header, Item, KeyMeta, KeyStart, ModuleAux,
     ModuleType, PendingEntry, Str, StreamConsumer, StreamEntry, StreamGroup, StreamId, StreamMeta,
     ZSetEntry,
 };
+pub use input::Options;
 pub use opcode::{Family, RdbType, ValueKind};
 pub use read::{decode_all, visit_all, RdbReader};
 pub use types::module::module_type;

@@ -80,6 +80,46 @@ fn resp_dump_piped_into_redis_cli() {
 }
 
 #[test]
+fn resp_dump_write_mode_auto_restores_as_a_migration_does() {
+    // LFU counters are saved (FREQ opcode): `--write-mode auto` carries them over in
+    // `RESTORE ... FREQ n`, and TTLs as `ABSTTL`, as the engine's full sync does.
+    let src = Server::builder(Flavor::Redis7_0)
+        .config("maxmemory-policy", "allkeys-lfu")
+        .start();
+    Dataset::small().fill(&src);
+    src.save();
+    let file = src.rdb_path();
+    let dst = Server::builder(Flavor::Redis7_0)
+        .config("maxmemory-policy", "allkeys-lfu")
+        .start();
+    let o = cli(&[
+        "rdb",
+        "dump",
+        file.to_str().unwrap(),
+        "--write-mode",
+        "auto",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let has = |needle: &[u8]| o.stdout.windows(needle.len()).any(|w| w == needle);
+    assert!(has(b"RESTORE") && has(b"ABSTTL") && has(b"FREQ"));
+    assert!(
+        !has(b"RPUSH") && !has(b"HSET"),
+        "no key needs commands here"
+    );
+    let mut child = Command::new("redis-cli")
+        .args(["-p", &dst.port().to_string(), "--pipe"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&o.stdout).unwrap();
+    let pipe = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&pipe.stdout);
+    assert!(text.contains("errors: 0"), "{text}");
+    Snapshot::take(&src, DBS).assert_same(&Snapshot::take(&dst, DBS), 3000);
+}
+
+#[test]
 fn resp_dump_to_a_file_for_an_older_target() {
     let (src, file) = saved(Flavor::Valkey9_1);
     let dst = Server::start(Flavor::Redis6_2);

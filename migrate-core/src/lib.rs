@@ -5,7 +5,9 @@
 //! gracefully, and a final [`migrate::Report`]. The building blocks it composes are public
 //! too: the target connection and pipelined writer below, the [`rewrite`] module (RDB values
 //! as commands for a given target version), the [`command`] module (replicated commands
-//! translated for the target), [`migrate::precheck`] (what a migration would meet, each
+//! translated for the target), the [`plan`] module (the sans-IO per-key planner: `RESTORE`
+//! of the raw value, commands, or a skip/unsupported verdict with its reason, for each key
+//! of an RDB stream), [`migrate::precheck`] (what a migration would meet, each
 //! finding with its fix) and the [`verify`] module (the target compared with the source
 //! key by key).
 //!
@@ -58,6 +60,7 @@ mod error;
 mod filter;
 mod glob;
 pub mod migrate;
+pub mod plan;
 pub mod rewrite;
 mod slot;
 mod target;

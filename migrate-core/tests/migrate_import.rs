@@ -322,3 +322,25 @@ fn restore_probe_learns_what_the_tables_say() {
         );
     }
 }
+
+#[test]
+fn big_keys_under_conflict_skip_ask_exists_mid_key() {
+    // Big keys switch to commands mid-key; under Skip each then waits for EXISTS (the
+    // decoder stops inside the key and resumes): written when absent, kept when present.
+    let (source, path) = saved_source(Flavor::Redis7_0);
+    let target = Server::start(Flavor::Redis7_0);
+    let tune = |b: migrate_core::migrate::MigrationBuilder| {
+        b.big_key_bytes(1024).on_conflict(Conflict::Skip)
+    };
+    let (report, result) = import(path.clone(), &target, tune);
+    result.unwrap();
+    let expected = Snapshot::take(&source, 3);
+    expected.assert_same(&Snapshot::take(&target, 3), TTL_TOLERANCE_MS);
+    assert!(report.keys_rewritten > 0, "{report:?}");
+    assert_eq!(report.keys_written(), expected.len() as u64);
+    let (report, result) = import(path, &target, tune);
+    result.unwrap();
+    assert_eq!(report.keys_written(), 0, "{report:?}");
+    assert_eq!(report.skipped_conflict, expected.len() as u64, "{report:?}");
+    expected.assert_same(&Snapshot::take(&target, 3), TTL_TOLERANCE_MS);
+}

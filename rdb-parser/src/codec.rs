@@ -2,9 +2,10 @@
 
 use bytes::BytesMut;
 
-use crate::decoder::{Options, RdbDecoder};
+use crate::decoder::RdbDecoder;
 use crate::error::Error;
 use crate::event::Event;
+use crate::input::Options;
 
 /// [`RdbDecoder`] as a `tokio_util` codec: `FramedRead::new(rdb_bytes, RdbCodec::new(opts))`
 /// is a `Stream` of [`Event`]s.

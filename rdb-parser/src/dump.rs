@@ -10,9 +10,10 @@
 use bytes::{Bytes, BytesMut};
 use crc_fast::{CrcAlgorithm, Digest};
 
-use crate::decoder::{Options, RdbDecoder};
+use crate::decoder::RdbDecoder;
 use crate::error::Error;
 use crate::event::Event;
+use crate::input::Options;
 use crate::opcode::Family;
 
 /// Footer length: u16 version + u64 CRC.
@@ -141,6 +142,14 @@ where
     crc.update(&out);
     out.extend_from_slice(&crc.finalize().to_le_bytes());
     out
+}
+
+/// Turns a raw value (type byte + value) collected in `value` into a `RESTORE` payload in
+/// place: appends the footer version and the CRC-64 (no copy of the value is made).
+pub fn finish_payload(value: &mut Vec<u8>, version: u16) {
+    value.extend_from_slice(&version.to_le_bytes());
+    let crc = crc64(value);
+    value.extend_from_slice(&crc.to_le_bytes());
 }
 
 /// Rewrites the version footer of a payload (and its CRC), e.g. to RESTORE a value into an

@@ -57,6 +57,8 @@
 //! they are the exact bytes of the value in the file, type byte first, without the key or the
 //! per-key opcodes. [`dump::build_payload_chunks`] turns them into a `RESTORE` payload with the
 //! footer version you choose; [`dump::decode`] parses `DUMP` output into the same events.
+//! For raw pass-through, a [`Visitor`] answers [`Visitor::wants_items`] `false` for a key
+//! whose raw bytes are all it needs (a `RESTORE`): the value is then not decoded at all.
 //!
 //! # Versions and types
 //! Type tables are chosen by magic *and* version: type 22 is Redis's `HASH_METADATA_PRE_GA`
@@ -111,6 +113,7 @@ mod encoding;
 mod error;
 mod event;
 mod fast;
+mod input;
 mod opcode;
 mod peek;
 mod read;
@@ -120,13 +123,14 @@ mod visit;
 
 #[cfg(feature = "codec")]
 pub use codec::RdbCodec;
-pub use decoder::{Options, RdbDecoder};
+pub use decoder::RdbDecoder;
 pub use error::{Error, KeyName, ERROR_KEY_MAX};
 pub use event::{
     Aux, Checksum, Eof, Event, Function, HashEntry, Header, Item, KeyMeta, KeyStart, ModuleAux,
     ModuleType, PendingEntry, Str, StreamConsumer, StreamEntry, StreamGroup, StreamId, StreamMeta,
     ZSetEntry,
 };
+pub use input::Options;
 pub use opcode::{Family, RdbType, ValueKind};
 pub use read::{decode_all, visit_all, RdbReader};
 pub use types::module::module_type;

@@ -32,7 +32,7 @@ macro_rules! need {
     ($e:expr) => {
         match $e {
             Ok(v) => v,
-            Err($crate::peek::Stop::Incomplete) => return Ok($crate::decoder::Step::NeedMore),
+            Err($crate::peek::Stop::Incomplete) => return Ok($crate::input::Step::NeedMore),
             Err($crate::peek::Stop::Err(e)) => return Err(e),
         }
     };

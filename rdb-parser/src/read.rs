@@ -5,9 +5,10 @@ use std::ops::ControlFlow;
 
 use bytes::BytesMut;
 
-use crate::decoder::{Options, RdbDecoder};
+use crate::decoder::RdbDecoder;
 use crate::error::Error;
 use crate::event::Event;
+use crate::input::Options;
 use crate::visit::Visitor;
 
 /// How much the reader asks for per `read` call.

@@ -27,9 +27,9 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::io::Read;
 use std::ops::ControlFlow;
 
-use crate::decoder::Options;
 use crate::error::Error;
 use crate::event::{Aux, Eof, Event, Header, Item, StreamId};
+use crate::input::Options;
 use crate::opcode::ValueKind;
 use crate::read::RdbReader;
 use crate::visit::{KeyRef, Visitor};

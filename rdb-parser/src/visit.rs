@@ -160,6 +160,21 @@ pub trait Visitor {
     fn raw_value(&mut self, piece: &[u8]) -> ControlFlow<()> {
         ControlFlow::Continue(())
     }
+    /// Raw pass-through: asked right after [`Visitor::key_start`] of a key decoded in one
+    /// pass (it lies whole in the buffer), with the size of its raw serialized value (type
+    /// byte included, as the [`Visitor::raw_value`] pieces total). Returning `false` skips
+    /// the value: no item calls and no value events (stream metadata, groups) come, only
+    /// the `raw_value` pieces (with [`crate::Options::raw_values`]) and
+    /// [`Visitor::key_end`]. The value's bytes still count in the CRC, but they are not
+    /// decoded, so a corrupt value inside a valid file is not noticed here. Default `true`.
+    ///
+    /// Keys decoded by the resumable state machine (cut by the end of the buffer, or in an
+    /// encoding the one-pass path leaves to it) are not asked: their items always come.
+    /// This is a question, not a call: it is not counted for [stopping](Visitor#stopping),
+    /// and a key decoded again after a stop inside it is asked again; answer the same.
+    fn wants_items(&mut self, value_len: u64) -> bool {
+        true
+    }
     /// The current key's value is complete. `record_len` is the size of the key's whole
     /// record in the stream, from [`KeyRef::record_offset`]: its per-key prefixes
     /// (`EXPIRETIME`, `IDLE`, `FREQ`, `KEY_META`, `RAM_LRU`), type byte, key and value.
@@ -204,6 +219,9 @@ impl<V: Visitor + ?Sized> Visitor for &mut V {
     }
     fn raw_value(&mut self, piece: &[u8]) -> ControlFlow<()> {
         (**self).raw_value(piece)
+    }
+    fn wants_items(&mut self, value_len: u64) -> bool {
+        (**self).wants_items(value_len)
     }
     fn key_end(&mut self, record_len: u64) -> ControlFlow<()> {
         (**self).key_end(record_len)
@@ -281,6 +299,10 @@ impl<V: Visitor + ?Sized> Visitor for Gate<'_, V> {
     #[inline(always)]
     fn raw_value(&mut self, piece: &[u8]) -> ControlFlow<()> {
         gated!(self, self.v.raw_value(piece))
+    }
+    #[inline(always)]
+    fn wants_items(&mut self, value_len: u64) -> bool {
+        self.v.wants_items(value_len)
     }
     #[inline(always)]
     fn key_end(&mut self, record_len: u64) -> ControlFlow<()> {

@@ -324,3 +324,79 @@ fn key_records_have_their_offset_and_length() {
         assert_eq!(spans, vec![(11, 9 + 5), (25, 10), (35, 5)], "step {step}");
     }
 }
+
+/// Raw pass-through: skips the values of the keys of at most `max` raw bytes (those it
+/// would `RESTORE`).
+#[derive(Default)]
+struct RawOnly {
+    max: u64,
+    asked: Vec<u64>,
+    raw: Vec<u8>,
+    items: usize,
+    ends: usize,
+}
+
+impl Visitor for RawOnly {
+    fn wants_items(&mut self, value_len: u64) -> bool {
+        self.asked.push(value_len);
+        value_len > self.max
+    }
+    fn raw_value(&mut self, piece: &[u8]) -> ControlFlow<()> {
+        self.raw.extend_from_slice(piece);
+        ControlFlow::Continue(())
+    }
+    fn string(&mut self, _piece: Item<'_>) -> ControlFlow<()> {
+        self.items += 1;
+        ControlFlow::Continue(())
+    }
+    fn list_item(&mut self, _item: Item<'_>) -> ControlFlow<()> {
+        self.items += 1;
+        ControlFlow::Continue(())
+    }
+    fn key_end(&mut self, _record_len: u64) -> ControlFlow<()> {
+        self.ends += 1;
+        ControlFlow::Continue(())
+    }
+}
+
+#[test]
+fn wants_items_false_skips_the_value_but_not_its_raw_bytes() {
+    let file = three_keys();
+    let opts = Options::default().raw_values(true);
+    // Every value is skipped: raw bytes and key ends only.
+    let mut all = RawOnly {
+        max: u64::MAX,
+        ..Default::default()
+    };
+    assert!(visit_all(&file, opts.clone(), &mut all)
+        .unwrap()
+        .is_continue());
+    assert_eq!(all.asked, [3, 8, 3]);
+    assert_eq!((all.items, all.ends), (0, 3));
+    assert_eq!(all.raw, b"\x00\x011\x01\x03\x01x\x01y\x01z\x00\x013");
+    // Only the list (8 raw bytes) is decoded.
+    let mut list = RawOnly {
+        max: 3,
+        ..Default::default()
+    };
+    assert!(visit_all(&file, opts.clone(), &mut list)
+        .unwrap()
+        .is_continue());
+    assert_eq!((list.items, list.ends), (3, 3));
+    assert_eq!(list.raw, all.raw);
+    // Fed byte by byte, no key lies whole in the buffer: none is asked, all are decoded.
+    let mut dec = RdbDecoder::new(opts);
+    let mut buf = BytesMut::new();
+    let mut cut = RawOnly {
+        max: u64::MAX,
+        ..Default::default()
+    };
+    for b in &file {
+        buf.extend_from_slice(&[*b]);
+        assert!(dec.decode_into(&mut buf, &mut cut).unwrap().is_continue());
+    }
+    dec.finish().unwrap();
+    assert!(cut.asked.is_empty());
+    assert_eq!((cut.items, cut.ends), (5, 3));
+    assert_eq!(cut.raw, all.raw);
+}

@@ -93,6 +93,7 @@ pub(crate) fn parse_version(s: &str) -> Result<ServerVersion, String> {
 #[derive(Debug, Default)]
 pub(crate) struct WriterVersion {
     family: Option<Family>,
+    header: Option<rdb_parser::Header>,
     redis_ver: Option<String>,
     valkey_ver: Option<String>,
 }
@@ -100,7 +101,10 @@ pub(crate) struct WriterVersion {
 impl WriterVersion {
     pub(crate) fn observe(&mut self, ev: &Event) {
         match ev {
-            Event::Header(h) => self.family = Some(h.family),
+            Event::Header(h) => {
+                self.family = Some(h.family);
+                self.header = Some(*h);
+            }
             Event::Aux(a) if &a.key[..] == b"redis-ver" => {
                 self.redis_ver = Some(String::from_utf8_lossy(&a.value).into_owned())
             }
@@ -109,6 +113,11 @@ impl WriterVersion {
             }
             _ => {}
         }
+    }
+
+    /// The stream's header, once seen.
+    pub(crate) fn header(&self) -> Option<rdb_parser::Header> {
+        self.header
     }
 
     pub(crate) fn version(&self) -> ServerVersion {

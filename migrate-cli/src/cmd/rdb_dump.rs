@@ -2,19 +2,25 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 use clap::{Args, ValueEnum};
+use migrate_core::migrate::{Conflict, WriteMode};
+use migrate_core::plan::{
+    FunctionPlan, KeyPlan, KeyPlanner, PlanOptions, Planned, SkipReason, UnsupportedReason, Verdict,
+};
+use migrate_core::rewrite::direct::DirectKey;
 use migrate_core::rewrite::json::JsonWriter;
-use migrate_core::rewrite::{Cmd, Done, KeyStatus, RespWriter, RewriteOptions, Rewriter, Scope};
+use migrate_core::rewrite::{RespWriter, RewriteOptions};
 use migrate_core::{Filter, ServerVersion};
-use rdb_parser::{Event, Options};
+use rdb_parser::{Event, Item, KeyRef, Options, StreamId, ValueKind, Visitor};
 
 use super::filter_args::FilterArgs;
 use super::rdb::{parse_version, Input, WriterVersion};
-use super::rdb_events::ToEvents;
+use super::rdb_events::{Sink, ToEvents};
 use crate::error::CliError;
 
 /// Output format of `rdb dump`.
@@ -24,6 +30,27 @@ pub(crate) enum Format {
     Resp,
     /// One JSON object per key per line (schema in the README).
     Json,
+}
+
+/// How `rdb dump --format resp` writes keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DumpWriteMode {
+    /// Commands only.
+    Rewrite,
+    /// `RESTORE` where the target knows the type, commands otherwise.
+    Auto,
+    /// `RESTORE` only.
+    Restore,
+}
+
+impl DumpWriteMode {
+    fn mode(self) -> WriteMode {
+        match self {
+            DumpWriteMode::Rewrite => WriteMode::Rewrite,
+            DumpWriteMode::Auto => WriteMode::Auto,
+            DumpWriteMode::Restore => WriteMode::Restore,
+        }
+    }
 }
 
 /// Arguments of `rdb dump`.
@@ -54,6 +81,11 @@ pub(crate) struct DumpArgs {
     /// payload; the target must have the module loaded.
     #[arg(long)]
     restore_modules: bool,
+    /// RESP: `rewrite` writes every key as commands; `auto` writes `RESTORE ... ABSTTL
+    /// [IDLETIME|FREQ]` of the raw value where the target version knows its type (commands
+    /// otherwise), as a migration does; `restore` always `RESTORE`s.
+    #[arg(long, value_enum, default_value_t = DumpWriteMode::Rewrite)]
+    write_mode: DumpWriteMode,
     /// "Now" in Unix milliseconds, for deciding which keys expired (default: the clock).
     #[arg(long, value_name = "MS", hide = true)]
     now_ms: Option<i64>,
@@ -89,7 +121,8 @@ impl Output {
         };
         Ok(Output {
             name,
-            out: BufWriter::with_capacity(256 * 1024, w),
+            // Smaller than the pieces written (128 KiB and up), which then bypass it.
+            out: BufWriter::with_capacity(64 * 1024, w),
         })
     }
 
@@ -124,9 +157,9 @@ impl DumpArgs {
                     .unwrap_or(0)
             })
         };
-        // Raw values are captured only when module values are to be RESTOREd.
-        let opts =
-            Options::default().raw_values(self.restore_modules && self.format == Format::Resp);
+        // Raw values are captured only when keys may be RESTOREd.
+        let restores = self.restore_modules || self.write_mode != DumpWriteMode::Rewrite;
+        let opts = Options::default().raw_values(restores && self.format == Format::Resp);
         let mut input = Input::open(&self.file, opts)?;
         let mut output = Output::open(self.output.as_deref())?;
         let mut summary = Summary::default();
@@ -151,96 +184,29 @@ impl DumpArgs {
             .max_command_args(self.max_command_args)
             .max_command_bytes(self.max_command_bytes)
             .replace(self.replace);
-        let mut writer_version = WriterVersion::default();
-        let mut rewriter: Option<Rewriter> = None;
-        let mut resp = RespWriter::new();
-        let mut buf = BytesMut::with_capacity(256 * 1024);
-        let mut skipping = false;
-        let mut target_db = 0u32;
-        // The raw value of a module key being captured for RESTORE.
-        let mut raw: Option<(rdb_parser::KeyStart, Vec<bytes::Bytes>)> = None;
-        let on_event = |ev: Event| -> Result<(), CliError> {
-            writer_version.observe(&ev);
-            match &ev {
-                Event::RawValue(chunk) => {
-                    if let Some((_, chunks)) = &mut raw {
-                        chunks.push(chunk.clone());
-                    }
-                    return Ok(());
-                }
-                Event::KeyStart(k) => {
-                    raw = (self.restore_modules && k.kind() == rdb_parser::ValueKind::Module)
-                        .then(|| (k.clone(), Vec::new()));
-                }
-                _ => {}
-            }
-            if let Event::KeyStart(k) = &ev {
-                match filter
-                    .target_db(k.db)
-                    .filter(|_| filter.accepts_key(&k.key))
-                {
-                    None => {
-                        skipping = true;
-                        summary.filtered += 1;
-                    }
-                    Some(db) => target_db = db,
-                }
-            }
-            if skipping {
-                if matches!(ev, Event::KeyEnd) {
-                    skipping = false;
-                }
-                return Ok(());
-            }
-            if !matches!(ev, Event::KeyStart(_) | Event::Function(_)) && rewriter.is_none() {
-                return Ok(());
-            }
-            let rw = rewriter.get_or_insert_with(|| {
-                let target = self
-                    .target_version
-                    .unwrap_or_else(|| writer_version.version());
-                summary.target = Some(target);
-                Rewriter::new(target, opts.clone(), now_ms)
-            });
-            let mut outcome = rw.push(&ev, &mut |mut cmd: Cmd| {
-                if let Scope::Key { db, .. } = &mut cmd.scope {
-                    *db = target_db;
-                }
-                resp.encode(&cmd, &mut buf);
-            });
-            let ended = matches!(ev, Event::KeyEnd).then(|| raw.take()).flatten();
-            if let Some((start, chunks)) = ended {
-                if let Some(Done::Key(r)) = &outcome {
-                    if matches!(r.status, KeyStatus::NeedsRestore { .. }) {
-                        let target = rw.target();
-                        let mut start = start;
-                        start.db = target_db;
-                        for cmd in migrate_core::rewrite::restore_commands(
-                            &start,
-                            &chunks,
-                            target,
-                            self.replace,
-                        ) {
-                            resp.encode(&cmd, &mut buf);
-                        }
-                        summary.restored += 1;
-                        outcome = None;
-                    }
-                }
-            }
-            if buf.len() >= 128 * 1024 {
-                output.write(&buf)?;
-                buf.clear();
-            }
-            if let Some(o) = outcome {
-                summary.outcome(&o, self.quiet);
-            }
-            Ok(())
+        let state = RespDump {
+            args: self,
+            opts,
+            filter,
+            now_ms,
+            writer_version: WriterVersion::default(),
+            planner: None,
+            resp: RespWriter::new(),
+            buf: BytesMut::with_capacity(256 * 1024),
+            output,
+            summary,
         };
-        ToEvents::new(on_event).run(&mut input.reader, &input.path)?;
-        output.write(&buf)?;
-        if let Some(rw) = &rewriter {
-            summary.commands = rw.stats().commands;
+        let mut v = Direct {
+            events: ToEvents::new(state),
+            key: None,
+        };
+        let r = input.reader.visit(&mut v);
+        v.events.result(r, &input.path)?;
+        let state = v.events.sink();
+        let buf = std::mem::take(&mut state.buf);
+        state.output.write(&buf)?;
+        if let Some(p) = &state.planner {
+            state.summary.commands = p.commands();
         }
         Ok(())
     }
@@ -296,6 +262,181 @@ impl DumpArgs {
     }
 }
 
+/// `rdb dump --format resp`: every key through the planner, as events (from [`ToEvents`]),
+/// or, for a key the planner writes as commands and [`DirectKey`] handles, as RESP straight
+/// from the borrowed items.
+struct RespDump<'a> {
+    args: &'a DumpArgs,
+    opts: RewriteOptions,
+    filter: &'a Filter,
+    now_ms: i64,
+    writer_version: WriterVersion,
+    planner: Option<KeyPlanner>,
+    resp: RespWriter,
+    buf: BytesMut,
+    output: &'a mut Output,
+    summary: &'a mut Summary,
+}
+
+impl RespDump<'_> {
+    /// Writes the output out once it is big enough.
+    fn spill(&mut self) -> Result<(), CliError> {
+        if self.buf.len() >= 128 * 1024 {
+            self.output.write(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+}
+
+impl Sink for RespDump<'_> {
+    fn event(&mut self, ev: Event) -> Result<(), CliError> {
+        self.writer_version.observe(&ev);
+        if self.planner.is_none() && matches!(ev, Event::KeyStart(_) | Event::Function(_)) {
+            let a = self.args;
+            let target = a
+                .target_version
+                .unwrap_or_else(|| self.writer_version.version());
+            self.summary.target = Some(target);
+            let mut p = KeyPlanner::new(
+                PlanOptions::new(target)
+                    .mode(a.write_mode.mode())
+                    .conflict(if a.replace {
+                        Conflict::Replace
+                    } else {
+                        Conflict::Refuse
+                    })
+                    .rewrite(self.opts.clone())
+                    .filter(self.filter.clone())
+                    .restore_modules(a.restore_modules)
+                    // A dump has no size limit of its own: big keys are chunked as
+                    // commands in auto mode, RESTOREd whole otherwise.
+                    .max_bulk_len(u64::MAX),
+                self.now_ms,
+            );
+            if let Some(h) = self.writer_version.header() {
+                p.set_source(h.family, h.version);
+            }
+            self.planner = Some(p);
+        }
+        let Some(p) = self.planner.as_mut() else {
+            return Ok(());
+        };
+        let (resp, buf) = (&mut self.resp, &mut self.buf);
+        match p.push(ev, &mut |cmd| resp.encode(&cmd, buf)) {
+            Planned::Key(k) => self.summary.key(&k, self.args.quiet),
+            Planned::Function(f) => self.summary.function(&f, self.args.quiet),
+            _ => {}
+        }
+        self.spill()
+    }
+}
+
+/// The visitor of [`RespDump`]: [`ToEvents`], except for the items of a key handed to a
+/// [`DirectKey`].
+struct Direct<'a> {
+    events: ToEvents<RespDump<'a>>,
+    key: Option<DirectKey>,
+}
+
+impl Direct<'_> {
+    /// Runs `f` on the direct key, when there is one; else `None`.
+    #[inline]
+    fn with(
+        &mut self,
+        f: impl FnOnce(&mut DirectKey, &mut RespWriter, &mut BytesMut),
+    ) -> Option<ControlFlow<()>> {
+        let key = self.key.as_mut()?;
+        let st = self.events.sink();
+        f(key, &mut st.resp, &mut st.buf);
+        Some(ControlFlow::Continue(()))
+    }
+}
+
+impl Visitor for Direct<'_> {
+    fn key_start(&mut self, key: &KeyRef<'_>) -> ControlFlow<()> {
+        self.events.key_start(key)?;
+        self.key = self
+            .events
+            .sink()
+            .planner
+            .as_mut()
+            .and_then(KeyPlanner::direct);
+        ControlFlow::Continue(())
+    }
+    fn string(&mut self, piece: Item<'_>) -> ControlFlow<()> {
+        match self.with(|k, r, b| k.string(piece, r, b)) {
+            Some(flow) => flow,
+            None => self.events.string(piece),
+        }
+    }
+    fn list_item(&mut self, item: Item<'_>) -> ControlFlow<()> {
+        match self.with(|k, r, b| k.element(item, r, b)) {
+            Some(flow) => flow,
+            None => self.events.list_item(item),
+        }
+    }
+    fn set_member(&mut self, member: Item<'_>) -> ControlFlow<()> {
+        match self.with(|k, r, b| k.element(member, r, b)) {
+            Some(flow) => flow,
+            None => self.events.set_member(member),
+        }
+    }
+    fn zset_entry(&mut self, member: Item<'_>, score: f64) -> ControlFlow<()> {
+        match self.with(|k, r, b| k.zset_entry(member, score, r, b)) {
+            Some(flow) => flow,
+            None => self.events.zset_entry(member, score),
+        }
+    }
+    fn hash_entry(
+        &mut self,
+        field: Item<'_>,
+        value: Item<'_>,
+        expire_at_ms: Option<u64>,
+    ) -> ControlFlow<()> {
+        match self.with(|k, r, b| k.hash_entry(field, value, r, b)) {
+            Some(flow) => flow,
+            None => self.events.hash_entry(field, value, expire_at_ms),
+        }
+    }
+    fn wants_items(&mut self, value_len: u64) -> bool {
+        // A key to be restored whole needs only its raw bytes.
+        let Some(p) = self.events.sink().planner.as_mut() else {
+            return true;
+        };
+        let forced = p.options().mode != WriteMode::Auto;
+        let fits = forced || value_len <= p.options().big_key_bytes as u64;
+        if p.verdict() == Some(&Verdict::Restore) && fits {
+            p.raw_only();
+            return false;
+        }
+        true
+    }
+    fn stream_entry(&mut self, id: StreamId, fields: &[(Item<'_>, Item<'_>)]) -> ControlFlow<()> {
+        self.events.stream_entry(id, fields)
+    }
+    fn raw_value(&mut self, piece: &[u8]) -> ControlFlow<()> {
+        self.events.raw_value(piece)
+    }
+    fn key_end(&mut self, record_len: u64) -> ControlFlow<()> {
+        let Some(key) = self.key.take() else {
+            return self.events.key_end(record_len);
+        };
+        let st = self.events.sink();
+        let done = key.finish(&mut st.resp, &mut st.buf);
+        if let Some(plan) = st.planner.as_mut().and_then(|p| p.direct_done(done)) {
+            st.summary.key(&plan, st.args.quiet);
+        }
+        match st.spill() {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => self.events.fail(e),
+        }
+    }
+    fn event(&mut self, event: Event) -> ControlFlow<()> {
+        self.events.event(event)
+    }
+}
+
 /// What `rdb dump` did, printed on stderr at the end.
 #[derive(Debug, Default)]
 struct Summary {
@@ -322,52 +463,68 @@ impl Summary {
         }
     }
 
-    fn outcome(&mut self, o: &Done, quiet: bool) {
-        match o {
-            Done::Key(r) => {
-                let name = || format!("db{} {:?}", r.db, String::from_utf8_lossy(&r.key));
-                match &r.status {
-                    KeyStatus::Written => {
-                        self.written += 1;
-                        if !r.losses.is_empty() {
-                            self.lossy += 1;
-                            for l in &r.losses {
-                                self.warn(quiet, format!("{}: {l}", name()));
-                            }
-                        }
-                    }
-                    KeyStatus::Expired { .. } => self.expired += 1,
-                    KeyStatus::Empty => self.empty += 1,
-                    KeyStatus::NeedsRestore { .. } => {
-                        self.need_restore += 1;
-                        self.warn(quiet, format!("{}: {}, not written", name(), r.status));
-                    }
-                    s => {
-                        self.unsupported += 1;
-                        self.warn(quiet, format!("{}: {s}, not written", name()));
+    fn key(&mut self, k: &KeyPlan, quiet: bool) {
+        let name = || format!("db{} {:?}", k.db, String::from_utf8_lossy(&k.key));
+        match &k.verdict {
+            Verdict::Restore => {
+                if k.kind == ValueKind::Module {
+                    self.restored += 1;
+                } else {
+                    self.written += 1;
+                }
+            }
+            Verdict::Rewrite(_) => {
+                self.written += 1;
+                if !k.losses.is_empty() {
+                    self.lossy += 1;
+                    for l in &k.losses {
+                        self.warn(quiet, format!("{}: {l}", name()));
                     }
                 }
             }
-            Done::Function(f) => {
-                let name = f
-                    .name
+            Verdict::Skip(SkipReason::Filtered | SkipReason::Reserved) => self.filtered += 1,
+            Verdict::Skip(SkipReason::Expired { .. }) => self.expired += 1,
+            Verdict::Skip(_) => self.empty += 1,
+            Verdict::Unsupported(UnsupportedReason::ModuleNeedsRestore { type_name }) => {
+                self.need_restore += 1;
+                let what = match type_name {
+                    Some(m) => format!("module value ({m}) needs RESTORE"),
+                    None => "needs RESTORE".to_string(),
+                };
+                self.warn(quiet, format!("{}: {what}, not written", name()));
+            }
+            Verdict::Unsupported(UnsupportedReason::Rewrite(status)) => {
+                self.unsupported += 1;
+                self.warn(quiet, format!("{}: {status}, not written", name()));
+            }
+            Verdict::Unsupported(reason) => {
+                self.unsupported += 1;
+                self.warn(
+                    quiet,
+                    format!(
+                        "{}: unsupported by the target: {reason}, not written",
+                        name()
+                    ),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn function(&mut self, f: &FunctionPlan, quiet: bool) {
+        match f {
+            FunctionPlan::Unsupported { name } => {
+                let name = name
                     .as_ref()
                     .map(|n| String::from_utf8_lossy(n).into_owned())
                     .unwrap_or_else(|| "?".into());
-                match f.status {
-                    migrate_core::rewrite::FunctionStatus::Loaded => self.functions += 1,
-                    _ => {
-                        self.functions_unsupported += 1;
-                        self.warn(
-                            quiet,
-                            format!(
-                                "function library {name}: the target has no functions, not written"
-                            ),
-                        );
-                    }
-                }
+                self.functions_unsupported += 1;
+                self.warn(
+                    quiet,
+                    format!("function library {name}: the target has no functions, not written"),
+                );
             }
-            _ => {}
+            _ => self.functions += 1,
         }
     }
 

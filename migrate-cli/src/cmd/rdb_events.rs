@@ -32,6 +32,19 @@ enum Chunk {
     Stream(Vec<(StreamId, Range<usize>)>),
 }
 
+/// Where [`ToEvents`] sends its events: a closure, or a type of its own (whose state a
+/// visitor wrapping [`ToEvents`] can reach through [`ToEvents::sink`]).
+pub(crate) trait Sink {
+    /// One event; an error stops decoding.
+    fn event(&mut self, ev: Event) -> Result<(), CliError>;
+}
+
+impl<F: FnMut(Event) -> Result<(), CliError>> Sink for F {
+    fn event(&mut self, ev: Event) -> Result<(), CliError> {
+        self(ev)
+    }
+}
+
 /// Turns visitor calls into events for `f`; the first error of `f` stops decoding.
 pub(crate) struct ToEvents<F> {
     f: F,
@@ -43,7 +56,7 @@ pub(crate) struct ToEvents<F> {
     pub(crate) error: Option<CliError>,
 }
 
-impl<F: FnMut(Event) -> Result<(), CliError>> ToEvents<F> {
+impl<F: Sink> ToEvents<F> {
     pub(crate) fn new(f: F) -> ToEvents<F> {
         ToEvents {
             f,
@@ -63,10 +76,31 @@ impl<F: FnMut(Event) -> Result<(), CliError>> ToEvents<F> {
         path: &std::path::Path,
     ) -> Result<(), CliError> {
         let r = reader.visit(&mut self);
+        self.result(r, path)
+    }
+
+    /// The outcome of a decode through this visitor (or one wrapping it): its first error,
+    /// or the decoder's (as `<file>: <error>`).
+    pub(crate) fn result(
+        &mut self,
+        r: Result<ControlFlow<()>, rdb_parser::Error>,
+        path: &std::path::Path,
+    ) -> Result<(), CliError> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
         r.map(|_| ()).map_err(|e| CliError::file(path, e))
+    }
+
+    /// The sink.
+    pub(crate) fn sink(&mut self) -> &mut F {
+        &mut self.f
+    }
+
+    /// Records an error of the wrapping visitor (the first one is kept) and stops.
+    pub(crate) fn fail(&mut self, e: CliError) -> ControlFlow<()> {
+        self.error.get_or_insert(e);
+        ControlFlow::Break(())
     }
 
     #[inline]
@@ -85,7 +119,7 @@ impl<F: FnMut(Event) -> Result<(), CliError>> ToEvents<F> {
         if self.error.is_some() {
             return ControlFlow::Break(());
         }
-        match (self.f)(ev) {
+        match self.f.event(ev) {
             Ok(()) => ControlFlow::Continue(()),
             Err(e) => {
                 self.error = Some(e);
@@ -153,7 +187,7 @@ impl<F: FnMut(Event) -> Result<(), CliError>> ToEvents<F> {
     }
 }
 
-impl<F: FnMut(Event) -> Result<(), CliError>> Visitor for ToEvents<F> {
+impl<F: Sink> Visitor for ToEvents<F> {
     fn key_start(&mut self, key: &KeyRef<'_>) -> ControlFlow<()> {
         self.flush()?;
         self.send(Event::KeyStart(key.to_key_start()))

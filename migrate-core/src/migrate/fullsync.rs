@@ -1,25 +1,42 @@
 //! The full sync: RDB bytes in (a file, or the source's full-sync payload), keys written
 //! to the target, each by `RESTORE` or by commands.
 //!
-//! Per key ([`WriteMode::Auto`]): the value's raw bytes ([`rdb_parser::Event::RawValue`])
-//! and its decoded events are buffered while the raw size stays below the big-key
-//! threshold; at `KeyEnd` the raw bytes become a `RESTORE` payload with the target's footer
-//! version. A key whose type byte the target does not know, or that grows past the
-//! threshold, goes through the [`Rewriter`] instead (the buffered events first, then the
-//! rest as it is decoded), so memory stays bounded by about twice the threshold.
+//! Every per-key decision and command comes from the sans-IO [`KeyPlanner`] (see
+//! [`crate::plan`]); this module is its plumbing. The decoder runs the zero-copy
+//! [`Visitor`] path with raw pass-through: a key bound for `RESTORE` that lies whole in the
+//! buffer is not decoded at all ([`Visitor::wants_items`] answers `false`), its raw bytes go
+//! straight into the payload (the file's CRC is still checked); only keys that must be
+//! rewritten (or that the one-pass path leaves to the state machine) have their items
+//! turned into events for the planner. The visitor does everything that needs no I/O
+//! (counts, reports, tags) and queues the commands; the async side sends them through the
+//! [`Applier`] (the last command of each key carrying its mark) and answers the planner's
+//! two questions that need the target: `EXISTS` under [`Conflict::Skip`], and the trial
+//! `RESTORE` of a probed type byte. For both, and when the queue is full, the visitor
+//! stops the decoder ([`ControlFlow::Break`]), which resumes where it stopped.
 
 use std::collections::HashSet;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use rdb_parser::{Event, Family, KeyStart, Options, RdbDecoder, ValueKind};
+use rdb_parser::{
+    Event, HashEntry, Item, KeyRef, Options, RdbDecoder, StreamEntry, StreamId, ValueKind, Visitor,
+    ZSetEntry,
+};
 
 use super::apply::{Applier, KeyMark, Method};
 use super::conn::Stream;
 use super::sweep::KeySet;
 use super::{Conflict, MigrationError, WriteMode};
-use crate::rewrite::{Cmd, Done as RwOutcome, KeyStatus, RewriteOptions, Rewriter};
+use crate::plan::{FunctionPlan, KeyPlanner, PlanOptions, SkipReason, Verdict};
+use crate::rewrite::{Cmd, RewriteOptions};
 use crate::{Filter, ServerVersion, Tag, Target};
+
+/// The visitor stops the decoder once this many bytes of commands are queued at a key's
+/// end, or ...
+const QUEUE_AT_KEY_END: usize = 1 << 20;
+/// ... this many inside a key (a stop inside a key decoded in one pass decodes it again).
+const QUEUE_IN_KEY: usize = 16 << 20;
 
 /// What the full sync needs to know.
 #[derive(Clone)]
@@ -41,43 +58,57 @@ pub(crate) struct FullSyncConfig {
     pub(crate) probe: Option<(super::TargetConfig, std::time::Duration)>,
 }
 
-enum KeyMode {
-    /// Nothing is written for this key.
-    Skip,
-    /// Raw bytes and events kept until `KeyEnd` (RESTORE), or until it gets too big.
-    Buffer {
-        raw: Vec<Bytes>,
-        raw_len: usize,
-        events: Vec<Event>,
-    },
-    /// Written as commands; the last command is held back to carry the key's mark.
-    Rewrite { held: Option<Cmd> },
+/// A command to send, in order: its tag, and the key's mark on a key's last command.
+struct Send {
+    tag: Tag,
+    args: Vec<Bytes>,
+    mark: Option<KeyMark>,
 }
 
-struct KeyState {
-    start: KeyStart,
-    db: u32,
-    kind: ValueKind,
-    mode: KeyMode,
+/// What the visitor stopped for.
+enum Need {
+    /// The planner waits for `EXISTS` of the current key.
+    Exists,
+    /// The current key ended and is the first of its type byte: probe, then end it.
+    Probe(u8),
+}
+
+/// Everything of the full sync that needs no I/O: the planner and the queue.
+struct Keys {
+    planner: KeyPlanner,
+    /// The current key's kind, while inside a key.
+    kind: Option<ValueKind>,
+    /// Whether the current key's items are wanted (as events for the planner).
+    items: bool,
+    /// The current key was counted (or reported) as not written already.
+    settled: bool,
+    /// The last command of the current key, held back to carry the key's mark.
+    held: Option<Cmd>,
+    /// Commands the planner emitted, not yet tagged.
+    cmds: Vec<Cmd>,
+    /// Commands tagged, not yet sent.
+    queue: Vec<Send>,
+    queued_bytes: usize,
+    need: Option<Need>,
+    /// The first error, which stopped the decoder.
+    error: Option<MigrationError>,
+    /// Keys sent to the target.
+    keys_sent: u64,
+    /// Keys skipped (expired, filtered, existing, unsupported).
+    keys_skipped: u64,
+    /// Every key of the snapshot inside the filter, for the sweep of a healing full sync.
+    keys: Option<KeySet>,
 }
 
 pub(crate) struct FullSync {
     cfg: FullSyncConfig,
     decoder: RdbDecoder,
     buf: BytesMut,
-    rewriter: Rewriter,
-    key: Option<KeyState>,
+    k: Keys,
     /// Second connection for `EXISTS` ([`Conflict::Skip`] with keys written as commands).
     exists: Option<(Target<Stream>, Option<u32>)>,
-    /// Keys sent to the target.
-    pub(crate) keys_sent: u64,
-    /// Keys skipped (expired, filtered, existing, unsupported).
-    pub(crate) keys_skipped: u64,
-    /// Every key of the snapshot inside the filter, for the sweep of a healing full sync.
-    keys: Option<KeySet>,
-    /// The probe connection (opened on first use) and what it learned per type byte.
+    /// The probe connection (opened on first use).
     probe_conn: Option<Target<Stream>>,
-    probed: std::collections::BTreeMap<u8, bool>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -89,34 +120,59 @@ pub(crate) fn now_ms() -> i64 {
 
 impl FullSync {
     pub(crate) fn new(cfg: FullSyncConfig, exists: Option<Target<Stream>>) -> FullSync {
-        let rewrite = cfg
-            .rewrite
-            .clone()
-            .replace(cfg.conflict == Conflict::Replace);
+        let opts = PlanOptions::new(cfg.version)
+            .mode(cfg.mode)
+            .conflict(cfg.conflict)
+            .big_key_bytes(cfg.big_key_bytes)
+            .max_bulk_len(cfg.max_bulk_len)
+            .rewrite(cfg.rewrite.clone())
+            .filter(cfg.filter.clone())
+            .target_modules(cfg.target_modules.clone())
+            .existing_functions(cfg.existing_functions.clone())
+            .probe(cfg.probe.is_some());
         FullSync {
-            rewriter: Rewriter::new(cfg.version, rewrite, now_ms()),
+            k: Keys {
+                planner: KeyPlanner::new(opts, now_ms()),
+                kind: None,
+                items: true,
+                settled: false,
+                held: None,
+                cmds: Vec::new(),
+                queue: Vec::new(),
+                queued_bytes: 0,
+                need: None,
+                error: None,
+                keys_sent: 0,
+                keys_skipped: 0,
+                keys: None,
+            },
             decoder: RdbDecoder::new(Options::default().raw_values(true)),
             buf: BytesMut::new(),
-            key: None,
             exists: exists.map(|t| (t, None)),
-            keys_sent: 0,
-            keys_skipped: 0,
-            keys: None,
             probe_conn: None,
-            probed: std::collections::BTreeMap::new(),
             cfg,
         }
     }
 
+    /// Keys sent to the target.
+    pub(crate) fn keys_sent(&self) -> u64 {
+        self.k.keys_sent
+    }
+
+    /// Keys skipped (expired, filtered, existing, unsupported).
+    pub(crate) fn keys_skipped(&self) -> u64 {
+        self.k.keys_skipped
+    }
+
     /// Records every key of the snapshot that the filter accepts (for [`super::sweep`]).
     pub(crate) fn collect_keys(mut self) -> FullSync {
-        self.keys = Some(KeySet::default());
+        self.k.keys = Some(KeySet::default());
         self
     }
 
     /// The keys recorded by [`FullSync::collect_keys`].
     pub(crate) fn take_keys(&mut self) -> Option<KeySet> {
-        self.keys.take()
+        self.k.keys.take()
     }
 
     /// Gives back the `EXISTS` connection (for the next full sync after an interrupted one).
@@ -143,11 +199,32 @@ impl FullSync {
         ap: &mut Applier,
     ) -> Result<(), MigrationError> {
         self.buf.extend_from_slice(chunk);
+        // "Now", for the keys that expired: once per piece of input.
+        self.k.planner.set_now_ms(now_ms());
         loop {
-            match self.decoder.decode(&mut self.buf) {
-                Ok(Some(ev)) => self.event(ev, ap).await?,
-                Ok(None) => return Ok(()),
+            let flow = {
+                let mut v = Feed { k: &mut self.k, ap };
+                self.decoder.decode_into(&mut self.buf, &mut v)
+            };
+            let flow = match flow {
+                Ok(flow) => flow,
                 Err(e) => return Err(self.rdb_error(e)),
+            };
+            if let Some(e) = self.k.error.take() {
+                return Err(e);
+            }
+            self.flush(ap).await?;
+            match self.k.need.take() {
+                Some(Need::Exists) => self.answer_exists(ap).await?,
+                Some(Need::Probe(type_byte)) => {
+                    self.probe_current(type_byte, ap).await?;
+                    self.k.key_end(ap)?;
+                }
+                None => {}
+            }
+            self.flush(ap).await?;
+            if flow.is_continue() {
+                return Ok(());
             }
         }
     }
@@ -157,320 +234,61 @@ impl FullSync {
         self.decoder.finish().map_err(|e| self.rdb_error(e))
     }
 
-    async fn event(&mut self, ev: Event, ap: &mut Applier) -> Result<(), MigrationError> {
-        match ev {
-            Event::KeyStart(k) => self.key_start(k, ap).await,
-            Event::KeyEnd => self.key_end(ap).await,
-            Event::RawValue(chunk) => self.raw(chunk, ap).await,
-            Event::ModuleAux(aux) => {
-                // No command loads module auxiliary data: counted and named.
-                let t = &aux.module.name;
-                let module = crate::module_for_type(t).unwrap_or("unknown module");
-                tracing::debug!(target: "migrate", "module aux data of {module} ({t}) not carried over");
-                *ap.report
-                    .module_aux_dropped
-                    .entry(format!("{module} ({t})"))
-                    .or_default() += 1;
-                Ok(())
+    /// Sends the queued commands.
+    async fn flush(&mut self, ap: &mut Applier) -> Result<(), MigrationError> {
+        self.k.queued_bytes = 0;
+        for s in std::mem::take(&mut self.k.queue) {
+            match s.mark {
+                Some(mark) => ap.send_last(s.tag, &s.args, mark).await?,
+                None => ap.send(s.tag, &s.args).await?,
             }
-            Event::Function(_) => {
-                let mut cmds = Vec::new();
-                let out = self.rewriter.push(&ev, &mut |c| cmds.push(c));
-                if let (Some(RwOutcome::Function(report)), Some(existing)) =
-                    (&out, &self.cfg.existing_functions)
-                {
-                    if let Some(name) = report.name.as_ref().filter(|n| existing.contains(*n)) {
-                        let name = String::from_utf8_lossy(name).into_owned();
-                        tracing::info!(target: "migrate", "function library {name} is on the target already: kept");
-                        ap.report.functions_skipped.push(name);
-                        return Ok(());
-                    }
-                }
-                if let Some(RwOutcome::Function(report)) = &out {
-                    if report.status == crate::rewrite::FunctionStatus::Unsupported {
-                        let name = report
-                            .name
-                            .as_ref()
-                            .map(|n| String::from_utf8_lossy(n).into_owned());
-                        return ap.unsupported(
-                            "FUNCTION LOAD".into(),
-                            None,
-                            format!(
-                                "function library {} needs Redis 7.0+ on the target",
-                                name.unwrap_or_default()
-                            ),
-                        );
-                    }
-                }
-                let n = cmds.len();
-                for (i, c) in cmds.into_iter().enumerate() {
-                    let seq = ap.next_seq();
-                    let tag = Tag::new(None, c.args[0].clone(), seq);
-                    if i + 1 == n {
-                        let mark = KeyMark {
-                            seq,
-                            db: 0,
-                            kind: "function",
-                            method: Method::Function,
-                            lossy: None,
-                        };
-                        ap.send_last(tag, &c.args, mark).await?;
-                    } else {
-                        ap.send(tag, &c.args).await?;
-                    }
-                }
-                Ok(())
-            }
-            other => self.value_event(other, ap).await,
-        }
-    }
-
-    async fn key_start(&mut self, mut k: KeyStart, ap: &mut Applier) -> Result<(), MigrationError> {
-        let filter = &self.cfg.filter;
-        // A source that is itself a migration's target holds its checkpoint: never copied.
-        let ours = k.key.starts_with(super::checkpoint::RESERVED_PREFIX);
-        let mapped = if ours {
-            None
-        } else {
-            filter.map_key(k.db, &k.key).map(|(db, key)| match key {
-                std::borrow::Cow::Borrowed(_) => (db, None),
-                std::borrow::Cow::Owned(renamed) => (db, Some(Bytes::from(renamed))),
-            })
-        };
-        let db = mapped.as_ref().map(|(db, _)| *db);
-        if let Some((_, Some(renamed))) = mapped {
-            k.key = renamed;
-        }
-        let kind = k.kind();
-        let skip = |k: KeyStart, db: u32| KeyState {
-            start: k,
-            db,
-            kind,
-            mode: KeyMode::Skip,
-        };
-        let Some(db) = db else {
-            ap.report.skipped_filtered += 1;
-            self.keys_skipped += 1;
-            self.key = Some(skip(k, 0));
-            return Ok(());
-        };
-        k.db = db;
-        if let Some(keys) = &mut self.keys {
-            keys.insert(db, &k.key);
-        }
-        let now = now_ms();
-        if k.expire_at_ms.is_some_and(|at| at <= now) {
-            ap.report.skipped_expired += 1;
-            self.keys_skipped += 1;
-            if self.cfg.conflict == Conflict::Replace {
-                // The target must not keep an older value of a key that is gone.
-                let del = if self.cfg.version.has_unlink() {
-                    "UNLINK"
-                } else {
-                    "DEL"
-                };
-                let tag = Tag::new(Some(db), del, ap.next_seq()).with_key(k.key.clone());
-                ap.send(tag, &[Bytes::from_static(del.as_bytes()), k.key.clone()])
-                    .await?;
-            }
-            self.key = Some(skip(k, db));
-            return Ok(());
-        }
-        let v = self.cfg.version;
-        let source_valkey = self.decoder.header().map(|h| h.family) == Some(Family::Valkey);
-        // Type bytes from 22 up mean different things in the two families.
-        let same_table = k.type_byte < 22 || source_valkey == v.is_valkey();
-        let restorable = self.cfg.mode != WriteMode::Rewrite
-            && if self.cfg.probe.is_some() {
-                // Learned from the target itself (optimistic until the first key is tried).
-                self.probed.get(&k.type_byte) != Some(&false)
-            } else {
-                same_table && v.knows_type(k.type_byte)
-            };
-        let module = kind == ValueKind::Module;
-        if let (true, Some(loaded), Some(t)) = (module, &self.cfg.target_modules, &k.module) {
-            let reason = match crate::provides_type(loaded, &t.name) {
-                Some(true) => None,
-                Some(false) => Some(format!(
-                    "module {} is not loaded on the target (module type {})",
-                    crate::module_for_type(&t.name).unwrap_or_default(),
-                    t.name
-                )),
-                None if loaded.is_empty() => Some(format!(
-                    "no module is loaded on the target (module type {})",
-                    t.name
-                )),
-                None => None,
-            };
-            if let Some(reason) = reason {
-                self.keys_skipped += 1;
-                let key = k.key.clone();
-                self.key = Some(skip(k, db));
-                return ap.unsupported(kind.as_str().into(), Some(key), reason);
-            }
-        }
-        if !restorable && (module || self.cfg.mode == WriteMode::Restore) {
-            let reason = if self.cfg.mode == WriteMode::Rewrite {
-                "module values can only be written with RESTORE (write mode rewrite)".to_string()
-            } else {
-                format!("the target ({v}) cannot RESTORE RDB type {}", k.type_byte)
-            };
-            self.keys_skipped += 1;
-            let key = k.key.clone();
-            self.key = Some(skip(k, db));
-            return ap.unsupported(kind.as_str().into(), Some(key), reason);
-        }
-        self.key = Some(KeyState {
-            start: k,
-            db,
-            kind,
-            mode: KeyMode::Buffer {
-                raw: Vec::new(),
-                raw_len: 0,
-                events: Vec::new(),
-            },
-        });
-        if !restorable {
-            self.begin_rewrite(ap).await?;
         }
         Ok(())
     }
 
-    /// Switches the current key to commands: checks `EXISTS` under [`Conflict::Skip`], then
-    /// replays the buffered events into the rewriter.
-    async fn begin_rewrite(&mut self, ap: &mut Applier) -> Result<(), MigrationError> {
-        let Some(state) = self.key.as_mut() else {
+    /// Answers the planner's `EXISTS` question (a key to be written as commands under
+    /// [`Conflict::Skip`]) on the second connection.
+    async fn answer_exists(&mut self, ap: &mut Applier) -> Result<(), MigrationError> {
+        let Some((db, key)) = self.k.planner.awaiting_exists() else {
             return Ok(());
         };
-        let KeyMode::Buffer { events, .. } =
-            std::mem::replace(&mut state.mode, KeyMode::Rewrite { held: None })
-        else {
-            return Ok(());
-        };
+        let key = key.clone();
+        let mut exists = false;
         if let Some((target, selected)) = &mut self.exists {
             let url = ap.report.target.clone();
             let err = |source| MigrationError::Target {
                 url: url.clone(),
                 source: Box::new(source),
             };
-            if *selected != Some(state.db) {
+            if *selected != Some(db) {
                 target
-                    .call(&["SELECT".as_bytes(), state.db.to_string().as_bytes()])
+                    .call(&["SELECT".as_bytes(), db.to_string().as_bytes()])
                     .await
                     .map_err(err)?;
-                *selected = Some(state.db);
+                *selected = Some(db);
             }
             let reply = target
-                .call(&[&b"EXISTS"[..], &state.start.key[..]])
+                .call(&[&b"EXISTS"[..], &key[..]])
                 .await
                 .map_err(err)?;
-            if reply == resp_codec::Frame::Integer(1) {
-                ap.report.skipped_conflict += 1;
-                self.keys_skipped += 1;
-                state.mode = KeyMode::Skip;
-                return Ok(());
-            }
+            exists = reply == resp_codec::Frame::Integer(1);
         }
-        self.rewriter.set_now_ms(now_ms());
-        let start = Event::KeyStart(state.start.clone());
-        let mut cmds = Vec::new();
-        self.rewriter.push(&start, &mut |c| cmds.push(c));
-        for ev in &events {
-            self.rewriter.push(ev, &mut |c| cmds.push(c));
-        }
-        self.send_cmds(cmds, ap).await
-    }
-
-    /// Sends rewritten commands, holding the last one back.
-    async fn send_cmds(&mut self, cmds: Vec<Cmd>, ap: &mut Applier) -> Result<(), MigrationError> {
-        for c in cmds {
-            let Some(KeyState {
-                mode: KeyMode::Rewrite { held },
-                ..
-            }) = self.key.as_mut()
-            else {
-                return Ok(());
-            };
-            if let Some(prev) = held.replace(c) {
-                let tag = cmd_tag(&prev, ap.next_seq());
-                ap.send(tag, &prev.args).await?;
-            }
-        }
+        self.k.resolve_exists(exists, ap);
         Ok(())
-    }
-
-    async fn raw(&mut self, chunk: Bytes, ap: &mut Applier) -> Result<(), MigrationError> {
-        let Some(state) = self.key.as_mut() else {
-            return Ok(());
-        };
-        let KeyMode::Buffer { raw, raw_len, .. } = &mut state.mode else {
-            return Ok(());
-        };
-        *raw_len += chunk.len();
-        raw.push(chunk);
-        let len = *raw_len;
-        let forced = self.cfg.mode == WriteMode::Restore || state.kind == ValueKind::Module;
-        if len > self.cfg.big_key_bytes && !forced {
-            return self.begin_rewrite(ap).await;
-        }
-        // Payload footer: 10 bytes.
-        if forced && (len + 10) as u64 > self.cfg.max_bulk_len {
-            let key = state.start.key.clone();
-            let kind = state.kind;
-            state.mode = KeyMode::Skip;
-            self.keys_skipped += 1;
-            return ap.unsupported(
-                kind.as_str().into(),
-                Some(key),
-                format!(
-                    "its RESTORE payload exceeds the target's proto-max-bulk-len ({} bytes)",
-                    self.cfg.max_bulk_len
-                ),
-            );
-        }
-        Ok(())
-    }
-
-    async fn value_event(&mut self, ev: Event, ap: &mut Applier) -> Result<(), MigrationError> {
-        let Some(state) = self.key.as_mut() else {
-            return Ok(());
-        };
-        match &mut state.mode {
-            KeyMode::Skip => Ok(()),
-            KeyMode::Buffer { events, .. } => {
-                events.push(ev);
-                Ok(())
-            }
-            KeyMode::Rewrite { .. } => {
-                let mut cmds = Vec::new();
-                self.rewriter.push(&ev, &mut |c| cmds.push(c));
-                self.send_cmds(cmds, ap).await
-            }
-        }
-    }
-
-    /// Whether the current key is the first of its type byte on a probed target.
-    fn needs_probe(&self) -> bool {
-        self.cfg.probe.is_some()
-            && self.key.as_ref().is_some_and(|k| {
-                matches!(k.mode, KeyMode::Buffer { .. })
-                    && k.kind != ValueKind::Module
-                    && !self.probed.contains_key(&k.start.type_byte)
-            })
     }
 
     /// `RESTORE`s the current key's payload into a scratch key of the target (then removes
-    /// it) and records whether its type byte is accepted.
-    async fn probe_current(&mut self, ap: &mut Applier) -> Result<bool, MigrationError> {
-        let (Some(state), Some((target, timeout))) = (self.key.as_ref(), self.cfg.probe.as_ref())
+    /// it) and tells the planner whether its type byte is accepted.
+    async fn probe_current(
+        &mut self,
+        type_byte: u8,
+        ap: &mut Applier,
+    ) -> Result<(), MigrationError> {
+        let (Some(payload), Some((target, timeout))) =
+            (self.k.planner.probe_payload(), self.cfg.probe.as_ref())
         else {
-            return Ok(true);
+            return Ok(());
         };
-        let KeyMode::Buffer { raw, .. } = &state.mode else {
-            return Ok(true);
-        };
-        let type_byte = state.start.type_byte;
-        let payload = rdb_parser::dump::build_payload_chunks(raw, self.cfg.version.rdb_version());
         if self.probe_conn.is_none() {
             self.probe_conn = Some(super::conn::connect(target, *timeout).await?);
         }
@@ -495,105 +313,391 @@ impl FullSync {
                 .unwrap_or_default();
             tracing::info!(target: "migrate", "the target refuses RDB type {type_byte} ({why}): such keys are written as commands");
         }
-        self.probed.insert(type_byte, accepted);
         ap.report.restore_probe.insert(type_byte, accepted);
-        Ok(accepted)
+        self.k.planner.set_now_ms(now_ms());
+        let mut cmds = std::mem::take(&mut self.k.cmds);
+        self.k
+            .planner
+            .set_accepted(type_byte, accepted, &mut |c| cmds.push(c));
+        self.k.cmds = cmds;
+        if !accepted {
+            // The first key of a type the target refuses: written as commands.
+            self.answer_exists(ap).await?;
+        }
+        self.k.send_cmds(ap);
+        Ok(())
+    }
+}
+
+/// The visitor: [`Keys`] with the applier (for sequence numbers, counts and reports).
+struct Feed<'a> {
+    k: &'a mut Keys,
+    ap: &'a mut Applier,
+}
+
+impl Feed<'_> {
+    /// Continues, or stops the decoder when the key's course needs the target, the queue
+    /// is full (`limit`), or something failed.
+    fn flow(&mut self, limit: usize) -> ControlFlow<()> {
+        if self.k.error.is_some() || self.k.need.is_some() || self.k.queued_bytes >= limit {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
     }
 
-    async fn key_end(&mut self, ap: &mut Applier) -> Result<(), MigrationError> {
-        if self.needs_probe() && !self.probe_current(ap).await? {
-            // The first key of a type the target refuses: its buffered events go to the
-            // rewriter like a key that was never restorable.
-            self.begin_rewrite(ap).await?;
+    fn check(&mut self, r: Result<(), MigrationError>) {
+        if let Err(e) = r {
+            self.k.error.get_or_insert(e);
         }
-        let Some(state) = self.key.take() else {
+    }
+
+    /// A value event of the current key, for the planner (when it wants the items).
+    fn value(&mut self, ev: Event) -> ControlFlow<()> {
+        if !self.k.items {
+            return ControlFlow::Continue(());
+        }
+        let mut cmds = std::mem::take(&mut self.k.cmds);
+        self.k.planner.value(ev, &mut |c| cmds.push(c));
+        self.k.cmds = cmds;
+        self.k.send_cmds(self.ap);
+        self.flow(QUEUE_IN_KEY)
+    }
+}
+
+impl Visitor for Feed<'_> {
+    fn key_start(&mut self, key: &KeyRef<'_>) -> ControlFlow<()> {
+        let r = self.k.key_start(key, self.ap);
+        self.check(r);
+        self.flow(QUEUE_IN_KEY)
+    }
+
+    fn wants_items(&mut self, value_len: u64) -> bool {
+        self.k.wants_items(value_len)
+    }
+
+    fn raw_value(&mut self, piece: &[u8]) -> ControlFlow<()> {
+        let mut cmds = std::mem::take(&mut self.k.cmds);
+        let changed = self.k.planner.raw(piece, &mut |c| cmds.push(c));
+        self.k.cmds = cmds;
+        if let Some(v) = changed {
+            self.k.items = true;
+            let r = self.k.course(v, self.ap);
+            self.check(r);
+        }
+        self.k.send_cmds(self.ap);
+        self.flow(QUEUE_IN_KEY)
+    }
+
+    fn string(&mut self, piece: Item<'_>) -> ControlFlow<()> {
+        self.value(Event::String(piece.to_str()))
+    }
+
+    fn list_item(&mut self, item: Item<'_>) -> ControlFlow<()> {
+        self.value(Event::ListItems(vec![item.to_str()]))
+    }
+
+    fn set_member(&mut self, member: Item<'_>) -> ControlFlow<()> {
+        self.value(Event::SetMembers(vec![member.to_str()]))
+    }
+
+    fn zset_entry(&mut self, member: Item<'_>, score: f64) -> ControlFlow<()> {
+        self.value(Event::ZSetEntries(vec![ZSetEntry {
+            member: member.to_str(),
+            score,
+        }]))
+    }
+
+    fn hash_entry(
+        &mut self,
+        field: Item<'_>,
+        value: Item<'_>,
+        expire_at_ms: Option<u64>,
+    ) -> ControlFlow<()> {
+        self.value(Event::HashEntries(vec![HashEntry {
+            field: field.to_str(),
+            value: value.to_str(),
+            expire_at_ms,
+        }]))
+    }
+
+    fn stream_entry(&mut self, id: StreamId, fields: &[(Item<'_>, Item<'_>)]) -> ControlFlow<()> {
+        if !self.k.items {
+            return ControlFlow::Continue(());
+        }
+        let fields = fields
+            .iter()
+            .map(|(f, v)| (f.to_str(), v.to_str()))
+            .collect();
+        self.value(Event::StreamEntries(vec![StreamEntry { id, fields }]))
+    }
+
+    fn key_end(&mut self, _record_len: u64) -> ControlFlow<()> {
+        if let Some(type_byte) = self.k.planner.needs_probe() {
+            // Probed, then ended, by the async side.
+            self.k.need = Some(Need::Probe(type_byte));
+            return ControlFlow::Break(());
+        }
+        let r = self.k.key_end(self.ap);
+        self.check(r);
+        self.flow(QUEUE_AT_KEY_END)
+    }
+
+    fn event(&mut self, ev: Event) -> ControlFlow<()> {
+        let r = match ev {
+            Event::Header(h) => {
+                self.k.planner.set_source(h.family, h.version);
+                Ok(())
+            }
+            Event::ModuleAux(aux) => {
+                // No command loads module auxiliary data: counted and named.
+                let t = &aux.module.name;
+                let module = crate::module_for_type(t).unwrap_or("unknown module");
+                tracing::debug!(target: "migrate", "module aux data of {module} ({t}) not carried over");
+                *self
+                    .ap
+                    .report
+                    .module_aux_dropped
+                    .entry(format!("{module} ({t})"))
+                    .or_default() += 1;
+                Ok(())
+            }
+            Event::Function(_) => self.k.function(&ev, self.ap),
+            // Stream metadata and groups, module data: the current key's value.
+            other if self.k.kind.is_some() => return self.value(other),
+            _ => Ok(()),
+        };
+        self.check(r);
+        self.flow(QUEUE_AT_KEY_END)
+    }
+}
+
+impl Keys {
+    /// Tags a command and queues it.
+    fn queue(&mut self, c: Cmd, mark: Option<KeyMark>, seq: u64) {
+        self.queued_bytes += c.args.iter().map(|a| a.len() + 16).sum::<usize>();
+        self.queue.push(Send {
+            tag: cmd_tag(&c, seq),
+            args: c.args,
+            mark,
+        });
+    }
+
+    /// Queues the planner's commands, holding the last one back.
+    fn send_cmds(&mut self, ap: &mut Applier) {
+        // The vector is kept (its capacity reused for every key).
+        let mut cmds = std::mem::take(&mut self.cmds);
+        for c in cmds.drain(..) {
+            if let Some(prev) = self.held.replace(c) {
+                self.queue(prev, None, ap.next_seq());
+            }
+        }
+        self.cmds = cmds;
+    }
+
+    fn key_start(&mut self, key: &KeyRef<'_>, ap: &mut Applier) -> Result<(), MigrationError> {
+        let kind = key.kind();
+        self.kind = Some(kind);
+        self.items = true;
+        self.settled = false;
+        self.held = None;
+        let mut cmds = std::mem::take(&mut self.cmds);
+        let verdict = self
+            .planner
+            .key_start(key.to_key_start(), &mut |c| cmds.push(c));
+        self.cmds = cmds;
+        if let (Some(keys), Some((db, key))) = (&mut self.keys, self.planner.current_key()) {
+            keys.insert(db, key);
+        }
+        match &verdict {
+            Verdict::Skip(_) | Verdict::Unsupported(_) => {
+                self.items = false;
+                // An UNLINK of an expired key: not the key's write.
+                let mut cmds = std::mem::take(&mut self.cmds);
+                for c in cmds.drain(..) {
+                    self.queue(c, None, ap.next_seq());
+                }
+                self.cmds = cmds;
+                let key = self
+                    .planner
+                    .current_key()
+                    .map(|(_, k)| k.clone())
+                    .unwrap_or_else(|| Bytes::copy_from_slice(key.key));
+                self.skipped(&verdict, kind, key, ap)
+            }
+            _ => {
+                self.course(verdict, ap)?;
+                self.send_cmds(ap);
+                Ok(())
+            }
+        }
+    }
+
+    /// Raw pass-through: a key bound for `RESTORE` whose whole value is at hand (and fits
+    /// the big-key threshold) is not decoded.
+    fn wants_items(&mut self, value_len: u64) -> bool {
+        if !self.items {
+            return false;
+        }
+        let opts = self.planner.options();
+        let forced = opts.mode != WriteMode::Auto || self.kind == Some(ValueKind::Module);
+        let fits = forced || value_len <= opts.big_key_bytes as u64;
+        if self.planner.verdict() == Some(&Verdict::Restore) && fits {
+            self.planner.raw_only();
+            self.planner.reserve_raw(value_len as usize);
+            self.items = false;
+        }
+        self.items
+    }
+
+    /// Counts and reports a key that is not written.
+    fn skipped(
+        &mut self,
+        verdict: &Verdict,
+        kind: ValueKind,
+        key: Bytes,
+        ap: &mut Applier,
+    ) -> Result<(), MigrationError> {
+        self.settled = true;
+        match verdict {
+            Verdict::Skip(SkipReason::Filtered | SkipReason::Reserved) => {
+                ap.report.skipped_filtered += 1
+            }
+            Verdict::Skip(SkipReason::Expired { .. }) => ap.report.skipped_expired += 1,
+            Verdict::Skip(SkipReason::Exists) => ap.report.skipped_conflict += 1,
+            Verdict::Skip(_) => {}
+            Verdict::Unsupported(reason) => {
+                self.keys_skipped += 1;
+                return ap.unsupported(kind.as_str().into(), Some(key), reason.to_string());
+            }
+            _ => return Ok(()),
+        }
+        self.keys_skipped += 1;
+        Ok(())
+    }
+
+    /// Follows a key's new course: asks for `EXISTS` when the planner waits for it, reports
+    /// a key that cannot be written.
+    fn course(&mut self, verdict: Verdict, ap: &mut Applier) -> Result<(), MigrationError> {
+        if let Verdict::Unsupported(_) = &verdict {
+            self.items = false;
+            let key = self
+                .planner
+                .current_key()
+                .map(|(_, k)| k.clone())
+                .unwrap_or_default();
+            let kind = self.kind.unwrap_or(ValueKind::String);
+            return self.skipped(&verdict, kind, key, ap);
+        }
+        if self.planner.awaiting_exists().is_some() {
+            self.need = Some(Need::Exists);
+        }
+        Ok(())
+    }
+
+    /// The answer to the planner's `EXISTS` question.
+    fn resolve_exists(&mut self, exists: bool, ap: &mut Applier) {
+        self.planner.set_now_ms(now_ms());
+        let mut cmds = std::mem::take(&mut self.cmds);
+        self.planner.resolve_exists(exists, &mut |c| cmds.push(c));
+        self.cmds = cmds;
+        if exists {
+            self.items = false;
+            ap.report.skipped_conflict += 1;
+            self.keys_skipped += 1;
+            self.settled = true;
+        }
+        self.send_cmds(ap);
+    }
+
+    fn key_end(&mut self, ap: &mut Applier) -> Result<(), MigrationError> {
+        let mut cmds = std::mem::take(&mut self.cmds);
+        let plan = self.planner.key_end(&mut |c| cmds.push(c));
+        self.cmds = cmds;
+        self.send_cmds(ap);
+        self.kind = None;
+        self.items = true;
+        let held = self.held.take();
+        let Some(plan) = plan else {
             return Ok(());
         };
-        match state.mode {
-            KeyMode::Skip => Ok(()),
-            KeyMode::Buffer { raw, .. } => {
-                let mut k = state.start.clone();
-                k.db = state.db;
-                let replace = self.cfg.conflict == Conflict::Replace;
-                let cmds = crate::rewrite::restore_commands(&k, &raw, self.cfg.version, replace);
-                let n = cmds.len();
-                for (i, c) in cmds.into_iter().enumerate() {
-                    let seq = ap.next_seq();
-                    let tag = cmd_tag(&c, seq);
-                    if i + 1 < n {
-                        ap.send(tag, &c.args).await?;
-                        continue;
-                    }
-                    let mark = KeyMark {
-                        seq,
-                        db: state.db,
-                        kind: state.kind.as_str(),
-                        method: Method::Restore,
-                        lossy: None,
-                    };
-                    self.keys_sent += 1;
-                    ap.send_last(tag, &c.args, mark).await?;
+        let method = match &plan.verdict {
+            Verdict::Restore => Method::Restore,
+            Verdict::Rewrite(_) | Verdict::Skip(SkipReason::Empty) => Method::Rewrite,
+            _ if self.settled => return Ok(()),
+            Verdict::Skip(SkipReason::Expired { .. }) => {
+                // Expired while written as commands: its UNLINK (under REPLACE) goes out
+                // unmarked.
+                ap.report.skipped_expired += 1;
+                self.keys_skipped += 1;
+                if let Some(c) = held {
+                    self.queue(c, None, ap.next_seq());
                 }
-                Ok(())
+                return Ok(());
             }
-            KeyMode::Rewrite { held } => {
-                let mut cmds = Vec::new();
-                let out = self.rewriter.push(&Event::KeyEnd, &mut |c| cmds.push(c));
-                self.key = Some(KeyState {
-                    mode: KeyMode::Rewrite { held },
-                    ..state
-                });
-                self.send_cmds(cmds, ap).await?;
-                let Some(KeyState {
-                    mode: KeyMode::Rewrite { held },
-                    start,
-                    db,
-                    kind,
-                }) = self.key.take()
-                else {
-                    return Ok(());
-                };
-                let report = match out {
-                    Some(RwOutcome::Key(r)) => r,
-                    _ => return Ok(()),
-                };
-                match &report.status {
-                    KeyStatus::NeedsRestore { .. } | KeyStatus::Unsupported { .. } => {
-                        self.keys_skipped += 1;
-                        return ap.unsupported(
-                            kind.as_str().into(),
-                            Some(start.key),
-                            report.status.to_string(),
-                        );
-                    }
-                    KeyStatus::Expired { .. } => {
-                        ap.report.skipped_expired += 1;
-                        self.keys_skipped += 1;
-                    }
-                    _ => {}
-                }
-                for loss in &report.losses {
-                    tracing::warn!(target: "migrate", "key {}: {loss}", super::report::key_text(&start.key));
-                }
-                if let Some(last) = held {
-                    let seq = ap.next_seq();
-                    let mark = KeyMark {
-                        seq,
-                        db,
-                        kind: kind.as_str(),
-                        method: Method::Rewrite,
-                        lossy: (!report.losses.is_empty()).then(|| {
-                            let what: Vec<String> =
-                                report.losses.iter().map(|l| l.to_string()).collect();
-                            Box::new((start.key.clone(), what.join("; ")))
-                        }),
-                    };
-                    self.keys_sent += 1;
-                    ap.send_last(cmd_tag(&last, seq), &last.args, mark).await?;
-                }
-                Ok(())
+            _ => {
+                // The rewriter's own refusals (a stream for a target before 5.0).
+                let kind = plan.kind;
+                return self.skipped(&plan.verdict, kind, plan.key.clone(), ap);
             }
+        };
+        for loss in &plan.losses {
+            tracing::warn!(target: "migrate", "key {}: {loss}", super::report::key_text(&plan.key));
         }
+        if let Some(last) = held {
+            let seq = ap.next_seq();
+            let mark = KeyMark {
+                seq,
+                db: plan.db,
+                kind: plan.kind.as_str(),
+                method,
+                lossy: (!plan.losses.is_empty()).then(|| {
+                    let what: Vec<String> = plan.losses.iter().map(|l| l.to_string()).collect();
+                    Box::new((plan.key.clone(), what.join("; ")))
+                }),
+            };
+            self.keys_sent += 1;
+            self.queue(last, Some(mark), seq);
+        }
+        Ok(())
+    }
+
+    fn function(&mut self, ev: &Event, ap: &mut Applier) -> Result<(), MigrationError> {
+        let mut cmds = Vec::new();
+        let plan = self.planner.function(ev, &mut |c| cmds.push(c));
+        match plan {
+            Some(FunctionPlan::Kept { name }) => {
+                let name = String::from_utf8_lossy(&name).into_owned();
+                tracing::info!(target: "migrate", "function library {name} is on the target already: kept");
+                ap.report.functions_skipped.push(name);
+                return Ok(());
+            }
+            Some(FunctionPlan::Unsupported { name }) => {
+                let name = name
+                    .as_ref()
+                    .map(|n| String::from_utf8_lossy(n).into_owned())
+                    .unwrap_or_default();
+                return ap.unsupported(
+                    "FUNCTION LOAD".into(),
+                    None,
+                    format!("function library {name} needs Redis 7.0+ on the target"),
+                );
+            }
+            _ => {}
+        }
+        let n = cmds.len();
+        for (i, c) in cmds.into_iter().enumerate() {
+            let seq = ap.next_seq();
+            let mark = (i + 1 == n).then_some(KeyMark {
+                seq,
+                db: 0,
+                kind: "function",
+                method: Method::Function,
+                lossy: None,
+            });
+            self.queue(c, mark, seq);
+        }
+        Ok(())
     }
 }
 

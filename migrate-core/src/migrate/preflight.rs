@@ -148,6 +148,11 @@ impl rdb_parser::Visitor for ModuleTypes {
         }
         std::ops::ControlFlow::Continue(())
     }
+
+    /// Only the key headers matter: values are not decoded.
+    fn wants_items(&mut self, _value_len: u64) -> bool {
+        false
+    }
 }
 
 /// The modules an RDB file's values need that the target lacks (by name; a type the table

@@ -350,7 +350,7 @@ pub(crate) fn publish_full(tracker: &Tracker, fs: &FullSync, ap: &Applier) {
     tracker.update(|p| {
         p.rdb_bytes = fs.offset();
         p.keys_written = written;
-        p.keys_skipped = fs.keys_skipped;
+        p.keys_skipped = fs.keys_skipped();
         publish_counts(p, &ap.report);
     });
 }

@@ -113,12 +113,17 @@ impl RespWriter {
     /// Appends `cmd` to `dst`, preceded by `SELECT db` when its db differs from the current one.
     pub fn encode(&mut self, cmd: &Cmd, dst: &mut BytesMut) {
         if let Some(db) = cmd.db() {
-            if self.db != Some(db) {
-                let db_text = db.to_string();
-                resp_codec::encode_command(dst, &[&b"SELECT"[..], db_text.as_bytes()]);
-                self.db = Some(db);
-            }
+            self.select(db, dst);
         }
         cmd.encode(dst);
+    }
+
+    /// Appends `SELECT db` to `dst` unless `db` is the current one.
+    pub fn select(&mut self, db: u32, dst: &mut BytesMut) {
+        if self.db != Some(db) {
+            let db_text = db.to_string();
+            resp_codec::encode_command(dst, &[&b"SELECT"[..], db_text.as_bytes()]);
+            self.db = Some(db);
+        }
     }
 }

@@ -69,12 +69,13 @@
 
 mod chunk;
 mod cmd;
+pub mod direct;
 mod function;
 mod hash;
 pub mod json;
 mod list;
 mod report;
-mod restore;
+pub(crate) mod restore;
 mod set;
 mod stream;
 mod string;
@@ -87,7 +88,7 @@ use crate::ServerVersion;
 
 pub use cmd::{Cmd, RespWriter, Scope};
 pub use report::{Done, FunctionReport, FunctionStatus, KeyReport, KeyStatus, Loss, RewriteStats};
-pub use restore::restore_commands;
+pub use restore::{restore_commands, restore_payload_commands};
 pub use zset::format_score;
 
 /// Limits and policies of the rewrite.
@@ -285,6 +286,11 @@ impl Rewriter {
         self.env.now_ms = now_ms;
     }
 
+    /// "Now" (Unix ms), as last set.
+    pub fn now_ms(&self) -> i64 {
+        self.env.now_ms
+    }
+
     /// Counts so far.
     pub fn stats(&self) -> &RewriteStats {
         &self.stats
@@ -356,7 +362,20 @@ impl Rewriter {
         }
     }
 
-    fn start_key(&mut self, start: &KeyStart) {
+    /// Drops the current key without finishing it (its value is written elsewhere); `Some`
+    /// with the commands it had emitted.
+    pub(crate) fn abandon_key(&mut self) -> Option<u64> {
+        self.key.take().map(|k| k.ctx.commands)
+    }
+
+    /// Commands emitted for the current key so far.
+    pub(crate) fn key_commands(&self) -> Option<u64> {
+        self.key.as_ref().map(|k| k.ctx.commands)
+    }
+
+    /// [`Rewriter::push`] of `Event::KeyStart(start)` without building the event (the
+    /// previous key, if any, is dropped as it is: the planner always ends its keys).
+    pub(crate) fn start_key(&mut self, start: &KeyStart) {
         let ctx = KeyCtx {
             db: start.db,
             key: start.key.clone(),

@@ -47,21 +47,46 @@ pub fn restore_commands(
     replace: bool,
 ) -> Vec<Cmd> {
     let payload = rdb_parser::dump::build_payload_chunks(chunks, target.rdb_version());
+    restore_payload_commands(start, Bytes::from(payload), target, replace)
+}
+
+/// [`restore_commands`] of a finished `RESTORE` payload (raw value + footer, as
+/// `rdb_parser::dump::build_payload` makes it): no copy of the payload is made.
+pub fn restore_payload_commands(
+    start: &KeyStart,
+    payload: Bytes,
+    target: ServerVersion,
+    replace: bool,
+) -> Vec<Cmd> {
+    let mut cmds = Vec::with_capacity(2);
+    restore_payload_into(start, payload, target, replace, &mut |c| cmds.push(c));
+    cmds
+}
+
+/// [`restore_payload_commands`] through a callback (no vector per key).
+pub(crate) fn restore_payload_into(
+    start: &KeyStart,
+    payload: Bytes,
+    target: ServerVersion,
+    replace: bool,
+    out: &mut dyn FnMut(Cmd),
+) {
     let scope = Scope::Key {
         db: start.db,
         key: start.key.clone(),
     };
     let absttl = target.has_restore_absttl();
     let ttl = match start.expire_at_ms {
-        Some(at) if absttl => at.to_string(),
-        _ => "0".to_string(),
+        Some(at) if absttl => Bytes::from(at.to_string()),
+        _ => Bytes::from_static(b"0"),
     };
-    let mut args = vec![
+    let mut args = Vec::with_capacity(8);
+    args.extend([
         Bytes::from_static(b"RESTORE"),
         start.key.clone(),
-        Bytes::from(ttl),
-        Bytes::from(payload),
-    ];
+        ttl,
+        payload,
+    ]);
     if absttl && start.expire_at_ms.is_some() {
         args.push(Bytes::from_static(b"ABSTTL"));
     }
@@ -77,9 +102,9 @@ pub fn restore_commands(
             args.push(Bytes::from(freq.to_string()));
         }
     }
-    let mut cmds = vec![Cmd::new(scope.clone(), args)];
+    out(Cmd::new(scope.clone(), args));
     if let (Some(at), false) = (start.expire_at_ms, absttl) {
-        cmds.push(Cmd::new(
+        out(Cmd::new(
             scope,
             vec![
                 Bytes::from_static(b"PEXPIREAT"),
@@ -88,5 +113,4 @@ pub fn restore_commands(
             ],
         ));
     }
-    cmds
 }

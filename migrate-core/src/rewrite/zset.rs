@@ -59,16 +59,29 @@ impl ZSetWriter {
 /// }
 /// ```
 pub fn format_score(x: f64) -> String {
+    let mut s = String::new();
+    format_score_into(x, &mut s);
+    s
+}
+
+/// [`format_score`] appended to `out` (no allocation once `out` has room).
+pub(crate) fn format_score_into(x: f64, out: &mut String) {
+    use std::fmt::Write;
     if x.is_nan() {
-        "nan".to_string()
+        out.push_str("nan");
     } else if x.is_infinite() {
-        if x > 0.0 { "inf" } else { "-inf" }.to_string()
+        out.push_str(if x > 0.0 { "inf" } else { "-inf" });
+    } else if x.fract() == 0.0 && x.abs() < 1e15 && !(x == 0.0 && x.is_sign_negative()) {
+        // An integer (most scores): its digits, as `Display` writes them, without the
+        // float formatting.
+        let _ = write!(out, "{}", x as i64);
     } else {
         let a = x.abs();
-        if a != 0.0 && !(1e-5..1e16).contains(&a) {
-            format!("{x:e}")
+        // Writing to a String cannot fail.
+        let _ = if a != 0.0 && !(1e-5..1e16).contains(&a) {
+            write!(out, "{x:e}")
         } else {
-            format!("{x}")
-        }
+            write!(out, "{x}")
+        };
     }
 }

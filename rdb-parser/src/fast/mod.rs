@@ -18,7 +18,6 @@ use std::ops::ControlFlow;
 
 use bytes::{Buf, BytesMut};
 
-use crate::decoder::Io;
 use crate::encoding::double::parse_f64;
 use crate::encoding::intset;
 use crate::encoding::listpack::Listpack;
@@ -26,12 +25,13 @@ use crate::encoding::lzf;
 use crate::encoding::ziplist::Ziplist;
 use crate::error::Error;
 use crate::event::Item;
+use crate::input::Io;
 use crate::opcode::{op, RdbType};
 use crate::visit::{flow, Gate, KeyRef, Visitor};
 use cursor::{Cur, S};
 
 /// Per-key attributes read before the type byte (shared with the state machine).
-pub(crate) use crate::decoder::Pending;
+pub(crate) use crate::input::Pending;
 
 /// Reusable buffers for decompressed strings (two: a hash field and its value).
 #[derive(Debug, Default)]
@@ -196,9 +196,13 @@ fn key_value<V: Visitor + ?Sized>(
     v: &mut V,
 ) -> Result<ControlFlow<()>, Error> {
     flow!(v.key_start(k));
+    let items = v.wants_items(raw.len() as u64 + 1);
     if io.opts.raw_values {
         flow!(v.raw_value(&[k.type_byte]));
         flow!(v.raw_value(raw));
+    }
+    if !items {
+        return Ok(ControlFlow::Continue(()));
     }
     visit(t, io, value, scratch, v)
 }

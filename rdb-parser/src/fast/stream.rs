@@ -6,12 +6,12 @@ use std::ops::ControlFlow;
 
 use bytes::Bytes;
 
-use crate::decoder::{chunk_full, Io};
 use crate::encoding::listpack::Listpack;
 use crate::error::Error;
 use crate::event::{Event, Item, PendingEntry, StreamConsumer, StreamGroup, StreamId, StreamMeta};
 use crate::fast::cursor::{Cur, S};
 use crate::fast::{reread, resolve, Cursor, LpCursor, Scratch};
+use crate::input::{chunk_full, Io};
 use crate::opcode::RdbType;
 use crate::types::stream::{as_int, raw_id, version, FLAG_DELETED, FLAG_SAMEFIELDS};
 use crate::visit::{flow, Visitor};

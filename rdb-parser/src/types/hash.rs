@@ -11,8 +11,8 @@
 
 use bytes::BytesMut;
 
-use crate::decoder::Io;
 use crate::error::Error;
+use crate::input::Io;
 use crate::peek::opt;
 use crate::types::{CountedKind, Sink};
 

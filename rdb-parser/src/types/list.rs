@@ -4,9 +4,9 @@
 
 use bytes::BytesMut;
 
-use crate::decoder::{Io, Step};
 use crate::error::Error;
 use crate::event::Str;
+use crate::input::{Io, Step};
 use crate::peek::need;
 use crate::types::{read_blob, BlobKind, Entries, Shape, Sink};
 

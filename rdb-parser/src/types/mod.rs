@@ -3,7 +3,6 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::decoder::{Chunker, Io, Step};
 use crate::encoding::double::str_to_f64;
 use crate::encoding::intset::IntsetIter;
 use crate::encoding::listpack::ListpackIter;
@@ -11,6 +10,7 @@ use crate::encoding::ziplist::ZiplistIter;
 use crate::encoding::zipmap::ZipmapIter;
 use crate::error::Error;
 use crate::event::{Event, HashEntry, Str, ZSetEntry};
+use crate::input::{Chunker, Io, Step};
 use crate::opcode::RdbType;
 use crate::peek::need;
 

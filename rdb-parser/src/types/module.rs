@@ -5,9 +5,9 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::decoder::{Io, Step};
 use crate::error::Error;
 use crate::event::{Event, ModuleType};
+use crate::input::{Io, Step};
 
 const CHARSET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 

@@ -15,12 +15,12 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::decoder::{Chunker, Io, Step};
 use crate::encoding::listpack::ListpackIter;
 use crate::error::Error;
 use crate::event::{
     Event, Item, PendingEntry, Str, StreamConsumer, StreamEntry, StreamGroup, StreamId, StreamMeta,
 };
+use crate::input::{Chunker, Io, Step};
 use crate::opcode::RdbType;
 use crate::peek::{need, Peek};
 

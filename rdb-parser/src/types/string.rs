@@ -4,10 +4,10 @@
 
 use bytes::BytesMut;
 
-use crate::decoder::{check_buffered, Io, Step};
 use crate::encoding::length::StrHeader;
 use crate::error::Error;
 use crate::event::{Event, Str};
+use crate::input::{check_buffered, Io, Step};
 use crate::peek::need;
 
 #[derive(Debug, Default)]

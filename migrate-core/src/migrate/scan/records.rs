@@ -123,9 +123,9 @@ impl Sink {
         rec.extend_from_slice(key);
         rec.extend_from_slice(&p.value[1..]);
         let fs = self.fs.as_mut().expect("set above");
-        let before = fs.keys_sent;
+        let before = fs.keys_sent();
         fs.feed(&rec, ap).await?;
-        Ok(if fs.keys_sent > before {
+        Ok(if fs.keys_sent() > before {
             Fed::Sent
         } else {
             Fed::Skipped

@@ -1,0 +1,681 @@
+//! Unit tests of the planner: no server, hand-made events and raw values.
+
+use bytes::Bytes;
+use rdb_parser::{Event, Family, HashEntry, KeyStart, ModuleType, RdbType, Str};
+
+use super::*;
+use crate::rewrite::Loss;
+use crate::ServerFamily::{Redis, Valkey};
+use crate::{Filter, KeyAction, ServerVersion};
+
+const NOW: i64 = 1_700_000_000_000;
+
+fn v(family: crate::ServerFamily, major: u16, minor: u16) -> ServerVersion {
+    ServerVersion::new(family, major, minor, 0)
+}
+
+fn key(name: &str, t: RdbType, family: Family) -> KeyStart {
+    KeyStart {
+        db: 0,
+        key: Bytes::copy_from_slice(name.as_bytes()),
+        type_byte: t.byte(family),
+        rdb_type: t,
+        expire_at_ms: None,
+        lru_idle: None,
+        lfu_freq: None,
+        meta: Vec::new(),
+        module: None,
+        min_field_expire_ms: None,
+        record_offset: 0,
+    }
+}
+
+fn s(x: &str) -> Str {
+    Str::Bytes(Bytes::copy_from_slice(x.as_bytes()))
+}
+
+fn text(c: &Cmd) -> String {
+    c.args
+        .iter()
+        .map(|a| {
+            if a.iter().all(|b| b.is_ascii_graphic()) {
+                String::from_utf8_lossy(a).into_owned()
+            } else {
+                "<payload>".to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Feeds events; returns the commands as text, the verdicts of `KeyStart`/changes, and the
+/// key plans.
+fn run(p: &mut KeyPlanner, events: Vec<Event>) -> (Vec<String>, Vec<Verdict>, Vec<KeyPlan>) {
+    let mut cmds = Vec::new();
+    let mut verdicts = Vec::new();
+    let mut plans = Vec::new();
+    for ev in events {
+        match p.push(ev, &mut |c| cmds.push(c)) {
+            Planned::Verdict(v) => verdicts.push(v),
+            Planned::Key(k) => plans.push(k),
+            _ => {}
+        }
+    }
+    (cmds.iter().map(text).collect(), verdicts, plans)
+}
+
+/// A string key "k" = "v" as events with its raw value.
+fn string_key(start: KeyStart) -> Vec<Event> {
+    vec![
+        Event::KeyStart(start),
+        Event::RawValue(Bytes::from_static(b"\x00\x01v")),
+        Event::String(s("v")),
+        Event::KeyEnd,
+    ]
+}
+
+fn planner(opts: PlanOptions) -> KeyPlanner {
+    KeyPlanner::new(opts, NOW)
+}
+
+#[test]
+fn restore_or_rewrite_by_type_byte_and_target_version() {
+    // Set listpack (type 20, RDB 11): Redis 7.0 does not know it, 7.2 does.
+    let set = |target| {
+        let mut p = planner(PlanOptions::new(target));
+        let k = key("s", RdbType::SetListpack, Family::Redis);
+        p.key_start(k, &mut |_| {})
+    };
+    assert_eq!(
+        set(v(Redis, 7, 0)),
+        Verdict::Rewrite(RewriteReason::UnknownType { type_byte: 20 })
+    );
+    assert_eq!(set(v(Redis, 7, 2)), Verdict::Restore);
+}
+
+#[test]
+fn type_22_is_read_by_the_source_family() {
+    // Redis 7.4 RC HASH_METADATA_PRE_GA and Valkey 9 HASH_2 share type byte 22.
+    let run22 = |source: Family, t: RdbType, target| {
+        let mut p = planner(PlanOptions::new(target));
+        p.set_source(source, if source == Family::Valkey { 80 } else { 12 });
+        let k = key("h", t, source);
+        assert_eq!(k.type_byte, 22);
+        p.key_start(k, &mut |_| {})
+    };
+    let refused = Verdict::Rewrite(RewriteReason::UnknownType { type_byte: 22 });
+    assert_eq!(
+        run22(Family::Valkey, RdbType::Hash2, v(Valkey, 9, 0)),
+        Verdict::Restore
+    );
+    assert_eq!(
+        run22(Family::Redis, RdbType::HashMetadataPreGa, v(Valkey, 9, 0)),
+        refused
+    );
+    assert_eq!(
+        run22(Family::Valkey, RdbType::Hash2, v(Redis, 7, 4)),
+        refused
+    );
+    assert_eq!(
+        run22(Family::Redis, RdbType::HashMetadataPreGa, v(Redis, 7, 4)),
+        Verdict::Restore
+    );
+}
+
+#[test]
+fn restore_carries_absttl_idletime_freq_and_the_target_footer() {
+    let target = v(Redis, 7, 0);
+    let mut p = planner(PlanOptions::new(target));
+    let mut a = key("a", RdbType::String, Family::Redis);
+    a.expire_at_ms = Some(NOW + 5000);
+    a.lru_idle = Some(42);
+    let mut b = key("b", RdbType::String, Family::Redis);
+    b.lfu_freq = Some(7);
+    let mut events = string_key(a);
+    events.extend(string_key(b));
+    let mut cmds = Vec::new();
+    let mut plans = Vec::new();
+    for ev in events {
+        if let Planned::Key(k) = p.push(ev, &mut |c| cmds.push(c)) {
+            plans.push(k);
+        }
+    }
+    let texts: Vec<String> = cmds.iter().map(text).collect();
+    assert_eq!(
+        texts,
+        [
+            format!("RESTORE a {} <payload> ABSTTL IDLETIME 42", NOW + 5000),
+            "RESTORE b 0 <payload> FREQ 7".to_string(),
+        ]
+    );
+    assert!(plans.iter().all(|k| k.verdict == Verdict::Restore));
+    // The payload: the raw value with the target's RDB version and a valid CRC.
+    let payload = rdb_parser::dump::split(&cmds[0].args[3], true).unwrap();
+    assert_eq!(payload.version, target.rdb_version());
+    assert_eq!(&payload.value[..], b"\x00\x01v");
+
+    // Before 5.0: no ABSTTL (PEXPIREAT after), no IDLETIME/FREQ.
+    let mut p = planner(PlanOptions::new(v(Redis, 4, 0)));
+    let mut a = key("a", RdbType::String, Family::Redis);
+    a.expire_at_ms = Some(NOW + 5000);
+    a.lru_idle = Some(42);
+    let (texts, _, _) = run(&mut p, string_key(a));
+    assert_eq!(
+        texts,
+        [
+            "RESTORE a 0 <payload>".to_string(),
+            format!("PEXPIREAT a {}", NOW + 5000)
+        ]
+    );
+}
+
+#[test]
+fn replace_under_conflict_replace() {
+    let opts = PlanOptions::new(v(Redis, 7, 2)).conflict(Conflict::Replace);
+    let (texts, _, _) = run(
+        &mut planner(opts.clone()),
+        string_key(key("k", RdbType::String, Family::Redis)),
+    );
+    assert_eq!(texts, ["RESTORE k 0 <payload> REPLACE"]);
+    // Written as commands: the key is removed first (SET replaces by itself).
+    let mut events = vec![Event::KeyStart(key("l", RdbType::List, Family::Redis))];
+    events.push(Event::ListItems(vec![s("a"), s("b")]));
+    events.push(Event::KeyEnd);
+    let (texts, _, _) = run(&mut planner(opts.mode(WriteMode::Rewrite)), events);
+    assert_eq!(texts, ["UNLINK l", "RPUSH l a b"]);
+}
+
+#[test]
+fn expired_key_is_skipped_and_unlinked_under_replace() {
+    let mut k = key("k", RdbType::String, Family::Redis);
+    k.expire_at_ms = Some(NOW - 1);
+    let (texts, verdicts, plans) = run(
+        &mut planner(PlanOptions::new(v(Redis, 7, 2))),
+        string_key(k.clone()),
+    );
+    let expired = Verdict::Skip(SkipReason::Expired {
+        expire_at_ms: NOW - 1,
+    });
+    assert!(texts.is_empty());
+    assert_eq!(verdicts, std::slice::from_ref(&expired));
+    assert_eq!(plans[0].verdict, expired);
+    let opts = PlanOptions::new(v(Redis, 7, 2)).conflict(Conflict::Replace);
+    let (texts, _, plans) = run(&mut planner(opts), string_key(k));
+    assert_eq!(texts, ["UNLINK k"]);
+    assert_eq!(plans[0].verdict, expired);
+    assert_eq!(plans[0].commands, 1);
+}
+
+#[test]
+fn big_key_switches_to_commands_mid_key() {
+    let opts = PlanOptions::new(v(Redis, 7, 2))
+        .big_key_bytes(7)
+        .rewrite(RewriteOptions::default().max_command_args(2));
+    let mut p = planner(opts);
+    let events = vec![
+        Event::KeyStart(key("l", RdbType::List, Family::Redis)),
+        Event::RawValue(Bytes::from_static(b"\x01\x03")),
+        Event::ListItems(vec![s("a"), s("b")]),
+        Event::RawValue(Bytes::from_static(b"\x01a\x01b\x01c")),
+        Event::ListItems(vec![s("c")]),
+        Event::KeyEnd,
+    ];
+    let (texts, verdicts, plans) = run(&mut p, events);
+    assert_eq!(
+        verdicts,
+        [
+            Verdict::Restore,
+            Verdict::Rewrite(RewriteReason::BigKey { bytes: 8 })
+        ]
+    );
+    // The buffered items first, then the rest as it came.
+    assert_eq!(texts, ["RPUSH l a b", "RPUSH l c"]);
+    assert_eq!(
+        plans[0].verdict,
+        Verdict::Rewrite(RewriteReason::BigKey { bytes: 8 })
+    );
+    assert_eq!(plans[0].commands, 2);
+}
+
+#[test]
+fn raw_only_key_is_decoded_when_it_must_be_rewritten() {
+    // Raw pass-through: no value events fed; the switch decodes the kept raw bytes.
+    let mut p = planner(PlanOptions::new(v(Redis, 7, 2)).big_key_bytes(2));
+    let mut cmds = Vec::new();
+    let mut out = |c: Cmd| cmds.push(text(&c));
+    assert_eq!(
+        p.key_start(key("k", RdbType::String, Family::Redis), &mut out),
+        Verdict::Restore
+    );
+    assert!(p.wants_events());
+    p.raw_only();
+    assert!(!p.wants_events());
+    let changed = p.raw(b"\x00\x01v", &mut out);
+    assert_eq!(
+        changed,
+        Some(Verdict::Rewrite(RewriteReason::BigKey { bytes: 3 }))
+    );
+    assert!(p.wants_events());
+    let plan = p.key_end(&mut out).unwrap();
+    assert_eq!(plan.commands, 1);
+    assert_eq!(cmds, ["SET k v"]);
+}
+
+#[test]
+fn module_value_without_its_module_is_unsupported_with_reason() {
+    let mut k = key("j", RdbType::Module2, Family::Redis);
+    k.module = Some(ModuleType {
+        id: 0,
+        name: "ReJSON-RL".into(),
+        encver: 3,
+    });
+    let events = || {
+        vec![
+            Event::KeyStart(k.clone()),
+            Event::RawValue(Bytes::from_static(b"\x07\x00")),
+            Event::KeyEnd,
+        ]
+    };
+    let none: Arc<[String]> = Arc::from(Vec::new());
+    let opts = PlanOptions::new(v(Redis, 7, 2)).target_modules(Some(none.clone()));
+    let (texts, verdicts, plans) = run(&mut planner(opts), events());
+    let reason = UnsupportedReason::ModuleNotLoaded {
+        module: "ReJSON".into(),
+        type_name: "ReJSON-RL".into(),
+    };
+    assert!(texts.is_empty());
+    assert_eq!(verdicts, [Verdict::Unsupported(reason.clone())]);
+    assert_eq!(plans[0].verdict, Verdict::Unsupported(reason.clone()));
+    assert_eq!(
+        reason.to_string(),
+        "module ReJSON is not loaded on the target (module type ReJSON-RL)"
+    );
+
+    // A module type no table names, on a target without modules.
+    let mut p = planner(PlanOptions::new(v(Redis, 7, 2)).target_modules(Some(none)));
+    let mut unknown = k.clone();
+    unknown.module.as_mut().unwrap().name = "xyzmodule".into();
+    assert_eq!(
+        p.key_start(unknown, &mut |_| {}),
+        Verdict::Unsupported(UnsupportedReason::NoModules {
+            type_name: "xyzmodule".into()
+        })
+    );
+
+    // Commands only: a module value has none, unless module values may be restored.
+    let opts = PlanOptions::new(v(Redis, 7, 2)).mode(WriteMode::Rewrite);
+    let (_, verdicts, _) = run(&mut planner(opts.clone()), events());
+    assert!(matches!(
+        verdicts[0],
+        Verdict::Unsupported(UnsupportedReason::ModuleNeedsRestore { .. })
+    ));
+    let (texts, _, plans) = run(&mut planner(opts.restore_modules(true)), events());
+    assert_eq!(texts, ["RESTORE j 0 <payload>"]);
+    assert_eq!(plans[0].verdict, Verdict::Restore);
+}
+
+#[test]
+fn field_ttls_into_an_older_target_are_lossy_with_reason() {
+    // Redis 7.4 hash with field TTLs (type 25) into Redis 7.2: commands, TTLs lost.
+    let mut p = planner(PlanOptions::new(v(Redis, 7, 2)));
+    p.set_source(Family::Redis, 12);
+    let events = vec![
+        Event::KeyStart(key("h", RdbType::HashListpackEx, Family::Redis)),
+        Event::RawValue(Bytes::from_static(b"\x19")),
+        Event::HashEntries(vec![
+            HashEntry {
+                field: s("f"),
+                value: s("x"),
+                expire_at_ms: Some(NOW as u64 + 10_000),
+            },
+            HashEntry {
+                field: s("g"),
+                value: s("y"),
+                expire_at_ms: None,
+            },
+        ]),
+        Event::KeyEnd,
+    ];
+    let (texts, verdicts, plans) = run(&mut p, events);
+    assert_eq!(
+        verdicts,
+        [Verdict::Rewrite(RewriteReason::UnknownType {
+            type_byte: 25
+        })]
+    );
+    assert_eq!(texts, ["HSET h f x g y"]);
+    assert!(plans[0].is_lossy());
+    assert_eq!(plans[0].losses, [Loss::FieldTtls { fields: 1 }]);
+}
+
+#[test]
+fn conflict_skip_waits_for_exists() {
+    let opts = PlanOptions::new(v(Redis, 7, 2))
+        .conflict(Conflict::Skip)
+        .mode(WriteMode::Rewrite);
+    let mut p = planner(opts);
+    let mut cmds = Vec::new();
+    let mut out = |c: Cmd| cmds.push(text(&c));
+    p.key_start(key("k", RdbType::String, Family::Redis), &mut out);
+    assert_eq!(
+        p.awaiting_exists().map(|(db, k)| (db, &k[..])),
+        Some((0, &b"k"[..]))
+    );
+    p.value(Event::String(s("v")), &mut out);
+    p.resolve_exists(true, &mut out);
+    let plan = p.key_end(&mut out).unwrap();
+    assert_eq!(plan.verdict, Verdict::Skip(SkipReason::Exists));
+
+    p.key_start(key("m", RdbType::String, Family::Redis), &mut out);
+    p.value(Event::String(s("w")), &mut out);
+    p.resolve_exists(false, &mut out);
+    let plan = p.key_end(&mut out).unwrap();
+    assert_eq!(plan.verdict, Verdict::Rewrite(RewriteReason::Mode));
+    assert_eq!(cmds, ["SET m w"]);
+}
+
+#[test]
+fn probed_type_byte_refused_turns_the_key_into_commands() {
+    let mut p = planner(PlanOptions::new(v(Redis, 7, 2)).probe(true));
+    let mut cmds = Vec::new();
+    let mut out = |c: Cmd| cmds.push(text(&c));
+    for ev in string_key(key("a", RdbType::String, Family::Redis)) {
+        if matches!(ev, Event::KeyEnd) {
+            assert_eq!(p.needs_probe(), Some(0));
+            let payload = p.probe_payload().unwrap();
+            assert!(rdb_parser::dump::split(&payload, true).is_ok());
+            p.set_accepted(0, false, &mut out);
+        }
+        p.push(ev, &mut out);
+    }
+    // The next key of that type byte is rewritten from the start, without a probe.
+    let (texts, verdicts, _) = run(&mut p, string_key(key("b", RdbType::String, Family::Redis)));
+    assert_eq!(
+        verdicts,
+        [Verdict::Rewrite(RewriteReason::Refused { type_byte: 0 })]
+    );
+    assert_eq!(cmds, ["SET a v"]);
+    assert_eq!(texts, ["SET b v"]);
+    assert_eq!(p.probed().get(&0), Some(&false));
+    assert_eq!(p.needs_probe(), None);
+}
+
+#[test]
+fn filter_maps_and_drops_keys() {
+    let filter =
+        Filter::new()
+            .map_db(0, 5)
+            .transform("s2", |db, k| match k.strip_prefix(b"session:") {
+                Some(rest) => KeyAction::rename(db, [&b"s2:"[..], rest].concat()),
+                None => KeyAction::Drop,
+            });
+    let mut p = planner(PlanOptions::new(v(Redis, 7, 2)).filter(filter));
+    let mut events = string_key(key("session:1", RdbType::String, Family::Redis));
+    events.extend(string_key(key("other", RdbType::String, Family::Redis)));
+    events.extend(string_key(key(
+        "__redis-migrate:checkpoint",
+        RdbType::String,
+        Family::Redis,
+    )));
+    let (texts, verdicts, plans) = run(&mut p, events);
+    assert_eq!(texts, ["RESTORE s2:1 0 <payload>"]);
+    assert_eq!(
+        verdicts,
+        [
+            Verdict::Restore,
+            Verdict::Skip(SkipReason::Filtered),
+            Verdict::Skip(SkipReason::Reserved)
+        ]
+    );
+    assert_eq!((plans[0].db, &plans[0].key[..]), (5, &b"s2:1"[..]));
+}
+
+#[test]
+fn restore_only_mode_and_payload_limit() {
+    let opts = PlanOptions::new(v(Redis, 7, 0)).mode(WriteMode::Restore);
+    let mut p = planner(opts.clone());
+    let verdict = p.key_start(key("s", RdbType::SetListpack, Family::Redis), &mut |_| {});
+    let reason = UnsupportedReason::NoRestore {
+        type_byte: 20,
+        target: v(Redis, 7, 0),
+    };
+    assert_eq!(verdict, Verdict::Unsupported(reason.clone()));
+    assert!(reason.to_string().contains("cannot RESTORE RDB type 20"));
+
+    let mut p = planner(opts.max_bulk_len(12));
+    let (texts, verdicts, _) = run(
+        &mut p,
+        vec![
+            Event::KeyStart(key("k", RdbType::String, Family::Redis)),
+            Event::RawValue(Bytes::from_static(b"\x00\x03abc")),
+            Event::KeyEnd,
+        ],
+    );
+    assert!(texts.is_empty());
+    assert_eq!(
+        verdicts[1],
+        Verdict::Unsupported(UnsupportedReason::PayloadTooBig { limit: 12 })
+    );
+}
+
+#[test]
+fn functions_are_loaded_kept_or_unsupported() {
+    let code = Bytes::from_static(
+        b"#!lua name=lib\nredis.register_function('f', function() return 1 end)",
+    );
+    let f = || {
+        Event::Function(rdb_parser::Function {
+            pre_ga: false,
+            name: None,
+            engine: None,
+            description: None,
+            code: code.clone(),
+        })
+    };
+    let mut cmds = Vec::new();
+    let mut p = planner(PlanOptions::new(v(Redis, 7, 2)));
+    let plan = p.function(&f(), &mut |c| cmds.push(c));
+    assert_eq!(
+        plan,
+        Some(FunctionPlan::Load {
+            name: Some(Bytes::from_static(b"lib"))
+        })
+    );
+    assert_eq!(cmds.len(), 1);
+    let kept: Arc<HashSet<Bytes>> = Arc::new([Bytes::from_static(b"lib")].into_iter().collect());
+    let mut p = planner(PlanOptions::new(v(Redis, 7, 2)).existing_functions(Some(kept)));
+    assert!(matches!(
+        p.function(&f(), &mut |_| panic!("nothing emitted")),
+        Some(FunctionPlan::Kept { .. })
+    ));
+    let mut p = planner(PlanOptions::new(v(Redis, 6, 2)));
+    assert!(matches!(
+        p.function(&f(), &mut |_| panic!("nothing emitted")),
+        Some(FunctionPlan::Unsupported { .. })
+    ));
+}
+
+/// The same key through the planner's rewriter (events + `RespWriter`) and through
+/// `KeyPlanner::direct` (borrowed items): the same bytes.
+fn direct_matches_rewriter(opts: PlanOptions, start: KeyStart, events: Vec<Event>) -> Vec<u8> {
+    use crate::rewrite::RespWriter;
+    use bytes::BytesMut;
+    use rdb_parser::Item;
+
+    let mut via_events = BytesMut::new();
+    let mut resp = RespWriter::new();
+    let mut p = planner(opts.clone());
+    let mut all = vec![Event::KeyStart(start.clone())];
+    all.extend(events.iter().cloned());
+    all.push(Event::KeyEnd);
+    let mut plan_a = None;
+    for ev in all {
+        if let Planned::Key(k) = p.push(ev, &mut |c| resp.encode(&c, &mut via_events)) {
+            plan_a = Some(k);
+        }
+    }
+    let mut direct = BytesMut::new();
+    let mut resp = RespWriter::new();
+    let mut p = planner(opts);
+    p.key_start(start, &mut |c| resp.encode(&c, &mut direct));
+    let mut dk = p.direct().expect("a direct key");
+    fn item(s: &Str) -> Item<'_> {
+        s.as_item()
+    }
+    for ev in &events {
+        match ev {
+            Event::String(s) => dk.string(item(s), &mut resp, &mut direct),
+            Event::ListItems(v) | Event::SetMembers(v) => {
+                for s in v {
+                    dk.element(item(s), &mut resp, &mut direct);
+                }
+            }
+            Event::ZSetEntries(v) => {
+                for e in v {
+                    dk.zset_entry(item(&e.member), e.score, &mut resp, &mut direct);
+                }
+            }
+            Event::HashEntries(v) => {
+                for e in v {
+                    dk.hash_entry(item(&e.field), item(&e.value), &mut resp, &mut direct);
+                }
+            }
+            _ => unreachable!(),
+        }
+    }
+    let plan_b = p.direct_done(dk.finish(&mut resp, &mut direct));
+    assert_eq!(
+        String::from_utf8_lossy(&direct),
+        String::from_utf8_lossy(&via_events)
+    );
+    let (a, b) = (plan_a.unwrap(), plan_b.unwrap());
+    assert_eq!(
+        (a.verdict, a.commands, a.losses),
+        (b.verdict, b.commands, b.losses)
+    );
+    direct.to_vec()
+}
+
+#[test]
+fn direct_resp_writes_what_the_rewriter_writes() {
+    let strs = |xs: &[&str]| xs.iter().map(|x| s(x)).collect::<Vec<_>>();
+    for target in [v(Redis, 3, 2), v(Redis, 6, 2), v(Redis, 7, 2)] {
+        for replace in [false, true] {
+            for ttl in [None, Some(NOW + 1000)] {
+                let conflict = if replace {
+                    Conflict::Replace
+                } else {
+                    Conflict::Refuse
+                };
+                let opts = PlanOptions::new(target)
+                    .mode(WriteMode::Rewrite)
+                    .conflict(conflict)
+                    .rewrite(
+                        RewriteOptions::default()
+                            .max_command_args(3)
+                            .max_command_bytes(5),
+                    );
+                let start = |name: &str, t: RdbType| {
+                    let mut k = key(name, t, Family::Redis);
+                    k.db = 2;
+                    k.expire_at_ms = ttl;
+                    k
+                };
+                // Strings: small, integer, cut into SET + APPENDs, empty.
+                for pieces in [
+                    vec![s("v")],
+                    vec![Str::Int(-42)],
+                    vec![s("abcd"), s("efghijklm")],
+                    vec![],
+                ] {
+                    let events = pieces.into_iter().map(Event::String).collect();
+                    direct_matches_rewriter(opts.clone(), start("s", RdbType::String), events);
+                }
+                let items = strs(&["a", "bb", "ccc", "dddddd", "e"]);
+                let mut with_int = items.clone();
+                with_int.push(Str::Int(7));
+                direct_matches_rewriter(
+                    opts.clone(),
+                    start("l", RdbType::ListQuicklist2),
+                    vec![Event::ListItems(with_int.clone())],
+                );
+                direct_matches_rewriter(
+                    opts.clone(),
+                    start("t", RdbType::SetListpack),
+                    vec![Event::SetMembers(with_int)],
+                );
+                // An empty collection: nothing (or the UNLINK under replace).
+                direct_matches_rewriter(
+                    opts.clone(),
+                    start("e", RdbType::List),
+                    vec![Event::ListItems(Vec::new())],
+                );
+                let zset = [1.5, f64::NAN, -0.0, 1e300, f64::INFINITY]
+                    .iter()
+                    .zip(&items)
+                    .map(|(score, m)| rdb_parser::ZSetEntry {
+                        member: m.clone(),
+                        score: *score,
+                    })
+                    .collect();
+                direct_matches_rewriter(
+                    opts.clone(),
+                    start("z", RdbType::ZSetListpack),
+                    vec![Event::ZSetEntries(zset)],
+                );
+                let hash = items
+                    .iter()
+                    .zip(items.iter().rev())
+                    .map(|(f, x)| HashEntry {
+                        field: f.clone(),
+                        value: x.clone(),
+                        expire_at_ms: None,
+                    })
+                    .collect();
+                direct_matches_rewriter(
+                    opts.clone(),
+                    start("h", RdbType::HashListpack),
+                    vec![Event::HashEntries(hash)],
+                );
+            }
+        }
+    }
+    // Not handed over: streams, hashes with field TTLs, keys restored.
+    let mut p = planner(PlanOptions::new(v(Redis, 7, 2)).mode(WriteMode::Rewrite));
+    p.key_start(
+        key("x", RdbType::StreamListpacks3, Family::Redis),
+        &mut |_| {},
+    );
+    assert!(p.direct().is_none());
+    let mut p = planner(PlanOptions::new(v(Redis, 7, 2)).mode(WriteMode::Rewrite));
+    p.key_start(
+        key("h", RdbType::HashListpackEx, Family::Redis),
+        &mut |_| {},
+    );
+    assert!(p.direct().is_none());
+    let mut p = planner(PlanOptions::new(v(Redis, 7, 2)));
+    p.key_start(key("k", RdbType::String, Family::Redis), &mut |_| {});
+    assert!(p.direct().is_none());
+}
+
+#[test]
+fn integer_scores_are_formatted_as_display_does() {
+    for x in [
+        0.0,
+        1.0,
+        -1.0,
+        42.0,
+        -7e14,
+        999_999_999_999_999.0,
+        1e15,
+        -0.0,
+        0.5,
+        1e16,
+    ] {
+        let text = crate::rewrite::format_score(x);
+        assert_eq!(text.parse::<f64>().unwrap().to_bits(), x.to_bits(), "{x}");
+        if (1e-5..1e16).contains(&x.abs()) || x == 0.0 {
+            assert_eq!(text, format!("{x}"));
+        }
+    }
+}

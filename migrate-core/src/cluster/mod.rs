@@ -60,6 +60,7 @@
 //! ```
 
 mod client;
+mod dbs;
 mod discover;
 mod parse;
 #[cfg(test)]
@@ -67,6 +68,7 @@ mod tests;
 mod topology;
 
 pub use client::{ClusterClient, ClusterClientOptions, ClusterError, ClusterStats};
+pub(crate) use dbs::LackedDbs;
 pub use discover::discover;
 pub use parse::{cluster_enabled, TopologyError};
 pub use topology::{ClusterTopology, Node, Shard, SlotMap, TopologySource};

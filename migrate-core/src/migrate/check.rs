@@ -601,53 +601,28 @@ async fn cluster_dbs(
     } else {
         1
     };
-    let mut bad = Vec::new();
-    for (&db, k) in &ks.dbs {
-        if let Some(to) = opts.filter.target_db(db) {
-            if to >= held {
-                bad.push((db, to, k.keys));
-            }
-        }
-    }
-    let holds = if held == 1 {
-        "db 0 only".to_string()
-    } else {
-        format!("dbs 0 to {} (cluster-databases {held})", held - 1)
-    };
-    if bad.is_empty() {
+    let lacked = crate::cluster::LackedDbs::find(
+        held,
+        ks.dbs.iter().map(|(&db, k)| (db, k.keys)),
+        &opts.filter,
+    );
+    let holds = lacked.holds();
+    if lacked.is_empty() {
         return r.pass(
             NAME,
             format!("every source db with keys goes to a db the cluster target holds ({holds})"),
         );
     }
-    let shown: Vec<String> = bad
-        .iter()
-        .map(|(db, to, n)| {
-            if db == to {
-                format!("db {db} ({n} keys)")
-            } else {
-                format!("db {db} ({n} keys, mapped to db {to})")
-            }
-        })
-        .collect();
-    let map: Vec<String> = bad
-        .iter()
-        .map(|(db, _, _)| format!("--map-db {db}=0"))
-        .collect();
-    let exclude: Vec<String> = bad
-        .iter()
-        .map(|(db, _, _)| format!("--exclude-db {db}"))
-        .collect();
     r.fail(
         NAME,
         format!(
             "the source has keys in {}: a cluster target holds {holds}",
-            shown.join(", ")
+            lacked.shown()
         ),
         format!(
             "{} (when their keys do not collide with db 0's), or {}{}",
-            map.join(" "),
-            exclude.join(" "),
+            lacked.map_flags(),
+            lacked.exclude_flags(),
             if tv.is_valkey() {
                 "; a Valkey 9 cluster holds more dbs with cluster-databases"
             } else {

@@ -412,49 +412,22 @@ impl Run<'_> {
         } else {
             1
         };
-        let filter = &self.o.filter;
-        let bad: Vec<(u32, u32, u64)> = source_dbs
-            .iter()
-            .filter(|&&db| sks.keys(db) > 0)
-            .filter_map(|&db| {
-                let to = filter.target_db(db)?;
-                (to >= held).then(|| (db, to, sks.keys(db)))
-            })
-            .collect();
-        if bad.is_empty() {
+        let lacked = crate::cluster::LackedDbs::find(
+            held,
+            source_dbs.iter().map(|&db| (db, sks.keys(db))),
+            &self.o.filter,
+        );
+        if lacked.is_empty() {
             return Ok(());
         }
-        let holds = if held == 1 {
-            "db 0 only".to_string()
-        } else {
-            format!("dbs 0 to {} (cluster-databases {held})", held - 1)
-        };
-        let dbs: Vec<String> = bad
-            .iter()
-            .map(|(db, to, n)| {
-                if db == to {
-                    format!("db {db} ({n} keys)")
-                } else {
-                    format!("db {db} ({n} keys, mapped to db {to})")
-                }
-            })
-            .collect();
-        let map: Vec<String> = bad
-            .iter()
-            .map(|(db, _, _)| format!("--map-db {db}=0"))
-            .collect();
-        let exclude: Vec<String> = bad
-            .iter()
-            .map(|(db, _, _)| format!("--exclude-db {db}"))
-            .collect();
         Err(VerifyError::ClusterDbs {
             url: self.dst.url(),
-            holds,
-            dbs: dbs.join(", "),
+            holds: lacked.holds(),
+            dbs: lacked.shown(),
             fix: format!(
                 "verify what the migration wrote with {}, or leave them out with {}",
-                map.join(" "),
-                exclude.join(" ")
+                lacked.map_flags(),
+                lacked.exclude_flags()
             ),
         })
     }

@@ -32,6 +32,20 @@ enum Route {
     Asking(usize),
 }
 
+/// What a routed batch asks each key's node.
+enum Batch<'a> {
+    /// The key's state ([`read_batch`]).
+    Read(ReadOpts),
+    /// One command per key.
+    Cmds(&'a dyn Fn(&Bytes) -> Cmd),
+}
+
+/// A key's answer to a [`Batch`].
+enum Got {
+    State(KeyState),
+    Reply(Frame),
+}
+
 /// The connections of one side.
 pub(crate) struct Conns {
     side: Side,
@@ -261,62 +275,22 @@ impl Conns {
         Ok(())
     }
 
-    /// Reads `keys` of db `db`, each from the master of its slot (pipelined per node).
+    /// Reads `keys` of `db` (type, value, TTL as `o` asks), each from its master; the
+    /// states in the order of `keys`. Redirections are followed (see the module docs).
     pub(crate) async fn read(
         &mut self,
         db: u32,
         keys: &[Bytes],
         o: ReadOpts,
     ) -> Result<Vec<KeyState>, VerifyError> {
-        let mut out: Vec<Option<KeyState>> = keys.iter().map(|_| None).collect();
-        let mut todo: Vec<(usize, Route)> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (i, Route::Owner(self.owner(k))))
-            .collect();
-        let started = Instant::now();
-        let mut backoff = Duration::from_millis(20);
-        let mut attempts = 0u32;
-        loop {
-            attempts += 1;
-            let mut groups: BTreeMap<Route, Vec<usize>> = BTreeMap::new();
-            for (i, route) in todo.drain(..) {
-                groups.entry(route).or_default().push(i);
-            }
-            let mut again: Vec<(usize, Option<Route>)> = Vec::new();
-            let mut last = String::new();
-            for (route, idx) in groups {
-                let (n, asking) = match route {
-                    Route::Owner(n) => (n, false),
-                    Route::Asking(n) => (n, true),
-                };
-                let ks: Vec<Bytes> = idx.iter().map(|&i| keys[i].clone()).collect();
-                let r = &mut self.readers[n];
-                r.asking = asking;
-                let states = read_batch(r, db, &ks, o).await;
-                r.asking = false;
-                for (i, s) in idx.into_iter().zip(states?) {
-                    if let Some(e) = &s.redirected {
-                        again.push((i, self.next_route(e)));
-                        last.clone_from(e);
-                    }
-                    out[i] = Some(s);
-                }
-            }
-            if again.is_empty() || self.topology.is_none() {
-                break;
-            }
-            self.wait(started, &mut backoff, "TYPE", &last, attempts)
-                .await?;
-            if again.iter().any(|(_, r)| r.is_none()) {
-                self.refresh().await?;
-            }
-            todo = again
-                .into_iter()
-                .map(|(i, r)| (i, r.unwrap_or_else(|| Route::Owner(self.owner(&keys[i])))))
-                .collect();
-        }
-        Ok(out.into_iter().flatten().collect())
+        let got = self.routed(db, keys, "TYPE", Batch::Read(o)).await?;
+        Ok(got
+            .into_iter()
+            .filter_map(|g| match g {
+                Some(Got::State(s)) => Some(s),
+                _ => None,
+            })
+            .collect())
     }
 
     /// One command per key (`make(key)`), each sent to the key's master; the replies in
@@ -328,7 +302,27 @@ impl Conns {
         name: &str,
         make: impl Fn(&Bytes) -> Cmd,
     ) -> Result<Vec<Frame>, VerifyError> {
-        let mut out: Vec<Frame> = keys.iter().map(|_| Frame::Null).collect();
+        let got = self.routed(db, keys, name, Batch::Cmds(&make)).await?;
+        Ok(got
+            .into_iter()
+            .map(|g| match g {
+                Some(Got::Reply(f)) => f,
+                _ => Frame::Null,
+            })
+            .collect())
+    }
+
+    /// The routing both share: `keys` grouped by the node to ask, one pipelined batch per
+    /// node, the redirected ones asked again (after a backoff, and a new topology when a
+    /// `MOVED` names a node the map does not know) until none is, within [`RETRY_FOR`].
+    async fn routed(
+        &mut self,
+        db: u32,
+        keys: &[Bytes],
+        name: &str,
+        op: Batch<'_>,
+    ) -> Result<Vec<Option<Got>>, VerifyError> {
+        let mut out: Vec<Option<Got>> = keys.iter().map(|_| None).collect();
         let mut todo: Vec<(usize, Route)> = keys
             .iter()
             .enumerate()
@@ -350,23 +344,47 @@ impl Conns {
                     Route::Owner(n) => (n, false),
                     Route::Asking(n) => (n, true),
                 };
-                let cmds: Vec<Cmd> = idx.iter().map(|&i| make(&keys[i])).collect();
                 let r = &mut self.readers[n];
                 r.asking = asking;
-                let replies = r.batch(db, &cmds).await;
+                let got: Result<Vec<(Got, Option<String>)>, VerifyError> = match &op {
+                    Batch::Read(o) => {
+                        let ks: Vec<Bytes> = idx.iter().map(|&i| keys[i].clone()).collect();
+                        read_batch(r, db, &ks, *o).await.map(|states| {
+                            states
+                                .into_iter()
+                                .map(|s| {
+                                    let redirect = s.redirected.clone();
+                                    (Got::State(s), redirect)
+                                })
+                                .collect()
+                        })
+                    }
+                    Batch::Cmds(make) => {
+                        let cmds: Vec<Cmd> = idx.iter().map(|&i| make(&keys[i])).collect();
+                        r.batch(db, &cmds).await.map(|replies| {
+                            replies
+                                .into_iter()
+                                .map(|f| {
+                                    let redirect = match &f {
+                                        Frame::SimpleError(b) | Frame::BlobError(b) => {
+                                            Some(String::from_utf8_lossy(b).into_owned())
+                                        }
+                                        _ => None,
+                                    }
+                                    .filter(|e| is_redirect(e));
+                                    (Got::Reply(f), redirect)
+                                })
+                                .collect()
+                        })
+                    }
+                };
                 r.asking = false;
-                for (i, f) in idx.into_iter().zip(replies?) {
-                    let text = match &f {
-                        Frame::SimpleError(b) | Frame::BlobError(b) => {
-                            Some(String::from_utf8_lossy(b).into_owned())
-                        }
-                        _ => None,
-                    };
-                    if let Some(e) = text.filter(|e| is_redirect(e)) {
+                for (i, (g, redirect)) in idx.into_iter().zip(got?) {
+                    if let Some(e) = redirect {
                         again.push((i, self.next_route(&e)));
                         last = e;
                     }
-                    out[i] = f;
+                    out[i] = Some(g);
                 }
             }
             if again.is_empty() || self.topology.is_none() {

@@ -130,7 +130,7 @@ fn a_source_user_without_replication_rights_is_reported() {
         .login("reader", "pw")
         .start();
     let target = Server::start(Flavor::Redis7_0);
-    let (code, j) = check_json(&source.url(), &target.url(), &[]);
+    let (code, j) = check_json(&source.url(), &target.url(), &["--source-mode", "psync"]);
     assert_eq!(code, Some(1), "{j}");
     let rights = finding(&j, "source replication rights");
     assert_eq!(rights["status"], "fail", "{j}");
@@ -140,6 +140,54 @@ fn a_source_user_without_replication_rights_is_reported() {
     );
     let fix = rights["fix"].as_str().unwrap();
     assert!(fix.contains("+psync") && fix.contains("import"), "{j}");
+    // As `sync` reads it by default (auto): scan mode, whose needs are checked.
+    let (code, j) = check_json(&source.url(), &target.url(), &[]);
+    assert_eq!(code, Some(0), "{j}");
+    let rights = finding(&j, "source replication rights");
+    assert_eq!(rights["status"], "warn", "{j}");
+    assert!(
+        rights["found"].as_str().unwrap().contains("scan mode"),
+        "{j}"
+    );
+    // notify-keyspace-events is empty by default: the exact setting to make.
+    let notify = finding(&j, "scan mode notifications");
+    assert_eq!(notify["status"], "warn", "{j}");
+    assert!(
+        notify["fix"]
+            .as_str()
+            .unwrap()
+            .contains("notify-keyspace-events KEA"),
+        "{j}"
+    );
+    assert_eq!(finding(&j, "scan mode rights")["status"], "pass", "{j}");
+}
+
+#[test]
+fn scan_mode_needs_are_checked() {
+    // A user who may neither replicate nor DUMP, on a source that tracks changes.
+    let source = Server::builder(Flavor::Redis7_0)
+        .config("user", "reader on >pw ~* &* +@all -psync -sync -dump")
+        .config("notify-keyspace-events", "KEA")
+        .login("reader", "pw")
+        .start();
+    let target = Server::start(Flavor::Redis7_0);
+    let (code, j) = check_json(&source.url(), &target.url(), &["--source-mode", "scan"]);
+    assert_eq!(code, Some(1), "{j}");
+    assert_eq!(
+        finding(&j, "scan mode notifications")["status"],
+        "pass",
+        "{j}"
+    );
+    let rights = finding(&j, "scan mode rights");
+    assert_eq!(rights["status"], "fail", "{j}");
+    assert!(rights["found"].as_str().unwrap().contains("DUMP"), "{j}");
+    assert!(
+        rights["fix"]
+            .as_str()
+            .unwrap()
+            .contains("ACL SETUSER reader"),
+        "{j}"
+    );
 }
 
 #[test]

@@ -8,7 +8,7 @@ use clap::Args;
 use migrate_core::migrate::{precheck, Source};
 
 use super::migrate_args::{print_findings, MigrateArgs};
-use super::sync::FromArgs;
+use super::sync::{FromArgs, SourceModeArg};
 use crate::error::CliError;
 
 /// Arguments of `check`.
@@ -19,13 +19,19 @@ pub(crate) struct CheckArgs {
     /// Print the findings as JSON on stdout instead of lines on stderr.
     #[arg(long = "json")]
     json: bool,
+    /// How `sync` will read the source (as `sync --source-mode`): with `auto`, a source
+    /// that refuses replication is a warning (scan mode will be used) and scan mode's
+    /// needs are checked; `psync` makes it a failure; `scan` checks scan mode only.
+    #[arg(long = "source-mode", value_enum, default_value = "auto")]
+    source_mode: SourceModeArg,
     #[command(flatten)]
     common: MigrateArgs,
 }
 
 impl CheckArgs {
-    pub(crate) fn run(self) -> Result<(), CliError> {
+    pub(crate) fn run(mut self) -> Result<(), CliError> {
         let source = Source::Live(self.from.config()?);
+        self.common.source_mode = self.source_mode.into();
         let target = self.common.target()?;
         let opts = self
             .common

@@ -86,6 +86,16 @@ pub(crate) enum SourceModeArg {
     Scan,
 }
 
+impl From<SourceModeArg> for SourceMode {
+    fn from(a: SourceModeArg) -> SourceMode {
+        match a {
+            SourceModeArg::Auto => SourceMode::Auto,
+            SourceModeArg::Psync => SourceMode::Psync,
+            SourceModeArg::Scan => SourceMode::Scan,
+        }
+    }
+}
+
 /// The source of `sync` and `check`: its URL and TLS flags.
 #[derive(Debug, Args)]
 pub(crate) struct FromArgs {
@@ -148,11 +158,7 @@ impl FromArgs {
 impl SyncArgs {
     pub(crate) fn run(mut self) -> Result<(), CliError> {
         let source = Source::Live(self.from.config()?);
-        let mode = match self.source_mode {
-            SourceModeArg::Auto => SourceMode::Auto,
-            SourceModeArg::Psync => SourceMode::Psync,
-            SourceModeArg::Scan => SourceMode::Scan,
-        };
+        let mode = SourceMode::from(self.source_mode);
         if !(0.01..=86_400.0).contains(&self.reconcile_interval) {
             return Err(CliError::usage(
                 "--reconcile-interval: expected 0.01..=86400 seconds".to_string(),

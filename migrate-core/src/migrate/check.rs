@@ -305,15 +305,21 @@ pub async fn precheck(source: &Source, target: &TargetConfig, opts: &CheckOption
             }
             if let Some(s) = src.as_mut() {
                 replication_rights(s, &mut r).await;
+                let refused = r.checks.last().is_some_and(|c| {
+                    c.name == "source replication rights" && c.status == CheckStatus::Fail
+                });
                 if opts.source_mode != super::SourceMode::Psync {
-                    if let Some(c) = r.checks.last_mut().filter(|c| {
-                        c.name == "source replication rights" && c.status == CheckStatus::Fail
-                    }) {
+                    if let Some(c) = r.checks.last_mut().filter(|_| refused) {
                         c.status = CheckStatus::Warn;
                         c.found.push_str(
                             ": sync will copy in scan mode (SCAN + DUMP, keyspace notifications)",
                         );
                     }
+                }
+                let scan = opts.source_mode == super::SourceMode::Scan
+                    || (opts.source_mode == super::SourceMode::Auto && refused);
+                if scan {
+                    scan_mode_readiness(s, &mut r).await;
                 }
             }
         }
@@ -668,6 +674,82 @@ async fn replication_rights(s: &mut Target<Stream>, r: &mut CheckReport) {
             format!("REPLCONF accepted; whether user {who} may PSYNC cannot be asked (ACL DRYRUN refused or unknown)"),
             "the user needs +psync +replconf +ping; sync says so at once if it lacks them",
         ),
+    }
+}
+
+/// What scan mode needs from the source (it will be used): `notify-keyspace-events` for
+/// change tracking (`scan mode notifications`), and the user's rights for `SCAN`, `DUMP`,
+/// `PTTL`, `MEMORY USAGE` and the keyspace channels (`scan mode rights`).
+async fn scan_mode_readiness(s: &mut Target<Stream>, r: &mut CheckReport) {
+    const NOTIFY: &str = "scan mode notifications";
+    match config(s, "notify-keyspace-events").await {
+        Some(flags) if super::scan::notify_flags_enough(&flags) => r.pass(
+            NOTIFY,
+            format!("notify-keyspace-events is {flags:?}: changes during the copy are followed"),
+        ),
+        Some(flags) => r.warn(
+            NOTIFY,
+            format!("notify-keyspace-events is {flags:?}: scan mode cannot follow changes (sync stops before copying, unless --once)"),
+            super::scan::NOTIFY_FIX,
+        ),
+        None => r.warn(
+            NOTIFY,
+            "notify-keyspace-events cannot be read (CONFIG GET refused)".into(),
+            "make sure it includes KEA (a managed service's parameter group), then run sync with --notify-keyspace-events-configured",
+        ),
+    }
+    const RIGHTS: &str = "scan mode rights";
+    let who = s
+        .call(&["ACL", "WHOAMI"])
+        .await
+        .ok()
+        .as_ref()
+        .and_then(text);
+    let Some(who) = who else {
+        return r.pass(RIGHTS, "no ACLs on this server".into());
+    };
+    let probes: [(&str, &[&str]); 5] = [
+        ("SCAN", &["SCAN", "0"]),
+        ("DUMP", &["DUMP", "k"]),
+        ("PTTL", &["PTTL", "k"]),
+        ("MEMORY USAGE", &["MEMORY", "USAGE", "k"]),
+        (
+            "PSUBSCRIBE __keyspace@*__:*",
+            &["PSUBSCRIBE", "__keyspace@*__:*"],
+        ),
+    ];
+    let mut refused = Vec::new();
+    for (name, args) in probes {
+        let mut cmd = vec!["ACL", "DRYRUN", who.as_str()];
+        cmd.extend_from_slice(args);
+        match s.call(&cmd).await {
+            Ok(f) if f.as_bytes() == Some(b"OK") => {}
+            Ok(f) if !f.is_error() => refused.push(format!(
+                "{name} ({})",
+                text(&f).unwrap_or_default()
+            )),
+            _ => {
+                return r.warn(
+                    RIGHTS,
+                    format!("whether user {who} may SCAN, DUMP and subscribe cannot be asked (ACL DRYRUN refused or unknown)"),
+                    "the user needs +scan +dump +pttl +memory|usage +psubscribe and &__keyspace@*",
+                )
+            }
+        }
+    }
+    if refused.is_empty() {
+        r.pass(
+            RIGHTS,
+            format!(
+                "user {who} may SCAN, DUMP, PTTL, MEMORY USAGE and subscribe to keyspace events"
+            ),
+        );
+    } else {
+        r.fail(
+            RIGHTS,
+            format!("user {who} may not: {}", refused.join("; ")),
+            format!("ACL SETUSER {who} +scan +dump +pttl +memory|usage +psubscribe &__keyspace@*"),
+        );
     }
 }
 

@@ -435,6 +435,17 @@ async fn config_number(
     )
 }
 
+/// Whether a `notify-keyspace-events` value tracks every change: keyspace events (`K`) of
+/// every class (`A`, or each of `g$lshzxet`).
+pub(crate) fn notify_flags_enough(flags: &str) -> bool {
+    flags.contains('K') && (flags.contains('A') || "g$lshzxet".chars().all(|c| flags.contains(c)))
+}
+
+/// How to give scan mode the notifications it needs.
+pub(crate) const NOTIFY_FIX: &str = "set notify-keyspace-events to KEA on the source (CONFIG SET notify-keyspace-events KEA, \
+               or on a managed service its parameter group / advanced settings: notify-keyspace-events = KEA), \
+               or let the tool set it with --set-notify-keyspace-events";
+
 /// Checks (and with leave, sets) `notify-keyspace-events`; whether changes are tracked.
 async fn notifications(
     src: &mut SourceConn,
@@ -456,13 +467,8 @@ async fn notifications(
             .map(|b| String::from_utf8_lossy(b).into_owned()),
         _ => None,
     };
-    let enough = |flags: &str| {
-        flags.contains('K')
-            && (flags.contains('A') || "g$lshzxet".chars().all(|c| flags.contains(c)))
-    };
-    let fix = "set notify-keyspace-events to KEA on the source (CONFIG SET notify-keyspace-events KEA, \
-               or on a managed service its parameter group / advanced settings: notify-keyspace-events = KEA), \
-               or let the tool set it with --set-notify-keyspace-events";
+    let enough = notify_flags_enough;
+    let fix = NOTIFY_FIX;
     let found = match current {
         Some(flags) if enough(&flags) => return Ok(true),
         Some(flags) => flags,

@@ -23,7 +23,8 @@
 #
 # Env: DATASET (default /work/bench-data/bench-redis-7.0.rdb, else made with testkit's
 # `dataset bench redis-7.0`), RUNS (2), REDIS_SERVER (/usr/bin/redis-server), LOAD_N
-# (requests per redis-benchmark test, 1000000), ONLY (sync|lag: one part).
+# (requests per redis-benchmark test, 1000000), ONLY (sync|lag: one part), SYNC_ARGS (more
+# `redis-migrate sync` arguments, e.g. "--max-full-syncs 3").
 # Servers run on loopback in a temporary directory and are killed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +37,7 @@ bench=$(command -v redis-benchmark)
 load_n=${LOAD_N:-1000000}
 only=${ONLY:-all}
 target_dir=${CARGO_TARGET_DIR:-$root/target}
+read -r -a sync_args <<<"${SYNC_ARGS:-}"
 
 echo "== building redis-migrate (release)"
 cargo build --quiet --release -p migrate-cli --bin redis-migrate
@@ -143,14 +145,14 @@ ckpt_keys() {
   local p
   for p in "$@"; do "$cli" -p "$p" --scan --pattern '__redis-migrate:*'; done | wc -l
 }
-# Keys without a TTL, summed, checkpoint keys left out (exact; keys with a TTL expire
-# while we run).
+# Keys without a TTL, summed, checkpoint keys (no TTL) left out: keys and expires from the
+# same INFO reply, so exact (keys with a TTL expire while we run).
 persistent_sum() {
   local n=0 p k e
   for p in "$@"; do
-    k=$(($("$cli" -p "$p" dbsize) - $(ckpt_keys "$p")))
-    e=$("$cli" -p "$p" info keyspace | tr -d '\r' | sed -n 's/^db0:.*,expires=\([0-9]*\).*/\1/p')
-    n=$((n + k - ${e:-0}))
+    read -r k e < <("$cli" -p "$p" info keyspace | tr -d '\r' |
+      sed -n 's/^db0:keys=\([0-9]*\),expires=\([0-9]*\).*/\1 \2/p')
+    n=$((n + ${k:-0} - ${e:-0} - $(ckpt_keys "$p")))
   done
   echo "$n"
 }
@@ -203,7 +205,7 @@ replicas() {
 stop_replicas() { local p; for p in "${rep_pids[@]}"; do stop "$p"; done; }
 
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $($server --version | cut -d' ' -f1-3)"
-echo "dataset: $dataset ($(stat -c %s "$dataset") bytes)"
+echo "dataset: $dataset ($(stat -c %s "$dataset") bytes); sync arguments: ${sync_args[*]:-none}"
 cluster src
 cluster dst
 echo "source cluster ${src[*]}, target cluster ${dst[*]}"
@@ -225,7 +227,7 @@ if [ "$only" = all ] || [ "$only" = sync ]; then
     flush "${dst[@]}"
     t0=$(now)
     /usr/bin/time -f '%U %S' -o "$tmp/time" timeout 600 "$bin" sync \
-      --from "redis://127.0.0.1:${src[0]}" --to "redis://127.0.0.1:${dst[0]}" --once -q
+      --from "redis://127.0.0.1:${src[0]}" --to "redis://127.0.0.1:${dst[0]}" --once -q "${sync_args[@]}"
     t_ours=$(secs "$t0" "$(now)")
     ours_cpu=$(awk '{printf "%.2f", $1 + $2}' "$tmp/time")
     check redis-migrate "${dst[@]}"
@@ -255,7 +257,7 @@ if [ "$only" = all ] || [ "$only" = lag ]; then
     mkdir -p "$out"
     mport=$(free_port)
     timeout 1800 "$bin" sync --from "redis://127.0.0.1:${src[0]}" --to "redis://127.0.0.1:${dst[0]}" \
-      --metrics-addr "127.0.0.1:$mport" --progress-interval 0.2 2>"$out/progress.log" &
+      --metrics-addr "127.0.0.1:$mport" --progress-interval 0.2 "${sync_args[@]}" 2>"$out/progress.log" &
     sync_pid=$!
     pids+=("$sync_pid")
     deadline=$((SECONDS + 600))

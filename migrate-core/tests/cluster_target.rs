@@ -1,7 +1,8 @@
 //! Migrations into a Redis Cluster target (testkit clusters of 3 masters): a standalone
 //! source copied `once` and kept in sync under a writer using cross-slot commands,
 //! transactions and scripts; an RDB file import; the target resharded and failed over
-//! mid-sync; a source with data in db 1 refused without a db map.
+//! mid-sync; a source with data in db 1 refused without a db map; `--on-conflict skip`
+//! with keys written as commands (replication and scan mode) and RDB type probing.
 
 mod common;
 
@@ -710,4 +711,134 @@ fn valkey_9_cluster_databases() {
         "{e}"
     );
     assert!(e.to_string().contains("dbs 0 to 3"), "{e}");
+}
+
+/// Keys already on the cluster (on two different masters), with values of their own.
+fn conflicting_keys(cluster: &Cluster) -> Vec<(Vec<u8>, String)> {
+    let mut out = Vec::new();
+    for (i, m) in cluster.masters().iter().take(2).enumerate() {
+        let slot = *cluster.slots_of(m)[0].start();
+        let key = key_in_slot(slot, &format!("taken{i}:"));
+        out.push((key, format!("target's own {i}")));
+    }
+    let mut c = cluster.connect();
+    for (k, v) in &out {
+        c.cmd_key(k, [&b"DEL"[..], k]);
+        for n in 0..40 {
+            c.cmd_key(k, [&b"RPUSH"[..], k, format!("{v} {n}").as_bytes()]);
+        }
+    }
+    out
+}
+
+/// The same keys on the source, as lists longer than the lowered big-key threshold:
+/// written as commands, so their existence on the target is asked with `EXISTS`.
+fn conflicting_on_source(source: &Server, keys: &[(Vec<u8>, String)]) {
+    let mut s = source.connect();
+    for (k, _) in keys {
+        for n in 0..40 {
+            s.must([&b"RPUSH"[..], k, format!("source's {n}").as_bytes()]);
+        }
+    }
+}
+
+/// The cluster still holds its own values of `keys`; every other key is the source's.
+fn kept(source: &Server, cluster: &Cluster, keys: &[(Vec<u8>, String)], report: &Report) {
+    let mut c = cluster.connect();
+    for (k, v) in keys {
+        let first = c.cmd_key(k, [&b"LINDEX"[..], k, b"0"]);
+        assert_eq!(first, testkit::Reply::Bulk(format!("{v} 0").into_bytes()));
+        assert_eq!(c.cmd_key(k, [&b"LLEN"[..], k]), testkit::Reply::Int(40));
+    }
+    assert_eq!(
+        report.skipped_conflict,
+        keys.len() as u64,
+        "{}",
+        report.to_json()
+    );
+    let mut expected = Snapshot::take(source, 1);
+    let mut got = cluster.snapshot();
+    for (k, _) in keys {
+        expected.keys.remove(&(0, k.clone()));
+        got.keys.remove(&(0, k.clone()));
+    }
+    expected.assert_same(&got, TTL_TOLERANCE_MS);
+}
+
+/// `--on-conflict skip` into a cluster with keys written as commands (`WriteMode::Auto`:
+/// a Valkey 9.1 source's newer types rewritten for Redis 6.2, and big keys over a lowered
+/// threshold): `EXISTS` goes to each key's master; the keys present are kept and counted,
+/// the others written.
+#[test]
+fn skip_existing_keys_written_as_commands() {
+    use migrate_core::migrate::{Conflict, WriteMode};
+
+    let source = source(Flavor::Valkey9_1);
+    small().fill(&source);
+    let cluster = Cluster::start(Flavor::Redis6_2, 3, 0);
+    let keys = conflicting_keys(&cluster);
+    conflicting_on_source(&source, &keys);
+    let (report, result) = run_once(
+        into_cluster(&source, &cluster)
+            .write_mode(WriteMode::Auto)
+            .big_key_bytes(64)
+            .on_conflict(Conflict::Skip),
+    );
+    result.unwrap_or_else(|e| panic!("{e}: {}", report.to_json()));
+    clean(&report, "skip");
+    assert!(report.keys_rewritten > 0, "{}", report.to_json());
+    kept(&source, &cluster, &keys, &report);
+}
+
+/// The same in scan mode (a source refusing replication): the snapshot's keys and its
+/// big keys (copied in pieces) are checked on their master.
+#[test]
+fn skip_existing_keys_in_scan_mode_into_a_cluster() {
+    use migrate_core::migrate::{Conflict, ScanOptions, SourceMode, WriteMode};
+
+    let source = Server::builder(Flavor::Redis7_0)
+        .config("user", "app on >pw ~* &* +@all -sync -psync")
+        .login("app", "pw")
+        .no_modules()
+        .start();
+    small().fill(&source);
+    let cluster = Cluster::start(Flavor::Redis7_0, 3, 0);
+    let keys = conflicting_keys(&cluster);
+    conflicting_on_source(&source, &keys);
+    let (report, result) = run_once(
+        into_cluster(&source, &cluster)
+            .source_mode(SourceMode::Auto)
+            .scan_options(ScanOptions::default().count(100))
+            .write_mode(WriteMode::Auto)
+            .big_key_bytes(64)
+            .on_conflict(Conflict::Skip),
+    );
+    result.unwrap_or_else(|e| panic!("{e}: {}", report.to_json()));
+    clean(&report, "skip, scan");
+    assert_eq!(report.source_mode, "scan");
+    kept(&source, &cluster, &keys, &report);
+}
+
+/// `probe_restore(true)` into a cluster: the scratch `RESTORE` goes to the probe key's
+/// master, the report names each type byte tried, and the copy is complete.
+#[test]
+fn probe_restore_into_a_cluster() {
+    let source = source(Flavor::Valkey9_1);
+    small().fill(&source);
+    let cluster = Cluster::start(Flavor::Redis6_2, 3, 0);
+    let (report, result) = run_once(into_cluster(&source, &cluster).probe_restore(true));
+    result.unwrap_or_else(|e| panic!("{e}: {}", report.to_json()));
+    clean(&report, "probe");
+    assert!(!report.restore_probe.is_empty(), "{}", report.to_json());
+    // Valkey 9.1's payloads carry an RDB version Redis 6.2 refuses.
+    assert!(
+        report.restore_probe.values().any(|ok| !ok),
+        "{:?}",
+        report.restore_probe
+    );
+    same(&source, &cluster);
+    assert!(
+        !reserved_keys(&cluster).contains(&b"__redis-migrate:probe".to_vec()),
+        "the probe key is removed"
+    );
 }

@@ -188,6 +188,7 @@ mod run;
 pub mod scan;
 mod search;
 mod shards;
+mod side;
 mod sweep;
 
 #[cfg(feature = "fuzzing")]

@@ -139,10 +139,17 @@ async fn run_inner(
     } else {
         s.conflict
     };
+    // Search indexes go to every master of a cluster.
+    let masters: Vec<TargetConfig> = cluster
+        .iter()
+        .flat_map(|c| c.topology.masters())
+        .map(|m| super::cluster_sink::node_config(&job.target, m))
+        .collect();
     let pre = preflight::run(
         &job.source,
         &mut target,
         &url,
+        &masters,
         conflict,
         s.on_error,
         s.connect_timeout,

@@ -749,10 +749,17 @@ pub(crate) async fn run(
     } else {
         s.conflict
     };
+    // Search indexes go to every master of a cluster.
+    let masters: Vec<TargetConfig> = cluster_target
+        .iter()
+        .flat_map(|c| c.topology.masters())
+        .map(|m| super::cluster_sink::node_config(&job.target, m))
+        .collect();
     let pre = preflight::run(
         &job.source,
         &mut target,
         &url,
+        &masters,
         conflict,
         s.on_error,
         s.connect_timeout,

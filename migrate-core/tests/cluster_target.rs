@@ -2,7 +2,8 @@
 //! source copied `once` and kept in sync under a writer using cross-slot commands,
 //! transactions and scripts; an RDB file import; the target resharded and failed over
 //! mid-sync; a source with data in db 1 refused without a db map; `--on-conflict skip`
-//! with keys written as commands (replication and scan mode) and RDB type probing.
+//! with keys written as commands (replication and scan mode), RDB type probing, and search
+//! indexes on a two-master Redis 7.4 cluster with its modules.
 
 mod common;
 
@@ -841,4 +842,165 @@ fn probe_restore_into_a_cluster() {
         !reserved_keys(&cluster).contains(&b"__redis-migrate:probe".to_vec()),
         "the probe key is removed"
     );
+}
+
+/// A Redis Cluster of two Redis 7.4 masters with their modules (testkit's clusters start
+/// 7.4 without them), slots split in halves.
+fn module_cluster() -> Vec<Server> {
+    let buses = [testkit::free_port(), testkit::free_port()];
+    let nodes: Vec<Server> = buses
+        .iter()
+        .map(|bus| {
+            Server::builder(Flavor::Redis7_4)
+                .config("cluster-enabled", "yes")
+                .config("cluster-config-file", "nodes.conf")
+                .config("cluster-port", bus.to_string())
+                .start()
+        })
+        .collect();
+    nodes[0]
+        .connect()
+        .ok(["CLUSTER", "ADDSLOTSRANGE", "0", "8191"]);
+    nodes[1]
+        .connect()
+        .ok(["CLUSTER", "ADDSLOTSRANGE", "8192", "16383"]);
+    let bus = buses[1].to_string();
+    nodes[0].connect().ok([
+        "CLUSTER",
+        "MEET",
+        "127.0.0.1",
+        &nodes[1].port().to_string(),
+        &bus,
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for n in &nodes {
+        let mut c = n.connect();
+        loop {
+            let info = c.must(["CLUSTER", "INFO"]).text();
+            if info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:2") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "cluster not ok: {info}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    nodes
+}
+
+/// Search indexes into a cluster: `FT.CREATE` is sent to every master. Redis Stack 7.4's
+/// RediSearch has no cluster coordinator and routes the index name by its slot (`MOVED`
+/// from the other masters): the index is created on that slot's master, indexes that
+/// master's keys, and the report says the other masters' keys are not indexed. An index
+/// already on a master is refused under `Refuse`, naming that master.
+#[test]
+fn search_indexes_on_every_master() {
+    let source = Server::builder(Flavor::Redis7_4)
+        .config("repl-diskless-sync-delay", "0")
+        .start();
+    let mut s = source.connect();
+    s.ok([
+        "FT.CREATE",
+        "books",
+        "ON",
+        "HASH",
+        "PREFIX",
+        "1",
+        "book:",
+        "SCHEMA",
+        "title",
+        "TEXT",
+        "year",
+        "NUMERIC",
+    ]);
+    for i in 0..40 {
+        s.int([
+            "HSET",
+            &format!("book:{i}"),
+            "title",
+            &format!("story {i}"),
+            "year",
+            &(1990 + i).to_string(),
+        ]);
+    }
+    let nodes = module_cluster();
+    let owner = usize::from(key_in_slot_owner(b"books"));
+    let run = |node: usize, conflict| {
+        let config = replication_client::Config::new(&source.url()).unwrap();
+        run_once(
+            Migration::builder()
+                .source(Source::Live(config))
+                .target(TargetConfig::parse(&nodes[node].url()).unwrap())
+                .on_conflict(conflict),
+        )
+    };
+    let (report, result) = run(0, migrate_core::migrate::Conflict::Refuse);
+    result.unwrap_or_else(|e| panic!("{e}: {}", report.to_json()));
+    clean(&report, "search");
+    assert_eq!(report.search_indexes_created, ["books"]);
+    let problems = report.search_index_problems.join("\n");
+    assert!(
+        report.search_index_problems.len() == 1
+            && problems.contains("no cluster coordinator")
+            && problems.contains(&nodes[owner].addr())
+            && problems.contains("1 other master"),
+        "{problems}"
+    );
+    let mut total = 0;
+    for (i, n) in nodes.iter().enumerate() {
+        let mut c = n.connect();
+        let own = match c.must(["KEYS", "book:*"]) {
+            testkit::Reply::Array(keys) => keys.len() as i64,
+            other => panic!("{other:?}"),
+        };
+        assert!(own > 0, "{}: no keys", n.addr());
+        total += own;
+        let list = format!("{:?}", c.must(["FT._LIST"]));
+        // `books`, a status reply (or a bulk string: its bytes in the Debug output).
+        let has = list.contains("\"books\"") || list.contains("[98, 111, 111, 107, 115]");
+        assert_eq!(has, i == owner, "{list}");
+        if i != owner {
+            continue;
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let hits = match c.must(["FT.SEARCH", "books", "@year:[0 3000]", "LIMIT", "0", "0"]) {
+                testkit::Reply::Array(items) => items[0].clone(),
+                other => panic!("{other:?}"),
+            };
+            if hits == testkit::Reply::Int(own) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{}: {hits:?} of {own}", n.addr());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    assert_eq!(total, 40);
+    // Again under Replace (through the other node): dropped and created again.
+    let (report, result) = run(1, migrate_core::migrate::Conflict::Replace);
+    result.unwrap_or_else(|e| panic!("{e}: {}", report.to_json()));
+    assert_eq!(report.search_indexes_created, ["books"]);
+    // Under Refuse with the keys gone (`FLUSHALL` would drop the index too): the index
+    // on its master is named.
+    for n in &nodes {
+        let mut c = n.connect();
+        if let testkit::Reply::Array(keys) = c.must(["KEYS", "*"]) {
+            for k in keys {
+                if let testkit::Reply::Bulk(k) = k {
+                    c.int([&b"DEL"[..], &k]);
+                }
+            }
+        }
+    }
+    let (_, result) = run(1, migrate_core::migrate::Conflict::Refuse);
+    let e = result.unwrap_err();
+    assert!(
+        matches!(e, MigrationError::TargetHasDefinitions { .. })
+            && e.to_string().contains(&nodes[owner].addr()),
+        "{e}"
+    );
+}
+
+/// Which of [`module_cluster`]'s two masters owns `key`'s slot.
+fn key_in_slot_owner(key: &[u8]) -> u8 {
+    u8::from(testkit::cluster::key_slot(key) >= 8192)
 }

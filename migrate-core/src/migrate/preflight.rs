@@ -1,7 +1,11 @@
 //! Before anything is written: the target's modules and function libraries, the source's
 //! modules (live sources), and the RediSearch indexes recreated on the target: on every
-//! master of a cluster target (RediSearch without a coordinator indexes each shard's own
-//! keys), where the "already exists" checks are made too ([`index_steps`]).
+//! master of a cluster target, where the "already exists" checks are made too
+//! ([`index_steps`]). With a coordinator the first `FT.CREATE` creates it on every shard
+//! (the others answer that it exists); RediSearch without one (Redis Stack 7.4's module)
+//! routes the index name by its slot, answering `MOVED` on the other masters: the index
+//! then lives on that slot's master only and indexes its keys only, which the report's
+//! search problems say.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -337,6 +341,10 @@ async fn recreate_indexes(
             }
         };
         let mut created_everywhere = true;
+        // Cluster masters that answered `MOVED` (RediSearch without a coordinator routes
+        // the index name by its slot), the node that created it first.
+        let mut elsewhere = 0usize;
+        let mut first: Option<String> = None;
         for (node, (url, target)) in targets.iter_mut().enumerate() {
             // On a cluster, each problem names its master.
             let on = if several {
@@ -359,6 +367,20 @@ async fn recreate_indexes(
                 IndexStep::Create => {}
             }
             let reply = target.call(&plan.create).await.map_err(|e| terr(url, e))?;
+            let error = crate::ServerError::from_frame(&reply);
+            if several && error.as_ref().is_some_and(|e| e.redirect().is_some()) {
+                elsewhere += 1;
+                continue;
+            }
+            let exists = error.as_ref().is_some_and(|e| {
+                e.to_string()
+                    .to_ascii_lowercase()
+                    .contains("already exists")
+            });
+            if exists && first.is_some() {
+                // A coordinator created it on every shard with the first `FT.CREATE`.
+                continue;
+            }
             if reply.is_error() {
                 problem(
                     report,
@@ -398,6 +420,20 @@ async fn recreate_indexes(
                     ),
                 );
             }
+            first.get_or_insert_with(|| url.clone());
+        }
+        match (&first, elsewhere) {
+            (Some(owner), n) if n > 0 => problem(
+                report,
+                format!(
+                    "the target's RediSearch has no cluster coordinator: the index lives on the master of its name's slot ({owner}) and indexes that master's keys only; the keys of the {n} other master(s) are not indexed"
+                ),
+            ),
+            (None, n) if n > 0 => {
+                problem(report, "FT.CREATE redirected by every master: not created".into());
+                created_everywhere = false;
+            }
+            _ => {}
         }
         if created_everywhere {
             tracing::info!(target: "migrate", "search index {shown} recreated on the target");

@@ -2,7 +2,8 @@
 //! source copied `once` and kept in sync under a writer using cross-slot commands,
 //! transactions and scripts; an RDB file import; the target resharded and failed over
 //! mid-sync; a source with data in db 1 refused without a db map; `--on-conflict skip`
-//! with keys written as commands (replication and scan mode), RDB type probing, and search
+//! with keys written as commands (replication and scan mode, db 1 of a Valkey 9 cluster),
+//! RDB type probing, and search
 //! indexes on a two-master Redis 7.4 cluster with its modules.
 
 mod common;
@@ -647,23 +648,7 @@ fn scan_mode_into_a_cluster() {
 /// and 3 is copied as it is (full sync and replicated writes, checkpointed); db 5 is refused.
 #[test]
 fn valkey_9_cluster_databases() {
-    let node = Server::builder(Flavor::Valkey9_1)
-        .config("cluster-enabled", "yes")
-        .config("cluster-config-file", "nodes.conf")
-        .config("cluster-port", testkit::free_port().to_string())
-        .config("cluster-databases", "4")
-        .start();
-    let mut n = node.connect();
-    n.ok(["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !n
-        .must(["CLUSTER", "INFO"])
-        .text()
-        .contains("cluster_state:ok")
-    {
-        assert!(Instant::now() < deadline, "cluster not ok");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let node = valkey_cluster_of_one(4);
     let source = source(Flavor::Valkey9_1);
     let mut s = source.connect();
     for db in ["0", "1", "3"] {
@@ -1003,4 +988,57 @@ fn search_indexes_on_every_master() {
 /// Which of [`module_cluster`]'s two masters owns `key`'s slot.
 fn key_in_slot_owner(key: &[u8]) -> u8 {
     u8::from(testkit::cluster::key_slot(key) >= 8192)
+}
+
+/// A Valkey 9.1 cluster of one master serving every slot, with `cluster-databases dbs`.
+fn valkey_cluster_of_one(dbs: u32) -> Server {
+    let node = Server::builder(Flavor::Valkey9_1)
+        .config("cluster-enabled", "yes")
+        .config("cluster-config-file", "nodes.conf")
+        .config("cluster-port", testkit::free_port().to_string())
+        .config("cluster-databases", dbs.to_string())
+        .start();
+    let mut n = node.connect();
+    n.ok(["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !n
+        .must(["CLUSTER", "INFO"])
+        .text()
+        .contains("cluster_state:ok")
+    {
+        assert!(Instant::now() < deadline, "cluster not ok");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    node
+}
+
+/// `--on-conflict skip` with keys written as commands in db 1 of a Valkey 9 cluster
+/// (`cluster-databases`): asked with a one-key script that selects the key's db.
+#[test]
+fn skip_in_another_db_of_a_valkey_9_cluster() {
+    use migrate_core::migrate::{Conflict, WriteMode};
+
+    let node = valkey_cluster_of_one(2);
+    let source = source(Flavor::Valkey9_1);
+    let mut s = source.connect();
+    s.ok(["SELECT", "1"]);
+    for k in ["kept", "copied"] {
+        s.int(["RPUSH", k, "from", "the", "source"]);
+    }
+    let mut n = node.connect();
+    n.ok(["SELECT", "1"]);
+    n.ok(["SET", "kept", "target's own"]);
+    let config = replication_client::Config::new(&source.url()).unwrap();
+    let (report, result) = run_once(
+        Migration::builder()
+            .source(Source::Live(config))
+            .target(TargetConfig::parse(&node.url()).unwrap())
+            .write_mode(WriteMode::Rewrite)
+            .on_conflict(Conflict::Skip),
+    );
+    result.unwrap_or_else(|e| panic!("{e}: {}", report.to_json()));
+    clean(&report, "skip in db 1");
+    assert_eq!(report.skipped_conflict, 1, "{}", report.to_json());
+    assert_eq!(n.bulk(["GET", "kept"]), Some(b"target's own".to_vec()));
+    assert_eq!(n.int(["LLEN", "copied"]), 3);
 }

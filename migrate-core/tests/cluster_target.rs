@@ -3,8 +3,7 @@
 //! transactions and scripts; an RDB file import; the target resharded and failed over
 //! mid-sync; a source with data in db 1 refused without a db map; `--on-conflict skip`
 //! with keys written as commands (replication and scan mode, db 1 of a Valkey 9 cluster),
-//! RDB type probing, and search
-//! indexes on a two-master Redis 7.4 cluster with its modules.
+//! RDB type probing, and search indexes on a two-master Redis 7.4 cluster with its modules.
 
 mod common;
 

@@ -1,7 +1,9 @@
 //! Migrations into a Redis Cluster target (testkit clusters of 3 masters): a standalone
 //! source copied `once` and kept in sync under a writer using cross-slot commands,
 //! transactions and scripts; an RDB file import; the target resharded and failed over
-//! mid-sync; a source with data in db 1 refused without a db map.
+//! mid-sync; a source with data in db 1 refused without a db map; `--on-conflict skip`
+//! with keys written as commands (replication and scan mode, db 1 of a Valkey 9 cluster),
+//! RDB type probing, and search indexes on a two-master Redis 7.4 cluster with its modules.
 
 mod common;
 
@@ -645,23 +647,7 @@ fn scan_mode_into_a_cluster() {
 /// and 3 is copied as it is (full sync and replicated writes, checkpointed); db 5 is refused.
 #[test]
 fn valkey_9_cluster_databases() {
-    let node = Server::builder(Flavor::Valkey9_1)
-        .config("cluster-enabled", "yes")
-        .config("cluster-config-file", "nodes.conf")
-        .config("cluster-port", testkit::free_port().to_string())
-        .config("cluster-databases", "4")
-        .start();
-    let mut n = node.connect();
-    n.ok(["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !n
-        .must(["CLUSTER", "INFO"])
-        .text()
-        .contains("cluster_state:ok")
-    {
-        assert!(Instant::now() < deadline, "cluster not ok");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let node = valkey_cluster_of_one(4);
     let source = source(Flavor::Valkey9_1);
     let mut s = source.connect();
     for db in ["0", "1", "3"] {
@@ -710,4 +696,348 @@ fn valkey_9_cluster_databases() {
         "{e}"
     );
     assert!(e.to_string().contains("dbs 0 to 3"), "{e}");
+}
+
+/// Keys already on the cluster (on two different masters), with values of their own.
+fn conflicting_keys(cluster: &Cluster) -> Vec<(Vec<u8>, String)> {
+    let mut out = Vec::new();
+    for (i, m) in cluster.masters().iter().take(2).enumerate() {
+        let slot = *cluster.slots_of(m)[0].start();
+        let key = key_in_slot(slot, &format!("taken{i}:"));
+        out.push((key, format!("target's own {i}")));
+    }
+    let mut c = cluster.connect();
+    for (k, v) in &out {
+        c.cmd_key(k, [&b"DEL"[..], k]);
+        for n in 0..40 {
+            c.cmd_key(k, [&b"RPUSH"[..], k, format!("{v} {n}").as_bytes()]);
+        }
+    }
+    out
+}
+
+/// The same keys on the source, as lists longer than the lowered big-key threshold:
+/// written as commands, so their existence on the target is asked with `EXISTS`.
+fn conflicting_on_source(source: &Server, keys: &[(Vec<u8>, String)]) {
+    let mut s = source.connect();
+    for (k, _) in keys {
+        for n in 0..40 {
+            s.must([&b"RPUSH"[..], k, format!("source's {n}").as_bytes()]);
+        }
+    }
+}
+
+/// The cluster still holds its own values of `keys`; every other key is the source's.
+fn kept(source: &Server, cluster: &Cluster, keys: &[(Vec<u8>, String)], report: &Report) {
+    let mut c = cluster.connect();
+    for (k, v) in keys {
+        let first = c.cmd_key(k, [&b"LINDEX"[..], k, b"0"]);
+        assert_eq!(first, testkit::Reply::Bulk(format!("{v} 0").into_bytes()));
+        assert_eq!(c.cmd_key(k, [&b"LLEN"[..], k]), testkit::Reply::Int(40));
+    }
+    assert_eq!(
+        report.skipped_conflict,
+        keys.len() as u64,
+        "{}",
+        report.to_json()
+    );
+    let mut expected = Snapshot::take(source, 1);
+    let mut got = cluster.snapshot();
+    for (k, _) in keys {
+        expected.keys.remove(&(0, k.clone()));
+        got.keys.remove(&(0, k.clone()));
+    }
+    expected.assert_same(&got, TTL_TOLERANCE_MS);
+}
+
+/// `--on-conflict skip` into a cluster with keys written as commands (`WriteMode::Auto`:
+/// a Valkey 9.1 source's newer types rewritten for Redis 6.2, and big keys over a lowered
+/// threshold): `EXISTS` goes to each key's master; the keys present are kept and counted,
+/// the others written.
+#[test]
+fn skip_existing_keys_written_as_commands() {
+    use migrate_core::migrate::{Conflict, WriteMode};
+
+    let source = source(Flavor::Valkey9_1);
+    small().fill(&source);
+    let cluster = Cluster::start(Flavor::Redis6_2, 3, 0);
+    let keys = conflicting_keys(&cluster);
+    conflicting_on_source(&source, &keys);
+    let (report, result) = run_once(
+        into_cluster(&source, &cluster)
+            .write_mode(WriteMode::Auto)
+            .big_key_bytes(64)
+            .on_conflict(Conflict::Skip),
+    );
+    result.unwrap_or_else(|e| panic!("{e}: {}", report.to_json()));
+    clean(&report, "skip");
+    assert!(report.keys_rewritten > 0, "{}", report.to_json());
+    kept(&source, &cluster, &keys, &report);
+}
+
+/// The same in scan mode (a source refusing replication): the snapshot's keys and its
+/// big keys (copied in pieces) are checked on their master.
+#[test]
+fn skip_existing_keys_in_scan_mode_into_a_cluster() {
+    use migrate_core::migrate::{Conflict, ScanOptions, SourceMode, WriteMode};
+
+    let source = Server::builder(Flavor::Redis7_0)
+        .config("user", "app on >pw ~* &* +@all -sync -psync")
+        .login("app", "pw")
+        .no_modules()
+        .start();
+    small().fill(&source);
+    let cluster = Cluster::start(Flavor::Redis7_0, 3, 0);
+    let keys = conflicting_keys(&cluster);
+    conflicting_on_source(&source, &keys);
+    let (report, result) = run_once(
+        into_cluster(&source, &cluster)
+            .source_mode(SourceMode::Auto)
+            .scan_options(ScanOptions::default().count(100))
+            .write_mode(WriteMode::Auto)
+            .big_key_bytes(64)
+            .on_conflict(Conflict::Skip),
+    );
+    result.unwrap_or_else(|e| panic!("{e}: {}", report.to_json()));
+    clean(&report, "skip, scan");
+    assert_eq!(report.source_mode, "scan");
+    kept(&source, &cluster, &keys, &report);
+}
+
+/// `probe_restore(true)` into a cluster: the scratch `RESTORE` goes to the probe key's
+/// master, the report names each type byte tried, and the copy is complete.
+#[test]
+fn probe_restore_into_a_cluster() {
+    let source = source(Flavor::Valkey9_1);
+    small().fill(&source);
+    let cluster = Cluster::start(Flavor::Redis6_2, 3, 0);
+    let (report, result) = run_once(into_cluster(&source, &cluster).probe_restore(true));
+    result.unwrap_or_else(|e| panic!("{e}: {}", report.to_json()));
+    clean(&report, "probe");
+    assert!(!report.restore_probe.is_empty(), "{}", report.to_json());
+    // Valkey 9.1's payloads carry an RDB version Redis 6.2 refuses.
+    assert!(
+        report.restore_probe.values().any(|ok| !ok),
+        "{:?}",
+        report.restore_probe
+    );
+    same(&source, &cluster);
+    assert!(
+        !reserved_keys(&cluster).contains(&b"__redis-migrate:probe".to_vec()),
+        "the probe key is removed"
+    );
+}
+
+/// A Redis Cluster of two Redis 7.4 masters with their modules (testkit's clusters start
+/// 7.4 without them), slots split in halves.
+fn module_cluster() -> Vec<Server> {
+    let buses = [testkit::free_port(), testkit::free_port()];
+    let nodes: Vec<Server> = buses
+        .iter()
+        .map(|bus| {
+            Server::builder(Flavor::Redis7_4)
+                .config("cluster-enabled", "yes")
+                .config("cluster-config-file", "nodes.conf")
+                .config("cluster-port", bus.to_string())
+                .start()
+        })
+        .collect();
+    nodes[0]
+        .connect()
+        .ok(["CLUSTER", "ADDSLOTSRANGE", "0", "8191"]);
+    nodes[1]
+        .connect()
+        .ok(["CLUSTER", "ADDSLOTSRANGE", "8192", "16383"]);
+    let bus = buses[1].to_string();
+    nodes[0].connect().ok([
+        "CLUSTER",
+        "MEET",
+        "127.0.0.1",
+        &nodes[1].port().to_string(),
+        &bus,
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for n in &nodes {
+        let mut c = n.connect();
+        loop {
+            let info = c.must(["CLUSTER", "INFO"]).text();
+            if info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:2") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "cluster not ok: {info}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    nodes
+}
+
+/// Search indexes into a cluster: `FT.CREATE` is sent to every master. Redis Stack 7.4's
+/// RediSearch has no cluster coordinator and routes the index name by its slot (`MOVED`
+/// from the other masters): the index is created on that slot's master, indexes that
+/// master's keys, and the report says the other masters' keys are not indexed. An index
+/// already on a master is refused under `Refuse`, naming that master.
+#[test]
+fn search_indexes_on_every_master() {
+    let source = Server::builder(Flavor::Redis7_4)
+        .config("repl-diskless-sync-delay", "0")
+        .start();
+    let mut s = source.connect();
+    s.ok([
+        "FT.CREATE",
+        "books",
+        "ON",
+        "HASH",
+        "PREFIX",
+        "1",
+        "book:",
+        "SCHEMA",
+        "title",
+        "TEXT",
+        "year",
+        "NUMERIC",
+    ]);
+    for i in 0..40 {
+        s.int([
+            "HSET",
+            &format!("book:{i}"),
+            "title",
+            &format!("story {i}"),
+            "year",
+            &(1990 + i).to_string(),
+        ]);
+    }
+    let nodes = module_cluster();
+    let owner = usize::from(key_in_slot_owner(b"books"));
+    let run = |node: usize, conflict| {
+        let config = replication_client::Config::new(&source.url()).unwrap();
+        run_once(
+            Migration::builder()
+                .source(Source::Live(config))
+                .target(TargetConfig::parse(&nodes[node].url()).unwrap())
+                .on_conflict(conflict),
+        )
+    };
+    let (report, result) = run(0, migrate_core::migrate::Conflict::Refuse);
+    result.unwrap_or_else(|e| panic!("{e}: {}", report.to_json()));
+    clean(&report, "search");
+    assert_eq!(report.search_indexes_created, ["books"]);
+    let problems = report.search_index_problems.join("\n");
+    assert!(
+        report.search_index_problems.len() == 1
+            && problems.contains("no cluster coordinator")
+            && problems.contains(&nodes[owner].addr())
+            && problems.contains("1 other master"),
+        "{problems}"
+    );
+    let mut total = 0;
+    for (i, n) in nodes.iter().enumerate() {
+        let mut c = n.connect();
+        let own = match c.must(["KEYS", "book:*"]) {
+            testkit::Reply::Array(keys) => keys.len() as i64,
+            other => panic!("{other:?}"),
+        };
+        assert!(own > 0, "{}: no keys", n.addr());
+        total += own;
+        let list = format!("{:?}", c.must(["FT._LIST"]));
+        // `books`, a status reply (or a bulk string: its bytes in the Debug output).
+        let has = list.contains("\"books\"") || list.contains("[98, 111, 111, 107, 115]");
+        assert_eq!(has, i == owner, "{list}");
+        if i != owner {
+            continue;
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let hits = match c.must(["FT.SEARCH", "books", "@year:[0 3000]", "LIMIT", "0", "0"]) {
+                testkit::Reply::Array(items) => items[0].clone(),
+                other => panic!("{other:?}"),
+            };
+            if hits == testkit::Reply::Int(own) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{}: {hits:?} of {own}", n.addr());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    assert_eq!(total, 40);
+    // Again under Replace (through the other node): dropped and created again.
+    let (report, result) = run(1, migrate_core::migrate::Conflict::Replace);
+    result.unwrap_or_else(|e| panic!("{e}: {}", report.to_json()));
+    assert_eq!(report.search_indexes_created, ["books"]);
+    // Under Refuse with the keys gone (`FLUSHALL` would drop the index too): the index
+    // on its master is named.
+    for n in &nodes {
+        let mut c = n.connect();
+        if let testkit::Reply::Array(keys) = c.must(["KEYS", "*"]) {
+            for k in keys {
+                if let testkit::Reply::Bulk(k) = k {
+                    c.int([&b"DEL"[..], &k]);
+                }
+            }
+        }
+    }
+    let (_, result) = run(1, migrate_core::migrate::Conflict::Refuse);
+    let e = result.unwrap_err();
+    assert!(
+        matches!(e, MigrationError::TargetHasDefinitions { .. })
+            && e.to_string().contains(&nodes[owner].addr()),
+        "{e}"
+    );
+}
+
+/// Which of [`module_cluster`]'s two masters owns `key`'s slot.
+fn key_in_slot_owner(key: &[u8]) -> u8 {
+    u8::from(testkit::cluster::key_slot(key) >= 8192)
+}
+
+/// A Valkey 9.1 cluster of one master serving every slot, with `cluster-databases dbs`.
+fn valkey_cluster_of_one(dbs: u32) -> Server {
+    let node = Server::builder(Flavor::Valkey9_1)
+        .config("cluster-enabled", "yes")
+        .config("cluster-config-file", "nodes.conf")
+        .config("cluster-port", testkit::free_port().to_string())
+        .config("cluster-databases", dbs.to_string())
+        .start();
+    let mut n = node.connect();
+    n.ok(["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !n
+        .must(["CLUSTER", "INFO"])
+        .text()
+        .contains("cluster_state:ok")
+    {
+        assert!(Instant::now() < deadline, "cluster not ok");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    node
+}
+
+/// `--on-conflict skip` with keys written as commands in db 1 of a Valkey 9 cluster
+/// (`cluster-databases`): asked with a one-key script that selects the key's db.
+#[test]
+fn skip_in_another_db_of_a_valkey_9_cluster() {
+    use migrate_core::migrate::{Conflict, WriteMode};
+
+    let node = valkey_cluster_of_one(2);
+    let source = source(Flavor::Valkey9_1);
+    let mut s = source.connect();
+    s.ok(["SELECT", "1"]);
+    for k in ["kept", "copied"] {
+        s.int(["RPUSH", k, "from", "the", "source"]);
+    }
+    let mut n = node.connect();
+    n.ok(["SELECT", "1"]);
+    n.ok(["SET", "kept", "target's own"]);
+    let config = replication_client::Config::new(&source.url()).unwrap();
+    let (report, result) = run_once(
+        Migration::builder()
+            .source(Source::Live(config))
+            .target(TargetConfig::parse(&node.url()).unwrap())
+            .write_mode(WriteMode::Rewrite)
+            .on_conflict(Conflict::Skip),
+    );
+    result.unwrap_or_else(|e| panic!("{e}: {}", report.to_json()));
+    clean(&report, "skip in db 1");
+    assert_eq!(report.skipped_conflict, 1, "{}", report.to_json());
+    assert_eq!(n.bulk(["GET", "kept"]), Some(b"target's own".to_vec()));
+    assert_eq!(n.int(["LLEN", "copied"]), 3);
 }

@@ -2,8 +2,8 @@
 //! writing by slot to every target master, compared key by key (`Cluster::snapshot`)
 //! across versions (Redis 7.0 → Valkey 9.1 continuous under a cluster writer; Valkey 9.1 →
 //! Redis 6.2 `once`, rewriting what 6.2 cannot load), into a target with a different number
-//! of masters, and a killed migration resumed exactly once from the per-shard, per-slot
-//! checkpoints.
+//! of masters, a killed migration resumed exactly once from the per-shard, per-slot
+//! checkpoints, and `--on-conflict skip` with keys written as commands.
 
 mod common;
 
@@ -220,4 +220,53 @@ fn target_resharded_while_a_source_replica_takes_over() {
     );
     // psync2: the promoted replica continues the stream, no new full sync.
     assert_eq!(report.shards[1].full_syncs, 1, "{}", report.to_json());
+}
+
+/// `--on-conflict skip` between clusters with every key written as commands
+/// (`WriteMode::Rewrite`): each shard asks `EXISTS` on the key's target master; the keys
+/// already on the target keep their values, the others are copied.
+#[test]
+fn skip_between_clusters_with_keys_written_as_commands() {
+    use migrate_core::migrate::{Conflict, WriteMode};
+
+    let source = Cluster::start(Flavor::Redis7_0, 3, 0);
+    fill(&mut source.connect(), 20);
+    let target = Cluster::start(Flavor::Redis7_0, 3, 0);
+    let mut t = target.connect();
+    // One on each target master (slots 4533, 8787 and 14235 of 3 even ranges).
+    let taken = ["str:0", "str:11", "hash:12"];
+    let owners: std::collections::HashSet<String> = taken
+        .iter()
+        .map(|k| {
+            let slot = testkit::cluster::key_slot(k.as_bytes());
+            target.master_for_slot(slot).addr()
+        })
+        .collect();
+    assert_eq!(owners.len(), 3);
+    for k in taken {
+        t.int(["DEL", k]);
+        t.ok(["SET", k, "target's own"]);
+    }
+    let (report, result) = runtime().block_on(async {
+        between(&source, &target)
+            .write_mode(WriteMode::Rewrite)
+            .on_conflict(Conflict::Skip)
+            .once(true)
+            .start()
+            .finish()
+            .await
+    });
+    result.unwrap_or_else(|e| panic!("{e}: {}", report.to_json()));
+    check(&report, 3);
+    assert_eq!(report.skipped_conflict, 3, "{}", report.to_json());
+    for k in taken {
+        assert_eq!(t.bulk(["GET", k]), Some(b"target's own".to_vec()), "{k}");
+    }
+    let mut expected = source.snapshot();
+    let mut got = target.snapshot();
+    for k in taken {
+        expected.keys.remove(&(0, k.as_bytes().to_vec()));
+        got.keys.remove(&(0, k.as_bytes().to_vec()));
+    }
+    expected.assert_same(&got, TTL_TOLERANCE_MS);
 }

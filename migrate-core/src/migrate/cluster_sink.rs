@@ -1700,8 +1700,8 @@ impl Detected {
         forget_all(template, timeout, &self.topology, base, false).await
     }
 
-    /// `--on-conflict skip` needs `RESTORE` here; then the preflight's module and function
-    /// checks on every master (it ran on the URL's node): a master that lacks a module the URL's node has, or (with
+    /// The preflight's module and function checks on every master (it ran on the URL's
+    /// node): a master that lacks a module the URL's node has, or (with
     /// [`Conflict::Refuse`](super::Conflict::Refuse)) holds function libraries, stops the
     /// migration before anything is written.
     pub(crate) async fn check_masters(
@@ -1711,11 +1711,6 @@ impl Detected {
         pre: &super::preflight::Preflight,
         conflict: super::Conflict,
     ) -> Result<(), MigrationError> {
-        if conflict == super::Conflict::Skip && s.write_mode != super::WriteMode::Restore {
-            return Err(MigrationError::Config(
-                "--on-conflict skip on a cluster target needs --write-mode restore (keys written as commands are checked with EXISTS, not routed to cluster slots yet)".into(),
-            ));
-        }
         let timeout = s.connect_timeout;
         for m in self.topology.masters() {
             let cfg = node_config(template, m);

@@ -25,12 +25,12 @@ use rdb_parser::{
 };
 
 use super::apply::{Applier, KeyMark, Method};
-use super::conn::Stream;
+use super::side::{SideConfig, SideConn};
 use super::sweep::KeySet;
 use super::{Conflict, MigrationError, WriteMode};
 use crate::plan::{FunctionPlan, KeyPlanner, PlanOptions, SkipReason, Verdict};
 use crate::rewrite::{Cmd, RewriteOptions};
-use crate::{Filter, ServerVersion, Tag, Target};
+use crate::{Filter, ServerVersion, Tag};
 
 /// The visitor stops the decoder once this many bytes of commands are queued at a key's
 /// end, or ...
@@ -54,8 +54,9 @@ pub(crate) struct FullSyncConfig {
     /// Function libraries already on the target, kept ([`Conflict::Skip`] only).
     pub(crate) existing_functions: Option<Arc<HashSet<Bytes>>>,
     /// Learn which type bytes the target restores by trying the first key of each
-    /// (a scratch `RESTORE` on its own connection) instead of trusting the version tables.
-    pub(crate) probe: Option<(super::TargetConfig, std::time::Duration)>,
+    /// (a scratch `RESTORE` on its own connection, through the scratch key's master on a
+    /// cluster) instead of trusting the version tables.
+    pub(crate) probe: Option<SideConfig>,
 }
 
 /// A command to send, in order: its tag, and the key's mark on a key's last command.
@@ -105,10 +106,11 @@ pub(crate) struct FullSync {
     decoder: RdbDecoder,
     buf: BytesMut,
     k: Keys,
-    /// Second connection for `EXISTS` ([`Conflict::Skip`] with keys written as commands).
-    exists: Option<(Target<Stream>, Option<u32>)>,
+    /// Second connection for `EXISTS` ([`Conflict::Skip`] with keys written as commands;
+    /// routed by key slot on a cluster target).
+    exists: Option<SideConn>,
     /// The probe connection (opened on first use).
-    probe_conn: Option<Target<Stream>>,
+    probe_conn: Option<SideConn>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -119,7 +121,7 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 impl FullSync {
-    pub(crate) fn new(cfg: FullSyncConfig, exists: Option<Target<Stream>>) -> FullSync {
+    pub(crate) fn new(cfg: FullSyncConfig, exists: Option<SideConn>) -> FullSync {
         let opts = PlanOptions::new(cfg.version)
             .mode(cfg.mode)
             .conflict(cfg.conflict)
@@ -148,7 +150,7 @@ impl FullSync {
             },
             decoder: RdbDecoder::new(Options::default().raw_values(true)),
             buf: BytesMut::new(),
-            exists: exists.map(|t| (t, None)),
+            exists,
             probe_conn: None,
             cfg,
         }
@@ -176,8 +178,8 @@ impl FullSync {
     }
 
     /// Gives back the `EXISTS` connection (for the next full sync after an interrupted one).
-    pub(crate) fn into_exists(self) -> Option<Target<Stream>> {
-        self.exists.map(|(t, _)| t)
+    pub(crate) fn into_exists(self) -> Option<SideConn> {
+        self.exists
     }
 
     /// RDB bytes decoded so far.
@@ -253,26 +255,10 @@ impl FullSync {
             return Ok(());
         };
         let key = key.clone();
-        let mut exists = false;
-        if let Some((target, selected)) = &mut self.exists {
-            let url = ap.report.target.clone();
-            let err = |source| MigrationError::Target {
-                url: url.clone(),
-                source: Box::new(source),
-            };
-            if *selected != Some(db) {
-                target
-                    .call(&["SELECT".as_bytes(), db.to_string().as_bytes()])
-                    .await
-                    .map_err(err)?;
-                *selected = Some(db);
-            }
-            let reply = target
-                .call(&[&b"EXISTS"[..], &key[..]])
-                .await
-                .map_err(err)?;
-            exists = reply == resp_codec::Frame::Integer(1);
-        }
+        let exists = match &mut self.exists {
+            Some(side) => side.exists(db, &key, &ap.report.target).await?,
+            None => false,
+        };
         self.k.resolve_exists(exists, ap);
         Ok(())
     }
@@ -284,26 +270,20 @@ impl FullSync {
         type_byte: u8,
         ap: &mut Applier,
     ) -> Result<(), MigrationError> {
-        let (Some(payload), Some((target, timeout))) =
-            (self.k.planner.probe_payload(), self.cfg.probe.as_ref())
+        let (Some(payload), Some(side)) = (self.k.planner.probe_payload(), self.cfg.probe.as_ref())
         else {
             return Ok(());
         };
-        if self.probe_conn.is_none() {
-            self.probe_conn = Some(super::conn::connect(target, *timeout).await?);
-        }
-        let conn = self.probe_conn.as_mut().expect("just connected");
-        let url = ap.report.target.clone();
-        let err = |source| MigrationError::Target {
-            url: url.clone(),
-            source: Box::new(source),
+        let conn = match &mut self.probe_conn {
+            Some(c) => c,
+            None => self.probe_conn.insert(SideConn::connect(side).await?),
         };
+        let url = &ap.report.target;
         let key = [super::checkpoint::RESERVED_PREFIX, b"probe"].concat();
         let reply = conn
-            .call(&[&b"RESTORE"[..], &key, b"0", &payload, b"REPLACE"])
-            .await
-            .map_err(err)?;
-        conn.call(&[&b"DEL"[..], &key]).await.map_err(err)?;
+            .call(&[&b"RESTORE"[..], &key, b"0", &payload, b"REPLACE"], url)
+            .await?;
+        conn.call(&[&b"DEL"[..], &key], url).await?;
         let accepted = !reply.is_error();
         if accepted {
             tracing::info!(target: "migrate", "the target restores RDB type {type_byte}");

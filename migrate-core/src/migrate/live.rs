@@ -34,7 +34,7 @@ pub(crate) struct Live {
     pub(crate) source_bytes: Option<Arc<super::limit::Bucket>>,
     pub(crate) origin: String,
     pub(crate) fs_config: FullSyncConfig,
-    pub(crate) exists: Option<crate::Target<conn::Stream>>,
+    pub(crate) exists: Option<super::side::SideConn>,
     pub(crate) once: bool,
     pub(crate) idle_check: Duration,
     pub(crate) version: crate::ServerVersion,

@@ -161,9 +161,15 @@
 //!   dbs needs a db map to 0 or an exclusion, else [`MigrationError::ClusterDbs`] names
 //!   them before anything is written. The not-empty check, the preflight's module and
 //!   library checks and the healing sweep ask every master.
-//! - Not yet: [`Conflict::Skip`] with keys written as commands (use
-//!   [`WriteMode::Restore`]), RDB type probing (`probe_restore`), RediSearch indexes on
-//!   masters other than the URL's node.
+//! - [`Conflict::Skip`] with keys written as commands asks `EXISTS` on the key's master
+//!   (in scan mode too), and RDB type probing (`probe_restore`) sends its scratch
+//!   `RESTORE` to the probe key's master, both through a [`ClusterClient`](crate::cluster::ClusterClient)
+//!   (`MOVED`/`ASK` followed, `TRYAGAIN`/`CLUSTERDOWN` retried, then
+//!   [`MigrationError::ClusterUnavailable`]).
+//! - RediSearch indexes: `FT.CREATE` and the "already exists" checks on every master.
+//!   Without the RediSearch coordinator (Redis Stack 7.4) the index name is routed by its
+//!   slot: the index lives on that slot's master and indexes its keys only, named in
+//!   [`Report::search_index_problems`].
 //!
 //! # Logging
 //! Through `tracing` (target `migrate`): connections, phases, link failures, each failed
@@ -188,6 +194,7 @@ mod run;
 pub mod scan;
 mod search;
 mod shards;
+mod side;
 mod sweep;
 
 #[cfg(feature = "fuzzing")]

@@ -1,5 +1,11 @@
 //! Before anything is written: the target's modules and function libraries, the source's
-//! modules (live sources), and the RediSearch indexes recreated on the target.
+//! modules (live sources), and the RediSearch indexes recreated on the target: on every
+//! master of a cluster target, where the "already exists" checks are made too
+//! ([`index_steps`]). With a coordinator the first `FT.CREATE` creates it on every shard
+//! (the others answer that it exists); RediSearch without one (Redis Stack 7.4's module)
+//! routes the index name by its slot, answering `MOVED` on the other masters: the index
+//! then lives on that slot's master only and indexes its keys only, which the report's
+//! search problems say.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -24,10 +30,14 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// `masters`: every master of a cluster target (empty for a standalone one), where the
+/// search indexes are created.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run(
     source: &Source,
     target: &mut Target<Stream>,
     url: &str,
+    masters: &[TargetConfig],
     conflict: Conflict,
     on_error: ErrorPolicy,
     timeout: Duration,
@@ -71,6 +81,8 @@ pub(crate) async fn run(
                     &mut src,
                     target,
                     url,
+                    masters,
+                    timeout,
                     &target_modules,
                     conflict,
                     on_error,
@@ -98,10 +110,13 @@ pub(crate) async fn run(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn live_source(
     src: &mut Target<Stream>,
     target: &mut Target<Stream>,
     url: &str,
+    masters: &[TargetConfig],
+    timeout: Duration,
     target_modules: &Option<Vec<String>>,
     conflict: Conflict,
     on_error: ErrorPolicy,
@@ -129,7 +144,17 @@ async fn live_source(
         report.modules_missing = missing;
     }
     if crate::module_loaded(&source_modules, "search") && crate::module_loaded(loaded, "search") {
-        recreate_indexes(src, target, url, conflict, report).await?;
+        // A cluster: on every master (the URL's node may be a replica).
+        let mut owned = Vec::with_capacity(masters.len());
+        for m in masters {
+            owned.push((m.url.to_string(), conn::connect(m, timeout).await?));
+        }
+        let mut targets: Vec<(String, &mut Target<Stream>)> = if owned.is_empty() {
+            vec![(url.to_string(), target)]
+        } else {
+            owned.iter_mut().map(|(u, t)| (u.clone(), t)).collect()
+        };
+        recreate_indexes(src, &mut targets, conflict, report).await?;
     }
     Ok(())
 }
@@ -204,16 +229,62 @@ fn names(reply: &Frame) -> Vec<Bytes> {
         .collect()
 }
 
-/// `FT._LIST` + `FT.INFO` + `FT.SYNDUMP` on the source, `FT.CREATE` + `FT.SYNUPDATE` on the
-/// target, then the target's `FT.INFO` compared with the source's.
+/// What becomes of one source index on one target node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IndexStep {
+    /// `FT.CREATE`.
+    Create,
+    /// The node has one of that name: `FT.DROPINDEX`, then `FT.CREATE`.
+    Replace,
+    /// The node has one of that name: kept ([`Conflict::Skip`]).
+    Keep,
+}
+
+/// Per target node (the order of `existing`, each node's `FT._LIST`), per source index
+/// (the order of `indexes`): its step. Under [`Conflict::Refuse`], the indexes some node
+/// has already, each with the first such node's position, instead.
+pub(crate) fn index_steps(
+    indexes: &[Bytes],
+    existing: &[HashSet<Bytes>],
+    conflict: Conflict,
+) -> Result<Vec<Vec<IndexStep>>, Vec<(usize, Bytes)>> {
+    let clash: Vec<(usize, Bytes)> = indexes
+        .iter()
+        .filter_map(|i| {
+            existing
+                .iter()
+                .position(|e| e.contains(i))
+                .map(|n| (n, i.clone()))
+        })
+        .collect();
+    if conflict == Conflict::Refuse && !clash.is_empty() {
+        return Err(clash);
+    }
+    Ok(existing
+        .iter()
+        .map(|e| {
+            indexes
+                .iter()
+                .map(|i| match (e.contains(i), conflict) {
+                    (false, _) => IndexStep::Create,
+                    (true, Conflict::Skip) => IndexStep::Keep,
+                    (true, _) => IndexStep::Replace,
+                })
+                .collect()
+        })
+        .collect())
+}
+
+/// `FT._LIST` + `FT.INFO` + `FT.SYNDUMP` on the source, then on each target node (every
+/// master of a cluster) `FT.CREATE` + `FT.SYNUPDATE` and its `FT.INFO` compared with the
+/// source's. `targets`: each node's URL (redacted) and connection.
 async fn recreate_indexes(
     src: &mut Target<Stream>,
-    target: &mut Target<Stream>,
-    url: &str,
+    targets: &mut [(String, &mut Target<Stream>)],
     conflict: Conflict,
     report: &mut Report,
 ) -> Result<(), MigrationError> {
-    let terr = |source| MigrationError::Target {
+    let terr = |url: &str, source| MigrationError::Target {
         url: url.to_string(),
         source: Box::new(source),
     };
@@ -224,28 +295,29 @@ async fn recreate_indexes(
     if indexes.is_empty() {
         return Ok(());
     }
-    let existing: HashSet<Bytes> = names(&target.call(&["FT._LIST"]).await.map_err(terr)?)
-        .into_iter()
-        .collect();
-    let clash: Vec<String> = indexes
-        .iter()
-        .filter(|i| existing.contains(*i))
-        .map(|i| text(i))
-        .collect();
-    if conflict == Conflict::Refuse && !clash.is_empty() {
-        return Err(MigrationError::TargetHasDefinitions {
-            url: url.to_string(),
-            what: "search indexes",
-            names: clash,
-        });
+    let mut existing = Vec::with_capacity(targets.len());
+    for (url, t) in targets.iter_mut() {
+        let list = t.call(&["FT._LIST"]).await.map_err(|e| terr(url, e))?;
+        existing.push(names(&list).into_iter().collect::<HashSet<Bytes>>());
     }
-    for name in indexes {
-        let shown = text(&name);
+    let steps = match index_steps(&indexes, &existing, conflict) {
+        Ok(s) => s,
+        Err(clash) => {
+            return Err(MigrationError::TargetHasDefinitions {
+                url: targets[clash[0].0].0.clone(),
+                what: "search indexes",
+                names: clash.iter().map(|(_, i)| text(i)).collect(),
+            })
+        }
+    };
+    let several = targets.len() > 1;
+    for (n, name) in indexes.iter().enumerate() {
+        let shown = text(name);
         let problem = |report: &mut Report, why: String| {
             tracing::warn!(target: "migrate", "search index {shown}: {why}");
             report.search_index_problems.push(format!("{shown}: {why}"));
         };
-        let info = match src.call(&[&b"FT.INFO"[..], &name]).await {
+        let info = match src.call(&[&b"FT.INFO"[..], name]).await {
             Ok(f) if !f.is_error() => f,
             Ok(f) => {
                 problem(report, format!("FT.INFO on the source failed: {f:?}"));
@@ -257,7 +329,7 @@ async fn recreate_indexes(
             }
         };
         let syndump = src
-            .call(&[&b"FT.SYNDUMP"[..], &name])
+            .call(&[&b"FT.SYNDUMP"[..], name])
             .await
             .ok()
             .filter(|f| !f.is_error());
@@ -268,51 +340,105 @@ async fn recreate_indexes(
                 continue;
             }
         };
-        if existing.contains(&name) {
-            if conflict == Conflict::Skip {
-                problem(report, "exists on the target already: kept".into());
+        let mut created_everywhere = true;
+        // Cluster masters that answered `MOVED` (RediSearch without a coordinator routes
+        // the index name by its slot), the node that created it first.
+        let mut elsewhere = 0usize;
+        let mut first: Option<String> = None;
+        for (node, (url, target)) in targets.iter_mut().enumerate() {
+            // On a cluster, each problem names its master.
+            let on = if several {
+                format!(" (on {url})")
+            } else {
+                String::new()
+            };
+            match steps[node][n] {
+                IndexStep::Keep => {
+                    problem(report, format!("exists on the target already: kept{on}"));
+                    created_everywhere = false;
+                    continue;
+                }
+                IndexStep::Replace => {
+                    target
+                        .call(&[&b"FT.DROPINDEX"[..], name])
+                        .await
+                        .map_err(|e| terr(url, e))?;
+                }
+                IndexStep::Create => {}
+            }
+            let reply = target.call(&plan.create).await.map_err(|e| terr(url, e))?;
+            let error = crate::ServerError::from_frame(&reply);
+            if several && error.as_ref().is_some_and(|e| e.redirect().is_some()) {
+                elsewhere += 1;
                 continue;
             }
-            target
-                .call(&[&b"FT.DROPINDEX"[..], &name])
-                .await
-                .map_err(terr)?;
-        }
-        let reply = target.call(&plan.create).await.map_err(terr)?;
-        if reply.is_error() {
-            problem(
-                report,
-                format!("FT.CREATE refused by the target: {}", error_text(&reply)),
-            );
-            continue;
-        }
-        for syn in &plan.synonyms {
-            let reply = target.call(syn).await.map_err(terr)?;
+            let exists = error.as_ref().is_some_and(|e| {
+                e.to_string()
+                    .to_ascii_lowercase()
+                    .contains("already exists")
+            });
+            if exists && first.is_some() {
+                // A coordinator created it on every shard with the first `FT.CREATE`.
+                continue;
+            }
             if reply.is_error() {
                 problem(
                     report,
-                    format!("FT.SYNUPDATE refused: {}", error_text(&reply)),
+                    format!(
+                        "FT.CREATE refused by the target{on}: {}",
+                        error_text(&reply)
+                    ),
+                );
+                created_everywhere = false;
+                continue;
+            }
+            for syn in &plan.synonyms {
+                let reply = target.call(syn).await.map_err(|e| terr(url, e))?;
+                if reply.is_error() {
+                    problem(
+                        report,
+                        format!("FT.SYNUPDATE refused{on}: {}", error_text(&reply)),
+                    );
+                }
+            }
+            let created = target
+                .call(&[&b"FT.INFO"[..], name])
+                .await
+                .map_err(|e| terr(url, e))?;
+            let (want, got) = (search::definition(&info), search::definition(&created));
+            let differ: Vec<String> = want
+                .iter()
+                .filter(|w| !got.contains(w))
+                .map(|(field, _)| text(field))
+                .collect();
+            if !differ.is_empty() {
+                problem(
+                    report,
+                    format!(
+                        "recreated{on}, but its {} differ from the source's",
+                        differ.join(", ")
+                    ),
                 );
             }
+            first.get_or_insert_with(|| url.clone());
         }
-        let created = target.call(&[&b"FT.INFO"[..], &name]).await.map_err(terr)?;
-        let (want, got) = (search::definition(&info), search::definition(&created));
-        let differ: Vec<String> = want
-            .iter()
-            .filter(|w| !got.contains(w))
-            .map(|(field, _)| text(field))
-            .collect();
-        if !differ.is_empty() {
-            problem(
+        match (&first, elsewhere) {
+            (Some(owner), n) if n > 0 => problem(
                 report,
                 format!(
-                    "recreated, but its {} differ from the source's",
-                    differ.join(", ")
+                    "the target's RediSearch has no cluster coordinator: the index lives on the master of its name's slot ({owner}) and indexes that master's keys only; the keys of the {n} other master(s) are not indexed"
                 ),
-            );
+            ),
+            (None, n) if n > 0 => {
+                problem(report, "FT.CREATE redirected by every master: not created".into());
+                created_everywhere = false;
+            }
+            _ => {}
         }
-        tracing::info!(target: "migrate", "search index {shown} recreated on the target");
-        report.search_indexes_created.push(shown.clone());
+        if created_everywhere {
+            tracing::info!(target: "migrate", "search index {shown} recreated on the target");
+            report.search_indexes_created.push(shown.clone());
+        }
     }
     Ok(())
 }
@@ -321,4 +447,53 @@ fn error_text(f: &Frame) -> String {
     crate::ServerError::from_frame(f)
         .map(|e| e.to_string())
         .unwrap_or_else(|| format!("{f:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(names: &[&str]) -> HashSet<Bytes> {
+        names.iter().map(|n| Bytes::from(n.to_string())).collect()
+    }
+
+    #[test]
+    fn index_steps_per_master() {
+        use IndexStep::*;
+        let indexes = vec![Bytes::from("a"), Bytes::from("b")];
+        // Three masters: `b` on the second already.
+        let existing = [set(&[]), set(&["b", "other"]), set(&[])];
+        assert_eq!(
+            index_steps(&indexes, &existing, Conflict::Replace).unwrap(),
+            vec![
+                vec![Create, Create],
+                vec![Create, Replace],
+                vec![Create, Create]
+            ]
+        );
+        assert_eq!(
+            index_steps(&indexes, &existing, Conflict::Skip).unwrap(),
+            vec![
+                vec![Create, Create],
+                vec![Create, Keep],
+                vec![Create, Create]
+            ]
+        );
+        // Refused, naming the master that has it.
+        assert_eq!(
+            index_steps(&indexes, &existing, Conflict::Refuse).unwrap_err(),
+            vec![(1, Bytes::from("b"))]
+        );
+        // No clash: created on every master under Refuse too.
+        let empty = [set(&[]), set(&["other"])];
+        assert_eq!(
+            index_steps(&indexes, &empty, Conflict::Refuse).unwrap(),
+            vec![vec![Create, Create], vec![Create, Create]]
+        );
+        // A standalone target: one node.
+        assert_eq!(
+            index_steps(&indexes, &[set(&["a"])], Conflict::Replace).unwrap(),
+            vec![vec![Replace, Create]]
+        );
+    }
 }

@@ -16,6 +16,7 @@ use super::options::Settings;
 use super::preflight;
 use super::progress::{Phase, Tracker};
 use super::report::{Report, StopReason};
+use super::side::{SideConfig, SideConn};
 use super::{scan, Conflict, MigrationError, Source, SourceMode, TargetConfig};
 use crate::ServerFamily;
 
@@ -138,10 +139,17 @@ async fn run_inner(
     } else {
         s.conflict
     };
+    // Search indexes go to every master of a cluster.
+    let masters: Vec<TargetConfig> = cluster
+        .iter()
+        .flat_map(|c| c.topology.masters())
+        .map(|m| super::cluster_sink::node_config(&job.target, m))
+        .collect();
     let pre = preflight::run(
         &job.source,
         &mut target,
         &url,
+        &masters,
         conflict,
         s.on_error,
         s.connect_timeout,
@@ -152,15 +160,21 @@ async fn run_inner(
         // The preflight asked the URL's node; the other masters must agree.
         c.check_masters(&job.target, s, &pre, conflict).await?;
     }
+    // `EXISTS` and probes go to the key's master on a cluster.
+    let side = SideConfig {
+        target: job.target.clone(),
+        timeout: s.connect_timeout,
+        cluster: cluster.is_some(),
+    };
     let exists = if conflict == Conflict::Skip && s.write_mode != super::WriteMode::Restore {
-        Some(conn::connect(&job.target, s.connect_timeout).await?)
+        Some(SideConn::connect(&side).await?)
     } else {
         None
     };
     // The version tables know Redis and Valkey; any other server is asked.
     let probe = s.probe_restore.unwrap_or(
         !matches!(version.family, ServerFamily::Redis | ServerFamily::Valkey) || version.major == 0,
-    ) && cluster.is_none();
+    );
     if probe {
         tracing::info!(target: "migrate", "probing which RDB types the target ({version}) restores");
     }
@@ -197,7 +211,7 @@ async fn run_inner(
         rewrite: s.rewrite.clone(),
         target_modules: pre.target_modules.clone(),
         existing_functions: pre.existing_functions.clone(),
-        probe: probe.then(|| (job.target.clone(), s.connect_timeout)),
+        probe: probe.then(|| side.clone()),
     };
     match &job.source {
         Source::RdbFile(path) => {

@@ -39,6 +39,7 @@ use super::live::Live;
 use super::progress::{Phase, ShardEntry, Tracker};
 use super::report::{Report, ShardReport, StopReason};
 use super::run::{read_checkpoint, CheckpointWriter, Job};
+use super::side::{SideConfig, SideConn};
 use super::{preflight, scan, Conflict, MigrationError, Source, SourceMode, TargetConfig};
 use crate::cluster::{self, ClusterTopology, Node};
 use crate::ServerFamily;
@@ -748,10 +749,17 @@ pub(crate) async fn run(
     } else {
         s.conflict
     };
+    // Search indexes go to every master of a cluster.
+    let masters: Vec<TargetConfig> = cluster_target
+        .iter()
+        .flat_map(|c| c.topology.masters())
+        .map(|m| super::cluster_sink::node_config(&job.target, m))
+        .collect();
     let pre = preflight::run(
         &job.source,
         &mut target,
         &url,
+        &masters,
         conflict,
         s.on_error,
         s.connect_timeout,
@@ -765,7 +773,7 @@ pub(crate) async fn run(
     let version = target.version();
     let probe = s.probe_restore.unwrap_or(
         !matches!(version.family, ServerFamily::Redis | ServerFamily::Valkey) || version.major == 0,
-    ) && cluster_target.is_none();
+    );
     let mut wopts = s.writer.clone().unwrap_or_else(|| target.writer_options());
     let max_bulk = wopts.max_bulk_len.min(target.proto_max_bulk_len());
     wopts = wopts.with_max_bulk_len(max_bulk);
@@ -789,7 +797,12 @@ pub(crate) async fn run(
             rewrite: s.rewrite.clone(),
             target_modules: pre.target_modules.clone(),
             existing_functions: pre.existing_functions.clone(),
-            probe: probe.then(|| (job.target.clone(), s.connect_timeout)),
+            // Through the scratch key's master on a cluster.
+            probe: probe.then(|| SideConfig {
+                target: job.target.clone(),
+                timeout: s.connect_timeout,
+                cluster: cluster_target.is_some(),
+            }),
         },
         buckets,
         permits: Arc::new(Semaphore::new(s.max_full_syncs.max(1))),
@@ -1170,7 +1183,13 @@ async fn run_shard(
     };
     let target = conn::connect(&ctx.job_target, s.connect_timeout).await?;
     let exists = if conflict == Conflict::Skip && s.write_mode != super::WriteMode::Restore {
-        Some(conn::connect(&ctx.job_target, s.connect_timeout).await?)
+        // `EXISTS` on the key's master when the target is a cluster.
+        let side = SideConfig {
+            target: ctx.job_target.clone(),
+            timeout: s.connect_timeout,
+            cluster: sink.is_some(),
+        };
+        Some(SideConn::connect(&side).await?)
     } else {
         None
     };

@@ -121,6 +121,7 @@ use super::fullsync::{now_ms, FullSyncConfig};
 use super::limit::Buckets;
 use super::progress::{Phase, Tracker};
 use super::report::StopReason;
+use super::side::{SideConfig, SideConn};
 use super::{Conflict, MigrationError, TargetConfig};
 use crate::Target;
 use bigkey::Big;
@@ -301,6 +302,8 @@ struct Runner {
     tgts: Vec<Target<Stream>>,
     snap: Sink,
     again: Sink,
+    /// A cluster target under Skip: `EXISTS` of big keys on their master.
+    has: Option<SideConn>,
     changes: Arc<Changes>,
     stats: ScanStats,
     memory_usage: bool,
@@ -359,17 +362,24 @@ pub(crate) async fn run(
     let dbs: Vec<u32> = (0..databases)
         .filter(|d| job.fs_config.filter.target_db(*d).is_some())
         .collect();
-    if job.cluster && job.fs_config.conflict == Conflict::Skip {
-        return Err(MigrationError::Config(
-            "scan mode into a cluster target: --on-conflict skip is not supported yet (keys are checked with EXISTS on one node); use replace or refuse".into(),
-        ));
-    }
     let mut tgts = Vec::with_capacity(job.target_nodes.len());
     for node in &job.target_nodes {
         tgts.push(conn::connect(node, job.timeout).await?);
     }
+    // `EXISTS` of the snapshot's keys under Skip: on the key's master of a cluster.
+    let side = SideConfig {
+        target: job.target.clone(),
+        timeout: job.timeout,
+        cluster: job.cluster,
+    };
     let exists = if job.fs_config.conflict == Conflict::Skip {
-        Some(conn::connect(&job.target, job.timeout).await?)
+        Some(SideConn::connect(&side).await?)
+    } else {
+        None
+    };
+    // The big keys' `EXISTS` on a cluster target (a standalone one: the first connection).
+    let has = if job.fs_config.conflict == Conflict::Skip && job.cluster {
+        Some(SideConn::connect(&side).await?)
     } else {
         None
     };
@@ -385,6 +395,7 @@ pub(crate) async fn run(
     let mut r = Runner {
         snap: Sink::new(snap_cfg, exists),
         again: Sink::new(again_cfg, None),
+        has,
         job,
         src,
         subs,
@@ -1327,6 +1338,9 @@ impl Runner {
             return Ok(false);
         };
         let url = self.job.target.url.to_string();
+        if let Some(side) = &mut self.has {
+            return side.exists(tdb, &Bytes::copy_from_slice(&tkey), &url).await;
+        }
         let r = self.tgts[0]
             .call_many(&[
                 vec![&b"SELECT"[..], tdb.to_string().as_bytes()],
@@ -1426,8 +1440,14 @@ impl Runner {
                     url,
                     source: Box::new(e),
                 })?;
-            for (sum, f) in t.iter_mut().zip(&r) {
-                *sum += f.as_integer().unwrap_or(0);
+            // A db the target lacks (a cluster refuses `SELECT`; its `DBSIZE` would be db
+            // 0's) holds nothing.
+            for (i, pair) in r.chunks(2).enumerate() {
+                if let [select, size] = pair {
+                    if !select.is_error() {
+                        t[2 * i + 1] += size.as_integer().unwrap_or(0);
+                    }
+                }
             }
         }
         // Source dbs that share a target db are compared as their sum.

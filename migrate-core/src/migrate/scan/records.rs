@@ -9,10 +9,9 @@
 use bytes::{Bytes, BytesMut};
 
 use super::super::apply::Applier;
-use super::super::conn::Stream;
 use super::super::fullsync::{FullSync, FullSyncConfig};
+use super::super::side::SideConn;
 use super::super::MigrationError;
-use crate::Target;
 
 /// `SELECTDB` and `EXPIRETIME_MS` opcodes.
 const SELECTDB: u8 = 0xFE;
@@ -50,7 +49,7 @@ pub(crate) struct Sink {
     fs: Option<FullSync>,
     version: u16,
     db: Option<u32>,
-    exists: Option<Target<Stream>>,
+    exists: Option<SideConn>,
 }
 
 /// What became of one key.
@@ -63,7 +62,7 @@ pub(crate) enum Fed {
 }
 
 impl Sink {
-    pub(crate) fn new(cfg: FullSyncConfig, exists: Option<Target<Stream>>) -> Sink {
+    pub(crate) fn new(cfg: FullSyncConfig, exists: Option<SideConn>) -> Sink {
         Sink {
             cfg,
             fs: None,

@@ -122,65 +122,25 @@ async fn run_inner(
     if let (Some(c), Source::Live(config)) = (&cluster, &job.source) {
         super::cluster_sink::check_source_dbs(config, s, c.dbs, &url).await?;
     }
-    if s.conflict == Conflict::Refuse && resume.is_none() {
-        // Every db the filter can write to (source dbs 0..=255 covers any mapping).
-        let dbs = s.filter.target_dbs(0..256);
-        let busy = match &cluster {
-            None => target.keyspace().await.map_err(terr)?.non_empty(dbs),
-            Some(c) => c.non_empty(&job.target, s.connect_timeout, dbs).await?,
-        };
-        if !busy.is_empty() {
-            return Err(MigrationError::TargetNotEmpty { url, dbs: busy });
-        }
-    }
-    // A migration that resumes loads over its own earlier data.
-    let conflict = if resume.is_some() {
-        Conflict::Replace
-    } else {
-        s.conflict
-    };
-    // Search indexes go to every master of a cluster.
-    let masters: Vec<TargetConfig> = cluster
-        .iter()
-        .flat_map(|c| c.topology.masters())
-        .map(|m| super::cluster_sink::node_config(&job.target, m))
-        .collect();
-    let pre = preflight::run(
-        &job.source,
+    let Prepared {
+        conflict,
+        wopts,
+        fs: fs_base,
+        side,
+    } = prepare(
+        job,
         &mut target,
         &url,
-        &masters,
-        conflict,
-        s.on_error,
-        s.connect_timeout,
+        cluster.as_ref(),
+        resume.is_some(),
         report,
     )
     .await?;
-    if let Some(c) = &cluster {
-        // The preflight asked the URL's node; the other masters must agree.
-        c.check_masters(&job.target, s, &pre, conflict).await?;
-    }
-    // `EXISTS` and probes go to the key's master on a cluster.
-    let side = SideConfig {
-        target: job.target.clone(),
-        timeout: s.connect_timeout,
-        cluster: cluster.is_some(),
-    };
     let exists = if conflict == Conflict::Skip && s.write_mode != super::WriteMode::Restore {
         Some(SideConn::connect(&side).await?)
     } else {
         None
     };
-    // The version tables know Redis and Valkey; any other server is asked.
-    let probe = s.probe_restore.unwrap_or(
-        !matches!(version.family, ServerFamily::Redis | ServerFamily::Valkey) || version.major == 0,
-    );
-    if probe {
-        tracing::info!(target: "migrate", "probing which RDB types the target ({version}) restores");
-    }
-    let mut wopts = s.writer.clone().unwrap_or_else(|| target.writer_options());
-    let max_bulk = wopts.max_bulk_len.min(target.proto_max_bulk_len());
-    wopts = wopts.with_max_bulk_len(max_bulk);
     let sink = match cluster {
         None => Sink::Single(target.into_writer(wopts)),
         Some(c) => Sink::Cluster(Box::new(
@@ -201,17 +161,7 @@ async fn run_inner(
     let _ = tracker.buckets.set(buckets.clone());
     let fs_config = |origin: String| FullSyncConfig {
         origin,
-        version,
-        filter: s.filter.clone(),
-        mode: s.write_mode,
-        conflict,
-        // Always below proto-max-bulk-len (with room for RESTORE's other arguments).
-        big_key_bytes: s.big_key_bytes.min(max_bulk.saturating_sub(64) as usize),
-        max_bulk_len: max_bulk,
-        rewrite: s.rewrite.clone(),
-        target_modules: pre.target_modules.clone(),
-        existing_functions: pre.existing_functions.clone(),
-        probe: probe.then(|| side.clone()),
+        ..fs_base.clone()
     };
     match &job.source {
         Source::RdbFile(path) => {
@@ -301,6 +251,116 @@ async fn run_inner(
             live.run(replica, ap, tracker, stop).await
         }
     }
+}
+
+/// What every migration sets up on the target before its first write (one standalone
+/// source, or a cluster source's shards): the not-empty check, the preflight (modules,
+/// function libraries, search indexes; on every master of a cluster), the writer options
+/// and the full sync's settings (`origin` left for the caller).
+pub(crate) struct Prepared {
+    /// The conflict policy of the full sync (`Replace` when resuming).
+    pub(crate) conflict: Conflict,
+    pub(crate) wopts: crate::WriterOptions,
+    pub(crate) fs: FullSyncConfig,
+    /// Where `EXISTS` and probes go (the key's master on a cluster).
+    pub(crate) side: SideConfig,
+}
+
+/// See [`Prepared`]; `resumed`: a checkpoint was found (the target holds our own data).
+pub(crate) async fn prepare(
+    job: &Job,
+    target: &mut crate::Target<conn::Stream>,
+    url: &str,
+    cluster: Option<&super::cluster_sink::Detected>,
+    resumed: bool,
+    report: &mut Report,
+) -> Result<Prepared, MigrationError> {
+    let s = &job.settings;
+    if s.conflict == Conflict::Refuse && !resumed {
+        // Every db the filter can write to (source dbs 0..=255 covers any mapping).
+        let dbs = s.filter.target_dbs(0..256);
+        let busy = match cluster {
+            None => target
+                .keyspace()
+                .await
+                .map_err(|source| MigrationError::Target {
+                    url: url.to_string(),
+                    source: Box::new(source),
+                })?
+                .non_empty(dbs),
+            Some(c) => c.non_empty(&job.target, s.connect_timeout, dbs).await?,
+        };
+        if !busy.is_empty() {
+            return Err(MigrationError::TargetNotEmpty {
+                url: url.to_string(),
+                dbs: busy,
+            });
+        }
+    }
+    // A migration that resumes loads over its own earlier data.
+    let conflict = if resumed {
+        Conflict::Replace
+    } else {
+        s.conflict
+    };
+    // Search indexes go to every master of a cluster.
+    let masters: Vec<TargetConfig> = cluster
+        .iter()
+        .flat_map(|c| c.topology.masters())
+        .map(|m| super::cluster_sink::node_config(&job.target, m))
+        .collect();
+    let pre = preflight::run(
+        &job.source,
+        target,
+        url,
+        &masters,
+        conflict,
+        s.on_error,
+        s.connect_timeout,
+        report,
+    )
+    .await?;
+    if let Some(c) = cluster {
+        // The preflight asked the URL's node; the other masters must agree.
+        c.check_masters(&job.target, s, &pre, conflict).await?;
+    }
+    // `EXISTS` and probes go to the key's master on a cluster.
+    let side = SideConfig {
+        target: job.target.clone(),
+        timeout: s.connect_timeout,
+        cluster: cluster.is_some(),
+    };
+    let version = target.version();
+    // The version tables know Redis and Valkey; any other server is asked.
+    let probe = s.probe_restore.unwrap_or(
+        !matches!(version.family, ServerFamily::Redis | ServerFamily::Valkey) || version.major == 0,
+    );
+    if probe {
+        tracing::info!(target: "migrate", "probing which RDB types the target ({version}) restores");
+    }
+    let mut wopts = s.writer.clone().unwrap_or_else(|| target.writer_options());
+    let max_bulk = wopts.max_bulk_len.min(target.proto_max_bulk_len());
+    wopts = wopts.with_max_bulk_len(max_bulk);
+    let fs = FullSyncConfig {
+        origin: String::new(),
+        version,
+        filter: s.filter.clone(),
+        mode: s.write_mode,
+        conflict,
+        // Always below proto-max-bulk-len (with room for RESTORE's other arguments).
+        big_key_bytes: s.big_key_bytes.min(max_bulk.saturating_sub(64) as usize),
+        max_bulk_len: max_bulk,
+        rewrite: s.rewrite.clone(),
+        target_modules: pre.target_modules.clone(),
+        existing_functions: pre.existing_functions.clone(),
+        probe: probe.then(|| side.clone()),
+    };
+    Ok(Prepared {
+        conflict,
+        wopts,
+        fs,
+        side,
+    })
 }
 
 async fn import_file(

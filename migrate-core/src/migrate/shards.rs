@@ -38,11 +38,10 @@ use super::fullsync::FullSyncConfig;
 use super::live::Live;
 use super::progress::{Phase, ShardEntry, Tracker};
 use super::report::{Report, ShardReport, StopReason};
-use super::run::{read_checkpoint, CheckpointWriter, Job};
+use super::run::{prepare, read_checkpoint, CheckpointWriter, Job, Prepared};
 use super::side::{SideConfig, SideConn};
-use super::{preflight, scan, Conflict, MigrationError, Source, SourceMode, TargetConfig};
+use super::{scan, Conflict, MigrationError, Source, SourceMode, TargetConfig};
 use crate::cluster::{self, ClusterTopology, Node};
-use crate::ServerFamily;
 
 /// Consecutive failed attempts of a shard's link (its node unreachable, no other node
 /// serving its slots) before the migration stops with [`MigrationError::ShardLost`]. With
@@ -734,49 +733,15 @@ pub(crate) async fn run(
         }
     }
     let any_resume = resumes.iter().any(Option::is_some);
-    if s.conflict == Conflict::Refuse && !any_resume {
-        let dbs = s.filter.target_dbs(0..256);
-        let busy = match &cluster_target {
-            None => target.keyspace().await.map_err(terr)?.non_empty(dbs),
-            Some(c) => c.non_empty(&job.target, s.connect_timeout, dbs).await?,
-        };
-        if !busy.is_empty() {
-            return Err(MigrationError::TargetNotEmpty { url, dbs: busy });
-        }
-    }
-    let conflict = if any_resume {
-        Conflict::Replace
-    } else {
-        s.conflict
-    };
-    // Search indexes go to every master of a cluster.
-    let masters: Vec<TargetConfig> = cluster_target
-        .iter()
-        .flat_map(|c| c.topology.masters())
-        .map(|m| super::cluster_sink::node_config(&job.target, m))
-        .collect();
-    let pre = preflight::run(
-        &job.source,
+    let Prepared { wopts, fs, .. } = prepare(
+        job,
         &mut target,
         &url,
-        &masters,
-        conflict,
-        s.on_error,
-        s.connect_timeout,
+        cluster_target.as_ref(),
+        any_resume,
         report,
     )
     .await?;
-    if let Some(c) = &cluster_target {
-        // The preflight asked the URL's node; the other masters must agree.
-        c.check_masters(&job.target, s, &pre, conflict).await?;
-    }
-    let version = target.version();
-    let probe = s.probe_restore.unwrap_or(
-        !matches!(version.family, ServerFamily::Redis | ServerFamily::Valkey) || version.major == 0,
-    );
-    let mut wopts = s.writer.clone().unwrap_or_else(|| target.writer_options());
-    let max_bulk = wopts.max_bulk_len.min(target.proto_max_bulk_len());
-    wopts = wopts.with_max_bulk_len(max_bulk);
     let buckets = super::limit::Buckets::new(&s.limits);
     let _ = tracker.buckets.set(buckets.clone());
     let (inner_tx, inner_rx) = watch::channel(false);
@@ -786,24 +751,7 @@ pub(crate) async fn run(
         url: url.clone(),
         settings: s.clone(),
         wopts,
-        fs: FullSyncConfig {
-            origin: String::new(),
-            version,
-            filter: s.filter.clone(),
-            mode: s.write_mode,
-            conflict,
-            big_key_bytes: s.big_key_bytes.min(max_bulk.saturating_sub(64) as usize),
-            max_bulk_len: max_bulk,
-            rewrite: s.rewrite.clone(),
-            target_modules: pre.target_modules.clone(),
-            existing_functions: pre.existing_functions.clone(),
-            // Through the scratch key's master on a cluster.
-            probe: probe.then(|| SideConfig {
-                target: job.target.clone(),
-                timeout: s.connect_timeout,
-                cluster: cluster_target.is_some(),
-            }),
-        },
+        fs,
         buckets,
         permits: Arc::new(Semaphore::new(s.max_full_syncs.max(1))),
         stop: inner_rx,

@@ -59,7 +59,8 @@ struct Shared {
 /// its events.
 ///
 /// Created with [`Replica::connect`]; events come from [`Replica::recv`] in stream order.
-/// The channel is bounded ([`Config::channel_capacity`]): when the consumer falls behind,
+/// The channel is bounded ([`Config::channel_capacity`]; consecutive commands travel as one
+/// batch and are handed out one by one): when the consumer falls behind,
 /// the task stops reading and TCP backpressure reaches the server (which keeps the stream
 /// in its output buffer, up to its `client-output-buffer-limit replica`). Dropping the
 /// `Replica` stops the task and closes the connection.

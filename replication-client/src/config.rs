@@ -263,8 +263,9 @@ impl Config {
         self
     }
 
-    /// Events buffered between the connection task and the consumer (default 256). When
-    /// full, the task stops reading from the server: backpressure.
+    /// Events buffered between the connection task and the consumer (default 256; a run of
+    /// consecutive commands counts as one, up to 256 commands or 1 MB of them). When full,
+    /// the task stops reading from the server: backpressure.
     pub fn channel_capacity(mut self, capacity: usize) -> Config {
         self.channel_capacity = capacity.max(1);
         self

@@ -31,9 +31,17 @@ const PROBED_SETTINGS: [&str; 3] = [
     "repl-diskless-sync-delay",
 ];
 
+/// Most replicated commands per channel item: consecutive commands travel in batches
+/// ([`Item::Commands`]), so the channel's cost is paid once per batch, not per command.
+const BATCH_COMMANDS: usize = 256;
+/// Most wire bytes of the commands in one batch (big values travel alone).
+const BATCH_BYTES: u64 = 1 << 20;
+
 /// What travels through the channel.
 enum Item {
     Event(Event),
+    /// Consecutive replicated commands, in stream order (each one an [`Event::Command`]).
+    Commands(Vec<crate::event::Command>),
     /// The stream advanced without a user-visible event.
     Progress {
         offset: u64,
@@ -51,13 +59,17 @@ struct Shared {
 /// its events.
 ///
 /// Created with [`Replica::connect`]; events come from [`Replica::recv`] in stream order.
-/// The channel is bounded ([`Config::channel_capacity`]): when the consumer falls behind,
+/// The channel is bounded ([`Config::channel_capacity`]; consecutive commands travel as one
+/// batch and are handed out one by one): when the consumer falls behind,
 /// the task stops reading and TCP backpressure reaches the server (which keeps the stream
 /// in its output buffer, up to its `client-output-buffer-limit replica`). Dropping the
 /// `Replica` stops the task and closes the connection.
 #[derive(Debug)]
 pub struct Replica {
     rx: mpsc::Receiver<Item>,
+    /// Commands of a received batch not yet handed out (kept here: `recv` stays
+    /// cancel-safe).
+    batch: VecDeque<crate::event::Command>,
     shared: Arc<Shared>,
     task: JoinHandle<()>,
     position: Option<ResumePoint>,
@@ -69,6 +81,7 @@ impl std::fmt::Debug for Item {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Item::Event(e) => e.fmt(f),
+            Item::Commands(c) => write!(f, "Commands({})", c.len()),
             Item::Progress { offset, db } => write!(f, "Progress({offset}, db {db})"),
             Item::Fatal(e) => write!(f, "Fatal({e})"),
         }
@@ -120,6 +133,7 @@ impl Replica {
         match ready_rx.await {
             Ok(Ok(())) => Ok(Replica {
                 rx,
+                batch: VecDeque::new(),
                 shared,
                 task,
                 position,
@@ -140,7 +154,11 @@ impl Replica {
     /// event; the next call returns it.
     pub async fn recv(&mut self) -> Option<Result<Event, Error>> {
         loop {
+            if let Some(ev) = self.next_batched() {
+                return Some(Ok(ev));
+            }
             match self.rx.recv().await? {
+                Item::Commands(c) => self.batch = c.into(),
                 Item::Progress { offset, db } => self.advance(offset, db),
                 Item::Fatal(e) => return Some(Err(e)),
                 Item::Event(ev) => {
@@ -156,7 +174,11 @@ impl Replica {
     /// that batches its writes uses it to close a batch when the stream pauses.
     pub fn try_recv(&mut self) -> Option<Result<Event, Error>> {
         loop {
+            if let Some(ev) = self.next_batched() {
+                return Some(Ok(ev));
+            }
             match self.rx.try_recv().ok()? {
+                Item::Commands(c) => self.batch = c.into(),
                 Item::Progress { offset, db } => self.advance(offset, db),
                 Item::Fatal(e) => return Some(Err(e)),
                 Item::Event(ev) => {
@@ -165,6 +187,13 @@ impl Replica {
                 }
             }
         }
+    }
+
+    /// The next command of the batch being handed out.
+    fn next_batched(&mut self) -> Option<Event> {
+        let c = self.batch.pop_front()?;
+        self.advance(c.end_offset, c.db);
+        Some(Event::Command(c))
     }
 
     fn advance(&mut self, offset: u64, db: u32) {
@@ -395,10 +424,11 @@ impl Driver {
         loop {
             flush(&mut session, &mut wr).await?;
             // Deliver everything decoded, even when decoding then failed.
-            while let Some(ev) = session.poll_event() {
-                if let Some(stop) = self.on_event(ev, &mut session, &mut wr, &mut spool).await? {
-                    return Ok(stop);
-                }
+            if let Some(stop) = self
+                .deliver_decoded(&mut session, &mut wr, &mut spool, false)
+                .await?
+            {
+                return Ok(stop);
             }
             if let Some(p) = session.resume_point() {
                 self.resume = Some(p);
@@ -430,14 +460,12 @@ impl Driver {
             if let Err(e) = result {
                 // Events decoded before the failure still go out (their offsets are in the
                 // resume point).
-                while let Some(ev) = session.poll_event() {
-                    if let Some(stop) = self
-                        .on_event(ev, &mut session, &mut wr, &mut spool)
-                        .await
-                        .unwrap_or(None)
-                    {
-                        return Ok(stop);
-                    }
+                if let Some(stop) = self
+                    .deliver_decoded(&mut session, &mut wr, &mut spool, true)
+                    .await
+                    .unwrap_or(None)
+                {
+                    return Ok(stop);
                 }
                 if let Some(p) = session.resume_point() {
                     self.resume = Some(p);
@@ -445,6 +473,56 @@ impl Driver {
                 return Err(e);
             }
         }
+    }
+
+    /// Hands every event the session decoded to the consumer, in order; consecutive
+    /// commands go as batches of at most [`BATCH_COMMANDS`] commands / [`BATCH_BYTES`].
+    /// `keep_going`: the link already failed; an error delivering one item does not keep
+    /// the next ones from the consumer.
+    async fn deliver_decoded(
+        &mut self,
+        session: &mut Session,
+        wr: &mut Writer,
+        spool: &mut Option<Spool>,
+        keep_going: bool,
+    ) -> Result<Option<Stop>, Error> {
+        let step = |r: Result<Option<Stop>, Error>| match r {
+            Err(_) if keep_going => Ok(None),
+            r => r,
+        };
+        let mut batch = Vec::new();
+        let mut bytes = 0u64;
+        while let Some(ev) = session.poll_event() {
+            match ev {
+                SessionEvent::Command(c) => {
+                    bytes += c.wire_len;
+                    batch.push(c);
+                    if batch.len() >= BATCH_COMMANDS || bytes >= BATCH_BYTES {
+                        bytes = 0;
+                        let item = Item::Commands(std::mem::take(&mut batch));
+                        if let Some(stop) = step(self.deliver(item, session, wr).await)? {
+                            return Ok(Some(stop));
+                        }
+                    }
+                }
+                other => {
+                    if !batch.is_empty() {
+                        bytes = 0;
+                        let item = Item::Commands(std::mem::take(&mut batch));
+                        if let Some(stop) = step(self.deliver(item, session, wr).await)? {
+                            return Ok(Some(stop));
+                        }
+                    }
+                    if let Some(stop) = step(self.on_event(other, session, wr, spool).await)? {
+                        return Ok(Some(stop));
+                    }
+                }
+            }
+        }
+        if batch.is_empty() {
+            return Ok(None);
+        }
+        step(self.deliver(Item::Commands(batch), session, wr).await)
     }
 
     async fn on_event(

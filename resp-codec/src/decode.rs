@@ -5,7 +5,7 @@
 //! (no copy). Partially built aggregates live on an explicit stack, so nothing is ever re-parsed
 //! when more bytes arrive, and hostile nesting cannot overflow the call stack.
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::error::Error;
 use crate::frame::Frame;
@@ -269,9 +269,19 @@ impl FrameDecoder {
     /// frame occupied on the wire, `Ok(None)` when more input is needed (bytes may have been
     /// consumed into the decoder's state), or an error naming the problem and its stream offset.
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<(Frame, usize)>, Error> {
-        if self.stack.is_empty() && self.pending.is_none() && src.first() == Some(&b'*') {
-            if let Some(done) = self.whole_command(src) {
-                return Ok(Some(done));
+        if self.stack.is_empty() && self.pending.is_none() {
+            match src.first() {
+                Some(b'*') => {
+                    if let Some(done) = self.whole_command(src) {
+                        return Ok(Some(done));
+                    }
+                }
+                Some(b'+') if !self.inline && self.line_scan == 0 => {
+                    if let Some(done) = self.common_status(src) {
+                        return Ok(Some(done));
+                    }
+                }
+                _ => {}
             }
         }
         loop {
@@ -350,6 +360,22 @@ impl FrameDecoder {
         self.position += total as u64;
         self.frame_start = self.position;
         Some((Frame::Array(items), total))
+    }
+
+    /// Fast path for the status replies a pipelined writer reads once per command (`+OK`,
+    /// `+QUEUED`): the frame shares a static text instead of splitting the buffer.
+    fn common_status(&mut self, src: &mut BytesMut) -> Option<(Frame, usize)> {
+        const COMMON: [&[u8]; 2] = [b"OK", b"QUEUED"];
+        let text = COMMON.into_iter().find(|t| {
+            src.len() >= t.len() + 3
+                && src[1..=t.len()] == **t
+                && src[t.len() + 1..t.len() + 3] == *b"\r\n"
+        })?;
+        let total = text.len() + 3;
+        src.advance(total);
+        self.position += total as u64;
+        self.frame_start = self.position;
+        Some((Frame::SimpleString(Bytes::from_static(text)), total))
     }
 
     /// Fast path inside a counted array, set or push: appends the whole bulk strings already

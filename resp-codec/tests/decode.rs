@@ -659,3 +659,35 @@ fn command_helpers() {
     assert_eq!(not.clone().into_command(), Err(not));
     assert!(Frame::Array(vec![]).as_command().is_none());
 }
+
+/// The writer's common replies (`+OK`, `+QUEUED`) take a fast path: same frames, lengths and
+/// positions as the general decoder, including split and look-alike lines.
+#[test]
+fn common_status_replies() {
+    let input = b"+OK\r\n+QUEUED\r\n+OKAY\r\n+QUEUEDX\r\n:1\r\n+OK\r\n+QUEUED\r\n+OK\r";
+    let expected = [("OK", 5), ("QUEUED", 9), ("OKAY", 7), ("QUEUEDX", 10)];
+    let mut dec = FrameDecoder::default();
+    let mut buf = BytesMut::from(&input[..]);
+    let mut pos = 0u64;
+    for (text, len) in expected {
+        let (f, n) = dec.decode(&mut buf).unwrap().unwrap();
+        assert_eq!((f, n), (Frame::SimpleString(b(text)), len));
+        pos += len as u64;
+        assert_eq!(dec.position(), pos);
+    }
+    assert_eq!(
+        dec.decode(&mut buf).unwrap().unwrap(),
+        (Frame::Integer(1), 4)
+    );
+    assert_eq!(dec.decode(&mut buf).unwrap().unwrap().1, 5);
+    assert_eq!(dec.decode(&mut buf).unwrap().unwrap().1, 9);
+    // A partial `+OK\r` waits for its `\n`, then completes.
+    assert_eq!(dec.decode(&mut buf).unwrap(), None);
+    buf.extend_from_slice(b"\n");
+    assert_eq!(
+        dec.decode(&mut buf).unwrap().unwrap(),
+        (Frame::SimpleString(b("OK")), 5)
+    );
+    assert_eq!(dec.position(), input.len() as u64 + 1);
+    assert!(buf.is_empty() && dec.is_idle());
+}

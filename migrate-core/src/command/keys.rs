@@ -222,6 +222,27 @@ pub fn key_indexes<A: AsRef<[u8]>>(args: &[A]) -> Option<Vec<usize>> {
     })
 }
 
+/// The index of the first key in `args`: `key_indexes(args)?.first()`, without building the
+/// list for the common specs (one call per replicated command names its key in reports).
+pub(crate) fn first_key_index<A: AsRef<[u8]>>(args: &[A]) -> Option<usize> {
+    let spec = key_spec(args.first()?.as_ref())?;
+    let argc = args.len();
+    match spec {
+        KeySpec::Keyless => None,
+        KeySpec::Range { first, last, .. } => {
+            let last = if last < 0 {
+                argc.checked_sub(last.unsigned_abs())?
+            } else {
+                last as usize
+            };
+            (first <= last && last < argc).then_some(first)
+        }
+        KeySpec::SubcommandKey => (argc >= 3).then_some(2),
+        KeySpec::KeyAndStore => (argc >= 2).then_some(1),
+        _ => key_indexes(args)?.first().copied(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,5 +278,32 @@ mod tests {
         assert_eq!(keys("FLUSHALL"), Some(vec![]));
         assert_eq!(keys("NOSUCHCOMMAND k"), None);
         assert_eq!(keys("SET"), None);
+    }
+
+    #[test]
+    fn first_key_is_the_first_of_the_list() {
+        for cmd in [
+            "SET k v PXAT 1",
+            "MSET a 1 b 2",
+            "BITOP AND d a b",
+            "ZUNIONSTORE d 2 a b",
+            "EVAL s 0",
+            "EVAL s 3 a",
+            "XREADGROUP GROUP g c STREAMS s1 >",
+            "XGROUP CREATE s g $",
+            "XGROUP HELP",
+            "SORT k STORE d",
+            "SORT",
+            "MIGRATE h 1  0 10 KEYS a b",
+            "BLPOP a 0",
+            "BLPOP 0",
+            "FLUSHALL",
+            "NOSUCHCOMMAND k",
+            "SET",
+        ] {
+            let args: Vec<&str> = cmd.split(' ').collect();
+            let first = key_indexes(&args).and_then(|k| k.first().copied());
+            assert_eq!(first_key_index(&args), first, "{cmd}");
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::keys::key_indexes;
+use super::keys::{first_key_index, key_indexes};
 use crate::{Filter, ServerVersion};
 
 /// One command for the target, with the db it runs in.
@@ -18,9 +18,7 @@ pub struct TargetCommand {
 impl TargetCommand {
     /// The first key argument, for error reports (`None` for keyless commands).
     pub fn key(&self) -> Option<&Bytes> {
-        key_indexes(&self.args)
-            .and_then(|k| k.first().copied())
-            .and_then(|i| self.args.get(i))
+        first_key_index(&self.args).and_then(|i| self.args.get(i))
     }
 }
 
@@ -121,8 +119,37 @@ mod reason {
     pub(super) const STRAY_EXEC: &str = "EXEC without MULTI";
 }
 
-fn upper(arg: &[u8]) -> Vec<u8> {
-    arg.to_ascii_uppercase()
+/// A command name upper-cased; names up to [`Upper::INLINE`] bytes (every command the
+/// replication stream carries) stay on the stack: translating is allocation-free for them.
+enum Upper {
+    Inline([u8; Upper::INLINE], u8),
+    Heap(Vec<u8>),
+}
+
+impl Upper {
+    const INLINE: usize = 32;
+}
+
+impl std::ops::Deref for Upper {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Upper::Inline(buf, len) => &buf[..usize::from(*len)],
+            Upper::Heap(v) => v,
+        }
+    }
+}
+
+fn upper(arg: &[u8]) -> Upper {
+    if arg.len() > Upper::INLINE {
+        return Upper::Heap(arg.to_ascii_uppercase());
+    }
+    let mut buf = [0u8; Upper::INLINE];
+    for (u, c) in buf.iter_mut().zip(arg) {
+        *u = c.to_ascii_uppercase();
+    }
+    // At most INLINE (32) bytes: fits.
+    Upper::Inline(buf, arg.len() as u8)
 }
 
 fn b(s: &'static str) -> Bytes {
@@ -150,7 +177,7 @@ impl Translator {
         let Some(name) = args.first().map(|n| upper(n)) else {
             return Translated::Nothing;
         };
-        match name.as_slice() {
+        match &name[..] {
             b"PING" | b"REPLCONF" | b"SELECT" => return Translated::Nothing,
             b"MULTI" => {
                 if self.transaction.is_some() {
@@ -189,9 +216,7 @@ impl Translator {
     }
 
     fn unsupported(&self, args: &[Bytes], reason: &'static str) -> Translated {
-        let key = key_indexes(args)
-            .and_then(|k| k.first().copied())
-            .and_then(|i| args.get(i).cloned());
+        let key = first_key_index(args).and_then(|i| args.get(i).cloned());
         Translated::Unsupported {
             command: args.first().cloned().unwrap_or_default(),
             key,
@@ -347,7 +372,7 @@ impl Translator {
             Some(2)
         } else {
             (3..args.len().saturating_sub(1))
-                .find(|&i| upper(&args[i]) == b"DB")
+                .find(|&i| args[i].eq_ignore_ascii_case(b"DB"))
                 .map(|i| i + 1)
         };
         if let Some(pos) = pos {
@@ -389,8 +414,9 @@ impl Translator {
                 return Err(self.unsupported(&args, reason::FIELD_TTL));
             }
             b"LMOVE" | b"BLMOVE" if !t.has_6_2_commands() => {
-                let dirs = (args.get(3).map(|a| upper(a)), args.get(4).map(|a| upper(a)));
-                if dirs == (Some(b"RIGHT".to_vec()), Some(b"LEFT".to_vec())) {
+                let dir =
+                    |i: usize, d: &[u8]| args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(d));
+                if dir(3, b"RIGHT") && dir(4, b"LEFT") {
                     args = vec![b("RPOPLPUSH"), args[1].clone(), args[2].clone()];
                 } else {
                     return Err(self.unsupported(&args, reason::NEW_COMMAND));
@@ -410,15 +436,19 @@ impl Translator {
     /// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]` for older targets.
     fn set(&self, db: u32, args: Vec<Bytes>) -> Result<Unit, Translated> {
         let t = &self.target;
+        if args.len() <= 3 {
+            // `SET key value`: nothing to rewrite.
+            return Ok(self.single(db, args));
+        }
         let mut base: Vec<Bytes> = args.iter().take(3).cloned().collect();
         let mut expire_at: Option<(bool, Bytes)> = None;
         let mut i = 3;
         let mut changed = false;
         while i < args.len() {
             let opt = upper(&args[i]);
-            match opt.as_slice() {
+            match &opt[..] {
                 b"EXAT" | b"PXAT" if !t.has_set_pxat() && i + 1 < args.len() => {
-                    expire_at = Some((opt == b"EXAT", args[i + 1].clone()));
+                    expire_at = Some((&opt[..] == b"EXAT", args[i + 1].clone()));
                     changed = true;
                     i += 2;
                     continue;
@@ -458,7 +488,7 @@ impl Translator {
 fn strip_options(args: &mut Vec<Bytes>, from: usize, names: &[&[u8]]) {
     let mut i = from;
     while i < args.len() {
-        if names.iter().any(|n| upper(&args[i]) == *n) && i + 1 < args.len() {
+        if names.iter().any(|n| args[i].eq_ignore_ascii_case(n)) && i + 1 < args.len() {
             args.drain(i..i + 2);
         } else {
             i += 1;

@@ -77,8 +77,7 @@ impl Incremental {
                     ap.multi()?;
                 }
                 for c in unit.commands {
-                    let name = bytes::Bytes::from(c.args[0].to_ascii_uppercase());
-                    let mut tag = Tag::new(Some(c.db), name, offset);
+                    let mut tag = Tag::new(Some(c.db), report_name(&c.args[0]), offset);
                     if let Some(k) = c.key() {
                         tag = tag.with_key(k.clone());
                     }
@@ -90,5 +89,15 @@ impl Incremental {
                 Ok(())
             }
         }
+    }
+}
+
+/// The command name for the tag: the argument itself (shared, no copy) when it is already
+/// upper case, as servers and clients nearly always send it; an upper-cased copy otherwise.
+fn report_name(name: &bytes::Bytes) -> bytes::Bytes {
+    if name.iter().any(u8::is_ascii_lowercase) {
+        bytes::Bytes::from(name.to_ascii_uppercase())
+    } else {
+        name.clone()
     }
 }

@@ -33,6 +33,13 @@ impl Output {
     /// Appends `args` as a RESP command; arguments of at least `zero_copy_min` bytes are
     /// queued by reference.
     pub(crate) fn put_command_shared(&mut self, args: &[Bytes], zero_copy_min: usize) -> usize {
+        // One reservation for the copied part: headers (at most 24 bytes each) and the
+        // small arguments.
+        let copied: usize = args
+            .iter()
+            .map(|a| 24 + if a.len() < zero_copy_min { a.len() } else { 0 })
+            .sum();
+        self.tail.reserve(24 + copied);
         let mut n = 0;
         n += self.put_header(b'*', args.len());
         for arg in args {

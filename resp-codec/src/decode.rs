@@ -325,7 +325,20 @@ impl FrameDecoder {
     /// `None` with nothing consumed and the general machine takes over (and reports errors).
     /// Each byte is thus scanned at most twice per top-level frame.
     fn whole_command(&mut self, src: &mut BytesMut) -> Option<(Frame, usize)> {
-        let buf = &src[..];
+        let (n, first, total) = self.whole_command_len(src)?;
+        src.advance(first);
+        let items: Vec<Frame> = (0..n).map(|_| Frame::BulkString(take_bulk(src))).collect();
+        self.position += total as u64;
+        self.frame_start = self.position;
+        Some((Frame::Array(items), total))
+    }
+
+    /// The validation pass of [`whole_command`](Self::whole_command): `(elements, header
+    /// length, total length)` of a whole non-empty array of bulk strings at the front of `buf`.
+    fn whole_command_len(&self, buf: &[u8]) -> Option<(usize, usize, usize)> {
+        if buf.first() != Some(&b'*') {
+            return None;
+        }
         let (n, first) = fast_len(buf, 1)?;
         if n == 0 || n > self.limits.max_aggregate_len || self.limits.max_depth == 0 {
             return None;
@@ -345,21 +358,39 @@ impl FrameDecoder {
             }
             p = end + 2;
         }
-        // Validated: `n` elements are buffered, so this capacity is backed by input bytes.
-        let total = p;
+        // Validated: `n` elements are buffered, so a capacity of `n` is backed by input.
+        Some((n, first, p))
+    }
+
+    /// Decodes a whole command (a non-empty array of bulk strings, all of it buffered) at the
+    /// front of `src` straight into its arguments, without building the [`Frame`]s: the
+    /// replication stream's hot path. Returns the arguments and the frame's length, or `None`
+    /// with nothing consumed (the decoder in the middle of a frame, partial input, anything
+    /// else at the front, a limit reached): then [`decode`](Self::decode) takes over and
+    /// reports errors.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use resp_codec::FrameDecoder;
+    ///
+    /// let mut dec = FrameDecoder::default();
+    /// let mut buf = BytesMut::from(&b"*2$3\r\nGET\r\n"[..]);
+    /// assert!(dec.decode_command(&mut buf).is_none());
+    /// let mut buf = BytesMut::from(&b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n+OK\r\n"[..]);
+    /// let (args, len) = dec.decode_command(&mut buf).unwrap();
+    /// assert_eq!((&args[0][..], &args[1][..], len), (&b"GET"[..], &b"k"[..], 20));
+    /// assert_eq!((dec.position(), &buf[..]), (20, &b"+OK\r\n"[..]));
+    /// ```
+    pub fn decode_command(&mut self, src: &mut BytesMut) -> Option<(Vec<Bytes>, usize)> {
+        if !self.stack.is_empty() || self.pending.is_some() || self.line_scan != 0 {
+            return None;
+        }
+        let (n, first, total) = self.whole_command_len(src)?;
         src.advance(first);
-        let items: Vec<Frame> = (0..n)
-            .map(|_| {
-                let (len, data) = fast_len(src, 1).unwrap_or_default();
-                src.advance(data);
-                let bulk = src.split_to(len).freeze();
-                src.advance(2);
-                Frame::BulkString(bulk)
-            })
-            .collect();
+        let args = (0..n).map(|_| take_bulk(src)).collect();
         self.position += total as u64;
         self.frame_start = self.position;
-        Some((Frame::Array(items), total))
+        Some((args, total))
     }
 
     /// Fast path for the status replies a pipelined writer reads once per command (`+OK`,
@@ -992,6 +1023,15 @@ impl FrameDecoder {
 /// Parses `<digits>\r\n` at `buf[at..]` (no sign, at most 18 digits so it cannot overflow):
 /// the value and the index after the CRLF. `None` for anything else, partial input included.
 #[inline(always)]
+/// Takes one validated bulk string (`$len\r\ndata\r\n`) off the front of `src`.
+fn take_bulk(src: &mut BytesMut) -> Bytes {
+    let (len, data) = fast_len(src, 1).unwrap_or_default();
+    src.advance(data);
+    let bulk = src.split_to(len).freeze();
+    src.advance(2);
+    bulk
+}
+
 fn fast_len(buf: &[u8], at: usize) -> Option<(usize, usize)> {
     let mut n = 0u64;
     let mut i = at;

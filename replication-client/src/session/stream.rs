@@ -87,6 +87,12 @@ impl Session {
                     }
                 }
             }
+            // The common case, a whole command buffered: straight into its arguments.
+            if let Some((args, len)) = d.decode_command(&mut self.inbuf) {
+                self.consumed = d.position();
+                self.complete(args, len as u64)?;
+                continue;
+            }
             let decoded = d.decode(&mut self.inbuf);
             self.consumed = d.position();
             let Some((frame, len)) = decoded.map_err(|e| self.stream_error(e))? else {

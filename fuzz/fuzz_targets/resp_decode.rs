@@ -1,12 +1,14 @@
 //! Arbitrary bytes into the RESP decoder: no panic, no hang, consumed ≤ input, the reported
 //! wire lengths add up to the bytes consumed, and every decoded frame re-encodes and decodes
-//! to itself.
+//! to itself. With the third configuration bit, each frame is first offered to
+//! `decode_command` (the replication stream's fast path), whose arguments and length must be
+//! what the general decoder makes of the same bytes.
 
 #![no_main]
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use resp_codec::{FrameDecoder, Limits};
+use resp_codec::{Frame, FrameDecoder, Limits};
 
 fuzz_target!(|data: &[u8]| {
     // The first byte picks the configuration, so small limits and inline mode get exercised too.
@@ -26,7 +28,25 @@ fuzz_target!(|data: &[u8]| {
     let mut dec = FrameDecoder::new(limits).with_inline_commands(inline);
     let mut buf = BytesMut::from(input);
     let mut framed: u64 = 0;
+    let fast = cfg & 4 != 0;
     loop {
+        if fast {
+            let before = buf.clone();
+            if let Some((args, len)) = dec.decode_command(&mut buf) {
+                assert!(len > 0 && len == before.len() - buf.len());
+                framed += len as u64;
+                let mut general = FrameDecoder::new(limits).with_inline_commands(inline);
+                let mut again = before;
+                let (frame, len2) = general
+                    .decode(&mut again)
+                    .expect("the general decoder takes what the fast path took")
+                    .expect("whole");
+                assert_eq!(len, len2);
+                let want: Vec<Frame> = args.into_iter().map(Frame::BulkString).collect();
+                assert_eq!(frame, Frame::Array(want));
+                continue;
+            }
+        }
         match dec.decode(&mut buf) {
             Ok(Some((frame, len))) => {
                 assert!(len > 0);

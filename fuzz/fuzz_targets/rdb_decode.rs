@@ -3,7 +3,10 @@
 //! same error as feeding everything at once; the zero-copy `Visitor` path (its whole-key
 //! fast path included) receives what the events carry (record lengths included), or fails
 //! with the same error; and a visitor that stops every few calls and is resumed at once
-//! receives every call exactly once.
+//! receives every call exactly once; a visitor that declines the items of some keys
+//! (`wants_items` false: raw pass-through) gets the same calls minus those keys' items and
+//! value events (the same raw bytes, record lengths and end), and never fails where the
+//! full decode succeeds.
 #![no_main]
 
 use std::ops::ControlFlow;
@@ -26,7 +29,10 @@ fn run(data: &[u8], step: usize, opts: &Options) -> (String, Option<String>) {
                     return (format!("{events:?}"), None);
                 }
                 if fed >= data.len() {
-                    return (format!("{events:?}"), dec.finish().err().map(|e| e.to_string()));
+                    return (
+                        format!("{events:?}"),
+                        dec.finish().err().map(|e| e.to_string()),
+                    );
                 }
                 let n = step.min(data.len() - fed);
                 buf.extend_from_slice(&data[fed..fed + n]);
@@ -48,11 +54,29 @@ struct Rec {
     raw: Vec<u8>,
     stop_every: u64,
     calls: u64,
+    /// Per output line: whether it is an item or value event of a key (not its start,
+    /// raw bytes or end), and the index of the key it belongs to.
+    item: Vec<Option<u64>>,
+    /// Keys seen so far (`key_start` calls), and whether the current one is open.
+    keys: u64,
+    in_key: bool,
+    /// With `decline` > 0, `wants_items` is false for keys whose index % `decline` == 0.
+    decline: u64,
+    /// Keys whose items were declined.
+    declined: Vec<u64>,
 }
 
 impl Rec {
     fn push(&mut self, s: String) -> ControlFlow<()> {
         self.out.push(s);
+        self.item.push(None);
+        self.tick()
+    }
+
+    /// An item or value event of the current key.
+    fn push_item(&mut self, s: String) -> ControlFlow<()> {
+        self.out.push(s);
+        self.item.push(self.in_key.then_some(self.keys));
         self.tick()
     }
 
@@ -68,25 +92,32 @@ impl Rec {
 
 impl Visitor for Rec {
     fn key_start(&mut self, key: &KeyRef<'_>) -> ControlFlow<()> {
+        self.keys += 1;
+        self.in_key = true;
         self.push(format!("key {:?}", key.to_key_start()))
     }
     fn string(&mut self, piece: Item<'_>) -> ControlFlow<()> {
-        self.push(format!("str {piece:?}"))
+        self.push_item(format!("str {piece:?}"))
     }
     fn list_item(&mut self, item: Item<'_>) -> ControlFlow<()> {
-        self.push(format!("list {item:?}"))
+        self.push_item(format!("list {item:?}"))
     }
     fn set_member(&mut self, member: Item<'_>) -> ControlFlow<()> {
-        self.push(format!("set {member:?}"))
+        self.push_item(format!("set {member:?}"))
     }
     fn zset_entry(&mut self, member: Item<'_>, score: f64) -> ControlFlow<()> {
-        self.push(format!("zset {member:?} {}", score.to_bits()))
+        self.push_item(format!("zset {member:?} {}", score.to_bits()))
     }
-    fn hash_entry(&mut self, field: Item<'_>, value: Item<'_>, ttl: Option<u64>) -> ControlFlow<()> {
-        self.push(format!("hash {field:?} {value:?} {ttl:?}"))
+    fn hash_entry(
+        &mut self,
+        field: Item<'_>,
+        value: Item<'_>,
+        ttl: Option<u64>,
+    ) -> ControlFlow<()> {
+        self.push_item(format!("hash {field:?} {value:?} {ttl:?}"))
     }
     fn stream_entry(&mut self, id: StreamId, fields: &[(Item<'_>, Item<'_>)]) -> ControlFlow<()> {
-        self.push(format!("entry {id} {fields:?}"))
+        self.push_item(format!("entry {id} {fields:?}"))
     }
     fn raw_value(&mut self, piece: &[u8]) -> ControlFlow<()> {
         self.raw.extend_from_slice(piece);
@@ -94,39 +125,63 @@ impl Visitor for Rec {
     }
     fn key_end(&mut self, record_len: u64) -> ControlFlow<()> {
         if !self.raw.is_empty() {
-            self.out.push(format!("raw {:?}", std::mem::take(&mut self.raw)));
+            self.out
+                .push(format!("raw {:?}", std::mem::take(&mut self.raw)));
+            self.item.push(None);
         }
+        self.in_key = false;
         self.push(format!("end {record_len}"))
     }
+    fn wants_items(&mut self, _value_len: u64) -> bool {
+        if self.decline > 0 && self.keys % self.decline == 0 {
+            if self.declined.last() != Some(&self.keys) {
+                self.declined.push(self.keys);
+            }
+            false
+        } else {
+            true
+        }
+    }
     fn event(&mut self, event: Event) -> ControlFlow<()> {
-        self.push(format!("event {event:?}"))
+        self.push_item(format!("event {event:?}"))
     }
 }
 
 /// The visitor calls of the zero-copy path fed in steps of `step`, and the error, if any;
 /// with `stop_every`, the visitor stops every so many calls and is resumed at once.
-fn visit(data: &[u8], step: usize, opts: &Options, stop_every: u64) -> (Vec<String>, Option<String>) {
-    let mut dec = RdbDecoder::new(opts.clone());
-    let mut buf = BytesMut::new();
-    let mut rec = Rec {
+fn visit(
+    data: &[u8],
+    step: usize,
+    opts: &Options,
+    stop_every: u64,
+) -> (Vec<String>, Option<String>) {
+    let rec = Rec {
         stop_every,
         ..Rec::default()
     };
+    let (rec, err) = visit_with(data, step, opts, rec);
+    (rec.out, err)
+}
+
+/// [`visit`] with a given recorder; returns it.
+fn visit_with(data: &[u8], step: usize, opts: &Options, mut rec: Rec) -> (Rec, Option<String>) {
+    let mut dec = RdbDecoder::new(opts.clone());
+    let mut buf = BytesMut::new();
     let mut fed = 0;
     loop {
         match dec.decode_into(&mut buf, &mut rec) {
             Err(e) => {
                 assert!(e.offset().unwrap_or(0) <= data.len() as u64);
-                return (rec.out, Some(e.to_string()));
+                return (rec, Some(e.to_string()));
             }
             Ok(ControlFlow::Break(())) => continue,
             Ok(ControlFlow::Continue(())) => {}
         }
         if dec.is_done() {
-            return (rec.out, None);
+            return (rec, None);
         }
         if fed >= data.len() {
-            return (rec.out, dec.finish().err().map(|e| e.to_string()));
+            return (rec, dec.finish().err().map(|e| e.to_string()));
         }
         let n = step.min(data.len() - fed);
         buf.extend_from_slice(&data[fed..fed + n]);
@@ -170,7 +225,10 @@ fuzz_target!(|data: &[u8]| {
         1 + data.len() % 251
     };
     let stepped = run(data, step, &opts);
-    assert_eq!(whole, stepped, "feeding in steps of {step} changed the result");
+    assert_eq!(
+        whole, stepped,
+        "feeding in steps of {step} changed the result"
+    );
 
     // The zero-copy path: whole (fast path) and in steps (mostly the state machine). On
     // success every call matches the events'; on failure the error is the same (calls made
@@ -178,9 +236,15 @@ fuzz_target!(|data: &[u8]| {
     let want = visit_events(data, &opts);
     for s in [usize::MAX, step] {
         let got = visit(data, s, &opts, 0);
-        assert_eq!(got.1, want.1, "visitor (step {s}) error differs from the events'");
+        assert_eq!(
+            got.1, want.1,
+            "visitor (step {s}) error differs from the events'"
+        );
         if want.1.is_none() {
-            assert_eq!(got.0, want.0, "visitor (step {s}) calls differ from the events'");
+            assert_eq!(
+                got.0, want.0,
+                "visitor (step {s}) calls differ from the events'"
+            );
         }
     }
     // A visitor that stops every few calls, resumed at once, gets every call once (the
@@ -189,7 +253,36 @@ fuzz_target!(|data: &[u8]| {
         let every = 1 + (data.len() % 13) as u64;
         for s in [usize::MAX, step] {
             let got = visit(data, s, &opts, every);
-            assert_eq!(got, want, "visitor stopping every {every} calls (step {s}) differs");
+            assert_eq!(
+                got, want,
+                "visitor stopping every {every} calls (step {s}) differs"
+            );
+        }
+    }
+    // Raw pass-through: declining the items of every few keys (those decoded in one pass,
+    // whole input or in steps) leaves the other calls as they were.
+    if want.1.is_none() {
+        let decline = 1 + (data.len() % 3) as u64;
+        let full = visit_with(data, usize::MAX, &opts, Rec::default()).0;
+        for s in [usize::MAX, step] {
+            let rec = Rec {
+                decline,
+                ..Rec::default()
+            };
+            let (got, err) = visit_with(data, s, &opts, rec);
+            assert_eq!(err, None, "declining items (step {s}) made the decode fail");
+            let expect: Vec<&String> = full
+                .out
+                .iter()
+                .zip(&full.item)
+                .filter(|(_, k)| !k.is_some_and(|k| got.declined.contains(&k)))
+                .map(|(l, _)| l)
+                .collect();
+            let got: Vec<&String> = got.out.iter().collect();
+            assert_eq!(
+                got, expect,
+                "declining the items of keys (step {s}) changed other calls"
+            );
         }
     }
 });

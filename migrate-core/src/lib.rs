@@ -79,6 +79,12 @@ pub fn check_search_plan(input: &[u8]) {
     migrate::check_plan_input(input)
 }
 
+#[cfg(feature = "fuzzing")]
+mod fuzz_hooks;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use fuzz_hooks::{check_cluster_plan, check_scan_replies, check_verify_replies};
+
 pub use error::Error;
 pub use filter::{Filter, KeyAction};
 pub use glob::Glob;

@@ -180,6 +180,9 @@ mod builder;
 mod check;
 mod checkpoint;
 mod cluster_sink;
+/// For the `cluster_plan` fuzz target.
+#[cfg(feature = "fuzzing")]
+pub(crate) use cluster_sink::{plan as cluster_plan, slots_of, Plan as ClusterPlan};
 mod conn;
 mod error;
 mod fullsync;

@@ -111,6 +111,10 @@ mod report;
 mod run;
 mod side;
 
+/// For the `verify_replies` fuzz target (see `read::check_replies`, `side::ask_target`).
+#[cfg(feature = "fuzzing")]
+pub(crate) use {read::check_replies, side::ask_target};
+
 use std::time::Duration;
 
 pub use conn::{connect, Io, Stream};

@@ -857,6 +857,66 @@ async fn stream_fallback(
     Ok(Val::Stream(Box::new(st)))
 }
 
+/// For the `verify_replies` fuzz target: `r` read as the replies of every kind of key
+/// (first chunks, continuation chunks, field TTLs, stream ids): never a panic, and what
+/// remains to read is always ahead of what was read.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn check_replies(r: &[Frame], stream_full_reply: bool) {
+    const TYPES: [&str; 10] = [
+        "none",
+        "string",
+        "list",
+        "zset",
+        "set",
+        "hash",
+        "stream",
+        "ReJSON-RL",
+        "TopK-TYPE",
+        "MBbloom--",
+    ];
+    let o = ReadOpts {
+        chunk: 3,
+        string_chunk: 5,
+        budget: 64,
+        field_ttls: true,
+        stream_full: stream_full_reply,
+    };
+    for ty in TYPES {
+        match first_chunk(ty, r, o).1 {
+            Cont::String { off, len } => assert!(off < len),
+            Cont::Range { next, len, .. } => assert!(next < len),
+            Cont::Scan { cursor, .. } => assert!(cursor.as_ref() != b"0"),
+            Cont::Done | Cont::Stream { .. } | Cont::StreamFallback => {}
+        }
+    }
+    for f in r {
+        for zset in [false, true] {
+            let mut acc = Acc::new(true, 64);
+            let n = push_range(&mut acc, f, zset);
+            assert!(acc.count >= n as u64);
+        }
+        if let Some((_, items)) = scan_reply(f) {
+            let fields: Vec<Bytes> = items.iter().filter_map(bytes_of).collect();
+            for hash in [false, true] {
+                push_scan(&mut Acc::new(false, 64), items, hash);
+            }
+            let mut ft = FieldTtls::new(true);
+            for t in r {
+                add_field_ttls(&mut ft, &fields, t);
+            }
+            assert!(ft.count <= fields.len() as u64 * r.len() as u64);
+        }
+        let _ = stream_full(f, o);
+        let _ = entry_item(f);
+        let _ = score(f);
+        let _ = int_of(f);
+        let _ = error_text(f);
+        let text = text_of(f);
+        let _ = next_id(&text);
+        let _ = is_redirect(&text);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

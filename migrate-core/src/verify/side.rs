@@ -46,6 +46,20 @@ enum Got {
     Reply(Frame),
 }
 
+/// For an `ASK` redirection in `error`, the index of the reader (of `addrs`, `host:port`)
+/// it names (an empty host: any host on its port); `None` for anything else.
+pub(crate) fn ask_target(addrs: &[String], error: &str) -> Option<usize> {
+    let r = ServerError::new(Bytes::copy_from_slice(error.as_bytes())).redirect()?;
+    if !r.ask {
+        return None;
+    }
+    let to = Node::parse_addr(&r.addr)?;
+    addrs.iter().position(|a| {
+        Node::parse_addr(a)
+            .is_some_and(|n| n.port == to.port && (to.host.is_empty() || n.host == to.host))
+    })
+}
+
 /// The connections of one side.
 pub(crate) struct Conns {
     side: Side,
@@ -235,18 +249,7 @@ impl Conns {
     /// Where a key answered with `error` goes next; `None`: to its owner, after the
     /// topology is read again.
     fn next_route(&self, error: &str) -> Option<Route> {
-        let r = ServerError::new(Bytes::copy_from_slice(error.as_bytes())).redirect()?;
-        if !r.ask {
-            return None;
-        }
-        let to = Node::parse_addr(&r.addr)?;
-        self.addrs
-            .iter()
-            .position(|a| {
-                Node::parse_addr(a)
-                    .is_some_and(|n| n.port == to.port && (to.host.is_empty() || n.host == to.host))
-            })
-            .map(Route::Asking)
+        ask_target(&self.addrs, error).map(Route::Asking)
     }
 
     /// Waits before a retry, or fails once [`RETRY_FOR`] is spent.

@@ -113,17 +113,45 @@ async fn field_expiries(
         return Ok(none);
     }
     *field_ttls = Some(true);
+    Ok(expiry_times(&r, fields.len()))
+}
+
+/// An `HPEXPIRETIME` reply for `n` fields: per field its absolute expiry, `None` without
+/// one (a reply too short leaves the rest without).
+fn expiry_times(r: &Frame, n: usize) -> Vec<Option<u64>> {
     let times = r.as_slice().unwrap_or_default();
-    Ok(fields
-        .iter()
-        .enumerate()
-        .map(|(i, _)| match times.get(i).and_then(Frame::as_integer) {
+    (0..n)
+        .map(|i| match times.get(i).and_then(Frame::as_integer) {
             Some(t) if t > 0 => Some(t as u64),
             // -2: the field expired (or was removed) between HSCAN and now.
             Some(-2) => Some(1),
             _ => None,
         })
-        .collect())
+        .collect()
+}
+
+/// A `SCAN`-family reply `[cursor, [elements]]`: the next cursor (`0` at the end, and for
+/// a reply of another shape) and the elements.
+fn scan_page(r: &Frame) -> (Bytes, Vec<Bytes>) {
+    let (next, items) = match r.as_slice() {
+        Some([c, list]) => (c.as_bytes().map(Bytes::copy_from_slice), strs(list)),
+        _ => (None, Vec::new()),
+    };
+    (next.unwrap_or_else(|| Bytes::from_static(b"0")), items)
+}
+
+/// For the `scan_replies` fuzz target: `r` read as each reply of a big key read in pieces.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn check_replies(r: &Frame, n: usize) {
+    let (_cursor, items) = scan_page(r);
+    for p in items.chunks_exact(2) {
+        let _ = score(&p[1]);
+    }
+    let _ = strs(r);
+    assert_eq!(expiry_times(r, n).len(), n);
+    if let Some(b) = r.as_bytes() {
+        let _ = score(b);
+    }
 }
 
 /// Copies key `key` of source db `db` (already selected on `src`) in pieces of `chunk`
@@ -248,11 +276,7 @@ pub(crate) async fn copy(
                         n.clone(),
                     ])
                     .await?;
-                let (next, items) = match r.as_slice() {
-                    Some([c, list]) => (c.as_bytes().map(Bytes::copy_from_slice), strs(list)),
-                    _ => (None, Vec::new()),
-                };
-                let next = next.unwrap_or_else(|| Bytes::from_static(b"0"));
+                let (next, items) = scan_page(&r);
                 let done = &next[..] == b"0";
                 cursor = next;
                 let ev = match rdb_type {

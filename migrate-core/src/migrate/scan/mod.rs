@@ -106,6 +106,14 @@ mod records;
 mod source;
 mod stream;
 
+/// For the `scan_replies` fuzz target: `r` read as each reply of a big key or big stream
+/// read in pieces (`n` fields asked for their TTLs).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn check_replies(r: &resp_codec::Frame, n: usize, now_ms: u64) {
+    bigkey::check_replies(r, n);
+    stream::check_replies(r, now_ms);
+}
+
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

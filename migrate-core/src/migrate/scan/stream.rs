@@ -186,28 +186,8 @@ impl StreamReader {
                         self.failed("last id and consumer groups (XINFO)".into(), e);
                         return Ok(None);
                     }
-                    let info = pairs(&r[0]);
-                    let meta = StreamMeta {
-                        length: get_int(&info, "length").unwrap_or(0),
-                        last_id: get_id(&info, "last-generated-id").unwrap_or_default(),
-                        first_id: None,
-                        max_deleted_id: get_id(&info, "max-deleted-entry-id"),
-                        entries_added: get_int(&info, "entries-added"),
-                    };
-                    let groups: Vec<StreamGroup> = r[1]
-                        .as_slice()
-                        .unwrap_or_default()
-                        .iter()
-                        .filter_map(|g| {
-                            let g = pairs(g);
-                            Some(StreamGroup {
-                                name: Bytes::copy_from_slice(get(&g, "name")?.as_bytes()?),
-                                last_id: get_id(&g, "last-delivered-id").unwrap_or_default(),
-                                entries_read: get_int(&g, "entries-read"),
-                            })
-                        })
-                        .collect();
-                    self.groups = groups.into_iter();
+                    let meta = meta_of(&r[0]);
+                    self.groups = groups_of(&r[1]).into_iter();
                     self.step = Step::Group;
                     return Ok(Some(vec![Event::StreamMeta(meta)]));
                 }
@@ -232,16 +212,7 @@ impl StreamReader {
                             e,
                         );
                     }
-                    let consumers: Vec<Bytes> = r
-                        .as_slice()
-                        .unwrap_or_default()
-                        .iter()
-                        .filter_map(|c| {
-                            let c = pairs(c);
-                            Some(Bytes::copy_from_slice(get(&c, "name")?.as_bytes()?))
-                        })
-                        .collect();
-                    self.consumers = consumers.into_iter();
+                    self.consumers = consumers_of(&r).into_iter();
                     self.group = Some(g.name.clone());
                     self.step = Step::Consumer;
                     return Ok(Some(vec![Event::StreamGroup(g)]));
@@ -298,21 +269,7 @@ impl StreamReader {
                         self.step = Step::Consumer;
                         continue;
                     }
-                    let pel: Vec<PendingEntry> = r
-                        .as_slice()
-                        .unwrap_or_default()
-                        .iter()
-                        .filter_map(|p| match p.as_slice()? {
-                            [id, _owner, idle, count] => Some(PendingEntry {
-                                id: parse_id(id.as_bytes()?)?,
-                                delivery_time_ms: self
-                                    .now_ms
-                                    .saturating_sub(idle.as_integer()?.max(0) as u64),
-                                delivery_count: count.as_integer()?.max(0) as u64,
-                            }),
-                            _ => None,
-                        })
-                        .collect();
+                    let pel = pending_of(&r, self.now_ms);
                     self.step = match pel.last() {
                         Some(p) if pel.len() >= self.chunk => Step::Pending(Some(p.id)),
                         _ => Step::Consumer,
@@ -328,6 +285,84 @@ impl StreamReader {
                 }
             }
         }
+    }
+}
+
+/// `XINFO STREAM` reply: the stream's metadata.
+fn meta_of(r: &Frame) -> StreamMeta {
+    let info = pairs(r);
+    StreamMeta {
+        length: get_int(&info, "length").unwrap_or(0),
+        last_id: get_id(&info, "last-generated-id").unwrap_or_default(),
+        first_id: None,
+        max_deleted_id: get_id(&info, "max-deleted-entry-id"),
+        entries_added: get_int(&info, "entries-added"),
+    }
+}
+
+/// `XINFO GROUPS` reply: the groups (name, last delivered id, entries read).
+fn groups_of(r: &Frame) -> Vec<StreamGroup> {
+    r.as_slice()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|g| {
+            let g = pairs(g);
+            Some(StreamGroup {
+                name: Bytes::copy_from_slice(get(&g, "name")?.as_bytes()?),
+                last_id: get_id(&g, "last-delivered-id").unwrap_or_default(),
+                entries_read: get_int(&g, "entries-read"),
+            })
+        })
+        .collect()
+}
+
+/// `XINFO CONSUMERS` reply: the consumers' names.
+fn consumers_of(r: &Frame) -> Vec<Bytes> {
+    r.as_slice()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|c| {
+            let c = pairs(c);
+            Some(Bytes::copy_from_slice(get(&c, "name")?.as_bytes()?))
+        })
+        .collect()
+}
+
+/// `XPENDING key group start + n consumer` reply: `[[id, owner, idle ms, deliveries], ...]`
+/// (idle time turned into a delivery time before `now_ms`).
+fn pending_of(r: &Frame, now_ms: u64) -> Vec<PendingEntry> {
+    r.as_slice()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| match p.as_slice()? {
+            [id, _owner, idle, count] => Some(PendingEntry {
+                id: parse_id(id.as_bytes()?)?,
+                delivery_time_ms: now_ms.saturating_sub(idle.as_integer()?.max(0) as u64),
+                delivery_count: count.as_integer()?.max(0) as u64,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// For the `scan_replies` fuzz target: `r` read as each reply of a stream read in pieces;
+/// ids parsed print back to themselves and have a successor above them.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn check_replies(r: &Frame, now_ms: u64) {
+    let _ = meta_of(r);
+    let _ = groups_of(r);
+    let _ = consumers_of(r);
+    for p in pending_of(r, now_ms) {
+        assert!(p.delivery_time_ms <= now_ms);
+    }
+    for e in entries(r) {
+        assert_eq!(parse_id(&id_arg(e.id)), Some(e.id));
+        if let Some(n) = next_id(e.id) {
+            assert!(n > e.id);
+        }
+    }
+    if let Some(id) = r.as_bytes().and_then(parse_id) {
+        assert_eq!(parse_id(&id_arg(id)), Some(id));
     }
 }
 

@@ -166,8 +166,15 @@ impl StreamReader {
                         return Ok(None);
                     }
                     let entries = entries(&r);
+                    // A full page asks for the next one, from past its last id; an id that
+                    // does not move forward (no real server sends one) ends the reading
+                    // instead of asking for the same page forever.
                     self.step = match entries.last() {
-                        Some(e) if entries.len() >= self.chunk => Step::Entries(Some(e.id)),
+                        Some(e)
+                            if entries.len() >= self.chunk && after.is_none_or(|a| e.id > a) =>
+                        {
+                            Step::Entries(Some(e.id))
+                        }
                         _ => Step::Meta,
                     };
                     if entries.is_empty() {
@@ -271,7 +278,9 @@ impl StreamReader {
                     }
                     let pel = pending_of(&r, self.now_ms);
                     self.step = match pel.last() {
-                        Some(p) if pel.len() >= self.chunk => Step::Pending(Some(p.id)),
+                        Some(p) if pel.len() >= self.chunk && after.is_none_or(|a| p.id > a) => {
+                            Step::Pending(Some(p.id))
+                        }
                         _ => Step::Consumer,
                     };
                     if pel.is_empty() {

@@ -524,3 +524,31 @@ fn flushall_on_one_master_removes_only_its_shard_keys() {
     let report = rt.block_on(handle.wait()).unwrap();
     assert_eq!(report.failures_total, 0, "{}", report.to_json());
 }
+
+#[test]
+fn a_shard_whose_master_is_down_at_start_waits_for_its_replica() {
+    let mut cluster = Cluster::start(Flavor::Redis7_0, 3, 1);
+    let mut conn = cluster.connect();
+    fill(&mut conn, 40);
+    let target = Server::start(Flavor::Redis7_0);
+    // Let the replicas have every write, then kill shard 0's master just before the start:
+    // the topology read at start still names it, its link cannot connect, and the cluster
+    // is asked again until the replica took over.
+    thread::sleep(Duration::from_millis(300));
+    let seed = cluster.masters()[1].addr();
+    let replica = cluster.replicas_of(cluster.masters()[0])[0].addr();
+    cluster.kill_master(0);
+    let (report, result) = runtime().block_on(async {
+        from_cluster(&seed, &target)
+            .once(true)
+            .start()
+            .finish()
+            .await
+    });
+    result.unwrap_or_else(|e| panic!("{e}: {}", report.to_json()));
+    cluster.wait_ok();
+    cluster
+        .snapshot()
+        .assert_same(&Snapshot::take(&target, 1), TTL_TOLERANCE_MS);
+    assert_eq!(report.shards[0].master, replica, "{}", report.to_json());
+}

@@ -114,7 +114,8 @@
 //! - A failed link asks the cluster again (any known node), finds its shard's new node by
 //!   the shard's node ids (else its first slot) and continues there with `PSYNC` from the
 //!   position reached (psync2: no full sync when the promoted replica has the history);
-//!   bounded, then [`MigrationError::ShardLost`]. Every
+//!   bounded, then [`MigrationError::ShardLost`]; a shard whose node is out of reach at
+//!   the start asks the same way (a refusal of `PSYNC` is not retried). Every
 //!   [`MigrationBuilder::rediscover_every`] a quiet link checks its node and new shards get
 //!   a link.
 //! - Slots resharded on the source: a key moved by `MIGRATE` is a `RESTORE-ASKING` on the

@@ -1194,12 +1194,36 @@ async fn run_shard(
             config = config.resume_from(p);
         }
         tracing::info!(target: "migrate", "shard {} ({}): connecting to {origin} (PSYNC)", plan.id, slots_text(&plan.slots));
-        let replica = Replica::connect(config)
-            .await
-            .map_err(|e| MigrationError::Source {
-                url: origin.clone(),
-                source: Arc::new(e),
-            })?;
+        let mut follow = follow;
+        let replica = match Replica::connect(config).await {
+            Ok(r) => r,
+            // A refusal (NOPERM, an unknown PSYNC) is the source's answer: the caller may
+            // fall back to scan mode. A node out of reach is not: the cluster is asked for
+            // the shard's node again (a replica taking over, another replica), bounded.
+            Err(e) if scan::refusal(&e).is_none() => {
+                tracing::warn!(target: "migrate", "shard {}: {origin} cannot be reached ({e}); asking the cluster which node serves the shard", plan.id);
+                let mut attempt = 1;
+                let mut backoff = Duration::from_millis(100);
+                loop {
+                    if let Some(r) = follow.relink(point, attempt).await? {
+                        break r;
+                    }
+                    attempt += 1;
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = stop.wait_for(|v| *v) => return Ok(StopReason::Stopped),
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+            Err(e) => {
+                return Err(MigrationError::Source {
+                    url: origin.clone(),
+                    source: Arc::new(e),
+                })
+            }
+        };
+        let origin = follow.origin();
         let live = Live {
             source_bytes: ctx.buckets.source_bytes.clone(),
             ckpt: s.checkpoint.then(|| CheckpointWriter {

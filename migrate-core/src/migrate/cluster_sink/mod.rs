@@ -73,6 +73,7 @@ use crate::{key_slot, Outcome, ServerError, ServerErrorKind, Tag, Writer, Writer
 
 mod plan;
 mod start;
+mod xslot;
 
 use plan::idempotent;
 #[cfg(test)]
@@ -123,6 +124,10 @@ pub(crate) struct Resume {
     pub(crate) skip: HashMap<u16, u64>,
     /// The highest offset of any checkpoint key.
     pub(crate) max_seen: u64,
+    /// The floor read at start.
+    pub(crate) floor: Option<Checkpoint>,
+    /// Test-only fault: stop after this many copy-back or keyless transactions.
+    pub(crate) fault_after: Option<u32>,
 }
 
 /// Whether a reply means "not here, not now": redirections and cluster states that pass.
@@ -281,6 +286,11 @@ pub(crate) struct ClusterSink {
     /// The value of the last batch whose every command is applied.
     confirmed: Option<Bytes>,
     floor_written: Option<Bytes>,
+    /// The offset of the last cross-slot or keyless command and its rank at it.
+    barrier_at: Option<(u64, u32)>,
+    /// Test-only fault (see [`Resume::fault_after`]) and the transactions counted so far.
+    fault_after: Option<u32>,
+    fault_steps: u32,
 }
 
 impl ClusterSink {
@@ -321,9 +331,12 @@ impl ClusterSink {
             verify: Vec::new(),
             skip: resume.skip,
             max_seen: resume.max_seen,
-            template_ckpt: None,
+            template_ckpt: resume.floor,
             confirmed: None,
             floor_written: None,
+            barrier_at: None,
+            fault_after: resume.fault_after,
+            fault_steps: 0,
         };
         let masters: Vec<Node> = sink.topology.masters().into_iter().cloned().collect();
         for m in masters {
@@ -388,7 +401,19 @@ impl ClusterSink {
             }
         }
         let mut plan = plan(args, tag.key.as_deref());
-        if incremental && (self.max_seen > 0 || !self.skip.is_empty()) {
+        // Cross-slot and keyless commands applied exactly once (checkpoints kept): their
+        // own records say what is done, not the offsets.
+        let exact = incremental
+            && self.ckpt_base.is_some()
+            && self.template_ckpt.is_some()
+            && match &plan {
+                Plan::CrossSlot(_) => true,
+                Plan::AllMasters => {
+                    tag.db.unwrap_or(0) == 0 || !args[0].eq_ignore_ascii_case(b"FLUSHDB")
+                }
+                _ => false,
+            };
+        if incremental && !exact && (self.max_seen > 0 || !self.skip.is_empty()) {
             // Resumed: what a slot's checkpoint says it holds is not applied again.
             let seq = tag.seq;
             let held = |skip: &HashMap<u16, u64>, s: &u16| skip.get(s).is_some_and(|&o| seq <= o);
@@ -439,6 +464,37 @@ impl ClusterSink {
                 }
             }
         }
+        if exact {
+            let failure = match &plan {
+                Plan::CrossSlot(_) => {
+                    self.stats.cross_slot += 1;
+                    self.cross_slot_db0(&tag)
+                }
+                _ => None,
+            };
+            self.settle().await?;
+            let failure = match (failure, self.barrier_ident(tag.seq, args)) {
+                (Some(f), _) => Some(f),
+                (None, None) => None,
+                (None, Some(id)) => match &plan {
+                    Plan::CrossSlot(idx) => self.cross_slot_once(&tag, args, idx, id).await?,
+                    _ => self.keyless_once(&tag, args, id).await?,
+                },
+            };
+            let mut g = Group::new(tag, 0);
+            g.failure = failure;
+            self.groups.insert(gid, g);
+            self.deliver();
+            let name = args[0].to_ascii_uppercase();
+            if name == b"FLUSHALL" || name == b"FLUSHDB" {
+                // Written again by the flush's own transaction; once more with the
+                // latest confirmed batch.
+                self.floor_written = None;
+                self.write_floor().await;
+                self.settle().await?;
+            }
+            return self.check_fatal();
+        }
         let mut entries = Vec::new();
         match plan {
             Plan::Slot(slot) => entries.push(Entry::new(
@@ -468,9 +524,6 @@ impl ClusterSink {
                 self.stats.cross_slot += 1;
                 self.settle().await?;
                 let failure = self.cross_slot(&tag, args, &idx).await?;
-                if failure.is_none() && incremental {
-                    self.mark_slots(args, &idx, tag.seq, &tag).await?;
-                }
                 let mut g = Group::new(tag, 0);
                 g.failure = failure;
                 self.groups.insert(gid, g);
@@ -536,32 +589,6 @@ impl ClusterSink {
         self.floor_written = Some(value.clone());
         self.confirmed = Some(value);
         self.check_fatal()
-    }
-
-    /// After a cross-slot command: each slot it wrote records its offset, so that a
-    /// resumed migration does not run it again.
-    async fn mark_slots(
-        &mut self,
-        args: &[Bytes],
-        idx: &[usize],
-        offset: u64,
-        tag: &Tag,
-    ) -> Result<(), MigrationError> {
-        let (Some(base), Some(t)) = (self.ckpt_base.clone(), self.template_ckpt.clone()) else {
-            return Ok(());
-        };
-        let mut c = t;
-        c.point.offset = offset;
-        let value = Bytes::from(c.encode());
-        let mut slots: Vec<u16> = idx.iter().map(|&i| key_slot(&args[i])).collect();
-        slots.sort_unstable();
-        slots.dedup();
-        for slot in slots {
-            let key = slot_key(&base, slot);
-            self.call(&[Bytes::from_static(b"SET"), key, value.clone()], tag)
-                .await?;
-        }
-        Ok(())
     }
 
     /// Dispatches the batches `exec` closed, and the floor checkpoint when it moved.
@@ -1231,15 +1258,8 @@ impl ClusterSink {
         args: &[Bytes],
         idx: &[usize],
     ) -> Result<Option<Outcome>, MigrationError> {
-        if tag.db.is_some_and(|d| d != 0) {
-            let reply = ServerError::new(format!(
-                "ERR redis-migrate: a command with keys in several slots runs in db 0 only (db {})",
-                tag.db.unwrap_or(0)
-            ));
-            return Ok(Some(Outcome::Failed {
-                tag: tag.clone(),
-                reply,
-            }));
+        if let Some(f) = self.cross_slot_db0(tag) {
+            return Ok(Some(f));
         }
         if self.client.is_none() {
             let c = ClusterClient::connect(std::slice::from_ref(&self.template), self.timeout)
@@ -1287,6 +1307,17 @@ impl ClusterSink {
                 .await?;
         }
         Ok(failure)
+    }
+
+    /// The failure of a cross-slot command outside db 0 (temporary keys live in db 0).
+    fn cross_slot_db0(&self, tag: &Tag) -> Option<Outcome> {
+        let db = tag.db.unwrap_or(0);
+        (db != 0).then(|| Outcome::Failed {
+            tag: tag.clone(),
+            reply: ServerError::new(format!(
+                "ERR redis-migrate: a command with keys in several slots runs in db 0 only (db {db})"
+            )),
+        })
     }
 
     /// `to` becomes what `from` is (value and TTL), or absent when `from` is.

@@ -1,0 +1,181 @@
+//! Cross-slot and keyless commands into a Redis Cluster target, applied exactly once
+//! across crashes: a standalone source runs `RENAME`, `SMOVE`, `SUNIONSTORE`, `LMOVE`,
+//! `FUNCTION LOAD` and `FLUSHALL` over keys of every master; the migration is made to stop
+//! after each single copy-back (or per-master) transaction (the hidden
+//! `crash_after_copy_backs` fault), resumed from the checkpoints again and again until it
+//! ends, and the target must then equal the source.
+
+mod common;
+
+use common::*;
+
+use migrate_core::migrate::{Migration, MigrationBuilder, MigrationError, Source, TargetConfig};
+use testkit::cluster::key_in_slot;
+use testkit::{Cluster, Conn, Flavor, Server, Snapshot};
+
+const LIBRARY: &str = "#!lua name=xlib\nredis.register_function('xget', function(keys) return redis.call('GET', keys[1]) end)";
+
+fn source() -> Server {
+    Server::builder(Flavor::Redis7_0)
+        .config("repl-diskless-sync-delay", "0")
+        .no_modules()
+        .start()
+}
+
+fn into_cluster(source: &Server, cluster: &Cluster) -> MigrationBuilder {
+    let config = replication_client::Config::new(&source.url()).unwrap();
+    Migration::builder()
+        .source(Source::Live(config))
+        .target(TargetConfig::parse(&cluster.masters()[0].url()).unwrap())
+}
+
+/// A key of `slot` (3 masters: slots 0-5460, 5461-10922, 10923-16383).
+fn key(slot: u16, name: &str) -> String {
+    String::from_utf8(key_in_slot(slot, name)).unwrap()
+}
+
+/// Runs the migration stopping after one copy-back transaction each time, resumed until it
+/// ends; returns how many runs stopped on the fault.
+fn resume_until_done(source: &Server, cluster: &Cluster) -> u32 {
+    let mut crashes = 0;
+    loop {
+        let (report, result) = run_once(into_cluster(source, cluster).crash_after_copy_backs(1));
+        assert!(report.resumed_from.is_some(), "{report:?}");
+        assert_eq!(report.full_syncs, 0, "resumed without a full sync");
+        match result {
+            Ok(()) => {
+                clean(&report, "resumed");
+                return crashes;
+            }
+            Err(MigrationError::Internal(e)) if e.contains("fault injected") => crashes += 1,
+            Err(e) => panic!("run {crashes}: {e}"),
+        }
+        assert!(crashes < 60, "no progress");
+    }
+}
+
+fn same(source: &Server, cluster: &Cluster) {
+    let expected = Snapshot::take(source, 1);
+    assert!(!expected.is_empty());
+    expected.assert_same(&cluster.snapshot(), TTL_TOLERANCE_MS);
+}
+
+/// The keys under the reserved prefix on every master.
+fn reserved_keys(cluster: &Cluster) -> Vec<String> {
+    let mut out = Vec::new();
+    for m in cluster.masters() {
+        if let testkit::Reply::Array(keys) = m.connect().must(["KEYS", "__redis-migrate:*"]) {
+            for k in keys {
+                if let testkit::Reply::Bulk(k) = k {
+                    out.push(String::from_utf8_lossy(&k).into_owned());
+                }
+            }
+        }
+    }
+    out
+}
+
+fn cross_slot_writes(conn: &mut Conn, r: u32) {
+    let s = r.to_string();
+    let (a, b) = (key(100, &format!("a{s}")), key(6000, &format!("b{s}")));
+    let (s1, s2) = (key(200, "set1"), key(12000, "set2"));
+    let (l1, l2) = (key(300, "list1"), key(7000, "list2"));
+    let union = key(11000, "union");
+    conn.must(["SET", &a, &s, "PX", "3600000"]);
+    conn.must(["RENAME", &a, &b]);
+    conn.must(["SADD", &s1, &format!("m{s}"), &format!("n{s}")]);
+    conn.must(["SMOVE", &s1, &s2, &format!("m{s}")]);
+    conn.must(["SUNIONSTORE", &union, &s1, &s2]);
+    conn.must(["RPUSH", &l1, &format!("x{s}"), &format!("y{s}")]);
+    conn.must(["LMOVE", &l1, &l2, "LEFT", "RIGHT"]);
+    // A script writing two slots: its effects come as one transaction at one offset.
+    conn.must([
+        "EVAL",
+        "redis.call('RENAME', KEYS[1], KEYS[2]); redis.call('LMOVE', KEYS[3], KEYS[4], 'LEFT', 'LEFT'); return 1",
+        "4",
+        &b,
+        &key(13000, &format!("c{s}")),
+        &l2,
+        &l1,
+    ]);
+}
+
+#[test]
+fn cross_slot_commands_resume_exactly_once() {
+    let source = source();
+    let cluster = Cluster::start(Flavor::Valkey9_1, 3, 0);
+    let mut conn = source.connect();
+    conn.must(["SET", "seed", "1"]);
+    let (report, result) = run_once(into_cluster(&source, &cluster));
+    result.unwrap();
+    clean(&report, "first");
+    for r in 0..2 {
+        cross_slot_writes(&mut conn, r);
+    }
+    let crashes = resume_until_done(&source, &cluster);
+    eprintln!("{crashes} runs stopped by the fault");
+    // Each command has 2-3 slots to copy back: every window between two was hit.
+    assert!(crashes >= 20, "{crashes} crashes");
+    same(&source, &cluster);
+    // The temporary keys are gone; the records stay under the reserved prefix.
+    let own = reserved_keys(&cluster);
+    assert!(
+        !own.iter()
+            .any(|k| k.contains(":xslot:{") && !k.ends_with(":stage")),
+        "{own:?}"
+    );
+    // A moved element, counted once: a doubled LMOVE or SMOVE would show.
+    let l2 = key(7000, "list2");
+    assert_eq!(
+        cluster.connect().int(["LLEN", l2.as_str()]),
+        source.connect().int(["LLEN", l2.as_str()])
+    );
+    // `forget` removes every record.
+    let target = TargetConfig::parse(&cluster.masters()[1].url()).unwrap();
+    runtime()
+        .block_on(migrate_core::migrate::forget_checkpoint(
+            &target,
+            std::time::Duration::from_secs(5),
+        ))
+        .unwrap();
+    assert!(reserved_keys(&cluster).is_empty());
+}
+
+#[test]
+fn keyless_commands_resume_exactly_once() {
+    let source = source();
+    let cluster = Cluster::start(Flavor::Valkey9_1, 3, 0);
+    let mut conn = source.connect();
+    conn.must(["SET", "seed", "1"]);
+    let (report, result) = run_once(into_cluster(&source, &cluster));
+    result.unwrap();
+    clean(&report, "first");
+    for slot in [10, 6000, 12000] {
+        conn.must(["SET", &key(slot, "before"), "1"]);
+    }
+    // Loaded twice, the library would fail ("already exists").
+    conn.must(["FUNCTION", "LOAD", LIBRARY]);
+    conn.must(["SET", &key(20, "between"), "1"]);
+    conn.must(["FLUSHALL"]);
+    for slot in [30, 6100, 12100] {
+        conn.must(["SET", &key(slot, "after"), "2"]);
+    }
+    conn.must(["RENAME", &key(30, "after"), &key(12200, "renamed")]);
+    let crashes = resume_until_done(&source, &cluster);
+    eprintln!("{crashes} runs stopped by the fault");
+    // Two commands on three masters, and the copy-backs of the RENAME.
+    assert!(crashes >= 6, "{crashes} crashes");
+    same(&source, &cluster);
+    for m in cluster.masters() {
+        let list = m
+            .connect()
+            .must(["FUNCTION", "LIST", "LIBRARYNAME", "xlib"]);
+        assert!(
+            format!("{list:?}").contains("[120, 108, 105, 98]"),
+            "{}: {list:?}",
+            m.addr()
+        );
+    }
+    // Nothing from before the flush came back.
+    assert_eq!(cluster.dbsize() - reserved_keys(&cluster).len() as i64, 3);
+}

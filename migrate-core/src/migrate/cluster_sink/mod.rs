@@ -41,20 +41,52 @@
 //! is set to the batch's position; it is written outside any transaction and may lag.
 //! - Resume: PSYNC from the floor; a replicated command is skipped when its slot's
 //!   checkpoint key (found with `SCAN MATCH <base>{*` on every master, since resharding
-//!   moves them) is at or past its offset. Nothing lost, nothing applied twice, per slot.
+//!   moves them), or the keyless marker of its slot's master (below), is at or past its
+//!   offset. Nothing lost, nothing applied twice, per slot.
 //! - A transaction whose `EXEC` may have run on a master that died: the slot's checkpoint
 //!   key, read on the new owner, says whether it did; if not, the whole transaction is sent
 //!   again there. `MOVED`, `TRYAGAIN` or `CLUSTERDOWN` inside it (the transaction was not
 //!   run): sent again whole; `ASK` (the slot is being migrated): retried until the slot
 //!   has moved.
 //! - Keyless and cross-slot commands inside a batch end the transactions so far (each slot
-//!   checkpointed at its last command) and run alone; a cross-slot command then sets the
-//!   checkpoints of the slots it wrote. A crash in the middle of one cross-slot command
-//!   (between copying its results back to two slots) can leave it half applied: this one
-//!   window is not exactly once; nor is a keyless command right before a crash (it is
-//!   skipped on resume only when a later checkpoint exists).
+//!   checkpointed at its last command) and run alone, exactly once as the next section
+//!   says.
 //! - One checkpoint key per slot ever written stays on the target (about 120 bytes each),
 //!   under the reserved prefix: never copied, swept or counted; `forget` removes them all.
+//!
+//! # Cross-slot and keyless commands with checkpoints (exactly once)
+//! Such a command is named by the checkpoint's fingerprint and replication id, its source
+//! offset, its rank among such commands at that offset (a source transaction or script may
+//! hold several) and a hash of its arguments ([`xslot::Ident`]). Each attempt first reads
+//! the records below, so an attempt that stopped anywhere (the tool killed, a master
+//! failing over: the command is retried as a whole for up to [`RETRY_FOR`], then one
+//! error) is finished, never run twice. The records are under the checkpoint key `<base>`
+//! (one set per source shard; `forget` removes them with it).
+//! - Cross-slot: (a) its keys are copied (`DUMP`/`PTTL`/`RESTORE`) to temporary keys
+//!   `<base>:xslot:{<base>}:<n>` in the floor's slot, then one `MULTI`/`EXEC` there runs the
+//!   command on them and sets the stage marker `<base>:xslot:{<base>}:stage` to it;
+//!   (b) per slot of its keys, one `MULTI`/`EXEC` on that slot's master writes the results
+//!   (`RESTORE ... REPLACE` with the TTL, or `DEL` when absent) and sets the slot's done key
+//!   `<base>:xslot:done{<tag>}` to the command; (c) the marker says done and the temporary
+//!   keys are removed. A command that fails on the copies changes nothing: the marker says
+//!   done with the error reply, reported again by a resume. A resume, or a retry, finds: no
+//!   marker naming it → (a); its marker staged → (b) for the slots whose done key does not
+//!   name it; done, or a later command's marker → nothing to do.
+//! - Keyless (`FLUSHALL`, `FUNCTION ...`, `SCRIPT ...`, `FLUSHDB` of db 0): per master, one
+//!   `MULTI`/`EXEC` on a slot it owns (the floor's slot on its master, else its first
+//!   slot) with the command and `SET <base>:keyless{<tag>}` naming it; a flush also sets
+//!   again the floor and the stage marker it erases. A master whose marker names the
+//!   command or a later one is skipped. A flush erases the slot checkpoint keys too: at
+//!   resume, a keyless marker stands for them (every slot of its master holds the commands
+//!   up to its offset).
+//! - Limits: a marker of another replication id (the source failed over in between) is not
+//!   trusted, so the command runs again; a target resharded between a crash and the resume
+//!   may carry a keyless marker to a master that did not run the command; inside one
+//!   source transaction or script (one offset), the writes just before or after a keyless
+//!   command or a cross-slot one are told apart by offset only, as in batches.
+//! - Without checkpoints, cross-slot commands use `__redis-migrate:xslot:{__redis-migrate}:<n>`
+//!   and keyless ones go through the pipelined writers: a crash in the middle of one can
+//!   leave it half applied.
 //!
 //! Acknowledged writes that a killed master had not yet replicated to its replica are
 //! lost by Redis Cluster itself (replication is asynchronous); no client can see it.

@@ -387,6 +387,18 @@ impl ClusterSink {
         node_config(&self.template, node)
     }
 
+    /// Where a [`ClusterClient`] may start: the URL's node, then every known master and
+    /// replica (the URL's node may be the one that died).
+    fn seeds(&self) -> Vec<TargetConfig> {
+        let mut seeds = vec![self.template.clone()];
+        for shard in self.topology.slot_map().shards() {
+            for n in std::iter::once(&shard.master).chain(&shard.replicas) {
+                seeds.push(node_config(&self.template, n));
+            }
+        }
+        seeds
+    }
+
     async fn writer_for(&mut self, node: &Node) -> Result<(), MigrationError> {
         let addr = node.addr();
         let conn = self.nodes.entry(addr).or_insert_with(|| NodeConn {
@@ -889,7 +901,7 @@ impl ClusterSink {
             st.entries[0].tag.clone(),
         );
         if self.client.is_none() {
-            match ClusterClient::connect(std::slice::from_ref(&self.template), self.timeout).await {
+            match ClusterClient::connect(&self.seeds(), self.timeout).await {
                 Ok(c) => self.client = Some(c),
                 Err(e) => {
                     self.retry_txn(id, e.to_string(), None);
@@ -1294,7 +1306,7 @@ impl ClusterSink {
             return Ok(Some(f));
         }
         if self.client.is_none() {
-            let c = ClusterClient::connect(std::slice::from_ref(&self.template), self.timeout)
+            let c = ClusterClient::connect(&self.seeds(), self.timeout)
                 .await
                 .map_err(|e| self.client_error(tag, e))?;
             self.client = Some(c);

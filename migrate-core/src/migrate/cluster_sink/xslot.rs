@@ -255,9 +255,7 @@ impl ClusterSink {
         let mut tries = 0u32;
         loop {
             if self.client.is_none() {
-                match ClusterClient::connect(std::slice::from_ref(&self.template), self.timeout)
-                    .await
-                {
+                match ClusterClient::connect(&self.seeds(), self.timeout).await {
                     Ok(c) => self.client = Some(c),
                     Err(e) => {
                         tries += 1;

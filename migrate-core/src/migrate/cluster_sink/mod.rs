@@ -79,6 +79,8 @@
 //!   command or a later one is skipped. A flush erases the slot checkpoint keys too: at
 //!   resume, a keyless marker stands for them (every slot of its master holds the commands
 //!   up to its offset).
+//! - What stays on the target, like the slot checkpoint keys: the stage marker, one done
+//!   key per slot a cross-slot command wrote, one keyless marker per master.
 //! - Limits: a marker of another replication id (the source failed over in between) is not
 //!   trusted, so the command runs again; a target resharded between a crash and the resume
 //!   may carry a keyless marker to a master that did not run the command; inside one

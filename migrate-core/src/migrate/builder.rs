@@ -202,6 +202,15 @@ impl MigrationBuilder {
         self
     }
 
+    /// Test-only fault: with a cluster target and checkpoints, the migration stops with an
+    /// error right after `n` copy-back transactions of cross-slot commands or per-master
+    /// transactions of keyless commands (as if it crashed between two of them).
+    #[doc(hidden)]
+    pub fn crash_after_copy_backs(mut self, n: u32) -> Self {
+        self.settings.crash_after_copy_backs = Some(n);
+        self
+    }
+
     /// Starts the migration on the current tokio runtime.
     ///
     /// Configuration errors (no source or target) are returned by

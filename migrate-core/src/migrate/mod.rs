@@ -152,10 +152,9 @@
 //!   ([`MigrationBuilder::cross_slot`]).
 //! - Checkpoints and resume work as above, per slot: each batch becomes one `MULTI`/`EXEC`
 //!   per slot with that slot's checkpoint key; resuming skips, per slot, the commands it
-//!   already holds. Exactly once per slot; the exceptions are a crash in the middle of a
-//!   cross-slot command's copy back, and a keyless command (`FLUSHALL`, `FUNCTION LOAD`)
-//!   right before a crash, which may run again (a `FUNCTION LOAD` without `REPLACE` then
-//!   fails). Without checkpoints, and in the full sync, a command in flight on a master
+//!   already holds. Exactly once per slot; cross-slot commands (staged under a marker,
+//!   copied back one slot transaction at a time) and keyless ones (one transaction per
+//!   master with its marker) too, across crashes (see `cluster_sink`). Without checkpoints, and in the full sync, a command in flight on a master
 //!   that died is sent again only when running it twice does no harm (`SET`, `DEL`,
 //!   `RESTORE`, `HSET`, ...); the others are reported as failures, with their key.
 //! - A cluster has db 0 only (Valkey 9: `cluster-databases`): a source with keys in other

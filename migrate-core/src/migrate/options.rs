@@ -144,6 +144,9 @@ pub(crate) struct Settings {
     pub(crate) rediscover_every: Duration,
     /// Cluster targets: what a cross-slot source transaction or script does.
     pub(crate) cross_slot: CrossSlot,
+    /// Test-only fault (cluster targets): stop after this many cross-slot copy-backs or
+    /// keyless per-master transactions.
+    pub(crate) crash_after_copy_backs: Option<u32>,
 }
 
 impl Default for Settings {
@@ -171,6 +174,7 @@ impl Default for Settings {
             prefer_replica: false,
             rediscover_every: Duration::from_secs(10),
             cross_slot: CrossSlot::Apply,
+            crash_after_copy_backs: None,
         }
     }
 }

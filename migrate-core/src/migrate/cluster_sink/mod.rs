@@ -41,20 +41,54 @@
 //! is set to the batch's position; it is written outside any transaction and may lag.
 //! - Resume: PSYNC from the floor; a replicated command is skipped when its slot's
 //!   checkpoint key (found with `SCAN MATCH <base>{*` on every master, since resharding
-//!   moves them) is at or past its offset. Nothing lost, nothing applied twice, per slot.
+//!   moves them), or the keyless marker of its slot's master (below), is at or past its
+//!   offset. Nothing lost, nothing applied twice, per slot.
 //! - A transaction whose `EXEC` may have run on a master that died: the slot's checkpoint
 //!   key, read on the new owner, says whether it did; if not, the whole transaction is sent
 //!   again there. `MOVED`, `TRYAGAIN` or `CLUSTERDOWN` inside it (the transaction was not
 //!   run): sent again whole; `ASK` (the slot is being migrated): retried until the slot
 //!   has moved.
 //! - Keyless and cross-slot commands inside a batch end the transactions so far (each slot
-//!   checkpointed at its last command) and run alone; a cross-slot command then sets the
-//!   checkpoints of the slots it wrote. A crash in the middle of one cross-slot command
-//!   (between copying its results back to two slots) can leave it half applied: this one
-//!   window is not exactly once; nor is a keyless command right before a crash (it is
-//!   skipped on resume only when a later checkpoint exists).
+//!   checkpointed at its last command) and run alone, exactly once as the next section
+//!   says.
 //! - One checkpoint key per slot ever written stays on the target (about 120 bytes each),
 //!   under the reserved prefix: never copied, swept or counted; `forget` removes them all.
+//!
+//! # Cross-slot and keyless commands with checkpoints (exactly once)
+//! Such a command is named by the checkpoint's fingerprint and replication id, its source
+//! offset, its rank among such commands at that offset (a source transaction or script may
+//! hold several) and a hash of its arguments ([`xslot::Ident`]). Each attempt first reads
+//! the records below, so an attempt that stopped anywhere (the tool killed, a master
+//! failing over: the command is retried as a whole for up to [`RETRY_FOR`], then one
+//! error) is finished, never run twice. The records are under the checkpoint key `<base>`
+//! (one set per source shard; `forget` removes them with it).
+//! - Cross-slot: (a) its keys are copied (`DUMP`/`PTTL`/`RESTORE`) to temporary keys
+//!   `<base>:xslot:{<base>}:<n>` in the floor's slot, then one `MULTI`/`EXEC` there runs the
+//!   command on them and sets the stage marker `<base>:xslot:{<base>}:stage` to it;
+//!   (b) per slot of its keys, one `MULTI`/`EXEC` on that slot's master writes the results
+//!   (`RESTORE ... REPLACE` with the TTL, or `DEL` when absent) and sets the slot's done key
+//!   `<base>:xslot:done{<tag>}` to the command; (c) the marker says done and the temporary
+//!   keys are removed. A command that fails on the copies changes nothing: the marker says
+//!   done with the error reply, reported again by a resume. A resume, or a retry, finds: no
+//!   marker naming it → (a); its marker staged → (b) for the slots whose done key does not
+//!   name it; done, or a later command's marker → nothing to do.
+//! - Keyless (`FLUSHALL`, `FUNCTION ...`, `SCRIPT ...`, `FLUSHDB` of db 0): per master, one
+//!   `MULTI`/`EXEC` on a slot it owns (the floor's slot on its master, else its first
+//!   slot) with the command and `SET <base>:keyless{<tag>}` naming it; a flush also sets
+//!   again the floor and the stage marker it erases. A master whose marker names the
+//!   command or a later one is skipped. A flush erases the slot checkpoint keys too: at
+//!   resume, a keyless marker stands for them (every slot of its master holds the commands
+//!   up to its offset).
+//! - What stays on the target, like the slot checkpoint keys: the stage marker, one done
+//!   key per slot a cross-slot command wrote, one keyless marker per master.
+//! - Limits: a marker of another replication id (the source failed over in between) is not
+//!   trusted, so the command runs again; a target resharded between a crash and the resume
+//!   may carry a keyless marker to a master that did not run the command; inside one
+//!   source transaction or script (one offset), the writes just before or after a keyless
+//!   command or a cross-slot one are told apart by offset only, as in batches.
+//! - Without checkpoints, cross-slot commands use `__redis-migrate:xslot:{__redis-migrate}:<n>`
+//!   and keyless ones go through the pipelined writers: a crash in the middle of one can
+//!   leave it half applied.
 //!
 //! Acknowledged writes that a killed master had not yet replicated to its replica are
 //! lost by Redis Cluster itself (replication is asynchronous); no client can see it.
@@ -73,6 +107,7 @@ use crate::{key_slot, Outcome, ServerError, ServerErrorKind, Tag, Writer, Writer
 
 mod plan;
 mod start;
+mod xslot;
 
 use plan::idempotent;
 #[cfg(test)]
@@ -123,6 +158,10 @@ pub(crate) struct Resume {
     pub(crate) skip: HashMap<u16, u64>,
     /// The highest offset of any checkpoint key.
     pub(crate) max_seen: u64,
+    /// The floor read at start.
+    pub(crate) floor: Option<Checkpoint>,
+    /// Test-only fault: stop after this many copy-back or keyless transactions.
+    pub(crate) fault_after: Option<u32>,
 }
 
 /// Whether a reply means "not here, not now": redirections and cluster states that pass.
@@ -281,6 +320,11 @@ pub(crate) struct ClusterSink {
     /// The value of the last batch whose every command is applied.
     confirmed: Option<Bytes>,
     floor_written: Option<Bytes>,
+    /// The offset of the last cross-slot or keyless command and its rank at it.
+    barrier_at: Option<(u64, u32)>,
+    /// Test-only fault (see [`Resume::fault_after`]) and the transactions counted so far.
+    fault_after: Option<u32>,
+    fault_steps: u32,
 }
 
 impl ClusterSink {
@@ -321,9 +365,12 @@ impl ClusterSink {
             verify: Vec::new(),
             skip: resume.skip,
             max_seen: resume.max_seen,
-            template_ckpt: None,
+            template_ckpt: resume.floor,
             confirmed: None,
             floor_written: None,
+            barrier_at: None,
+            fault_after: resume.fault_after,
+            fault_steps: 0,
         };
         let masters: Vec<Node> = sink.topology.masters().into_iter().cloned().collect();
         for m in masters {
@@ -340,6 +387,18 @@ impl ClusterSink {
     /// The configuration of a connection to `node`.
     pub(crate) fn node_config(&self, node: &Node) -> TargetConfig {
         node_config(&self.template, node)
+    }
+
+    /// Where a [`ClusterClient`] may start: the URL's node, then every known master and
+    /// replica (the URL's node may be the one that died).
+    fn seeds(&self) -> Vec<TargetConfig> {
+        let mut seeds = vec![self.template.clone()];
+        for shard in self.topology.slot_map().shards() {
+            for n in std::iter::once(&shard.master).chain(&shard.replicas) {
+                seeds.push(node_config(&self.template, n));
+            }
+        }
+        seeds
     }
 
     async fn writer_for(&mut self, node: &Node) -> Result<(), MigrationError> {
@@ -388,7 +447,19 @@ impl ClusterSink {
             }
         }
         let mut plan = plan(args, tag.key.as_deref());
-        if incremental && (self.max_seen > 0 || !self.skip.is_empty()) {
+        // Cross-slot and keyless commands applied exactly once (checkpoints kept): their
+        // own records say what is done, not the offsets.
+        let exact = incremental
+            && self.ckpt_base.is_some()
+            && self.template_ckpt.is_some()
+            && match &plan {
+                Plan::CrossSlot(_) => true,
+                Plan::AllMasters => {
+                    tag.db.unwrap_or(0) == 0 || !args[0].eq_ignore_ascii_case(b"FLUSHDB")
+                }
+                _ => false,
+            };
+        if incremental && !exact && (self.max_seen > 0 || !self.skip.is_empty()) {
             // Resumed: what a slot's checkpoint says it holds is not applied again.
             let seq = tag.seq;
             let held = |skip: &HashMap<u16, u64>, s: &u16| skip.get(s).is_some_and(|&o| seq <= o);
@@ -439,6 +510,37 @@ impl ClusterSink {
                 }
             }
         }
+        if exact {
+            let failure = match &plan {
+                Plan::CrossSlot(_) => {
+                    self.stats.cross_slot += 1;
+                    self.cross_slot_db0(&tag)
+                }
+                _ => None,
+            };
+            self.settle().await?;
+            let failure = match (failure, self.barrier_ident(tag.seq, args)) {
+                (Some(f), _) => Some(f),
+                (None, None) => None,
+                (None, Some(id)) => match &plan {
+                    Plan::CrossSlot(idx) => self.cross_slot_once(&tag, args, idx, id).await?,
+                    _ => self.keyless_once(&tag, args, id).await?,
+                },
+            };
+            let mut g = Group::new(tag, 0);
+            g.failure = failure;
+            self.groups.insert(gid, g);
+            self.deliver();
+            let name = args[0].to_ascii_uppercase();
+            if name == b"FLUSHALL" || name == b"FLUSHDB" {
+                // Written again by the flush's own transaction; once more with the
+                // latest confirmed batch.
+                self.floor_written = None;
+                self.write_floor().await;
+                self.settle().await?;
+            }
+            return self.check_fatal();
+        }
         let mut entries = Vec::new();
         match plan {
             Plan::Slot(slot) => entries.push(Entry::new(
@@ -468,9 +570,6 @@ impl ClusterSink {
                 self.stats.cross_slot += 1;
                 self.settle().await?;
                 let failure = self.cross_slot(&tag, args, &idx).await?;
-                if failure.is_none() && incremental {
-                    self.mark_slots(args, &idx, tag.seq, &tag).await?;
-                }
                 let mut g = Group::new(tag, 0);
                 g.failure = failure;
                 self.groups.insert(gid, g);
@@ -536,32 +635,6 @@ impl ClusterSink {
         self.floor_written = Some(value.clone());
         self.confirmed = Some(value);
         self.check_fatal()
-    }
-
-    /// After a cross-slot command: each slot it wrote records its offset, so that a
-    /// resumed migration does not run it again.
-    async fn mark_slots(
-        &mut self,
-        args: &[Bytes],
-        idx: &[usize],
-        offset: u64,
-        tag: &Tag,
-    ) -> Result<(), MigrationError> {
-        let (Some(base), Some(t)) = (self.ckpt_base.clone(), self.template_ckpt.clone()) else {
-            return Ok(());
-        };
-        let mut c = t;
-        c.point.offset = offset;
-        let value = Bytes::from(c.encode());
-        let mut slots: Vec<u16> = idx.iter().map(|&i| key_slot(&args[i])).collect();
-        slots.sort_unstable();
-        slots.dedup();
-        for slot in slots {
-            let key = slot_key(&base, slot);
-            self.call(&[Bytes::from_static(b"SET"), key, value.clone()], tag)
-                .await?;
-        }
-        Ok(())
     }
 
     /// Dispatches the batches `exec` closed, and the floor checkpoint when it moved.
@@ -830,7 +903,7 @@ impl ClusterSink {
             st.entries[0].tag.clone(),
         );
         if self.client.is_none() {
-            match ClusterClient::connect(std::slice::from_ref(&self.template), self.timeout).await {
+            match ClusterClient::connect(&self.seeds(), self.timeout).await {
                 Ok(c) => self.client = Some(c),
                 Err(e) => {
                     self.retry_txn(id, e.to_string(), None);
@@ -1231,18 +1304,11 @@ impl ClusterSink {
         args: &[Bytes],
         idx: &[usize],
     ) -> Result<Option<Outcome>, MigrationError> {
-        if tag.db.is_some_and(|d| d != 0) {
-            let reply = ServerError::new(format!(
-                "ERR redis-migrate: a command with keys in several slots runs in db 0 only (db {})",
-                tag.db.unwrap_or(0)
-            ));
-            return Ok(Some(Outcome::Failed {
-                tag: tag.clone(),
-                reply,
-            }));
+        if let Some(f) = self.cross_slot_db0(tag) {
+            return Ok(Some(f));
         }
         if self.client.is_none() {
-            let c = ClusterClient::connect(std::slice::from_ref(&self.template), self.timeout)
+            let c = ClusterClient::connect(&self.seeds(), self.timeout)
                 .await
                 .map_err(|e| self.client_error(tag, e))?;
             self.client = Some(c);
@@ -1287,6 +1353,17 @@ impl ClusterSink {
                 .await?;
         }
         Ok(failure)
+    }
+
+    /// The failure of a cross-slot command outside db 0 (temporary keys live in db 0).
+    fn cross_slot_db0(&self, tag: &Tag) -> Option<Outcome> {
+        let db = tag.db.unwrap_or(0);
+        (db != 0).then(|| Outcome::Failed {
+            tag: tag.clone(),
+            reply: ServerError::new(format!(
+                "ERR redis-migrate: a command with keys in several slots runs in db 0 only (db {db})"
+            )),
+        })
     }
 
     /// `to` becomes what `from` is (value and TTL), or absent when `from` is.

@@ -94,22 +94,25 @@ impl Detected {
         self.resume.base = s
             .checkpoint
             .then(|| Bytes::copy_from_slice(base.as_bytes()));
-        if s.reset_checkpoint {
+        let found = if s.reset_checkpoint {
             self.forget(template, s.connect_timeout, base).await?;
             tracing::info!(target: "migrate", "checkpoint removed from every master: starting over");
-            Ok(None)
+            None
         } else if s.checkpoint {
             self.read_checkpoint(template, s.connect_timeout, base, fingerprint)
-                .await
+                .await?
         } else {
-            Ok(None)
-        }
+            None
+        };
+        self.resume.fault_after = s.crash_after_copy_backs;
+        Ok(found)
     }
 
-    /// Reads the checkpoint: the floor (the base key, routed to its slot's master) and
-    /// every slot's checkpoint key (`SCAN MATCH base{*` on each master, since resharding
-    /// moves them). `None` when there is no floor; an error when it belongs to another
-    /// migration or cannot be read.
+    /// Reads the checkpoint: the floor (the base key, routed to its slot's master), every
+    /// slot's checkpoint key (`SCAN MATCH base{*` on each master, since resharding moves
+    /// them) and the keyless markers (`base:keyless{*`: the master owning the marker's slot
+    /// holds every command up to it, in each of its slots). `None` when there is no floor;
+    /// an error when it belongs to another migration or cannot be read.
     pub(crate) async fn read_checkpoint(
         &mut self,
         template: &TargetConfig,
@@ -147,6 +150,8 @@ impl Detected {
             base: self.resume.base.take(),
             skip: HashMap::new(),
             max_seen: floor.point.offset,
+            floor: Some(floor.clone()),
+            fault_after: None,
         };
         let pattern = format!("{base}{{*");
         for (key, value) in scan_checkpoints(template, timeout, &self.topology, &pattern).await? {
@@ -163,6 +168,28 @@ impl Detected {
             let e = resume.skip.entry(slot).or_default();
             *e = (*e).max(c.point.offset);
             resume.max_seen = resume.max_seen.max(c.point.offset);
+        }
+        let [_, keyless] = xslot::own_patterns(base);
+        for (key, value) in scan_checkpoints(template, timeout, &self.topology, &keyless).await? {
+            let Some(m) = value.as_deref().and_then(xslot::Ident::parse) else {
+                continue;
+            };
+            if m.fingerprint != fingerprint
+                || m.replid != floor.point.replid.as_str()
+                || m.offset <= floor.point.offset
+            {
+                continue;
+            }
+            let Some(owner) = self.topology.master_for_slot(key_slot(&key)) else {
+                continue;
+            };
+            for r in self.topology.slot_map().slots_of(owner) {
+                for slot in r {
+                    let e = resume.skip.entry(slot).or_default();
+                    *e = (*e).max(m.offset);
+                }
+            }
+            resume.max_seen = resume.max_seen.max(m.offset);
         }
         self.resume = resume;
         Ok(Some(floor))
@@ -326,6 +353,17 @@ pub(crate) async fn forget_all(
             .into_iter()
             .map(|(k, _)| k),
     );
+    if !every_shard {
+        // The cross-slot and keyless records (`base*` already has them).
+        for p in xslot::own_patterns(base) {
+            keys.extend(
+                scan_checkpoints(template, timeout, topology, &p)
+                    .await?
+                    .into_iter()
+                    .map(|(k, _)| k),
+            );
+        }
+    }
     for k in keys {
         let r = client.call(&[&b"DEL"[..], &k]).await.map_err(|e| {
             MigrationError::ClusterUnavailable {

@@ -144,6 +144,9 @@ pub(crate) struct Settings {
     pub(crate) rediscover_every: Duration,
     /// Cluster targets: what a cross-slot source transaction or script does.
     pub(crate) cross_slot: CrossSlot,
+    /// Cluster sources: how long a key moved in from another shard waits for the old
+    /// owner's stream to be applied first (see `shards::moves`).
+    pub(crate) move_wait: Duration,
 }
 
 impl Default for Settings {
@@ -171,6 +174,7 @@ impl Default for Settings {
             prefer_replica: false,
             rediscover_every: Duration::from_secs(10),
             cross_slot: CrossSlot::Apply,
+            move_wait: Duration::from_secs(60),
         }
     }
 }

@@ -20,6 +20,14 @@
 //! - New shards (a master that now serves slots and is none of ours) found by the
 //!   periodic rediscovery get a link (when no `--shards` selection is set); shards left
 //!   without slots are logged and keep their link.
+//! - Slots resharded on the source ([`moves`]): a key moved by `MIGRATE` is a
+//!   `RESTORE-ASKING` in the new owner's stream and a `DEL` in the old owner's. The restore
+//!   waits (bounded) until the old owner's stream is applied on the target past the offset
+//!   the old owner reports once the key has moved: seen in memory for a shard of this
+//!   process, else in that shard's checkpoint on the target, so two processes splitting
+//!   the shards (`--shards`) and a restart mid-reshard keep the key exactly once. Inside
+//!   one process the old owner's late commands on a moved key are also left out
+//!   ([`Follow::screen`]).
 //! - One shard failing stops the others (each writes its checkpoint) and the migration
 //!   ends with [`MigrationError::Shard`] naming it.
 
@@ -288,7 +296,8 @@ impl Follow {
     ///
     /// - `RESTORE-ASKING key` (this shard imports a key by `MIGRATE`): this shard owns the
     ///   key from now on; applied as `RESTORE ... REPLACE` (the old owner's copy may still
-    ///   be on the target), after the old owner's `DEL` of it if that is still in flight.
+    ///   be on the target), once the old owner's stream is applied on the target past its
+    ///   `DEL` of the key ([`Follow::confirm_move`], bounded).
     /// - A command on a key another shard owns since a move: it happened on this shard
     ///   before the move (no shard writes a key it no longer has), and the move's `RESTORE`
     ///   already holds its effect: left out (`DEL`/`UNLINK` narrowed to the other keys).

@@ -2,7 +2,8 @@
 //! two migrations split the shards: the new owner's `RESTORE-ASKING` waits until the old
 //! owner's stream (its writes to the key, then its `DEL`) is applied on the target, seen
 //! in the other migration's checkpoint, so the key is neither lost nor rolled back; the
-//! same when the migration of the old owner is killed mid-reshard and restarted.
+//! same when the migration of the old owner is killed mid-reshard and restarted, and into
+//! a cluster target (the floor and per-slot checkpoint keys).
 //!
 //! The old owner's migration is slowed down (a cap on its target writes) so that its
 //! `DEL`s would reach the target long after the new owner's `RESTORE`s and later writes.
@@ -26,11 +27,11 @@ const MOVED: u16 = 20;
 const BEFORE: usize = 20;
 const AFTER: usize = 5;
 
-fn from_cluster(seed: &str, target: &Server, shards: &str) -> MigrationBuilder {
+fn from_cluster(seed: &str, target: &str, shards: &str) -> MigrationBuilder {
     let config = replication_client::Config::new(&format!("redis://{seed}")).unwrap();
     Migration::builder()
         .source(Source::Live(config))
-        .target(TargetConfig::parse(&target.url()).unwrap())
+        .target(TargetConfig::parse(target).unwrap())
         .shards(ShardSpec::parse_list(shards).unwrap())
 }
 
@@ -135,20 +136,20 @@ fn assert_no_unconfirmed(report: &Report) {
     assert_eq!(report.failures_total, 0, "{}", report.to_json());
 }
 
-#[test]
-fn two_migrations_keep_moved_keys_exactly_once() {
+/// Two migrations (shard 0; shards 1-2) into the target at `target_url`; slots move from
+/// shard 0 to shard 1 with `INCR`s before and after; `target` snapshots the target.
+fn two_migrations_into(target_url: &str, target: impl Fn() -> Snapshot) {
     let cluster = Cluster::start(Flavor::Redis7_0, 3, 0);
     let mut conn = cluster.connect();
     prepare(&mut conn);
-    let target = Server::start(Flavor::Redis7_0);
     let seed = cluster.masters()[1].addr();
     let to = cluster.masters()[1].id().to_string();
     let rt = runtime();
     let (a, b) = {
         let _guard = rt.enter();
         (
-            slow(from_cluster(&seed, &target, "0")).start(),
-            from_cluster(&seed, &target, "1-2").start(),
+            slow(from_cluster(&seed, target_url, "0")).start(),
+            from_cluster(&seed, target_url, "1-2").start(),
         )
     };
     wait_synced(&a, 1);
@@ -164,17 +165,28 @@ fn two_migrations_keep_moved_keys_exactly_once() {
     // Both caught up with their masters: the old owner's late DELs are applied.
     wait_applied(&a, &cluster, &[0]);
     wait_applied(&b, &cluster, &[1, 2]);
-    cluster
-        .snapshot()
-        .assert_same(&Snapshot::take(&target, 1), TTL_TOLERANCE_MS);
+    cluster.snapshot().assert_same(&target(), TTL_TOLERANCE_MS);
     a.stop();
     b.stop();
     let (ra, rb) = rt.block_on(async { (a.wait().await.unwrap(), b.wait().await.unwrap()) });
     assert_no_unconfirmed(&ra);
     assert_no_unconfirmed(&rb);
-    cluster
-        .snapshot()
-        .assert_same(&Snapshot::take(&target, 1), TTL_TOLERANCE_MS);
+    cluster.snapshot().assert_same(&target(), TTL_TOLERANCE_MS);
+}
+
+#[test]
+fn two_migrations_keep_moved_keys_exactly_once() {
+    let target = Server::start(Flavor::Redis7_0);
+    two_migrations_into(&target.url(), || Snapshot::take(&target, 1));
+}
+
+/// The same into a cluster target: the old owner's position for the moved key's slot is
+/// the larger of its floor checkpoint and that slot's checkpoint key.
+#[test]
+fn two_migrations_into_a_cluster_target() {
+    let target = Cluster::start(Flavor::Valkey8_1, 3, 0);
+    let url = target.masters()[0].url();
+    two_migrations_into(&url, || target.snapshot());
 }
 
 #[test]
@@ -188,7 +200,7 @@ fn old_owner_killed_mid_reshard_and_restarted() {
     let rt = runtime();
     let b = {
         let _guard = rt.enter();
-        from_cluster(&seed, &target, "1-2").start()
+        from_cluster(&seed, &target.url(), "1-2").start()
     };
     {
         // The old owner's migration, on its own runtime: "killed" by dropping it while
@@ -196,7 +208,7 @@ fn old_owner_killed_mid_reshard_and_restarted() {
         let rt_a = runtime();
         let a = {
             let _guard = rt_a.enter();
-            slow(from_cluster(&seed, &target, "0")).start()
+            slow(from_cluster(&seed, &target.url(), "0")).start()
         };
         wait_synced(&a, 1);
         wait_synced(&b, 2);
@@ -213,7 +225,7 @@ fn old_owner_killed_mid_reshard_and_restarted() {
     // Restarted (not slowed): it resumes from its checkpoint and replays the rest of
     // its stream, the DELs included, before the new owner restores the keys.
     let (ra, result) = rt.block_on(async {
-        from_cluster(&seed, &target, "0")
+        from_cluster(&seed, &target.url(), "0")
             .once(true)
             .start()
             .finish()

@@ -588,7 +588,14 @@ impl super::Follow {
 
     /// The shards that may have held keys of `slot` before this one.
     async fn old_owners(&mut self, source: &TargetConfig, slot: u16) -> Vec<Owner> {
-        let mine = |o: &Owner, members: &[String]| o.ids().any(|i| members.contains(i));
+        // This shard: by its nodes' ids, or the node its link reads.
+        let own = self.config.url().addr();
+        let mine = |o: &Owner, members: &[String]| {
+            o.ids().any(|i| members.contains(i))
+                || std::iter::once(&o.master)
+                    .chain(&o.replicas)
+                    .any(|n| n.addr() == own)
+        };
         let (mut found, latest, me) = {
             let m = self.moves.lock();
             let mut found: Vec<Owner> = Vec::new();
@@ -745,9 +752,11 @@ impl super::Follow {
                 return;
             }
             let left = deadline.saturating_duration_since(Instant::now());
+            let stop = &mut self.gate.stop;
             tokio::select! {
                 _ = tokio::time::sleep(pause.min(left)) => {}
-                _ = self.gate.stop.changed() => {}
+                // A closed channel: no stop to wait for, only the pause.
+                Ok(()) = stop.changed() => {}
             }
             pause = (pause * 2).min(MAX_POLL);
         }

@@ -19,9 +19,9 @@ use migrate_core::migrate::{
 };
 use testkit::{Cluster, ClusterConn, Flavor, Server, Snapshot};
 
-/// The moved slots (shard 0's at the start; not its first slot, which names the shard
-/// and its checkpoint).
-const FIRST: u16 = 100;
+/// The moved slots: shard 0's lowest, as `redis-cli --cluster reshard` takes them (its
+/// name `s0` and its checkpoint's then follow its replication id, not its first slot).
+const FIRST: u16 = 0;
 const MOVED: u16 = 20;
 /// `INCR`s on each moved key before the move, and after.
 const BEFORE: usize = 20;
@@ -33,6 +33,16 @@ fn from_cluster(seed: &str, target: &str, shards: &str) -> MigrationBuilder {
         .source(Source::Live(config))
         .target(TargetConfig::parse(target).unwrap())
         .shards(ShardSpec::parse_list(shards).unwrap())
+}
+
+/// `--shards` of the two migrations, by node id (indexes follow the first slots, which
+/// the reshard changes): shard 0; shards 1 and 2.
+fn split(cluster: &Cluster) -> (String, String) {
+    let m = cluster.masters();
+    (
+        m[0].id().to_string(),
+        format!("{},{}", m[1].id(), m[2].id()),
+    )
 }
 
 fn moved_key(slot: u16) -> String {
@@ -53,13 +63,14 @@ fn wait_synced(handle: &MigrationHandle, shards: usize) {
     }
 }
 
-/// Waits (60 s at most) until the shards of `handle` (masters `masters` of the cluster,
-/// in order) are applied up to their masters' offsets now.
-fn wait_applied(handle: &MigrationHandle, cluster: &Cluster, masters: &[usize]) {
+/// Waits (60 s at most) until the shards of `handle` (the masters with ids `masters`, in
+/// order) are applied up to their masters' offsets now.
+fn wait_applied(handle: &MigrationHandle, cluster: &Cluster, masters: &[String]) {
     let ends: Vec<u64> = masters
         .iter()
-        .map(|&i| {
-            let v = cluster.masters()[i]
+        .map(|id| {
+            let v = cluster
+                .node(id)
                 .connect()
                 .info_field("replication", "master_repl_offset");
             v.unwrap().parse().unwrap()
@@ -144,12 +155,18 @@ fn two_migrations_into(target_url: &str, target: impl Fn() -> Snapshot) {
     prepare(&mut conn);
     let seed = cluster.masters()[1].addr();
     let to = cluster.masters()[1].id().to_string();
+    let (old, new) = split(&cluster);
+    let ids: Vec<String> = cluster
+        .masters()
+        .iter()
+        .map(|m| m.id().to_string())
+        .collect();
     let rt = runtime();
     let (a, b) = {
         let _guard = rt.enter();
         (
-            slow(from_cluster(&seed, target_url, "0")).start(),
-            from_cluster(&seed, target_url, "1-2").start(),
+            slow(from_cluster(&seed, target_url, &old)).start(),
+            from_cluster(&seed, target_url, &new).start(),
         )
     };
     wait_synced(&a, 1);
@@ -163,8 +180,8 @@ fn two_migrations_into(target_url: &str, target: impl Fn() -> Snapshot) {
         Some(format!("{}", BEFORE + AFTER).as_bytes())
     );
     // Both caught up with their masters: the old owner's late DELs are applied.
-    wait_applied(&a, &cluster, &[0]);
-    wait_applied(&b, &cluster, &[1, 2]);
+    wait_applied(&a, &cluster, &ids[..1]);
+    wait_applied(&b, &cluster, &ids[1..]);
     cluster.snapshot().assert_same(&target(), TTL_TOLERANCE_MS);
     a.stop();
     b.stop();
@@ -197,10 +214,11 @@ fn old_owner_killed_mid_reshard_and_restarted() {
     let target = Server::start(Flavor::Redis7_0);
     let seed = cluster.masters()[2].addr();
     let to = cluster.masters()[1].id().to_string();
+    let (old, new) = split(&cluster);
     let rt = runtime();
     let b = {
         let _guard = rt.enter();
-        from_cluster(&seed, &target.url(), "1-2").start()
+        from_cluster(&seed, &target.url(), &new).start()
     };
     {
         // The old owner's migration, on its own runtime: "killed" by dropping it while
@@ -208,7 +226,7 @@ fn old_owner_killed_mid_reshard_and_restarted() {
         let rt_a = runtime();
         let a = {
             let _guard = rt_a.enter();
-            slow(from_cluster(&seed, &target.url(), "0")).start()
+            slow(from_cluster(&seed, &target.url(), &old)).start()
         };
         wait_synced(&a, 1);
         wait_synced(&b, 2);
@@ -225,7 +243,7 @@ fn old_owner_killed_mid_reshard_and_restarted() {
     // Restarted (not slowed): it resumes from its checkpoint and replays the rest of
     // its stream, the DELs included, before the new owner restores the keys.
     let (ra, result) = rt.block_on(async {
-        from_cluster(&seed, &target.url(), "0")
+        from_cluster(&seed, &target.url(), &old)
             .once(true)
             .start()
             .finish()
@@ -233,6 +251,9 @@ fn old_owner_killed_mid_reshard_and_restarted() {
     });
     result.unwrap_or_else(|e| panic!("{e}: {}", ra.to_json()));
     assert!(ra.resumed_from.is_some(), "{}", ra.to_json());
+    // Named after its checkpoint, though its lowest slot is now 20.
+    assert_eq!(ra.shards[0].id, "s0", "{}", ra.to_json());
+    assert_eq!(ra.shards[0].full_syncs, 0, "{}", ra.to_json());
     // It was behind when killed: the rest of its stream was applied by the restart.
     assert!(ra.commands_applied > 0, "{}", ra.to_json());
     wait_equal(&cluster, &target);

@@ -8,7 +8,8 @@
 //!
 //! - Identity: a shard's id is `s` and the lowest slot it served at discovery (`s0`,
 //!   `s5461`); its checkpoint key is [`CHECKPOINT_KEY`]`:<id>` and its fingerprint names the
-//!   id (not a node address, which a failover changes).
+//!   id (not a node address, which a failover changes). At the start a shard whose lowest
+//!   slot moved since takes the id of its checkpoint, found by replication id ([`ids`]).
 //! - At most [`max_concurrent_full_syncs`](super::MigrationBuilder::max_concurrent_full_syncs)
 //!   shards run their first full sync at a time: a shard without a checkpoint waits for a
 //!   permit before its `PSYNC`, and gives it back when its RDB is loaded.
@@ -253,6 +254,7 @@ fn addrs(topo: &ClusterTopology) -> Vec<String> {
     out
 }
 
+mod ids;
 mod moves;
 
 pub(crate) use moves::Moves;
@@ -647,9 +649,21 @@ pub(crate) async fn run(
         url: source.url().to_string(),
         reason,
     };
-    let all = plan(&topo);
+    let mut all = plan(&topo);
     if all.is_empty() {
         return Err(cluster_err("no master serves any slot".into()));
+    }
+    // A cluster target: each shard writes through its own cluster sink, with its own
+    // per-slot checkpoint keys built from the shard's key.
+    let cluster_target = super::cluster_sink::detect(&mut target, &url).await;
+    let mut known_ids = Vec::new();
+    if s.checkpoint && !s.reset_checkpoint {
+        // Names that survive a reshard of a shard's lowest slot ([`ids`]).
+        let from = TargetConfig {
+            url: source.url().clone(),
+            tls: source.tls_options().clone(),
+        };
+        known_ids = ids::adopt(&mut all, &from, &job.target, cluster_target.is_some(), s).await;
     }
     let total = all.len();
     let first_id = all[0].id.clone();
@@ -675,9 +689,6 @@ pub(crate) async fn run(
         url: url.clone(),
         source: Box::new(source),
     };
-    // A cluster target: each shard writes through its own cluster sink, with its own
-    // per-slot checkpoint keys built from the shard's key.
-    let cluster_target = super::cluster_sink::detect(&mut target, &url).await;
     // Each shard's checkpoint.
     let mut resumes: Vec<Option<Checkpoint>> = Vec::new();
     let mut sinks: Vec<Option<super::cluster_sink::Detected>> = Vec::new();
@@ -748,6 +759,7 @@ pub(crate) async fn run(
         cluster_target,
     });
     ctx.moves.seen(&topo);
+    ctx.moves.checkpoints_found(known_ids);
     let mut seeds = addrs(&topo);
     let seed = source.url().addr();
     if !seeds.contains(&seed) {

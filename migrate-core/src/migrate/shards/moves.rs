@@ -62,7 +62,7 @@ const QUERY_ROUNDS: u32 = 3;
 /// Shards kept in the topology history.
 const HISTORY_MAX: usize = 512;
 /// The checkpoint keys on the target are listed again at most this often.
-const RESCAN_EVERY: Duration = Duration::from_secs(5);
+const RESCAN_EVERY: Duration = Duration::from_secs(15);
 /// The longest pause between two looks at an old owner's position.
 const MAX_POLL: Duration = Duration::from_millis(200);
 
@@ -121,6 +121,8 @@ pub(crate) struct MovesInner {
     history: Vec<Owner>,
     /// The shards of the latest topology.
     latest: Vec<Owner>,
+    /// Shard ids of checkpoints of this migration found on the target at the start.
+    checkpoint_ids: Vec<String>,
 }
 
 impl Moves {
@@ -157,6 +159,12 @@ impl Moves {
             m.history.drain(..extra);
         }
         m.latest = now;
+    }
+
+    /// The shard ids of the checkpoints of this migration found on the target at the
+    /// start: where an old owner's checkpoint is looked for before listing the target's.
+    pub(crate) fn checkpoints_found(&self, ids: Vec<String>) {
+        self.lock().checkpoint_ids = ids;
     }
 
     /// A shard of this process and its nodes' ids (again after a failover).
@@ -198,10 +206,127 @@ fn importing_from(nodes: &str, slot: u16) -> Option<String> {
     })
 }
 
-/// The target, read for the checkpoints of the old owners.
+/// A connection to the target (standalone or cluster).
 enum Reader {
     Single(Box<crate::Target<conn::Stream>>),
     Cluster(Box<ClusterClient>),
+}
+
+/// The target, read for checkpoints: connected on first use, again after an error.
+pub(crate) struct TargetReader {
+    target: TargetConfig,
+    cluster: bool,
+    conn: Option<Reader>,
+}
+
+impl TargetReader {
+    pub(crate) fn new(target: TargetConfig, cluster: bool) -> TargetReader {
+        TargetReader {
+            target,
+            cluster,
+            conn: None,
+        }
+    }
+
+    /// `GET key` on the target; `None` when missing or unreadable.
+    pub(crate) async fn get(&mut self, key: &[u8]) -> Option<Bytes> {
+        if self.conn.is_none() {
+            self.conn = Some(if self.cluster {
+                let c = ClusterClient::connect(std::slice::from_ref(&self.target), QUERY_TIMEOUT)
+                    .await
+                    .ok()?;
+                Reader::Cluster(Box::new(c))
+            } else {
+                Reader::Single(Box::new(
+                    conn::connect(&self.target, QUERY_TIMEOUT).await.ok()?,
+                ))
+            });
+        }
+        let args = [&b"GET"[..], key];
+        let reply = match self.conn.as_mut()? {
+            Reader::Single(t) => tokio::time::timeout(QUERY_TIMEOUT, t.call(&args))
+                .await
+                .ok()
+                .and_then(Result::ok),
+            Reader::Cluster(c) => tokio::time::timeout(QUERY_TIMEOUT, c.call(&args))
+                .await
+                .ok()
+                .and_then(Result::ok),
+        };
+        match reply {
+            Some(f) if !f.is_error() => f.as_bytes().map(Bytes::copy_from_slice),
+            _ => {
+                self.conn = None;
+                None
+            }
+        }
+    }
+
+    /// The shard ids of the checkpoint keys on the target.
+    pub(crate) async fn list_ids(&mut self) -> Vec<String> {
+        let pattern = format!("{CHECKPOINT_KEY}:*");
+        let mut keys: Vec<Bytes> = Vec::new();
+        if self.conn.is_none() {
+            // Connects.
+            let _ = self.get(CHECKPOINT_KEY.as_bytes()).await;
+        }
+        match self.conn.as_mut() {
+            Some(Reader::Single(t)) => {
+                keys = super::super::run::checkpoint_keys(t)
+                    .await
+                    .unwrap_or_default();
+            }
+            Some(Reader::Cluster(c)) => {
+                let masters: Vec<Node> = c.topology().masters().into_iter().cloned().collect();
+                for m in masters {
+                    let mut cursor = b"0".to_vec();
+                    for _ in 0..100_000 {
+                        let args = [
+                            &b"SCAN"[..],
+                            &cursor,
+                            b"MATCH",
+                            pattern.as_bytes(),
+                            b"COUNT",
+                            b"1000",
+                        ];
+                        let Ok(reply) = c.call_node(&m, &args).await else {
+                            break;
+                        };
+                        let Some([next, Frame::Array(batch)]) = reply.as_slice() else {
+                            break;
+                        };
+                        keys.extend(
+                            batch
+                                .iter()
+                                .filter_map(Frame::as_bytes)
+                                .map(Bytes::copy_from_slice),
+                        );
+                        cursor = next.as_bytes().unwrap_or(b"0").to_vec();
+                        if cursor == b"0" {
+                            break;
+                        }
+                    }
+                }
+            }
+            None => {}
+        }
+        let prefix = format!("{CHECKPOINT_KEY}:");
+        let mut ids: Vec<String> = Vec::new();
+        for k in keys {
+            let Some(rest) = k.strip_prefix(prefix.as_bytes()) else {
+                continue;
+            };
+            let id = String::from_utf8_lossy(rest)
+                .split('{')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            if !id.is_empty() && !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        ids
+    }
 }
 
 /// Why a move was applied without its old owner confirmed.
@@ -218,10 +343,9 @@ pub(crate) struct MoveGate {
     limit: Duration,
     checkpoint: bool,
     settings: Arc<Settings>,
-    target: TargetConfig,
     cluster_target: bool,
     stop: watch::Receiver<bool>,
-    reader: Option<Reader>,
+    reader: TargetReader,
     /// Connections to source nodes, by address.
     conns: HashMap<String, crate::Target<conn::Stream>>,
     /// Old owner → (offset of this shard's stream its answer covers, the answer).
@@ -250,10 +374,9 @@ impl MoveGate {
             limit: settings.move_wait,
             checkpoint: settings.checkpoint,
             settings,
-            target,
             cluster_target,
             stop,
-            reader: None,
+            reader: TargetReader::new(target, cluster_target),
             conns: HashMap::new(),
             answers: HashMap::new(),
             ckpt_ids: HashMap::new(),
@@ -337,38 +460,8 @@ impl MoveGate {
         None
     }
 
-    /// `GET key` on the target; `None` when missing or unreadable.
     async fn get(&mut self, key: &[u8]) -> Option<Bytes> {
-        if self.reader.is_none() {
-            self.reader = Some(if self.cluster_target {
-                let c = ClusterClient::connect(std::slice::from_ref(&self.target), QUERY_TIMEOUT)
-                    .await
-                    .ok()?;
-                Reader::Cluster(Box::new(c))
-            } else {
-                Reader::Single(Box::new(
-                    conn::connect(&self.target, QUERY_TIMEOUT).await.ok()?,
-                ))
-            });
-        }
-        let args = [&b"GET"[..], key];
-        let reply = match self.reader.as_mut()? {
-            Reader::Single(t) => tokio::time::timeout(QUERY_TIMEOUT, t.call(&args))
-                .await
-                .ok()
-                .and_then(Result::ok),
-            Reader::Cluster(c) => tokio::time::timeout(QUERY_TIMEOUT, c.call(&args))
-                .await
-                .ok()
-                .and_then(Result::ok),
-        };
-        match reply {
-            Some(f) if !f.is_error() => f.as_bytes().map(Bytes::copy_from_slice),
-            _ => {
-                self.reader = None;
-                None
-            }
-        }
+        self.reader.get(key).await
     }
 
     /// How far the checkpoint of shard `id` says `slot` is applied, when it is the
@@ -392,77 +485,14 @@ impl MoveGate {
         floor.max(in_slot)
     }
 
-    /// The shard ids of the checkpoint keys on the target.
     async fn list_ids(&mut self) -> Vec<String> {
-        let pattern = format!("{CHECKPOINT_KEY}:*");
-        let mut keys: Vec<Bytes> = Vec::new();
-        if self.reader.is_none() {
-            // Connects.
-            let _ = self.get(CHECKPOINT_KEY.as_bytes()).await;
-        }
-        match self.reader.as_mut() {
-            Some(Reader::Single(t)) => {
-                keys = super::super::run::checkpoint_keys(t)
-                    .await
-                    .unwrap_or_default();
-            }
-            Some(Reader::Cluster(c)) => {
-                let masters: Vec<Node> = c.topology().masters().into_iter().cloned().collect();
-                for m in masters {
-                    let mut cursor = b"0".to_vec();
-                    for _ in 0..100_000 {
-                        let args = [
-                            &b"SCAN"[..],
-                            &cursor,
-                            b"MATCH",
-                            pattern.as_bytes(),
-                            b"COUNT",
-                            b"1000",
-                        ];
-                        let Ok(reply) = c.call_node(&m, &args).await else {
-                            break;
-                        };
-                        let Some([next, Frame::Array(batch)]) = reply.as_slice() else {
-                            break;
-                        };
-                        keys.extend(
-                            batch
-                                .iter()
-                                .filter_map(Frame::as_bytes)
-                                .map(Bytes::copy_from_slice),
-                        );
-                        cursor = next.as_bytes().unwrap_or(b"0").to_vec();
-                        if cursor == b"0" {
-                            break;
-                        }
-                    }
-                }
-            }
-            None => {}
-        }
-        let prefix = format!("{CHECKPOINT_KEY}:");
-        let mut ids: Vec<String> = Vec::new();
-        for k in keys {
-            let Some(rest) = k.strip_prefix(prefix.as_bytes()) else {
-                continue;
-            };
-            let id = String::from_utf8_lossy(rest)
-                .split('{')
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            if !id.is_empty() && !ids.contains(&id) {
-                ids.push(id);
-            }
-        }
-        ids
+        self.reader.list_ids().await
     }
 
     /// The old owner's applied position for `slot` according to its checkpoints on the
-    /// target (the highest of those in its history: a restart may have given it another
-    /// id): by the ids found before, the ids its slots gave it in the topologies seen,
-    /// then every checkpoint key on the target (listed again at most every
-    /// [`RESCAN_EVERY`], and only while the others say too little).
+    /// target, in its history: by the ids found before, else the ids its slots gave it in
+    /// the topologies seen and those found at the start, else every checkpoint key on the
+    /// target (listed again at most every [`RESCAN_EVERY`]).
     async fn checkpointed(
         &mut self,
         o: &Owner,
@@ -473,25 +503,27 @@ impl MoveGate {
     ) -> Option<u64> {
         let mut tried: Vec<String> = Vec::new();
         let mut best: Option<u64> = None;
-        let mut ids: Vec<String> = self.ckpt_ids.get(&o.key()).cloned().unwrap_or_default();
-        ids.extend(guesses);
-        for round in 0..2 {
-            if round == 1 {
-                let stale = self
-                    .listed
-                    .as_ref()
-                    .is_none_or(|(at, _)| at.elapsed() >= RESCAN_EVERY);
-                if stale {
-                    let listed = self.list_ids().await;
-                    self.listed = Some((Instant::now(), listed));
+        let cached: Vec<String> = self.ckpt_ids.get(&o.key()).cloned().unwrap_or_default();
+        for stage in 0..3 {
+            let ids = match stage {
+                0 => cached.clone(),
+                1 => guesses.clone(),
+                _ => {
+                    let stale = self
+                        .listed
+                        .as_ref()
+                        .is_none_or(|(at, _)| at.elapsed() >= RESCAN_EVERY);
+                    if stale {
+                        let listed = self.list_ids().await;
+                        self.listed = Some((Instant::now(), listed));
+                    }
+                    self.listed
+                        .as_ref()
+                        .map(|(_, l)| l.clone())
+                        .unwrap_or_default()
                 }
-                ids = self
-                    .listed
-                    .as_ref()
-                    .map(|(_, l)| l.clone())
-                    .unwrap_or_default();
-            }
-            for id in std::mem::take(&mut ids) {
+            };
+            for id in ids {
                 if tried.contains(&id) {
                     continue;
                 }
@@ -501,10 +533,14 @@ impl MoveGate {
                         known.push(id.clone());
                     }
                     best = best.max(Some(p));
+                    if p >= want {
+                        return best;
+                    }
                 }
                 tried.push(id);
             }
-            if best.is_some_and(|b| b >= want) {
+            // Found in its history: that is its checkpoint, behind for now.
+            if best.is_some() {
                 break;
             }
         }
@@ -684,6 +720,7 @@ impl super::Follow {
                 .rev()
                 .filter(|h| h.master.same(&o.master))
                 .filter_map(|h| h.slots.first().map(|r| format!("s{}", r.start())))
+                .chain(m.checkpoint_ids.iter().cloned())
                 .collect()
         };
         let key = o.key();

@@ -3,7 +3,8 @@
 //! owner's stream (its writes to the key, then its `DEL`) is applied on the target, seen
 //! in the other migration's checkpoint, so the key is neither lost nor rolled back; the
 //! same when the migration of the old owner is killed mid-reshard and restarted, and into
-//! a cluster target (the floor and per-slot checkpoint keys).
+//! a cluster target (the floor and per-slot checkpoint keys); an old owner nobody
+//! migrates is waited for at most `move_wait`, then counted.
 //!
 //! The old owner's migration is slowed down (a cap on its target writes) so that its
 //! `DEL`s would reach the target long after the new owner's `RESTORE`s and later writes.
@@ -263,4 +264,50 @@ fn old_owner_killed_mid_reshard_and_restarted() {
     cluster
         .snapshot()
         .assert_same(&Snapshot::take(&target, 1), TTL_TOLERANCE_MS);
+}
+
+/// An old owner no process migrates: the new owner waits at most `move_wait`, then
+/// restores the moved keys anyway, counted in a report warning.
+#[test]
+fn an_old_owner_nobody_migrates_is_waited_for_boundedly() {
+    let cluster = Cluster::start(Flavor::Valkey8_1, 3, 0);
+    let mut conn = cluster.connect();
+    prepare(&mut conn);
+    let target = Server::start(Flavor::Valkey8_1);
+    let seed = cluster.masters()[1].addr();
+    let to = cluster.masters()[1].id().to_string();
+    let (_, new) = split(&cluster);
+    let rt = runtime();
+    let b = {
+        let _guard = rt.enter();
+        from_cluster(&seed, &target.url(), &new)
+            .move_wait(Duration::from_millis(300))
+            .start()
+    };
+    wait_synced(&b, 2);
+    cluster.move_slots(FIRST..=FIRST + MOVED - 1, &to);
+    let mut conn = cluster.connect();
+    incr_moved(&mut conn, AFTER);
+    let key = moved_key(FIRST);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let want = AFTER.to_string().into_bytes();
+    while target.connect().bulk(["GET", &key]) != Some(want.clone()) {
+        assert!(Instant::now() < deadline, "{:?}", b.progress());
+        thread::sleep(Duration::from_millis(50));
+    }
+    b.stop();
+    let report = rt.block_on(b.wait()).unwrap();
+    let warned = report
+        .warnings
+        .iter()
+        .any(|w| w.contains(&format!("{MOVED} key(s) moved in from another shard")));
+    assert!(warned, "{}", report.to_json());
+    for slot in FIRST..FIRST + MOVED {
+        let k = moved_key(slot);
+        assert_eq!(
+            target.connect().bulk(["GET", &k]),
+            conn.bulk(["GET", &k]),
+            "{k}"
+        );
+    }
 }

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use common::{runtime, TTL_TOLERANCE_MS};
 use migrate_core::migrate::{
-    Limits, Migration, MigrationBuilder, MigrationHandle, Report, ShardSpec, Source, TargetConfig,
+    Conflict, Limits, Migration, MigrationBuilder, MigrationHandle, Report, ShardSpec, Source,
+    TargetConfig,
 };
 use testkit::{Cluster, ClusterConn, Flavor, Server, Snapshot};
 
@@ -34,6 +35,8 @@ fn from_cluster(seed: &str, target: &str, shards: &str) -> MigrationBuilder {
         .source(Source::Live(config))
         .target(TargetConfig::parse(target).unwrap())
         .shards(ShardSpec::parse_list(shards).unwrap())
+        // Two migrations start together: each may find the other's first keys.
+        .on_conflict(Conflict::Replace)
 }
 
 /// `--shards` of the two migrations, by node id (indexes follow the first slots, which

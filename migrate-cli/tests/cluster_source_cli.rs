@@ -69,6 +69,8 @@ fn two_processes_split_a_cluster_by_shards() {
             "0",
             "--on-conflict",
             "replace",
+            "--move-wait",
+            "30",
             "--once",
             "--report",
             report.to_str().unwrap(),

@@ -71,6 +71,12 @@ pub(crate) struct SyncArgs {
         default_value_t = 10.0
     )]
     rediscover_interval: f64,
+    /// Cluster source resharded while it runs: seconds a key moved in from another shard
+    /// waits for the old owner's stream (this process's or another's, seen in its
+    /// checkpoint on the target) to be applied first; then it is restored anyway and
+    /// counted in the report's warnings.
+    #[arg(long = "move-wait", value_name = "SECS", default_value_t = 60.0)]
+    move_wait: f64,
     #[command(flatten)]
     common: MigrateArgs,
 }
@@ -178,6 +184,11 @@ impl SyncArgs {
                 "--rediscover-interval: expected 0..=86400 seconds".to_string(),
             ));
         }
+        if !(0.0..=86_400.0).contains(&self.move_wait) {
+            return Err(CliError::usage(
+                "--move-wait: expected 0..=86400 seconds".to_string(),
+            ));
+        }
         if self.max_full_syncs == 0 {
             return Err(CliError::usage(
                 "--max-full-syncs: expected at least 1".to_string(),
@@ -199,7 +210,8 @@ impl SyncArgs {
                 .max_concurrent_full_syncs(self.max_full_syncs)
                 .prefer_replica(self.prefer_replica)
                 .shards(shards)
-                .rediscover_every(std::time::Duration::from_secs_f64(self.rediscover_interval)),
+                .rediscover_every(std::time::Duration::from_secs_f64(self.rediscover_interval))
+                .move_wait(std::time::Duration::from_secs_f64(self.move_wait)),
         )?;
         self.common.run(builder, &source)
     }

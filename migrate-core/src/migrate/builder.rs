@@ -194,6 +194,17 @@ impl MigrationBuilder {
         self
     }
 
+    /// A cluster source whose slots are resharded while it runs: how long a key moved in
+    /// by `MIGRATE` (`RESTORE-ASKING` in the new owner's stream) waits, before it is
+    /// restored on the target, for the old owner's stream (its `DEL` of the key and every
+    /// earlier write to it) to be applied there: by this process, or by another one (or
+    /// an earlier run), seen in its checkpoint on the target (default 60 s). After that the
+    /// key is restored anyway, counted and warned about (`redis-migrate verify` checks it).
+    pub fn move_wait(mut self, limit: std::time::Duration) -> Self {
+        self.settings.move_wait = limit;
+        self
+    }
+
     /// What a source transaction or script writing keys in several slots of a cluster
     /// target does (default [`CrossSlot::Apply`](super::CrossSlot::Apply): command by
     /// command, counted). Standalone targets are not concerned.

@@ -144,6 +144,19 @@ impl Live {
                     // Quiet: settle what is in flight and check whether we caught up.
                     if synced && !incr.in_transaction() {
                         ap.flush().await?;
+                        // A cluster shard's checkpoint also covers the PINGs after its last
+                        // command: the new owner of keys moved from it waits for it
+                        // (see shards::moves).
+                        if let (Some(_), Some(ckpt), Some(p)) =
+                            (&self.shard, &self.ckpt, replica.position())
+                        {
+                            if ap.report.checkpoint_offset.is_some_and(|c| c < p.offset) {
+                                ckpt.write(ap, CheckpointPhase::Incremental, p, p.offset)
+                                    .await?;
+                                ap.report.checkpoint_offset = Some(p.offset);
+                                ap.flush().await?;
+                            }
+                        }
                         if let Some(follow) = self.shard.as_mut() {
                             follow.landed(ap.applied_offset);
                         }

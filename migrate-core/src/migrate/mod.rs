@@ -104,7 +104,8 @@
 //! replication link, target connection and checkpoint, run in parallel on the runtime.
 //! A shard's id is `s` and the lowest slot it served at discovery (`s0`, `s5461`); its
 //! checkpoint key is [`CHECKPOINT_KEY`]`:<id>` and its fingerprint names the id (not a node
-//! address, which a failover changes).
+//! address, which a failover changes). A shard whose lowest slot was resharded since keeps
+//! the id of its checkpoint, found at the start by its replication id.
 //! - With [`SourceMode::Auto`], a cluster that refuses `PSYNC` before any shard
 //!   replicated is read in [`scan`] mode instead (every master scanned).
 //! - [`MigrationBuilder::max_concurrent_full_syncs`] bounds the first full syncs running
@@ -120,10 +121,12 @@
 //!   a link.
 //! - Slots resharded on the source: a key moved by `MIGRATE` is a `RESTORE-ASKING` on the
 //!   new owner's stream and a `DEL` on the old owner's, in either order at the target. The
-//!   restore makes its shard the key's owner (applied with `REPLACE`, after an old owner's
-//!   `DEL` of the key still in flight, waited for up to 2 s); the old owner's later commands
-//!   on the key, all from before the move, are left out and counted in
-//!   [`Report::warnings`]. This bookkeeping is per process and not kept across restarts.
+//!   restore waits until the old owner's stream is applied on the target past the offset
+//!   the old owner reports once the key moved: in memory for a shard of this process, else
+//!   in its checkpoint on the target, so processes splitting the shards and restarts keep
+//!   the key exactly once; bounded by [`MigrationBuilder::move_wait`] (60 s), then applied
+//!   anyway and counted in [`Report::warnings`]. It is applied with `REPLACE`; the old
+//!   owner's later commands on the key, all from before the move, are left out (counted).
 //! - Function libraries (on every master) are carried by the first shard only;
 //!   `FLUSHALL`/`FLUSHDB` of a shard removes only the keys of its slots from the target.
 //! - [`Report::shards`] and [`Progress::shards`] break the summed counters down by shard;

@@ -147,6 +147,9 @@ pub(crate) struct Settings {
     /// Test-only fault (cluster targets): stop after this many cross-slot copy-backs or
     /// keyless per-master transactions.
     pub(crate) crash_after_copy_backs: Option<u32>,
+    /// Cluster sources: how long a key moved in from another shard waits for the old
+    /// owner's stream to be applied first (see `shards::moves`).
+    pub(crate) move_wait: Duration,
 }
 
 impl Default for Settings {
@@ -175,6 +178,7 @@ impl Default for Settings {
             rediscover_every: Duration::from_secs(10),
             cross_slot: CrossSlot::Apply,
             crash_after_copy_backs: None,
+            move_wait: Duration::from_secs(60),
         }
     }
 }

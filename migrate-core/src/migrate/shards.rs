@@ -8,7 +8,8 @@
 //!
 //! - Identity: a shard's id is `s` and the lowest slot it served at discovery (`s0`,
 //!   `s5461`); its checkpoint key is [`CHECKPOINT_KEY`]`:<id>` and its fingerprint names the
-//!   id (not a node address, which a failover changes).
+//!   id (not a node address, which a failover changes). At the start a shard whose lowest
+//!   slot moved since takes the id of its checkpoint, found by replication id ([`ids`]).
 //! - At most [`max_concurrent_full_syncs`](super::MigrationBuilder::max_concurrent_full_syncs)
 //!   shards run their first full sync at a time: a shard without a checkpoint waits for a
 //!   permit before its `PSYNC`, and gives it back when its RDB is loaded.
@@ -20,6 +21,14 @@
 //! - New shards (a master that now serves slots and is none of ours) found by the
 //!   periodic rediscovery get a link (when no `--shards` selection is set); shards left
 //!   without slots are logged and keep their link.
+//! - Slots resharded on the source ([`moves`]): a key moved by `MIGRATE` is a
+//!   `RESTORE-ASKING` in the new owner's stream and a `DEL` in the old owner's. The restore
+//!   waits (bounded) until the old owner's stream is applied on the target past the offset
+//!   the old owner reports once the key has moved: seen in memory for a shard of this
+//!   process, else in that shard's checkpoint on the target, so two processes splitting
+//!   the shards (`--shards`) and a restart mid-reshard keep the key exactly once. Inside
+//!   one process the old owner's late commands on a moved key are also left out
+//!   ([`Follow::screen`]).
 //! - One shard failing stops the others (each writes its checkpoint) and the migration
 //!   ends with [`MigrationError::Shard`] naming it.
 
@@ -245,32 +254,10 @@ fn addrs(topo: &ClusterTopology) -> Vec<String> {
     out
 }
 
-/// How long a shard's `RESTORE-ASKING` waits for the old owner's `DEL` of the same key
-/// (already screened on the old owner's link) to reach the target first.
-const MOVE_WAIT: Duration = Duration::from_secs(2);
+mod ids;
+mod moves;
 
-/// Keys moved between the shards of this process by `MIGRATE` (slots resharded on the
-/// source): the new owner's stream carries `RESTORE-ASKING`, the old owner's a `DEL`, and
-/// the two links reach the target in either order. See [`Follow::screen`].
-#[derive(Debug, Default)]
-pub(crate) struct Moves(Mutex<MovesInner>);
-
-#[derive(Debug, Default)]
-struct MovesInner {
-    /// Key → the shard whose stream restored it last (its owner since).
-    owners: std::collections::HashMap<bytes::Bytes, String>,
-    /// Key → (shard, its source offset) of a `DEL`/`UNLINK` screened but maybe not yet
-    /// applied on the target.
-    dels: std::collections::HashMap<bytes::Bytes, (String, u64)>,
-    /// Shard → the source offset up to which its stream is applied on the target.
-    landed: std::collections::HashMap<String, u64>,
-}
-
-impl Moves {
-    fn lock(&self) -> std::sync::MutexGuard<'_, MovesInner> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
+pub(crate) use moves::Moves;
 
 /// A shard's link state for following failovers (see the module docs).
 pub(crate) struct Follow {
@@ -299,8 +286,11 @@ pub(crate) struct Follow {
     /// Commands left out because their keys moved to another shard (the move carries
     /// their effect).
     pub(crate) superseded: u64,
-    /// Moves applied without the old owner's `DEL` confirmed first (after [`MOVE_WAIT`]).
+    /// Moves applied without the old owner's stream confirmed applied first (see
+    /// [`moves`]).
     pub(crate) unconfirmed_moves: u64,
+    /// The target-side ordering of keys moved in from other shards.
+    gate: moves::MoveGate,
 }
 
 impl Follow {
@@ -308,7 +298,8 @@ impl Follow {
     ///
     /// - `RESTORE-ASKING key` (this shard imports a key by `MIGRATE`): this shard owns the
     ///   key from now on; applied as `RESTORE ... REPLACE` (the old owner's copy may still
-    ///   be on the target), after the old owner's `DEL` of it if that is still in flight.
+    ///   be on the target), once the old owner's stream is applied on the target past its
+    ///   `DEL` of the key ([`Follow::confirm_move`], bounded).
     /// - A command on a key another shard owns since a move: it happened on this shard
     ///   before the move (no shard writes a key it no longer has), and the move's `RESTORE`
     ///   already holds its effect: left out (`DEL`/`UNLINK` narrowed to the other keys).
@@ -324,26 +315,14 @@ impl Follow {
             let Some(key) = cmd.args.get(1).cloned() else {
                 return Some(cmd);
             };
-            let wait = {
+            let hint = {
                 let mut m = self.moves.lock();
                 m.owners.insert(key.clone(), self.id.clone());
                 m.dels.get(&key).filter(|(s, _)| *s != self.id).cloned()
             };
-            if let Some((shard, seq)) = wait {
-                let deadline = std::time::Instant::now() + MOVE_WAIT;
-                loop {
-                    let landed = self.moves.lock().landed.get(&shard).copied().unwrap_or(0);
-                    if landed >= seq {
-                        break;
-                    }
-                    if std::time::Instant::now() >= deadline {
-                        self.unconfirmed_moves += 1;
-                        tracing::warn!(target: "migrate", "shard {}: a key moved from shard {shard} is restored before that shard's DEL of it was confirmed (waited {MOVE_WAIT:?})", self.id);
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-            }
+            self.confirm_move(crate::key_slot(&key), cmd.end_offset, hint)
+                .await;
+            self.unconfirmed_moves = self.gate.unconfirmed;
             cmd.args[0] = bytes::Bytes::from_static(b"RESTORE");
             if !cmd
                 .args
@@ -362,7 +341,7 @@ impl Follow {
             return Some(cmd);
         }
         let mut m = self.moves.lock();
-        let foreign = |m: &MovesInner, i: usize| {
+        let foreign = |m: &moves::MovesInner, i: usize| {
             m.owners
                 .get(&cmd.args[i])
                 .is_some_and(|owner| *owner != self.id)
@@ -474,6 +453,7 @@ impl Follow {
                 self.seeds.push(a);
             }
         }
+        self.moves.seen(&topo);
         let Some((master, replicas)) = self.find(&topo) else {
             tracing::warn!(target: "migrate", "shard {}: the cluster names no healthy master for its slots yet; retrying", self.id);
             return Ok(None);
@@ -482,6 +462,7 @@ impl Follow {
             .chain(&replicas)
             .filter_map(|n| n.id.clone())
             .collect();
+        self.moves.register(&self.id, self.members.clone());
         let slots = topo.slot_map().slots_of(&master);
         if !slots.is_empty() {
             self.slots = slots;
@@ -526,6 +507,7 @@ impl Follow {
         let mut seeds = vec![self.config.url().addr()];
         seeds.extend(self.seeds.iter().cloned());
         if let Some(topo) = discover_any(&seeds, &base, self.timeout).await {
+            self.moves.seen(&topo);
             if let Some((master, _)) = self.find(&topo) {
                 let slots = topo.slot_map().slots_of(&master);
                 if slots != self.slots {
@@ -667,9 +649,21 @@ pub(crate) async fn run(
         url: source.url().to_string(),
         reason,
     };
-    let all = plan(&topo);
+    let mut all = plan(&topo);
     if all.is_empty() {
         return Err(cluster_err("no master serves any slot".into()));
+    }
+    // A cluster target: each shard writes through its own cluster sink, with its own
+    // per-slot checkpoint keys built from the shard's key.
+    let cluster_target = super::cluster_sink::detect(&mut target, &url).await;
+    let mut known_ids = Vec::new();
+    if s.checkpoint && !s.reset_checkpoint {
+        // Names that survive a reshard of a shard's lowest slot ([`ids`]).
+        let from = TargetConfig {
+            url: source.url().clone(),
+            tls: source.tls_options().clone(),
+        };
+        known_ids = ids::adopt(&mut all, &from, &job.target, cluster_target.is_some(), s).await;
     }
     let total = all.len();
     let first_id = all[0].id.clone();
@@ -695,9 +689,6 @@ pub(crate) async fn run(
         url: url.clone(),
         source: Box::new(source),
     };
-    // A cluster target: each shard writes through its own cluster sink, with its own
-    // per-slot checkpoint keys built from the shard's key.
-    let cluster_target = super::cluster_sink::detect(&mut target, &url).await;
     // Each shard's checkpoint.
     let mut resumes: Vec<Option<Checkpoint>> = Vec::new();
     let mut sinks: Vec<Option<super::cluster_sink::Detected>> = Vec::new();
@@ -767,6 +758,8 @@ pub(crate) async fn run(
         moves: Arc::new(Moves::default()),
         cluster_target,
     });
+    ctx.moves.seen(&topo);
+    ctx.moves.checkpoints_found(known_ids);
     let mut seeds = addrs(&topo);
     let seed = source.url().addr();
     if !seeds.contains(&seed) {
@@ -840,6 +833,7 @@ pub(crate) async fn run(
             _ = tick.tick(), if !every.is_zero() && first_err.is_none() && !user_stop => {
                 let base = TargetConfig { url: source.url().clone(), tls: source.tls_options().clone() };
                 let Some(topo) = discover_any(&seeds, &base, s.connect_timeout).await else { continue };
+                ctx.moves.seen(&topo);
                 for a in addrs(&topo) {
                     if !seeds.contains(&a) { seeds.push(a); }
                 }
@@ -1073,7 +1067,14 @@ fn spawn(
         dels_in_flight: std::collections::VecDeque::new(),
         superseded: 0,
         unconfirmed_moves: 0,
+        gate: moves::MoveGate::new(
+            Arc::new(ctx.settings.clone()),
+            ctx.job_target.clone(),
+            ctx.cluster_target.is_some(),
+            ctx.stop.clone(),
+        ),
     };
+    ctx.moves.register(&plan.id, plan.members());
     let running = (plan.id.clone(), child.clone(), shown.clone());
     let ctx = ctx.clone();
     set.spawn(async move {

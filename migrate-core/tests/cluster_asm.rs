@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{runtime, TTL_TOLERANCE_MS};
-use migrate_core::migrate::{Migration, MigrationHandle, Source, TargetConfig};
+use migrate_core::migrate::{Migration, MigrationHandle, ShardSpec, Source, TargetConfig};
 use testkit::{Cluster, ClusterConn, Flavor, Server, Snapshot};
 
 /// The moved slots (shard 0's lowest).
@@ -45,12 +45,12 @@ fn write(conn: &mut ClusterConn, round: usize) {
     }
 }
 
-/// Waits (30 s at most) until both shards forward writes.
-fn wait_synced(handle: &MigrationHandle) {
+/// Waits (30 s at most) until `n` shards forward writes.
+fn wait_synced(handle: &MigrationHandle, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let p = handle.progress();
-        if p.shards.len() == 2 && p.shards.iter().all(|s| s.synced()) {
+        if p.shards.len() == n && p.shards.iter().all(|s| s.synced()) {
             return;
         }
         assert!(!handle.is_finished(), "ended early: {p:?}");
@@ -104,7 +104,7 @@ fn wait_applied(handle: &MigrationHandle, cluster: &Cluster) {
         let done = ends.iter().all(|(addr, end)| {
             p.shards
                 .iter()
-                .any(|s| s.node == *addr && s.progress.applied_offset >= *end)
+                .all(|s| s.node != *addr || s.progress.applied_offset >= *end)
         });
         if done {
             return;
@@ -139,7 +139,7 @@ fn atomic_slot_migration_is_detected_and_counted() {
             .target(TargetConfig::parse(&target.url()).unwrap())
             .start()
     };
-    wait_synced(&handle);
+    wait_synced(&handle, 2);
     for round in 0..5 {
         write(&mut conn, round);
     }
@@ -198,4 +198,67 @@ fn atomic_slot_migration_is_detected_and_counted() {
         diff.len(),
         &diff[..diff.len().min(5)]
     );
+}
+
+/// A process migrating only the old owner's shard (`--shards`): its stream shows only
+/// the trim's `UNLINK`s; `CLUSTER GETSLOTMIGRATIONS` at the topology checks (and once at
+/// the end) finds the export, counted and named the same way.
+#[test]
+fn old_owner_only_finds_the_export() {
+    let cluster = Cluster::start(Flavor::Valkey9_1, 2, 0);
+    let target = Server::start(Flavor::Valkey9_1);
+    let mut conn = cluster.connect();
+    prepare(&mut conn);
+    let from = cluster.master_for_slot(0).id().to_string();
+    let to = cluster
+        .masters()
+        .iter()
+        .find(|m| m.id() != from)
+        .unwrap()
+        .id()
+        .to_string();
+    let seed = cluster.node(&from).addr();
+    let rt = runtime();
+    let handle = {
+        let _guard = rt.enter();
+        let config = replication_client::Config::new(&format!("redis://{seed}")).unwrap();
+        Migration::builder()
+            .source(Source::Live(config))
+            .target(TargetConfig::parse(&target.url()).unwrap())
+            .shards(ShardSpec::parse_list(&from).unwrap())
+            .rediscover_every(Duration::from_millis(200))
+            .start()
+    };
+    wait_synced(&handle, 1);
+    write(&mut conn, 0);
+    let last = format!("{}", MOVED - 1);
+    let reply = cluster.node(&from).connect().cmd([
+        "CLUSTER",
+        "MIGRATESLOTS",
+        "SLOTSRANGE",
+        "0",
+        &last,
+        "NODE",
+        &to,
+    ]);
+    assert_eq!(reply.text(), "OK", "{reply:?}");
+    wait_migrated(&cluster, &from);
+    let mut conn = cluster.connect();
+    write(&mut conn, 1);
+    wait_applied(&handle, &cluster);
+    handle.stop();
+    let report = rt.block_on(handle.wait()).unwrap();
+    let json = report.to_json();
+    assert_eq!(report.atomic_slot_migrations, 1, "{json}");
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("atomic slot migration")
+                && w.contains(&format!("slots 0-{last}"))
+                && w.contains("finished: success")
+                && w.contains("redis-migrate verify")),
+        "{json}"
+    );
+    assert_eq!(report.failures_total, 0, "{json}");
 }

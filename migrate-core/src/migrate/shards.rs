@@ -33,7 +33,8 @@
 //!   stream carries the import (`CLUSTER SYNCSLOTS ESTABLISH ...`, an AOF-format snapshot
 //!   of the slots, the old owner's later writes to them, `CLUSTER SYNCSLOTS FINISH`), the
 //!   old owner's stream one `UNLINK` per key after ownership moved. This is not ordered
-//!   yet: the imports are detected, their markers left out, counted
+//!   yet: the imports are detected (the markers, and `CLUSTER GETSLOTMIGRATIONS` on the
+//!   shards' nodes at each periodic check and at the end), their markers left out, counted
 //!   (`atomic_slot_migrations`) and warned about, and the report asks for `verify`.
 //! - One shard failing stops the others (each writes its checkpoint) and the migration
 //!   ends with [`MigrationError::Shard`] naming it.
@@ -795,6 +796,7 @@ pub(crate) async fn run(
     let mut gone: Vec<String> = Vec::new();
     let mut user_stop = false;
     let every = s.rediscover_every;
+    let started = std::time::Instant::now();
     let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
@@ -847,6 +849,8 @@ pub(crate) async fn run(
             }
             _ = tick.tick(), if !every.is_zero() && first_err.is_none() && !user_stop => {
                 let base = TargetConfig { url: source.url().clone(), tls: source.tls_options().clone() };
+                let nodes: Vec<(String, String)> = running.iter().map(|(id, _, n)| (id.clone(), n.lock().unwrap_or_else(|e| e.into_inner()).clone())).collect();
+                asm::check(&ctx.moves, &nodes, &base, s.connect_timeout, started).await;
                 let Some(topo) = discover_any(&seeds, &base, s.connect_timeout).await else { continue };
                 ctx.moves.seen(&topo);
                 for a in addrs(&topo) {
@@ -951,6 +955,21 @@ pub(crate) async fn run(
             error: d.result.as_ref().err().map(|e| e.to_string()),
             ..ShardReport::default()
         });
+    }
+    // Atomic slot migrations: once more at the end (those of the last interval).
+    if !every.is_zero() {
+        let base = TargetConfig {
+            url: source.url().clone(),
+            tls: source.tls_options().clone(),
+        };
+        let nodes: Vec<(String, String)> = done
+            .iter()
+            .map(|d| {
+                let node = d.node.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                (d.plan.id.clone(), node)
+            })
+            .collect();
+        asm::check(&ctx.moves, &nodes, &base, s.connect_timeout, started).await;
     }
     {
         let m = ctx.moves.lock();

@@ -1,6 +1,9 @@
 //! Valkey 9 atomic slot migration (`CLUSTER MIGRATESLOTS`) on the source: detected,
 //! counted and warned about; not ordered.
 //!
+//! Note: the facts below were seen on the real server; `valkey-cli` 9.1 itself is not in the
+//! test servers (its `--cluster` defaults come from its documentation).
+//!
 //! What the two replication streams carry (Valkey 9.1.2, a raw replica on each master,
 //! `CLUSTER MIGRATESLOTS SLOTSRANGE 0 2000 NODE <B>` with writes to the slots during it):
 //!
@@ -39,14 +42,27 @@
 //! processes (`--shards`) the old owner's process learning of the import (its
 //! `CLUSTER GETSLOTMIGRATIONS` `EXPORT` entries) and the state surviving a restart.
 //!
-//! Only the new owner's stream shows an import: a process migrating the old owner only
-//! (`--shards`) does not see it, the process migrating the new owner does.
+//! Only the new owner's stream shows an import. For the old owner's side (a process
+//! migrating only that shard, `--shards`), the node of each shard of this process is also
+//! asked `CLUSTER GETSLOTMIGRATIONS` at the periodic topology check
+//! ([`rediscover_every`](crate::migrate::MigrationBuilder::rediscover_every)) and once at the
+//! end ([`check`]): its `EXPORT`/`IMPORT` entries updated since the start (on the node's
+//! clock, `TIME`) are counted the same way, by name, so one migration seen both ways counts
+//! once. A node without the command (before Valkey 9) is not asked again. With
+//! `rediscover_every` zero only the streams are looked at.
 //! `valkey-cli --cluster reshard`/`rebalance` of 9.1 move keys by `MIGRATE` unless given
 //! `--cluster-use-atomic-slot-migration`, so they go through [`super::moves`] instead.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use resp_codec::Frame;
+
+use super::super::conn;
+use super::super::TargetConfig;
+use super::Moves;
+use crate::cluster::Node;
 
 /// A `CLUSTER SYNCSLOTS` marker of an import in a shard's stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +148,8 @@ pub(crate) struct Seen {
     order: Vec<String>,
     /// Shard → the import its stream is in.
     open: HashMap<String, String>,
+    /// Nodes that do not know `CLUSTER GETSLOTMIGRATIONS` (before Valkey 9).
+    refused: HashSet<String>,
     warned: bool,
 }
 
@@ -159,6 +177,37 @@ impl Seen {
             .collect()
     }
 
+    /// Notes a migration listed by `CLUSTER GETSLOTMIGRATIONS` on the node of shard
+    /// `shard` (an `EXPORT` from it or an `IMPORT` into it), unless already known.
+    fn listed(&mut self, shard: &str, e: Listed) {
+        if let Some(i) = self.imports.get_mut(&e.name) {
+            if i.state.is_none() && !e.state.is_empty() && e.state != "in_progress" {
+                i.state = Some(e.state);
+            }
+            return;
+        }
+        let first = !self.warned;
+        self.warned = true;
+        let dir = if e.operation.eq_ignore_ascii_case("EXPORT") {
+            format!("out of this shard to node {}", e.target)
+        } else {
+            format!("into this shard from node {}", e.source)
+        };
+        if first {
+            tracing::warn!(target: "migrate", "shard {shard}: the source ran an atomic slot migration (CLUSTER MIGRATESLOTS) of slots {} {dir}; it is not ordered across the two shards' streams, so the keys of those slots may differ on the target: check them with `redis-migrate verify` afterwards (further ones are counted in the report)", e.slots);
+        }
+        self.order.push(e.name.clone());
+        self.imports.insert(
+            e.name,
+            Import {
+                shard: shard.to_string(),
+                source: e.source,
+                slots: e.slots,
+                state: (!e.state.is_empty() && e.state != "in_progress").then_some(e.state),
+            },
+        );
+    }
+
     /// Notes `m` seen in shard `shard`'s stream.
     pub(crate) fn note(&mut self, shard: &str, m: Marker) {
         let open = self.open.get(shard).cloned();
@@ -182,6 +231,8 @@ impl Seen {
         });
         match m {
             Marker::Establish { source, slots, .. } => {
+                // The importing shard names it (its old owner may have listed it first).
+                entry.shard = shard.to_string();
                 entry.source = source;
                 entry.slots = ranges_text(&slots);
                 entry.state = None;
@@ -206,6 +257,113 @@ impl Seen {
         }
         if warn {
             tracing::warn!(target: "migrate", "shard {shard}: the source runs an atomic slot migration (CLUSTER MIGRATESLOTS) into this shard; its import is not ordered against the old owner's stream, so the keys of the slots it moves may differ on the target: check them with `redis-migrate verify` afterwards (further ones are counted in the report)");
+        }
+    }
+}
+
+/// One entry of `CLUSTER GETSLOTMIGRATIONS`.
+#[derive(Debug, Default)]
+struct Listed {
+    name: String,
+    operation: String,
+    slots: String,
+    source: String,
+    target: String,
+    state: String,
+    updated: i64,
+}
+
+/// The entries of a `CLUSTER GETSLOTMIGRATIONS` reply (RESP2 flat pairs or RESP3 maps).
+fn parse_listed(reply: &Frame) -> Vec<Listed> {
+    let Some(entries) = reply.as_slice() else {
+        return Vec::new();
+    };
+    entries
+        .iter()
+        .filter_map(|entry| {
+            let pairs: Vec<(&Frame, &Frame)> = match entry {
+                Frame::Map(p) => p.iter().map(|(k, v)| (k, v)).collect(),
+                other => other
+                    .as_slice()?
+                    .chunks_exact(2)
+                    .map(|p| (&p[0], &p[1]))
+                    .collect(),
+            };
+            let mut l = Listed::default();
+            for (k, v) in pairs {
+                let text = || {
+                    v.as_bytes()
+                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                        .or_else(|| v.as_integer().map(|i| i.to_string()))
+                        .unwrap_or_default()
+                };
+                match k.as_bytes().unwrap_or_default() {
+                    b"name" => l.name = text(),
+                    b"operation" => l.operation = text(),
+                    b"slot_ranges" => l.slots = text(),
+                    b"source_node" => l.source = text(),
+                    b"target_node" => l.target = text(),
+                    b"state" => l.state = text().to_ascii_lowercase(),
+                    b"last_update_time" => l.updated = text().parse().unwrap_or(0),
+                    _ => {}
+                }
+            }
+            (!l.name.is_empty()).then_some(l)
+        })
+        .collect()
+}
+
+/// At the periodic topology check: asks the node of each shard of this process
+/// (`(shard, address)`) for its atomic slot migrations (`CLUSTER GETSLOTMIGRATIONS`,
+/// Valkey 9+) and notes those updated since `since` (the start, on the node's clock):
+/// the old owner's side, which its stream does not show. A node without the command is
+/// not asked again; one that does not answer is skipped this time.
+pub(crate) async fn check(
+    moves: &Moves,
+    nodes: &[(String, String)],
+    base: &TargetConfig,
+    timeout: Duration,
+    since: Instant,
+) {
+    for (shard, addr) in nodes {
+        if moves.lock().asm.refused.contains(addr) {
+            continue;
+        }
+        let Some(node) = Node::parse_addr(addr) else {
+            continue;
+        };
+        let cfg = TargetConfig {
+            url: base.url.with_host_port(&node.host, node.port),
+            tls: base.tls.clone(),
+        };
+        let asked = tokio::time::timeout(timeout, async {
+            let mut t = conn::connect(&cfg, timeout).await.ok()?;
+            let now = t.call(&["TIME"]).await.ok()?;
+            let list = t.call(&["CLUSTER", "GETSLOTMIGRATIONS"]).await.ok()?;
+            Some((now, list))
+        })
+        .await;
+        let Ok(Some((now, list))) = asked else {
+            continue;
+        };
+        if list.is_error() {
+            moves.lock().asm.refused.insert(addr.clone());
+            continue;
+        }
+        let now: i64 = now
+            .as_slice()
+            .and_then(|t| t.first())
+            .and_then(Frame::as_bytes)
+            .and_then(|b| std::str::from_utf8(b).ok()?.parse().ok())
+            .unwrap_or(i64::MAX);
+        // The start on the node's clock, a second early (TIME and the log are in seconds).
+        let elapsed = i64::try_from(since.elapsed().as_secs()).unwrap_or(i64::MAX);
+        let from = now.saturating_sub(elapsed).saturating_sub(1);
+        let mut m = moves.lock();
+        for e in parse_listed(&list) {
+            if e.updated >= from {
+                m.asm.listed(shard, e);
+            }
         }
     }
 }
@@ -285,5 +443,57 @@ mod tests {
         // And a later one on the same shard is new.
         seen.note("s5", Marker::Step);
         assert_eq!(seen.count(), 3);
+    }
+
+    #[test]
+    fn listed_migrations_parse_and_dedup() {
+        let b = |s: &str| Frame::BulkString(Bytes::copy_from_slice(s.as_bytes()));
+        let entry = |name: &str, state: &str| {
+            Frame::Array(vec![
+                b("name"),
+                b(name),
+                b("operation"),
+                b("EXPORT"),
+                b("slot_ranges"),
+                b("0-19"),
+                b("target_node"),
+                b("bbb"),
+                b("source_node"),
+                b("aaa"),
+                b("last_update_time"),
+                Frame::Integer(100),
+                b("state"),
+                b(state),
+            ])
+        };
+        let reply = Frame::Array(vec![entry("n1", "success"), entry("", "x"), b("junk")]);
+        let listed = parse_listed(&reply);
+        assert_eq!(listed.len(), 1);
+        assert_eq!(
+            (
+                listed[0].slots.as_str(),
+                listed[0].target.as_str(),
+                listed[0].updated
+            ),
+            ("0-19", "bbb", 100)
+        );
+        assert!(parse_listed(&b("ERR")).is_empty());
+        let mut seen = Seen::default();
+        for e in parse_listed(&reply) {
+            seen.listed("s0", e);
+        }
+        // The importer's stream names the same migration: still one.
+        seen.note(
+            "s8192",
+            marker(&args(
+                "CLUSTER SYNCSLOTS ESTABLISH SOURCE aaa NAME n1 SLOTSRANGE 0 19",
+            ))
+            .unwrap(),
+        );
+        for e in parse_listed(&reply) {
+            seen.listed("s0", e);
+        }
+        assert_eq!(seen.count(), 1);
+        assert!(seen.lines()[0].starts_with("shard s8192:"));
     }
 }

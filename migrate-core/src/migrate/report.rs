@@ -183,6 +183,11 @@ pub struct Report {
     /// Cluster target: source transactions and scripts writing keys in several slots,
     /// applied command by command (not atomically).
     pub cross_slot_transactions: u64,
+    /// Cluster source: Valkey 9 atomic slot migrations (`CLUSTER MIGRATESLOTS`) seen in a
+    /// shard's stream during the migration. Their keys are not ordered across the two
+    /// shards' streams and may differ on the target: each is named in `warnings`; check
+    /// them with `redis-migrate verify`.
+    pub atomic_slot_migrations: u64,
     /// Cluster target: `MOVED` and `ASK` redirections followed.
     pub cluster_redirects: u64,
     /// Cluster target: commands retried (`TRYAGAIN`, `CLUSTERDOWN`, a master failing over).
@@ -308,6 +313,7 @@ impl Report {
         self.cross_slot_commands += o.cross_slot_commands;
         self.cross_slot_split += o.cross_slot_split;
         self.cross_slot_transactions += o.cross_slot_transactions;
+        self.atomic_slot_migrations += o.atomic_slot_migrations;
         self.cluster_redirects += o.cluster_redirects;
         self.cluster_retries += o.cluster_retries;
         self.cluster_resent += o.cluster_resent;
@@ -478,6 +484,11 @@ impl Report {
             &mut o,
             "cross_slot_transactions",
             self.cross_slot_transactions.to_string(),
+        );
+        field(
+            &mut o,
+            "atomic_slot_migrations",
+            self.atomic_slot_migrations.to_string(),
         );
         field(
             &mut o,

@@ -29,6 +29,13 @@
 //!   the shards (`--shards`) and a restart mid-reshard keep the key exactly once. Inside
 //!   one process the old owner's late commands on a moved key are also left out
 //!   ([`Follow::screen`]).
+//! - Valkey 9 atomic slot migration (`CLUSTER MIGRATESLOTS`, [`asm`]): the new owner's
+//!   stream carries the import (`CLUSTER SYNCSLOTS ESTABLISH ...`, an AOF-format snapshot
+//!   of the slots, the old owner's later writes to them, `CLUSTER SYNCSLOTS FINISH`), the
+//!   old owner's stream one `UNLINK` per key after ownership moved. This is not ordered
+//!   yet: the imports are detected (the markers, and `CLUSTER GETSLOTMIGRATIONS` on the
+//!   shards' nodes at each periodic check and at the end), their markers left out, counted
+//!   (`atomic_slot_migrations`) and warned about, and the report asks for `verify`.
 //! - One shard failing stops the others (each writes its checkpoint) and the migration
 //!   ends with [`MigrationError::Shard`] naming it.
 
@@ -254,6 +261,7 @@ fn addrs(topo: &ClusterTopology) -> Vec<String> {
     out
 }
 
+mod asm;
 mod ids;
 mod moves;
 
@@ -304,12 +312,20 @@ impl Follow {
     ///   before the move (no shard writes a key it no longer has), and the move's `RESTORE`
     ///   already holds its effect: left out (`DEL`/`UNLINK` narrowed to the other keys).
     ///
-    /// So the order in which the two shards' streams reach the target does not matter.
+    /// - `CLUSTER SYNCSLOTS ...` (a Valkey 9 atomic slot migration into this shard, see
+    ///   [`asm`]): counted, left out.
+    ///
+    /// So the order in which the two shards' streams reach the target does not matter
+    /// for `MIGRATE` (an atomic slot migration is only detected).
     /// `None`: leave the command out.
     pub(crate) async fn screen(
         &mut self,
         mut cmd: replication_client::Command,
     ) -> Option<replication_client::Command> {
+        if let Some(m) = asm::marker(&cmd.args) {
+            self.moves.lock().asm.note(&self.id, m);
+            return None;
+        }
         let name = cmd.name().to_ascii_uppercase();
         if name == b"RESTORE-ASKING" {
             let Some(key) = cmd.args.get(1).cloned() else {
@@ -780,6 +796,7 @@ pub(crate) async fn run(
     let mut gone: Vec<String> = Vec::new();
     let mut user_stop = false;
     let every = s.rediscover_every;
+    let started = std::time::Instant::now();
     let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
@@ -832,6 +849,8 @@ pub(crate) async fn run(
             }
             _ = tick.tick(), if !every.is_zero() && first_err.is_none() && !user_stop => {
                 let base = TargetConfig { url: source.url().clone(), tls: source.tls_options().clone() };
+                let nodes: Vec<(String, String)> = running.iter().map(|(id, _, n)| (id.clone(), n.lock().unwrap_or_else(|e| e.into_inner()).clone())).collect();
+                asm::check(&ctx.moves, &nodes, &base, s.connect_timeout, started).await;
                 let Some(topo) = discover_any(&seeds, &base, s.connect_timeout).await else { continue };
                 ctx.moves.seen(&topo);
                 for a in addrs(&topo) {
@@ -936,6 +955,26 @@ pub(crate) async fn run(
             error: d.result.as_ref().err().map(|e| e.to_string()),
             ..ShardReport::default()
         });
+    }
+    // Atomic slot migrations: once more at the end (those of the last interval).
+    if !every.is_zero() {
+        let base = TargetConfig {
+            url: source.url().clone(),
+            tls: source.tls_options().clone(),
+        };
+        let nodes: Vec<(String, String)> = done
+            .iter()
+            .map(|d| {
+                let node = d.node.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                (d.plan.id.clone(), node)
+            })
+            .collect();
+        asm::check(&ctx.moves, &nodes, &base, s.connect_timeout, started).await;
+    }
+    {
+        let m = ctx.moves.lock();
+        report.atomic_slot_migrations = m.asm.count();
+        report.warnings.extend(m.asm.lines());
     }
     if let Some(e) = first_err {
         return Err(e);

@@ -123,6 +123,8 @@ pub(crate) struct MovesInner {
     latest: Vec<Owner>,
     /// Shard ids of checkpoints of this migration found on the target at the start.
     checkpoint_ids: Vec<String>,
+    /// Atomic slot migrations seen in the shards' streams ([`super::asm`]).
+    pub(crate) asm: super::asm::Seen,
 }
 
 impl Moves {

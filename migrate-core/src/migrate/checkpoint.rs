@@ -42,6 +42,20 @@ pub const RESERVED_PREFIX: &[u8] = b"__redis-migrate:";
 /// The checkpoint key of a migration from one standalone source (db 0 of the target).
 pub const CHECKPOINT_KEY: &str = "__redis-migrate:checkpoint";
 
+/// The shard id in a per-shard checkpoint key (`CHECKPOINT_KEY:<shard>`, or a cluster
+/// target's per-slot copy `CHECKPOINT_KEY:<shard>{tag}`); `None` for other keys.
+pub(crate) fn shard_of_key(key: &[u8]) -> Option<String> {
+    let rest = key
+        .strip_prefix(CHECKPOINT_KEY.as_bytes())?
+        .strip_prefix(b":")?;
+    let id = String::from_utf8_lossy(rest)
+        .split('{')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    (!id.is_empty()).then_some(id)
+}
+
 const MAGIC: &str = "redis-migrate-checkpoint/1";
 
 /// What the target holds, according to its checkpoint.

@@ -595,19 +595,13 @@ pub(crate) async fn shard_checkpoints(
     t: &mut crate::Target<conn::Stream>,
     settings: &super::options::Settings,
 ) -> Vec<(String, Result<Checkpoint, String>, bool)> {
-    let prefix = format!("{CHECKPOINT_KEY}:");
     let keys = super::run::checkpoint_keys(t).await.unwrap_or_default();
     let mut out = Vec::new();
     for key in keys {
-        let Some(rest) = key.strip_prefix(prefix.as_bytes()) else {
+        // A cluster target's per-node copy carries a `{tag}` after the id.
+        let Some(id) = checkpoint::shard_of_key(&key) else {
             continue;
         };
-        // A cluster target's per-node copy carries a `{tag}` after the id.
-        let id = String::from_utf8_lossy(rest)
-            .split('{')
-            .next()
-            .unwrap_or_default()
-            .to_string();
         let parsed = match t.call(&[&b"GET"[..], &key[..]]).await {
             Ok(f) if !f.is_null() && !f.is_error() => f
                 .as_bytes()

@@ -312,18 +312,9 @@ impl TargetReader {
             }
             None => {}
         }
-        let prefix = format!("{CHECKPOINT_KEY}:");
         let mut ids: Vec<String> = Vec::new();
-        for k in keys {
-            let Some(rest) = k.strip_prefix(prefix.as_bytes()) else {
-                continue;
-            };
-            let id = String::from_utf8_lossy(rest)
-                .split('{')
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            if !id.is_empty() && !ids.contains(&id) {
+        for id in keys.iter().filter_map(|k| checkpoint::shard_of_key(k)) {
+            if !ids.contains(&id) {
                 ids.push(id);
             }
         }

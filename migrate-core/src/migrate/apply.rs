@@ -55,7 +55,12 @@ pub(crate) struct Applier {
     policy: ErrorPolicy,
     max_listed: usize,
     seq: u64,
-    marks: VecDeque<KeyMark>,
+    /// Keys awaiting their last command's outcome, each with where that command is: on a
+    /// standalone target its acceptance number in the writer (compared with `resolved`), on
+    /// a cluster its tag's `seq`.
+    marks: VecDeque<(u64, KeyMark)>,
+    /// Commands the standalone writer resolved so far (applied runs and single outcomes).
+    resolved: u64,
     /// A command of the key being confirmed failed (or was skipped by conflict).
     key_failed: bool,
     key_busy: bool,
@@ -94,6 +99,7 @@ impl Applier {
             max_listed,
             seq: 0,
             marks: VecDeque::new(),
+            resolved: 0,
             key_failed: false,
             key_busy: false,
             report,
@@ -156,8 +162,9 @@ impl Applier {
     pub(crate) async fn send(&mut self, tag: Tag, args: &[Bytes]) -> Result<(), MigrationError> {
         self.throttle().await?;
         let sent = match &mut self.sink {
+            // Without the tag: only a command that is not applied gets it back (rebuilt).
             Sink::Single(w) => w
-                .send_bytes(tag, args)
+                .send_compact(tag.db, tag.seq, tag.key.as_deref(), args)
                 .await
                 .map_err(|e| target_error(&self.url, e)),
             Sink::Cluster(c) => {
@@ -233,7 +240,12 @@ impl Applier {
         args: &[Bytes],
         mark: KeyMark,
     ) -> Result<(), MigrationError> {
-        self.marks.push_back(mark);
+        let at = match &self.sink {
+            // The command about to be accepted.
+            Sink::Single(w) => w.pipeline().accepted() + 1,
+            Sink::Cluster(_) => mark.seq,
+        };
+        self.marks.push_back((at, mark));
         self.send(tag, args).await
     }
 
@@ -308,20 +320,25 @@ impl Applier {
     fn drain_ready(&mut self) -> Result<(), MigrationError> {
         let mut first_error = None;
         while let Some(resolved) = self.next_ready() {
-            let outcome = match resolved {
+            let seq = match resolved {
                 Resolved::Applied { commands, up_to } => {
-                    // Replicated commands (the only ones sent without a tag).
+                    self.resolved += commands;
                     if self.incremental {
                         self.report.commands_applied += commands;
                         self.applied_offset = self.applied_offset.max(up_to);
                     }
-                    continue;
+                    up_to
                 }
-                Resolved::One(outcome) => outcome,
+                Resolved::One(outcome) => {
+                    self.resolved += 1;
+                    let seq = outcome.tag().seq;
+                    if let Err(e) = self.outcome(outcome) {
+                        first_error.get_or_insert(e);
+                    }
+                    seq
+                }
             };
-            if let Err(e) = self.outcome(outcome) {
-                first_error.get_or_insert(e);
-            }
+            self.finish_marks(seq);
         }
         match first_error {
             Some(e) => Err(e),
@@ -331,13 +348,12 @@ impl Applier {
 
     fn outcome(&mut self, outcome: Outcome) -> Result<(), MigrationError> {
         let mut result = Ok(());
-        let tag = match outcome {
+        match outcome {
             Outcome::Applied(tag) => {
                 if self.incremental {
                     self.report.commands_applied += 1;
                     self.applied_offset = self.applied_offset.max(tag.seq);
                 }
-                tag
             }
             Outcome::Failed { tag, reply } => {
                 let restore = &tag.command[..] == b"RESTORE";
@@ -369,7 +385,6 @@ impl Applier {
                     // Incremental: a skipped failure still moves the position on.
                     self.applied_offset = self.applied_offset.max(tag.seq);
                 }
-                tag
             }
             Outcome::Discarded(tag) | Outcome::Lost { tag, .. } => {
                 self.key_failed = true;
@@ -382,15 +397,30 @@ impl Applier {
                         error: "not applied: the connection to the target failed".into(),
                     },
                 );
-                tag
-            }
-        };
-        if self.marks.front().is_some_and(|m| m.seq == tag.seq) {
-            if let Some(mark) = self.marks.pop_front() {
-                self.finish_key(mark);
             }
         }
         result
+    }
+
+    /// Counts the keys whose last command has its outcome now (`seq`: the last resolved).
+    fn finish_marks(&mut self, seq: u64) {
+        let single = matches!(self.sink, Sink::Single(_));
+        while let Some(&(at, _)) = self.marks.front() {
+            let done = if single {
+                at <= self.resolved
+            } else {
+                at == seq
+            };
+            if !done {
+                break;
+            }
+            if let Some((_, mark)) = self.marks.pop_front() {
+                self.finish_key(mark);
+            }
+            if !single {
+                break;
+            }
+        }
     }
 
     fn finish_key(&mut self, mark: KeyMark) {

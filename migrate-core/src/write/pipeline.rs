@@ -165,6 +165,7 @@ pub struct Pipeline {
     in_flight: usize,
     in_flight_bytes: usize,
     unresolved: usize,
+    accepted: u64,
     error: Option<Error>,
     broken: bool,
 }
@@ -186,6 +187,7 @@ impl Pipeline {
             in_flight: 0,
             in_flight_bytes: 0,
             unresolved: 0,
+            accepted: 0,
             error: None,
             broken: false,
         }
@@ -227,6 +229,12 @@ impl Pipeline {
     /// Accepted commands without an outcome yet (the open transaction's included).
     pub fn unresolved(&self) -> usize {
         self.unresolved
+    }
+
+    /// Commands accepted since the pipeline was made: the `n`-th accepted command is the
+    /// `n`-th to be resolved (outcomes come in acceptance order).
+    pub fn accepted(&self) -> u64 {
+        self.accepted
     }
 
     /// Replies still expected, internal commands (`SELECT`, `MULTI`, `EXEC`) included.
@@ -795,6 +803,7 @@ impl Pipeline {
     }
 
     fn after_command(&mut self, rec: Rec, bytes: usize) {
+        self.accepted += 1;
         self.in_flight += 1;
         self.in_flight_bytes += bytes;
         self.unresolved += 1;
@@ -970,5 +979,15 @@ fn describe(frame: &Frame) -> String {
         Frame::Set(v) => format!("a set of {} elements", v.len()),
         Frame::Attribute { .. } => "an attribute".into(),
         Frame::Push(v) => format!("a push of {} elements", v.len()),
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// The in-flight record stays small: no `Tag`, no `Bytes` per command.
+    #[test]
+    fn in_flight_records_are_compact() {
+        assert!(std::mem::size_of::<super::Rec>() <= 32);
+        assert!(std::mem::size_of::<super::Expect>() <= 48);
     }
 }

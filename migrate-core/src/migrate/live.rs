@@ -30,6 +30,10 @@ const BATCH_LINGER: Duration = Duration::from_millis(2);
 /// Under a steady stream the progress is published every this many replicated commands
 /// (and whenever the stream pauses), not after each one.
 const PUBLISH_EVERY: u32 = 64;
+/// When the stream pauses with writes still unconfirmed, their replies are collected after
+/// this long (instead of the idle check's 200 ms), so that the applied offset, the progress
+/// and `--once` see the target's confirmation within milliseconds of the last write.
+const SETTLE_AFTER: Duration = Duration::from_millis(5);
 
 /// One replication link into one applier (see the module docs).
 pub(crate) struct Live {
@@ -135,6 +139,9 @@ impl Live {
                     if synced && batch.is_none() {
                         // Nothing more to add now: what is queued goes to the target now.
                         ap.write_queued().await?;
+                        if !ap.is_idle() && !incr.in_transaction() {
+                            wait = wait.min(SETTLE_AFTER);
+                        }
                     }
                     if synced && unpublished > 0 {
                         unpublished = 0;

@@ -330,9 +330,11 @@ impl Pipeline {
         let name = &name[..name.len().min(MAX_REPORTED_NAME)];
         self.details.extend_from_slice(name);
         let key_len = key.map(|k| {
-            self.details.extend_from_slice(k);
-            // A key is at most `max_bulk_len` (checked above, u64) long; reports cut it.
-            u32::try_from(k.len()).unwrap_or(u32::MAX)
+            // What is copied and what the record says always agree (a key longer than
+            // 4 GiB, which no server accepts, would be cut).
+            let n = u32::try_from(k.len()).unwrap_or(u32::MAX);
+            self.details.extend_from_slice(&k[..n as usize]);
+            n
         });
         let rec = Rec {
             seq,

@@ -15,7 +15,8 @@
 #
 # Usage: benches/incremental-cpu.sh BINARY...
 # Env: RUNS (2), LOAD_N (1000000), SYNC_ARGS (extra `sync` options, e.g. --no-checkpoint),
-# REDIS_SERVER (/usr/bin/redis-server). Servers run on loopback in a temporary directory.
+# TARGET_NICE (a `renice` value for the target server, e.g. -5: does the lag follow the
+# target's share of the CPU?), REDIS_SERVER (/usr/bin/redis-server). Servers run on loopback in a temporary directory.
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: $0 BINARY..." >&2; exit 2; }
 cd "$(dirname "$0")/.."
@@ -73,6 +74,7 @@ for round in $(seq "$runs"); do
     src=$port src_pid=$pid
     start dst
     dst=$port dst_pid=$pid
+    [ -z "${TARGET_NICE:-}" ] || renice -n "$TARGET_NICE" -p "$dst_pid" >/dev/null
     start rep
     rep=$port rep_pid=$pid
     "$cli" -p "$rep" replicaof 127.0.0.1 "$src" >/dev/null

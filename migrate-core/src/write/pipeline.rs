@@ -157,6 +157,9 @@ pub struct Pipeline {
     tx: Option<SendTx>,
     /// Queueing results of the transaction whose replies are being read (`None` = QUEUED).
     rx_queued: Vec<Option<ServerError>>,
+    /// The item list of the last transaction resolved, empty, kept for the next one (a batch
+    /// of a thousand commands would otherwise grow a new one, reallocating ten times).
+    spare_items: Vec<TxItem>,
     /// Tags of the tagged commands in flight, in acceptance order.
     tags: VecDeque<Tag>,
     /// Name and key bytes of the compact commands in flight, in acceptance order.
@@ -181,6 +184,7 @@ impl Pipeline {
             db: None,
             tx: None,
             rx_queued: Vec::new(),
+            spare_items: Vec::new(),
             tags: VecDeque::new(),
             details: BytesMut::new(),
             outcomes: VecDeque::new(),
@@ -357,7 +361,10 @@ impl Pipeline {
         if self.tx.is_some() {
             return Err(Error::InvalidUse("MULTI inside a transaction"));
         }
-        self.tx = Some(SendTx::default());
+        self.tx = Some(SendTx {
+            items: mem::take(&mut self.spare_items),
+            ..SendTx::default()
+        });
         Ok(())
     }
 
@@ -646,8 +653,9 @@ impl Pipeline {
                 found: format!("an array of {len} elements"),
             }));
         }
+        let (mut items, mut queued) = (items, queued);
         let mut select_refused = None;
-        for (item, q) in items.into_iter().zip(queued) {
+        for (item, q) in items.drain(..).zip(queued.drain(..)) {
             match (item, q) {
                 (TxItem::Command(rec), None) => self.applied(rec),
                 (TxItem::Command(rec), Some(reply)) => self.failed(rec, reply),
@@ -657,6 +665,7 @@ impl Pipeline {
                 }
             }
         }
+        self.recycle(items, queued);
         match select_refused {
             Some(e) => Err(self.broken_by(e)),
             None => Ok(()),
@@ -704,8 +713,9 @@ impl Pipeline {
             }
         };
         let mut results = results.into_iter();
+        let (mut items, mut queued) = (items, queued);
         let mut select_refused = None;
-        for (item, q) in items.into_iter().zip(queued) {
+        for (item, q) in items.drain(..).zip(queued.drain(..)) {
             // Queued commands answered in order; a queueing error has no result (such a
             // transaction is normally aborted, but older servers ran the rest).
             let result = match q {
@@ -734,9 +744,20 @@ impl Pipeline {
                 }
             }
         }
+        self.recycle(items, queued);
         match select_refused {
             Some(e) => Err(self.broken_by(e)),
             None => Ok(()),
+        }
+    }
+
+    /// Keeps the emptied lists of a resolved transaction for the next one.
+    fn recycle(&mut self, items: Vec<TxItem>, queued: Vec<Option<ServerError>>) {
+        if items.capacity() > self.spare_items.capacity() {
+            self.spare_items = items;
+        }
+        if self.rx_queued.is_empty() && queued.capacity() > self.rx_queued.capacity() {
+            self.rx_queued = queued;
         }
     }
 

@@ -8,6 +8,11 @@ stats OUT T0 T1: for every applied sample taken between T0 and T1 (wall time), t
     bytes (source offset at that moment minus applied offset) and in time (now minus the
     moment the source first reached the applied offset, to the 10 ms poll resolution);
     prints p50/p99/max.
+marker SRC PORT...: right after a write burst, writes a marker key on the source (port SRC)
+    and polls every PORT (the target, a native replica of the same source) every 1 ms until
+    it holds the marker: prints, per port, the seconds from the write to its arrival. The
+    marker comes after the burst in the replication stream, so this is when each side has
+    the burst's last write (`--` for a port that did not get it within 120 s).
 """
 import re
 import socket
@@ -81,8 +86,51 @@ def stats(out, t0, t1):
     )
 
 
+def command(*args):
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+
+def reply(f):
+    line = f.readline()
+    if line[:1] == b"$":
+        n = int(line[1:])
+        return None if n < 0 else f.read(n + 2)[:-2]
+    return line[:-2]
+
+
+def marker(src, ports):
+    value = f"{time.time():.6f}".encode()
+    conns = []
+    for p in ports:
+        s = socket.create_connection(("127.0.0.1", p))
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conns.append((p, s, s.makefile("rb")))
+    w = socket.create_connection(("127.0.0.1", src))
+    wf = w.makefile("rb")
+    get = command("GET", "bench:lag-marker")
+    w.sendall(command("SET", "bench:lag-marker", value))
+    t0 = time.monotonic()
+    reply(wf)
+    seen = {}
+    while len(seen) < len(conns) and time.monotonic() - t0 < 120:
+        for p, s, f in conns:
+            if p in seen:
+                continue
+            s.sendall(get)
+            if reply(f) == value:
+                seen[p] = time.monotonic() - t0
+        time.sleep(0.001)
+    print(" ".join(f"{seen[p]:.3f}" if p in seen else "--" for p in ports))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "record":
         record(int(sys.argv[2]), sys.argv[3])
+    elif sys.argv[1] == "marker":
+        marker(int(sys.argv[2]), [int(p) for p in sys.argv[3:]])
     else:
         stats(sys.argv[2], float(sys.argv[3]), float(sys.argv[4]))

@@ -2,7 +2,10 @@
 //! wire lengths add up to the bytes consumed, and every decoded frame re-encodes and decodes
 //! to itself. With the third configuration bit, each frame is first offered to
 //! `decode_command` (the replication stream's fast path), whose arguments and length must be
-//! what the general decoder makes of the same bytes.
+//! what the general decoder makes of the same bytes. With the fourth, each frame is first
+//! offered to `skip_plain_array` (the writer's fast path for `EXEC` replies): whatever it
+//! consumes, the general decoder must decode as an array of as many elements, none of them an
+//! error, a null bulk string or an aggregate, with the same length.
 
 #![no_main]
 
@@ -44,6 +47,37 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(len, len2);
                 let want: Vec<Frame> = args.into_iter().map(Frame::BulkString).collect();
                 assert_eq!(frame, Frame::Array(want));
+                continue;
+            }
+        }
+        if cfg & 8 != 0 {
+            let before = buf.clone();
+            if let Some((n, len)) = dec.skip_plain_array(&mut buf) {
+                assert!(len > 0 && len == before.len() - buf.len());
+                framed += len as u64;
+                let mut general = FrameDecoder::new(limits).with_inline_commands(inline);
+                let mut again = before;
+                let (frame, len2) = general
+                    .decode(&mut again)
+                    .expect("the general decoder takes what the fast path took")
+                    .expect("whole");
+                assert_eq!(len, len2);
+                let Frame::Array(items) = frame else {
+                    panic!("not an array: {frame:?}")
+                };
+                assert_eq!(items.len(), n);
+                for item in &items {
+                    assert!(
+                        matches!(
+                            item,
+                            Frame::SimpleString(_)
+                                | Frame::Integer(_)
+                                | Frame::BulkString(_)
+                                | Frame::Null
+                        ),
+                        "{item:?}"
+                    );
+                }
                 continue;
             }
         }

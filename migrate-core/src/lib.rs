@@ -41,7 +41,9 @@
 //! [`Writer`] then pipelines commands over it in a bounded window ([`WriterOptions`]), inserting
 //! `SELECT` and framing `MULTI`/`EXEC`, and checks every reply: each command, labelled with a
 //! [`Tag`] (db, key, command name, source offset), comes back as one [`Outcome`], in order,
-//! including when the connection dies ([`Outcome::Lost`]). Its protocol logic is the sans-IO
+//! including when the connection dies ([`Outcome::Lost`]). A stream of small commands can go
+//! without tags ([`Writer::send_compact`]): applied ones are counted in runs ([`Resolved`]),
+//! and only a command that fails gets its tag built. Its protocol logic is the sans-IO
 //! [`Pipeline`]. [`chunk_items`] and [`chunk_string`] cut big values into commands under a byte
 //! budget.
 //!
@@ -94,6 +96,6 @@ pub use target::{
     ServerVersion, Target, TargetOptions,
 };
 pub use write::{
-    chunk_items, chunk_string, ChunkItems, ChunkString, Outcome, Pipeline, Redirect, ServerError,
-    ServerErrorKind, Tag, Writer, WriterOptions,
+    chunk_items, chunk_string, ChunkItems, ChunkString, Outcome, Pipeline, Redirect, Resolved,
+    ServerError, ServerErrorKind, Tag, Writer, WriterOptions,
 };

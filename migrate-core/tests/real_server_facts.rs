@@ -310,16 +310,17 @@ fn translated_stream_options_apply_on_redis_6_2() {
             .iter()
             .map(|a| Bytes::copy_from_slice(a.as_bytes()))
             .collect();
-        let Translated::Apply(unit) = t.translate(0, bytes) else {
+        let translated = t.translate(0, bytes);
+        if !matches!(translated, Translated::Forward(_) | Translated::Apply(_)) {
             panic!("{line}: not applied")
-        };
+        }
         if line.contains("ENTRIES") {
             assert!(
                 matches!(raw, Reply::Error(_)),
                 "{line} untranslated: {raw:?}"
             );
         }
-        for c in unit.commands {
+        for c in translated.commands() {
             let reply = conn.cmd(&c.args);
             assert!(
                 !matches!(reply, Reply::Error(_)),

@@ -499,7 +499,10 @@ impl Driver {
                     batch.push(c);
                     if batch.len() >= BATCH_COMMANDS || bytes >= BATCH_BYTES {
                         bytes = 0;
-                        let item = Item::Commands(std::mem::take(&mut batch));
+                        // A full batch: the next one is likely full too, so it is sized
+                        // once instead of growing (and reallocating) from empty.
+                        let next = Vec::with_capacity(batch.len());
+                        let item = Item::Commands(std::mem::replace(&mut batch, next));
                         if let Some(stop) = step(self.deliver(item, session, wr).await)? {
                             return Ok(Some(stop));
                         }

@@ -393,6 +393,80 @@ impl FrameDecoder {
         Some((args, total))
     }
 
+    /// Consumes, without building its [`Frame`]s, a whole array (all of it buffered) whose
+    /// elements are all plain results: simple strings, integers, bulk strings and RESP3 nulls,
+    /// none of them an error, a null bulk string or an aggregate. This is the reply of `EXEC`
+    /// to a pipelined transaction of writes (`+OK`, `:1`, ...), which a writer only needs to
+    /// count. Returns the number of elements and the frame's length, or `None` with nothing
+    /// consumed (the decoder in the middle of a frame, partial input, any other element, a
+    /// limit reached): then [`decode`](Self::decode) takes over and reports errors.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use resp_codec::FrameDecoder;
+    ///
+    /// let mut dec = FrameDecoder::default();
+    /// let mut buf = BytesMut::from(&b"*3\r\n+OK\r\n:12\r\n$1\r\nv\r\n+QUEUED\r\n"[..]);
+    /// assert_eq!(dec.skip_plain_array(&mut buf), Some((3, 21)));
+    /// assert_eq!((dec.position(), &buf[..]), (21, &b"+QUEUED\r\n"[..]));
+    /// let mut buf = BytesMut::from(&b"*2\r\n+OK\r\n-ERR no\r\n"[..]);
+    /// assert_eq!(dec.skip_plain_array(&mut buf), None); // an error inside: decode() it
+    /// assert_eq!(buf.len(), 18);
+    /// ```
+    pub fn skip_plain_array(&mut self, src: &mut BytesMut) -> Option<(usize, usize)> {
+        if !self.stack.is_empty() || self.pending.is_some() || self.line_scan != 0 {
+            return None;
+        }
+        let total = self.plain_array_len(src)?;
+        let n = fast_len(src, 1)?.0;
+        src.advance(total);
+        self.position += total as u64;
+        self.frame_start = self.position;
+        Some((n, total))
+    }
+
+    /// The validation pass of [`skip_plain_array`](Self::skip_plain_array): the length of
+    /// the whole plain array at the front of `buf`.
+    fn plain_array_len(&self, buf: &[u8]) -> Option<usize> {
+        if buf.first() != Some(&b'*') {
+            return None;
+        }
+        let (n, mut p) = fast_len(buf, 1)?;
+        if n > self.limits.max_aggregate_len || self.limits.max_depth == 0 {
+            return None;
+        }
+        for _ in 0..n {
+            match *buf.get(p)? {
+                b'+' => {
+                    let cap = buf.len().min(p + 1 + self.limits.max_line_len + 2);
+                    let i = memchr::memchr2(b'\r', b'\n', buf.get(p + 1..cap)?)? + p + 1;
+                    if buf[i] != b'\r' || *buf.get(i + 1)? != b'\n' {
+                        return None;
+                    }
+                    p = i + 2;
+                }
+                b':' => match self.integer(&buf[p..]) {
+                    Ok(Some((_, used))) => p += used,
+                    _ => return None,
+                },
+                b'$' => {
+                    let (len, data) = fast_len(buf, p + 1)?;
+                    if len > self.limits.max_bulk_len {
+                        return None;
+                    }
+                    let end = data.checked_add(len)?;
+                    if buf.get(end..end + 2)? != b"\r\n" {
+                        return None;
+                    }
+                    p = end + 2;
+                }
+                b'_' if buf.get(p + 1..p + 3)? == b"\r\n" => p += 3,
+                _ => return None,
+            }
+        }
+        Some(p)
+    }
+
     /// Fast path for the status replies a pipelined writer reads once per command (`+OK`,
     /// `+QUEUED`): the frame shares a static text instead of splitting the buffer.
     fn common_status(&mut self, src: &mut BytesMut) -> Option<(Frame, usize)> {

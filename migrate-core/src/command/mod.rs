@@ -2,9 +2,10 @@
 //! translate for the target ([`Translator`]).
 //!
 //! The incremental sync hands every command of the source's replication stream, with the
-//! db it runs in, to a [`Translator`], which returns a [`Translated`]: a [`Unit`] of
-//! [`TargetCommand`]s to apply (atomically when it says so), nothing, or a refusal with
-//! the reason, which the migration reports with the key.
+//! db it runs in, to a [`Translator`], which returns a [`Translated`]: one
+//! [`TargetCommand`] to apply (the common case, no allocation besides the arguments the
+//! command came with), a [`Unit`] of them (atomically when it says so), nothing, or a
+//! refusal with the reason, which the migration reports with the key.
 //!
 //! ```
 //! use bytes::Bytes;
@@ -17,11 +18,11 @@
 //! let args = |a: &[&str]| a.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect();
 //!
 //! // A multi-key DEL is narrowed to the keys inside the filter; the db is mapped.
-//! let Translated::Apply(unit) = t.translate(2, args(&["DEL", "a", "tmp:x", "b"])) else {
+//! let Translated::Forward(del) = t.translate(2, args(&["DEL", "a", "tmp:x", "b"])) else {
 //!     panic!()
 //! };
-//! assert_eq!(unit.commands[0].db, 7);
-//! assert_eq!(unit.commands[0].args, args(&["DEL", "a", "b"]));
+//! assert_eq!(del.db, 7);
+//! assert_eq!(del.args, args(&["DEL", "a", "b"]));
 //!
 //! // RENAME with one key on each side of the filter cannot be reproduced: refused.
 //! let refused = t.translate(0, args(&["RENAME", "a", "tmp:a"]));
@@ -71,4 +72,9 @@ mod keys;
 mod translate;
 
 pub use keys::{key_indexes, key_spec, KeySpec};
+
+/// The first key argument of a command (`None` for keyless and unknown commands).
+pub(crate) fn first_key(args: &[bytes::Bytes]) -> Option<&bytes::Bytes> {
+    keys::first_key_index(args).and_then(|i| args.get(i))
+}
 pub use translate::{TargetCommand, TranslateOptions, Translated, Translator, Unit};

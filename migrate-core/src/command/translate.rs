@@ -34,8 +34,12 @@ pub struct Unit {
 
 /// What became of one replicated command.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Translated {
-    /// Apply this unit.
+    /// Apply this one command: the common case (`SET`, `INCR`, `LPUSH`, `HSET`... forwarded
+    /// as they came, or rewritten into one command), without a [`Unit`] around it.
+    Forward(TargetCommand),
+    /// Apply this unit: a transaction, or a command expanded to several.
     Apply(Unit),
     /// Consumed, nothing to apply (yet): protocol commands, `MULTI` and the commands
     /// buffered in a transaction, commands outside the filter.
@@ -50,6 +54,31 @@ pub enum Translated {
         /// Why.
         reason: &'static str,
     },
+}
+
+impl Translated {
+    /// The commands to apply, in order (none for [`Nothing`](Translated::Nothing) and
+    /// [`Unsupported`](Translated::Unsupported)).
+    pub fn commands(&self) -> &[TargetCommand] {
+        match self {
+            Translated::Forward(c) => std::slice::from_ref(c),
+            Translated::Apply(unit) => &unit.commands,
+            Translated::Nothing | Translated::Unsupported { .. } => &[],
+        }
+    }
+
+    /// Whether the commands must be applied inside `MULTI`/`EXEC`.
+    pub fn is_atomic(&self) -> bool {
+        matches!(self, Translated::Apply(unit) if unit.atomic)
+    }
+}
+
+/// What [`Translator::command`] makes of one command: nothing, one command (no `Vec`), or
+/// a unit.
+enum Out {
+    Empty,
+    One(TargetCommand),
+    Unit(Unit),
 }
 
 /// Options of the translation.
@@ -203,13 +232,19 @@ impl Translator {
             _ => {}
         }
         match self.command(db, &name, args) {
-            Ok(unit) => match &mut self.transaction {
-                Some(buffer) => {
+            Ok(out) => match (&mut self.transaction, out) {
+                (_, Out::Empty) => Translated::Nothing,
+                (Some(buffer), Out::One(c)) => {
+                    buffer.push(c);
+                    Translated::Nothing
+                }
+                (Some(buffer), Out::Unit(unit)) => {
                     buffer.extend(unit.commands);
                     Translated::Nothing
                 }
-                None if unit.commands.is_empty() => Translated::Nothing,
-                None => Translated::Apply(unit),
+                (None, Out::One(c)) => Translated::Forward(c),
+                (None, Out::Unit(unit)) if unit.commands.is_empty() => Translated::Nothing,
+                (None, Out::Unit(unit)) => Translated::Apply(unit),
             },
             Err(refused) => refused,
         }
@@ -225,11 +260,7 @@ impl Translator {
     }
 
     /// The unit for one command outside the transaction bookkeeping.
-    fn command(&self, db: u32, name: &[u8], mut args: Vec<Bytes>) -> Result<Unit, Translated> {
-        let empty = Unit {
-            commands: Vec::new(),
-            atomic: false,
-        };
+    fn command(&self, db: u32, name: &[u8], mut args: Vec<Bytes>) -> Result<Out, Translated> {
         // Commands about dbs rather than keys.
         match name {
             b"FLUSHALL" => {
@@ -250,26 +281,26 @@ impl Translator {
                     .collect();
                 let atomic = commands.len() > 1;
                 commands.shrink_to_fit();
-                return Ok(Unit { commands, atomic });
+                return Ok(Out::Unit(Unit { commands, atomic }));
             }
             b"SWAPDB" if self.filter.filters_dbs() => {
                 return Err(self.unsupported(&args, reason::SWAPDB_FILTERED));
             }
-            b"PUBLISH" | b"SPUBLISH" if !self.opts.forward_publish => return Ok(empty),
+            b"PUBLISH" | b"SPUBLISH" if !self.opts.forward_publish => return Ok(Out::Empty),
             b"FUNCTION" if !self.target.has_functions() => {
                 return Err(self.unsupported(&args, reason::FUNCTIONS));
             }
             _ => {}
         }
         let Some(target_db) = self.filter.target_db(db) else {
-            return Ok(empty);
+            return Ok(Out::Empty);
         };
         // A source that is itself a migration's target writes its checkpoint: not ours.
         if args
             .get(1)
             .is_some_and(|k| k.starts_with(crate::migrate::RESERVED_PREFIX))
         {
-            return Ok(empty);
+            return Ok(Out::Empty);
         }
         if let (Some(loaded), Some((module, why))) =
             (&self.opts.target_modules, crate::command_module(name))
@@ -288,7 +319,7 @@ impl Translator {
             match self.narrow_keys(db, name, &mut args) {
                 Narrow::Keep(Some(d)) => target_db = d,
                 Narrow::Keep(None) => {}
-                Narrow::Drop => return Ok(empty),
+                Narrow::Drop => return Ok(Out::Empty),
                 Narrow::Unknown => return Err(self.unsupported(&args, reason::UNKNOWN_KEYS)),
                 Narrow::Mixed => return Err(self.unsupported(&args, reason::MIXED_KEYS)),
                 Narrow::SplitDbs => return Err(self.unsupported(&args, reason::SPLIT_DBS)),
@@ -300,11 +331,8 @@ impl Translator {
         self.for_version(target_db, name, args)
     }
 
-    fn single(&self, db: u32, args: Vec<Bytes>) -> Unit {
-        Unit {
-            commands: vec![TargetCommand { db, args }],
-            atomic: false,
-        }
+    fn single(&self, db: u32, args: Vec<Bytes>) -> Out {
+        Out::One(TargetCommand { db, args })
     }
 
     /// Applies the key patterns and the key transform to every key of the command,
@@ -367,7 +395,7 @@ impl Translator {
     }
 
     /// `MOVE key db` and `COPY src dst ... DB n`: map the db argument.
-    fn db_argument(&self, db: u32, name: &[u8], mut args: Vec<Bytes>) -> Result<Unit, Translated> {
+    fn db_argument(&self, db: u32, name: &[u8], mut args: Vec<Bytes>) -> Result<Out, Translated> {
         let pos = if name == b"MOVE" {
             Some(2)
         } else {
@@ -385,12 +413,7 @@ impl Translator {
                 Some(None) if name == b"MOVE" => {
                     return Ok(self.single(db, vec![b("DEL"), args[1].clone()]));
                 }
-                Some(None) => {
-                    return Ok(Unit {
-                        commands: Vec::new(),
-                        atomic: false,
-                    })
-                }
+                Some(None) => return Ok(Out::Empty),
                 None => {}
             }
         }
@@ -401,7 +424,7 @@ impl Translator {
     }
 
     /// Rewrites commands the target's version lacks.
-    fn for_version(&self, db: u32, name: &[u8], mut args: Vec<Bytes>) -> Result<Unit, Translated> {
+    fn for_version(&self, db: u32, name: &[u8], mut args: Vec<Bytes>) -> Result<Out, Translated> {
         let t = &self.target;
         match name {
             b"SET" => return self.set(db, args),
@@ -434,7 +457,7 @@ impl Translator {
     }
 
     /// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]` for older targets.
-    fn set(&self, db: u32, args: Vec<Bytes>) -> Result<Unit, Translated> {
+    fn set(&self, db: u32, args: Vec<Bytes>) -> Result<Out, Translated> {
         let t = &self.target;
         if args.len() <= 3 {
             // `SET key value`: nothing to rewrite.
@@ -480,7 +503,7 @@ impl Translator {
             });
         }
         let atomic = commands.len() > 1;
-        Ok(Unit { commands, atomic })
+        Ok(Out::Unit(Unit { commands, atomic }))
     }
 }
 
@@ -509,8 +532,8 @@ mod tests {
 
     fn show(t: &Translated) -> Vec<String> {
         match t {
-            Translated::Apply(u) => u
-                .commands
+            Translated::Forward(_) | Translated::Apply(_) => t
+                .commands()
                 .iter()
                 .map(|c| {
                     let args: Vec<_> = c
@@ -520,7 +543,7 @@ mod tests {
                         .collect();
                     format!(
                         "{}{}:{}",
-                        if u.atomic { "*" } else { "" },
+                        if t.is_atomic() { "*" } else { "" },
                         c.db,
                         args.join(" ")
                     )
@@ -689,7 +712,7 @@ mod reserved_tests {
         );
         assert!(matches!(
             t.translate(0, args(&["SET", "k", "x"])),
-            Translated::Apply(_)
+            Translated::Forward(_)
         ));
     }
 }

@@ -2,9 +2,12 @@
 //!
 //! Commands go out pipelined; outcomes come back in order. A key of the full sync is
 //! counted as written when the outcome of its last command arrives and none of its commands
-//! failed (a [`KeyMark`] rides along with that last command). The incremental phase tags
-//! each command with the source offset it ends at, so the highest offset of an applied
-//! outcome is how far the target has caught up.
+//! failed (a [`KeyMark`] rides along with that last command). The incremental phase sends
+//! each replicated command with the source offset it ends at as its sequence number, without
+//! a [`Tag`] on a standalone target ([`Writer::send_compact`]): the writer counts applied
+//! commands in runs ("n applied, up to offset X", [`Resolved::Applied`]) and builds a tag
+//! (db, command, key, offset) only for a command that failed, so the highest offset of a
+//! run is how far the target has caught up and every failure is still reported with its key.
 
 use std::collections::VecDeque;
 
@@ -14,7 +17,8 @@ use super::cluster_sink::ClusterSink;
 use super::conn::Stream;
 use super::report::{Failure, Lossy, Report, Unsupported};
 use super::{Conflict, ErrorPolicy, MigrationError};
-use crate::{Outcome, ServerErrorKind, Tag, Writer};
+use crate::command::first_key;
+use crate::{Outcome, Resolved, ServerErrorKind, Tag, Writer};
 
 /// How a full-sync key was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +55,12 @@ pub(crate) struct Applier {
     policy: ErrorPolicy,
     max_listed: usize,
     seq: u64,
-    marks: VecDeque<KeyMark>,
+    /// Keys awaiting their last command's outcome, each with where that command is: on a
+    /// standalone target its acceptance number in the writer (compared with `resolved`), on
+    /// a cluster its tag's `seq`.
+    marks: VecDeque<(u64, KeyMark)>,
+    /// Commands the standalone writer resolved so far (applied runs and single outcomes).
+    resolved: u64,
     /// A command of the key being confirmed failed (or was skipped by conflict).
     key_failed: bool,
     key_busy: bool,
@@ -90,6 +99,7 @@ impl Applier {
             max_listed,
             seq: 0,
             marks: VecDeque::new(),
+            resolved: 0,
             key_failed: false,
             key_busy: false,
             report,
@@ -106,8 +116,8 @@ impl Applier {
         self.seq
     }
 
-    /// Sends one command (and processes every outcome already known).
-    pub(crate) async fn send(&mut self, tag: Tag, args: &[Bytes]) -> Result<(), MigrationError> {
+    /// Waits for the target's write cap, if one is set.
+    async fn throttle(&mut self) -> Result<(), MigrationError> {
         if let Some(b) = self.target_ops.clone() {
             if b.would_wait() {
                 // Waiting: what is queued goes out first.
@@ -115,9 +125,46 @@ impl Applier {
             }
             b.take(1).await;
         }
+        Ok(())
+    }
+
+    /// Sends one replicated command, in target db `db`, ending at source offset `offset`
+    /// (and processes every outcome already known). On a standalone target it goes without
+    /// a tag (see the module docs); a cluster target's writer gets one.
+    pub(crate) async fn send_command(
+        &mut self,
+        db: u32,
+        offset: u64,
+        args: &[Bytes],
+    ) -> Result<(), MigrationError> {
+        let Sink::Single(_) = &self.sink else {
+            let name = args.first().map(report_name).unwrap_or_default();
+            let mut tag = Tag::new(Some(db), name, offset);
+            if let Some(k) = first_key(args) {
+                tag = tag.with_key(k.clone());
+            }
+            return self.send(tag, args).await;
+        };
+        self.throttle().await?;
+        let key = first_key(args).map(|k| &k[..]);
         let sent = match &mut self.sink {
             Sink::Single(w) => w
-                .send_bytes(tag, args)
+                .send_compact(Some(db), offset, key, args)
+                .await
+                .map_err(|e| target_error(&self.url, e)),
+            Sink::Cluster(_) => Ok(()),
+        };
+        self.drain_ready()?;
+        sent
+    }
+
+    /// Sends one command (and processes every outcome already known).
+    pub(crate) async fn send(&mut self, tag: Tag, args: &[Bytes]) -> Result<(), MigrationError> {
+        self.throttle().await?;
+        let sent = match &mut self.sink {
+            // Without the tag: only a command that is not applied gets it back (rebuilt).
+            Sink::Single(w) => w
+                .send_compact(tag.db, tag.seq, tag.key.as_deref(), args)
                 .await
                 .map_err(|e| target_error(&self.url, e)),
             Sink::Cluster(c) => {
@@ -193,7 +240,12 @@ impl Applier {
         args: &[Bytes],
         mark: KeyMark,
     ) -> Result<(), MigrationError> {
-        self.marks.push_back(mark);
+        let at = match &self.sink {
+            // The command about to be accepted.
+            Sink::Single(w) => w.pipeline().accepted() + 1,
+            Sink::Cluster(_) => mark.seq,
+        };
+        self.marks.push_back((at, mark));
         self.send(tag, args).await
     }
 
@@ -258,19 +310,35 @@ impl Applier {
         }
     }
 
-    fn next_ready(&mut self) -> Option<Outcome> {
+    fn next_ready(&mut self) -> Option<Resolved> {
         match &mut self.sink {
-            Sink::Single(w) => w.try_next_outcome(),
-            Sink::Cluster(c) => c.try_next_outcome(),
+            Sink::Single(w) => w.try_next_resolved(),
+            Sink::Cluster(c) => c.try_next_outcome().map(Resolved::One),
         }
     }
 
     fn drain_ready(&mut self) -> Result<(), MigrationError> {
         let mut first_error = None;
-        while let Some(outcome) = self.next_ready() {
-            if let Err(e) = self.outcome(outcome) {
-                first_error.get_or_insert(e);
-            }
+        while let Some(resolved) = self.next_ready() {
+            let seq = match resolved {
+                Resolved::Applied { commands, up_to } => {
+                    self.resolved += commands;
+                    if self.incremental {
+                        self.report.commands_applied += commands;
+                        self.applied_offset = self.applied_offset.max(up_to);
+                    }
+                    up_to
+                }
+                Resolved::One(outcome) => {
+                    self.resolved += 1;
+                    let seq = outcome.tag().seq;
+                    if let Err(e) = self.outcome(outcome) {
+                        first_error.get_or_insert(e);
+                    }
+                    seq
+                }
+            };
+            self.finish_marks(seq);
         }
         match first_error {
             Some(e) => Err(e),
@@ -280,13 +348,12 @@ impl Applier {
 
     fn outcome(&mut self, outcome: Outcome) -> Result<(), MigrationError> {
         let mut result = Ok(());
-        let tag = match outcome {
+        match outcome {
             Outcome::Applied(tag) => {
                 if self.incremental {
                     self.report.commands_applied += 1;
                     self.applied_offset = self.applied_offset.max(tag.seq);
                 }
-                tag
             }
             Outcome::Failed { tag, reply } => {
                 let restore = &tag.command[..] == b"RESTORE";
@@ -318,7 +385,6 @@ impl Applier {
                     // Incremental: a skipped failure still moves the position on.
                     self.applied_offset = self.applied_offset.max(tag.seq);
                 }
-                tag
             }
             Outcome::Discarded(tag) | Outcome::Lost { tag, .. } => {
                 self.key_failed = true;
@@ -331,15 +397,30 @@ impl Applier {
                         error: "not applied: the connection to the target failed".into(),
                     },
                 );
-                tag
-            }
-        };
-        if self.marks.front().is_some_and(|m| m.seq == tag.seq) {
-            if let Some(mark) = self.marks.pop_front() {
-                self.finish_key(mark);
             }
         }
         result
+    }
+
+    /// Counts the keys whose last command has its outcome now (`seq`: the last resolved).
+    fn finish_marks(&mut self, seq: u64) {
+        let single = matches!(self.sink, Sink::Single(_));
+        while let Some(&(at, _)) = self.marks.front() {
+            let done = if single {
+                at <= self.resolved
+            } else {
+                at == seq
+            };
+            if !done {
+                break;
+            }
+            if let Some((_, mark)) = self.marks.pop_front() {
+                self.finish_key(mark);
+            }
+            if !single {
+                break;
+            }
+        }
     }
 
     fn finish_key(&mut self, mark: KeyMark) {
@@ -406,5 +487,15 @@ impl Applier {
             }),
             ErrorPolicy::SkipAndCount => Ok(()),
         }
+    }
+}
+
+/// The command name for a tag: the argument itself (shared, no copy) when it is already
+/// upper case, as servers and clients nearly always send it; an upper-cased copy otherwise.
+fn report_name(name: &Bytes) -> Bytes {
+    if name.iter().any(u8::is_ascii_lowercase) {
+        Bytes::from(name.to_ascii_uppercase())
+    } else {
+        name.clone()
     }
 }

@@ -5,7 +5,7 @@ use replication_client::Command;
 use super::apply::Applier;
 use super::MigrationError;
 use crate::command::{TranslateOptions, Translated, Translator};
-use crate::{Filter, ServerVersion, Tag};
+use crate::{Filter, ServerVersion};
 
 pub(crate) struct Incremental {
     translator: Translator,
@@ -68,6 +68,7 @@ impl Incremental {
                 }
                 r
             }
+            Translated::Forward(c) => ap.send_command(c.db, offset, &c.args).await,
             Translated::Apply(unit) => {
                 if unit.atomic {
                     ap.atomic_unit(&unit.commands, offset).await?;
@@ -77,11 +78,7 @@ impl Incremental {
                     ap.multi()?;
                 }
                 for c in unit.commands {
-                    let mut tag = Tag::new(Some(c.db), report_name(&c.args[0]), offset);
-                    if let Some(k) = c.key() {
-                        tag = tag.with_key(k.clone());
-                    }
-                    ap.send(tag, &c.args).await?;
+                    ap.send_command(c.db, offset, &c.args).await?;
                 }
                 if wrap {
                     ap.exec()?;
@@ -89,15 +86,5 @@ impl Incremental {
                 Ok(())
             }
         }
-    }
-}
-
-/// The command name for the tag: the argument itself (shared, no copy) when it is already
-/// upper case, as servers and clients nearly always send it; an upper-cased copy otherwise.
-fn report_name(name: &bytes::Bytes) -> bytes::Bytes {
-    if name.iter().any(u8::is_ascii_lowercase) {
-        bytes::Bytes::from(name.to_ascii_uppercase())
-    } else {
-        name.clone()
     }
 }

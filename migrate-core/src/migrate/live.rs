@@ -27,6 +27,13 @@ const MAX_BATCH_COMMANDS: usize = 1000;
 const MIN_BATCH_COMMANDS: usize = 200;
 /// How long a small batch waits for more commands.
 const BATCH_LINGER: Duration = Duration::from_millis(2);
+/// Under a steady stream the progress is published every this many replicated commands
+/// (and whenever the stream pauses), not after each one.
+const PUBLISH_EVERY: u32 = 64;
+/// When the stream pauses with writes still unconfirmed, their replies are collected after
+/// this long (instead of the idle check's 200 ms), so that the applied offset, the progress
+/// and `--once` see the target's confirmation within milliseconds of the last write.
+const SETTLE_AFTER: Duration = Duration::from_millis(5);
 
 /// One replication link into one applier (see the module docs).
 pub(crate) struct Live {
@@ -107,6 +114,8 @@ impl Live {
         let mut batch: Option<Batch> = None;
         // The source position after the last complete transaction received.
         let mut boundary = replica.position();
+        // Events since the progress was last published.
+        let mut unpublished = 0u32;
         let reason = loop {
             if *stop.borrow() {
                 break StopReason::Stopped;
@@ -130,6 +139,13 @@ impl Live {
                     if synced && batch.is_none() {
                         // Nothing more to add now: what is queued goes to the target now.
                         ap.write_queued().await?;
+                        if !ap.is_idle() && !incr.in_transaction() {
+                            wait = wait.min(SETTLE_AFTER);
+                        }
+                    }
+                    if synced && unpublished > 0 {
+                        unpublished = 0;
+                        self.publish_incr(&replica, &incr, ap, tracker);
                     }
                     tokio::select! {
                         biased;
@@ -184,6 +200,7 @@ impl Live {
                 Ok(Some(Err(e))) => return Err(self.source_err(e)),
                 Ok(Some(Ok(ev))) => ev,
             };
+            let command = matches!(ev, ReplEvent::Command(_));
             match ev {
                 ReplEvent::FullResync {
                     replid,
@@ -385,7 +402,11 @@ impl Live {
                 }
             }
             if synced {
-                self.publish_incr(&replica, &incr, ap, tracker);
+                unpublished += 1;
+                if !command || unpublished >= PUBLISH_EVERY {
+                    unpublished = 0;
+                    self.publish_incr(&replica, &incr, ap, tracker);
+                }
             }
             if let Some(follow) = self.shard.as_mut() {
                 // What the target confirmed (outcomes of whole batches).

@@ -11,7 +11,7 @@ use resp_codec::FrameDecoder;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::Error;
-use crate::write::{Outcome, Pipeline, Tag, WriterOptions};
+use crate::write::{Outcome, Pipeline, Resolved, Tag, WriterOptions};
 
 /// Read buffer growth step.
 const READ_CHUNK: usize = 64 << 10;
@@ -131,6 +131,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
         self.after_push().await
     }
 
+    /// Queues a command without a [`Tag`] (see [`Pipeline::push_compact`]: applied commands
+    /// are only counted, a failed one gets its tag rebuilt from `db`, its name, `key` and
+    /// `seq`), after waiting for room in the window. Take its outcomes with
+    /// [`try_next_resolved`](Self::try_next_resolved). Errors as [`send`](Self::send).
+    pub async fn send_compact(
+        &mut self,
+        db: Option<u32>,
+        seq: u64,
+        key: Option<&[u8]>,
+        args: &[Bytes],
+    ) -> Result<(), Error> {
+        self.wait_room().await?;
+        self.pipeline.push_compact(db, seq, key, args)?;
+        self.after_push().await
+    }
+
     /// Opens a transaction; see [`Pipeline::multi`].
     pub fn multi(&mut self) -> Result<(), Error> {
         self.pipeline.multi()
@@ -149,6 +165,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
     /// The next outcome already known, without waiting.
     pub fn try_next_outcome(&mut self) -> Option<Outcome> {
         self.pipeline.poll_outcome()
+    }
+
+    /// What was resolved next, without waiting: a run of applied compact commands, or one
+    /// [`Outcome`] (see [`Pipeline::poll_resolved`]).
+    pub fn try_next_resolved(&mut self) -> Option<Resolved> {
+        self.pipeline.poll_resolved()
     }
 
     /// The next outcome, waiting for its reply when needed.
@@ -350,6 +372,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
                 Poll::Ready(false)
             }
             Poll::Ready(Ok(_)) => loop {
+                // `EXEC`'s reply to a batch of writes: counted, no frame per element.
+                if self.read_buf.first() == Some(&b'*') && self.pipeline.takes_plain_array() {
+                    if let Some((len, _)) = self.decoder.skip_plain_array(&mut self.read_buf) {
+                        if self.pipeline.handle_plain_array(len).is_err() {
+                            return Poll::Ready(false);
+                        }
+                        continue;
+                    }
+                }
                 match self.decoder.decode(&mut self.read_buf) {
                     Ok(Some((frame, _))) => {
                         if self.pipeline.handle_reply(frame).is_err() {

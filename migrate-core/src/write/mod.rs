@@ -27,7 +27,7 @@ mod tag;
 pub use chunk::{chunk_items, chunk_string, ChunkItems, ChunkString};
 pub use driver::Writer;
 pub use options::WriterOptions;
-pub use outcome::Outcome;
+pub use outcome::{Outcome, Resolved};
 pub use pipeline::Pipeline;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]

@@ -1,4 +1,5 @@
-//! [`Outcome`]: what became of one command.
+//! [`Outcome`]: what became of one command; [`Resolved`]: outcomes with the applied
+//! compact commands counted in runs.
 
 use std::fmt;
 
@@ -85,4 +86,24 @@ impl fmt::Display for Outcome {
             } => write!(f, "{tag}: connection lost before it was sent (not applied)"),
         }
     }
+}
+
+/// What the writer resolved, in acceptance order, as
+/// [`Pipeline::poll_resolved`](crate::Pipeline::poll_resolved) hands it out: consecutive
+/// applied commands queued without a tag ([`Pipeline::push_compact`](crate::Pipeline::push_compact))
+/// are counted in one run, every other command has its own [`Outcome`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Resolved {
+    /// `commands` consecutive compact commands were applied; `up_to` is the `seq` of the
+    /// last one (for a replication stream: the target has everything up to that offset).
+    Applied {
+        /// How many.
+        commands: u64,
+        /// The `seq` of the last.
+        up_to: u64,
+    },
+    /// One command's outcome: any command queued with a [`Tag`], and a compact command that
+    /// was not applied (its tag rebuilt from what the writer kept: db, name, key, seq).
+    One(Outcome),
 }

@@ -55,12 +55,20 @@ impl Output {
             } else {
                 n += self.put_raw(arg);
             }
-            n += self.put_raw(b"\r\n");
+            n += self.put_fixed(*b"\r\n");
         }
         n
     }
 
     fn put_header(&mut self, prefix: u8, len: usize) -> usize {
+        // Fixed-size copies for the common short lengths (inlined, no `memcpy` call).
+        if len < 10 {
+            return self.put_fixed([prefix, b'0' + len as u8, b'\r', b'\n']);
+        }
+        if len < 100 {
+            let (tens, ones) = ((len / 10) as u8, (len % 10) as u8);
+            return self.put_fixed([prefix, b'0' + tens, b'0' + ones, b'\r', b'\n']);
+        }
         let mut buf = [0u8; 24];
         buf[0] = prefix;
         let mut digits = [0u8; 20];
@@ -78,6 +86,13 @@ impl Output {
         buf[1..=d].copy_from_slice(&digits[i..]);
         buf[d + 1..d + 3].copy_from_slice(b"\r\n");
         self.put_raw(&buf[..d + 3])
+    }
+
+    fn put_fixed<const N: usize>(&mut self, data: [u8; N]) -> usize {
+        self.tail.extend_from_slice(&data);
+        self.pending += N;
+        self.produced += N as u64;
+        N
     }
 
     fn put_raw(&mut self, data: &[u8]) -> usize {

@@ -3,12 +3,12 @@
 use std::collections::VecDeque;
 use std::mem;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use resp_codec::Frame;
 
 use crate::error::Error;
 use crate::write::output::Output;
-use crate::write::{Outcome, ServerError, Tag, WriterOptions};
+use crate::write::{Outcome, Resolved, ServerError, Tag, WriterOptions};
 
 /// Reply text given to the commands of a transaction whose `EXEC` answered null.
 const NULL_EXEC: &str = "EXECABORT transaction aborted: EXEC answered null";
@@ -33,13 +33,36 @@ const RESERVED: &[&str] = &[
     "PSYNC",
 ];
 
+/// Longest command name kept for a compact command's report.
+const MAX_REPORTED_NAME: usize = 64;
+
+/// A caller's command in flight: a small fixed-size record. What a report needs about it
+/// (its [`Tag`]) is kept apart and read only when the command did not apply: the tags of
+/// commands given with one in `Pipeline::tags`, the name and key bytes of compact commands
+/// ([`Pipeline::push_compact`]) in `Pipeline::details`, both in acceptance order (commands
+/// are resolved in that order).
+#[derive(Debug, Clone, Copy)]
+struct Rec {
+    seq: u64,
+    db: Option<u32>,
+    kind: RecKind,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum RecKind {
+    /// Its tag is the next in `tags`.
+    Tagged,
+    /// Its name, then its key (when it has one), are the next bytes of `details`.
+    Compact { name_len: u8, key_len: Option<u32> },
+}
+
 /// One item of a transaction, in queueing order.
 #[derive(Debug)]
 enum TxItem {
     /// A `SELECT` the pipeline queued inside the transaction.
     Select(u32),
     /// A caller's command.
-    Command(Tag),
+    Command(Rec),
 }
 
 /// The transaction being built on the send side.
@@ -58,7 +81,7 @@ enum Expect {
     /// `+OK` to an inserted `SELECT`.
     Select { db: u32 },
     /// Any reply to a caller's command outside a transaction.
-    Command { tag: Tag, bytes: usize, end: u64 },
+    Command { rec: Rec, bytes: usize, end: u64 },
     /// `+OK` to `MULTI`.
     Multi,
     /// `+QUEUED` (or a queueing error) to a command inside a transaction. `bytes` is 0 for
@@ -134,10 +157,18 @@ pub struct Pipeline {
     tx: Option<SendTx>,
     /// Queueing results of the transaction whose replies are being read (`None` = QUEUED).
     rx_queued: Vec<Option<ServerError>>,
-    outcomes: VecDeque<Outcome>,
+    /// The item list of the last transaction resolved, empty, kept for the next one (a batch
+    /// of a thousand commands would otherwise grow a new one, reallocating ten times).
+    spare_items: Vec<TxItem>,
+    /// Tags of the tagged commands in flight, in acceptance order.
+    tags: VecDeque<Tag>,
+    /// Name and key bytes of the compact commands in flight, in acceptance order.
+    details: BytesMut,
+    outcomes: VecDeque<Resolved>,
     in_flight: usize,
     in_flight_bytes: usize,
     unresolved: usize,
+    accepted: u64,
     error: Option<Error>,
     broken: bool,
 }
@@ -153,10 +184,14 @@ impl Pipeline {
             db: None,
             tx: None,
             rx_queued: Vec::new(),
+            spare_items: Vec::new(),
+            tags: VecDeque::new(),
+            details: BytesMut::new(),
             outcomes: VecDeque::new(),
             in_flight: 0,
             in_flight_bytes: 0,
             unresolved: 0,
+            accepted: 0,
             error: None,
             broken: false,
         }
@@ -200,6 +235,12 @@ impl Pipeline {
         self.unresolved
     }
 
+    /// Commands accepted since the pipeline was made: the `n`-th accepted command is the
+    /// `n`-th to be resolved (outcomes come in acceptance order).
+    pub fn accepted(&self) -> u64 {
+        self.accepted
+    }
+
     /// Replies still expected, internal commands (`SELECT`, `MULTI`, `EXEC`) included.
     pub fn awaiting_replies(&self) -> usize {
         self.expect.len()
@@ -235,10 +276,16 @@ impl Pipeline {
     /// [`WriterOptions::max_bulk_len`]; the stored error once the pipeline stopped. Nothing is
     /// queued on error.
     pub fn push<A: AsRef<[u8]>>(&mut self, tag: Tag, args: &[A]) -> Result<(), Error> {
-        self.check(&tag, args)?;
-        self.before_command(&tag);
+        self.check(args, || tag.clone())?;
+        self.before_command(tag.db);
         let bytes = self.output.put_command(args);
-        self.after_command(tag, bytes);
+        let rec = Rec {
+            seq: tag.seq,
+            db: tag.db,
+            kind: RecKind::Tagged,
+        };
+        self.tags.push_back(tag);
+        self.after_command(rec, bytes);
         Ok(())
     }
 
@@ -246,12 +293,62 @@ impl Pipeline {
     /// [`WriterOptions::zero_copy_min`] bytes are sent from the caller's buffers without a
     /// copy (a 500 MB value is not held twice). Errors as for [`push`](Self::push).
     pub fn push_bytes(&mut self, tag: Tag, args: &[Bytes]) -> Result<(), Error> {
-        self.check(&tag, args)?;
-        self.before_command(&tag);
+        self.check(args, || tag.clone())?;
+        self.before_command(tag.db);
         let bytes = self
             .output
             .put_command_shared(args, self.options.zero_copy_min);
-        self.after_command(tag, bytes);
+        let rec = Rec {
+            seq: tag.seq,
+            db: tag.db,
+            kind: RecKind::Tagged,
+        };
+        self.tags.push_back(tag);
+        self.after_command(rec, bytes);
+        Ok(())
+    }
+
+    /// Queues a command without a [`Tag`]: the hot path of a caller that sends many small
+    /// commands (a replication stream). The pipeline keeps a small fixed-size record per
+    /// command and a copy of its name and `key`; when it applies, it is only counted (a run
+    /// of such commands comes out of [`poll_resolved`](Self::poll_resolved) as one
+    /// [`Resolved::Applied`]); when it does not, its [`Outcome`] carries a tag rebuilt from
+    /// the record: `db`, the command name (upper case), `key` and `seq`, as
+    /// [`push_bytes`](Self::push_bytes) with `Tag::new(db, name, seq).with_key(key)` would.
+    /// Arguments are sent as [`push_bytes`](Self::push_bytes) sends them; errors as for
+    /// [`push`](Self::push).
+    pub fn push_compact(
+        &mut self,
+        db: Option<u32>,
+        seq: u64,
+        key: Option<&[u8]>,
+        args: &[Bytes],
+    ) -> Result<(), Error> {
+        let tag = || compact_tag(db, seq, args.first().map_or(&[][..], |a| &a[..]), key);
+        self.check(args, tag)?;
+        self.before_command(db);
+        let bytes = self
+            .output
+            .put_command_shared(args, self.options.zero_copy_min);
+        let name = args.first().map_or(&[][..], |a| &a[..]);
+        let name = &name[..name.len().min(MAX_REPORTED_NAME)];
+        self.details.extend_from_slice(name);
+        let key_len = key.map(|k| {
+            // What is copied and what the record says always agree (a key longer than
+            // 4 GiB, which no server accepts, would be cut).
+            let n = u32::try_from(k.len()).unwrap_or(u32::MAX);
+            self.details.extend_from_slice(&k[..n as usize]);
+            n
+        });
+        let rec = Rec {
+            seq,
+            db,
+            kind: RecKind::Compact {
+                name_len: name.len() as u8,
+                key_len,
+            },
+        };
+        self.after_command(rec, bytes);
         Ok(())
     }
 
@@ -264,7 +361,10 @@ impl Pipeline {
         if self.tx.is_some() {
             return Err(Error::InvalidUse("MULTI inside a transaction"));
         }
-        self.tx = Some(SendTx::default());
+        self.tx = Some(SendTx {
+            items: mem::take(&mut self.spare_items),
+            ..SendTx::default()
+        });
         Ok(())
     }
 
@@ -326,11 +426,33 @@ impl Pipeline {
     }
 
     /// The next outcome, in acceptance order.
+    ///
+    /// A command queued with [`push_compact`](Self::push_compact) that applied comes out as
+    /// [`Outcome::Applied`] with a tag holding only the `seq` of the last command of its run
+    /// (no db, name or key): callers of `push_compact` take outcomes with
+    /// [`poll_resolved`](Self::poll_resolved) instead.
     pub fn poll_outcome(&mut self) -> Option<Outcome> {
+        match self.outcomes.front_mut()? {
+            Resolved::Applied { commands, up_to } if *commands > 1 => {
+                *commands -= 1;
+                Some(Outcome::Applied(Tag::new(None, Bytes::new(), *up_to)))
+            }
+            _ => match self.outcomes.pop_front()? {
+                Resolved::One(outcome) => Some(outcome),
+                Resolved::Applied { up_to, .. } => {
+                    Some(Outcome::Applied(Tag::new(None, Bytes::new(), up_to)))
+                }
+            },
+        }
+    }
+
+    /// What was resolved next, in acceptance order: a run of applied compact commands as one
+    /// [`Resolved::Applied`], anything else as one [`Outcome`].
+    pub fn poll_resolved(&mut self) -> Option<Resolved> {
         self.outcomes.pop_front()
     }
 
-    /// Outcomes ready to be taken.
+    /// Outcomes (or runs of applied compact commands) ready to be taken.
     pub fn ready_outcomes(&self) -> usize {
         self.outcomes.len()
     }
@@ -348,18 +470,18 @@ impl Pipeline {
         let written = self.output.written();
         for exp in mem::take(&mut self.expect) {
             match exp {
-                Expect::Command { tag, end, .. } => self.lost(tag, end <= written),
+                Expect::Command { rec, end, .. } => self.lost(rec, end <= written),
                 Expect::Exec { items, end } => {
                     for item in items {
-                        if let TxItem::Command(tag) = item {
-                            self.lost(tag, end <= written);
+                        if let TxItem::Command(rec) = item {
+                            self.lost(rec, end <= written);
                         }
                     }
                 }
                 Expect::Discard { items } => {
                     for item in items {
-                        if let TxItem::Command(tag) = item {
-                            self.resolve(Outcome::Discarded(tag));
+                        if let TxItem::Command(rec) = item {
+                            self.discarded(rec);
                         }
                     }
                 }
@@ -368,12 +490,15 @@ impl Pipeline {
         }
         if let Some(tx) = self.tx.take() {
             for item in tx.items {
-                if let TxItem::Command(tag) = item {
-                    self.lost(tag, false);
+                if let TxItem::Command(rec) = item {
+                    self.lost(rec, false);
                 }
             }
         }
         self.rx_queued.clear();
+        // Every command is resolved: nothing is left of their report details.
+        self.tags.clear();
+        self.details.clear();
         self.output.clear();
         self.in_flight = 0;
         self.in_flight_bytes = 0;
@@ -411,11 +536,11 @@ impl Pipeline {
                     Err(self.desync(Some(cmd), "+OK", &frame))
                 }
             }
-            Expect::Command { tag, bytes, .. } => {
+            Expect::Command { rec, bytes, .. } => {
                 self.release(bytes);
                 match ServerError::from_frame(&frame) {
-                    Some(reply) => self.failed(tag, reply),
-                    None => self.resolve(Outcome::Applied(tag)),
+                    Some(reply) => self.failed(rec, reply),
+                    None => self.applied(rec),
                 }
                 Ok(())
             }
@@ -460,12 +585,90 @@ impl Pipeline {
                     return Err(self.desync(Some("DISCARD".into()), "+OK", &frame));
                 }
                 for item in items {
-                    if let TxItem::Command(tag) = item {
-                        self.resolve(Outcome::Discarded(tag));
+                    if let TxItem::Command(rec) = item {
+                        self.discarded(rec);
                     }
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// Whether the next reply may go to [`handle_plain_array`](Self::handle_plain_array)
+    /// without losing a check: it answers a caller's command, or the `EXEC` of a
+    /// transaction without an inserted `SELECT`.
+    pub fn takes_plain_array(&self) -> bool {
+        match self.expect.front() {
+            Some(Expect::Command { .. }) => true,
+            Some(Expect::Exec { items, .. }) => {
+                items.iter().all(|i| matches!(i, TxItem::Command(_)))
+            }
+            _ => false,
+        }
+    }
+
+    /// Processes the next reply when it is an array of `len` plain results, none of them an
+    /// error or an aggregate, consumed by the decoder without building its frames
+    /// ([`resp_codec::FrameDecoder::skip_plain_array`]): the same as
+    /// [`handle_reply`](Self::handle_reply) with that array (a `SELECT`'s result inside it
+    /// taken as `+OK`; check [`takes_plain_array`](Self::takes_plain_array) first). This is
+    /// how `EXEC`'s reply to a transaction of writes is read without a frame per command.
+    ///
+    /// # Errors
+    /// As [`handle_reply`](Self::handle_reply).
+    pub fn handle_plain_array(&mut self, len: usize) -> Result<(), Error> {
+        if self.broken {
+            return Err(self.stored_error());
+        }
+        match self.expect.pop_front() {
+            Some(Expect::Command { rec, bytes, .. }) => {
+                self.release(bytes);
+                self.applied(rec);
+                Ok(())
+            }
+            Some(Expect::Exec { items, end }) => self.exec_plain(items, end, len),
+            other => {
+                if let Some(exp) = other {
+                    self.expect.push_front(exp);
+                }
+                // Out of step whatever the elements: the general path says so.
+                self.handle_reply(Frame::Array(Vec::new()))
+            }
+        }
+    }
+
+    /// `EXEC`'s reply as an array of `len` non-error results.
+    fn exec_plain(&mut self, items: Vec<TxItem>, end: u64, len: usize) -> Result<(), Error> {
+        let queued = mem::take(&mut self.rx_queued);
+        if queued.len() != items.len() || len != queued.iter().filter(|q| q.is_none()).count() {
+            let expected = if queued.len() == items.len() {
+                "an array with one result per queued command, an error or null"
+            } else {
+                "EXEC after every queued command was answered"
+            };
+            self.expect.push_front(Expect::Exec { items, end });
+            return Err(self.broken_by(Error::UnexpectedReply {
+                command: "EXEC".into(),
+                expected,
+                found: format!("an array of {len} elements"),
+            }));
+        }
+        let (mut items, mut queued) = (items, queued);
+        let mut select_refused = None;
+        for (item, q) in items.drain(..).zip(queued.drain(..)) {
+            match (item, q) {
+                (TxItem::Command(rec), None) => self.applied(rec),
+                (TxItem::Command(rec), Some(reply)) => self.failed(rec, reply),
+                (TxItem::Select(_), None) => {}
+                (TxItem::Select(db), Some(reply)) => {
+                    select_refused.get_or_insert(Error::SelectRefused { db, reply });
+                }
+            }
+        }
+        self.recycle(items, queued);
+        match select_refused {
+            Some(e) => Err(self.broken_by(e)),
+            None => Ok(()),
         }
     }
 
@@ -486,7 +689,7 @@ impl Pipeline {
                 let mut select_refused = None;
                 for (item, q) in items.into_iter().zip(queued) {
                     match item {
-                        TxItem::Command(tag) => self.failed(tag, q.unwrap_or(abort.clone())),
+                        TxItem::Command(rec) => self.failed(rec, q.unwrap_or(abort.clone())),
                         TxItem::Select(db) => {
                             if let Some(reply) = q {
                                 select_refused.get_or_insert(Error::SelectRefused { db, reply });
@@ -510,8 +713,9 @@ impl Pipeline {
             }
         };
         let mut results = results.into_iter();
+        let (mut items, mut queued) = (items, queued);
         let mut select_refused = None;
-        for (item, q) in items.into_iter().zip(queued) {
+        for (item, q) in items.drain(..).zip(queued.drain(..)) {
             // Queued commands answered in order; a queueing error has no result (such a
             // transaction is normally aborted, but older servers ran the rest).
             let result = match q {
@@ -525,8 +729,8 @@ impl Pipeline {
                 }
             };
             match (item, result) {
-                (TxItem::Command(tag), Ok(_)) => self.resolve(Outcome::Applied(tag)),
-                (TxItem::Command(tag), Err(reply)) => self.failed(tag, reply),
+                (TxItem::Command(rec), Ok(_)) => self.applied(rec),
+                (TxItem::Command(rec), Err(reply)) => self.failed(rec, reply),
                 (TxItem::Select(_), Ok(r)) if is_ok(&r) => {}
                 (TxItem::Select(db), Ok(r)) => {
                     select_refused.get_or_insert(Error::UnexpectedReply {
@@ -540,13 +744,24 @@ impl Pipeline {
                 }
             }
         }
+        self.recycle(items, queued);
         match select_refused {
             Some(e) => Err(self.broken_by(e)),
             None => Ok(()),
         }
     }
 
-    fn check<A: AsRef<[u8]>>(&self, tag: &Tag, args: &[A]) -> Result<(), Error> {
+    /// Keeps the emptied lists of a resolved transaction for the next one.
+    fn recycle(&mut self, items: Vec<TxItem>, queued: Vec<Option<ServerError>>) {
+        if items.capacity() > self.spare_items.capacity() {
+            self.spare_items = items;
+        }
+        if self.rx_queued.is_empty() && queued.capacity() > self.rx_queued.capacity() {
+            self.rx_queued = queued;
+        }
+    }
+
+    fn check<A: AsRef<[u8]>>(&self, args: &[A], tag: impl FnOnce() -> Tag) -> Result<(), Error> {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
@@ -572,7 +787,7 @@ impl Pipeline {
             .find(|&len| len as u64 > self.options.max_bulk_len)
         {
             return Err(Error::ArgumentTooLarge {
-                tag: tag.clone(),
+                tag: tag(),
                 len: big,
                 max: self.options.max_bulk_len,
             });
@@ -581,8 +796,8 @@ impl Pipeline {
     }
 
     /// Emits the `SELECT` and `MULTI` the next command needs.
-    fn before_command(&mut self, tag: &Tag) {
-        if let Some(db) = tag.db.filter(|&db| self.db != Some(db)) {
+    fn before_command(&mut self, db: Option<u32>) {
+        if let Some(db) = db.filter(|&db| self.db != Some(db)) {
             let db_text = db.to_string();
             match &mut self.tx {
                 Some(tx) if tx.multi_sent => {
@@ -610,20 +825,77 @@ impl Pipeline {
         }
     }
 
-    fn after_command(&mut self, tag: Tag, bytes: usize) {
+    fn after_command(&mut self, rec: Rec, bytes: usize) {
+        self.accepted += 1;
         self.in_flight += 1;
         self.in_flight_bytes += bytes;
         self.unresolved += 1;
         match &mut self.tx {
             Some(tx) => {
-                tx.items.push(TxItem::Command(tag));
+                tx.items.push(TxItem::Command(rec));
                 self.expect.push_back(Expect::Queued { user: true, bytes });
             }
             None => {
                 let end = self.output.produced();
-                self.expect.push_back(Expect::Command { tag, bytes, end });
+                self.expect.push_back(Expect::Command { rec, bytes, end });
             }
         }
+    }
+
+    /// The command's tag: taken from `tags`, or rebuilt from `details` (consumed either way:
+    /// call once per command, in acceptance order).
+    fn take_tag(&mut self, rec: Rec) -> Tag {
+        match rec.kind {
+            RecKind::Tagged => self
+                .tags
+                .pop_front()
+                .unwrap_or_else(|| Tag::new(rec.db, Bytes::new(), rec.seq)),
+            RecKind::Compact { name_len, key_len } => {
+                let name_len = usize::from(name_len).min(self.details.len());
+                let name = self.details.split_to(name_len);
+                let key = key_len.map(|n| {
+                    let n = (n as usize).min(self.details.len());
+                    self.details.split_to(n)
+                });
+                compact_tag(rec.db, rec.seq, &name, key.as_deref())
+            }
+        }
+    }
+
+    /// Drops the command's report detail without building its tag.
+    fn skip_detail(&mut self, rec: Rec) {
+        match rec.kind {
+            RecKind::Tagged => {
+                self.tags.pop_front();
+            }
+            RecKind::Compact { name_len, key_len } => {
+                let n = usize::from(name_len) + key_len.map_or(0, |k| k as usize);
+                self.details.advance(n.min(self.details.len()));
+            }
+        }
+    }
+
+    fn applied(&mut self, rec: Rec) {
+        if let RecKind::Tagged = rec.kind {
+            let tag = self.take_tag(rec);
+            return self.resolve(Outcome::Applied(tag));
+        }
+        self.skip_detail(rec);
+        self.unresolved = self.unresolved.saturating_sub(1);
+        if let Some(Resolved::Applied { commands, up_to }) = self.outcomes.back_mut() {
+            *commands += 1;
+            *up_to = rec.seq;
+        } else {
+            self.outcomes.push_back(Resolved::Applied {
+                commands: 1,
+                up_to: rec.seq,
+            });
+        }
+    }
+
+    fn discarded(&mut self, rec: Rec) {
+        let tag = self.take_tag(rec);
+        self.resolve(Outcome::Discarded(tag));
     }
 
     fn release(&mut self, bytes: usize) {
@@ -633,15 +905,17 @@ impl Pipeline {
 
     fn resolve(&mut self, outcome: Outcome) {
         self.unresolved = self.unresolved.saturating_sub(1);
-        self.outcomes.push_back(outcome);
+        self.outcomes.push_back(Resolved::One(outcome));
     }
 
-    fn lost(&mut self, tag: Tag, maybe_applied: bool) {
+    fn lost(&mut self, rec: Rec, maybe_applied: bool) {
+        let tag = self.take_tag(rec);
         self.resolve(Outcome::Lost { tag, maybe_applied });
     }
 
     /// A failed command; stops the pipeline when the target refuses all writes.
-    fn failed(&mut self, tag: Tag, reply: ServerError) {
+    fn failed(&mut self, rec: Rec, reply: ServerError) {
+        let tag = self.take_tag(rec);
         if self.error.is_none() && reply.refuses_all_writes() {
             let stop = if reply.is_oom() {
                 Error::OutOfMemory {
@@ -685,6 +959,15 @@ impl Pipeline {
     }
 }
 
+/// The tag of a compact command, as [`Pipeline::push_compact`] documents it.
+fn compact_tag(db: Option<u32>, seq: u64, name: &[u8], key: Option<&[u8]>) -> Tag {
+    let tag = Tag::new(db, Bytes::from(name.to_ascii_uppercase()), seq);
+    match key {
+        Some(k) => tag.with_key(Bytes::copy_from_slice(k)),
+        None => tag,
+    }
+}
+
 fn is_ok(frame: &Frame) -> bool {
     matches!(frame, Frame::SimpleString(s) if &s[..] == b"OK")
 }
@@ -719,5 +1002,15 @@ fn describe(frame: &Frame) -> String {
         Frame::Set(v) => format!("a set of {} elements", v.len()),
         Frame::Attribute { .. } => "an attribute".into(),
         Frame::Push(v) => format!("a push of {} elements", v.len()),
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// The in-flight record stays small: no `Tag`, no `Bytes` per command.
+    #[test]
+    fn in_flight_records_are_compact() {
+        assert!(std::mem::size_of::<super::Rec>() <= 32);
+        assert!(std::mem::size_of::<super::Expect>() <= 48);
     }
 }

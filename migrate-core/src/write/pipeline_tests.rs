@@ -3,7 +3,7 @@
 use bytes::{Bytes, BytesMut};
 use resp_codec::{Frame, FrameDecoder};
 
-use crate::{Error, Outcome, Pipeline, ServerErrorKind, Tag, WriterOptions};
+use crate::{Error, Outcome, Pipeline, Resolved, ServerErrorKind, Tag, WriterOptions};
 
 /// Everything the pipeline wants to send, as commands (each a list of strings).
 fn sent(p: &mut Pipeline) -> Vec<String> {
@@ -552,4 +552,146 @@ fn random_scripts_keep_every_command_accounted_for() {
         let input: Vec<u8> = (0..len).map(|_| next() as u8).collect();
         super::check_pipeline_script(&input);
     }
+}
+
+fn compact(p: &mut Pipeline, db: u32, seq: u64, args: &[&str]) {
+    let args: Vec<Bytes> = args
+        .iter()
+        .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+        .collect();
+    let key = args.get(1).cloned();
+    p.push_compact(Some(db), seq, key.as_deref(), &args)
+        .unwrap();
+}
+
+fn resolved(p: &mut Pipeline) -> Vec<String> {
+    std::iter::from_fn(|| p.poll_resolved())
+        .map(|r| match r {
+            Resolved::Applied { commands, up_to } => format!("{commands} applied up to {up_to}"),
+            Resolved::One(Outcome::Failed { tag, reply }) => format!("failed {tag}: {reply}"),
+            Resolved::One(Outcome::Lost { tag, .. }) => format!("lost {tag}"),
+            Resolved::One(Outcome::Discarded(tag)) => format!("discarded {tag}"),
+            Resolved::One(Outcome::Applied(tag)) => format!("applied {tag}"),
+        })
+        .collect()
+}
+
+/// Applied compact commands are counted in runs; a failed one gets its tag back (db, the
+/// name upper-cased, the key, the seq); tagged commands in between keep their own outcome.
+#[test]
+fn compact_commands_are_counted_and_failures_named() {
+    let mut p = Pipeline::new(WriterOptions::default());
+    p.assume_db(Some(0));
+    compact(&mut p, 0, 10, &["set", "a", "1"]);
+    compact(&mut p, 0, 20, &["INCR", "a"]);
+    compact(&mut p, 3, 30, &["lpush", "l\x01", "x"]);
+    compact(&mut p, 3, 40, &["INCR", "b"]);
+    set(&mut p, 3, 41);
+    compact(&mut p, 3, 50, &["FLUSHDB"]);
+    assert_eq!(
+        sent(&mut p),
+        [
+            "set a 1",
+            "INCR a",
+            "SELECT 3",
+            "lpush l\x01 x",
+            "INCR b",
+            "SET k41 v",
+            "FLUSHDB"
+        ]
+    );
+    for reply in [ok(), Frame::Integer(1), ok(), err("WRONGTYPE wrong kind")] {
+        p.handle_reply(reply).unwrap();
+    }
+    p.handle_reply(Frame::Integer(1)).unwrap();
+    p.handle_reply(ok()).unwrap();
+    p.handle_reply(ok()).unwrap();
+    assert_eq!(p.unresolved(), 0);
+    assert_eq!(
+        resolved(&mut p),
+        [
+            "2 applied up to 20",
+            "failed LPUSH \"l\\x01\" (db 3, seq 30): WRONGTYPE wrong kind",
+            "1 applied up to 40",
+            "applied SET \"k41\" (db 3, seq 41)",
+            "1 applied up to 50"
+        ]
+    );
+    assert!(p.is_idle());
+}
+
+/// A connection lost with compact commands in flight and queued in a transaction: each
+/// gets its own outcome with its tag, in order; `poll_outcome` spells runs out one by one.
+#[test]
+fn compact_commands_lost_and_through_poll_outcome() {
+    let mut p = Pipeline::new(WriterOptions::default());
+    p.assume_db(Some(0));
+    compact(&mut p, 0, 1, &["SET", "a", "1"]);
+    compact(&mut p, 0, 2, &["SET", "b", "1"]);
+    p.multi().unwrap();
+    compact(&mut p, 0, 3, &["SET", "c", "1"]);
+    p.exec().unwrap();
+    p.multi().unwrap();
+    compact(&mut p, 0, 4, &["DEL", "d"]);
+    sent(&mut p);
+    p.handle_reply(ok()).unwrap();
+    p.handle_reply(ok()).unwrap();
+    p.abort(Error::ConnectionClosed { in_flight: 2 });
+    assert_eq!(
+        outcomes(&mut p),
+        ["applied 2", "applied 2", "lost 3 true", "lost 4 false"]
+    );
+    assert_eq!(p.unresolved(), 0);
+}
+
+/// `EXEC`'s reply read as a plain array (no frames): the same outcomes as the frames give,
+/// queueing errors included; an array of the wrong length breaks the pipeline.
+#[test]
+fn plain_exec_arrays_are_counted() {
+    let run = |plain: bool, results: usize| {
+        let mut p = Pipeline::new(WriterOptions::default());
+        p.assume_db(Some(0));
+        p.multi().unwrap();
+        compact(&mut p, 0, 1, &["SET", "a", "1"]);
+        compact(&mut p, 0, 2, &["NOSUCH", "b"]);
+        set(&mut p, 0, 3);
+        p.exec().unwrap();
+        sent(&mut p);
+        for reply in [ok(), queued(), err("ERR unknown command"), queued()] {
+            p.handle_reply(reply).unwrap();
+        }
+        assert!(p.takes_plain_array());
+        let r = if plain {
+            p.handle_plain_array(results)
+        } else {
+            p.handle_reply(Frame::Array(vec![ok(); results]))
+        };
+        (r.map_err(|e| e.to_string()), resolved(&mut p))
+    };
+    assert_eq!(run(true, 2), run(false, 2));
+    let (r, got) = run(true, 2);
+    assert!(r.is_ok());
+    assert_eq!(
+        got,
+        [
+            "1 applied up to 1",
+            "failed NOSUCH \"b\" (db 0, seq 2): ERR unknown command",
+            "applied SET \"k3\" (db 0, seq 3)"
+        ]
+    );
+    let (r, got) = run(true, 3);
+    assert!(r.unwrap_err().contains("an array of 3 elements"));
+    assert_eq!(got.len(), 3, "{got:?}");
+    // A transaction with an inserted SELECT is read frame by frame.
+    let mut p = Pipeline::new(WriterOptions::default());
+    p.assume_db(Some(0));
+    p.multi().unwrap();
+    compact(&mut p, 0, 1, &["SET", "a", "1"]);
+    compact(&mut p, 2, 2, &["SET", "a", "1"]);
+    p.exec().unwrap();
+    sent(&mut p);
+    for reply in [ok(), queued(), queued(), queued()] {
+        p.handle_reply(reply).unwrap();
+    }
+    assert!(!p.takes_plain_array());
 }

@@ -2,13 +2,39 @@
 //! `writer_pipeline` fuzz target (feature `fuzzing`; not part of the supported API).
 //!
 //! Input: pairs `(op, arg)`. Ops 0-3 push a command (db and command from the bytes, including
-//! ones the pipeline must refuse), 4 MULTI, 5 EXEC, 6 DISCARD, 7 a partial write, 8-9 server
+//! ones the pipeline must refuse; with a tag, or compact when `op >= 40`), 4 MULTI, 5 EXEC, 6 DISCARD, 7 a partial write, 8-9 server
 //! bytes (a canned reply, or with the high bit of `arg` set, raw input bytes).
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use resp_codec::FrameDecoder;
 
-use crate::{Error, Pipeline, Tag, WriterOptions};
+use crate::{Error, Outcome, Pipeline, Resolved, Tag, WriterOptions};
+
+/// Takes every resolved entry and checks it against the accepted commands, in order: a run
+/// covers the next `commands` of them and ends at `up_to`; an outcome names the next one,
+/// and a compact command's rebuilt tag carries its db, name and key.
+fn take(p: &mut Pipeline, accepted: &[(u64, Option<Tag>)], next: &mut usize) {
+    while let Some(r) = p.poll_resolved() {
+        match r {
+            Resolved::Applied { commands, up_to } => {
+                let end = *next + commands as usize;
+                assert!(commands > 0 && end <= accepted.len(), "run of {commands}");
+                assert!(accepted[*next..end].iter().all(|(_, t)| t.is_some()));
+                assert_eq!(accepted[end - 1].0, up_to);
+                *next = end;
+            }
+            Resolved::One(o) => {
+                let (seq, compact) = &accepted[*next];
+                assert_eq!(o.tag().seq, *seq);
+                if let Some(t) = compact {
+                    assert!(!matches!(o, Outcome::Applied(_)), "{o}");
+                    assert_eq!(o.tag(), t);
+                }
+                *next += 1;
+            }
+        }
+    }
+}
 
 /// Drives a pipeline with the operations and server bytes `input` chooses and panics unless
 /// every accepted command got exactly one outcome, in acceptance order, and the counters
@@ -23,7 +49,7 @@ pub fn check_pipeline_script(input: &[u8]) {
     let mut dec = FrameDecoder::default();
     let mut replies = BytesMut::new();
     let mut accepted = Vec::new();
-    let mut seen = Vec::new();
+    let mut next = 0;
     let mut seq = 0u64;
     let mut bytes = input.iter().copied();
     while let Some(op) = bytes.next() {
@@ -37,8 +63,18 @@ pub fn check_pipeline_script(input: &[u8]) {
                     2 => &[b"DEL", b"a", b"b"],
                     _ => &[b"SELECT", b"1"],
                 };
-                if p.push(Tag::new(db, "CMD", seq), args).is_ok() {
-                    accepted.push(seq);
+                if op >= 40 {
+                    let args: Vec<Bytes> = args.iter().map(|a| Bytes::from_static(a)).collect();
+                    let key = args.get(1).map(|k| &k[..]);
+                    if p.push_compact(db, seq, key, &args).is_ok() {
+                        let mut tag = Tag::new(db, args[0].clone(), seq);
+                        if let Some(k) = key {
+                            tag = tag.with_key(Bytes::copy_from_slice(k));
+                        }
+                        accepted.push((seq, Some(tag)));
+                    }
+                } else if p.push(Tag::new(db, "CMD", seq), args).is_ok() {
+                    accepted.push((seq, None));
                 }
                 seq += 1;
             }
@@ -76,6 +112,12 @@ pub fn check_pipeline_script(input: &[u8]) {
                     replies.extend_from_slice(canned);
                 }
                 loop {
+                    if p.takes_plain_array() {
+                        if let Some((len, _)) = dec.skip_plain_array(&mut replies) {
+                            let _ = p.handle_plain_array(len);
+                            continue;
+                        }
+                    }
                     match dec.decode(&mut replies) {
                         Ok(Some((frame, _))) => {
                             let _ = p.handle_reply(frame);
@@ -89,15 +131,11 @@ pub fn check_pipeline_script(input: &[u8]) {
                 }
             }
         }
-        while let Some(o) = p.poll_outcome() {
-            seen.push(o.tag().seq);
-        }
+        take(&mut p, &accepted, &mut next);
     }
     p.abort(Error::ConnectionClosed { in_flight: 0 });
-    while let Some(o) = p.poll_outcome() {
-        seen.push(o.tag().seq);
-    }
-    assert_eq!(seen, accepted, "input {input:?}");
+    take(&mut p, &accepted, &mut next);
+    assert_eq!(next, accepted.len(), "input {input:?}");
     assert_eq!(
         (p.unresolved(), p.in_flight(), p.in_flight_bytes()),
         (0, 0, 0)

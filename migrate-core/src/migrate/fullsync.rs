@@ -239,12 +239,16 @@ impl FullSync {
     /// Sends the queued commands.
     async fn flush(&mut self, ap: &mut Applier) -> Result<(), MigrationError> {
         self.k.queued_bytes = 0;
-        for s in std::mem::take(&mut self.k.queue) {
+        // The queue's vector is kept, and each command's arguments go back to the planner.
+        let mut queue = std::mem::take(&mut self.k.queue);
+        for s in queue.drain(..) {
             match s.mark {
                 Some(mark) => ap.send_last(s.tag, &s.args, mark).await?,
                 None => ap.send(s.tag, &s.args).await?,
             }
+            self.k.planner.recycle(s.args);
         }
+        self.k.queue = queue;
         Ok(())
     }
 
@@ -482,9 +486,7 @@ impl Keys {
         self.settled = false;
         self.held = None;
         let mut cmds = std::mem::take(&mut self.cmds);
-        let verdict = self
-            .planner
-            .key_start(key.to_key_start(), &mut |c| cmds.push(c));
+        let verdict = self.planner.key_start_ref(key, &mut |c| cmds.push(c));
         self.cmds = cmds;
         if let (Some(keys), Some((db, key))) = (&mut self.keys, self.planner.current_key()) {
             keys.insert(db, key);

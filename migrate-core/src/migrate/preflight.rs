@@ -159,8 +159,9 @@ async fn live_source(
     Ok(())
 }
 
-/// The module types whose values an RDB file holds, read with the zero-copy visitor
-/// (about 1 GB/s) before anything is written.
+/// The module types whose values an RDB file holds, read with the zero-copy visitor before
+/// anything is written: only the key headers are looked at (values are skipped by their
+/// lengths, not decoded), and the CRC is left to the import itself.
 #[derive(Default)]
 struct ModuleTypes(std::collections::BTreeSet<String>);
 
@@ -180,6 +181,42 @@ impl rdb_parser::Visitor for ModuleTypes {
     }
 }
 
+/// Reads of the module scan: big, straight into the decoder's buffer.
+const SCAN_READ: usize = 1 << 20;
+
+/// The module types of the RDB stream `file` holds (one pass, no second buffer).
+fn scan_module_types(
+    mut file: impl std::io::Read,
+) -> Result<std::collections::BTreeSet<String>, rdb_parser::Error> {
+    let mut types = ModuleTypes::default();
+    // The import checks the CRC as it writes; this pass only needs the key headers.
+    let mut dec =
+        rdb_parser::RdbDecoder::new(rdb_parser::Options::default().verify_checksum(false));
+    let mut buf = bytes::BytesMut::with_capacity(SCAN_READ);
+    loop {
+        // The visitor never stops the decoder.
+        let _ = dec.decode_into(&mut buf, &mut types)?;
+        if dec.is_done() {
+            return Ok(types.0);
+        }
+        buf.reserve(SCAN_READ);
+        let start = buf.len();
+        buf.resize(start + SCAN_READ, 0);
+        let n = loop {
+            match file.read(&mut buf[start..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(rdb_parser::Error::Io(e)),
+            }
+        };
+        buf.truncate(start + n);
+        if n == 0 {
+            dec.finish()?;
+            return Ok(types.0);
+        }
+    }
+}
+
 /// The modules an RDB file's values need that the target lacks (by name; a type the table
 /// does not know is named by its type when the target has no module at all).
 pub(crate) async fn file_modules_missing(
@@ -192,20 +229,13 @@ pub(crate) async fn file_modules_missing(
     };
     let file = std::fs::File::open(path).map_err(file_err)?;
     let shown = path.display().to_string();
-    let types = tokio::task::spawn_blocking(move || {
-        let mut types = ModuleTypes::default();
-        let mut reader = rdb_parser::RdbReader::new(
-            std::io::BufReader::with_capacity(1 << 20, file),
-            rdb_parser::Options::default(),
-        );
-        reader.visit(&mut types).map(|_| types.0)
-    })
-    .await
-    .map_err(|e| MigrationError::Internal(e.to_string()))?
-    .map_err(|e| MigrationError::Rdb {
-        origin: shown,
-        source: Arc::new(e),
-    })?;
+    let types = tokio::task::spawn_blocking(move || scan_module_types(file))
+        .await
+        .map_err(|e| MigrationError::Internal(e.to_string()))?
+        .map_err(|e| MigrationError::Rdb {
+            origin: shown,
+            source: Arc::new(e),
+        })?;
     let mut missing: Vec<String> = Vec::new();
     for t in &types {
         let name = match crate::provides_type(loaded, t) {

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use replication_client::{RdbMode, Replica};
-use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 
 use super::apply::{Applier, Sink};
@@ -27,8 +26,8 @@ fn config_url(job: &Job) -> replication_client::RedisUrl {
     }
 }
 
-/// Reads of the RDB file.
-const FILE_CHUNK: usize = 256 << 10;
+/// Reads of the RDB file (straight into the decoder's buffer).
+const FILE_CHUNK: usize = 1 << 20;
 /// Progress updates during the full sync: every this many RDB bytes.
 pub(crate) const PROGRESS_EVERY: u64 = 256 << 10;
 
@@ -375,8 +374,8 @@ async fn import_file(
         path: path.to_path_buf(),
         source: Arc::new(e),
     };
-    let mut file = tokio::fs::File::open(path).await.map_err(file_err)?;
-    let total = file.metadata().await.map_err(file_err)?.len();
+    let mut file = std::fs::File::open(path).map_err(file_err)?;
+    let total = file.metadata().map_err(file_err)?.len();
     tracing::info!(target: "migrate", "importing {} ({total} bytes)", path.display());
     tracker.update(|p| {
         p.phase = Phase::FullSync;
@@ -386,8 +385,8 @@ async fn import_file(
         // A restarted import of this file replaces what the first attempt wrote.
         c.write_import(ap, CheckpointPhase::FullSync).await?;
     }
-    let mut buf = vec![0u8; FILE_CHUNK];
     let mut last = 0;
+    let mut chunk = vec![0u8; FILE_CHUNK];
     loop {
         if *stop.borrow() {
             tracker.update(|p| p.phase = Phase::Stopping);
@@ -395,11 +394,20 @@ async fn import_file(
             publish_full(tracker, &fs, ap);
             return Ok(StopReason::Stopped);
         }
-        let n = file.read(&mut buf).await.map_err(file_err)?;
+        // Read on the blocking pool (a file read may block), into a buffer kept for every
+        // read, then decode.
+        let (back, back_chunk, read) = tokio::task::spawn_blocking(move || {
+            let read = read_into(&mut file, &mut chunk);
+            (file, chunk, read)
+        })
+        .await
+        .map_err(|e| MigrationError::Internal(e.to_string()))?;
+        (file, chunk) = (back, back_chunk);
+        let n = read.map_err(file_err)?;
         if n == 0 {
             break;
         }
-        fs.feed(&buf[..n], ap).await?;
+        fs.feed(&chunk[..n], ap).await?;
         if fs.offset() - last >= PROGRESS_EVERY {
             last = fs.offset();
             publish_full(tracker, &fs, ap);
@@ -540,6 +548,17 @@ pub(crate) async fn read_checkpoint(
         });
     }
     Ok(Some(c))
+}
+
+/// One `read` of `file` into `buf` (retried when interrupted); 0 at the end of the file.
+fn read_into(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    use std::io::Read;
+    loop {
+        match file.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    }
 }
 
 /// What names an RDB file for its import checkpoint: path, size and modification time.

@@ -29,7 +29,7 @@ use super::side::{SideConfig, SideConn};
 use super::sweep::KeySet;
 use super::{Conflict, MigrationError, WriteMode};
 use crate::plan::{FunctionPlan, KeyPlanner, PlanOptions, SkipReason, Verdict};
-use crate::rewrite::{Cmd, RewriteOptions};
+use crate::rewrite::{Cmd, RewriteOptions, Scope};
 use crate::{Filter, ServerVersion, Tag};
 
 /// The visitor stops the decoder once this many bytes of commands are queued at a key's
@@ -201,6 +201,28 @@ impl FullSync {
         ap: &mut Applier,
     ) -> Result<(), MigrationError> {
         self.buf.extend_from_slice(chunk);
+        self.decode(ap).await
+    }
+
+    /// The decoder's input buffer (what is not decoded yet), taken out to be filled
+    /// straight from a file (no copy); give it back with [`FullSync::decode_buf`].
+    pub(crate) fn take_buf(&mut self) -> BytesMut {
+        std::mem::take(&mut self.buf)
+    }
+
+    /// Takes back the buffer of [`FullSync::take_buf`], new bytes appended, and writes
+    /// every key they complete.
+    pub(crate) async fn decode_buf(
+        &mut self,
+        buf: BytesMut,
+        ap: &mut Applier,
+    ) -> Result<(), MigrationError> {
+        self.buf = buf;
+        self.decode(ap).await
+    }
+
+    /// Decodes what the buffer holds and writes every key it completes.
+    async fn decode(&mut self, ap: &mut Applier) -> Result<(), MigrationError> {
         // "Now", for the keys that expired: once per piece of input.
         self.k.planner.set_now_ms(now_ms());
         loop {
@@ -461,7 +483,7 @@ impl Keys {
     fn queue(&mut self, c: Cmd, mark: Option<KeyMark>, seq: u64) {
         self.queued_bytes += c.args.iter().map(|a| a.len() + 16).sum::<usize>();
         self.queue.push(Send {
-            tag: cmd_tag(&c, seq),
+            tag: cmd_tag(c.scope, &c.args, seq),
             args: c.args,
             mark,
         });
@@ -683,10 +705,12 @@ impl Keys {
     }
 }
 
-fn cmd_tag(c: &Cmd, seq: u64) -> Tag {
-    let tag = Tag::new(c.db(), c.args[0].clone(), seq);
-    match c.key() {
-        Some(k) => tag.with_key(k.clone()),
-        None => tag,
+/// The tag of a command: its name, and its key moved out of its scope (the scope is not
+/// needed once the command is queued).
+fn cmd_tag(scope: Scope, args: &[Bytes], seq: u64) -> Tag {
+    let name = args.first().cloned().unwrap_or_default();
+    match scope {
+        Scope::Key { db, key } => Tag::new(Some(db), name, seq).with_key(key),
+        Scope::Server => Tag::new(None, name, seq),
     }
 }

@@ -386,7 +386,6 @@ async fn import_file(
         c.write_import(ap, CheckpointPhase::FullSync).await?;
     }
     let mut last = 0;
-    let mut chunk = vec![0u8; FILE_CHUNK];
     loop {
         if *stop.borrow() {
             tracker.update(|p| p.phase = Phase::Stopping);
@@ -394,20 +393,22 @@ async fn import_file(
             publish_full(tracker, &fs, ap);
             return Ok(StopReason::Stopped);
         }
-        // Read on the blocking pool (a file read may block), into a buffer kept for every
-        // read, then decode.
-        let (back, back_chunk, read) = tokio::task::spawn_blocking(move || {
-            let read = read_into(&mut file, &mut chunk);
-            (file, chunk, read)
+        // Read straight into the decoder's buffer, after what it has not decoded yet (on
+        // the blocking pool, as a file read may block): no second buffer, no copy.
+        let buf = fs.take_buf();
+        let (back, buf, read) = tokio::task::spawn_blocking(move || {
+            let mut buf = buf;
+            let read = read_append(&mut file, &mut buf, FILE_CHUNK);
+            (file, buf, read)
         })
         .await
         .map_err(|e| MigrationError::Internal(e.to_string()))?;
-        (file, chunk) = (back, back_chunk);
+        file = back;
         let n = read.map_err(file_err)?;
+        fs.decode_buf(buf, ap).await?;
         if n == 0 {
             break;
         }
-        fs.feed(&chunk[..n], ap).await?;
         if fs.offset() - last >= PROGRESS_EVERY {
             last = fs.offset();
             publish_full(tracker, &fs, ap);
@@ -548,6 +549,22 @@ pub(crate) async fn read_checkpoint(
         });
     }
     Ok(Some(c))
+}
+
+/// Appends up to `n` bytes of `file` to `buf` (one `read`, retried when interrupted); 0 at
+/// the end of the file.
+fn read_append(
+    file: &mut std::fs::File,
+    buf: &mut bytes::BytesMut,
+    n: usize,
+) -> std::io::Result<usize> {
+    // Room after the undecoded rest (the space of what was decoded is reused).
+    buf.reserve(n);
+    let start = buf.len();
+    buf.resize(start + n, 0);
+    let read = read_into(file, &mut buf[start..]);
+    buf.truncate(start + read.as_ref().copied().unwrap_or(0));
+    read
 }
 
 /// One `read` of `file` into `buf` (retried when interrupted); 0 at the end of the file.

@@ -1141,7 +1141,8 @@ impl KeyPlanner {
         let c = self.cur.take()?;
         let mut plan = KeyPlan {
             db: c.start.db,
-            key: c.start.key.clone(),
+            // Moved in at the end (no reference count per key for it).
+            key: Bytes::new(),
             kind: c.kind,
             type_byte: c.start.type_byte,
             verdict: c.verdict,
@@ -1197,6 +1198,7 @@ impl KeyPlanner {
                 }
             }
         }
+        plan.key = c.start.key;
         Some(plan)
     }
 

@@ -14,7 +14,7 @@
 //! `RESTORE` of a probed type byte. For both, and when the queue is full, the visitor
 //! stops the decoder ([`ControlFlow::Break`]), which resumes where it stopped.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
@@ -99,6 +99,8 @@ struct Keys {
     keys_skipped: u64,
     /// Every key of the snapshot inside the filter, for the sweep of a healing full sync.
     keys: Option<KeySet>,
+    /// The module types of the values seen (for the report's missing modules).
+    module_types: BTreeSet<String>,
 }
 
 pub(crate) struct FullSync {
@@ -147,6 +149,7 @@ impl FullSync {
                 keys_sent: 0,
                 keys_skipped: 0,
                 keys: None,
+                module_types: BTreeSet::new(),
             },
             decoder: RdbDecoder::new(Options::default().raw_values(true)),
             buf: BytesMut::new(),
@@ -175,6 +178,16 @@ impl FullSync {
     /// The keys recorded by [`FullSync::collect_keys`].
     pub(crate) fn take_keys(&mut self) -> Option<KeySet> {
         self.k.keys.take()
+    }
+
+    /// What it was started with.
+    pub(crate) fn config(&self) -> &FullSyncConfig {
+        &self.cfg
+    }
+
+    /// The module types of the values decoded so far (by name).
+    pub(crate) fn module_types(&self) -> &BTreeSet<String> {
+        &self.k.module_types
     }
 
     /// Gives back the `EXISTS` connection (for the next full sync after an interrupted one).
@@ -503,6 +516,11 @@ impl Keys {
 
     fn key_start(&mut self, key: &KeyRef<'_>, ap: &mut Applier) -> Result<(), MigrationError> {
         let kind = key.kind();
+        if let Some(m) = key.module {
+            if !self.module_types.contains(&m.name) {
+                self.module_types.insert(m.name.clone());
+            }
+        }
         self.kind = Some(kind);
         self.items = true;
         self.settled = false;

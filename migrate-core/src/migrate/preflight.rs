@@ -58,16 +58,18 @@ pub(crate) async fn run(
     }
     let existing_functions =
         (conflict == Conflict::Skip).then(|| Arc::new(libraries.into_iter().collect()));
-    if let (Source::RdbFile(path), Some(loaded)) = (source, &target_modules) {
+    // An RDB file's module types are read before anything is written only when a missing
+    // module stops the import; otherwise the import notes them as it goes (one pass over
+    // the file instead of two) and the report names the missing modules at its end.
+    if let (Source::RdbFile(path), Some(loaded), ErrorPolicy::Stop) =
+        (source, &target_modules, on_error)
+    {
         let missing = file_modules_missing(path, loaded).await?;
         if !missing.is_empty() {
-            if on_error == ErrorPolicy::Stop {
-                return Err(MigrationError::ModulesMissing {
-                    url: url.to_string(),
-                    modules: missing,
-                });
-            }
-            report.modules_missing = missing;
+            return Err(MigrationError::ModulesMissing {
+                url: url.to_string(),
+                modules: missing,
+            });
         }
     }
     if let Source::Live(cfg) = source {
@@ -236,8 +238,18 @@ pub(crate) async fn file_modules_missing(
             origin: shown,
             source: Arc::new(e),
         })?;
+    Ok(modules_missing(&types, loaded))
+}
+
+/// The modules that the module types `types` need and `loaded` (the target's modules)
+/// lacks, by name (a type the table does not know is named by its type when the target has
+/// no module at all).
+pub(crate) fn modules_missing(
+    types: &std::collections::BTreeSet<String>,
+    loaded: &[String],
+) -> Vec<String> {
     let mut missing: Vec<String> = Vec::new();
-    for t in &types {
+    for t in types {
         let name = match crate::provides_type(loaded, t) {
             Some(false) => crate::module_for_type(t).map(str::to_string),
             None if loaded.is_empty() => Some(format!("the module of type {t}")),
@@ -247,7 +259,7 @@ pub(crate) async fn file_modules_missing(
             missing.push(n);
         }
     }
-    Ok(missing)
+    missing
 }
 
 fn names(reply: &Frame) -> Vec<Bytes> {

@@ -415,6 +415,15 @@ async fn import_file(
         }
     }
     fs.finish()?;
+    // The modules the file's values need that the target lacks (when the preflight did not
+    // read them before writing: not under ErrorPolicy::Stop).
+    if let Some(loaded) = &fs.config().target_modules {
+        let missing = preflight::modules_missing(fs.module_types(), loaded);
+        if !missing.is_empty() && ap.report.modules_missing.is_empty() {
+            tracing::warn!(target: "migrate", "the target lacks the modules {} of the file's values: their keys are counted as unsupported", missing.join(", "));
+            ap.report.modules_missing = missing;
+        }
+    }
     if ckpt.is_some() {
         // Complete: a later import (of this file or another) is a new one.
         let key = bytes::Bytes::from_static(CHECKPOINT_KEY.as_bytes());

@@ -201,9 +201,10 @@ fn scan_module_types(
         if dec.is_done() {
             return Ok(types.0);
         }
-        buf.reserve(SCAN_READ);
+        let want = super::run::refill_len(buf.len(), SCAN_READ);
+        buf.reserve(want);
         let start = buf.len();
-        buf.resize(start + SCAN_READ, 0);
+        buf.resize(start + want, 0);
         let n = loop {
             match file.read(&mut buf[start..]) {
                 Ok(n) => break n,

@@ -560,6 +560,19 @@ pub(crate) async fn read_checkpoint(
     Ok(Some(c))
 }
 
+/// How much to read after `rest` undecoded bytes into a buffer of `chunk` bytes: when the
+/// rest fits in the half the decoder consumed, the rest plus the read fill `chunk`, so that
+/// `BytesMut::reserve` moves the rest to the front of the same allocation instead of
+/// allocating (and faulting in) a new one for every read; a longer rest (a value bigger
+/// than half a chunk) grows the buffer by a chunk.
+pub(crate) fn refill_len(rest: usize, chunk: usize) -> usize {
+    if rest <= chunk / 2 {
+        chunk - rest
+    } else {
+        chunk
+    }
+}
+
 /// Appends up to `n` bytes of `file` to `buf` (one `read`, retried when interrupted); 0 at
 /// the end of the file.
 fn read_append(
@@ -567,7 +580,7 @@ fn read_append(
     buf: &mut bytes::BytesMut,
     n: usize,
 ) -> std::io::Result<usize> {
-    // Room after the undecoded rest (the space of what was decoded is reused).
+    let n = refill_len(buf.len(), n);
     buf.reserve(n);
     let start = buf.len();
     buf.resize(start + n, 0);
@@ -650,5 +663,21 @@ impl CheckpointWriter {
         };
         let seq = ap.next_seq();
         self.write(ap, phase, point, seq).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refill_len;
+
+    /// A short rest plus the read fill one chunk (the allocation is reused); a rest of more
+    /// than half a chunk grows the buffer by a chunk.
+    #[test]
+    fn refill_keeps_one_chunk() {
+        assert_eq!(refill_len(0, 1024), 1024);
+        assert_eq!(refill_len(100, 1024), 924);
+        assert_eq!(refill_len(512, 1024), 512);
+        assert_eq!(refill_len(513, 1024), 1024);
+        assert_eq!(refill_len(5000, 1024), 1024);
     }
 }

@@ -34,6 +34,11 @@
 //! feeds only the raw bytes while [`KeyPlanner::wants_events`] is `false`; when the key
 //! must be rewritten after all, the planner decodes the buffered raw bytes itself.
 //!
+//! A [`rdb_parser::Visitor`] starts its keys with [`KeyPlanner::key_start_ref`] (the borrowed
+//! [`KeyRef`]). The common key then costs no allocation of its own: its name, its raw value
+//! with the payload's footer, and its TTL are carved from one arena of the planner, and the
+//! argument vectors of written commands come back through [`KeyPlanner::recycle`].
+//!
 //! Two decisions need the target, and so the caller: under [`Conflict::Skip`] a key to be
 //! rewritten waits for [`KeyPlanner::resolve_exists`] ([`KeyPlanner::awaiting_exists`]
 //! names it), and with probing ([`PlanOptions::probe`]) the first key of each type byte

@@ -14,7 +14,7 @@
 //! `RESTORE` of a probed type byte. For both, and when the queue is full, the visitor
 //! stops the decoder ([`ControlFlow::Break`]), which resumes where it stopped.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
@@ -29,7 +29,7 @@ use super::side::{SideConfig, SideConn};
 use super::sweep::KeySet;
 use super::{Conflict, MigrationError, WriteMode};
 use crate::plan::{FunctionPlan, KeyPlanner, PlanOptions, SkipReason, Verdict};
-use crate::rewrite::{Cmd, RewriteOptions};
+use crate::rewrite::{Cmd, RewriteOptions, Scope};
 use crate::{Filter, ServerVersion, Tag};
 
 /// The visitor stops the decoder once this many bytes of commands are queued at a key's
@@ -99,6 +99,8 @@ struct Keys {
     keys_skipped: u64,
     /// Every key of the snapshot inside the filter, for the sweep of a healing full sync.
     keys: Option<KeySet>,
+    /// The module types of the values seen (for the report's missing modules).
+    module_types: BTreeSet<String>,
 }
 
 pub(crate) struct FullSync {
@@ -147,6 +149,7 @@ impl FullSync {
                 keys_sent: 0,
                 keys_skipped: 0,
                 keys: None,
+                module_types: BTreeSet::new(),
             },
             decoder: RdbDecoder::new(Options::default().raw_values(true)),
             buf: BytesMut::new(),
@@ -177,6 +180,16 @@ impl FullSync {
         self.k.keys.take()
     }
 
+    /// What it was started with.
+    pub(crate) fn config(&self) -> &FullSyncConfig {
+        &self.cfg
+    }
+
+    /// The module types of the values decoded so far (by name).
+    pub(crate) fn module_types(&self) -> &BTreeSet<String> {
+        &self.k.module_types
+    }
+
     /// Gives back the `EXISTS` connection (for the next full sync after an interrupted one).
     pub(crate) fn into_exists(self) -> Option<SideConn> {
         self.exists
@@ -201,6 +214,28 @@ impl FullSync {
         ap: &mut Applier,
     ) -> Result<(), MigrationError> {
         self.buf.extend_from_slice(chunk);
+        self.decode(ap).await
+    }
+
+    /// The decoder's input buffer (what is not decoded yet), taken out to be filled
+    /// straight from a file (no copy); give it back with [`FullSync::decode_buf`].
+    pub(crate) fn take_buf(&mut self) -> BytesMut {
+        std::mem::take(&mut self.buf)
+    }
+
+    /// Takes back the buffer of [`FullSync::take_buf`], new bytes appended, and writes
+    /// every key they complete.
+    pub(crate) async fn decode_buf(
+        &mut self,
+        buf: BytesMut,
+        ap: &mut Applier,
+    ) -> Result<(), MigrationError> {
+        self.buf = buf;
+        self.decode(ap).await
+    }
+
+    /// Decodes what the buffer holds and writes every key it completes.
+    async fn decode(&mut self, ap: &mut Applier) -> Result<(), MigrationError> {
         // "Now", for the keys that expired: once per piece of input.
         self.k.planner.set_now_ms(now_ms());
         loop {
@@ -239,12 +274,16 @@ impl FullSync {
     /// Sends the queued commands.
     async fn flush(&mut self, ap: &mut Applier) -> Result<(), MigrationError> {
         self.k.queued_bytes = 0;
-        for s in std::mem::take(&mut self.k.queue) {
+        // The queue's vector is kept, and each command's arguments go back to the planner.
+        let mut queue = std::mem::take(&mut self.k.queue);
+        for s in queue.drain(..) {
             match s.mark {
                 Some(mark) => ap.send_last(s.tag, &s.args, mark).await?,
                 None => ap.send(s.tag, &s.args).await?,
             }
+            self.k.planner.recycle(s.args);
         }
+        self.k.queue = queue;
         Ok(())
     }
 
@@ -457,7 +496,7 @@ impl Keys {
     fn queue(&mut self, c: Cmd, mark: Option<KeyMark>, seq: u64) {
         self.queued_bytes += c.args.iter().map(|a| a.len() + 16).sum::<usize>();
         self.queue.push(Send {
-            tag: cmd_tag(&c, seq),
+            tag: cmd_tag(c.scope, &c.args, seq),
             args: c.args,
             mark,
         });
@@ -477,14 +516,17 @@ impl Keys {
 
     fn key_start(&mut self, key: &KeyRef<'_>, ap: &mut Applier) -> Result<(), MigrationError> {
         let kind = key.kind();
+        if let Some(m) = key.module {
+            if !self.module_types.contains(&m.name) {
+                self.module_types.insert(m.name.clone());
+            }
+        }
         self.kind = Some(kind);
         self.items = true;
         self.settled = false;
         self.held = None;
         let mut cmds = std::mem::take(&mut self.cmds);
-        let verdict = self
-            .planner
-            .key_start(key.to_key_start(), &mut |c| cmds.push(c));
+        let verdict = self.planner.key_start_ref(key, &mut |c| cmds.push(c));
         self.cmds = cmds;
         if let (Some(keys), Some((db, key))) = (&mut self.keys, self.planner.current_key()) {
             keys.insert(db, key);
@@ -681,10 +723,12 @@ impl Keys {
     }
 }
 
-fn cmd_tag(c: &Cmd, seq: u64) -> Tag {
-    let tag = Tag::new(c.db(), c.args[0].clone(), seq);
-    match c.key() {
-        Some(k) => tag.with_key(k.clone()),
-        None => tag,
+/// The tag of a command: its name, and its key moved out of its scope (the scope is not
+/// needed once the command is queued).
+fn cmd_tag(scope: Scope, args: &[Bytes], seq: u64) -> Tag {
+    let name = args.first().cloned().unwrap_or_default();
+    match scope {
+        Scope::Key { db, key } => Tag::new(Some(db), name, seq).with_key(key),
+        Scope::Server => Tag::new(None, name, seq),
     }
 }

@@ -58,16 +58,18 @@ pub(crate) async fn run(
     }
     let existing_functions =
         (conflict == Conflict::Skip).then(|| Arc::new(libraries.into_iter().collect()));
-    if let (Source::RdbFile(path), Some(loaded)) = (source, &target_modules) {
+    // An RDB file's module types are read before anything is written only when a missing
+    // module stops the import; otherwise the import notes them as it goes (one pass over
+    // the file instead of two) and the report names the missing modules at its end.
+    if let (Source::RdbFile(path), Some(loaded), ErrorPolicy::Stop) =
+        (source, &target_modules, on_error)
+    {
         let missing = file_modules_missing(path, loaded).await?;
         if !missing.is_empty() {
-            if on_error == ErrorPolicy::Stop {
-                return Err(MigrationError::ModulesMissing {
-                    url: url.to_string(),
-                    modules: missing,
-                });
-            }
-            report.modules_missing = missing;
+            return Err(MigrationError::ModulesMissing {
+                url: url.to_string(),
+                modules: missing,
+            });
         }
     }
     if let Source::Live(cfg) = source {
@@ -159,8 +161,9 @@ async fn live_source(
     Ok(())
 }
 
-/// The module types whose values an RDB file holds, read with the zero-copy visitor
-/// (about 1 GB/s) before anything is written.
+/// The module types whose values an RDB file holds, read with the zero-copy visitor before
+/// anything is written: only the key headers are looked at (values are skipped by their
+/// lengths, not decoded), and the CRC is left to the import itself.
 #[derive(Default)]
 struct ModuleTypes(std::collections::BTreeSet<String>);
 
@@ -180,6 +183,43 @@ impl rdb_parser::Visitor for ModuleTypes {
     }
 }
 
+/// Reads of the module scan: big, straight into the decoder's buffer.
+const SCAN_READ: usize = 1 << 20;
+
+/// The module types of the RDB stream `file` holds (one pass, no second buffer).
+fn scan_module_types(
+    mut file: impl std::io::Read,
+) -> Result<std::collections::BTreeSet<String>, rdb_parser::Error> {
+    let mut types = ModuleTypes::default();
+    // The import checks the CRC as it writes; this pass only needs the key headers.
+    let mut dec =
+        rdb_parser::RdbDecoder::new(rdb_parser::Options::default().verify_checksum(false));
+    let mut buf = bytes::BytesMut::with_capacity(SCAN_READ);
+    loop {
+        // The visitor never stops the decoder.
+        let _ = dec.decode_into(&mut buf, &mut types)?;
+        if dec.is_done() {
+            return Ok(types.0);
+        }
+        let want = super::run::refill_len(buf.len(), SCAN_READ);
+        buf.reserve(want);
+        let start = buf.len();
+        buf.resize(start + want, 0);
+        let n = loop {
+            match file.read(&mut buf[start..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(rdb_parser::Error::Io(e)),
+            }
+        };
+        buf.truncate(start + n);
+        if n == 0 {
+            dec.finish()?;
+            return Ok(types.0);
+        }
+    }
+}
+
 /// The modules an RDB file's values need that the target lacks (by name; a type the table
 /// does not know is named by its type when the target has no module at all).
 pub(crate) async fn file_modules_missing(
@@ -192,22 +232,25 @@ pub(crate) async fn file_modules_missing(
     };
     let file = std::fs::File::open(path).map_err(file_err)?;
     let shown = path.display().to_string();
-    let types = tokio::task::spawn_blocking(move || {
-        let mut types = ModuleTypes::default();
-        let mut reader = rdb_parser::RdbReader::new(
-            std::io::BufReader::with_capacity(1 << 20, file),
-            rdb_parser::Options::default(),
-        );
-        reader.visit(&mut types).map(|_| types.0)
-    })
-    .await
-    .map_err(|e| MigrationError::Internal(e.to_string()))?
-    .map_err(|e| MigrationError::Rdb {
-        origin: shown,
-        source: Arc::new(e),
-    })?;
+    let types = tokio::task::spawn_blocking(move || scan_module_types(file))
+        .await
+        .map_err(|e| MigrationError::Internal(e.to_string()))?
+        .map_err(|e| MigrationError::Rdb {
+            origin: shown,
+            source: Arc::new(e),
+        })?;
+    Ok(modules_missing(&types, loaded))
+}
+
+/// The modules that the module types `types` need and `loaded` (the target's modules)
+/// lacks, by name (a type the table does not know is named by its type when the target has
+/// no module at all).
+pub(crate) fn modules_missing(
+    types: &std::collections::BTreeSet<String>,
+    loaded: &[String],
+) -> Vec<String> {
     let mut missing: Vec<String> = Vec::new();
-    for t in &types {
+    for t in types {
         let name = match crate::provides_type(loaded, t) {
             Some(false) => crate::module_for_type(t).map(str::to_string),
             None if loaded.is_empty() => Some(format!("the module of type {t}")),
@@ -217,7 +260,7 @@ pub(crate) async fn file_modules_missing(
             missing.push(n);
         }
     }
-    Ok(missing)
+    missing
 }
 
 fn names(reply: &Frame) -> Vec<Bytes> {

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use replication_client::{RdbMode, Replica};
-use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 
 use super::apply::{Applier, Sink};
@@ -27,8 +26,8 @@ fn config_url(job: &Job) -> replication_client::RedisUrl {
     }
 }
 
-/// Reads of the RDB file.
-const FILE_CHUNK: usize = 256 << 10;
+/// Reads of the RDB file (straight into the decoder's buffer).
+const FILE_CHUNK: usize = 1 << 20;
 /// Progress updates during the full sync: every this many RDB bytes.
 pub(crate) const PROGRESS_EVERY: u64 = 256 << 10;
 
@@ -375,8 +374,8 @@ async fn import_file(
         path: path.to_path_buf(),
         source: Arc::new(e),
     };
-    let mut file = tokio::fs::File::open(path).await.map_err(file_err)?;
-    let total = file.metadata().await.map_err(file_err)?.len();
+    let mut file = std::fs::File::open(path).map_err(file_err)?;
+    let total = file.metadata().map_err(file_err)?.len();
     tracing::info!(target: "migrate", "importing {} ({total} bytes)", path.display());
     tracker.update(|p| {
         p.phase = Phase::FullSync;
@@ -386,7 +385,6 @@ async fn import_file(
         // A restarted import of this file replaces what the first attempt wrote.
         c.write_import(ap, CheckpointPhase::FullSync).await?;
     }
-    let mut buf = vec![0u8; FILE_CHUNK];
     let mut last = 0;
     loop {
         if *stop.borrow() {
@@ -395,17 +393,37 @@ async fn import_file(
             publish_full(tracker, &fs, ap);
             return Ok(StopReason::Stopped);
         }
-        let n = file.read(&mut buf).await.map_err(file_err)?;
+        // Read straight into the decoder's buffer, after what it has not decoded yet (on
+        // the blocking pool, as a file read may block): no second buffer, no copy.
+        let buf = fs.take_buf();
+        let (back, buf, read) = tokio::task::spawn_blocking(move || {
+            let mut buf = buf;
+            let read = read_append(&mut file, &mut buf, FILE_CHUNK);
+            (file, buf, read)
+        })
+        .await
+        .map_err(|e| MigrationError::Internal(e.to_string()))?;
+        file = back;
+        let n = read.map_err(file_err)?;
+        fs.decode_buf(buf, ap).await?;
         if n == 0 {
             break;
         }
-        fs.feed(&buf[..n], ap).await?;
         if fs.offset() - last >= PROGRESS_EVERY {
             last = fs.offset();
             publish_full(tracker, &fs, ap);
         }
     }
     fs.finish()?;
+    // The modules the file's values need that the target lacks (when the preflight did not
+    // read them before writing: not under ErrorPolicy::Stop).
+    if let Some(loaded) = &fs.config().target_modules {
+        let missing = preflight::modules_missing(fs.module_types(), loaded);
+        if !missing.is_empty() && ap.report.modules_missing.is_empty() {
+            tracing::warn!(target: "migrate", "the target lacks the modules {} of the file's values: their keys are counted as unsupported", missing.join(", "));
+            ap.report.modules_missing = missing;
+        }
+    }
     if ckpt.is_some() {
         // Complete: a later import (of this file or another) is a new one.
         let key = bytes::Bytes::from_static(CHECKPOINT_KEY.as_bytes());
@@ -542,6 +560,46 @@ pub(crate) async fn read_checkpoint(
     Ok(Some(c))
 }
 
+/// How much to read after `rest` undecoded bytes into a buffer of `chunk` bytes: when the
+/// rest fits in the half the decoder consumed, the rest plus the read fill `chunk`, so that
+/// `BytesMut::reserve` moves the rest to the front of the same allocation instead of
+/// allocating (and faulting in) a new one for every read; a longer rest (a value bigger
+/// than half a chunk) grows the buffer by a chunk.
+pub(crate) fn refill_len(rest: usize, chunk: usize) -> usize {
+    if rest <= chunk / 2 {
+        chunk - rest
+    } else {
+        chunk
+    }
+}
+
+/// Appends up to `n` bytes of `file` to `buf` (one `read`, retried when interrupted); 0 at
+/// the end of the file.
+fn read_append(
+    file: &mut std::fs::File,
+    buf: &mut bytes::BytesMut,
+    n: usize,
+) -> std::io::Result<usize> {
+    let n = refill_len(buf.len(), n);
+    buf.reserve(n);
+    let start = buf.len();
+    buf.resize(start + n, 0);
+    let read = read_into(file, &mut buf[start..]);
+    buf.truncate(start + read.as_ref().copied().unwrap_or(0));
+    read
+}
+
+/// One `read` of `file` into `buf` (retried when interrupted); 0 at the end of the file.
+fn read_into(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    use std::io::Read;
+    loop {
+        match file.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    }
+}
+
 /// What names an RDB file for its import checkpoint: path, size and modification time.
 pub(crate) fn file_identity(path: &std::path::Path) -> String {
     let meta = std::fs::metadata(path).ok();
@@ -605,5 +663,21 @@ impl CheckpointWriter {
         };
         let seq = ap.next_seq();
         self.write(ap, phase, point, seq).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refill_len;
+
+    /// A short rest plus the read fill one chunk (the allocation is reused); a rest of more
+    /// than half a chunk grows the buffer by a chunk.
+    #[test]
+    fn refill_keeps_one_chunk() {
+        assert_eq!(refill_len(0, 1024), 1024);
+        assert_eq!(refill_len(100, 1024), 924);
+        assert_eq!(refill_len(512, 1024), 512);
+        assert_eq!(refill_len(513, 1024), 1024);
+        assert_eq!(refill_len(5000, 1024), 1024);
     }
 }

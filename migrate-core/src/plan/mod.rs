@@ -34,6 +34,11 @@
 //! feeds only the raw bytes while [`KeyPlanner::wants_events`] is `false`; when the key
 //! must be rewritten after all, the planner decodes the buffered raw bytes itself.
 //!
+//! A [`rdb_parser::Visitor`] starts its keys with [`KeyPlanner::key_start_ref`] (the borrowed
+//! [`KeyRef`]). The common key then costs no allocation of its own: its name, its raw value
+//! with the payload's footer, and its TTL are carved from one arena of the planner, and the
+//! argument vectors of written commands come back through [`KeyPlanner::recycle`].
+//!
 //! Two decisions need the target, and so the caller: under [`Conflict::Skip`] a key to be
 //! rewritten waits for [`KeyPlanner::resolve_exists`] ([`KeyPlanner::awaiting_exists`]
 //! names it), and with probing ([`PlanOptions::probe`]) the first key of each type byte
@@ -65,8 +70,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use rdb_parser::{Event, Family, KeyStart, ValueKind};
+use bytes::{Bytes, BytesMut};
+use rdb_parser::{Event, Family, KeyRef, KeyStart, ValueKind};
 
 use crate::migrate::{Conflict, WriteMode};
 use crate::rewrite::direct::{DirectDone, DirectKey, Spare};
@@ -411,9 +416,9 @@ impl Planned {
 enum Mode {
     /// Nothing is written (the verdict says why).
     Skip,
-    /// Raw bytes (and the decoded events, when fed) kept for `RESTORE`.
+    /// Raw bytes (in [`KeyPlanner::arena`]) and the decoded events, when fed, kept for
+    /// `RESTORE`.
     Buffer {
-        raw: Vec<u8>,
         events: Vec<Event>,
         /// Some value events were not fed (raw pass-through): a rewrite decodes `raw`.
         events_missing: bool,
@@ -448,7 +453,22 @@ pub struct KeyPlanner {
     spare: Spare,
     /// The current key (being rewritten) was started in the rewriter.
     rw_started: bool,
+    /// Where the bytes of each key's commands are carved from (its name, its `RESTORE`
+    /// payload, its TTL), so that the common key costs no allocation of its own: while a
+    /// key is kept for `RESTORE` ([`Mode::Buffer`]), the arena holds its raw value, and is
+    /// empty otherwise. A block is shared by the [`Bytes`] carved from it and freed with
+    /// the last of them.
+    arena: BytesMut,
+    /// Argument vectors given back by the caller ([`KeyPlanner::recycle`]).
+    spare_args: Vec<Vec<Bytes>>,
 }
+
+/// Size of the blocks of the planner's arena.
+const ARENA_BLOCK: usize = 64 << 10;
+/// Arguments of the longest `RESTORE` (`RESTORE key ttl payload ABSTTL REPLACE IDLETIME n`).
+const RESTORE_ARGS: usize = 8;
+/// Argument vectors kept for reuse.
+const SPARE_ARGS: usize = 4096;
 
 impl fmt::Debug for KeyPlanner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -475,6 +495,8 @@ impl KeyPlanner {
             commands: 0,
             spare: Spare::default(),
             rw_started: false,
+            arena: BytesMut::with_capacity(ARENA_BLOCK),
+            spare_args: Vec::new(),
             opts,
         }
     }
@@ -595,6 +617,8 @@ impl KeyPlanner {
     ///
     /// An expired key under [`Conflict::Replace`] emits its `UNLINK` here.
     pub fn key_start(&mut self, mut k: KeyStart, out: &mut impl FnMut(Cmd)) -> Verdict {
+        // A key that ended without `key_end` leaves nothing behind.
+        self.arena.clear();
         let kind = k.kind();
         let verdict = self.decide(&mut k);
         let mut commands = 0;
@@ -619,7 +643,6 @@ impl KeyPlanner {
         }
         let mode = match &verdict {
             Verdict::Restore => Mode::Buffer {
-                raw: Vec::new(),
                 events: Vec::new(),
                 events_missing: false,
             },
@@ -637,6 +660,129 @@ impl KeyPlanner {
             self.begin_rewrite(out);
         }
         verdict
+    }
+
+    /// [`KeyPlanner::key_start`] of a key the caller borrows (a [`rdb_parser::Visitor`]'s
+    /// [`KeyRef`]): its name is copied into the planner's arena, not into an allocation
+    /// of its own.
+    pub fn key_start_ref(&mut self, k: &KeyRef<'_>, out: &mut impl FnMut(Cmd)) -> Verdict {
+        self.arena.clear();
+        self.arena.extend_from_slice(k.key);
+        let key = self.arena.split().freeze();
+        let start = KeyStart {
+            db: k.db,
+            key,
+            type_byte: k.type_byte,
+            rdb_type: k.rdb_type,
+            expire_at_ms: k.expire_at_ms,
+            lru_idle: k.lru_idle,
+            lfu_freq: k.lfu_freq,
+            meta: k.meta.to_vec(),
+            module: k.module.cloned(),
+            min_field_expire_ms: k.min_field_expire_ms,
+            record_offset: k.record_offset,
+        };
+        self.key_start(start, out)
+    }
+
+    /// Gives back the argument vector of a command the caller is done with (after it was
+    /// written): the planner reuses it for a later command instead of allocating one.
+    pub fn recycle(&mut self, mut args: Vec<Bytes>) {
+        if self.spare_args.len() < SPARE_ARGS && args.capacity() >= RESTORE_ARGS {
+            args.clear();
+            self.spare_args.push(args);
+        }
+    }
+
+    /// An argument vector for a command (a recycled one when there is one).
+    fn args(&mut self) -> Vec<Bytes> {
+        self.spare_args
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(RESTORE_ARGS))
+    }
+
+    /// A number as an argument, carved from the arena.
+    fn number(&mut self, n: i128) -> Bytes {
+        let mut digits = [0u8; 40];
+        let mut i = digits.len();
+        let neg = n < 0;
+        let mut v = n.unsigned_abs();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        if neg {
+            i -= 1;
+            digits[i] = b'-';
+        }
+        self.arena.extend_from_slice(&digits[i..]);
+        self.arena.split().freeze()
+    }
+
+    /// The end of a key kept for `RESTORE`: its payload (the raw value in the arena, with
+    /// the footer for the target) and its commands, by the rules of
+    /// [`crate::rewrite::restore_payload_commands`] (`ABSTTL` where the target has it,
+    /// else a `PEXPIREAT` after; `REPLACE`; `IDLETIME`/`FREQ`). Returns the commands
+    /// emitted.
+    fn restore(&mut self, start: &KeyStart, out: &mut impl FnMut(Cmd)) -> u64 {
+        let version = self.opts.target.rdb_version();
+        self.arena.extend_from_slice(&version.to_le_bytes());
+        let crc = rdb_parser::dump::crc64(&self.arena);
+        self.arena.extend_from_slice(&crc.to_le_bytes());
+        let payload = self.arena.split().freeze();
+        let target = self.opts.target;
+        let absttl = target.has_restore_absttl();
+        let ttl = match start.expire_at_ms {
+            Some(at) if absttl => self.number(at.into()),
+            _ => Bytes::from_static(b"0"),
+        };
+        let mut args = self.args();
+        args.extend([
+            Bytes::from_static(b"RESTORE"),
+            start.key.clone(),
+            ttl,
+            payload,
+        ]);
+        if absttl && start.expire_at_ms.is_some() {
+            args.push(Bytes::from_static(b"ABSTTL"));
+        }
+        if self.opts.conflict == Conflict::Replace {
+            args.push(Bytes::from_static(b"REPLACE"));
+        }
+        if target.has_restore_idletime_freq() {
+            if let Some(idle) = start.lru_idle {
+                args.push(Bytes::from_static(b"IDLETIME"));
+                args.push(self.number(idle.into()));
+            } else if let Some(freq) = start.lfu_freq {
+                args.push(Bytes::from_static(b"FREQ"));
+                args.push(self.number(freq.into()));
+            }
+        }
+        let scope = Scope::Key {
+            db: start.db,
+            key: start.key.clone(),
+        };
+        match (start.expire_at_ms, absttl) {
+            (Some(at), false) => {
+                out(Cmd::new(scope.clone(), args));
+                let mut args = self.args();
+                args.extend([
+                    Bytes::from_static(b"PEXPIREAT"),
+                    start.key.clone(),
+                    self.number(at.into()),
+                ]);
+                out(Cmd::new(scope, args));
+                2
+            }
+            _ => {
+                out(Cmd::new(scope, args));
+                1
+            }
+        }
     }
 
     fn decide(&mut self, k: &mut KeyStart) -> Verdict {
@@ -783,21 +929,19 @@ impl KeyPlanner {
         };
         let events = match std::mem::replace(&mut c.mode, Mode::Skip) {
             Mode::Buffer {
-                raw,
                 events,
                 events_missing,
             } => {
-                if events_missing {
-                    match self.decode_raw(&raw) {
-                        Ok(evs) => evs,
-                        Err(reason) => {
-                            let c = self.cur.as_mut().expect("in a key");
-                            c.verdict = Verdict::Unsupported(reason);
-                            return;
-                        }
+                let decoded = events_missing.then(|| self.decode_raw(&self.arena));
+                self.arena.clear();
+                match decoded {
+                    None => events,
+                    Some(Ok(evs)) => evs,
+                    Some(Err(reason)) => {
+                        let c = self.cur.as_mut().expect("in a key");
+                        c.verdict = Verdict::Unsupported(reason);
+                        return;
                     }
-                } else {
-                    events
                 }
             }
             Mode::AwaitExists { events } => events,
@@ -826,11 +970,11 @@ impl KeyPlanner {
     /// the caller knows the value's size ahead.
     pub fn reserve_raw(&mut self, n: usize) {
         if let Some(Current {
-            mode: Mode::Buffer { raw, .. },
+            mode: Mode::Buffer { .. },
             ..
-        }) = self.cur.as_mut()
+        }) = self.cur.as_ref()
         {
-            raw.reserve_exact(n + FOOTER);
+            self.arena.reserve(n + FOOTER);
         }
     }
 
@@ -839,11 +983,11 @@ impl KeyPlanner {
     /// [`UnsupportedReason::PayloadTooBig`] for a key that can only be restored.
     pub fn raw(&mut self, chunk: &[u8], out: &mut impl FnMut(Cmd)) -> Option<Verdict> {
         let c = self.cur.as_mut()?;
-        let Mode::Buffer { raw, .. } = &mut c.mode else {
+        let Mode::Buffer { .. } = &mut c.mode else {
             return None;
         };
-        raw.extend_from_slice(chunk);
-        let len = raw.len();
+        self.arena.extend_from_slice(chunk);
+        let len = self.arena.len();
         let forced = self.opts.mode != WriteMode::Auto || c.kind == ValueKind::Module;
         if len > self.opts.big_key_bytes && !forced {
             c.verdict = Verdict::Rewrite(RewriteReason::BigKey { bytes: len });
@@ -852,6 +996,7 @@ impl KeyPlanner {
         }
         if forced && (len + FOOTER) as u64 > self.opts.max_bulk_len {
             c.mode = Mode::Skip;
+            self.arena.clear();
             c.verdict = Verdict::Unsupported(UnsupportedReason::PayloadTooBig {
                 limit: self.opts.max_bulk_len,
             });
@@ -973,8 +1118,8 @@ impl KeyPlanner {
     /// The current key's `RESTORE` payload as it would be sent (for a probe).
     pub fn probe_payload(&self) -> Option<Vec<u8>> {
         match self.cur.as_ref().map(|c| &c.mode) {
-            Some(Mode::Buffer { raw, .. }) => Some(rdb_parser::dump::build_payload(
-                raw,
+            Some(Mode::Buffer { .. }) => Some(rdb_parser::dump::build_payload(
+                &self.arena,
                 self.opts.target.rdb_version(),
             )),
             _ => None,
@@ -1001,7 +1146,8 @@ impl KeyPlanner {
         let c = self.cur.take()?;
         let mut plan = KeyPlan {
             db: c.start.db,
-            key: c.start.key.clone(),
+            // Moved in at the end (no reference count per key for it).
+            key: Bytes::new(),
             kind: c.kind,
             type_byte: c.start.type_byte,
             verdict: c.verdict,
@@ -1011,20 +1157,8 @@ impl KeyPlanner {
         };
         match c.mode {
             Mode::Skip => {}
-            Mode::Buffer { mut raw, .. } => {
-                rdb_parser::dump::finish_payload(&mut raw, self.opts.target.rdb_version());
-                let replace = self.opts.conflict == Conflict::Replace;
-                let mut n = 0;
-                crate::rewrite::restore::restore_payload_into(
-                    &c.start,
-                    Bytes::from(raw),
-                    self.opts.target,
-                    replace,
-                    &mut |cmd| {
-                        n += 1;
-                        out(cmd)
-                    },
-                );
+            Mode::Buffer { .. } => {
+                let n = self.restore(&c.start, out);
                 plan.commands += n;
                 self.commands += n;
             }
@@ -1069,6 +1203,7 @@ impl KeyPlanner {
                 }
             }
         }
+        plan.key = c.start.key;
         Some(plan)
     }
 

@@ -679,3 +679,52 @@ fn integer_scores_are_formatted_as_display_does() {
         }
     }
 }
+
+/// The planner's own `RESTORE` (payload, TTL and arguments carved from its arena) writes
+/// what `restore_payload_commands` writes, for every combination of TTL, `REPLACE`,
+/// `IDLETIME`/`FREQ` and target (with and without `ABSTTL`), borrowed or owned key, with
+/// and without a recycled argument vector.
+#[test]
+fn restore_matches_the_shared_rules() {
+    let raw = b"\x00\x05hello";
+    for target in [v(Redis, 4, 0), v(Redis, 7, 2), v(Valkey, 8, 1)] {
+        for conflict in [Conflict::Refuse, Conflict::Replace] {
+            for (ttl, idle, freq) in [
+                (None, None, None),
+                (Some(NOW + 5_000), None, None),
+                (Some(NOW + 5_000), Some(77), None),
+                (None, None, Some(3)),
+            ] {
+                let mut start = key("k", RdbType::String, Family::Redis);
+                start.expire_at_ms = ttl;
+                start.lru_idle = idle;
+                start.lfu_freq = freq;
+                let payload = rdb_parser::dump::build_payload(raw, target.rdb_version());
+                let want = crate::rewrite::restore_payload_commands(
+                    &start,
+                    Bytes::from(payload),
+                    target,
+                    conflict == Conflict::Replace,
+                );
+                let mut p = planner(PlanOptions::new(target).conflict(conflict));
+                for borrowed in [false, true] {
+                    let mut got = Vec::new();
+                    if borrowed {
+                        p.key_start_ref(&start.as_key_ref(), &mut |c| got.push(c));
+                    } else {
+                        p.key_start(start.clone(), &mut |c| got.push(c));
+                    }
+                    p.reserve_raw(raw.len());
+                    p.raw(raw, &mut |c| got.push(c));
+                    let plan = p.key_end(&mut |c| got.push(c)).unwrap();
+                    assert_eq!(plan.verdict, Verdict::Restore);
+                    assert_eq!(plan.commands, want.len() as u64);
+                    assert_eq!(got, want, "{target} {conflict:?} {ttl:?} {idle:?} {freq:?}");
+                    for c in got {
+                        p.recycle(c.args);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -181,7 +181,9 @@ impl Seen {
     /// `shard` (an `EXPORT` from it or an `IMPORT` into it), unless already known.
     fn listed(&mut self, shard: &str, e: Listed) {
         if let Some(i) = self.imports.get_mut(&e.name) {
-            if i.state.is_none() && !e.state.is_empty() && e.state != "in_progress" {
+            // A later listing of a migration seen unfinished (or in a passing state such
+            // as `failover-granted`) says how it ended.
+            if terminal(&e.state) && !i.state.as_deref().is_some_and(terminal) {
                 i.state = Some(e.state);
             }
             return;
@@ -203,7 +205,7 @@ impl Seen {
                 shard: shard.to_string(),
                 source: e.source,
                 slots: e.slots,
-                state: (!e.state.is_empty() && e.state != "in_progress").then_some(e.state),
+                state: terminal(&e.state).then_some(e.state),
             },
         );
     }
@@ -271,6 +273,15 @@ struct Listed {
     target: String,
     state: String,
     updated: i64,
+}
+
+/// Whether a migration's listed state is final (`success`, `failed`, `cancelled`); the
+/// states on the way (`connecting`, `snapshotting`, `failover-granted`, ...) are not.
+fn terminal(state: &str) -> bool {
+    matches!(
+        state.to_ascii_lowercase().as_str(),
+        "success" | "failed" | "cancelled" | "canceled"
+    )
 }
 
 /// The entries of a `CLUSTER GETSLOTMIGRATIONS` reply (RESP2 flat pairs or RESP3 maps).
@@ -495,5 +506,26 @@ mod tests {
         }
         assert_eq!(seen.count(), 1);
         assert!(seen.lines()[0].starts_with("shard s8192:"));
+        // Listed first on the way (`failover-granted`), then finished: the end is kept.
+        let mut seen = Seen::default();
+        let passing = Frame::Array(vec![entry("n2", "failover-granted")]);
+        for e in parse_listed(&passing) {
+            seen.listed("s0", e);
+        }
+        assert!(
+            seen.lines()[0].contains("not finished"),
+            "{:?}",
+            seen.lines()
+        );
+        let done = Frame::Array(vec![entry("n2", "success")]);
+        for e in parse_listed(&done) {
+            seen.listed("s0", e);
+        }
+        assert!(
+            seen.lines()[0].contains("finished: success"),
+            "{:?}",
+            seen.lines()
+        );
+        assert_eq!(seen.count(), 1);
     }
 }

@@ -653,7 +653,9 @@ impl RdbDecoder {
         let pending = std::mem::take(&mut self.pending);
         let record_offset = pending.record_start.unwrap_or(at);
         self.record_start = record_offset;
-        self.key = Some((key.clone(), type_byte));
+        // A copy, not a slice of the input: a slice would keep the input buffer shared
+        // while the key's value is read, and every refill would then allocate a new one.
+        self.key = Some((Bytes::copy_from_slice(&key), type_byte));
         self.io.emit(Event::KeyStart(KeyStart {
             db: self.db,
             key,

@@ -134,4 +134,4 @@ pub use input::Options;
 pub use opcode::{Family, RdbType, ValueKind};
 pub use read::{decode_all, visit_all, RdbReader};
 pub use types::module::module_type;
-pub use visit::{KeyRef, Visitor};
+pub use visit::{KeyRef, Visitor, Want};

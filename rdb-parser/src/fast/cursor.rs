@@ -15,6 +15,7 @@ pub(crate) enum S {
 }
 
 /// A cursor over `data`.
+#[derive(Debug, Clone)]
 pub(crate) struct Cur<'a> {
     data: &'a [u8],
     pub(crate) pos: usize,

@@ -27,7 +27,7 @@ use crate::error::Error;
 use crate::event::Item;
 use crate::input::Io;
 use crate::opcode::{op, RdbType};
-use crate::visit::{flow, Gate, KeyRef, Visitor};
+use crate::visit::{flow, Gate, KeyRef, Visitor, Want};
 use cursor::{Cur, S};
 
 /// Per-key attributes read before the type byte (shared with the state machine).
@@ -196,15 +196,160 @@ fn key_value<V: Visitor + ?Sized>(
     v: &mut V,
 ) -> Result<ControlFlow<()>, Error> {
     flow!(v.key_start(k));
-    let items = v.wants_items(raw.len() as u64 + 1);
+    let want = v.wants(raw.len() as u64 + 1);
     if io.opts.raw_values {
         flow!(v.raw_value(&[k.type_byte]));
         flow!(v.raw_value(raw));
     }
-    if !items {
-        return Ok(ControlFlow::Continue(()));
+    match want {
+        Want::Nothing => Ok(ControlFlow::Continue(())),
+        Want::Count if !is_stream(t) => {
+            let n = count(t, io, value, scratch)?;
+            Ok(v.element_count(n))
+        }
+        _ => visit(t, io, value, scratch, v),
     }
-    visit(t, io, value, scratch, v)
+}
+
+fn is_stream(t: RdbType) -> bool {
+    use RdbType::*;
+    matches!(t, StreamListpacks | StreamListpacks2 | StreamListpacks3)
+}
+
+/// The element count of a measured value (not a stream), `p` at its start: from the
+/// lengths and the compact blobs' declared counts, decoding the elements only where no
+/// header tells (a count of 65535 or more, an odd count of a paired encoding, a header that
+/// does not match its blob: the walk then reports the error as [`visit`] does).
+fn count(t: RdbType, io: &Io, mut p: Cur<'_>, scratch: &mut Scratch) -> Result<u64, Error> {
+    use RdbType::*;
+    let base = io.offset;
+    let re = |p: &Cur<'_>| reread(base, p.pos);
+    let start = p.clone();
+    let data = p.data();
+    Ok(match t {
+        String => match p.string().ok_or_else(|| re(&p))? {
+            S::Plain(r) => r.len() as u64,
+            S::Int(i) => Item::Int(i).len() as u64,
+            S::Lzf(_, rlen, _) => rlen as u64,
+        },
+        List | Set | ZSet | ZSet2 | Hash => p.len().ok_or_else(|| re(&p))?,
+        ListQuicklist | ListQuicklist2 => {
+            let n = p.len().ok_or_else(|| re(&p))?;
+            let mut total = 0u64;
+            for _ in 0..n {
+                let plain = t == ListQuicklist2 && p.len().ok_or_else(|| re(&p))? == 1;
+                let s = p.string().ok_or_else(|| re(&p))?;
+                let blob = if t == ListQuicklist2 {
+                    Blob::Listpack
+                } else {
+                    Blob::Ziplist
+                };
+                match (plain, declared(&s, data, blob)) {
+                    (true, _) => total += 1,
+                    (false, Some(c)) => total += c,
+                    (false, None) => return walk_from(t, io, start, scratch),
+                }
+            }
+            total
+        }
+        _ => {
+            let s = p.string().ok_or_else(|| re(&p))?;
+            let (blob, pairs) = match t {
+                ListZiplist => (Blob::Ziplist, false),
+                ZSetZiplist | HashZiplist => (Blob::Ziplist, true),
+                SetListpack => (Blob::Listpack, false),
+                ZSetListpack | HashListpack => (Blob::Listpack, true),
+                _ => (Blob::Intset, false),
+            };
+            match declared(&s, data, blob) {
+                Some(c) if !pairs => c,
+                Some(c) if c % 2 == 0 => c / 2,
+                _ => walk_from(t, io, start, scratch)?,
+            }
+        }
+    })
+}
+
+/// [`count`] by decoding every element of the value at `p`.
+fn walk_from(t: RdbType, io: &Io, p: Cur<'_>, scratch: &mut Scratch) -> Result<u64, Error> {
+    let mut c = ElementCounter(0);
+    let _ = visit(t, io, p, scratch, &mut c)?;
+    Ok(c.0)
+}
+
+/// Counts the element calls of a walk.
+struct ElementCounter(u64);
+
+impl Visitor for ElementCounter {
+    fn list_item(&mut self, _: Item<'_>) -> ControlFlow<()> {
+        self.0 += 1;
+        ControlFlow::Continue(())
+    }
+    fn set_member(&mut self, _: Item<'_>) -> ControlFlow<()> {
+        self.0 += 1;
+        ControlFlow::Continue(())
+    }
+    fn zset_entry(&mut self, _: Item<'_>, _: f64) -> ControlFlow<()> {
+        self.0 += 1;
+        ControlFlow::Continue(())
+    }
+    fn hash_entry(&mut self, _: Item<'_>, _: Item<'_>, _: Option<u64>) -> ControlFlow<()> {
+        self.0 += 1;
+        ControlFlow::Continue(())
+    }
+}
+
+/// A compact blob encoding, for [`declared`].
+#[derive(Clone, Copy)]
+enum Blob {
+    Ziplist,
+    Listpack,
+    Intset,
+}
+
+/// The entry count a compact blob's header declares, when it is exact and the header
+/// matches the blob's size; for a compressed blob only its first bytes are decompressed.
+fn declared(s: &S, data: &[u8], blob: Blob) -> Option<u64> {
+    let mut head = [0u8; 10];
+    let (head, len): (&[u8], usize) = match s {
+        S::Plain(r) => (&data[r.clone()], r.len()),
+        S::Lzf(r, rlen, _) => {
+            let n = lzf::decompress_prefix(&data[r.clone()], *rlen, &mut head).ok()?;
+            (&head[..n], *rlen)
+        }
+        S::Int(_) => return None,
+    };
+    let u32_at = |i: usize| -> Option<u64> {
+        Some(u64::from(u32::from_le_bytes(
+            head.get(i..i + 4)?.try_into().ok()?,
+        )))
+    };
+    let u16_at = |i: usize| -> Option<u64> {
+        Some(u64::from(u16::from_le_bytes(
+            head.get(i..i + 2)?.try_into().ok()?,
+        )))
+    };
+    match blob {
+        // total u32 | count u16 | entries | 0xff
+        Blob::Listpack => {
+            let c = u16_at(4)?;
+            (len >= 7 && u32_at(0)? == len as u64 && c != u64::from(u16::MAX)).then_some(c)
+        }
+        // zlbytes u32 | zltail u32 | zllen u16 | entries | 0xff
+        Blob::Ziplist => {
+            let c = u16_at(8)?;
+            (len >= 11
+                && u32_at(0)? == len as u64
+                && u32_at(4)? < len as u64
+                && c != u64::from(u16::MAX))
+            .then_some(c)
+        }
+        // encoding u32 | length u32 | members
+        Blob::Intset => {
+            let (width, c) = (u32_at(0)?, u32_at(4)?);
+            (matches!(width, 2 | 4 | 8) && (len as u64).checked_sub(8)? == c * width).then_some(c)
+        }
+    }
 }
 
 /// The value types the fast path decodes.

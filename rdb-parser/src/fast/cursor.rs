@@ -114,6 +114,22 @@ impl<'a> Cur<'a> {
         }
     }
 
+    /// Skips a whole string (limits as [`Cur::string`]): a short plain string (the common
+    /// case: a 6-bit length) in one bounds check, others through [`Cur::string`].
+    #[inline(always)]
+    pub(crate) fn skip_string(&mut self) -> Option<()> {
+        let b = *self.data.get(self.pos)?;
+        if b < 0x40 && u64::from(b) <= self.limit {
+            let end = self.pos + 1 + usize::from(b);
+            if end > self.data.len() {
+                return None;
+            }
+            self.pos = end;
+            return Some(());
+        }
+        self.string().map(|_| ())
+    }
+
     /// An ASCII score (as `Peek::ascii_double`).
     #[inline]
     pub(crate) fn ascii_double(&mut self) -> Option<f64> {

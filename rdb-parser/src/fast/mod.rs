@@ -391,23 +391,25 @@ fn measure(t: RdbType, io: &Io, p: &mut Cur<'_>) -> Option<()> {
         }
         List | Set => {
             for _ in 0..p.len()? {
-                p.string()?;
+                p.skip_string()?;
             }
         }
-        ZSet | ZSet2 => {
+        ZSet2 => {
             for _ in 0..p.len()? {
-                p.string()?;
-                if t == ZSet2 {
-                    p.u64_le()?;
-                } else {
-                    p.ascii_double()?;
-                }
+                p.skip_string()?;
+                p.bytes(8)?;
+            }
+        }
+        ZSet => {
+            for _ in 0..p.len()? {
+                p.skip_string()?;
+                p.ascii_double()?;
             }
         }
         Hash => {
             for _ in 0..p.len()? {
-                p.string()?;
-                p.string()?;
+                p.skip_string()?;
+                p.skip_string()?;
             }
         }
         ListQuicklist | ListQuicklist2 => {

@@ -4,12 +4,12 @@ use std::ops::ControlFlow;
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use crate::cursor::need;
 use crate::error::{Error, KeyName};
 use crate::event::{
     Aux, Checksum, Eof, Event, Function, Header, KeyMeta, KeyStart, ModuleAux, ModuleType,
 };
 use crate::opcode::{op, Family, RdbType};
-use crate::peek::need;
 use crate::types::module::{module_type, Tagged, TaggedStep};
 use crate::types::ValueState;
 use crate::visit::{dispatch_items, is_items, Gate, Visitor};
@@ -562,8 +562,8 @@ impl RdbDecoder {
                                     Err(_) => None,
                                 }
                             }
-                            Err(crate::peek::Stop::Incomplete) => return Ok(Step::NeedMore),
-                            Err(crate::peek::Stop::Err(_)) => None,
+                            Err(crate::cursor::Stop::Incomplete) => return Ok(Step::NeedMore),
+                            Err(crate::cursor::Stop::Err(_)) => None,
                         }
                     };
                     return Err(Error::UnknownType {

@@ -107,6 +107,7 @@
 
 #[cfg(feature = "codec")]
 mod codec;
+mod cursor;
 mod decoder;
 pub mod dump;
 mod encoding;
@@ -115,7 +116,6 @@ mod event;
 mod fast;
 mod input;
 mod opcode;
-mod peek;
 mod read;
 pub mod stats;
 mod types;

@@ -14,7 +14,8 @@
 //! - the *checked* reads (`u8`, `bytes`, `length`, `string`, ... in
 //!   `encoding/length.rs` and `encoding/double.rs`) return [`PResult`]: incomplete input is
 //!   [`Stop::Incomplete`], invalid input an error naming what and where;
-//! - the *quick* reads of the fast path (`quick_len`, `quick_string`, ...) return `None`
+//! - the *quick* reads of the fast path (`next_u8`, `next_bytes`, `quick_len`,
+//!   `quick_string`, ...) return `None`
 //!   when the unit is incomplete *or* invalid, without building an error: the key is then
 //!   left to the state machine, which reports the exact error. They are built on the same
 //!   primitives and accept exactly what the checked reads accept.
@@ -107,36 +108,65 @@ impl<'a> Cursor<'a> {
         self.buf.len() - self.pos
     }
 
+    // The primitives, as `Option` (`None`: not enough input), without building a `Stop`.
+
+    #[inline(always)]
+    pub(crate) fn next_u8(&mut self) -> Option<u8> {
+        let b = *self.buf.get(self.pos)?;
+        self.pos += 1;
+        Some(b)
+    }
+
+    /// Takes `n` bytes; returns their range in the buffer.
+    #[inline(always)]
+    pub(crate) fn next_range(&mut self, n: usize) -> Option<Range<usize>> {
+        if self.remaining() < n {
+            return None;
+        }
+        let r = self.pos..self.pos + n;
+        self.pos += n;
+        Some(r)
+    }
+
+    #[inline(always)]
+    pub(crate) fn next_bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        let r = self.next_range(n)?;
+        Some(&self.buf[r])
+    }
+
+    #[inline(always)]
+    pub(crate) fn next_array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.next_bytes(N)?);
+        Some(a)
+    }
+
+    #[inline(always)]
+    pub(crate) fn next_u64_le(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.next_array()?))
+    }
+
+    // The checked primitives: incomplete input is `Stop::Incomplete`.
+
     #[inline(always)]
     pub(crate) fn u8(&mut self) -> PResult<u8> {
-        let b = *self.buf.get(self.pos).ok_or(Stop::Incomplete)?;
-        self.pos += 1;
-        Ok(b)
+        self.next_u8().ok_or(Stop::Incomplete)
     }
 
     /// Takes `n` bytes; returns their range in the buffer.
     #[inline(always)]
     pub(crate) fn take(&mut self, n: usize) -> PResult<Range<usize>> {
-        if self.remaining() < n {
-            return Err(Stop::Incomplete);
-        }
-        let r = self.pos..self.pos + n;
-        self.pos += n;
-        Ok(r)
+        self.next_range(n).ok_or(Stop::Incomplete)
     }
 
     #[inline(always)]
     pub(crate) fn bytes(&mut self, n: usize) -> PResult<&'a [u8]> {
-        let r = self.take(n)?;
-        Ok(&self.buf[r])
+        self.next_bytes(n).ok_or(Stop::Incomplete)
     }
 
     #[inline(always)]
     pub(crate) fn array<const N: usize>(&mut self) -> PResult<[u8; N]> {
-        let b = self.bytes(N)?;
-        let mut a = [0u8; N];
-        a.copy_from_slice(b);
-        Ok(a)
+        self.next_array().ok_or(Stop::Incomplete)
     }
 
     #[inline(always)]
@@ -164,13 +194,13 @@ impl<'a> Cursor<'a> {
     /// A length field: `Ok(length)` or `Err(special encoding)` (as `length`).
     #[inline(always)]
     fn quick_length(&mut self) -> Option<Result<u64, u8>> {
-        let b = self.u8().ok()?;
+        let b = self.next_u8()?;
         Some(match b >> 6 {
             0 => Ok(u64::from(b & 0x3f)),
-            1 => Ok((u64::from(b & 0x3f) << 8) | u64::from(self.u8().ok()?)),
+            1 => Ok((u64::from(b & 0x3f) << 8) | u64::from(self.next_u8()?)),
             2 => match b {
-                0x80 => Ok(u64::from(u32::from_be_bytes(self.array().ok()?))),
-                0x81 => Ok(self.u64_be().ok()?),
+                0x80 => Ok(u64::from(u32::from_be_bytes(self.next_array()?))),
+                0x81 => Ok(u64::from_be_bytes(self.next_array()?)),
                 _ => return None,
             },
             _ => Err(b & 0x3f),
@@ -192,14 +222,14 @@ impl<'a> Cursor<'a> {
                 if n > self.limit {
                     return None;
                 }
-                Some(StrRef::Plain(self.take(n as usize).ok()?))
+                Some(StrRef::Plain(self.next_range(n as usize)?))
             }
-            Err(0) => Some(StrRef::Int(i64::from(self.u8().ok()? as i8))),
+            Err(0) => Some(StrRef::Int(i64::from(self.next_u8()? as i8))),
             Err(1) => Some(StrRef::Int(i64::from(i16::from_le_bytes(
-                self.array().ok()?,
+                self.next_array()?,
             )))),
             Err(2) => Some(StrRef::Int(i64::from(i32::from_le_bytes(
-                self.array().ok()?,
+                self.next_array()?,
             )))),
             Err(3) => {
                 let clen = self.quick_len()?;
@@ -207,7 +237,7 @@ impl<'a> Cursor<'a> {
                 if clen.max(rlen) > self.limit {
                     return None;
                 }
-                let range = self.take(clen as usize).ok()?;
+                let range = self.next_range(clen as usize)?;
                 Some(StrRef::Lzf {
                     range,
                     rlen: rlen as usize,
@@ -237,12 +267,12 @@ impl<'a> Cursor<'a> {
     /// An ASCII score (as `ascii_double`).
     #[inline]
     pub(crate) fn quick_ascii_double(&mut self) -> Option<f64> {
-        let n = self.u8().ok()?;
+        let n = self.next_u8()?;
         Some(match n {
             253 => f64::NAN,
             254 => f64::INFINITY,
             255 => f64::NEG_INFINITY,
-            n => crate::encoding::double::parse_f64(self.bytes(usize::from(n)).ok()?)?,
+            n => crate::encoding::double::parse_f64(self.next_bytes(usize::from(n))?)?,
         })
     }
 }

@@ -100,19 +100,19 @@ fn key<V: Visitor + ?Sized>(
     v: &mut V,
 ) -> Result<Unit, Error> {
     let at = io.offset + p.pos() as u64;
-    let Some(b) = p.u8().ok() else {
+    let Some(b) = p.next_u8() else {
         return Ok(Unit::Left);
     };
     let prefix = match b {
         op::EXPIRETIME_MS => {
-            let Some(ms) = p.array::<8>().ok() else {
+            let Some(ms) = p.next_array::<8>() else {
                 return Ok(Unit::Left);
             };
             pending.expire_at_ms = Some(i64::from_le_bytes(ms));
             true
         }
         op::EXPIRETIME => {
-            let Some(s) = p.array::<4>().ok() else {
+            let Some(s) = p.next_array::<4>() else {
                 return Ok(Unit::Left);
             };
             pending.expire_at_ms = Some(i64::from(i32::from_le_bytes(s)) * 1000);
@@ -126,7 +126,7 @@ fn key<V: Visitor + ?Sized>(
             true
         }
         op::FREQ => {
-            let Some(f) = p.u8().ok() else {
+            let Some(f) = p.next_u8() else {
                 return Ok(Unit::Left);
             };
             pending.lfu_freq = Some(f);
@@ -397,7 +397,7 @@ fn measure(t: RdbType, io: &Io, p: &mut Cursor<'_>) -> Option<()> {
         ZSet2 => {
             for _ in 0..p.quick_len()? {
                 p.quick_skip_string()?;
-                p.bytes(8).ok()?;
+                p.next_bytes(8)?;
             }
         }
         ZSet => {
@@ -496,7 +496,7 @@ fn visit<V: Visitor + ?Sized>(
             for _ in 0..n {
                 let s = p.quick_string().ok_or_else(|| re(&p))?;
                 let score = if t == ZSet2 {
-                    p.u64_le().ok().map(f64::from_bits)
+                    p.next_u64_le().map(f64::from_bits)
                 } else {
                     p.quick_ascii_double()
                 }

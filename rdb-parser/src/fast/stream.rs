@@ -50,18 +50,18 @@ pub(super) fn measure(t: RdbType, p: &mut Cursor<'_>) -> Option<()> {
             p.quick_len()?;
         }
         for _ in 0..p.quick_len()? {
-            p.bytes(16).ok()?;
-            p.u64_le().ok()?;
+            p.next_bytes(16)?;
+            p.next_u64_le()?;
             p.quick_len()?;
         }
         for _ in 0..p.quick_len()? {
             p.quick_string()?;
-            p.u64_le().ok()?;
+            p.next_u64_le()?;
             if v >= 3 {
-                p.u64_le().ok()?;
+                p.next_u64_le()?;
             }
             for _ in 0..p.quick_len()? {
-                p.bytes(16).ok()?;
+                p.next_bytes(16)?;
             }
         }
     }
@@ -130,8 +130,8 @@ pub(super) fn visit<V: Visitor + ?Sized>(
         let n = p.quick_len().ok_or_else(|| re(&p))?;
         let mut chunk = Chunk::new(io, Event::StreamPending);
         for _ in 0..n {
-            let raw = p.bytes(16).ok().ok_or_else(|| re(&p))?;
-            let delivery_time_ms = p.u64_le().ok().ok_or_else(|| re(&p))?;
+            let raw = p.next_bytes(16).ok_or_else(|| re(&p))?;
+            let delivery_time_ms = p.next_u64_le().ok_or_else(|| re(&p))?;
             let delivery_count = p.quick_len().ok_or_else(|| re(&p))?;
             let e = PendingEntry {
                 id: raw_id(raw),
@@ -145,9 +145,9 @@ pub(super) fn visit<V: Visitor + ?Sized>(
         for _ in 0..consumers {
             let s = p.quick_string().ok_or_else(|| re(&p))?;
             let name = Bytes::from(resolve(s, data, &mut scratch.a)?.to_vec());
-            let seen_time_ms = p.u64_le().ok().ok_or_else(|| re(&p))?;
+            let seen_time_ms = p.next_u64_le().ok_or_else(|| re(&p))?;
             let active_time_ms = if version >= 3 {
-                Some(p.u64_le().ok().ok_or_else(|| re(&p))?)
+                Some(p.next_u64_le().ok_or_else(|| re(&p))?)
             } else {
                 None
             };
@@ -159,7 +159,7 @@ pub(super) fn visit<V: Visitor + ?Sized>(
             let n = p.quick_len().ok_or_else(|| re(&p))?;
             let mut chunk = Chunk::new(io, Event::StreamConsumerPending);
             for _ in 0..n {
-                flow!(chunk.push(raw_id(p.bytes(16).ok().ok_or_else(|| re(&p))?), 16, v));
+                flow!(chunk.push(raw_id(p.next_bytes(16).ok_or_else(|| re(&p))?), 16, v));
             }
             flow!(chunk.flush(v));
         }

@@ -6,14 +6,15 @@
 //! receives every call exactly once; a visitor that declines the items of some keys
 //! (`wants_items` false: raw pass-through) gets the same calls minus those keys' items and
 //! value events (the same raw bytes, record lengths and end), and never fails where the
-//! full decode succeeds.
+//! full decode succeeds; a visitor asking for element counts only (`Want::Count`) gets, per
+//! key, the totals of the items and never fails where the full decode succeeds.
 #![no_main]
 
 use std::ops::ControlFlow;
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use rdb_parser::{Event, Item, KeyRef, Options, RdbDecoder, StreamId, Visitor};
+use rdb_parser::{Event, Item, KeyRef, Options, RdbDecoder, StreamId, Visitor, Want};
 
 /// The events (as Debug text: NaN scores compare equal) and the error, if any.
 fn run(data: &[u8], step: usize, opts: &Options) -> (String, Option<String>) {
@@ -210,6 +211,64 @@ fn visit_events(data: &[u8], opts: &Options) -> (Vec<String>, Option<String>) {
     }
 }
 
+/// Per key: its name and its element total (items, string bytes or `element_count`).
+struct Totals {
+    want: Want,
+    keys: Vec<(Vec<u8>, u64)>,
+}
+
+impl Totals {
+    fn add(&mut self, n: u64) -> ControlFlow<()> {
+        if let Some(k) = self.keys.last_mut() {
+            k.1 += n;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+impl Visitor for Totals {
+    fn key_start(&mut self, key: &KeyRef<'_>) -> ControlFlow<()> {
+        self.keys.push((key.key.to_vec(), 0));
+        ControlFlow::Continue(())
+    }
+    fn wants(&mut self, _value_len: u64) -> Want {
+        self.want
+    }
+    fn element_count(&mut self, elements: u64) -> ControlFlow<()> {
+        self.add(elements)
+    }
+    fn string(&mut self, piece: Item<'_>) -> ControlFlow<()> {
+        self.add(piece.len() as u64)
+    }
+    fn list_item(&mut self, _: Item<'_>) -> ControlFlow<()> {
+        self.add(1)
+    }
+    fn set_member(&mut self, _: Item<'_>) -> ControlFlow<()> {
+        self.add(1)
+    }
+    fn zset_entry(&mut self, _: Item<'_>, _: f64) -> ControlFlow<()> {
+        self.add(1)
+    }
+    fn hash_entry(&mut self, _: Item<'_>, _: Item<'_>, _: Option<u64>) -> ControlFlow<()> {
+        self.add(1)
+    }
+    fn stream_entry(&mut self, _: StreamId, _: &[(Item<'_>, Item<'_>)]) -> ControlFlow<()> {
+        self.add(1)
+    }
+}
+
+/// The per-key totals of a whole-input decode asking `want`, and whether it succeeded.
+fn totals(data: &[u8], opts: &Options, want: Want) -> (Vec<(Vec<u8>, u64)>, bool) {
+    let mut dec = RdbDecoder::new(opts.clone());
+    let mut buf = BytesMut::from(data);
+    let mut t = Totals {
+        want,
+        keys: Vec::new(),
+    };
+    let ok = dec.decode_into(&mut buf, &mut t).is_ok() && dec.finish().is_ok();
+    (t.keys, ok)
+}
+
 fuzz_target!(|data: &[u8]| {
     // Small chunks exercise the chunking paths; raw values exercise the capture.
     let opts = Options::default()
@@ -284,5 +343,13 @@ fuzz_target!(|data: &[u8]| {
                 "declining the items of keys (step {s}) changed other calls"
             );
         }
+    }
+    // Element counts from the headers: the items' totals per key wherever the full decode
+    // succeeds; on other inputs, no panic (a corrupt element may go unnoticed).
+    let counted = totals(data, &opts, Want::Count);
+    if want.1.is_none() {
+        let items = totals(data, &opts, Want::Items);
+        assert!(items.1 && counted.1, "counting made the decode fail");
+        assert_eq!(counted.0, items.0, "element counts differ from the items");
     }
 });

@@ -4,12 +4,12 @@ use std::ops::ControlFlow;
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use crate::cursor::need;
 use crate::error::{Error, KeyName};
 use crate::event::{
     Aux, Checksum, Eof, Event, Function, Header, KeyMeta, KeyStart, ModuleAux, ModuleType,
 };
 use crate::opcode::{op, Family, RdbType};
-use crate::peek::need;
 use crate::types::module::{module_type, Tagged, TaggedStep};
 use crate::types::ValueState;
 use crate::visit::{dispatch_items, is_items, Gate, Visitor};
@@ -562,8 +562,8 @@ impl RdbDecoder {
                                     Err(_) => None,
                                 }
                             }
-                            Err(crate::peek::Stop::Incomplete) => return Ok(Step::NeedMore),
-                            Err(crate::peek::Stop::Err(_)) => None,
+                            Err(crate::cursor::Stop::Incomplete) => return Ok(Step::NeedMore),
+                            Err(crate::cursor::Stop::Err(_)) => None,
                         }
                     };
                     return Err(Error::UnknownType {
@@ -653,7 +653,9 @@ impl RdbDecoder {
         let pending = std::mem::take(&mut self.pending);
         let record_offset = pending.record_start.unwrap_or(at);
         self.record_start = record_offset;
-        self.key = Some((key.clone(), type_byte));
+        // A copy, not a slice of the input: a slice would keep the input buffer shared
+        // while the key's value is read, and every refill would then allocate a new one.
+        self.key = Some((Bytes::copy_from_slice(&key), type_byte));
         self.io.emit(Event::KeyStart(KeyStart {
             db: self.db,
             key,

@@ -9,12 +9,12 @@ use std::collections::VecDeque;
 use bytes::{Buf, Bytes, BytesMut};
 use crc_fast::{CrcAlgorithm, Digest};
 
+use crate::cursor::{Cursor, PResult};
 use crate::encoding::length::check_limit;
 use crate::encoding::length::StrRef;
 use crate::error::Error;
 use crate::event::{Event, KeyMeta, Str};
 use crate::opcode::Family;
-use crate::peek::{PResult, Peek};
 
 /// Decoder limits and switches.
 ///
@@ -138,8 +138,8 @@ impl Io {
     }
 
     /// A cursor over the unconsumed input.
-    pub(crate) fn peek<'a>(&self, buf: &'a [u8]) -> Peek<'a> {
-        Peek::new(buf, self.offset)
+    pub(crate) fn peek<'a>(&self, buf: &'a [u8]) -> Cursor<'a> {
+        Cursor::new(buf, self.offset)
     }
 
     /// Consumes `n` bytes (checksum, offset, raw capture) and returns them.

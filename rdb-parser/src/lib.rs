@@ -57,8 +57,18 @@
 //! they are the exact bytes of the value in the file, type byte first, without the key or the
 //! per-key opcodes. [`dump::build_payload_chunks`] turns them into a `RESTORE` payload with the
 //! footer version you choose; [`dump::decode`] parses `DUMP` output into the same events.
-//! For raw pass-through, a [`Visitor`] answers [`Visitor::wants_items`] `false` for a key
-//! whose raw bytes are all it needs (a `RESTORE`): the value is then not decoded at all.
+//! For raw pass-through, a [`Visitor`] answers [`Visitor::wants_items`] `false` (or
+//! [`Visitor::wants`] [`Want::Nothing`]) for a key whose raw bytes are all it needs (a
+//! `RESTORE`): the value is then only measured (its lengths walked, compact blobs skipped as
+//! one string), not decoded. [`Want::Count`] asks for the element count alone, read from the
+//! headers where they tell ([`stats::Stats`] does).
+//!
+//! # Structure
+//! One cursor type reads the input for every path (the resumable state machine, the one-pass
+//! fast path, DUMP payloads); the shared input state (options, offset, CRC, raw capture,
+//! chunking) lives in its own module, which both the value decoders and the fast path use
+//! without depending on the decoder; the low-level encodings (lengths, LZF, listpack,
+//! ziplist, intset, zipmap, doubles) are private.
 //!
 //! # Versions and types
 //! Type tables are chosen by magic *and* version: type 22 is Redis's `HASH_METADATA_PRE_GA`
@@ -107,6 +117,7 @@
 
 #[cfg(feature = "codec")]
 mod codec;
+mod cursor;
 mod decoder;
 pub mod dump;
 mod encoding;
@@ -115,7 +126,6 @@ mod event;
 mod fast;
 mod input;
 mod opcode;
-mod peek;
 mod read;
 pub mod stats;
 mod types;
@@ -134,4 +144,4 @@ pub use input::Options;
 pub use opcode::{Family, RdbType, ValueKind};
 pub use read::{decode_all, visit_all, RdbReader};
 pub use types::module::module_type;
-pub use visit::{KeyRef, Visitor};
+pub use visit::{KeyRef, Visitor, Want};

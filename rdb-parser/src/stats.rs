@@ -21,6 +21,11 @@
 //! `KEY_META`), the type byte, the key and the serialized value, so compressed strings and
 //! compact encodings count as stored. Elements are list items, set members, sorted set
 //! entries, hash fields and live stream entries; for a string, its length in bytes.
+//!
+//! The element counts are read from the values' headers where they tell ([`Want::Count`]:
+//! lengths, the declared counts of compact blobs, a compressed string's raw length), so the
+//! elements themselves are not decoded and a corrupt element inside valid headers goes
+//! unnoticed; [`Stats::decode_items`] decodes every element instead (same figures, slower).
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BinaryHeap};
@@ -32,7 +37,7 @@ use crate::event::{Aux, Eof, Event, Header, Item, StreamId};
 use crate::input::Options;
 use crate::opcode::ValueKind;
 use crate::read::RdbReader;
-use crate::visit::{KeyRef, Visitor};
+use crate::visit::{KeyRef, Visitor, Want};
 
 /// Counts of the keys of one db and type, one type, or the whole file.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +156,7 @@ pub struct Stats {
     biggest: BinaryHeap<Reverse<KeySize>>,
     cur: Current,
     in_key: bool,
+    decode_items: bool,
 }
 
 impl Default for Stats {
@@ -173,7 +179,17 @@ impl Stats {
             biggest: BinaryHeap::new(),
             cur: Current::default(),
             in_key: false,
+            decode_items: false,
         }
+    }
+
+    /// Decode every element (`true`) instead of reading the counts from the values'
+    /// headers (`false`, the default: see [`Want::Count`]). The figures are the same;
+    /// decoding every element is slower, and notices a corrupt element inside a value whose
+    /// lengths and headers are valid.
+    pub fn decode_items(mut self, yes: bool) -> Stats {
+        self.decode_items = yes;
+        self
     }
 
     /// Reads a whole RDB stream (keeping the `top` biggest keys).
@@ -343,6 +359,16 @@ impl Visitor for Stats {
     }
     fn stream_entry(&mut self, _id: StreamId, _f: &[(Item<'_>, Item<'_>)]) -> ControlFlow<()> {
         self.element(1)
+    }
+    fn wants(&mut self, _value_len: u64) -> Want {
+        if self.decode_items {
+            Want::Items
+        } else {
+            Want::Count
+        }
+    }
+    fn element_count(&mut self, elements: u64) -> ControlFlow<()> {
+        self.element(elements)
     }
     fn key_end(&mut self, record_len: u64) -> ControlFlow<()> {
         if self.in_key {

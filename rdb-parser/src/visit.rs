@@ -175,6 +175,28 @@ pub trait Visitor {
     fn wants_items(&mut self, value_len: u64) -> bool {
         true
     }
+    /// How much of the value the visitor needs, asked where [`Visitor::wants_items`] is
+    /// (and in its place: the driver asks only this; the default answers [`Want::Items`] or
+    /// [`Want::Nothing`] from `wants_items`). [`Want::Count`] asks for the number of
+    /// elements alone, in one [`Visitor::element_count`] call instead of the item calls:
+    /// it is read from the value's headers (lengths, the declared count of a ziplist,
+    /// listpack or intset, a compressed string's raw length) without decoding the elements
+    /// where the encoding allows, so a corrupt element inside a valid header is not noticed.
+    /// A stream (and a key the one-pass path does not take) gives its items instead.
+    /// The same rules as `wants_items` apply: a question, not a call; answer the same again.
+    fn wants(&mut self, value_len: u64) -> Want {
+        if self.wants_items(value_len) {
+            Want::Items
+        } else {
+            Want::Nothing
+        }
+    }
+    /// The number of elements of the current key's value, after [`Visitor::wants`]
+    /// answered [`Want::Count`]: list items, set members, sorted set entries or hash fields;
+    /// for a string, its length in bytes (as [`Item::len`] totals over its pieces).
+    fn element_count(&mut self, elements: u64) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
     /// The current key's value is complete. `record_len` is the size of the key's whole
     /// record in the stream, from [`KeyRef::record_offset`]: its per-key prefixes
     /// (`EXPIRETIME`, `IDLE`, `FREQ`, `KEY_META`, `RAM_LRU`), type byte, key and value.
@@ -223,12 +245,31 @@ impl<V: Visitor + ?Sized> Visitor for &mut V {
     fn wants_items(&mut self, value_len: u64) -> bool {
         (**self).wants_items(value_len)
     }
+    fn wants(&mut self, value_len: u64) -> Want {
+        (**self).wants(value_len)
+    }
+    fn element_count(&mut self, elements: u64) -> ControlFlow<()> {
+        (**self).element_count(elements)
+    }
     fn key_end(&mut self, record_len: u64) -> ControlFlow<()> {
         (**self).key_end(record_len)
     }
     fn event(&mut self, event: Event) -> ControlFlow<()> {
         (**self).event(event)
     }
+}
+
+/// What a [`Visitor`] needs of a key's value: its answer to [`Visitor::wants`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Want {
+    /// Every item, decoded (the default).
+    Items,
+    /// The number of elements only, in one [`Visitor::element_count`] call.
+    Count,
+    /// Nothing: the value is not decoded (raw pass-through; the
+    /// [`Visitor::raw_value`] pieces still come with [`crate::Options::raw_values`]).
+    Nothing,
 }
 
 /// Passes calls on to a visitor after skipping the first `skip` (those already made before
@@ -303,6 +344,14 @@ impl<V: Visitor + ?Sized> Visitor for Gate<'_, V> {
     #[inline(always)]
     fn wants_items(&mut self, value_len: u64) -> bool {
         self.v.wants_items(value_len)
+    }
+    #[inline(always)]
+    fn wants(&mut self, value_len: u64) -> Want {
+        self.v.wants(value_len)
+    }
+    #[inline(always)]
+    fn element_count(&mut self, elements: u64) -> ControlFlow<()> {
+        gated!(self, self.v.element_count(elements))
     }
     #[inline(always)]
     fn key_end(&mut self, record_len: u64) -> ControlFlow<()> {

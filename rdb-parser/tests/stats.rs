@@ -76,8 +76,8 @@ fn stats_equal_the_figures_of_the_events_on_every_corpus_file() {
             continue;
         };
         let step = if data.len() < 64 * 1024 { 1 } else { 997 };
-        for s in [usize::MAX, step] {
-            let mut stats = Stats::new(5);
+        for (s, items) in [(usize::MAX, false), (usize::MAX, true), (step, false)] {
+            let mut stats = Stats::new(5).decode_items(items);
             visit_stepwise_into(&data, s, Options::default(), &mut stats).unwrap();
             let got: BTreeMap<_, _> = stats
                 .per_db()

@@ -11,7 +11,9 @@ use common::{
 use std::ops::ControlFlow;
 
 use bytes::BytesMut;
-use rdb_parser::{visit_all, Item, KeyRef, Options, RdbDecoder, RdbReader, StreamId, Visitor};
+use rdb_parser::{
+    visit_all, Item, KeyRef, Options, RdbDecoder, RdbReader, StreamId, Visitor, Want,
+};
 
 #[test]
 fn every_corpus_file_visits_as_its_events() {
@@ -399,4 +401,125 @@ fn wants_items_false_skips_the_value_but_not_its_raw_bytes() {
     assert!(cut.asked.is_empty());
     assert_eq!((cut.items, cut.ends), (5, 3));
     assert_eq!(cut.raw, all.raw);
+}
+
+/// Per key: its name and the elements it got (items, string bytes, or one `element_count`).
+struct PerKey {
+    want: Want,
+    keys: Vec<(Vec<u8>, u64)>,
+}
+
+impl PerKey {
+    fn new(want: Want) -> PerKey {
+        PerKey {
+            want,
+            keys: Vec::new(),
+        }
+    }
+    fn add(&mut self, n: u64) -> ControlFlow<()> {
+        if let Some(k) = self.keys.last_mut() {
+            k.1 += n;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+impl Visitor for PerKey {
+    fn key_start(&mut self, key: &KeyRef<'_>) -> ControlFlow<()> {
+        self.keys.push((key.key.to_vec(), 0));
+        ControlFlow::Continue(())
+    }
+    fn wants(&mut self, _value_len: u64) -> Want {
+        self.want
+    }
+    fn element_count(&mut self, elements: u64) -> ControlFlow<()> {
+        self.add(elements)
+    }
+    fn string(&mut self, piece: Item<'_>) -> ControlFlow<()> {
+        self.add(piece.len() as u64)
+    }
+    fn list_item(&mut self, _: Item<'_>) -> ControlFlow<()> {
+        self.add(1)
+    }
+    fn set_member(&mut self, _: Item<'_>) -> ControlFlow<()> {
+        self.add(1)
+    }
+    fn zset_entry(&mut self, _: Item<'_>, _: f64) -> ControlFlow<()> {
+        self.add(1)
+    }
+    fn hash_entry(&mut self, _: Item<'_>, _: Item<'_>, _: Option<u64>) -> ControlFlow<()> {
+        self.add(1)
+    }
+    fn stream_entry(&mut self, _: StreamId, _: &[(Item<'_>, Item<'_>)]) -> ControlFlow<()> {
+        self.add(1)
+    }
+}
+
+#[test]
+fn element_counts_equal_the_items_on_every_corpus_file() {
+    let Some(dir) = corpus_dir() else { return };
+    let mut checked = 0;
+    for row in manifest(&dir) {
+        let data = std::fs::read(dir.join(&row.file)).expect("corpus file");
+        let mut items = PerKey::new(Want::Items);
+        let Ok(_) = visit_all(&data, Options::default(), &mut items) else {
+            continue;
+        };
+        let mut counts = PerKey::new(Want::Count);
+        assert!(visit_all(&data, Options::default(), &mut counts)
+            .unwrap()
+            .is_continue());
+        assert_eq!(counts.keys, items.keys, "{}", row.file);
+        checked += 1;
+    }
+    assert!(checked >= 170, "{checked} corpus files checked");
+}
+
+/// A listpack blob of `entries` small integers, declaring `declared` entries.
+fn listpack(entries: usize, declared: u16) -> Vec<u8> {
+    let mut lp = vec![0u8; 6];
+    for i in 0..entries {
+        lp.extend_from_slice(&[(i % 128) as u8, 1]);
+    }
+    lp.push(0xff);
+    let total = lp.len() as u32;
+    lp[..4].copy_from_slice(&total.to_le_bytes());
+    lp[4..6].copy_from_slice(&declared.to_le_bytes());
+    lp
+}
+
+fn rdb11_blob_key(type_byte: u8, blob: &[u8]) -> Vec<u8> {
+    let mut f = b"REDIS0011\x00\x01k".to_vec();
+    f[9] = type_byte;
+    f.push(0x80);
+    f.extend_from_slice(&(blob.len() as u32).to_be_bytes());
+    f.extend_from_slice(blob);
+    f.push(0xff);
+    f.extend_from_slice(&[0; 8]);
+    f
+}
+
+#[test]
+fn element_counts_walk_where_the_header_does_not_tell() {
+    // A set listpack of 70000 entries: its header says 65535 ("count it yourself").
+    let big = rdb11_blob_key(20, &listpack(70_000, u16::MAX));
+    for want in [Want::Items, Want::Count] {
+        let mut v = PerKey::new(want);
+        assert!(visit_all(&big, Options::default(), &mut v)
+            .unwrap()
+            .is_continue());
+        assert_eq!(v.keys, [(b"k".to_vec(), 70_000)], "{want:?}");
+    }
+    // A hash listpack with an odd number of entries: the same error either way.
+    let odd = rdb11_blob_key(16, &listpack(3, 3));
+    let e1 = visit_all(&odd, Options::default(), &mut PerKey::new(Want::Items)).unwrap_err();
+    let e2 = visit_all(&odd, Options::default(), &mut PerKey::new(Want::Count)).unwrap_err();
+    assert_eq!(e1.to_string(), e2.to_string());
+    // A header that does not match its blob: walked, and the walk's error reported.
+    let mut bad = listpack(4, 4);
+    bad[0] ^= 1;
+    let bad = rdb11_blob_key(20, &bad);
+    let e1 = visit_all(&bad, Options::default(), &mut PerKey::new(Want::Items)).unwrap_err();
+    let e2 = visit_all(&bad, Options::default(), &mut PerKey::new(Want::Count)).unwrap_err();
+    assert_eq!(e1.to_string(), e2.to_string());
 }

@@ -9,8 +9,9 @@
 //! measured the same way for all; RUNS rounds (default 3) run every contender once each, and
 //! the best run of each is reported. The `visit`
 //! (zero-copy `Visitor`), `ours` (owned `Event` iterator), their `-raw` variants (also every
-//! key's raw value for RESTORE) and `rdb-crate` modes decode FILE once and print what they
-//! counted.
+//! key's raw value for RESTORE), `pass-through` (the raw pass-through of `import`: every
+//! key's raw value, no value decoded) and `rdb-crate` modes decode FILE once and print what
+//! they counted; `gen-mixed FILE [KEYS]` writes [`benches::mixed_rdb`] to FILE.
 //!
 //! Produce a benchmark file with the dataset example:
 //! `cargo run --release -p testkit --example dataset -- bench redis-7.0 /tmp/bench.rdb`.
@@ -34,6 +35,11 @@ fn main() {
         "ours-raw" => ours_raw(file),
         "visit" => visit(file, Options::default()),
         "visit-raw" => visit(file, Options::default().raw_values(true)),
+        "pass-through" => pass_through(file),
+        "gen-mixed" => {
+            let keys = args.get(2).and_then(|k| k.parse().ok()).unwrap_or(20_000);
+            std::fs::write(file, benches::mixed_rdb(keys)).unwrap_or_else(|e| fail(file, e));
+        }
         "rdb-crate" => rdb_crate(file),
         "all" => all(file, args.get(2).and_then(|r| r.parse().ok()).unwrap_or(3)),
         _ => usage(),
@@ -41,7 +47,9 @@ fn main() {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: rdb-compare visit|visit-raw|ours|ours-raw|rdb-crate|all FILE [RUNS]");
+    eprintln!(
+        "usage: rdb-compare visit|visit-raw|pass-through|ours|ours-raw|rdb-crate|all FILE [RUNS]\n       rdb-compare gen-mixed FILE [KEYS]"
+    );
     exit(2)
 }
 
@@ -148,6 +156,44 @@ fn visit(file: &str, opts: Options) {
         "ours (visitor): {} keys, {} items, {} bytes in {:.3}s",
         c.keys,
         c.items,
+        c.bytes,
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Counts keys and raw value bytes; declines every key's items (raw pass-through).
+#[derive(Default)]
+struct RawOnly {
+    keys: u64,
+    bytes: u64,
+}
+
+impl Visitor for RawOnly {
+    fn key_start(&mut self, _key: &KeyRef<'_>) -> ControlFlow<()> {
+        self.keys += 1;
+        ControlFlow::Continue(())
+    }
+    fn wants_items(&mut self, _value_len: u64) -> bool {
+        false
+    }
+    fn raw_value(&mut self, piece: &[u8]) -> ControlFlow<()> {
+        self.bytes += piece.len() as u64;
+        ControlFlow::Continue(())
+    }
+}
+
+/// The raw pass-through of `import` and the full sync: raw values only, nothing decoded
+/// (keys cut by a buffer boundary still go through the state machine).
+fn pass_through(file: &str) {
+    let started = Instant::now();
+    let f = File::open(file).unwrap_or_else(|e| fail(file, e));
+    let mut c = RawOnly::default();
+    let _ = RdbReader::new(f, Options::default().raw_values(true))
+        .visit(&mut c)
+        .unwrap_or_else(|e| fail(file, e));
+    println!(
+        "ours (pass-through): {} keys, {} raw bytes in {:.3}s",
+        c.keys,
         c.bytes,
         started.elapsed().as_secs_f64()
     );

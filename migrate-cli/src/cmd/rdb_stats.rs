@@ -1,5 +1,6 @@
 //! `redis-migrate rdb stats FILE`: counts per db and type, bytes per type, the biggest keys;
-//! computed by `rdb_parser::stats::Stats` (the zero-copy visitor), printed here.
+//! computed by `rdb_parser::stats::Stats` (the zero-copy visitor, element counts read from
+//! the values' headers: `rdb_parser::Want::Count`), printed here.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -40,8 +40,28 @@ struct Consumer {
     pending: Vec<StreamId>,
 }
 
+/// `ms-seq`, as `StreamId`'s `Display` writes it.
 fn id_bytes(id: StreamId) -> Bytes {
-    Bytes::from(id.to_string())
+    let mut v = Vec::with_capacity(41);
+    push_u64(&mut v, id.ms);
+    v.push(b'-');
+    push_u64(&mut v, id.seq);
+    Bytes::from(v)
+}
+
+fn push_u64(out: &mut Vec<u8>, n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = 20;
+    let mut n = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 impl StreamWriter {
@@ -314,5 +334,24 @@ impl StreamWriter {
             run.push(id);
         }
         flush(ctx, &mut run, run_attrs);
+    }
+}
+
+#[cfg(test)]
+mod id_tests {
+    use super::*;
+
+    #[test]
+    fn id_bytes_are_the_display_text() {
+        for (ms, seq) in [
+            (0, 0),
+            (1, 9),
+            (10, 0),
+            (1_700_000_000_123, 42),
+            (u64::MAX, u64::MAX),
+        ] {
+            let id = StreamId { ms, seq };
+            assert_eq!(&id_bytes(id)[..], id.to_string().as_bytes());
+        }
     }
 }

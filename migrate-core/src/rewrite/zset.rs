@@ -72,9 +72,25 @@ pub(crate) fn format_score_into(x: f64, out: &mut String) {
     } else if x.is_infinite() {
         out.push_str(if x > 0.0 { "inf" } else { "-inf" });
     } else if x.fract() == 0.0 && x.abs() < 1e15 && !(x == 0.0 && x.is_sign_negative()) {
-        // An integer (most scores): its digits, as `Display` writes them, without the
-        // float formatting.
-        let _ = write!(out, "{}", x as i64);
+        // An integer (most scores): its digits, as `Display` writes them, by hand (no
+        // formatting machinery).
+        let mut buf = [0u8; 21];
+        let n = x as i64;
+        let mut i = buf.len();
+        let mut m = n.unsigned_abs();
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (m % 10) as u8;
+            m /= 10;
+            if m == 0 {
+                break;
+            }
+        }
+        if n < 0 {
+            i -= 1;
+            buf[i] = b'-';
+        }
+        out.extend(buf[i..].iter().map(|&b| char::from(b)));
     } else {
         let a = x.abs();
         // Writing to a String cannot fail.
@@ -83,5 +99,33 @@ pub(crate) fn format_score_into(x: f64, out: &mut String) {
         } else {
             write!(out, "{x}")
         };
+    }
+}
+
+#[cfg(test)]
+mod score_tests {
+    #[test]
+    fn integer_scores_are_the_display_text() {
+        let mut x: i64 = 1;
+        let mut values = vec![
+            0i64,
+            1,
+            -1,
+            9,
+            10,
+            -10,
+            999_999_999_999_999,
+            -999_999_999_999_999,
+        ];
+        while x < 1_000_000_000_000_000 {
+            values.extend([x - 1, x, x + 1, -x]);
+            x *= 10;
+        }
+        for v in values {
+            let f = v as f64;
+            if f.abs() < 1e15 {
+                assert_eq!(super::format_score(f), format!("{}", f as i64), "{v}");
+            }
+        }
     }
 }

@@ -1,10 +1,10 @@
 //! Scores: the old ASCII form (type 3) and strings holding numbers (ziplist/listpack scores).
 
+use crate::cursor::{Cursor, PResult, Stop};
 use crate::error::Error;
 use crate::event::Str;
-use crate::peek::{PResult, Peek, Stop};
 
-impl Peek<'_> {
+impl Cursor<'_> {
     /// Reads an ASCII double: a length byte (253 NaN, 254 +inf, 255 -inf) and that many bytes.
     pub(crate) fn ascii_double(&mut self) -> PResult<f64> {
         let at = self.offset();

@@ -4,10 +4,10 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
+use crate::cursor::{Cursor, PResult, Stop};
 use crate::encoding::lzf;
 use crate::error::Error;
 use crate::event::Str;
-use crate::peek::{PResult, Peek, Stop};
 
 /// A decoded length field: a plain length, or the sub-encoding of a special string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +17,7 @@ pub(crate) enum Len {
     Special(u8),
 }
 
-impl Peek<'_> {
+impl Cursor<'_> {
     /// Reads a length field.
     #[inline]
     pub(crate) fn length(&mut self) -> PResult<Len> {

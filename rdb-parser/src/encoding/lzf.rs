@@ -117,6 +117,52 @@ pub(crate) fn decompress_scratch<'a>(
     Ok(&out[..raw_len])
 }
 
+/// The first `out.len()` bytes `input` decompresses to (fewer if `raw_len` is smaller),
+/// without producing the rest: to read the header of a compressed blob. Returns how many
+/// bytes were written. Checks what it reads as [`decompress`] does, but not the rest of the
+/// input nor that it produces exactly `raw_len` bytes.
+pub(crate) fn decompress_prefix(
+    input: &[u8],
+    raw_len: usize,
+    out: &mut [u8],
+) -> Result<usize, &'static str> {
+    let want = out.len().min(raw_len);
+    let mut o = 0;
+    let mut i = 0;
+    while o < want {
+        let ctrl = usize::from(*input.get(i).ok_or("output shorter than the raw length")?);
+        i += 1;
+        if ctrl < 32 {
+            let n = ctrl + 1;
+            let lit = input
+                .get(i..i + n)
+                .ok_or("literal run past the end of the input")?;
+            let k = n.min(want - o);
+            out[o..o + k].copy_from_slice(&lit[..k]);
+            o += k;
+            i += n;
+        } else {
+            let mut len = ctrl >> 5;
+            if len == 7 {
+                len += usize::from(*input.get(i).ok_or("truncated back-reference")?);
+                i += 1;
+            }
+            len += 2;
+            let lo = usize::from(*input.get(i).ok_or("truncated back-reference")?);
+            i += 1;
+            let back = ((ctrl & 0x1f) << 8) + lo + 1;
+            if back > o {
+                return Err("back-reference before the start of the output");
+            }
+            for d in o..o + len.min(want - o) {
+                out[d] = out[d - back];
+            }
+            o += len.min(want - o);
+        }
+    }
+    Ok(want)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -198,6 +244,11 @@ mod tests {
             assert_eq!(super::decompress(&input, want.len()).unwrap(), want);
             super::decompress_into(&input, want.len(), &mut scratch).unwrap();
             assert_eq!(scratch, want);
+            for n in [0, 1, 7, 10, 33, 300] {
+                let mut head = vec![0u8; n];
+                let got = super::decompress_prefix(&input, want.len(), &mut head).unwrap();
+                assert_eq!(&head[..got], &want[..n.min(want.len())]);
+            }
             // A cut stream is an error, never a panic.
             let cut =
                 &input[..input.len() - 1 - next(input.len() as u64) as usize % input.len().max(1)];

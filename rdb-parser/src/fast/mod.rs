@@ -11,15 +11,16 @@
 //! same text and offset as the state machine's. The bytes of the keys decoded here are fed
 //! to the CRC in one call per run, not per unit.
 
-mod cursor;
 mod stream;
 
 use std::ops::ControlFlow;
 
 use bytes::{Buf, BytesMut};
 
+use crate::cursor::Cursor;
 use crate::encoding::double::parse_f64;
 use crate::encoding::intset;
+use crate::encoding::length::StrRef;
 use crate::encoding::listpack::Listpack;
 use crate::encoding::lzf;
 use crate::encoding::ziplist::Ziplist;
@@ -27,8 +28,7 @@ use crate::error::Error;
 use crate::event::Item;
 use crate::input::Io;
 use crate::opcode::{op, RdbType};
-use crate::visit::{flow, Gate, KeyRef, Visitor};
-use cursor::{Cur, S};
+use crate::visit::{flow, Gate, KeyRef, Visitor, Want};
 
 /// Per-key attributes read before the type byte (shared with the state machine).
 pub(crate) use crate::input::Pending;
@@ -53,13 +53,13 @@ pub(crate) fn run<V: Visitor + ?Sized>(
     v: &mut V,
 ) -> Result<ControlFlow<()>, Error> {
     let data: &[u8] = buf;
-    let mut p = Cur::new(data, 0, io.opts.max_buffered);
+    let mut p = Cursor::quick(data, io.offset, 0, io.opts.max_buffered);
     let mut done = 0;
     let result = loop {
         match key(io, db, pending, scratch, resume, &mut p, data, v) {
-            Ok(Unit::Done) => done = p.pos,
+            Ok(Unit::Done) => done = p.pos(),
             Ok(Unit::DoneStop) => {
-                done = p.pos;
+                done = p.pos();
                 break Ok(ControlFlow::Break(()));
             }
             Ok(Unit::Left) => break Ok(ControlFlow::Continue(())),
@@ -95,38 +95,38 @@ fn key<V: Visitor + ?Sized>(
     pending: &mut Pending,
     scratch: &mut Scratch,
     resume: &mut u64,
-    p: &mut Cur<'_>,
+    p: &mut Cursor<'_>,
     data: &[u8],
     v: &mut V,
 ) -> Result<Unit, Error> {
-    let at = io.offset + p.pos as u64;
-    let Some(b) = p.u8() else {
+    let at = io.offset + p.pos() as u64;
+    let Some(b) = p.next_u8() else {
         return Ok(Unit::Left);
     };
     let prefix = match b {
         op::EXPIRETIME_MS => {
-            let Some(ms) = p.array::<8>() else {
+            let Some(ms) = p.next_array::<8>() else {
                 return Ok(Unit::Left);
             };
             pending.expire_at_ms = Some(i64::from_le_bytes(ms));
             true
         }
         op::EXPIRETIME => {
-            let Some(s) = p.array::<4>() else {
+            let Some(s) = p.next_array::<4>() else {
                 return Ok(Unit::Left);
             };
             pending.expire_at_ms = Some(i64::from(i32::from_le_bytes(s)) * 1000);
             true
         }
         op::IDLE => {
-            let Some(idle) = p.len() else {
+            let Some(idle) = p.quick_len() else {
                 return Ok(Unit::Left);
             };
             pending.lru_idle = Some(idle);
             true
         }
         op::FREQ => {
-            let Some(f) = p.u8() else {
+            let Some(f) = p.next_u8() else {
                 return Ok(Unit::Left);
             };
             pending.lfu_freq = Some(f);
@@ -144,10 +144,10 @@ fn key<V: Visitor + ?Sized>(
     if !handled(t) {
         return Ok(Unit::Left);
     }
-    let Some(S::Plain(key)) = p.string() else {
+    let Some(StrRef::Plain(key)) = p.quick_string() else {
         return Ok(Unit::Left);
     };
-    let start = p.pos;
+    let start = p.pos();
     if measure(t, io, p).is_none() {
         return Ok(Unit::Left);
     }
@@ -167,8 +167,8 @@ fn key<V: Visitor + ?Sized>(
         min_field_expire_ms: None,
         record_offset,
     };
-    let value = Cur::new(data, start, io.opts.max_buffered);
-    match key_value(t, io, &k, &data[start..p.pos], value, scratch, &mut gate) {
+    let value = Cursor::quick(data, io.offset, start, io.opts.max_buffered);
+    match key_value(t, io, &k, &data[start..p.pos()], value, scratch, &mut gate) {
         Ok(ControlFlow::Continue(())) => {}
         Ok(ControlFlow::Break(())) => {
             *resume = gate.seen;
@@ -177,7 +177,7 @@ fn key<V: Visitor + ?Sized>(
         Err(e) => return Err(e.with_key(key, b)),
     }
     *pending = Pending::default();
-    let record_len = io.offset + p.pos as u64 - record_offset;
+    let record_len = io.offset + p.pos() as u64 - record_offset;
     Ok(match gate.key_end(record_len) {
         ControlFlow::Continue(()) => Unit::Done,
         ControlFlow::Break(()) => Unit::DoneStop,
@@ -191,20 +191,165 @@ fn key_value<V: Visitor + ?Sized>(
     io: &Io,
     k: &KeyRef<'_>,
     raw: &[u8],
-    value: Cur<'_>,
+    value: Cursor<'_>,
     scratch: &mut Scratch,
     v: &mut V,
 ) -> Result<ControlFlow<()>, Error> {
     flow!(v.key_start(k));
-    let items = v.wants_items(raw.len() as u64 + 1);
+    let want = v.wants(raw.len() as u64 + 1);
     if io.opts.raw_values {
         flow!(v.raw_value(&[k.type_byte]));
         flow!(v.raw_value(raw));
     }
-    if !items {
-        return Ok(ControlFlow::Continue(()));
+    match want {
+        Want::Nothing => Ok(ControlFlow::Continue(())),
+        Want::Count if !is_stream(t) => {
+            let n = count(t, io, value, scratch)?;
+            Ok(v.element_count(n))
+        }
+        _ => visit(t, io, value, scratch, v),
     }
-    visit(t, io, value, scratch, v)
+}
+
+fn is_stream(t: RdbType) -> bool {
+    use RdbType::*;
+    matches!(t, StreamListpacks | StreamListpacks2 | StreamListpacks3)
+}
+
+/// The element count of a measured value (not a stream), `p` at its start: from the
+/// lengths and the compact blobs' declared counts, decoding the elements only where no
+/// header tells (a count of 65535 or more, an odd count of a paired encoding, a header that
+/// does not match its blob: the walk then reports the error as [`visit`] does).
+fn count(t: RdbType, io: &Io, mut p: Cursor<'_>, scratch: &mut Scratch) -> Result<u64, Error> {
+    use RdbType::*;
+    let base = io.offset;
+    let re = |p: &Cursor<'_>| reread(base, p.pos());
+    let start = p.clone();
+    let data = p.data();
+    Ok(match t {
+        String => match p.quick_string().ok_or_else(|| re(&p))? {
+            StrRef::Plain(r) => r.len() as u64,
+            StrRef::Int(i) => Item::Int(i).len() as u64,
+            StrRef::Lzf { rlen, .. } => rlen as u64,
+        },
+        List | Set | ZSet | ZSet2 | Hash => p.quick_len().ok_or_else(|| re(&p))?,
+        ListQuicklist | ListQuicklist2 => {
+            let n = p.quick_len().ok_or_else(|| re(&p))?;
+            let mut total = 0u64;
+            for _ in 0..n {
+                let plain = t == ListQuicklist2 && p.quick_len().ok_or_else(|| re(&p))? == 1;
+                let s = p.quick_string().ok_or_else(|| re(&p))?;
+                let blob = if t == ListQuicklist2 {
+                    Blob::Listpack
+                } else {
+                    Blob::Ziplist
+                };
+                match (plain, declared(&s, data, blob)) {
+                    (true, _) => total += 1,
+                    (false, Some(c)) => total += c,
+                    (false, None) => return walk_from(t, io, start, scratch),
+                }
+            }
+            total
+        }
+        _ => {
+            let s = p.quick_string().ok_or_else(|| re(&p))?;
+            let (blob, pairs) = match t {
+                ListZiplist => (Blob::Ziplist, false),
+                ZSetZiplist | HashZiplist => (Blob::Ziplist, true),
+                SetListpack => (Blob::Listpack, false),
+                ZSetListpack | HashListpack => (Blob::Listpack, true),
+                _ => (Blob::Intset, false),
+            };
+            match declared(&s, data, blob) {
+                Some(c) if !pairs => c,
+                Some(c) if c % 2 == 0 => c / 2,
+                _ => walk_from(t, io, start, scratch)?,
+            }
+        }
+    })
+}
+
+/// [`count`] by decoding every element of the value at `p`.
+fn walk_from(t: RdbType, io: &Io, p: Cursor<'_>, scratch: &mut Scratch) -> Result<u64, Error> {
+    let mut c = ElementCounter(0);
+    let _ = visit(t, io, p, scratch, &mut c)?;
+    Ok(c.0)
+}
+
+/// Counts the element calls of a walk.
+struct ElementCounter(u64);
+
+impl Visitor for ElementCounter {
+    fn list_item(&mut self, _: Item<'_>) -> ControlFlow<()> {
+        self.0 += 1;
+        ControlFlow::Continue(())
+    }
+    fn set_member(&mut self, _: Item<'_>) -> ControlFlow<()> {
+        self.0 += 1;
+        ControlFlow::Continue(())
+    }
+    fn zset_entry(&mut self, _: Item<'_>, _: f64) -> ControlFlow<()> {
+        self.0 += 1;
+        ControlFlow::Continue(())
+    }
+    fn hash_entry(&mut self, _: Item<'_>, _: Item<'_>, _: Option<u64>) -> ControlFlow<()> {
+        self.0 += 1;
+        ControlFlow::Continue(())
+    }
+}
+
+/// A compact blob encoding, for [`declared`].
+#[derive(Clone, Copy)]
+enum Blob {
+    Ziplist,
+    Listpack,
+    Intset,
+}
+
+/// The entry count a compact blob's header declares, when it is exact and the header
+/// matches the blob's size; for a compressed blob only its first bytes are decompressed.
+fn declared(s: &StrRef, data: &[u8], blob: Blob) -> Option<u64> {
+    let mut head = [0u8; 10];
+    let (head, len): (&[u8], usize) = match s {
+        StrRef::Plain(r) => (&data[r.clone()], r.len()),
+        StrRef::Lzf { range: r, rlen, .. } => {
+            let n = lzf::decompress_prefix(&data[r.clone()], *rlen, &mut head).ok()?;
+            (&head[..n], *rlen)
+        }
+        StrRef::Int(_) => return None,
+    };
+    let u32_at = |i: usize| -> Option<u64> {
+        Some(u64::from(u32::from_le_bytes(
+            head.get(i..i + 4)?.try_into().ok()?,
+        )))
+    };
+    let u16_at = |i: usize| -> Option<u64> {
+        Some(u64::from(u16::from_le_bytes(
+            head.get(i..i + 2)?.try_into().ok()?,
+        )))
+    };
+    match blob {
+        // total u32 | count u16 | entries | 0xff
+        Blob::Listpack => {
+            let c = u16_at(4)?;
+            (len >= 7 && u32_at(0)? == len as u64 && c != u64::from(u16::MAX)).then_some(c)
+        }
+        // zlbytes u32 | zltail u32 | zllen u16 | entries | 0xff
+        Blob::Ziplist => {
+            let c = u16_at(8)?;
+            (len >= 11
+                && u32_at(0)? == len as u64
+                && u32_at(4)? < len as u64
+                && c != u64::from(u16::MAX))
+            .then_some(c)
+        }
+        // encoding u32 | length u32 | members
+        Blob::Intset => {
+            let (width, c) = (u32_at(0)?, u32_at(4)?);
+            (matches!(width, 2 | 4 | 8) && (len as u64).checked_sub(8)? == c * width).then_some(c)
+        }
+    }
 }
 
 /// The value types the fast path decodes.
@@ -234,44 +379,46 @@ fn handled(t: RdbType) -> bool {
 }
 
 /// Walks the value's headers to its end (`None` when incomplete or invalid).
-fn measure(t: RdbType, io: &Io, p: &mut Cur<'_>) -> Option<()> {
+fn measure(t: RdbType, io: &Io, p: &mut Cursor<'_>) -> Option<()> {
     use RdbType::*;
     match t {
         String => {
-            if let S::Plain(r) = p.string()? {
+            if let StrRef::Plain(r) = p.quick_string()? {
                 if r.len() > io.opts.string_piece.max(1) {
                     return None;
                 }
             }
         }
         List | Set => {
-            for _ in 0..p.len()? {
-                p.string()?;
+            for _ in 0..p.quick_len()? {
+                p.quick_skip_string()?;
             }
         }
-        ZSet | ZSet2 => {
-            for _ in 0..p.len()? {
-                p.string()?;
-                if t == ZSet2 {
-                    p.u64_le()?;
-                } else {
-                    p.ascii_double()?;
-                }
+        ZSet2 => {
+            for _ in 0..p.quick_len()? {
+                p.quick_skip_string()?;
+                p.next_bytes(8)?;
+            }
+        }
+        ZSet => {
+            for _ in 0..p.quick_len()? {
+                p.quick_skip_string()?;
+                p.quick_ascii_double()?;
             }
         }
         Hash => {
-            for _ in 0..p.len()? {
-                p.string()?;
-                p.string()?;
+            for _ in 0..p.quick_len()? {
+                p.quick_skip_string()?;
+                p.quick_skip_string()?;
             }
         }
         ListQuicklist | ListQuicklist2 => {
-            for _ in 0..p.len()? {
+            for _ in 0..p.quick_len()? {
                 if t == ListQuicklist2 {
-                    p.len()?;
+                    p.quick_len()?;
                 }
                 // An integer-encoded node is left to the state machine.
-                if let S::Int(_) = p.string()? {
+                if let StrRef::Int(_) = p.quick_string()? {
                     return None;
                 }
             }
@@ -279,7 +426,7 @@ fn measure(t: RdbType, io: &Io, p: &mut Cur<'_>) -> Option<()> {
         StreamListpacks | StreamListpacks2 | StreamListpacks3 => stream::measure(t, p)?,
         _ => {
             // One compact blob; an integer-encoded one is left to the state machine.
-            if let S::Int(_) = p.string()? {
+            if let StrRef::Int(_) = p.quick_string()? {
                 return None;
             }
         }
@@ -287,21 +434,23 @@ fn measure(t: RdbType, io: &Io, p: &mut Cur<'_>) -> Option<()> {
     Some(())
 }
 
-/// A string found by a cursor over `data` (whose first byte is at absolute offset `base`);
-/// LZF strings are decompressed into `out`.
+/// A string found by a cursor over `data`; LZF strings are decompressed into `out`.
 #[inline]
 pub(crate) fn resolve<'a>(
-    s: S,
+    s: StrRef,
     data: &'a [u8],
-    base: u64,
     out: &'a mut Vec<u8>,
 ) -> Result<Item<'a>, Error> {
     Ok(match s {
-        S::Plain(r) => Item::Bytes(&data[r]),
-        S::Int(i) => Item::Int(i),
-        S::Lzf(range, rlen, at) => Item::Bytes(
+        StrRef::Plain(r) => Item::Bytes(&data[r]),
+        StrRef::Int(i) => Item::Int(i),
+        StrRef::Lzf {
+            range,
+            rlen,
+            offset,
+        } => Item::Bytes(
             lzf::decompress_scratch(&data[range], rlen, out)
-                .map_err(|what| Error::corrupt(format!("LZF data: {what}"), base + at as u64))?,
+                .map_err(|what| Error::corrupt(format!("LZF data: {what}"), offset))?,
         ),
     })
 }
@@ -315,26 +464,26 @@ pub(crate) fn reread(base: u64, pos: usize) -> Error {
 fn visit<V: Visitor + ?Sized>(
     t: RdbType,
     io: &Io,
-    mut p: Cur<'_>,
+    mut p: Cursor<'_>,
     scratch: &mut Scratch,
     v: &mut V,
 ) -> Result<ControlFlow<()>, Error> {
     use RdbType::*;
     let data = p.data();
     let base = io.offset;
-    let start = p.pos;
+    let start = p.pos();
     let at = base + start as u64;
-    let re = |p: &Cur<'_>| reread(base, p.pos);
+    let re = |p: &Cursor<'_>| reread(base, p.pos());
     match t {
         String => {
-            let s = p.string().ok_or_else(|| re(&p))?;
-            flow!(v.string(resolve(s, data, base, &mut scratch.a)?));
+            let s = p.quick_string().ok_or_else(|| re(&p))?;
+            flow!(v.string(resolve(s, data, &mut scratch.a)?));
         }
         List | Set => {
-            let n = p.len().ok_or_else(|| re(&p))?;
+            let n = p.quick_len().ok_or_else(|| re(&p))?;
             for _ in 0..n {
-                let s = p.string().ok_or_else(|| re(&p))?;
-                let item = resolve(s, data, base, &mut scratch.a)?;
+                let s = p.quick_string().ok_or_else(|| re(&p))?;
+                let item = resolve(s, data, &mut scratch.a)?;
                 if t == List {
                     flow!(v.list_item(item));
                 } else {
@@ -343,34 +492,34 @@ fn visit<V: Visitor + ?Sized>(
             }
         }
         ZSet | ZSet2 => {
-            let n = p.len().ok_or_else(|| re(&p))?;
+            let n = p.quick_len().ok_or_else(|| re(&p))?;
             for _ in 0..n {
-                let s = p.string().ok_or_else(|| re(&p))?;
+                let s = p.quick_string().ok_or_else(|| re(&p))?;
                 let score = if t == ZSet2 {
-                    p.u64_le().map(f64::from_bits)
+                    p.next_u64_le().map(f64::from_bits)
                 } else {
-                    p.ascii_double()
+                    p.quick_ascii_double()
                 }
                 .ok_or_else(|| re(&p))?;
-                flow!(v.zset_entry(resolve(s, data, base, &mut scratch.a)?, score));
+                flow!(v.zset_entry(resolve(s, data, &mut scratch.a)?, score));
             }
         }
         Hash => {
-            let n = p.len().ok_or_else(|| re(&p))?;
+            let n = p.quick_len().ok_or_else(|| re(&p))?;
             for _ in 0..n {
-                let f = p.string().ok_or_else(|| re(&p))?;
-                let x = p.string().ok_or_else(|| re(&p))?;
-                let f = resolve(f, data, base, &mut scratch.a)?;
-                let x = resolve(x, data, base, &mut scratch.b)?;
+                let f = p.quick_string().ok_or_else(|| re(&p))?;
+                let x = p.quick_string().ok_or_else(|| re(&p))?;
+                let f = resolve(f, data, &mut scratch.a)?;
+                let x = resolve(x, data, &mut scratch.b)?;
                 flow!(v.hash_entry(f, x, None));
             }
         }
         ListQuicklist | ListQuicklist2 => {
-            let n = p.len().ok_or_else(|| re(&p))?;
+            let n = p.quick_len().ok_or_else(|| re(&p))?;
             for _ in 0..n {
-                let node_at = base + p.pos as u64;
+                let node_at = base + p.pos() as u64;
                 let plain = if t == ListQuicklist2 {
-                    match p.len().ok_or_else(|| re(&p))? {
+                    match p.quick_len().ok_or_else(|| re(&p))? {
                         1 => true,
                         2 => false,
                         c => {
@@ -383,9 +532,9 @@ fn visit<V: Visitor + ?Sized>(
                 } else {
                     false
                 };
-                let blob_at = base + p.pos as u64;
-                let s = p.string().ok_or_else(|| re(&p))?;
-                let Item::Bytes(blob) = resolve(s, data, base, &mut scratch.a)? else {
+                let blob_at = base + p.pos() as u64;
+                let s = p.quick_string().ok_or_else(|| re(&p))?;
+                let Item::Bytes(blob) = resolve(s, data, &mut scratch.a)? else {
                     return Err(Error::corrupt("integer-encoded node", blob_at));
                 };
                 if plain {
@@ -405,8 +554,8 @@ fn visit<V: Visitor + ?Sized>(
             flow!(stream::visit(t, io, p, scratch, v)?)
         }
         _ => {
-            let s = p.string().ok_or_else(|| re(&p))?;
-            let Item::Bytes(blob) = resolve(s, data, base, &mut scratch.a)? else {
+            let s = p.quick_string().ok_or_else(|| re(&p))?;
+            let Item::Bytes(blob) = resolve(s, data, &mut scratch.a)? else {
                 return Err(Error::corrupt("integer-encoded blob", at));
             };
             let bad = |w| blob_error(w, " (in the blob)", at);
@@ -449,7 +598,7 @@ fn zl(blob: &[u8]) -> Result<ZlCursor<'_>, String> {
 }
 
 /// The entries of a compact blob, borrowed.
-pub(crate) trait Cursor<'a> {
+pub(crate) trait Entries<'a> {
     fn next_item(&mut self) -> Result<Option<Item<'a>>, String>;
 }
 
@@ -458,7 +607,7 @@ pub(crate) struct LpCursor<'a> {
     pub(crate) cur: Listpack,
 }
 
-impl<'a> Cursor<'a> for LpCursor<'a> {
+impl<'a> Entries<'a> for LpCursor<'a> {
     #[inline(always)]
     fn next_item(&mut self) -> Result<Option<Item<'a>>, String> {
         self.cur.next(self.blob)
@@ -470,7 +619,7 @@ struct ZlCursor<'a> {
     cur: Ziplist,
 }
 
-impl<'a> Cursor<'a> for ZlCursor<'a> {
+impl<'a> Entries<'a> for ZlCursor<'a> {
     #[inline]
     fn next_item(&mut self) -> Result<Option<Item<'a>>, String> {
         self.cur.next(self.blob)
@@ -487,7 +636,7 @@ enum Shape {
 }
 
 /// Visits the entries of a blob grouped by `shape`; errors as the state machine words them.
-fn shape<'a, C: Cursor<'a>, V: Visitor + ?Sized>(
+fn shape<'a, C: Entries<'a>, V: Visitor + ?Sized>(
     c: C,
     shape: Shape,
     at: u64,
@@ -497,7 +646,7 @@ fn shape<'a, C: Cursor<'a>, V: Visitor + ?Sized>(
     shape_entries(c, shape, v).map_err(|what| Error::corrupt(format!("{what} (in the blob)"), at))
 }
 
-fn shape_entries<'a, C: Cursor<'a>, V: Visitor + ?Sized>(
+fn shape_entries<'a, C: Entries<'a>, V: Visitor + ?Sized>(
     mut c: C,
     shape: Shape,
     v: &mut V,

@@ -6,61 +6,62 @@ use std::ops::ControlFlow;
 
 use bytes::Bytes;
 
+use crate::cursor::Cursor;
+use crate::encoding::length::StrRef;
 use crate::encoding::listpack::Listpack;
 use crate::error::Error;
 use crate::event::{Event, Item, PendingEntry, StreamConsumer, StreamGroup, StreamId, StreamMeta};
-use crate::fast::cursor::{Cur, S};
-use crate::fast::{reread, resolve, Cursor, LpCursor, Scratch};
+use crate::fast::{reread, resolve, Entries, LpCursor, Scratch};
 use crate::input::{chunk_full, Io};
 use crate::opcode::RdbType;
 use crate::types::stream::{as_int, raw_id, version, FLAG_DELETED, FLAG_SAMEFIELDS};
 use crate::visit::{flow, Visitor};
 
-fn id(p: &mut Cur<'_>) -> Option<StreamId> {
-    let ms = p.len()?;
-    let seq = p.len()?;
+fn id(p: &mut Cursor<'_>) -> Option<StreamId> {
+    let ms = p.quick_len()?;
+    let seq = p.quick_len()?;
     Some(StreamId { ms, seq })
 }
 
 /// Walks a stream value's headers (see `fast::measure`).
-pub(super) fn measure(t: RdbType, p: &mut Cur<'_>) -> Option<()> {
+pub(super) fn measure(t: RdbType, p: &mut Cursor<'_>) -> Option<()> {
     let v = version(t);
-    for _ in 0..p.len()? {
+    for _ in 0..p.quick_len()? {
         // Unusual node keys and integer-encoded nodes are left to the state machine.
-        match p.string()? {
-            S::Plain(r) if r.len() == 16 => {}
+        match p.quick_string()? {
+            StrRef::Plain(r) if r.len() == 16 => {}
             _ => return None,
         }
-        if let S::Int(_) = p.string()? {
+        if let StrRef::Int(_) = p.quick_string()? {
             return None;
         }
     }
-    p.len()?;
+    p.quick_len()?;
     id(p)?;
     if v >= 2 {
         id(p)?;
         id(p)?;
-        p.len()?;
+        p.quick_len()?;
     }
-    for _ in 0..p.len()? {
-        p.string()?;
+    for _ in 0..p.quick_len()? {
+        p.quick_string()?;
         id(p)?;
         if v >= 2 {
-            p.len()?;
+            p.quick_len()?;
         }
-        for _ in 0..p.len()? {
-            p.bytes(16)?;
-            p.u64_le()?;
-            p.len()?;
+        for _ in 0..p.quick_len()? {
+            p.next_bytes(16)?;
+            p.next_u64_le()?;
+            p.quick_len()?;
         }
-        for _ in 0..p.len()? {
-            p.string()?;
-            p.u64_le()?;
+        for _ in 0..p.quick_len()? {
+            p.quick_string()?;
+            p.next_u64_le()?;
             if v >= 3 {
-                p.u64_le()?;
+                p.next_u64_le()?;
             }
-            for _ in 0..p.len()? {
-                p.bytes(16)?;
+            for _ in 0..p.quick_len()? {
+                p.next_bytes(16)?;
             }
         }
     }
@@ -71,33 +72,33 @@ pub(super) fn measure(t: RdbType, p: &mut Cur<'_>) -> Option<()> {
 pub(super) fn visit<V: Visitor + ?Sized>(
     t: RdbType,
     io: &Io,
-    mut p: Cur<'_>,
+    mut p: Cursor<'_>,
     scratch: &mut Scratch,
     v: &mut V,
 ) -> Result<ControlFlow<()>, Error> {
     let version = version(t);
     let data = p.data();
     let base = io.offset;
-    let re = |p: &Cur<'_>| reread(base, p.pos);
-    let nodes = p.len().ok_or_else(|| re(&p))?;
+    let re = |p: &Cursor<'_>| reread(base, p.pos());
+    let nodes = p.quick_len().ok_or_else(|| re(&p))?;
     for _ in 0..nodes {
-        let at = base + p.pos as u64;
-        let Some(S::Plain(key)) = p.string() else {
+        let at = base + p.pos() as u64;
+        let Some(StrRef::Plain(key)) = p.quick_string() else {
             return Err(re(&p));
         };
         let master = raw_id(&data[key]);
-        let s = p.string().ok_or_else(|| re(&p))?;
-        let Item::Bytes(blob) = resolve(s, data, base, &mut scratch.a)? else {
+        let s = p.quick_string().ok_or_else(|| re(&p))?;
+        let Item::Bytes(blob) = resolve(s, data, &mut scratch.a)? else {
             return Err(Error::corrupt("integer-encoded stream node", at));
         };
         flow!(node(master, blob, at, v)?);
     }
-    let length = p.len().ok_or_else(|| re(&p))?;
+    let length = p.quick_len().ok_or_else(|| re(&p))?;
     let last_id = id(&mut p).ok_or_else(|| re(&p))?;
     let (first_id, max_deleted_id, entries_added) = if version >= 2 {
         let f = id(&mut p).ok_or_else(|| re(&p))?;
         let m = id(&mut p).ok_or_else(|| re(&p))?;
-        let a = p.len().ok_or_else(|| re(&p))?;
+        let a = p.quick_len().ok_or_else(|| re(&p))?;
         (Some(f), Some(m), Some(a))
     } else {
         (None, None, None)
@@ -109,13 +110,13 @@ pub(super) fn visit<V: Visitor + ?Sized>(
         max_deleted_id,
         entries_added,
     })));
-    let groups = p.len().ok_or_else(|| re(&p))?;
+    let groups = p.quick_len().ok_or_else(|| re(&p))?;
     for _ in 0..groups {
-        let s = p.string().ok_or_else(|| re(&p))?;
-        let name = Bytes::from(resolve(s, data, base, &mut scratch.a)?.to_vec());
+        let s = p.quick_string().ok_or_else(|| re(&p))?;
+        let name = Bytes::from(resolve(s, data, &mut scratch.a)?.to_vec());
         let last_id = id(&mut p).ok_or_else(|| re(&p))?;
         let entries_read = if version >= 2 {
-            Some(p.len().ok_or_else(|| re(&p))?)
+            Some(p.quick_len().ok_or_else(|| re(&p))?)
         } else {
             None
         };
@@ -126,12 +127,12 @@ pub(super) fn visit<V: Visitor + ?Sized>(
             last_id,
             entries_read,
         })));
-        let n = p.len().ok_or_else(|| re(&p))?;
+        let n = p.quick_len().ok_or_else(|| re(&p))?;
         let mut chunk = Chunk::new(io, Event::StreamPending);
         for _ in 0..n {
-            let raw = p.bytes(16).ok_or_else(|| re(&p))?;
-            let delivery_time_ms = p.u64_le().ok_or_else(|| re(&p))?;
-            let delivery_count = p.len().ok_or_else(|| re(&p))?;
+            let raw = p.next_bytes(16).ok_or_else(|| re(&p))?;
+            let delivery_time_ms = p.next_u64_le().ok_or_else(|| re(&p))?;
+            let delivery_count = p.quick_len().ok_or_else(|| re(&p))?;
             let e = PendingEntry {
                 id: raw_id(raw),
                 delivery_time_ms,
@@ -140,13 +141,13 @@ pub(super) fn visit<V: Visitor + ?Sized>(
             flow!(chunk.push(e, 32, v));
         }
         flow!(chunk.flush(v));
-        let consumers = p.len().ok_or_else(|| re(&p))?;
+        let consumers = p.quick_len().ok_or_else(|| re(&p))?;
         for _ in 0..consumers {
-            let s = p.string().ok_or_else(|| re(&p))?;
-            let name = Bytes::from(resolve(s, data, base, &mut scratch.a)?.to_vec());
-            let seen_time_ms = p.u64_le().ok_or_else(|| re(&p))?;
+            let s = p.quick_string().ok_or_else(|| re(&p))?;
+            let name = Bytes::from(resolve(s, data, &mut scratch.a)?.to_vec());
+            let seen_time_ms = p.next_u64_le().ok_or_else(|| re(&p))?;
             let active_time_ms = if version >= 3 {
-                Some(p.u64_le().ok_or_else(|| re(&p))?)
+                Some(p.next_u64_le().ok_or_else(|| re(&p))?)
             } else {
                 None
             };
@@ -155,10 +156,10 @@ pub(super) fn visit<V: Visitor + ?Sized>(
                 seen_time_ms,
                 active_time_ms,
             })));
-            let n = p.len().ok_or_else(|| re(&p))?;
+            let n = p.quick_len().ok_or_else(|| re(&p))?;
             let mut chunk = Chunk::new(io, Event::StreamConsumerPending);
             for _ in 0..n {
-                flow!(chunk.push(raw_id(p.bytes(16).ok_or_else(|| re(&p))?), 16, v));
+                flow!(chunk.push(raw_id(p.next_bytes(16).ok_or_else(|| re(&p))?), 16, v));
             }
             flow!(chunk.flush(v));
         }

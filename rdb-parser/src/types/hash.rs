@@ -11,9 +11,9 @@
 
 use bytes::BytesMut;
 
+use crate::cursor::opt;
 use crate::error::Error;
 use crate::input::Io;
-use crate::peek::opt;
 use crate::types::{CountedKind, Sink};
 
 /// Reads one field (with its TTL where the type has one) into `sink`; `false` when incomplete.

@@ -4,10 +4,10 @@
 
 use bytes::BytesMut;
 
+use crate::cursor::need;
 use crate::error::Error;
 use crate::event::Str;
 use crate::input::{Io, Step};
-use crate::peek::need;
 use crate::types::{read_blob, BlobKind, Entries, Shape, Sink};
 
 /// Quicklist container types (v2).
@@ -57,7 +57,7 @@ impl Quicklist {
         let container = if self.v2 {
             let mut p = io.peek(buf);
             let c = need!(p.len("quicklist container"));
-            // Peek the node too, so that container and node are consumed as one unit.
+            // Cursor the node too, so that container and node are consumed as one unit.
             need!(p.skip_string(io.opts.max_buffered));
             if c != CONTAINER_PLAIN && c != CONTAINER_PACKED {
                 return Err(Error::corrupt(format!("quicklist container type {c}"), at));

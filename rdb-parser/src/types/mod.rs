@@ -3,6 +3,7 @@
 
 use bytes::{Bytes, BytesMut};
 
+use crate::cursor::need;
 use crate::encoding::double::str_to_f64;
 use crate::encoding::intset::IntsetIter;
 use crate::encoding::listpack::ListpackIter;
@@ -12,7 +13,6 @@ use crate::error::Error;
 use crate::event::{Event, HashEntry, Str, ZSetEntry};
 use crate::input::{Chunker, Io, Step};
 use crate::opcode::RdbType;
-use crate::peek::need;
 
 pub(crate) mod hash;
 pub(crate) mod list;
@@ -410,7 +410,7 @@ impl BlobValue {
 }
 
 /// Reads one whole string unit (a blob), bounded by `max_buffered`; returns it with its offset.
-pub(crate) fn read_blob(io: &mut Io, buf: &mut BytesMut) -> crate::peek::PResult<(Bytes, u64)> {
+pub(crate) fn read_blob(io: &mut Io, buf: &mut BytesMut) -> crate::cursor::PResult<(Bytes, u64)> {
     let at = io.offset;
     let mut p = io.peek(buf);
     let s = p.string(io.opts.max_buffered)?;

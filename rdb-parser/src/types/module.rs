@@ -60,8 +60,8 @@ impl Tagged {
         let mut p = io.peek(buf);
         let tag = match p.len("module value tag") {
             Ok(t) => t,
-            Err(crate::peek::Stop::Incomplete) => return Ok(TaggedStep::NeedMore),
-            Err(crate::peek::Stop::Err(e)) => return Err(e),
+            Err(crate::cursor::Stop::Incomplete) => return Ok(TaggedStep::NeedMore),
+            Err(crate::cursor::Stop::Err(e)) => return Err(e),
         };
         let r = match tag {
             0 => Ok(()),
@@ -73,8 +73,8 @@ impl Tagged {
         };
         match r {
             Ok(()) => {}
-            Err(crate::peek::Stop::Incomplete) => return Ok(TaggedStep::NeedMore),
-            Err(crate::peek::Stop::Err(e)) => return Err(e),
+            Err(crate::cursor::Stop::Incomplete) => return Ok(TaggedStep::NeedMore),
+            Err(crate::cursor::Stop::Err(e)) => return Err(e),
         }
         let n = p.pos();
         if self.keep_all && self.acc.len() + n > self.limit {

@@ -3,9 +3,9 @@
 
 use bytes::BytesMut;
 
+use crate::cursor::opt;
 use crate::error::Error;
 use crate::input::Io;
-use crate::peek::opt;
 use crate::types::Sink;
 
 /// Reads one plain string element (list element or set member) into `sink`.

@@ -15,6 +15,7 @@
 
 use bytes::{Bytes, BytesMut};
 
+use crate::cursor::{need, Cursor};
 use crate::encoding::listpack::ListpackIter;
 use crate::error::Error;
 use crate::event::{
@@ -22,7 +23,6 @@ use crate::event::{
 };
 use crate::input::{Chunker, Io, Step};
 use crate::opcode::RdbType;
-use crate::peek::{need, Peek};
 
 pub(crate) const FLAG_DELETED: i64 = 1;
 pub(crate) const FLAG_SAMEFIELDS: i64 = 2;
@@ -291,7 +291,7 @@ impl StreamState {
 }
 
 /// A stream id as two lengths.
-fn id(p: &mut Peek<'_>) -> crate::peek::PResult<StreamId> {
+fn id(p: &mut Cursor<'_>) -> crate::cursor::PResult<StreamId> {
     let ms = p.len("stream id")?;
     let seq = p.len("stream id")?;
     Ok(StreamId { ms, seq })

@@ -4,11 +4,11 @@
 
 use bytes::BytesMut;
 
+use crate::cursor::need;
 use crate::encoding::length::StrHeader;
 use crate::error::Error;
 use crate::event::{Event, Str};
 use crate::input::{check_buffered, Io, Step};
-use crate::peek::need;
 
 #[derive(Debug, Default)]
 pub(crate) struct StringState {

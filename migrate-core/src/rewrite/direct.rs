@@ -11,10 +11,11 @@
 //! values go through the rewriter.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use rdb_parser::{Item, KeyStart, RdbType, ValueKind};
+use rdb_parser::{Event, Item, KeyStart, RdbType, StreamId, ValueKind};
 
+use super::stream::{StreamWriter, PLACEHOLDER};
 use super::zset::format_score_into;
-use super::{Loss, RespWriter, RewriteOptions};
+use super::{Cmd, Env, KeyCtx, Loss, RespWriter, RewriteOptions};
 use crate::ServerVersion;
 
 /// The value kinds (and encodings) [`DirectKey`] writes: no stream, module, or hash with
@@ -378,5 +379,224 @@ impl DirectKey {
                 score: self.score,
             },
         }
+    }
+}
+
+/// One stream key being written as RESP: its entries' `XADD`s straight from the borrowed
+/// items ([`rdb_parser::Visitor::stream_entry`]), then what [`Rewriter`](super::Rewriter)
+/// writes after them (`XSETID`, groups, consumers, pending entries, placeholders, TTL), byte
+/// for byte the same output, in the same order.
+///
+/// Entries are held back as RESP (not as owned entries) while the stream fits
+/// [`RewriteOptions::stream_buffer_bytes`], so that pending entries of deleted entries get
+/// their placeholders, as the rewriter does.
+#[derive(Debug)]
+pub struct DirectStream {
+    ctx: KeyCtx,
+    env: Env,
+    /// The metadata, groups and consumers, and the last id written.
+    tail: StreamWriter,
+    /// `$len\r\nkey\r\n`.
+    key_bulk: Vec<u8>,
+    /// The held-back entries' `XADD`s, and each one's id and end in `held`.
+    held: BytesMut,
+    held_ids: Vec<(StreamId, usize)>,
+    /// The held-back entries' size, counted as the rewriter counts it.
+    held_bytes: usize,
+    /// Set once the entries did not fit: they are written as they come.
+    streaming: bool,
+}
+
+impl DirectStream {
+    /// A writer for the stream key `key` of db `db` (both already mapped to the target's)
+    /// with the TTL `expire_at_ms`, on `target`; `now_ms` as given to the rewriter. `None`
+    /// when the target has no streams (before 5.0: the rewriter reports the key as
+    /// unsupported).
+    pub fn new(
+        db: u32,
+        key: Bytes,
+        expire_at_ms: Option<i64>,
+        target: ServerVersion,
+        opts: &RewriteOptions,
+        now_ms: i64,
+    ) -> Option<DirectStream> {
+        let env = Env {
+            target,
+            opts: opts.clone(),
+            now_ms,
+        };
+        if !env.at_least(5, 0) {
+            return None;
+        }
+        let mut kb = BytesMut::new();
+        put_bulk(&mut kb, &key);
+        Some(DirectStream {
+            ctx: KeyCtx {
+                db,
+                key,
+                expire_at_ms,
+                commands: 0,
+                need_clear: opts.replace,
+                ttl_written: false,
+                losses: Vec::new(),
+                expired_fields: 0,
+            },
+            env,
+            tail: StreamWriter::default(),
+            key_bulk: kb.to_vec(),
+            held: BytesMut::new(),
+            held_ids: Vec::new(),
+            held_bytes: 0,
+            streaming: false,
+        })
+    }
+
+    /// Before a command written straight to `dst`: the `SELECT`, and the `UNLINK` owed.
+    fn prefix(&mut self, resp: &mut RespWriter, dst: &mut BytesMut) {
+        resp.select(self.ctx.db, dst);
+        if self.ctx.need_clear {
+            self.ctx.need_clear = false;
+            let name: &[u8] = if self.env.at_least(4, 0) {
+                b"UNLINK"
+            } else {
+                b"DEL"
+            };
+            put_array(dst, 2);
+            put_bulk(dst, name);
+            dst.put_slice(&self.key_bulk);
+            self.ctx.commands += 1;
+        }
+    }
+
+    /// `XADD key id f v ...` into `dst`; returns the entry's size as the rewriter counts it.
+    fn put_xadd(
+        key_bulk: &[u8],
+        dst: &mut BytesMut,
+        id: StreamId,
+        fields: &[(Item<'_>, Item<'_>)],
+    ) -> usize {
+        put_array(dst, 3 + 2 * fields.len());
+        dst.put_slice(b"$4\r\nXADD\r\n");
+        dst.put_slice(key_bulk);
+        put_bulk_id(dst, id);
+        let mut size = 16;
+        for &(f, v) in fields {
+            size += put_item(dst, f) + put_item(dst, v) + 16;
+        }
+        size
+    }
+
+    /// A live entry, in order.
+    pub fn entry(
+        &mut self,
+        id: StreamId,
+        fields: &[(Item<'_>, Item<'_>)],
+        resp: &mut RespWriter,
+        dst: &mut BytesMut,
+    ) {
+        if self.streaming {
+            self.prefix(resp, dst);
+            Self::put_xadd(&self.key_bulk, dst, id, fields);
+            self.ctx.commands += 1;
+            self.tail.written(id);
+            return;
+        }
+        self.held_bytes += Self::put_xadd(&self.key_bulk, &mut self.held, id, fields);
+        self.held_ids.push((id, self.held.len()));
+        if self.held_bytes > self.env.opts.stream_buffer_bytes {
+            // Too big to hold: what is held goes out, the rest as it comes.
+            self.streaming = true;
+            if let Some(&(last, _)) = self.held_ids.last() {
+                self.prefix(resp, dst);
+                dst.put_slice(&self.held);
+                self.ctx.commands += self.held_ids.len() as u64;
+                self.tail.written(last);
+            }
+            self.held = BytesMut::new();
+            self.held_ids = Vec::new();
+        }
+    }
+
+    /// A stream event after the entries (metadata, group, consumer, pending entries): the
+    /// rest is ignored.
+    pub fn event(&mut self, ev: &Event) {
+        self.tail.push(&self.env, &mut self.ctx, &mut |_| {}, ev);
+    }
+
+    /// The value is complete: writes the held entries, their placeholders, what follows
+    /// them and the TTL.
+    pub fn finish(mut self, resp: &mut RespWriter, dst: &mut BytesMut) -> DirectDone {
+        let last_id = self.tail.last_id(self.held_ids.last().map(|e| e.0));
+        let held_ids = std::mem::take(&mut self.held_ids);
+        let placeholders = self.tail.placeholders(&mut self.ctx, last_id, |id| {
+            held_ids.binary_search_by_key(&id, |e| e.0).is_ok()
+        });
+        let ph_fields = [(
+            Item::Bytes(PLACEHOLDER.0.as_bytes()),
+            Item::Bytes(PLACEHOLDER.1.as_bytes()),
+        )];
+        let mut ph = placeholders.iter().peekable();
+        let mut start = 0;
+        for &(id, end) in &held_ids {
+            while let Some(&&p) = ph.peek().filter(|&&&p| p < id) {
+                self.prefix(resp, dst);
+                Self::put_xadd(&self.key_bulk, dst, p, &ph_fields);
+                self.ctx.commands += 1;
+                ph.next();
+            }
+            self.prefix(resp, dst);
+            dst.put_slice(&self.held[start..end]);
+            self.ctx.commands += 1;
+            start = end;
+            self.tail.written(id);
+        }
+        for &p in ph {
+            self.prefix(resp, dst);
+            Self::put_xadd(&self.key_bulk, dst, p, &ph_fields);
+            self.ctx.commands += 1;
+            self.tail.written(p);
+        }
+        let DirectStream {
+            mut ctx, env, tail, ..
+        } = self;
+        let mut out = |cmd: Cmd| resp.encode(&cmd, dst);
+        tail.finish_tail(&env, &mut ctx, &mut out, last_id, placeholders);
+        let empty = ctx.commands == 0;
+        if empty {
+            super::clear_absent(&env, &mut ctx, &mut out);
+        } else if let (Some(at), false) = (ctx.expire_at_ms, ctx.ttl_written) {
+            let args = vec![
+                Bytes::from_static(b"PEXPIREAT"),
+                ctx.key.clone(),
+                Bytes::from(at.to_string()),
+            ];
+            ctx.emit(&env, &mut out, args);
+        }
+        DirectDone {
+            commands: ctx.commands,
+            empty,
+            losses: ctx.losses,
+            spare: Spare::default(),
+        }
+    }
+}
+
+/// A stream id's text (`ms-seq`) as a bulk string.
+fn put_bulk_id(dst: &mut BytesMut, id: StreamId) {
+    let mut buf = [0u8; 41];
+    let i = digits(&mut buf, 41, id.seq);
+    buf[i - 1] = b'-';
+    let j = digits(&mut buf, i - 1, id.ms);
+    put_bulk(dst, &buf[j..]);
+}
+
+/// An item as a bulk string; returns its text's length.
+fn put_item(dst: &mut BytesMut, item: Item<'_>) -> usize {
+    match item {
+        Item::Bytes(b) => {
+            put_bulk(dst, b);
+            b.len()
+        }
+        Item::Int(i) => put_bulk_int(dst, i),
     }
 }

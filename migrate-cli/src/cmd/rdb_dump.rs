@@ -12,7 +12,7 @@ use migrate_core::migrate::{Conflict, WriteMode};
 use migrate_core::plan::{
     FunctionPlan, KeyPlan, KeyPlanner, PlanOptions, Planned, SkipReason, UnsupportedReason, Verdict,
 };
-use migrate_core::rewrite::direct::{DirectKey, DirectStream};
+use migrate_core::rewrite::direct::{DirectKey, DirectStream, StreamBuffers};
 use migrate_core::rewrite::json::JsonWriter;
 use migrate_core::rewrite::{RespWriter, RewriteOptions};
 use migrate_core::{Filter, ServerVersion};
@@ -200,6 +200,7 @@ impl DumpArgs {
             events: ToEvents::new(state),
             key: None,
             stream: None,
+            stream_bufs: StreamBuffers::default(),
         };
         let r = input.reader.visit(&mut v);
         v.events.result(r, &input.path)?;
@@ -342,6 +343,8 @@ struct Direct<'a> {
     /// (no value event, so its rewriter never started the key), and ends it with
     /// [`KeyPlanner::direct_done`].
     stream: Option<DirectStream>,
+    /// The buffers of the last [`DirectStream`].
+    stream_bufs: StreamBuffers,
 }
 
 impl Direct<'_> {
@@ -374,6 +377,7 @@ impl Direct<'_> {
                     p.options().target,
                     &st.opts,
                     st.now_ms,
+                    std::mem::take(&mut self.stream_bufs),
                 );
             }
         }
@@ -476,7 +480,9 @@ impl Visitor for Direct<'_> {
     fn key_end(&mut self, record_len: u64) -> ControlFlow<()> {
         let st = self.events.sink();
         let done = if let Some(s) = self.stream.take() {
-            s.finish(&mut st.resp, &mut st.buf)
+            let (done, bufs) = s.finish(&mut st.resp, &mut st.buf);
+            self.stream_bufs = bufs;
+            done
         } else if let Some(key) = self.key.take() {
             key.finish(&mut st.resp, &mut st.buf)
         } else {

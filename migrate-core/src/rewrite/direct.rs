@@ -115,36 +115,105 @@ fn put_bulk_int(dst: &mut BytesMut, n: i64) -> usize {
     buf.len() - i
 }
 
-/// `$len\r\ndata\r\n`; a short one assembled on the stack and appended in one copy.
-fn put_bulk(dst: &mut BytesMut, data: &[u8]) {
-    const SHORT: usize = 64;
-    let mut buf = [0u8; 24 + SHORT + 2];
-    // The header at the front: `$`, the length's digits, CRLF.
-    let mut len_digits = [0u8; 20];
-    let d = digits(&mut len_digits, 20, data.len() as u64);
-    let n = 20 - d;
-    buf[0] = b'$';
-    buf[1..1 + n].copy_from_slice(&len_digits[d..]);
-    buf[1 + n] = b'\r';
-    buf[2 + n] = b'\n';
-    let head = 3 + n;
-    if data.len() <= SHORT {
-        buf[head..head + data.len()].copy_from_slice(data);
-        let end = head + data.len();
-        buf[end] = b'\r';
-        buf[end + 1] = b'\n';
-        dst.put_slice(&buf[..end + 2]);
-    } else {
-        dst.put_slice(&buf[..head]);
-        dst.put_slice(data);
-        dst.put_slice(b"\r\n");
+/// The longest bulk string [`put_bulk`] assembles on the stack.
+const SHORT: usize = 64;
+/// The stack buffer of a short bulk string: `$`, two digits, CRLF, the data, CRLF.
+const SHORT_BUF: usize = 5 + SHORT + 2;
+
+/// Copies `src` (at most [`SHORT`] bytes) to the front of `dst` with copies of fixed sizes
+/// (overlapping ones: the first and last 32, 16, 8 or 4 bytes), which compile to a few
+/// moves instead of a call.
+#[inline(always)]
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    if n >= 32 {
+        dst[..32].copy_from_slice(&src[..32]);
+        dst[n - 32..n].copy_from_slice(&src[n - 32..]);
+    } else if n >= 16 {
+        dst[..16].copy_from_slice(&src[..16]);
+        dst[n - 16..n].copy_from_slice(&src[n - 16..]);
+    } else if n >= 8 {
+        dst[..8].copy_from_slice(&src[..8]);
+        dst[n - 8..n].copy_from_slice(&src[n - 8..]);
+    } else if n >= 4 {
+        dst[..4].copy_from_slice(&src[..4]);
+        dst[n - 4..n].copy_from_slice(&src[n - 4..]);
+    } else if n > 0 {
+        dst[0] = src[0];
+        dst[n / 2] = src[n / 2];
+        dst[n - 1] = src[n - 1];
     }
 }
 
+/// `$len\r\ndata\r\n`; a short one assembled on the stack and appended as one copy of a
+/// fixed size (then cut to its length).
+#[inline]
+fn put_bulk(dst: &mut BytesMut, data: &[u8]) {
+    let len = data.len();
+    if len > SHORT {
+        let mut head = [0u8; 24];
+        head[0] = b'$';
+        let mut len_digits = [0u8; 20];
+        let d = digits(&mut len_digits, 20, len as u64);
+        let n = 20 - d;
+        head[1..1 + n].copy_from_slice(&len_digits[d..]);
+        head[1 + n] = b'\r';
+        head[2 + n] = b'\n';
+        dst.put_slice(&head[..3 + n]);
+        dst.put_slice(data);
+        dst.put_slice(b"\r\n");
+        return;
+    }
+    let mut buf = [0u8; SHORT_BUF];
+    buf[0] = b'$';
+    let head = if len < 10 {
+        buf[1] = b'0' + len as u8;
+        2
+    } else {
+        buf[1] = b'0' + (len / 10) as u8;
+        buf[2] = b'0' + (len % 10) as u8;
+        3
+    };
+    buf[head] = b'\r';
+    buf[head + 1] = b'\n';
+    let start = head + 2;
+    copy_short(&mut buf[start..start + SHORT], data);
+    let end = start + len;
+    buf[end] = b'\r';
+    buf[end + 1] = b'\n';
+    let at = dst.len();
+    dst.put_slice(&buf);
+    dst.truncate(at + end + 2);
+}
+
+/// `*n\r\n`; up to 999 elements as one copy of a fixed size (then cut to its length).
+#[inline]
 fn put_array(dst: &mut BytesMut, n: usize) {
-    dst.put_u8(b'*');
-    put_u64(dst, n as u64);
-    dst.put_slice(b"\r\n");
+    if n >= 1000 {
+        dst.put_u8(b'*');
+        put_u64(dst, n as u64);
+        dst.put_slice(b"\r\n");
+        return;
+    }
+    let mut buf = *b"*000\r\n";
+    let len = if n < 10 {
+        buf[1] = b'0' + n as u8;
+        2
+    } else if n < 100 {
+        buf[1] = b'0' + (n / 10) as u8;
+        buf[2] = b'0' + (n % 10) as u8;
+        3
+    } else {
+        buf[1] = b'0' + (n / 100) as u8;
+        buf[2] = b'0' + (n / 10 % 10) as u8;
+        buf[3] = b'0' + (n % 10) as u8;
+        4
+    };
+    buf[len] = b'\r';
+    buf[len + 1] = b'\n';
+    let at = dst.len();
+    dst.put_slice(&buf);
+    dst.truncate(at + len + 2);
 }
 
 impl DirectKey {
@@ -382,6 +451,14 @@ impl DirectKey {
     }
 }
 
+/// Buffers kept from one [`DirectStream`] to the next (no allocation per stream for its
+/// held entries).
+#[derive(Debug, Default)]
+pub struct StreamBuffers {
+    held: BytesMut,
+    held_ids: Vec<(StreamId, usize)>,
+}
+
 /// One stream key being written as RESP: its entries' `XADD`s straight from the borrowed
 /// items ([`rdb_parser::Visitor::stream_entry`]), then what [`Rewriter`](super::Rewriter)
 /// writes after them (`XSETID`, groups, consumers, pending entries, placeholders, TTL), byte
@@ -409,9 +486,9 @@ pub struct DirectStream {
 
 impl DirectStream {
     /// A writer for the stream key `key` of db `db` (both already mapped to the target's)
-    /// with the TTL `expire_at_ms`, on `target`; `now_ms` as given to the rewriter. `None`
-    /// when the target has no streams (before 5.0: the rewriter reports the key as
-    /// unsupported).
+    /// with the TTL `expire_at_ms`, on `target`; `now_ms` as given to the rewriter; `bufs`
+    /// from the previous stream's [`DirectStream::finish`] (or new). `None` when the target
+    /// has no streams (before 5.0: the rewriter reports the key as unsupported).
     pub fn new(
         db: u32,
         key: Bytes,
@@ -419,6 +496,7 @@ impl DirectStream {
         target: ServerVersion,
         opts: &RewriteOptions,
         now_ms: i64,
+        bufs: StreamBuffers,
     ) -> Option<DirectStream> {
         let env = Env {
             target,
@@ -444,8 +522,8 @@ impl DirectStream {
             env,
             tail: StreamWriter::default(),
             key_bulk: kb.to_vec(),
-            held: BytesMut::new(),
-            held_ids: Vec::new(),
+            held: bufs.held,
+            held_ids: bufs.held_ids,
             held_bytes: 0,
             streaming: false,
         })
@@ -512,8 +590,8 @@ impl DirectStream {
                 self.ctx.commands += self.held_ids.len() as u64;
                 self.tail.written(last);
             }
-            self.held = BytesMut::new();
-            self.held_ids = Vec::new();
+            self.held.clear();
+            self.held_ids.clear();
         }
     }
 
@@ -524,10 +602,14 @@ impl DirectStream {
     }
 
     /// The value is complete: writes the held entries, their placeholders, what follows
-    /// them and the TTL.
-    pub fn finish(mut self, resp: &mut RespWriter, dst: &mut BytesMut) -> DirectDone {
+    /// them and the TTL; gives back the buffers for the next stream.
+    pub fn finish(
+        mut self,
+        resp: &mut RespWriter,
+        dst: &mut BytesMut,
+    ) -> (DirectDone, StreamBuffers) {
         let last_id = self.tail.last_id(self.held_ids.last().map(|e| e.0));
-        let held_ids = std::mem::take(&mut self.held_ids);
+        let mut held_ids = std::mem::take(&mut self.held_ids);
         let placeholders = self.tail.placeholders(&mut self.ctx, last_id, |id| {
             held_ids.binary_search_by_key(&id, |e| e.0).is_ok()
         });
@@ -556,9 +638,15 @@ impl DirectStream {
             self.ctx.commands += 1;
             self.tail.written(p);
         }
+        held_ids.clear();
         let DirectStream {
-            mut ctx, env, tail, ..
+            mut ctx,
+            env,
+            tail,
+            mut held,
+            ..
         } = self;
+        held.clear();
         let mut out = |cmd: Cmd| resp.encode(&cmd, dst);
         tail.finish_tail(&env, &mut ctx, &mut out, last_id, placeholders);
         let empty = ctx.commands == 0;
@@ -572,12 +660,13 @@ impl DirectStream {
             ];
             ctx.emit(&env, &mut out, args);
         }
-        DirectDone {
+        let done = DirectDone {
             commands: ctx.commands,
             empty,
             losses: ctx.losses,
             spare: Spare::default(),
-        }
+        };
+        (done, StreamBuffers { held, held_ids })
     }
 }
 
@@ -598,5 +687,38 @@ fn put_item(dst: &mut BytesMut, item: Item<'_>) -> usize {
             b.len()
         }
         Item::Int(i) => put_bulk_int(dst, i),
+    }
+}
+
+#[cfg(test)]
+mod bulk_tests {
+    use super::*;
+
+    #[test]
+    fn bulk_strings_are_framed_as_resp_codec_frames_them() {
+        let data: Vec<u8> = (0..300u32).map(|i| (i * 7 + 1) as u8).collect();
+        for len in 0..data.len() {
+            let mut got = BytesMut::from(&b"prefix"[..]);
+            put_bulk(&mut got, &data[..len]);
+            let mut want = BytesMut::from(&b"prefix"[..]);
+            resp_codec::encode_command(&mut want, &[&data[..len]]);
+            // `encode_command` frames an array of one: drop its `*1\r\n`.
+            assert_eq!(&got[..], [&want[..6], &want[10..]].concat(), "len {len}");
+        }
+        for n in [0, 1, 9, 10, 99, 100, 999, 1000, 12345] {
+            let mut got = BytesMut::new();
+            put_array(&mut got, n);
+            assert_eq!(&got[..], format!("*{n}\r\n").as_bytes());
+        }
+        for n in [0, 9, -9, 10, i64::MIN, i64::MAX, 1234567] {
+            let mut got = BytesMut::new();
+            let len = put_bulk_int(&mut got, n);
+            let text = n.to_string();
+            assert_eq!(len, text.len());
+            assert_eq!(
+                &got[..],
+                format!("${}\r\n{text}\r\n", text.len()).as_bytes()
+            );
+        }
     }
 }

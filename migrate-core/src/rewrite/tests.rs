@@ -529,7 +529,12 @@ fn json_lines() {
 
 /// Rewriter + RespWriter against [`direct::DirectStream`] fed the same stream: the same
 /// bytes, command count and losses.
-fn direct_stream_matches(target: ServerVersion, opts: RewriteOptions, events: &[Event]) {
+fn direct_stream_matches(
+    target: ServerVersion,
+    opts: RewriteOptions,
+    events: &[Event],
+    bufs: &mut direct::StreamBuffers,
+) {
     let mut rw = Rewriter::new(target, opts.clone(), NOW);
     let mut resp = RespWriter::new();
     let mut want = bytes::BytesMut::new();
@@ -543,8 +548,16 @@ fn direct_stream_matches(target: ServerVersion, opts: RewriteOptions, events: &[
     let Event::KeyStart(k) = &events[0] else {
         panic!("a key first")
     };
-    let mut ds = direct::DirectStream::new(k.db, k.key.clone(), k.expire_at_ms, target, &opts, NOW)
-        .expect("a target with streams");
+    let mut ds = direct::DirectStream::new(
+        k.db,
+        k.key.clone(),
+        k.expire_at_ms,
+        target,
+        &opts,
+        NOW,
+        std::mem::take(bufs),
+    )
+    .expect("a target with streams");
     let mut resp = RespWriter::new();
     let mut got = bytes::BytesMut::new();
     for ev in &events[1..] {
@@ -563,7 +576,8 @@ fn direct_stream_matches(target: ServerVersion, opts: RewriteOptions, events: &[
             ev => ds.event(ev),
         }
     }
-    let done = ds.finish(&mut resp, &mut got);
+    let (done, back) = ds.finish(&mut resp, &mut got);
+    *bufs = back;
     assert_eq!(
         String::from_utf8_lossy(&got),
         String::from_utf8_lossy(&want),
@@ -629,6 +643,8 @@ fn direct_streams_write_what_the_rewriter_writes() {
         Event::KeyEnd,
     ];
     let bare = [start("b", RdbType::StreamListpacks, None), Event::KeyEnd];
+    // The buffers go from one stream to the next, as in `rdb dump`.
+    let mut bufs = direct::StreamBuffers::default();
     for target in [
         v(Redis, 5, 0),
         v(Redis, 6, 0),
@@ -646,7 +662,7 @@ fn direct_streams_write_what_the_rewriter_writes() {
             RewriteOptions::default().max_command_bytes(1),
         ] {
             for evs in [&stream_events()[..], &big, &empty, &bare] {
-                direct_stream_matches(target, opts.clone(), evs);
+                direct_stream_matches(target, opts.clone(), evs, &mut bufs);
             }
         }
     }
@@ -656,7 +672,8 @@ fn direct_streams_write_what_the_rewriter_writes() {
         None,
         v(Redis, 4, 0),
         &RewriteOptions::default(),
-        NOW
+        NOW,
+        Default::default(),
     )
     .is_none());
 }

@@ -9,6 +9,14 @@
 //! [`RewriteOptions::replace`], `SET ... PXAT` or a final `PEXPIREAT`). It is handed out by
 //! [`crate::plan::KeyPlanner::direct`] for a key the planner writes as commands; other
 //! values go through the rewriter.
+//!
+//! [`DirectStream`] does the same for streams: `XADD`s from the borrowed entries (held back
+//! as RESP while the stream fits [`RewriteOptions::stream_buffer_bytes`], for the
+//! placeholders of deleted pending entries), then the rewriter's own code for what follows
+//! them (`XSETID`, groups, consumers, `XCLAIM`s, `XDEL`s) and the TTL. The planner does not
+//! hand streams out: `rdb dump` starts one for a stream key the planner writes as commands
+//! right away (before any value event reached it) and ends the key with
+//! [`crate::plan::KeyPlanner::direct_done`].
 
 use bytes::{BufMut, Bytes, BytesMut};
 use rdb_parser::{Event, Item, KeyStart, RdbType, StreamId, ValueKind};

@@ -7,14 +7,21 @@
 #
 # Env: DATASET (default /work/bench-data/bench-redis-7.0.rdb: testkit's `dataset bench
 # redis-7.0`), RUNS (5), PEER_RDB (the `rdb` 0.4 binary: `cargo install rdb --version 0.4.0`),
-# OLD (optional: another redis-migrate binary to compare, e.g. a build of an older commit).
+# OLD (optional: another redis-migrate binary to compare, e.g. a build of an older commit),
+# BIN (optional: the redis-migrate binary to measure, e.g. a copy taken before editing the
+# sources again; default: this checkout's release build, built first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-5}
 file=${DATASET:-/work/bench-data/bench-redis-7.0.rdb}
 peer=${PEER_RDB:-$(command -v rdb)}
-cargo build --quiet --release -p migrate-cli --bin redis-migrate -p benches --bin rdb-compare
-bin=${CARGO_TARGET_DIR:-target}/release/redis-migrate
+if [ -n "${BIN:-}" ]; then
+  cargo build --quiet --release -p benches --bin rdb-compare
+  bin=$BIN
+else
+  cargo build --quiet --release -p migrate-cli --bin redis-migrate -p benches --bin rdb-compare
+  bin=${CARGO_TARGET_DIR:-target}/release/redis-migrate
+fi
 cmp=${CARGO_TARGET_DIR:-target}/release/rdb-compare
 names=("redis-migrate rdb stats" "rdb-parser Visitor, counting (rdb-compare visit)" "rdb crate decoder, no output (rdb-compare rdb-crate)"
        "redis-migrate rdb dump --format resp" "rdb --format protocol (rdb crate CLI)")

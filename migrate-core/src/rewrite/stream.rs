@@ -12,6 +12,9 @@ use super::{Env, KeyCtx, Loss, Out};
 /// Name of the group that creates an empty stream (created and destroyed at once).
 const TMP_GROUP: &[u8] = b"redis-migrate:tmp";
 
+/// The field and value of a placeholder entry (for a pending entry that was deleted).
+pub(crate) const PLACEHOLDER: (&str, &str) = ("redis-migrate", "placeholder");
+
 #[derive(Debug, Default)]
 pub(crate) struct StreamWriter {
     /// Entries held back while the stream fits [`super::RewriteOptions::stream_buffer_bytes`].
@@ -141,19 +144,35 @@ impl StreamWriter {
         self.last_written = Some(id);
     }
 
-    pub(crate) fn finish(mut self, env: &Env, ctx: &mut KeyCtx, out: Out<'_>) {
-        let meta = self.meta.take();
-        let last_id = meta
+    /// The stream's last id: its metadata's, or the last entry's (written, or buffered
+    /// elsewhere: `buffered_last`), whichever is greater.
+    pub(crate) fn last_id(&self, buffered_last: Option<StreamId>) -> StreamId {
+        self.meta
             .as_ref()
             .map(|m| m.last_id)
             .into_iter()
             .chain(self.buffered.last().map(|e| e.id))
+            .chain(buffered_last)
             .chain(self.last_written)
             .max()
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
 
-        // Pending ids of entries that are not in the stream (deleted after delivery) get a
-        // placeholder entry: claimed, then deleted again.
+    /// Records that the entry `id` was written with `XADD` (by a caller writing the
+    /// entries itself).
+    pub(crate) fn written(&mut self, id: StreamId) {
+        self.last_written = Some(id);
+    }
+
+    /// The pending ids whose entries are not in the stream (deleted after delivery), which
+    /// get a placeholder entry; `buffered` says whether an id is among the entries held
+    /// back. Records the pending entries that cannot be recreated exactly in `ctx`.
+    pub(crate) fn placeholders(
+        &self,
+        ctx: &mut KeyCtx,
+        last_id: StreamId,
+        buffered: impl Fn(StreamId) -> bool,
+    ) -> Vec<StreamId> {
         let pending: BTreeSet<StreamId> = self
             .groups
             .iter()
@@ -168,7 +187,7 @@ impl StreamWriter {
             } else if self.last_written.is_some_and(|w| id <= w) {
                 // Already streamed past it: cannot know whether it exists.
                 unverified += 1;
-            } else if self.buffered.binary_search_by_key(&id, |e| e.id).is_err() {
+            } else if !buffered(id) {
                 placeholders.push(id);
             }
         }
@@ -182,9 +201,19 @@ impl StreamWriter {
                 entries: out_of_range,
             });
         }
+        placeholders
+    }
+
+    pub(crate) fn finish(mut self, env: &Env, ctx: &mut KeyCtx, out: Out<'_>) {
+        let last_id = self.last_id(None);
+        // Pending ids of entries that are not in the stream (deleted after delivery) get a
+        // placeholder entry: claimed, then deleted again.
+        let placeholders = self.placeholders(ctx, last_id, |id| {
+            self.buffered.binary_search_by_key(&id, |e| e.id).is_ok()
+        });
         let placeholder_fields = [(
-            rdb_parser::Str::from("redis-migrate"),
-            rdb_parser::Str::from("placeholder"),
+            rdb_parser::Str::from(PLACEHOLDER.0),
+            rdb_parser::Str::from(PLACEHOLDER.1),
         )];
         let entries = std::mem::take(&mut self.buffered);
         let mut ph = placeholders.iter().peekable();
@@ -198,7 +227,21 @@ impl StreamWriter {
         for &p in ph {
             self.xadd(env, ctx, out, p, &placeholder_fields);
         }
+        self.finish_tail(env, ctx, out, last_id, placeholders);
+    }
 
+    /// What follows the entries (and placeholders, all written): the empty stream's
+    /// creation, `XSETID`, the groups, consumers and pending entries, the placeholders'
+    /// `XDEL`.
+    pub(crate) fn finish_tail(
+        mut self,
+        env: &Env,
+        ctx: &mut KeyCtx,
+        out: Out<'_>,
+        last_id: StreamId,
+        placeholders: Vec<StreamId>,
+    ) {
+        let meta = self.meta.take();
         let key = ctx.key.clone();
         let b = Bytes::from_static;
         if self.last_written.is_none() {

@@ -526,3 +526,154 @@ fn json_lines() {
         "{e}"
     );
 }
+
+/// Rewriter + RespWriter against [`direct::DirectStream`] fed the same stream: the same
+/// bytes, command count and losses.
+fn direct_stream_matches(
+    target: ServerVersion,
+    opts: RewriteOptions,
+    events: &[Event],
+    bufs: &mut direct::StreamBuffers,
+) {
+    let mut rw = Rewriter::new(target, opts.clone(), NOW);
+    let mut resp = RespWriter::new();
+    let mut want = bytes::BytesMut::new();
+    let mut report = None;
+    for ev in events {
+        if let Some(Done::Key(r)) = rw.push(ev, &mut |c: Cmd| resp.encode(&c, &mut want)) {
+            report = Some(r);
+        }
+    }
+    let report = report.expect("a key report");
+    let Event::KeyStart(k) = &events[0] else {
+        panic!("a key first")
+    };
+    let mut ds = direct::DirectStream::new(
+        k.db,
+        k.key.clone(),
+        k.expire_at_ms,
+        target,
+        &opts,
+        NOW,
+        std::mem::take(bufs),
+    )
+    .expect("a target with streams");
+    let mut resp = RespWriter::new();
+    let mut got = bytes::BytesMut::new();
+    for ev in &events[1..] {
+        match ev {
+            Event::StreamEntries(entries) => {
+                for e in entries {
+                    let fields: Vec<_> = e
+                        .fields
+                        .iter()
+                        .map(|(f, v)| (f.as_item(), v.as_item()))
+                        .collect();
+                    ds.entry(e.id, &fields, &mut resp, &mut got);
+                }
+            }
+            Event::KeyEnd => break,
+            ev => ds.event(ev),
+        }
+    }
+    let (done, back) = ds.finish(&mut resp, &mut got);
+    *bufs = back;
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(&want),
+        "{target} {opts:?}"
+    );
+    assert_eq!(done.commands, report.commands);
+    assert_eq!(done.losses, report.losses);
+    assert_eq!(done.empty, report.status == KeyStatus::Empty);
+}
+
+#[test]
+fn direct_streams_write_what_the_rewriter_writes() {
+    // Entries with integer and long fields, and pending entries of deleted ids before,
+    // between and after them.
+    let mut big = stream_events();
+    let entries: Vec<StreamEntry> = (0..40u64)
+        .map(|i| StreamEntry {
+            id: id(10 + 2 * i, i % 3),
+            fields: vec![
+                (s("field"), Str::Int(i as i64 - 20)),
+                (Str::Int(i64::MIN), s(&"x".repeat(i as usize * 7))),
+            ],
+        })
+        .collect();
+    big.insert(2, Event::StreamEntries(entries));
+    if let Event::StreamMeta(m) = &mut big[3] {
+        m.last_id = id(200, 0);
+    }
+    big.insert(
+        6,
+        Event::StreamPending(vec![
+            PendingEntry {
+                id: id(11, 0),
+                delivery_time_ms: 5,
+                delivery_count: 1,
+            },
+            PendingEntry {
+                id: id(150, 0),
+                delivery_time_ms: 5,
+                delivery_count: 1,
+            },
+            PendingEntry {
+                id: id(300, 0),
+                delivery_time_ms: 5,
+                delivery_count: 1,
+            },
+        ]),
+    );
+    big.insert(
+        10,
+        Event::StreamConsumerPending(vec![id(11, 0), id(150, 0), id(300, 0), id(12, 1)]),
+    );
+    let empty = [
+        start("e", RdbType::StreamListpacks2, Some(NOW + 1)),
+        Event::StreamMeta(StreamMeta {
+            length: 0,
+            last_id: id(7, 1),
+            first_id: None,
+            max_deleted_id: Some(id(7, 1)),
+            entries_added: Some(3),
+        }),
+        Event::StreamIdmp(Bytes::from_static(b"x")),
+        Event::KeyEnd,
+    ];
+    let bare = [start("b", RdbType::StreamListpacks, None), Event::KeyEnd];
+    // The buffers go from one stream to the next, as in `rdb dump`.
+    let mut bufs = direct::StreamBuffers::default();
+    for target in [
+        v(Redis, 5, 0),
+        v(Redis, 6, 0),
+        v(Redis, 6, 2),
+        v(Redis, 7, 0),
+    ] {
+        for opts in [
+            RewriteOptions::default(),
+            RewriteOptions::default().replace(true),
+            RewriteOptions::default().stream_buffer_bytes(0),
+            RewriteOptions::default()
+                .stream_buffer_bytes(600)
+                .max_command_args(2)
+                .replace(true),
+            RewriteOptions::default().max_command_bytes(1),
+        ] {
+            for evs in [&stream_events()[..], &big, &empty, &bare] {
+                direct_stream_matches(target, opts.clone(), evs, &mut bufs);
+            }
+        }
+    }
+    assert!(direct::DirectStream::new(
+        0,
+        Bytes::new(),
+        None,
+        v(Redis, 4, 0),
+        &RewriteOptions::default(),
+        NOW,
+        Default::default(),
+    )
+    .is_none());
+}

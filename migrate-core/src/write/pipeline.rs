@@ -353,7 +353,7 @@ impl Pipeline {
         let name = args.first().map_or(&[][..], |a| a.as_ref());
         self.check(args, || compact_tag(db, seq, name, key))?;
         self.before_command(db);
-        let bytes = self.output.put_command(args);
+        let bytes = self.output.put_command_copied(args);
         self.compact_record(db, seq, key, name, bytes);
         Ok(())
     }

@@ -116,6 +116,49 @@ impl Applier {
         self.seq
     }
 
+    /// The sequence number [`Applier::next_seq`] returns next.
+    pub(crate) fn peek_seq(&self) -> u64 {
+        self.seq + 1
+    }
+
+    /// Queues a full-sync command of borrowed arguments (copied) on a standalone target
+    /// without a write cap, when the writer needs no I/O for it ([`Writer::try_push_compact_copied`]):
+    /// no tag, no wait. `Ok(false)`: nothing queued (send it with [`Applier::send`] /
+    /// [`Applier::send_last`]). A queued key's last command then gets its mark with
+    /// [`Applier::mark_last`].
+    pub(crate) fn try_send_copied(
+        &mut self,
+        db: u32,
+        seq: u64,
+        key: &[u8],
+        args: &[&[u8]],
+    ) -> Result<bool, MigrationError> {
+        if !self.sends_copied() {
+            return Ok(false);
+        }
+        let Sink::Single(w) = &mut self.sink else {
+            return Ok(false);
+        };
+        w.try_push_compact_copied(Some(db), seq, Some(key), args)
+            .map_err(|e| target_error(&self.url, e))
+    }
+
+    /// Whether [`Applier::try_send_copied`] can queue at all: a standalone target, no
+    /// write cap, no open transaction.
+    pub(crate) fn sends_copied(&self) -> bool {
+        match &self.sink {
+            Sink::Single(w) => self.target_ops.is_none() && !w.pipeline().in_transaction(),
+            Sink::Cluster(_) => false,
+        }
+    }
+
+    /// The mark of a key whose last command was just queued by [`Applier::try_send_copied`].
+    pub(crate) fn mark_last(&mut self, mark: KeyMark) {
+        if let Sink::Single(w) = &self.sink {
+            self.marks.push_back((w.pipeline().accepted(), mark));
+        }
+    }
+
     /// Waits for the target's write cap, if one is set.
     async fn throttle(&mut self) -> Result<(), MigrationError> {
         if let Some(b) = self.target_ops.clone() {

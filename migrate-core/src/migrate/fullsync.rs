@@ -11,7 +11,11 @@
 //! (counts, reports, tags) and queues the commands; the async side sends them through the
 //! [`Applier`] (the last command of each key carrying its mark) and answers the planner's
 //! two questions that need the target: `EXISTS` under [`Conflict::Skip`], and the trial
-//! `RESTORE` of a probed type byte. For both, and when the queue is full, the visitor
+//! `RESTORE` of a probed type byte. The common key, one `RESTORE` to a standalone target,
+//! skips the queue: at its end the planner lends its arguments
+//! ([`KeyPlanner::key_end_restore`]) and they are copied straight into the writer's output
+//! ([`Applier::try_send_copied`]) while the writer needs no I/O; when it does, the key goes
+//! through the queue and the decoder stops so that the queue is sent (the writer waits). For both, and when the queue is full, the visitor
 //! stops the decoder ([`ControlFlow::Break`]), which resumes where it stopped.
 
 use std::collections::{BTreeSet, HashSet};
@@ -90,6 +94,8 @@ struct Keys {
     /// Commands tagged, not yet sent.
     queue: Vec<Send>,
     queued_bytes: usize,
+    /// The writer needed I/O for a command the visitor had: stop to send the queue.
+    flush_now: bool,
     need: Option<Need>,
     /// The first error, which stopped the decoder.
     error: Option<MigrationError>,
@@ -144,6 +150,7 @@ impl FullSync {
                 cmds: Vec::new(),
                 queue: Vec::new(),
                 queued_bytes: 0,
+                flush_now: false,
                 need: None,
                 error: None,
                 keys_sent: 0,
@@ -274,6 +281,7 @@ impl FullSync {
     /// Sends the queued commands.
     async fn flush(&mut self, ap: &mut Applier) -> Result<(), MigrationError> {
         self.k.queued_bytes = 0;
+        self.k.flush_now = false;
         // The queue's vector is kept, and each command's arguments go back to the planner.
         let mut queue = std::mem::take(&mut self.k.queue);
         for s in queue.drain(..) {
@@ -358,7 +366,11 @@ impl Feed<'_> {
     /// Continues, or stops the decoder when the key's course needs the target, the queue
     /// is full (`limit`), or something failed.
     fn flow(&mut self, limit: usize) -> ControlFlow<()> {
-        if self.k.error.is_some() || self.k.need.is_some() || self.k.queued_bytes >= limit {
+        if self.k.error.is_some()
+            || self.k.need.is_some()
+            || self.k.flush_now
+            || self.k.queued_bytes >= limit
+        {
             ControlFlow::Break(())
         } else {
             ControlFlow::Continue(())
@@ -633,6 +645,12 @@ impl Keys {
     }
 
     fn key_end(&mut self, ap: &mut Applier) -> Result<(), MigrationError> {
+        if self.queue.is_empty() && self.held.is_none() && self.cmds.is_empty() && ap.sends_copied()
+        {
+            if let Some(done) = self.restore_now(ap) {
+                return done;
+            }
+        }
         let mut cmds = std::mem::take(&mut self.cmds);
         let plan = self.planner.key_end(&mut |c| cmds.push(c));
         self.cmds = cmds;
@@ -682,6 +700,42 @@ impl Keys {
             self.queue(last, Some(mark), seq);
         }
         Ok(())
+    }
+
+    /// The common key's end: its one `RESTORE` straight into the writer's output, its
+    /// arguments borrowed from the planner (no command, tag or queue entry). `None`: not
+    /// such a key, or the writer needs I/O first (then the key goes through the queue, and
+    /// the decoder stops so that the queue is sent).
+    fn restore_now(&mut self, ap: &mut Applier) -> Option<Result<(), MigrationError>> {
+        let seq = ap.peek_seq();
+        let mut sent = None;
+        let plan = self.planner.key_end_restore(|db, args| {
+            let r = ap.try_send_copied(db, seq, args[1], args);
+            let taken = matches!(r, Ok(true));
+            sent = Some(r);
+            taken
+        });
+        match sent? {
+            Err(e) => return Some(Err(e)),
+            Ok(false) => {
+                self.flush_now = true;
+                return None;
+            }
+            Ok(true) => {}
+        }
+        let plan = plan?;
+        ap.next_seq();
+        self.kind = None;
+        self.items = true;
+        ap.mark_last(KeyMark {
+            seq,
+            db: plan.db,
+            kind: plan.kind.as_str(),
+            method: Method::Restore,
+            lossy: None,
+        });
+        self.keys_sent += 1;
+        Some(Ok(()))
     }
 
     fn function(&mut self, ev: &Event, ap: &mut Applier) -> Result<(), MigrationError> {

@@ -201,18 +201,8 @@ fn scan_module_types(
         if dec.is_done() {
             return Ok(types.0);
         }
-        let want = super::run::refill_len(buf.len(), SCAN_READ);
-        buf.reserve(want);
-        let start = buf.len();
-        buf.resize(start + want, 0);
-        let n = loop {
-            match file.read(&mut buf[start..]) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(rdb_parser::Error::Io(e)),
-            }
-        };
-        buf.truncate(start + n);
+        let n = super::run::read_append(&mut file, &mut buf, SCAN_READ)
+            .map_err(rdb_parser::Error::Io)?;
         if n == 0 {
             dec.finish()?;
             return Ok(types.0);

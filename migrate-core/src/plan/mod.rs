@@ -704,23 +704,82 @@ impl KeyPlanner {
     /// A number as an argument, carved from the arena.
     fn number(&mut self, n: i128) -> Bytes {
         let mut digits = [0u8; 40];
-        let mut i = digits.len();
-        let neg = n < 0;
-        let mut v = n.unsigned_abs();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
+        let text = decimal(n, &mut digits);
+        self.arena.extend_from_slice(text);
+        self.arena.split().freeze()
+    }
+
+    /// [`KeyPlanner::key_end`] of a key bound for a single `RESTORE` (no `PEXPIREAT` after
+    /// it: a key without a TTL, or a target with `ABSTTL`), its arguments borrowed: the
+    /// same arguments as `key_end` emits, the payload with its footer in the planner's
+    /// arena, numbers on the stack (no `Bytes` per argument). `write(db, args)` answers
+    /// whether it took the command. `None`: nothing was done (another kind of key, or
+    /// `write` answered `false`): end the key with `key_end`.
+    pub fn key_end_restore(
+        &mut self,
+        write: impl FnOnce(u32, &[&[u8]]) -> bool,
+    ) -> Option<KeyPlan> {
+        let c = self.cur.as_ref()?;
+        let target = self.opts.target;
+        let absttl = target.has_restore_absttl();
+        if !matches!(c.mode, Mode::Buffer { .. })
+            || c.verdict != Verdict::Restore
+            || (c.start.expire_at_ms.is_some() && !absttl)
+        {
+            return None;
+        }
+        let raw_len = self.arena.len();
+        self.arena
+            .extend_from_slice(&target.rdb_version().to_le_bytes());
+        let crc = rdb_parser::dump::crc64(&self.arena);
+        self.arena.extend_from_slice(&crc.to_le_bytes());
+        let mut ttl_digits = [0u8; 40];
+        let mut n_digits = [0u8; 40];
+        let mut args: [&[u8]; 8] = [&[]; 8];
+        args[0] = b"RESTORE";
+        args[1] = &c.start.key;
+        args[2] = match c.start.expire_at_ms {
+            Some(at) => decimal(at.into(), &mut ttl_digits),
+            None => b"0",
+        };
+        args[3] = &self.arena;
+        let mut n = 4;
+        let mut arg = |a| {
+            args[n] = a;
+            n += 1;
+        };
+        if c.start.expire_at_ms.is_some() {
+            arg(b"ABSTTL");
+        }
+        if self.opts.conflict == Conflict::Replace {
+            arg(b"REPLACE");
+        }
+        if target.has_restore_idletime_freq() {
+            if let Some(idle) = c.start.lru_idle {
+                arg(b"IDLETIME");
+                arg(decimal(idle.into(), &mut n_digits));
+            } else if let Some(freq) = c.start.lfu_freq {
+                arg(b"FREQ");
+                arg(decimal(freq.into(), &mut n_digits));
             }
         }
-        if neg {
-            i -= 1;
-            digits[i] = b'-';
+        if !write(c.start.db, &args[..n]) {
+            self.arena.truncate(raw_len);
+            return None;
         }
-        self.arena.extend_from_slice(&digits[i..]);
-        self.arena.split().freeze()
+        self.arena.clear();
+        let c = self.cur.take()?;
+        self.commands += 1;
+        Some(KeyPlan {
+            db: c.start.db,
+            key: c.start.key,
+            kind: c.kind,
+            type_byte: c.start.type_byte,
+            verdict: c.verdict,
+            commands: c.commands + 1,
+            losses: Vec::new(),
+            expired_fields: 0,
+        })
     }
 
     /// The end of a key kept for `RESTORE`: its payload (the raw value in the arena, with
@@ -1231,6 +1290,26 @@ impl KeyPlanner {
         }
         Some(FunctionPlan::Load { name: report.name })
     }
+}
+
+/// `n` in decimal, written at the end of `buf`.
+fn decimal(n: i128, buf: &mut [u8; 40]) -> &[u8] {
+    let mut i = buf.len();
+    let neg = n < 0;
+    let mut v = n.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if neg {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    &buf[i..]
 }
 
 #[cfg(test)]

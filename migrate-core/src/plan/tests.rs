@@ -728,3 +728,92 @@ fn restore_matches_the_shared_rules() {
         }
     }
 }
+
+/// Ends one string key "k" (TTL, idle time, frequency as given) with `key_end_restore`
+/// (`None` when it declined) and, on a fresh planner, with `key_end`: their arguments.
+fn both_ends(
+    opts: PlanOptions,
+    expire: Option<i64>,
+    idle: Option<u64>,
+    freq: Option<u8>,
+) -> (Option<Vec<Vec<u8>>>, Vec<Vec<Bytes>>) {
+    let start = || {
+        let mut k = key("k", RdbType::String, Family::Redis);
+        k.db = 3;
+        k.expire_at_ms = expire;
+        k.lru_idle = idle;
+        k.lfu_freq = freq;
+        k
+    };
+    let begin = |p: &mut KeyPlanner| {
+        let mut none = |_: Cmd| panic!("no command before the key's end");
+        p.key_start(start(), &mut none);
+        p.raw(b"\x00\x01v", &mut none);
+    };
+    let mut p = planner(opts.clone());
+    begin(&mut p);
+    let mut got = None;
+    let plan = p.key_end_restore(|db, args| {
+        assert_eq!(db, 3);
+        got = Some(args.iter().map(|a| a.to_vec()).collect::<Vec<_>>());
+        true
+    });
+    if let Some(plan) = &plan {
+        assert_eq!((plan.db, &plan.key[..], plan.commands), (3, &b"k"[..], 1));
+        assert_eq!(plan.verdict, Verdict::Restore);
+        assert!(p.key_end(&mut |_| panic!("the key is ended")).is_none());
+    }
+    let mut q = planner(opts);
+    begin(&mut q);
+    let mut cmds = Vec::new();
+    q.key_end(&mut |c| cmds.push(c.args));
+    (plan.and(got), cmds)
+}
+
+#[test]
+fn key_end_restore_borrows_what_key_end_emits() {
+    let cases = [
+        (
+            v(Redis, 7, 0),
+            Conflict::Replace,
+            Some(NOW + 5000),
+            Some(42),
+            None,
+        ),
+        (v(Redis, 7, 0), Conflict::Skip, None, None, Some(7)),
+        (v(Redis, 6, 2), Conflict::Refuse, None, None, None),
+        (
+            v(Valkey, 8, 0),
+            Conflict::Replace,
+            Some(NOW + 1),
+            None,
+            Some(0),
+        ),
+    ];
+    for (target, conflict, expire, idle, freq) in cases {
+        let opts = PlanOptions::new(target).conflict(conflict);
+        let (direct, cmds) = both_ends(opts, expire, idle, freq);
+        assert_eq!(cmds.len(), 1, "{target:?}");
+        let want: Vec<Vec<u8>> = cmds[0].iter().map(|a| a.to_vec()).collect();
+        assert_eq!(direct, Some(want), "{target:?} {conflict:?}");
+    }
+    // A target without ABSTTL and a key with a TTL (RESTORE, then PEXPIREAT): declined.
+    let (direct, cmds) = both_ends(
+        PlanOptions::new(v(Redis, 4, 0)),
+        Some(NOW + 5000),
+        None,
+        None,
+    );
+    assert_eq!((direct, cmds.len()), (None, 2));
+    // Declined by the writer: the key ends as before, with the same payload.
+    let mut p = planner(PlanOptions::new(v(Redis, 7, 0)));
+    let mut none = |_: Cmd| panic!("no command before the key's end");
+    p.key_start(key("k", RdbType::String, Family::Redis), &mut none);
+    p.raw(b"\x00\x01v", &mut none);
+    assert!(p.key_end_restore(|_, _| false).is_none());
+    let mut cmds = Vec::new();
+    p.key_end(&mut |c| cmds.push(c));
+    assert_eq!(text(&cmds[0]), "RESTORE k 0 <payload>");
+    let payload = rdb_parser::dump::split(&cmds[0].args[3], true).unwrap();
+    assert_eq!(&payload.value[..], b"\x00\x01v");
+}

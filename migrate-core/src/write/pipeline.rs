@@ -330,7 +330,43 @@ impl Pipeline {
         let bytes = self
             .output
             .put_command_shared(args, self.options.zero_copy_min);
-        let name = args.first().map_or(&[][..], |a| &a[..]);
+        self.compact_record(
+            db,
+            seq,
+            key,
+            args.first().map_or(&[][..], |a| &a[..]),
+            bytes,
+        );
+        Ok(())
+    }
+
+    /// [`push_compact`](Self::push_compact) of borrowed arguments, every byte copied into
+    /// the output (no reference counts; for commands assembled in a caller's scratch
+    /// buffer, e.g. the full sync's `RESTORE`).
+    pub fn push_compact_copied<A: AsRef<[u8]>>(
+        &mut self,
+        db: Option<u32>,
+        seq: u64,
+        key: Option<&[u8]>,
+        args: &[A],
+    ) -> Result<(), Error> {
+        let name = args.first().map_or(&[][..], |a| a.as_ref());
+        self.check(args, || compact_tag(db, seq, name, key))?;
+        self.before_command(db);
+        let bytes = self.output.put_command_copied(args);
+        self.compact_record(db, seq, key, name, bytes);
+        Ok(())
+    }
+
+    /// The record of a command queued without a tag (its name and key copied).
+    fn compact_record(
+        &mut self,
+        db: Option<u32>,
+        seq: u64,
+        key: Option<&[u8]>,
+        name: &[u8],
+        bytes: usize,
+    ) {
         let name = &name[..name.len().min(MAX_REPORTED_NAME)];
         self.details.extend_from_slice(name);
         let key_len = key.map(|k| {
@@ -349,7 +385,6 @@ impl Pipeline {
             },
         };
         self.after_command(rec, bytes);
-        Ok(())
     }
 
     /// Opens a transaction: the following commands are queued between `MULTI` and `EXEC`

@@ -1007,6 +1007,23 @@ async fn repl_offset(base: &TargetConfig, addr: &str, timeout: Duration) -> Opti
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// The applier of one job over `sink`, with the migration's settings; it takes over
+/// `report`.
+fn applier(ctx: &Ctx, sink: Sink, report: &mut Report) -> Applier {
+    let s = &ctx.settings;
+    let mut ap = Applier::new(
+        sink,
+        ctx.url.clone(),
+        s.conflict,
+        s.on_error,
+        s.max_listed,
+        std::mem::take(report),
+    );
+    ap.target_ops = ctx.buckets.target_ops.clone();
+    ap.cross_slot = s.cross_slot;
+    ap
+}
+
 /// [`SourceMode::Auto`] and a cluster that refuses replication: scan mode, which reads
 /// every master ([`scan`]), into one applier.
 async fn scan_instead(
@@ -1028,18 +1045,9 @@ async fn scan_instead(
                 .await?,
         )),
     };
-    let mut ap = Applier::new(
-        sink,
-        ctx.url.clone(),
-        s.conflict,
-        s.on_error,
-        s.max_listed,
-        std::mem::take(report),
-    );
-    ap.target_ops = ctx.buckets.target_ops.clone();
+    let mut ap = applier(ctx, sink, report);
     ap.report.source_mode = "scan".into();
     ap.report.source_mode_reason = Some(reason);
-    ap.cross_slot = s.cross_slot;
     let target_nodes = super::cluster_sink::scan_targets(&ap, &job.target);
     let cluster = ap.cluster().is_some();
     let scan_job = scan::ScanJob {
@@ -1182,16 +1190,7 @@ async fn run_shard(
                 .await?,
         )),
     };
-    let mut ap = Applier::new(
-        sink,
-        ctx.url.clone(),
-        s.conflict,
-        s.on_error,
-        s.max_listed,
-        std::mem::take(report),
-    );
-    ap.target_ops = ctx.buckets.target_ops.clone();
-    ap.cross_slot = s.cross_slot;
+    let mut ap = applier(ctx, sink, report);
     let result = async {
         let point = resume
             .as_ref()

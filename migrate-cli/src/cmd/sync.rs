@@ -73,8 +73,9 @@ pub(crate) struct SyncArgs {
     rediscover_interval: f64,
     /// Cluster source resharded while it runs: seconds a key moved in from another shard
     /// waits for the old owner's stream (this process's or another's, seen in its
-    /// checkpoint on the target) to be applied first; then it is restored anyway and
-    /// counted in the report's warnings.
+    /// checkpoint on the target) to be applied first, and a Valkey 9 atomic slot
+    /// migration's import for the old owner's link to confirm; then it goes on anyway and
+    /// is counted in the report's warnings.
     #[arg(long = "move-wait", value_name = "SECS", default_value_t = 60.0)]
     move_wait: f64,
     #[command(flatten)]

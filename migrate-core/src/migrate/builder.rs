@@ -200,6 +200,9 @@ impl MigrationBuilder {
     /// earlier write to it) to be applied there: by this process, or by another one (or
     /// an earlier run), seen in its checkpoint on the target (default 60 s). After that the
     /// key is restored anyway, counted and warned about (`redis-migrate verify` checks it).
+    /// The same bound holds for a Valkey 9 atomic slot migration's import waiting for the
+    /// old owner's link to confirm it leaves the slots out (then counted in
+    /// [`Report::asm_unconfirmed`](super::Report::asm_unconfirmed)).
     pub fn move_wait(mut self, limit: std::time::Duration) -> Self {
         self.settings.move_wait = limit;
         self

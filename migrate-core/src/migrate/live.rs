@@ -116,6 +116,10 @@ impl Live {
         let mut boundary = replica.position();
         // Events since the progress was last published.
         let mut unpublished = 0u32;
+        if let Some(follow) = self.shard.as_mut() {
+            // Fences of atomic slot migrations recorded on the target (a restart).
+            follow.asm_tick().await;
+        }
         let reason = loop {
             if *stop.borrow() {
                 break StopReason::Stopped;
@@ -175,6 +179,7 @@ impl Live {
                         }
                         if let Some(follow) = self.shard.as_mut() {
                             follow.landed(ap.applied_offset);
+                            follow.asm_tick().await;
                         }
                         if let Some(follow) = self.shard.as_mut().filter(|f| f.check_due()) {
                             // A quiet cluster shard: is its node still the one to read?
@@ -244,6 +249,9 @@ impl Live {
                     full = Some(fs);
                     self.heal_next = true;
                     synced = false;
+                    if let Some(follow) = self.shard.as_mut() {
+                        follow.asm_full_sync();
+                    }
                     ap.incremental = false;
                     ap.applied_offset = offset;
                     pending_full = Some((replid, offset));
@@ -305,6 +313,9 @@ impl Live {
                             ap.report.keys_swept += removed;
                             tracing::info!(target: "migrate", "healing full sync: {removed} stale keys removed ({} keys in the snapshot)", keys.len());
                         }
+                        if let Some(follow) = self.shard.as_mut() {
+                            follow.asm_healed();
+                        }
                     }
                     if let (Some(ckpt), Some((replid, offset))) = (&self.ckpt, pending_full.take())
                     {
@@ -320,6 +331,9 @@ impl Live {
                     }
                     synced = true;
                     ap.incremental = true;
+                    if let Some(follow) = self.shard.as_mut() {
+                        follow.asm_synced(true);
+                    }
                     // The next bounded full sync may start.
                     self.permit = None;
                     tracing::info!(target: "migrate", "full sync done ({} keys); forwarding writes", ap.report.keys_written());
@@ -346,6 +360,11 @@ impl Live {
                         }),
                         None => Some(cmd),
                     };
+                    if cmd.is_none() {
+                        if let Some(step) = self.shard.as_mut().and_then(|f| f.take_asm_step()) {
+                            self.asm_step(step, &incr, &mut batch, boundary, ap).await?;
+                        }
+                    }
                     let cmd = match cmd {
                         Some(c) if self.shard.is_some() && is_flush(c.name()) => {
                             self.flush_shard(&c, &incr, &mut batch, boundary, ap)
@@ -366,6 +385,9 @@ impl Live {
                     if !synced && full.is_none() {
                         // Resumed from the target's checkpoint: the stream continues.
                         synced = true;
+                        if let Some(follow) = self.shard.as_mut() {
+                            follow.asm_synced(true);
+                        }
                         ap.incremental = true;
                         ap.applied_offset = offset;
                         tracker.update(|p| p.phase = Phase::Incremental);
@@ -412,6 +434,11 @@ impl Live {
                 // What the target confirmed (outcomes of whole batches).
                 follow.landed(ap.applied_offset);
             }
+            if synced && !incr.in_transaction() {
+                if let Some(next) = self.asm_resync(&mut batch, boundary, ap).await? {
+                    replica = next;
+                }
+            }
         };
         if reason == StopReason::Stopped {
             tracker.update(|p| p.phase = Phase::Stopping);
@@ -424,6 +451,11 @@ impl Live {
         if let Some(f) = &self.shard {
             if f.superseded > 0 {
                 ap.report.warnings.push(format!("shard {}: {} replicated command(s) on keys that moved to another shard (slots resharded on the source) were left out: the move's RESTORE carries their effect", f.id, f.superseded));
+            }
+            ap.report.asm_commands_left_out = f.asm.left_out;
+            ap.report.asm_unconfirmed = f.asm.unconfirmed;
+            if f.asm.left_out > 0 {
+                tracing::info!(target: "migrate", "shard {}: {} replicated command(s) on slots moved by atomic slot migrations were left out (the imports carry them)", f.id, f.asm.left_out);
             }
             if f.unconfirmed_moves > 0 {
                 ap.report.warnings.push(format!("shard {}: {} key(s) moved in from another shard were restored before that shard's DEL of them was confirmed on the target; check them with `redis-migrate verify`", f.id, f.unconfirmed_moves));
@@ -482,6 +514,88 @@ impl Live {
         ap.report.commands_applied += 1;
         tracing::info!(target: "migrate", "shard {}: {name} on the source: the {removed} keys of its slots removed from the target", follow.id);
         Ok(())
+    }
+
+    /// A step of an atomic slot migration into this shard (see `shards::fence`): at
+    /// `ESTABLISH` everything before it is applied and checkpointed, the fence recorded and
+    /// confirmed, and the slots' keys removed from the target (the import rebuilds them);
+    /// at `FINISH` the outcome is recorded after everything before it.
+    async fn asm_step(
+        &mut self,
+        step: super::shards::AsmStep,
+        incr: &Incremental,
+        batch: &mut Option<Batch>,
+        boundary: Option<replication_client::ResumePoint>,
+        ap: &mut Applier,
+    ) -> Result<(), MigrationError> {
+        if incr.in_transaction() {
+            // Markers never come inside a source transaction; nothing to split off.
+            return Ok(());
+        }
+        self.close_batch(batch, boundary, ap).await?;
+        ap.flush().await?;
+        let Some(follow) = self.shard.as_mut() else {
+            return Ok(());
+        };
+        match step {
+            super::shards::AsmStep::Establish {
+                name,
+                source,
+                slots,
+            } => {
+                if !follow
+                    .asm_establish(&name, &source, slots.clone(), ap)
+                    .await?
+                {
+                    return Ok(());
+                }
+                let keys = super::sweep::KeySet::default();
+                let unlink = self.version.has_unlink();
+                let mut removed = 0;
+                for cfg in &super::cluster_sink::scan_targets(ap, &self.target) {
+                    let mut scan = conn::connect(cfg, self.connect_timeout).await?;
+                    removed += super::sweep::sweep(
+                        &mut scan,
+                        &keys,
+                        &self.filter,
+                        Some(&slots),
+                        unlink,
+                        ap,
+                    )
+                    .await?;
+                }
+                tracing::info!(target: "migrate", "shard {}: atomic slot migration {name}: the {removed} keys of slots {} removed from the target; the import rebuilds them", follow.id, super::shards::slots_text(&slots));
+            }
+            super::shards::AsmStep::Finish { name, state } => {
+                follow.asm_finish(&name, state, ap).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A failed atomic slot migration out of this shard asks for a re-sync: everything
+    /// before is applied, then a new link without a resume point (a healing full sync).
+    async fn asm_resync(
+        &mut self,
+        batch: &mut Option<Batch>,
+        boundary: Option<replication_client::ResumePoint>,
+        ap: &mut Applier,
+    ) -> Result<Option<Replica>, MigrationError> {
+        if !self.shard.as_mut().is_some_and(|f| f.asm_heal_due()) {
+            return Ok(None);
+        }
+        self.close_batch(batch, boundary, ap).await?;
+        ap.flush().await?;
+        let Some(follow) = self.shard.as_mut() else {
+            return Ok(None);
+        };
+        match follow.fresh_link().await {
+            Some(r) => Ok(Some(r)),
+            None => {
+                follow.asm_heal_retry();
+                Ok(None)
+            }
+        }
     }
 
     fn publish_incr(

@@ -183,11 +183,18 @@ pub struct Report {
     /// Cluster target: source transactions and scripts writing keys in several slots,
     /// applied command by command (not atomically).
     pub cross_slot_transactions: u64,
-    /// Cluster source: Valkey 9 atomic slot migrations (`CLUSTER MIGRATESLOTS`) seen in a
-    /// shard's stream during the migration. Their keys are not ordered across the two
-    /// shards' streams and may differ on the target: each is named in `warnings`; check
-    /// them with `redis-migrate verify`.
+    /// Cluster source: Valkey 9 atomic slot migrations (`CLUSTER MIGRATESLOTS`) seen
+    /// during the migration (in a shard's stream, or listed by the old owner's node). Each
+    /// is ordered across the two shards' streams (see `asm_unconfirmed`); one that could
+    /// not be is named in `warnings`.
     pub atomic_slot_migrations: u64,
+    /// Cluster source: replicated commands of an atomic slot migration's old owner on the
+    /// moving slots, left out because the new owner's import carries them.
+    pub asm_commands_left_out: u64,
+    /// Cluster source: atomic slot migrations imported without the old owner's
+    /// confirmation (within `move_wait`) that it leaves the slots out: their keys may
+    /// differ on the target (each is named in `warnings`; check with `redis-migrate verify`).
+    pub asm_unconfirmed: u64,
     /// Cluster target: `MOVED` and `ASK` redirections followed.
     pub cluster_redirects: u64,
     /// Cluster target: commands retried (`TRYAGAIN`, `CLUSTERDOWN`, a master failing over).
@@ -314,6 +321,8 @@ impl Report {
         self.cross_slot_split += o.cross_slot_split;
         self.cross_slot_transactions += o.cross_slot_transactions;
         self.atomic_slot_migrations += o.atomic_slot_migrations;
+        self.asm_commands_left_out += o.asm_commands_left_out;
+        self.asm_unconfirmed += o.asm_unconfirmed;
         self.cluster_redirects += o.cluster_redirects;
         self.cluster_retries += o.cluster_retries;
         self.cluster_resent += o.cluster_resent;
@@ -490,6 +499,12 @@ impl Report {
             "atomic_slot_migrations",
             self.atomic_slot_migrations.to_string(),
         );
+        field(
+            &mut o,
+            "asm_commands_left_out",
+            self.asm_commands_left_out.to_string(),
+        );
+        field(&mut o, "asm_unconfirmed", self.asm_unconfirmed.to_string());
         field(
             &mut o,
             "cluster_redirects",

@@ -32,10 +32,13 @@
 //! - Valkey 9 atomic slot migration (`CLUSTER MIGRATESLOTS`, [`asm`]): the new owner's
 //!   stream carries the import (`CLUSTER SYNCSLOTS ESTABLISH ...`, an AOF-format snapshot
 //!   of the slots, the old owner's later writes to them, `CLUSTER SYNCSLOTS FINISH`), the
-//!   old owner's stream one `UNLINK` per key after ownership moved. This is not ordered
-//!   yet: the imports are detected (the markers, and `CLUSTER GETSLOTMIGRATIONS` on the
-//!   shards' nodes at each periodic check and at the end), their markers left out, counted
-//!   (`atomic_slot_migrations`) and warned about, and the report asks for `verify`.
+//!   old owner's stream one `UNLINK` per key after ownership moved. Ordered by a fence
+//!   ([`fence`]): the old owner's link leaves the slots out from the import's start (and
+//!   confirms), then the slots are cleared on the target and the import rebuilds them; a
+//!   failed import makes the old owner re-sync. Across processes and restarts through a
+//!   reserved hash on the target. Each import is counted (`atomic_slot_migrations`; also
+//!   found by `CLUSTER GETSLOTMIGRATIONS` at the periodic checks); one not ordered is
+//!   named in the warnings.
 //! - One shard failing stops the others (each writes its checkpoint) and the migration
 //!   ends with [`MigrationError::Shard`] naming it.
 
@@ -262,9 +265,11 @@ fn addrs(topo: &ClusterTopology) -> Vec<String> {
 }
 
 mod asm;
+mod fence;
 mod ids;
 mod moves;
 
+pub(crate) use fence::Step as AsmStep;
 pub(crate) use moves::Moves;
 
 /// A shard's link state for following failovers (see the module docs).
@@ -299,6 +304,8 @@ pub(crate) struct Follow {
     pub(crate) unconfirmed_moves: u64,
     /// The target-side ordering of keys moved in from other shards.
     gate: moves::MoveGate,
+    /// This shard's side of atomic slot migrations ([`fence`]).
+    pub(crate) asm: fence::Local,
 }
 
 impl Follow {
@@ -313,16 +320,20 @@ impl Follow {
     ///   already holds its effect: left out (`DEL`/`UNLINK` narrowed to the other keys).
     ///
     /// - `CLUSTER SYNCSLOTS ...` (a Valkey 9 atomic slot migration into this shard, see
-    ///   [`asm`]): counted, left out.
+    ///   [`asm`]): counted, left out, and its step taken by the link ([`fence`]).
+    /// - A command on a key of slots this shard leaves out for an atomic slot migration
+    ///   ([`fence`]): left out.
     ///
-    /// So the order in which the two shards' streams reach the target does not matter
-    /// for `MIGRATE` (an atomic slot migration is only detected).
+    /// So the order in which the two shards' streams reach the target does not matter.
     /// `None`: leave the command out.
     pub(crate) async fn screen(
         &mut self,
         mut cmd: replication_client::Command,
     ) -> Option<replication_client::Command> {
+        self.asm_tick().await;
         if let Some(m) = asm::marker(&cmd.args) {
+            self.asm_marker(&m, cmd.end_offset);
+            self.asm_screened(cmd.end_offset);
             self.moves.lock().asm.note(&self.id, m);
             return None;
         }
@@ -331,6 +342,9 @@ impl Follow {
             let Some(key) = cmd.args.get(1).cloned() else {
                 return Some(cmd);
             };
+            let slot = crate::key_slot(&key);
+            self.asm_import_seen(&[slot..=slot], cmd.end_offset);
+            self.asm_screened(cmd.end_offset);
             let hint = {
                 let mut m = self.moves.lock();
                 m.owners.insert(key.clone(), self.id.clone());
@@ -350,11 +364,12 @@ impl Follow {
             }
             return Some(cmd);
         }
-        let Some(idx) = crate::command::key_indexes(&cmd.args) else {
+        let Some(idx) = crate::command::key_indexes(&cmd.args).filter(|i| !i.is_empty()) else {
+            self.asm_screened(cmd.end_offset);
             return Some(cmd);
         };
-        if idx.is_empty() {
-            return Some(cmd);
+        if self.asm_screen(&cmd.args, idx[0], cmd.end_offset) {
+            return None;
         }
         let mut m = self.moves.lock();
         let foreign = |m: &moves::MovesInner, i: usize| {
@@ -394,6 +409,7 @@ impl Follow {
 
     /// This shard's stream is applied on the target up to source offset `applied`.
     pub(crate) fn landed(&mut self, applied: u64) {
+        self.asm_landed(applied);
         if applied <= self.landed_offset {
             return;
         }
@@ -413,6 +429,23 @@ impl Follow {
                 .is_some_and(|(s, o)| *s == self.id && *o == offset)
             {
                 m.dels.remove(&key);
+            }
+        }
+    }
+
+    /// A new link to the current node without a resume point: a full sync (the
+    /// re-sync a failed atomic slot migration asks for, [`fence`]). `None`: the node
+    /// refused or did not answer (tried again later).
+    pub(crate) async fn fresh_link(&mut self) -> Option<Replica> {
+        match tokio::time::timeout(RELINK_TIMEOUT, Replica::connect(self.config.clone())).await {
+            Ok(Ok(r)) => Some(r),
+            Ok(Err(e)) => {
+                tracing::warn!(target: "migrate", "shard {}: {} refused the re-sync ({e}); retrying", self.id, self.config.url());
+                None
+            }
+            Err(_) => {
+                tracing::warn!(target: "migrate", "shard {}: {} did not answer the re-sync within {RELINK_TIMEOUT:?}; retrying", self.id, self.config.url());
+                None
             }
         }
     }
@@ -968,7 +1001,8 @@ pub(crate) async fn run(
     {
         let m = ctx.moves.lock();
         report.atomic_slot_migrations = m.asm.count();
-        report.warnings.extend(m.asm.lines());
+        let lines = m.asm.lines(&m.fences);
+        report.warnings.extend(lines);
     }
     if let Some(e) = first_err {
         return Err(e);
@@ -1114,6 +1148,8 @@ fn spawn(
             ctx.cluster_target.is_some(),
             ctx.stop.clone(),
         ),
+        // Another process may migrate the other shards: read their fences.
+        asm: fence::Local::new(!ctx.settings.shards.is_empty()),
     };
     ctx.moves.register(&plan.id, plan.members());
     let running = (plan.id.clone(), child.clone(), shown.clone());

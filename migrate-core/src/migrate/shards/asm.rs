@@ -1,5 +1,5 @@
-//! Valkey 9 atomic slot migration (`CLUSTER MIGRATESLOTS`) on the source: detected,
-//! counted and warned about; not ordered.
+//! Valkey 9 atomic slot migration (`CLUSTER MIGRATESLOTS`) on the source: what the
+//! streams carry, the markers, and counting; the ordering is [`super::fence`].
 //!
 //! Note: the facts below were seen on the real server; `valkey-cli` 9.1 itself is not in the
 //! test servers (its `--cluster` defaults come from its documentation).
@@ -26,21 +26,10 @@
 //! streams interleave: A's `UNLINK`s landing after B's import lose the keys, A's writes
 //! after the snapshot run twice (once from each stream: counters double), a collection
 //! already on the target gets the snapshot's elements appended. So the `SYNCSLOTS` markers
-//! (no data, and no target runs them) are left out of the stream, and each import seen is
-//! counted ([`Report::atomic_slot_migrations`](crate::migrate::Report::atomic_slot_migrations)),
-//! warned about once per process and named in the report's warnings: the keys of those
-//! slots must be checked (`redis-migrate verify`) and fixed by a new full sync of the two
-//! shards if they differ.
-//!
-//! Handling it (not done) would take, at `ESTABLISH`: the old owner's link leaving out
-//! its commands on keys of the slots from then on (its later writes come again through the
-//! import, its trim is moot); the wait of [`super::moves`] until the old owner's stream is
-//! applied on the target up to its offset then; removing the slots' keys from the target
-//! through the new owner's applier (the sweep of a healing full sync, keeping no key) so
-//! that the snapshot and the stream rebuild them; on a `FINISH` other than `SUCCESS`,
-//! giving the slots back to the old owner's link and re-syncing them from it; and across
-//! processes (`--shards`) the old owner's process learning of the import (its
-//! `CLUSTER GETSLOTMIGRATIONS` `EXPORT` entries) and the state surviving a restart.
+//! (no data, and no target runs them) are left out of the stream, each import seen is
+//! counted ([`Report::atomic_slot_migrations`](crate::migrate::Report::atomic_slot_migrations))
+//! and ordered by a fence ([`super::fence`]); one that could not be ordered is named in the
+//! report's warnings: the keys of those slots must be checked (`redis-migrate verify`).
 //!
 //! Only the new owner's stream shows an import. For the old owner's side (a process
 //! migrating only that shard, `--shards`), the node of each shard of this process is also
@@ -150,7 +139,8 @@ pub(crate) struct Seen {
     open: HashMap<String, String>,
     /// Nodes that do not know `CLUSTER GETSLOTMIGRATIONS` (before Valkey 9).
     refused: HashSet<String>,
-    warned: bool,
+    /// Imports begun without the old owner's confirmation ([`super::fence`]).
+    unordered: HashSet<String>,
 }
 
 impl Seen {
@@ -159,15 +149,22 @@ impl Seen {
         self.order.len() as u64
     }
 
-    /// One report line per import seen.
-    pub(crate) fn lines(&self) -> Vec<String> {
+    /// An import was begun without its old owner's confirmation.
+    pub(crate) fn unordered(&mut self, name: &str) {
+        self.unordered.insert(name.to_string());
+    }
+
+    /// One report line per import seen that was not ordered: begun unconfirmed, or
+    /// without a fence (seen only from the old owner's side, or attached mid-import).
+    pub(crate) fn lines(&self, fences: &super::fence::Fences) -> Vec<String> {
         self.order
             .iter()
+            .filter(|n| self.unordered.contains(*n) || !fences.map.contains_key(*n))
             .filter_map(|n| self.imports.get(n).map(|i| (n, i)))
             .map(|(n, i)| {
                 let name = if n.starts_with('\0') { "?" } else { n.as_str() };
                 format!(
-                    "shard {}: atomic slot migration {name} (CLUSTER MIGRATESLOTS) of slots {} from node {} seen on the source ({}): the keys of those slots may differ on the target (lost, counted twice, or with extra elements); check them with `redis-migrate verify`",
+                    "shard {}: atomic slot migration {name} (CLUSTER MIGRATESLOTS) of slots {} from node {} seen on the source ({}) was not ordered across the two shards' streams (its old owner did not confirm, or no fence for it was found on the target): the keys of those slots may differ on the target (lost, counted twice, or with extra elements); check them with `redis-migrate verify`",
                     i.shard,
                     if i.slots.is_empty() { "?" } else { &i.slots },
                     if i.source.is_empty() { "?" } else { &i.source },
@@ -188,16 +185,12 @@ impl Seen {
             }
             return;
         }
-        let first = !self.warned;
-        self.warned = true;
         let dir = if e.operation.eq_ignore_ascii_case("EXPORT") {
             format!("out of this shard to node {}", e.target)
         } else {
             format!("into this shard from node {}", e.source)
         };
-        if first {
-            tracing::warn!(target: "migrate", "shard {shard}: the source ran an atomic slot migration (CLUSTER MIGRATESLOTS) of slots {} {dir}; it is not ordered across the two shards' streams, so the keys of those slots may differ on the target: check them with `redis-migrate verify` afterwards (further ones are counted in the report)", e.slots);
-        }
+        tracing::info!(target: "migrate", "shard {shard}: the source ran an atomic slot migration (CLUSTER MIGRATESLOTS) {} of slots {} {dir}", e.name, e.slots);
         self.order.push(e.name.clone());
         self.imports.insert(
             e.name,
@@ -220,8 +213,6 @@ impl Seen {
             // An import whose ESTABLISH this link did not see (it attached mid-import).
             _ => format!("\0{shard}#{}", self.order.len()),
         };
-        let warn = !self.warned;
-        self.warned = true;
         if !self.imports.contains_key(&key) {
             self.order.push(key.clone());
         }
@@ -256,9 +247,6 @@ impl Seen {
                     }
                 }
             }
-        }
-        if warn {
-            tracing::warn!(target: "migrate", "shard {shard}: the source runs an atomic slot migration (CLUSTER MIGRATESLOTS) into this shard; its import is not ordered against the old owner's stream, so the keys of the slots it moves may differ on the target: check them with `redis-migrate verify` afterwards (further ones are counted in the report)");
         }
     }
 }
@@ -374,6 +362,8 @@ pub(crate) async fn check(
         for e in parse_listed(&list) {
             if e.updated >= from {
                 m.asm.listed(shard, e);
+                // Another process may be ordering it: read the target's fences.
+                m.fences.seen = true;
             }
         }
     }
@@ -440,8 +430,8 @@ mod tests {
             marker(&args("CLUSTER SYNCSLOTS FINISH STATE SUCCESS NAME n1")).unwrap(),
         );
         assert_eq!(seen.count(), 1);
-        assert!(seen.lines()[0].contains("slots 0-10 from node abc"));
-        assert!(seen.lines()[0].contains("finished: success"));
+        assert!(seen.lines(&Default::default())[0].contains("slots 0-10 from node abc"));
+        assert!(seen.lines(&Default::default())[0].contains("finished: success"));
         // Attached mid-import: the steps and the FINISH make one more.
         seen.note("s5", Marker::Step);
         seen.note("s5", Marker::Step);
@@ -450,7 +440,7 @@ mod tests {
             marker(&args("CLUSTER SYNCSLOTS FINISH STATE FAILED NAME n2")).unwrap(),
         );
         assert_eq!(seen.count(), 2);
-        assert!(seen.lines()[1].contains("n2"));
+        assert!(seen.lines(&Default::default())[1].contains("n2"));
         // And a later one on the same shard is new.
         seen.note("s5", Marker::Step);
         assert_eq!(seen.count(), 3);
@@ -505,7 +495,7 @@ mod tests {
             seen.listed("s0", e);
         }
         assert_eq!(seen.count(), 1);
-        assert!(seen.lines()[0].starts_with("shard s8192:"));
+        assert!(seen.lines(&Default::default())[0].starts_with("shard s8192:"));
         // Listed first on the way (`failover-granted`), then finished: the end is kept.
         let mut seen = Seen::default();
         let passing = Frame::Array(vec![entry("n2", "failover-granted")]);
@@ -513,18 +503,18 @@ mod tests {
             seen.listed("s0", e);
         }
         assert!(
-            seen.lines()[0].contains("not finished"),
+            seen.lines(&Default::default())[0].contains("not finished"),
             "{:?}",
-            seen.lines()
+            seen.lines(&Default::default())
         );
         let done = Frame::Array(vec![entry("n2", "success")]);
         for e in parse_listed(&done) {
             seen.listed("s0", e);
         }
         assert!(
-            seen.lines()[0].contains("finished: success"),
+            seen.lines(&Default::default())[0].contains("finished: success"),
             "{:?}",
-            seen.lines()
+            seen.lines(&Default::default())
         );
         assert_eq!(seen.count(), 1);
     }

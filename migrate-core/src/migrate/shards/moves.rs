@@ -102,7 +102,12 @@ impl Owner {
 /// What the shards of this process share about keys moved between shards (see the
 /// module docs and [`super::Follow::screen`]).
 #[derive(Debug, Default)]
-pub(crate) struct Moves(Mutex<MovesInner>);
+pub(crate) struct Moves {
+    inner: Mutex<MovesInner>,
+    /// Bumped at every change of [`MovesInner::fences`]: a shard's link looks at them
+    /// again only then ([`super::fence`]).
+    pub(crate) fence_gen: std::sync::atomic::AtomicU64,
+}
 
 #[derive(Debug, Default)]
 pub(crate) struct MovesInner {
@@ -125,11 +130,33 @@ pub(crate) struct MovesInner {
     checkpoint_ids: Vec<String>,
     /// Atomic slot migrations seen in the shards' streams ([`super::asm`]).
     pub(crate) asm: super::asm::Seen,
+    /// Their ordering: the fences known to this process ([`super::fence`]).
+    pub(crate) fences: super::fence::Fences,
 }
 
 impl Moves {
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, MovesInner> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Notes a change of the fences.
+    pub(crate) fn fences_changed(&self) {
+        self.fence_gen
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The fences' generation now.
+    pub(crate) fn fence_gen(&self) -> u64 {
+        self.fence_gen.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Whether shard `id` of this process has `node` among its nodes.
+    pub(crate) fn local_shard_of(&self, node: &str) -> Option<String> {
+        self.lock()
+            .members
+            .iter()
+            .find(|(_, ids)| ids.iter().any(|i| i == node))
+            .map(|(id, _)| id.clone())
     }
 
     /// Remembers who served which slots in `topo` (the old owners of moved keys).
@@ -232,6 +259,13 @@ impl TargetReader {
 
     /// `GET key` on the target; `None` when missing or unreadable.
     pub(crate) async fn get(&mut self, key: &[u8]) -> Option<Bytes> {
+        let reply = self.call(&[&b"GET"[..], key]).await?;
+        reply.as_bytes().map(Bytes::copy_from_slice)
+    }
+
+    /// `args` on the target (routed by their key on a cluster); `None` when it cannot be
+    /// asked or answers an error (connected again next time).
+    pub(crate) async fn call(&mut self, args: &[&[u8]]) -> Option<Frame> {
         if self.conn.is_none() {
             self.conn = Some(if self.cluster {
                 let c = ClusterClient::connect(std::slice::from_ref(&self.target), QUERY_TIMEOUT)
@@ -244,19 +278,18 @@ impl TargetReader {
                 ))
             });
         }
-        let args = [&b"GET"[..], key];
         let reply = match self.conn.as_mut()? {
-            Reader::Single(t) => tokio::time::timeout(QUERY_TIMEOUT, t.call(&args))
+            Reader::Single(t) => tokio::time::timeout(QUERY_TIMEOUT, t.call(args))
                 .await
                 .ok()
                 .and_then(Result::ok),
-            Reader::Cluster(c) => tokio::time::timeout(QUERY_TIMEOUT, c.call(&args))
+            Reader::Cluster(c) => tokio::time::timeout(QUERY_TIMEOUT, c.call(args))
                 .await
                 .ok()
                 .and_then(Result::ok),
         };
         match reply {
-            Some(f) if !f.is_error() => f.as_bytes().map(Bytes::copy_from_slice),
+            Some(f) if !f.is_error() => Some(f),
             _ => {
                 self.conn = None;
                 None
@@ -333,12 +366,12 @@ struct Unconfirmed<'a> {
 
 /// One shard's side of the ordering: its connections and what it learned.
 pub(crate) struct MoveGate {
-    limit: Duration,
-    checkpoint: bool,
+    pub(super) limit: Duration,
+    pub(super) checkpoint: bool,
     settings: Arc<Settings>,
     cluster_target: bool,
-    stop: watch::Receiver<bool>,
-    reader: TargetReader,
+    pub(super) stop: watch::Receiver<bool>,
+    pub(super) reader: TargetReader,
     /// Connections to source nodes, by address.
     conns: HashMap<String, crate::Target<conn::Stream>>,
     /// Old owner → (offset of this shard's stream its answer covers, the answer).

@@ -5,9 +5,9 @@
 //! before, during and after the import):
 //!
 //! - `atomic_slot_migration_is_ordered`: one process migrating both shards;
-//! - `cancelled_migration_heals`: the import cancelled mid-snapshot
-//!   (`CLUSTER CANCELSLOTMIGRATIONS` on the old owner); the old owner's link heals with a
-//!   full sync;
+//! - `cancelled_migration_heals`, `cancelled_after_snapshot_heals`: the import cancelled
+//!   (`CLUSTER CANCELSLOTMIGRATIONS` on the old owner) mid-snapshot, or after it while the
+//!   old owner's writes are forwarded; the old owner's link heals with a full sync;
 //! - `two_processes_order_the_import`: one process per shard (`--shards`), the old owner's
 //!   learning of the import through the target;
 //! - `restart_mid_import`: the process stopped mid-import and started again from its
@@ -20,10 +20,13 @@
 //! child that writes a migration's snapshot. It is set once the migration's links are
 //! synced (their own full syncs are not slowed) and reset as soon as the old owner shows
 //! the migration `snapshotting` (the child keeps the delay it was forked with), which
-//! holds the import in its snapshot for a few seconds: 100 keys at 30 ms. Valkey 9.1 has
+//! holds the import in its snapshot for a few seconds: 120 keys at 30 ms. Valkey 9.1 has
 //! no other throttle (`CONFIG GET *slot*`: only `cluster-slot-migration-log-max-len` and
-//! `slot-migration-max-failover-repl-bytes`); `DEBUG SLOTMIGRATION PREVENT-PAUSE` would
-//! need `enable-debug-command`, which the testkit nodes do not set.
+//! `slot-migration-max-failover-repl-bytes`). The values are big enough (16 KiB to
+//! 320 KiB per slot) that the child's output reaches the new owner, and so its stream,
+//! while the snapshot goes on. After the snapshot, `DEBUG SLOTMIGRATION PREVENT-PAUSE 1`
+//! (testkit's Valkey 9 nodes take `DEBUG` from loopback) holds the export
+//! `waiting-to-pause`, forwarding the old owner's writes.
 
 mod common;
 
@@ -39,7 +42,7 @@ use testkit::{Cluster, ClusterConn, Flavor, Server, Snapshot};
 
 /// The moved slots (shard 0's lowest): `0..MOVED`.
 const MOVED: u16 = 20;
-/// The snapshot child's delay per key on the old owner (µs): 5 keys x 20 slots x 30 ms,
+/// The snapshot child's delay per key on the old owner (µs): 6 keys x 20 slots x 30 ms,
 /// about 3 s of snapshot.
 const SNAPSHOT_DELAY_US: &str = "30000";
 /// A big value's pattern (each moved slot has one key of 16 KiB x (slot + 1) of it).
@@ -206,10 +209,8 @@ fn snapshot_delay(cluster: &Cluster, node: &str, us: &str) {
         .ok(["CONFIG", "SET", "rdb-key-save-delay", us]);
 }
 
-/// Starts `CLUSTER MIGRATESLOTS` of the moved slots from `from` to `to`, slowed down, and
-/// returns once `from` shows it `snapshotting` (the delay then reset: the child keeps it).
-fn begin_slow_import(cluster: &Cluster, from: &str, to: &str) {
-    snapshot_delay(cluster, from, SNAPSHOT_DELAY_US);
+/// Starts `CLUSTER MIGRATESLOTS` of the moved slots from `from` to `to`.
+fn begin_import(cluster: &Cluster, from: &str, to: &str) {
     let last = (MOVED - 1).to_string();
     let reply = cluster.node(from).connect().cmd([
         "CLUSTER",
@@ -221,6 +222,13 @@ fn begin_slow_import(cluster: &Cluster, from: &str, to: &str) {
         to,
     ]);
     assert_eq!(reply.text(), "OK", "{reply:?}");
+}
+
+/// Starts the import slowed down and returns once `from` shows it `snapshotting` (the
+/// delay then reset: the child keeps it).
+fn begin_slow_import(cluster: &Cluster, from: &str, to: &str) {
+    snapshot_delay(cluster, from, SNAPSHOT_DELAY_US);
+    begin_import(cluster, from, to);
     let s = wait_state(cluster, from, |s| s == "snapshotting" || terminal(s));
     snapshot_delay(cluster, from, "0");
     assert_eq!(
@@ -229,6 +237,19 @@ fn begin_slow_import(cluster: &Cluster, from: &str, to: &str) {
         "set-up: the import was not caught in its snapshot: {:?}",
         migrations(cluster, from)
     );
+}
+
+/// `DEBUG SLOTMIGRATION PREVENT-PAUSE` on every master: on, an export stays
+/// `waiting-to-pause` after its snapshot, forwarding the old owner's writes.
+fn prevent_pause(cluster: &Cluster, on: bool) {
+    for m in cluster.masters() {
+        m.connect().ok([
+            "DEBUG",
+            "SLOTMIGRATION",
+            "PREVENT-PAUSE",
+            if on { "1" } else { "0" },
+        ]);
+    }
 }
 
 /// Writes rounds from `*round` on while `from`'s migration is `snapshotting` (at least
@@ -397,11 +418,20 @@ fn atomic_slot_migration_is_ordered() {
     eprintln!("{json}");
 }
 
-/// `CLUSTER CANCELSLOTMIGRATIONS` on the old owner while the snapshot is being sent, with
-/// writes during and after: the slots stay with the old owner, whose link re-syncs them
-/// (a healing full sync); the new owner's leftover import is dropped.
-#[test]
-fn cancelled_migration_heals() {
+/// Where a cancelled import is caught.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caught {
+    /// Part of its snapshot sent (and in the new owner's stream).
+    InSnapshot,
+    /// Its snapshot sent, the old owner's later writes forwarded.
+    AfterSnapshot,
+}
+
+/// `CLUSTER CANCELSLOTMIGRATIONS` on the old owner mid-import, with writes before, during
+/// and after: the slots stay with the old owner, whose link re-syncs them (a healing full
+/// sync); the new owner's leftover import is dropped; the whole target ends equal to the
+/// source.
+fn cancelled_import_heals(caught: Caught) {
     let cluster = Cluster::start(Flavor::Valkey9_1, 2, 0);
     let target = Server::start(Flavor::Valkey9_1);
     let mut conn = cluster.connect();
@@ -419,14 +449,30 @@ fn cancelled_migration_heals() {
         write(&mut conn, round);
         round += 1;
     }
-    begin_slow_import(&cluster, &from, &to);
-    // Writes during the snapshot (about half of it), then the cancel while it is still
-    // being sent.
-    let half = Instant::now() + Duration::from_millis(1500);
-    while Instant::now() < half {
-        write(&mut conn, round);
-        round += 1;
-        thread::sleep(Duration::from_millis(100));
+    match caught {
+        Caught::InSnapshot => {
+            begin_slow_import(&cluster, &from, &to);
+            // Writes during the snapshot (about half of it), then the cancel while it is
+            // still being sent.
+            let half = Instant::now() + Duration::from_millis(1500);
+            while Instant::now() < half {
+                write(&mut conn, round);
+                round += 1;
+                thread::sleep(Duration::from_millis(100));
+            }
+        }
+        Caught::AfterSnapshot => {
+            prevent_pause(&cluster, true);
+            begin_import(&cluster, &from, &to);
+            let s = wait_state(&cluster, &from, |s| s == "waiting-to-pause" || terminal(s));
+            assert_eq!(s, "waiting-to-pause", "{:?}", migrations(&cluster, &from));
+            // Forwarded to the new owner, in its stream after the snapshot.
+            for _ in 0..3 {
+                write(&mut conn, round);
+                round += 1;
+            }
+            wait_applied(&handle, &cluster);
+        }
     }
     let imported: i64 = (0..MOVED)
         .map(|slot| {
@@ -453,6 +499,9 @@ fn cancelled_migration_heals() {
     let ended_to = wait_state(&cluster, &to, terminal);
     assert_ne!(ended_to, "success", "{:?}", migrations(&cluster, &to));
     eprintln!("cancelled: old owner {ended}, new owner {ended_to}");
+    if caught == Caught::AfterSnapshot {
+        prevent_pause(&cluster, false);
+    }
     for _ in 0..3 {
         write(&mut conn, round);
         round += 1;
@@ -471,6 +520,19 @@ fn cancelled_migration_heals() {
     assert!(report.healing_full_syncs >= 1, "{json}");
     assert_ordered(report);
     eprintln!("{json}");
+}
+
+/// Cancelled while its snapshot is being sent (held there by the snapshot delay).
+#[test]
+fn cancelled_migration_heals() {
+    cancelled_import_heals(Caught::InSnapshot);
+}
+
+/// Cancelled after its snapshot, while the old owner's writes are forwarded (held there
+/// by `DEBUG SLOTMIGRATION PREVENT-PAUSE`).
+#[test]
+fn cancelled_after_snapshot_heals() {
+    cancelled_import_heals(Caught::AfterSnapshot);
 }
 
 /// Two processes, one per shard (`--shards`), into one target: the slots move from the

@@ -7,7 +7,8 @@
 //! or `ADDSLOTS` on 6.2), joins them with `CLUSTER MEET`, attaches the replicas with
 //! `CLUSTER REPLICATE` and waits until every node says `cluster_state:ok`, agrees on the
 //! roles and slot owners, and every replica's link is up. Replication is diskless without
-//! delay, so a start takes about a second.
+//! delay, so a start takes about a second. Valkey 9 nodes take `DEBUG` from loopback
+//! clients (`enable-debug-command local`), e.g. `DEBUG SLOTMIGRATION PREVENT-PAUSE`.
 //!
 //! [`ClusterConn`] is a slot-aware version of [`Conn`]: it routes each command by the slot
 //! of its first key (computed here with the same CRC16 as the servers, so testkit still
@@ -606,6 +607,11 @@ fn node_builder(flavor: Flavor) -> ServerBuilder {
         .config("repl-diskless-sync-delay", "0");
     if flavor.has_modules() {
         b = b.no_modules();
+    }
+    if flavor == Flavor::Valkey9_1 {
+        // `DEBUG SLOTMIGRATION PREVENT-PAUSE 1` holds an atomic slot migration after its
+        // snapshot (`waiting-to-pause`) for tests that need it mid-import.
+        b = b.config("enable-debug-command", "local");
     }
     b
 }

@@ -5,6 +5,7 @@
 //! before, during and after the import):
 //!
 //! - `atomic_slot_migration_is_ordered`: one process migrating both shards;
+//! - `slots_moved_back_are_ordered_too`: the slots moved out and back again;
 //! - `cancelled_migration_heals`, `cancelled_after_snapshot_heals`: the import cancelled
 //!   (`CLUSTER CANCELSLOTMIGRATIONS` on the old owner) mid-snapshot, or after it while the
 //!   old owner's writes are forwarded; the old owner's link heals with a full sync;
@@ -273,6 +274,55 @@ fn write_while_snapshotting(
     during
 }
 
+/// Moves the slots from `from` to `to` (slowed down) with write rounds during the
+/// snapshot and through the rest of the import, until it succeeded; `conn` then knows
+/// the new owner.
+fn move_under_writes(
+    cluster: &Cluster,
+    conn: &mut ClusterConn,
+    from: &str,
+    to: &str,
+    round: &mut usize,
+) {
+    begin_slow_import(cluster, from, to);
+    let during = write_while_snapshotting(cluster, conn, from, round);
+    eprintln!("rounds written during the snapshot: {during}");
+    // On through the rest of the import (some writes wait for its pause).
+    for _ in 0..3 {
+        write(conn, *round);
+        *round += 1;
+    }
+    assert_eq!(wait_state(cluster, from, terminal), "success");
+    *conn = cluster.connect();
+    assert_eq!(
+        cluster.master_for_slot(0).id(),
+        to,
+        "the slots moved to the other shard"
+    );
+}
+
+/// Empties the migration logs (`CLUSTER GETSLOTMIGRATIONS`) of every master, so that
+/// [`state`] sees the next migration.
+fn clear_migration_logs(cluster: &Cluster) {
+    for m in cluster.masters() {
+        let id = m.id().to_string();
+        m.connect()
+            .ok(["CONFIG", "SET", "cluster-slot-migration-log-max-len", "0"]);
+        // Trimmed by the server's cron.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !migrations(cluster, &id).is_empty() {
+            assert!(Instant::now() < deadline, "{:?}", migrations(cluster, &id));
+            thread::sleep(Duration::from_millis(50));
+        }
+        m.connect().ok([
+            "CONFIG",
+            "SET",
+            "cluster-slot-migration-log-max-len",
+            "1000",
+        ]);
+    }
+}
+
 /// Waits (30 s at most) until every shard of `handle` is applied up to its master's
 /// offset now (shards of other processes are not in its progress).
 fn wait_applied(handle: &MigrationHandle, cluster: &Cluster) {
@@ -388,25 +438,11 @@ fn atomic_slot_migration_is_ordered() {
         write(&mut conn, round);
         round += 1;
     }
-    begin_slow_import(&cluster, &from, &to);
-    let during = write_while_snapshotting(&cluster, &mut conn, &from, &mut round);
-    eprintln!("rounds written during the snapshot: {during}");
-    // On through the rest of the import (some writes wait for its pause).
+    move_under_writes(&cluster, &mut conn, &from, &to, &mut round);
     for _ in 0..3 {
         write(&mut conn, round);
         round += 1;
     }
-    assert_eq!(wait_state(&cluster, &from, terminal), "success");
-    let mut conn = cluster.connect();
-    for _ in 0..3 {
-        write(&mut conn, round);
-        round += 1;
-    }
-    assert_eq!(
-        cluster.master_for_slot(0).id(),
-        to,
-        "the slots moved to the other shard"
-    );
     wait_applied(&handle, &cluster);
     let (reports, diff) = finish(&rt, vec![handle], &cluster, &target);
     assert_equal(&diff, &reports);
@@ -414,6 +450,50 @@ fn atomic_slot_migration_is_ordered() {
     let json = report.to_json();
     assert_eq!(report.atomic_slot_migrations, 1, "{json}");
     assert!(json.contains("\"atomic_slot_migrations\": 1"), "{json}");
+    // The old owner's writes after the import began, and its trim.
+    assert!(report.asm_commands_left_out > 0, "{json}");
+    assert_ordered(report);
+    eprintln!("{json}");
+}
+
+/// The slots moved out and back again (`B` to `A` after `A` to `B`), under writes: the old
+/// owner applies them again from its own import on, the other leaves them out from there.
+#[test]
+fn slots_moved_back_are_ordered_too() {
+    let cluster = Cluster::start(Flavor::Valkey9_1, 2, 0);
+    let target = Server::start(Flavor::Valkey9_1);
+    let mut conn = cluster.connect();
+    prepare(&mut conn);
+    let (from, to) = owners(&cluster);
+    let seed = cluster.masters()[0].addr();
+    let rt = runtime();
+    let handle = {
+        let _guard = rt.enter();
+        builder(&seed, &target, None).start()
+    };
+    wait_synced(&handle, 2);
+    let mut round = 0;
+    for _ in 0..3 {
+        write(&mut conn, round);
+        round += 1;
+    }
+    move_under_writes(&cluster, &mut conn, &from, &to, &mut round);
+    for _ in 0..3 {
+        write(&mut conn, round);
+        round += 1;
+    }
+    clear_migration_logs(&cluster);
+    move_under_writes(&cluster, &mut conn, &to, &from, &mut round);
+    for _ in 0..3 {
+        write(&mut conn, round);
+        round += 1;
+    }
+    wait_applied(&handle, &cluster);
+    let (reports, diff) = finish(&rt, vec![handle], &cluster, &target);
+    assert_equal(&diff, &reports);
+    let report = &reports[0];
+    let json = report.to_json();
+    assert_eq!(report.atomic_slot_migrations, 2, "{json}");
     assert_ordered(report);
     eprintln!("{json}");
 }
@@ -562,20 +642,11 @@ fn two_processes_order_the_import() {
         write(&mut conn, round);
         round += 1;
     }
-    begin_slow_import(&cluster, &from, &to);
-    let during = write_while_snapshotting(&cluster, &mut conn, &from, &mut round);
-    eprintln!("rounds written during the snapshot: {during}");
+    move_under_writes(&cluster, &mut conn, &from, &to, &mut round);
     for _ in 0..3 {
         write(&mut conn, round);
         round += 1;
     }
-    assert_eq!(wait_state(&cluster, &from, terminal), "success");
-    let mut conn = cluster.connect();
-    for _ in 0..3 {
-        write(&mut conn, round);
-        round += 1;
-    }
-    assert_eq!(cluster.master_for_slot(0).id(), to);
     wait_applied(&a, &cluster);
     wait_applied(&b, &cluster);
     let (reports, diff) = finish(&rt, vec![a, b], &cluster, &target);

@@ -50,8 +50,8 @@ use super::Follow;
 pub(crate) const FENCE_KEY: &str = "__redis-migrate:asm";
 /// How often a shard reads the fences on the target when another process may write them.
 const POLL_EVERY: Duration = Duration::from_millis(250);
-/// The longest pause between two looks for the old owner's confirmation.
-const MAX_POLL: Duration = Duration::from_millis(200);
+/// A failed first read of the target's fences is tried again after this long.
+const RETRY_READ: Duration = Duration::from_millis(200);
 
 /// Where an import stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,6 +260,8 @@ pub(crate) struct Local {
     /// `HSET FENCE_KEY field value` still to write with the reader.
     writes: Vec<(String, String)>,
     polled: Option<Instant>,
+    /// When a request to the target last failed.
+    failed: Option<Instant>,
     /// The target's fences were read once (before the first command).
     loaded: bool,
     /// Read the target's fences periodically (not every shard is in this process).
@@ -553,20 +555,21 @@ impl Follow {
             self.asm.writes.clear();
             return;
         }
-        let since = self.asm.polled.map(|t| t.elapsed());
-        let due = if !self.asm.loaded || !self.asm.writes.is_empty() {
-            // A failed read is tried again after a pause, not at every command.
-            since.is_none_or(|e| e >= MAX_POLL || self.asm.loaded)
+        let due = if self.asm.failed.is_some_and(|t| t.elapsed() < RETRY_READ) {
+            // A failed request is tried again after a pause, not at every command.
+            false
+        } else if !self.asm.loaded || !self.asm.writes.is_empty() {
+            true
         } else {
-            since.is_none_or(|e| e >= POLL_EVERY)
+            self.asm.polled.is_none_or(|t| t.elapsed() >= POLL_EVERY)
                 && (self.asm.poll || self.moves.lock().fences.seen)
         };
         if !due {
             return;
         }
         self.asm.polled = Some(Instant::now());
-        let writes = std::mem::take(&mut self.asm.writes);
-        for (field, value) in writes {
+        let mut writes = std::mem::take(&mut self.asm.writes).into_iter();
+        while let Some((field, value)) = writes.next() {
             let args = [
                 &b"HSET"[..],
                 FENCE_KEY.as_bytes(),
@@ -574,8 +577,11 @@ impl Follow {
                 value.as_bytes(),
             ];
             if self.gate.reader.call(&args).await.is_none() {
-                // Tried again at the next tick.
+                // This one and the rest are tried again at a later tick.
                 self.asm.writes.push((field, value));
+                self.asm.writes.extend(writes);
+                self.asm.failed = Some(Instant::now());
+                return;
             }
         }
         let Some(reply) = self
@@ -584,6 +590,7 @@ impl Follow {
             .call(&[&b"HGETALL"[..], FENCE_KEY.as_bytes()])
             .await
         else {
+            self.asm.failed = Some(Instant::now());
             return;
         };
         self.asm.loaded = true;
@@ -725,13 +732,7 @@ impl Follow {
                 self.asm_unconfirmed(name, &shown, &why);
                 return Ok(true);
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            let stop = &mut self.gate.stop;
-            tokio::select! {
-                _ = tokio::time::sleep(pause.min(left)) => {}
-                Ok(()) = stop.changed() => {}
-            }
-            pause = (pause * 2).min(MAX_POLL);
+            pause = super::moves::nap(&mut self.gate.stop, pause, deadline).await;
         }
     }
 

@@ -532,9 +532,10 @@ impl Live {
                 name,
                 source,
                 slots,
+                offset,
             } => {
                 if !follow
-                    .asm_establish(&name, &source, slots.clone(), ap)
+                    .asm_establish(&name, &source, slots.clone(), offset, ap)
                     .await?
                 {
                     return Ok(());
@@ -543,8 +544,12 @@ impl Live {
                 let removed = self.clear_slots(&slots, ap).await?;
                 tracing::info!(target: "migrate", "shard {id}: atomic slot migration {name}: the {removed} keys of slots {} removed from the target; the import rebuilds them", super::shards::slots_text(&slots));
             }
-            super::shards::AsmStep::Finish { name, state } => {
-                follow.asm_finish(&name, state, ap).await?;
+            super::shards::AsmStep::Finish {
+                name,
+                state,
+                offset,
+            } => {
+                follow.asm_finish(&name, state, offset, ap).await?;
             }
         }
         Ok(())

@@ -227,9 +227,15 @@ pub(crate) enum Step {
         name: String,
         source: String,
         slots: Vec<RangeInclusive<u16>>,
+        /// The marker's end offset in the stream.
+        offset: u64,
     },
     /// It ended.
-    Finish { name: String, state: State },
+    Finish {
+        name: String,
+        state: State,
+        offset: u64,
+    },
 }
 
 /// Slots of one fence this shard leaves out.
@@ -369,12 +375,14 @@ impl Follow {
                     name: name.clone(),
                     source: source.clone(),
                     slots,
+                    offset,
                 });
             }
             super::asm::Marker::Finish { state, name } if !name.is_empty() => {
                 self.asm.step = Some(Step::Finish {
                     name: name.clone(),
                     state: State::of_finish(state),
+                    offset,
                 });
             }
             _ => {}
@@ -645,14 +653,15 @@ impl Follow {
         }
     }
 
-    /// B's `ESTABLISH`: records the fence (in memory, and on the target through `ap`,
-    /// flushed), then waits (bounded) for the old owner's confirmation. `false`: an import
+    /// B's `ESTABLISH` (ending at stream offset `offset`): records the fence (in memory,
+    /// and on the target through `ap`, flushed), then waits (bounded) for the old owner's confirmation. `false`: an import
     /// already known to have failed (replayed after a restart): nothing to do.
     pub(crate) async fn asm_establish(
         &mut self,
         name: &str,
         source: &str,
         slots: Vec<RangeInclusive<u16>>,
+        offset: u64,
         ap: &mut Applier,
     ) -> Result<bool, super::super::MigrationError> {
         self.asm_tick().await;
@@ -678,7 +687,7 @@ impl Follow {
             f
         };
         self.moves.fences_changed();
-        self.asm_put(name, &fence, ap).await?;
+        self.asm_put(name, &fence, offset, ap).await?;
         let local = self.moves.local_shard_of(&fence.source);
         if fence.ack.is_some() {
             return Ok(true);
@@ -748,6 +757,7 @@ impl Follow {
         &mut self,
         name: &str,
         state: State,
+        offset: u64,
         ap: &mut Applier,
     ) -> Result<(), super::super::MigrationError> {
         let fence = {
@@ -762,24 +772,26 @@ impl Follow {
             f.clone()
         };
         self.moves.fences_changed();
-        self.asm_put(name, &fence, ap).await?;
+        self.asm_put(name, &fence, offset, ap).await?;
         self.asm_refresh();
         Ok(())
     }
 
     /// Writes B's record of `fence` through `ap` (in order with its data) and waits for
-    /// it. Without checkpoints nothing is written.
+    /// it. Without checkpoints nothing is written. `offset`: the marker's, so that a
+    /// cluster target resumed past older offsets of the key's slot still takes it.
     async fn asm_put(
         &mut self,
         name: &str,
         fence: &Fence,
+        offset: u64,
         ap: &mut Applier,
     ) -> Result<(), super::super::MigrationError> {
         if !self.gate.checkpoint {
             return Ok(());
         }
         let key = Bytes::from_static(FENCE_KEY.as_bytes());
-        let tag = crate::Tag::new(Some(0), "HSET", ap.next_seq()).with_key(key.clone());
+        let tag = crate::Tag::new(Some(0), "HSET", offset).with_key(key.clone());
         ap.send(
             tag,
             &[

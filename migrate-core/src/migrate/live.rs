@@ -496,21 +496,11 @@ impl Live {
             return Ok(());
         };
         follow.refresh_slots().await;
-        let keys = super::sweep::KeySet::default();
-        let unlink = self.version.has_unlink();
-        let mut removed = 0;
-        for cfg in &super::cluster_sink::scan_targets(ap, &self.target) {
-            let mut scan = conn::connect(cfg, self.connect_timeout).await?;
-            removed += super::sweep::sweep(
-                &mut scan,
-                &keys,
-                &self.filter,
-                Some(&follow.slots),
-                unlink,
-                ap,
-            )
-            .await?;
-        }
+        let slots = follow.slots.clone();
+        let removed = self.clear_slots(&slots, ap).await?;
+        let Some(follow) = self.shard.as_ref() else {
+            return Ok(());
+        };
         ap.report.commands_applied += 1;
         tracing::info!(target: "migrate", "shard {}: {name} on the source: the {removed} keys of its slots removed from the target", follow.id);
         Ok(())
@@ -542,35 +532,45 @@ impl Live {
                 name,
                 source,
                 slots,
+                offset,
             } => {
                 if !follow
-                    .asm_establish(&name, &source, slots.clone(), ap)
+                    .asm_establish(&name, &source, slots.clone(), offset, ap)
                     .await?
                 {
                     return Ok(());
                 }
-                let keys = super::sweep::KeySet::default();
-                let unlink = self.version.has_unlink();
-                let mut removed = 0;
-                for cfg in &super::cluster_sink::scan_targets(ap, &self.target) {
-                    let mut scan = conn::connect(cfg, self.connect_timeout).await?;
-                    removed += super::sweep::sweep(
-                        &mut scan,
-                        &keys,
-                        &self.filter,
-                        Some(&slots),
-                        unlink,
-                        ap,
-                    )
-                    .await?;
-                }
-                tracing::info!(target: "migrate", "shard {}: atomic slot migration {name}: the {removed} keys of slots {} removed from the target; the import rebuilds them", follow.id, super::shards::slots_text(&slots));
+                let id = follow.id.clone();
+                let removed = self.clear_slots(&slots, ap).await?;
+                tracing::info!(target: "migrate", "shard {id}: atomic slot migration {name}: the {removed} keys of slots {} removed from the target; the import rebuilds them", super::shards::slots_text(&slots));
             }
-            super::shards::AsmStep::Finish { name, state } => {
-                follow.asm_finish(&name, state, ap).await?;
+            super::shards::AsmStep::Finish {
+                name,
+                state,
+                offset,
+            } => {
+                follow.asm_finish(&name, state, offset, ap).await?;
             }
         }
         Ok(())
+    }
+
+    /// Removes every key of `slots` (in the migration's scope) from the target, through
+    /// the applier (in order with the stream); how many.
+    async fn clear_slots(
+        &self,
+        slots: &[std::ops::RangeInclusive<u16>],
+        ap: &mut Applier,
+    ) -> Result<u64, MigrationError> {
+        let keys = super::sweep::KeySet::default();
+        let unlink = self.version.has_unlink();
+        let mut removed = 0;
+        for cfg in &super::cluster_sink::scan_targets(ap, &self.target) {
+            let mut scan = conn::connect(cfg, self.connect_timeout).await?;
+            removed += super::sweep::sweep(&mut scan, &keys, &self.filter, Some(slots), unlink, ap)
+                .await?;
+        }
+        Ok(removed)
     }
 
     /// A failed atomic slot migration out of this shard asks for a re-sync: everything

@@ -50,8 +50,8 @@ use super::Follow;
 pub(crate) const FENCE_KEY: &str = "__redis-migrate:asm";
 /// How often a shard reads the fences on the target when another process may write them.
 const POLL_EVERY: Duration = Duration::from_millis(250);
-/// The longest pause between two looks for the old owner's confirmation.
-const MAX_POLL: Duration = Duration::from_millis(200);
+/// A failed first read of the target's fences is tried again after this long.
+const RETRY_READ: Duration = Duration::from_millis(200);
 
 /// Where an import stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,9 +227,15 @@ pub(crate) enum Step {
         name: String,
         source: String,
         slots: Vec<RangeInclusive<u16>>,
+        /// The marker's end offset in the stream.
+        offset: u64,
     },
     /// It ended.
-    Finish { name: String, state: State },
+    Finish {
+        name: String,
+        state: State,
+        offset: u64,
+    },
 }
 
 /// Slots of one fence this shard leaves out.
@@ -260,6 +266,8 @@ pub(crate) struct Local {
     /// `HSET FENCE_KEY field value` still to write with the reader.
     writes: Vec<(String, String)>,
     polled: Option<Instant>,
+    /// When a request to the target last failed.
+    failed: Option<Instant>,
     /// The target's fences were read once (before the first command).
     loaded: bool,
     /// Read the target's fences periodically (not every shard is in this process).
@@ -367,12 +375,14 @@ impl Follow {
                     name: name.clone(),
                     source: source.clone(),
                     slots,
+                    offset,
                 });
             }
             super::asm::Marker::Finish { state, name } if !name.is_empty() => {
                 self.asm.step = Some(Step::Finish {
                     name: name.clone(),
                     state: State::of_finish(state),
+                    offset,
                 });
             }
             _ => {}
@@ -553,20 +563,21 @@ impl Follow {
             self.asm.writes.clear();
             return;
         }
-        let since = self.asm.polled.map(|t| t.elapsed());
-        let due = if !self.asm.loaded || !self.asm.writes.is_empty() {
-            // A failed read is tried again after a pause, not at every command.
-            since.is_none_or(|e| e >= MAX_POLL || self.asm.loaded)
+        let due = if self.asm.failed.is_some_and(|t| t.elapsed() < RETRY_READ) {
+            // A failed request is tried again after a pause, not at every command.
+            false
+        } else if !self.asm.loaded || !self.asm.writes.is_empty() {
+            true
         } else {
-            since.is_none_or(|e| e >= POLL_EVERY)
+            self.asm.polled.is_none_or(|t| t.elapsed() >= POLL_EVERY)
                 && (self.asm.poll || self.moves.lock().fences.seen)
         };
         if !due {
             return;
         }
         self.asm.polled = Some(Instant::now());
-        let writes = std::mem::take(&mut self.asm.writes);
-        for (field, value) in writes {
+        let mut writes = std::mem::take(&mut self.asm.writes).into_iter();
+        while let Some((field, value)) = writes.next() {
             let args = [
                 &b"HSET"[..],
                 FENCE_KEY.as_bytes(),
@@ -574,8 +585,11 @@ impl Follow {
                 value.as_bytes(),
             ];
             if self.gate.reader.call(&args).await.is_none() {
-                // Tried again at the next tick.
+                // This one and the rest are tried again at a later tick.
                 self.asm.writes.push((field, value));
+                self.asm.writes.extend(writes);
+                self.asm.failed = Some(Instant::now());
+                return;
             }
         }
         let Some(reply) = self
@@ -584,6 +598,7 @@ impl Follow {
             .call(&[&b"HGETALL"[..], FENCE_KEY.as_bytes()])
             .await
         else {
+            self.asm.failed = Some(Instant::now());
             return;
         };
         self.asm.loaded = true;
@@ -638,14 +653,15 @@ impl Follow {
         }
     }
 
-    /// B's `ESTABLISH`: records the fence (in memory, and on the target through `ap`,
-    /// flushed), then waits (bounded) for the old owner's confirmation. `false`: an import
+    /// B's `ESTABLISH` (ending at stream offset `offset`): records the fence (in memory,
+    /// and on the target through `ap`, flushed), then waits (bounded) for the old owner's confirmation. `false`: an import
     /// already known to have failed (replayed after a restart): nothing to do.
     pub(crate) async fn asm_establish(
         &mut self,
         name: &str,
         source: &str,
         slots: Vec<RangeInclusive<u16>>,
+        offset: u64,
         ap: &mut Applier,
     ) -> Result<bool, super::super::MigrationError> {
         self.asm_tick().await;
@@ -671,7 +687,7 @@ impl Follow {
             f
         };
         self.moves.fences_changed();
-        self.asm_put(name, &fence, ap).await?;
+        self.asm_put(name, &fence, offset, ap).await?;
         let local = self.moves.local_shard_of(&fence.source);
         if fence.ack.is_some() {
             return Ok(true);
@@ -725,13 +741,7 @@ impl Follow {
                 self.asm_unconfirmed(name, &shown, &why);
                 return Ok(true);
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            let stop = &mut self.gate.stop;
-            tokio::select! {
-                _ = tokio::time::sleep(pause.min(left)) => {}
-                Ok(()) = stop.changed() => {}
-            }
-            pause = (pause * 2).min(MAX_POLL);
+            pause = super::moves::nap(&mut self.gate.stop, pause, deadline).await;
         }
     }
 
@@ -747,6 +757,7 @@ impl Follow {
         &mut self,
         name: &str,
         state: State,
+        offset: u64,
         ap: &mut Applier,
     ) -> Result<(), super::super::MigrationError> {
         let fence = {
@@ -761,24 +772,26 @@ impl Follow {
             f.clone()
         };
         self.moves.fences_changed();
-        self.asm_put(name, &fence, ap).await?;
+        self.asm_put(name, &fence, offset, ap).await?;
         self.asm_refresh();
         Ok(())
     }
 
     /// Writes B's record of `fence` through `ap` (in order with its data) and waits for
-    /// it. Without checkpoints nothing is written.
+    /// it. Without checkpoints nothing is written. `offset`: the marker's, so that a
+    /// cluster target resumed past older offsets of the key's slot still takes it.
     async fn asm_put(
         &mut self,
         name: &str,
         fence: &Fence,
+        offset: u64,
         ap: &mut Applier,
     ) -> Result<(), super::super::MigrationError> {
         if !self.gate.checkpoint {
             return Ok(());
         }
         let key = Bytes::from_static(FENCE_KEY.as_bytes());
-        let tag = crate::Tag::new(Some(0), "HSET", ap.next_seq()).with_key(key.clone());
+        let tag = crate::Tag::new(Some(0), "HSET", offset).with_key(key.clone());
         ap.send(
             tag,
             &[

@@ -587,6 +587,22 @@ impl MoveGate {
     }
 }
 
+/// Sleeps `pause` (at most until `deadline`, less if a stop is asked); the next pause
+/// (doubled, up to [`MAX_POLL`]).
+pub(super) async fn nap(
+    stop: &mut watch::Receiver<bool>,
+    pause: Duration,
+    deadline: Instant,
+) -> Duration {
+    let left = deadline.saturating_duration_since(Instant::now());
+    tokio::select! {
+        _ = tokio::time::sleep(pause.min(left)) => {}
+        // A closed channel: no stop to wait for, only the pause.
+        Ok(()) = stop.changed() => {}
+    }
+    (pause * 2).min(MAX_POLL)
+}
+
 impl super::Follow {
     /// Waits (bounded) until the old owners of `slot` are applied on the target past a
     /// key moved into this shard at stream offset `offset` (see the module docs); `hint`:
@@ -814,14 +830,7 @@ impl super::Follow {
                 self.gate.give_up(&self.id, u, limit);
                 return;
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            let stop = &mut self.gate.stop;
-            tokio::select! {
-                _ = tokio::time::sleep(pause.min(left)) => {}
-                // A closed channel: no stop to wait for, only the pause.
-                Ok(()) = stop.changed() => {}
-            }
-            pause = (pause * 2).min(MAX_POLL);
+            pause = nap(&mut self.gate.stop, pause, deadline).await;
         }
     }
 }

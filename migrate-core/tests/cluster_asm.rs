@@ -9,9 +9,12 @@
 //! - `cancelled_migration_heals`, `cancelled_after_snapshot_heals`: the import cancelled
 //!   (`CLUSTER CANCELSLOTMIGRATIONS` on the old owner) mid-snapshot, or after it while the
 //!   old owner's writes are forwarded; the old owner's link heals with a full sync;
+//!   `cancelled_across_processes_heals`: the same with one process per shard;
 //! - `two_processes_order_the_import`: one process per shard (`--shards`), the old owner's
 //!   learning of the import through the target;
-//! - `restart_mid_import`: the process stopped mid-import and started again from its
+//! - `restart_mid_import`, `old_owner_process_restarted_mid_import`,
+//!   `new_owner_process_restarted_mid_import`: the process (or, one process per shard,
+//!   the old or the new owner's) stopped mid-import and started again from its
 //!   checkpoints;
 //! - `old_owner_only_finds_the_export`: a process migrating only the old owner's shard
 //!   finds the export through `CLUSTER GETSLOTMIGRATIONS`.
@@ -390,11 +393,15 @@ fn finish(
     (reports, diff())
 }
 
-/// The target equals the source; the differences and the reports otherwise.
-fn assert_equal(diff: &[String], reports: &[Report]) {
-    assert!(
-        diff.is_empty(),
-        "{} key(s) differ on the target (source vs target), first ones:\n{}\nreports:\n{}",
+/// The target equals the source; the differences, the fences on the target and the
+/// reports otherwise.
+fn assert_equal(target: &Server, diff: &[String], reports: &[Report]) {
+    if diff.is_empty() {
+        return;
+    }
+    let fences = flat(&target.connect().cmd(["HGETALL", "__redis-migrate:asm"]));
+    panic!(
+        "{} key(s) differ on the target (source vs target), first ones:\n{}\nfences: {fences}\nreports:\n{}",
         diff.len(),
         diff[..diff.len().min(20)].join("\n"),
         reports
@@ -445,7 +452,7 @@ fn atomic_slot_migration_is_ordered() {
     }
     wait_applied(&handle, &cluster);
     let (reports, diff) = finish(&rt, vec![handle], &cluster, &target);
-    assert_equal(&diff, &reports);
+    assert_equal(&target, &diff, &reports);
     let report = &reports[0];
     let json = report.to_json();
     assert_eq!(report.atomic_slot_migrations, 1, "{json}");
@@ -490,12 +497,54 @@ fn slots_moved_back_are_ordered_too() {
     }
     wait_applied(&handle, &cluster);
     let (reports, diff) = finish(&rt, vec![handle], &cluster, &target);
-    assert_equal(&diff, &reports);
+    assert_equal(&target, &diff, &reports);
     let report = &reports[0];
     let json = report.to_json();
     assert_eq!(report.atomic_slot_migrations, 2, "{json}");
     assert_ordered(report);
     eprintln!("{json}");
+}
+
+/// One migration: its seed and its `--shards` (none: every shard).
+#[derive(Debug, Clone)]
+struct Proc {
+    seed: String,
+    shards: Option<String>,
+}
+
+impl Proc {
+    fn start(&self, rt: &tokio::runtime::Runtime, target: &Server) -> MigrationHandle {
+        let _guard = rt.enter();
+        builder(&self.seed, target, self.shards.as_deref()).start()
+    }
+
+    /// How many shards it migrates (of the 2).
+    fn shards(&self) -> usize {
+        if self.shards.is_some() {
+            1
+        } else {
+            2
+        }
+    }
+}
+
+/// One process for the whole cluster, or one per shard (the old owner's first).
+fn procs(cluster: &Cluster, per_shard: bool) -> Vec<Proc> {
+    let (from, to) = owners(cluster);
+    if per_shard {
+        [from, to]
+            .into_iter()
+            .map(|id| Proc {
+                seed: cluster.node(&id).addr(),
+                shards: Some(id),
+            })
+            .collect()
+    } else {
+        vec![Proc {
+            seed: cluster.masters()[0].addr(),
+            shards: None,
+        }]
+    }
 }
 
 /// Where a cancelled import is caught.
@@ -510,20 +559,20 @@ enum Caught {
 /// `CLUSTER CANCELSLOTMIGRATIONS` on the old owner mid-import, with writes before, during
 /// and after: the slots stay with the old owner, whose link re-syncs them (a healing full
 /// sync); the new owner's leftover import is dropped; the whole target ends equal to the
-/// source.
-fn cancelled_import_heals(caught: Caught) {
+/// source. With `per_shard`, one process per shard: the old owner's learns of the failure
+/// from the target.
+fn cancelled_import_heals(caught: Caught, per_shard: bool) {
     let cluster = Cluster::start(Flavor::Valkey9_1, 2, 0);
     let target = Server::start(Flavor::Valkey9_1);
     let mut conn = cluster.connect();
     prepare(&mut conn);
     let (from, to) = owners(&cluster);
-    let seed = cluster.masters()[0].addr();
     let rt = runtime();
-    let handle = {
-        let _guard = rt.enter();
-        builder(&seed, &target, None).start()
-    };
-    wait_synced(&handle, 2);
+    let procs = procs(&cluster, per_shard);
+    let handles: Vec<MigrationHandle> = procs.iter().map(|p| p.start(&rt, &target)).collect();
+    for (p, h) in procs.iter().zip(&handles) {
+        wait_synced(h, p.shards());
+    }
     let mut round = 0;
     for _ in 0..3 {
         write(&mut conn, round);
@@ -551,7 +600,9 @@ fn cancelled_import_heals(caught: Caught) {
                 write(&mut conn, round);
                 round += 1;
             }
-            wait_applied(&handle, &cluster);
+            for h in &handles {
+                wait_applied(h, &cluster);
+            }
         }
     }
     let imported: i64 = (0..MOVED)
@@ -591,28 +642,39 @@ fn cancelled_import_heals(caught: Caught) {
         from,
         "the slots stayed with the old owner"
     );
-    wait_applied(&handle, &cluster);
-    let (reports, diff) = finish(&rt, vec![handle], &cluster, &target);
-    assert_equal(&diff, &reports);
-    let report = &reports[0];
-    let json = report.to_json();
-    assert_eq!(report.atomic_slot_migrations, 1, "{json}");
-    assert!(report.healing_full_syncs >= 1, "{json}");
-    assert_ordered(report);
-    eprintln!("{json}");
+    for h in &handles {
+        wait_applied(h, &cluster);
+    }
+    let (reports, diff) = finish(&rt, handles, &cluster, &target);
+    assert_equal(&target, &diff, &reports);
+    let all: String = reports.iter().map(Report::to_json).collect();
+    // The old owner's link (the first process's) re-synced.
+    assert!(reports[0].healing_full_syncs >= 1, "{all}");
+    for report in &reports {
+        let json = report.to_json();
+        assert_eq!(report.atomic_slot_migrations, 1, "{json}");
+        assert_ordered(report);
+    }
+    eprintln!("{all}");
 }
 
 /// Cancelled while its snapshot is being sent (held there by the snapshot delay).
 #[test]
 fn cancelled_migration_heals() {
-    cancelled_import_heals(Caught::InSnapshot);
+    cancelled_import_heals(Caught::InSnapshot, false);
 }
 
 /// Cancelled after its snapshot, while the old owner's writes are forwarded (held there
 /// by `DEBUG SLOTMIGRATION PREVENT-PAUSE`).
 #[test]
 fn cancelled_after_snapshot_heals() {
-    cancelled_import_heals(Caught::AfterSnapshot);
+    cancelled_import_heals(Caught::AfterSnapshot, false);
+}
+
+/// Cancelled mid-snapshot with one process per shard.
+#[test]
+fn cancelled_across_processes_heals() {
+    cancelled_import_heals(Caught::InSnapshot, true);
 }
 
 /// Two processes, one per shard (`--shards`), into one target: the slots move from the
@@ -650,7 +712,7 @@ fn two_processes_order_the_import() {
     wait_applied(&a, &cluster);
     wait_applied(&b, &cluster);
     let (reports, diff) = finish(&rt, vec![a, b], &cluster, &target);
-    assert_equal(&diff, &reports);
+    assert_equal(&target, &diff, &reports);
     for report in &reports {
         let json = report.to_json();
         // The old owner's process finds it in `CLUSTER GETSLOTMIGRATIONS`, the new
@@ -661,35 +723,36 @@ fn two_processes_order_the_import() {
     }
 }
 
-/// The process stopped while the snapshot is being sent and started again from its
-/// checkpoints (the same settings): it reads the import's fence back from the target and
-/// the whole target ends equal to the source.
-#[test]
-fn restart_mid_import() {
+/// Process `which` of `procs(per_shard)` stopped while the snapshot is being sent and
+/// started again from its checkpoints (the same settings): it reads the import's fence
+/// back from the target and the whole target ends equal to the source.
+fn restarted_mid_import(per_shard: bool, which: usize) {
     let cluster = Cluster::start(Flavor::Valkey9_1, 2, 0);
     let target = Server::start(Flavor::Valkey9_1);
     let mut conn = cluster.connect();
     prepare(&mut conn);
     let (from, to) = owners(&cluster);
-    let seed = cluster.masters()[0].addr();
     let rt = runtime();
-    let first = {
-        let _guard = rt.enter();
-        builder(&seed, &target, None).start()
-    };
-    wait_synced(&first, 2);
+    let procs = procs(&cluster, per_shard);
+    let mut handles: Vec<MigrationHandle> = procs.iter().map(|p| p.start(&rt, &target)).collect();
+    for (p, h) in procs.iter().zip(&handles) {
+        wait_synced(h, p.shards());
+    }
     let mut round = 0;
     for _ in 0..3 {
         write(&mut conn, round);
         round += 1;
     }
     // Its checkpoints past the first writes.
-    wait_applied(&first, &cluster);
+    for h in &handles {
+        wait_applied(h, &cluster);
+    }
     begin_slow_import(&cluster, &from, &to);
     write(&mut conn, round);
     round += 1;
     // Time for the new owner's link to see the import begin (and fence it).
     thread::sleep(Duration::from_millis(500));
+    let first = handles.remove(which);
     first.stop();
     let (r1, result) = rt.block_on(first.finish());
     if let Err(e) = result {
@@ -700,10 +763,7 @@ fn restart_mid_import() {
         "first run: {}\nrestarting with the import {at_restart}",
         r1.to_json()
     );
-    let second = {
-        let _guard = rt.enter();
-        builder(&seed, &target, None).start()
-    };
+    handles.insert(which, procs[which].start(&rt, &target));
     for _ in 0..3 {
         write(&mut conn, round);
         round += 1;
@@ -715,17 +775,39 @@ fn restart_mid_import() {
         round += 1;
     }
     assert_eq!(cluster.master_for_slot(0).id(), to);
-    wait_synced(&second, 2);
-    wait_applied(&second, &cluster);
-    let (reports, diff) = finish(&rt, vec![second], &cluster, &target);
-    assert_equal(&diff, &reports);
-    let report = &reports[0];
-    let json = report.to_json();
-    assert!(report.resumed_from.is_some(), "{json}");
-    // The same import, known from its fence on the target.
-    assert_eq!(report.atomic_slot_migrations, 1, "{json}");
-    assert_ordered(report);
-    eprintln!("{json}");
+    for (p, h) in procs.iter().zip(&handles) {
+        wait_synced(h, p.shards());
+        wait_applied(h, &cluster);
+    }
+    let (reports, diff) = finish(&rt, handles, &cluster, &target);
+    assert_equal(&target, &diff, &reports);
+    let json = reports[which].to_json();
+    assert!(reports[which].resumed_from.is_some(), "{json}");
+    for report in &reports {
+        let json = report.to_json();
+        // The same import, known from its fence on the target.
+        assert_eq!(report.atomic_slot_migrations, 1, "{json}");
+        assert_ordered(report);
+        eprintln!("{json}");
+    }
+}
+
+/// The one process, restarted mid-import.
+#[test]
+fn restart_mid_import() {
+    restarted_mid_import(false, 0);
+}
+
+/// One process per shard; the old owner's restarted mid-import.
+#[test]
+fn old_owner_process_restarted_mid_import() {
+    restarted_mid_import(true, 0);
+}
+
+/// One process per shard; the new owner's restarted mid-import.
+#[test]
+fn new_owner_process_restarted_mid_import() {
+    restarted_mid_import(true, 1);
 }
 
 /// A process migrating only the old owner's shard (`--shards`): its stream shows only

@@ -17,7 +17,9 @@
 //!   the old or the new owner's) stopped mid-import and started again from its
 //!   checkpoints;
 //! - `old_owner_only_finds_the_export`: a process migrating only the old owner's shard
-//!   finds the export through `CLUSTER GETSLOTMIGRATIONS`.
+//!   finds the export through `CLUSTER GETSLOTMIGRATIONS`;
+//! - `new_owner_only_waits_boundedly`: a process migrating only the new owner's shard
+//!   waits `move_wait` at most for a confirmation nobody gives, counted.
 //!
 //! Catching an import mid-way with a small dataset: the old owner's `rdb-key-save-delay`
 //! (a debug config that `CONFIG SET` changes; microseconds per key) also slows the forked
@@ -864,4 +866,50 @@ fn old_owner_only_finds_the_export() {
         "{json}"
     );
     assert_eq!(report.failures_total, 0, "{json}");
+}
+
+/// A process migrating only the new owner's shard, the old owner's migrated by nobody:
+/// the import waits at most `move_wait` for a confirmation, then goes on, counted in
+/// `asm_unconfirmed` and warned about; the moved keys on the target are the import's.
+#[test]
+fn new_owner_only_waits_boundedly() {
+    let cluster = Cluster::start(Flavor::Valkey9_1, 2, 0);
+    let target = Server::start(Flavor::Valkey9_1);
+    let mut conn = cluster.connect();
+    prepare(&mut conn);
+    let (from, to) = owners(&cluster);
+    let seed = cluster.node(&to).addr();
+    let rt = runtime();
+    let handle = {
+        let _guard = rt.enter();
+        builder(&seed, &target, Some(&to))
+            .move_wait(Duration::from_millis(500))
+            .start()
+    };
+    wait_synced(&handle, 1);
+    let mut round = 0;
+    write(&mut conn, round);
+    round += 1;
+    move_under_writes(&cluster, &mut conn, &from, &to, &mut round);
+    write(&mut conn, round);
+    wait_applied(&handle, &cluster);
+    handle.stop();
+    let (report, result) = rt.block_on(handle.finish());
+    let json = report.to_json();
+    result.unwrap_or_else(|e| panic!("{e}: {json}"));
+    assert_eq!(report.atomic_slot_migrations, 1, "{json}");
+    assert_eq!(report.asm_unconfirmed, 1, "{json}");
+    assert!(
+        report.warnings.iter().any(|w| w.contains("not ordered")
+            && w.contains(&format!("slots 0-{}", MOVED - 1))
+            && w.contains("redis-migrate verify")),
+        "{json}"
+    );
+    assert_eq!(report.failures_total, 0, "{json}");
+    // The moved keys are the import's and the new owner's writes after it.
+    let diff = cluster
+        .snapshot()
+        .diff(&Snapshot::take(&target, 1), TTL_TOLERANCE_MS);
+    let moved: Vec<&String> = diff.iter().filter(|d| d.contains("asm-")).collect();
+    assert!(moved.is_empty(), "{moved:?}\n{json}");
 }

@@ -1,6 +1,6 @@
 //! The [`Rewriter`](super::Rewriter)'s commands for simple values, written as RESP straight
 //! from borrowed items ([`rdb_parser::Item`], as a [`rdb_parser::Visitor`] receives them):
-//! no `Bytes` handle, argument vector or [`Cmd`](super::Cmd) per item.
+//! no `Bytes` handle, argument vector or [`Cmd`] per item.
 //!
 //! [`DirectKey`] covers strings, lists, sets, sorted sets and hashes without field TTLs, and
 //! writes byte for byte what [`Rewriter`](super::Rewriter) + [`RespWriter`] write for them

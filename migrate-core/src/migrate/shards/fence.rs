@@ -467,7 +467,10 @@ impl Follow {
                 .collect()
         };
         for (name, f) in fences {
-            let source = self.is_member(&f.source) && f.importer != self.id;
+            // The old owner: by its node id, or (its nodes replaced by a failover since)
+            // by the confirmation it wrote.
+            let source = (self.is_member(&f.source) || f.ack.as_deref() == Some(self.id.as_str()))
+                && f.importer != self.id;
             let importer = f.importer == self.id;
             match f.state {
                 State::Open | State::Success if source => {

@@ -809,6 +809,30 @@ impl Follow {
     }
 }
 
+/// For the `cluster_topology` fuzz target: `frame` read as the target's fence hash
+/// (`HGETALL`), merged twice (the second merge changes nothing), every record's slots
+/// valid slots and its text read back the same.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_fences(frame: &Frame) {
+    let pairs = pairs(frame);
+    let mut fences = Fences::default();
+    fences.merge(&pairs);
+    assert!(
+        !fences.merge(&pairs),
+        "a second merge of {pairs:?} changed the fences"
+    );
+    for f in fences.map.values() {
+        assert!(f
+            .slots
+            .iter()
+            .all(|r| r.start() <= r.end() && *r.end() < 16384));
+        assert_eq!(
+            Fence::parse_record(&f.record()).map(|g| g.slots),
+            Some(f.slots.clone())
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

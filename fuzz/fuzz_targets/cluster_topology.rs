@@ -1,6 +1,8 @@
 //! A cluster's topology replies (arbitrary bytes read as RESP `CLUSTER SHARDS` /
 //! `CLUSTER SLOTS` replies, and as `CLUSTER NODES` text) turned into a slot map, then
 //! updated by a `MOVED`: a map or an error, never a panic or an unbounded allocation.
+//! The same bytes are read as the replies of Valkey 9 atomic slot migrations
+//! (`CLUSTER GETSLOTMIGRATIONS`, the target's fence hash) and a `CLUSTER SYNCSLOTS` marker.
 
 #![no_main]
 
@@ -25,6 +27,7 @@ fuzz_target!(|input: &[u8]| {
             exercise(map);
         }
     }
+    migrate_core::check_asm_replies(input);
 });
 
 fn exercise(mut map: SlotMap) {

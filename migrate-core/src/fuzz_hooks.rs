@@ -89,6 +89,30 @@ const NAMES: [&str; 24] = [
     "FLUSHALL",
 ];
 
+/// For the `cluster_topology` fuzz target: the input's RESP frames read as the replies
+/// of Valkey 9 atomic slot migrations (`CLUSTER GETSLOTMIGRATIONS`, the target's fence
+/// hash), and the input split at NULs as a `CLUSTER SYNCSLOTS` marker: no panic, and
+/// what is parsed is consistent (see `shards::asm` and `shards::fence`).
+pub fn check_asm_replies(input: &[u8]) {
+    let mut args = vec![
+        Bytes::from_static(b"CLUSTER"),
+        Bytes::from_static(b"SYNCSLOTS"),
+    ];
+    args.extend(
+        input
+            .split(|&b| b == 0)
+            .take(64)
+            .map(Bytes::copy_from_slice),
+    );
+    let frames = frames(input);
+    if frames.is_empty() {
+        crate::migrate::fuzz_asm(&Frame::Null, &args);
+    }
+    for f in &frames {
+        crate::migrate::fuzz_asm(f, &args);
+    }
+}
+
 /// For the `cluster_plan` fuzz target: an arbitrary argument vector (NUL-separated, the
 /// first byte may pick a command name) planned for a cluster: no panic; a plan's slots
 /// are slots; a split gives each slot one command whose keys all hash to it, keys in

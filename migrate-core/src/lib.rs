@@ -85,7 +85,9 @@ pub fn check_search_plan(input: &[u8]) {
 mod fuzz_hooks;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
-pub use fuzz_hooks::{check_cluster_plan, check_scan_replies, check_verify_replies};
+pub use fuzz_hooks::{
+    check_asm_replies, check_cluster_plan, check_scan_replies, check_verify_replies,
+};
 
 pub use error::Error;
 pub use filter::{Filter, KeyAction};

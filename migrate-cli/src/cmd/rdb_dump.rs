@@ -12,7 +12,7 @@ use migrate_core::migrate::{Conflict, WriteMode};
 use migrate_core::plan::{
     FunctionPlan, KeyPlan, KeyPlanner, PlanOptions, Planned, SkipReason, UnsupportedReason, Verdict,
 };
-use migrate_core::rewrite::direct::{DirectKey, DirectStream, StreamBuffers};
+use migrate_core::rewrite::direct::DirectKey;
 use migrate_core::rewrite::json::JsonWriter;
 use migrate_core::rewrite::{RespWriter, RewriteOptions};
 use migrate_core::{Filter, ServerVersion};
@@ -199,8 +199,6 @@ impl DumpArgs {
         let mut v = Direct {
             events: ToEvents::new(state),
             key: None,
-            stream: None,
-            stream_bufs: StreamBuffers::default(),
         };
         let r = input.reader.visit(&mut v);
         v.events.result(r, &input.path)?;
@@ -335,51 +333,24 @@ impl Sink for RespDump<'_> {
 }
 
 /// The visitor of [`RespDump`]: [`ToEvents`], except for the items of a key handed to a
-/// [`DirectKey`], and for stream keys written as commands, which a [`DirectStream`] writes.
+/// [`DirectKey`] (a key the planner writes as commands, streams included).
 struct Direct<'a> {
     events: ToEvents<RespDump<'a>>,
     key: Option<DirectKey>,
-    /// The current key, a stream written as commands: the planner saw its `KeyStart` only
-    /// (no value event, so its rewriter never started the key), and ends it with
-    /// [`KeyPlanner::direct_done`].
-    stream: Option<DirectStream>,
-    /// The buffers of the last [`DirectStream`].
-    stream_bufs: StreamBuffers,
 }
 
 impl Direct<'_> {
     /// The key start through [`ToEvents`] (as an owned event), then [`Direct::take_over`].
     fn key_start_event(&mut self, key: &KeyRef<'_>) -> ControlFlow<()> {
         self.events.key_start(key)?;
-        self.take_over(key)
+        self.take_over()
     }
 
-    /// After the planner took the key start: hands the key to a [`DirectKey`] or a
-    /// [`DirectStream`] when it is written as commands.
-    fn take_over(&mut self, key: &KeyRef<'_>) -> ControlFlow<()> {
-        let st = self.events.sink();
-        let Some(p) = st.planner.as_mut() else {
-            return ControlFlow::Continue(());
-        };
-
-        self.key = p.direct();
-        if self.key.is_none() && key.kind() == ValueKind::Stream {
-            // Written as commands as they come (not restored, skipped or waiting for an
-            // EXISTS answer): the stream's writer takes the key over from the planner.
-            let rewrite = matches!(p.verdict(), Some(Verdict::Rewrite(_)))
-                && p.wants_events()
-                && p.awaiting_exists().is_none();
-            if let (true, Some((db, name))) = (rewrite, p.current_key()) {
-                self.stream = DirectStream::new(
-                    db,
-                    name.clone(),
-                    key.expire_at_ms,
-                    p.options().target,
-                    &st.opts,
-                    st.now_ms,
-                    std::mem::take(&mut self.stream_bufs),
-                );
-            }
+    /// After the planner took the key start: the key's [`DirectKey`], when the planner
+    /// hands one out.
+    fn take_over(&mut self) -> ControlFlow<()> {
+        if let Some(p) = self.events.sink().planner.as_mut() {
+            self.key = p.direct();
         }
         ControlFlow::Continue(())
     }
@@ -411,7 +382,7 @@ impl Visitor for Direct<'_> {
         // chunk of items is pending between keys, and a key start needs no `observe`).
         let (resp, buf) = (&mut st.resp, &mut st.buf);
         p.key_start_ref(key, &mut |cmd| resp.encode(&cmd, buf));
-        self.take_over(key)
+        self.take_over()
     }
     fn string(&mut self, piece: Item<'_>) -> ControlFlow<()> {
         match self.with(|k, r, b| k.string(piece, r, b)) {
@@ -462,32 +433,25 @@ impl Visitor for Direct<'_> {
         true
     }
     fn stream_entry(&mut self, id: StreamId, fields: &[(Item<'_>, Item<'_>)]) -> ControlFlow<()> {
-        let Some(s) = self.stream.as_mut() else {
-            return self.events.stream_entry(id, fields);
-        };
-        let st = self.events.sink();
-        s.entry(id, fields, &mut st.resp, &mut st.buf);
-        ControlFlow::Continue(())
+        match self.with(|k, r, b| k.stream_entry(id, fields, r, b)) {
+            Some(flow) => flow,
+            None => self.events.stream_entry(id, fields),
+        }
     }
     fn raw_value(&mut self, piece: &[u8]) -> ControlFlow<()> {
-        if self.stream.is_some() {
+        if self.key.is_some() {
             // A key written as commands has no use for its raw bytes (nor has the
-            // planner's rewriter).
+            // planner, in its direct mode).
             return ControlFlow::Continue(());
         }
         self.events.raw_value(piece)
     }
     fn key_end(&mut self, record_len: u64) -> ControlFlow<()> {
         let st = self.events.sink();
-        let done = if let Some(s) = self.stream.take() {
-            let (done, bufs) = s.finish(&mut st.resp, &mut st.buf);
-            self.stream_bufs = bufs;
-            done
-        } else if let Some(key) = self.key.take() {
-            key.finish(&mut st.resp, &mut st.buf)
-        } else {
+        let Some(key) = self.key.take() else {
             return self.events.key_end(record_len);
         };
+        let done = key.finish(&mut st.resp, &mut st.buf);
         if let Some(plan) = st.planner.as_mut().and_then(|p| p.direct_done(done)) {
             st.summary.key(&plan, st.args.quiet);
         }
@@ -497,10 +461,10 @@ impl Visitor for Direct<'_> {
         }
     }
     fn event(&mut self, event: Event) -> ControlFlow<()> {
-        match self.stream.as_mut() {
+        match self.key.as_mut().filter(|k| k.is_stream()) {
             // Inside a stream key: its metadata, groups and consumers.
-            Some(s) => {
-                s.event(&event);
+            Some(k) => {
+                k.stream_event(&event);
                 ControlFlow::Continue(())
             }
             None => self.events.event(event),

@@ -200,6 +200,8 @@ mod run;
 pub mod scan;
 mod search;
 mod shards;
+#[cfg(feature = "fuzzing")]
+pub(crate) use shards::fuzz_asm;
 mod side;
 mod sweep;
 

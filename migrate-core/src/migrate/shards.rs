@@ -270,6 +270,15 @@ mod ids;
 mod moves;
 
 pub(crate) use fence::Step as AsmStep;
+
+/// For the `cluster_topology` fuzz target: `frame` read as the replies of atomic slot
+/// migrations (`CLUSTER GETSLOTMIGRATIONS`, the target's fence hash), `args` as a
+/// `CLUSTER SYNCSLOTS` marker.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_asm(frame: &resp_codec::Frame, args: &[bytes::Bytes]) {
+    asm::fuzz_listed(frame, args);
+    fence::fuzz_fences(frame);
+}
 pub(crate) use moves::Moves;
 
 /// A shard's link state for following failovers (see the module docs).

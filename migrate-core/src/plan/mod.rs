@@ -1092,11 +1092,17 @@ impl KeyPlanner {
 
     /// The fast way to RESP: for the current key, when it is being written as commands,
     /// nothing was written for its value yet, and [`DirectKey`] handles its kind (strings,
-    /// lists, sets, sorted sets, hashes without field TTLs), hands the key over to a
-    /// [`DirectKey`], which writes the same commands as RESP straight from borrowed items.
-    /// Feed it the value, then give its [`DirectKey::finish`] to
-    /// [`KeyPlanner::direct_done`] (instead of [`KeyPlanner::key_end`]). `None`: go on
-    /// with events.
+    /// lists, sets, sorted sets, hashes without field TTLs, and streams on a target with
+    /// streams), hands the key over to a [`DirectKey`], which writes the same commands as
+    /// RESP straight from borrowed items. Feed it the value (a stream's through
+    /// [`DirectKey::stream_entry`] and [`DirectKey::stream_event`]), then give its
+    /// [`DirectKey::finish`] to [`KeyPlanner::direct_done`] (instead of
+    /// [`KeyPlanner::key_end`]). `None`: go on with events.
+    ///
+    /// Whether the target could `RESTORE` the value does not matter here: a key written as
+    /// commands is written so by choice ([`WriteMode::Rewrite`]) or because it cannot be
+    /// restored (e.g. a stream of RDB 11 and later, type 21, for a 6.2 target), and the
+    /// commands follow the target's version either way.
     pub fn direct(&mut self) -> Option<DirectKey> {
         let c = self.cur.as_mut()?;
         if !matches!(c.mode, Mode::Rewrite)
@@ -1105,17 +1111,20 @@ impl KeyPlanner {
         {
             return None;
         }
+        // `None`: a stream for a target without streams (the rewriter reports it).
+        let key = DirectKey::new(
+            &c.start,
+            self.opts.target,
+            self.rewriter.options(),
+            self.rewriter.now_ms(),
+            &mut self.spare,
+        )?;
         if self.rw_started {
             self.rewriter.abandon_key();
             self.rw_started = false;
         }
         c.mode = Mode::Direct;
-        Some(DirectKey::new(
-            &c.start,
-            self.opts.target,
-            self.rewriter.options(),
-            std::mem::take(&mut self.spare),
-        ))
+        Some(key)
     }
 
     /// The end of a key handed to a [`DirectKey`] ([`KeyPlanner::direct`]): its plan.

@@ -540,7 +540,13 @@ fn direct_matches_rewriter(opts: PlanOptions, start: KeyStart, events: Vec<Event
                     dk.hash_entry(item(&e.field), item(&e.value), &mut resp, &mut direct);
                 }
             }
-            _ => unreachable!(),
+            Event::StreamEntries(v) => {
+                for e in v {
+                    let fields: Vec<_> = e.fields.iter().map(|(f, x)| (item(f), item(x))).collect();
+                    dk.stream_entry(e.id, &fields, &mut resp, &mut direct);
+                }
+            }
+            ev => dk.stream_event(ev),
         }
     }
     let plan_b = p.direct_done(dk.finish(&mut resp, &mut direct));
@@ -640,13 +646,7 @@ fn direct_resp_writes_what_the_rewriter_writes() {
             }
         }
     }
-    // Not handed over: streams, hashes with field TTLs, keys restored.
-    let mut p = planner(PlanOptions::new(v(Redis, 7, 2)).mode(WriteMode::Rewrite));
-    p.key_start(
-        key("x", RdbType::StreamListpacks3, Family::Redis),
-        &mut |_| {},
-    );
-    assert!(p.direct().is_none());
+    // Not handed over: hashes with field TTLs, keys restored.
     let mut p = planner(PlanOptions::new(v(Redis, 7, 2)).mode(WriteMode::Rewrite));
     p.key_start(
         key("h", RdbType::HashListpackEx, Family::Redis),
@@ -656,6 +656,100 @@ fn direct_resp_writes_what_the_rewriter_writes() {
     let mut p = planner(PlanOptions::new(v(Redis, 7, 2)));
     p.key_start(key("k", RdbType::String, Family::Redis), &mut |_| {});
     assert!(p.direct().is_none());
+}
+
+/// A stream (of RDB 11 and later: type 21) with entries, its metadata, a group, pending
+/// entries (one of a deleted entry) and consumers.
+fn stream_value() -> Vec<Event> {
+    use rdb_parser::{
+        PendingEntry, StreamConsumer, StreamEntry, StreamGroup, StreamId, StreamMeta,
+    };
+    let id = |ms, seq| StreamId { ms, seq };
+    let entry = |ms, seq| StreamEntry {
+        id: id(ms, seq),
+        fields: vec![(s("f"), s("v")), (Str::Int(-7), s("x"))],
+    };
+    let pending = |ms, seq| PendingEntry {
+        id: id(ms, seq),
+        delivery_time_ms: 100,
+        delivery_count: 2,
+    };
+    vec![
+        Event::StreamEntries(vec![entry(1, 1), entry(3, 0)]),
+        Event::StreamMeta(StreamMeta {
+            length: 2,
+            last_id: id(4, 0),
+            first_id: Some(id(1, 1)),
+            max_deleted_id: Some(id(4, 0)),
+            entries_added: Some(5),
+        }),
+        Event::StreamGroup(StreamGroup {
+            name: Bytes::from_static(b"g"),
+            last_id: id(3, 0),
+            entries_read: Some(4),
+        }),
+        Event::StreamPending(vec![pending(1, 0), pending(3, 0)]),
+        Event::StreamConsumer(StreamConsumer {
+            name: Bytes::from_static(b"alice"),
+            seen_time_ms: 1,
+            active_time_ms: Some(1),
+        }),
+        Event::StreamConsumerPending(vec![id(1, 0), id(3, 0)]),
+    ]
+}
+
+/// A stream key written as commands goes to a [`DirectKey`] on a target with streams
+/// (the same bytes as through the rewriter), whether by choice or because the target
+/// cannot restore its encoding; not where it is restored, nor on a target without streams.
+#[test]
+fn stream_keys_are_handed_out_where_written_as_commands() {
+    let mut st = key("st", RdbType::StreamListpacks3, Family::Redis);
+    st.expire_at_ms = Some(NOW + 60_000);
+    // By choice, on targets of every stream metadata generation, with and without replace.
+    for target in [
+        v(Redis, 5, 0),
+        v(Redis, 6, 2),
+        v(Redis, 7, 2),
+        v(Valkey, 8, 1),
+    ] {
+        for conflict in [Conflict::Refuse, Conflict::Replace] {
+            let opts = PlanOptions::new(target)
+                .mode(WriteMode::Rewrite)
+                .conflict(conflict);
+            let out = direct_matches_rewriter(opts, st.clone(), stream_value());
+            assert!(String::from_utf8_lossy(&out).contains("XGROUP"), "{target}");
+        }
+    }
+    // Auto: a stream of RDB 11 cannot be restored as is by 6.2, so it is rewritten, by the
+    // direct writer.
+    let opts = PlanOptions::new(v(Redis, 6, 2));
+    let mut p = planner(opts.clone());
+    assert_eq!(
+        p.key_start(st.clone(), &mut |_| {}),
+        Verdict::Rewrite(RewriteReason::UnknownType { type_byte: 21 })
+    );
+    assert!(p.direct().is_some_and(|k| k.is_stream()));
+    direct_matches_rewriter(opts, st.clone(), stream_value());
+    // Auto on 7.2, which restores it: RESTORE, nothing handed out.
+    let mut p = planner(PlanOptions::new(v(Redis, 7, 2)));
+    assert_eq!(p.key_start(st.clone(), &mut |_| {}), Verdict::Restore);
+    assert!(p.direct().is_none());
+    // A target without streams: not handed out, the rewriter reports the key unsupported.
+    let mut p = planner(PlanOptions::new(v(Redis, 4, 0)).mode(WriteMode::Rewrite));
+    p.key_start(st.clone(), &mut |_| {});
+    assert!(p.direct().is_none());
+    let mut events = stream_value();
+    events.push(Event::KeyEnd);
+    let (cmds, _, plans) = run(&mut p, events);
+    assert!(cmds.is_empty(), "{cmds:?}");
+    assert!(
+        matches!(plans[0].verdict, Verdict::Unsupported(_)),
+        "{:?}",
+        plans[0].verdict
+    );
+    // The next key of that planner is still handed out (its buffers were kept).
+    p.key_start(key("l", RdbType::List, Family::Redis), &mut |_| {});
+    assert!(p.direct().is_some_and(|k| !k.is_stream()));
 }
 
 #[test]

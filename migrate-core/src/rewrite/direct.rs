@@ -1,6 +1,6 @@
 //! The [`Rewriter`](super::Rewriter)'s commands for simple values, written as RESP straight
 //! from borrowed items ([`rdb_parser::Item`], as a [`rdb_parser::Visitor`] receives them):
-//! no `Bytes` handle, argument vector or [`Cmd`](super::Cmd) per item.
+//! no `Bytes` handle, argument vector or [`Cmd`] per item.
 //!
 //! [`DirectKey`] covers strings, lists, sets, sorted sets and hashes without field TTLs, and
 //! writes byte for byte what [`Rewriter`](super::Rewriter) + [`RespWriter`] write for them
@@ -13,10 +13,10 @@
 //! [`DirectStream`] does the same for streams: `XADD`s from the borrowed entries (held back
 //! as RESP while the stream fits [`RewriteOptions::stream_buffer_bytes`], for the
 //! placeholders of deleted pending entries), then the rewriter's own code for what follows
-//! them (`XSETID`, groups, consumers, `XCLAIM`s, `XDEL`s) and the TTL. The planner does not
-//! hand streams out: `rdb dump` starts one for a stream key the planner writes as commands
-//! right away (before any value event reached it) and ends the key with
-//! [`crate::plan::KeyPlanner::direct_done`].
+//! them (`XSETID`, groups, consumers, `XCLAIM`s, `XDEL`s, each as the target's version
+//! allows) and the TTL. A [`DirectKey`] of a stream key wraps one: feed it
+//! [`DirectKey::stream_entry`] and [`DirectKey::stream_event`]. The planner hands stream
+//! keys out as it hands out the others (on a target with streams, 5.0 and later).
 
 use bytes::{BufMut, Bytes, BytesMut};
 use rdb_parser::{Event, Item, KeyStart, RdbType, StreamId, ValueKind};
@@ -26,12 +26,16 @@ use super::zset::format_score_into;
 use super::{Cmd, Env, KeyCtx, Loss, RespWriter, RewriteOptions};
 use crate::ServerVersion;
 
-/// The value kinds (and encodings) [`DirectKey`] writes: no stream, module, or hash with
-/// field TTLs.
+/// The value kinds (and encodings) [`DirectKey`] writes: no module, or hash with field
+/// TTLs (streams only on a target with streams, which [`DirectKey::new`] checks).
 pub(crate) fn handles(start: &KeyStart) -> bool {
     use RdbType::*;
     match start.kind() {
-        ValueKind::String | ValueKind::List | ValueKind::Set | ValueKind::ZSet => true,
+        ValueKind::String
+        | ValueKind::List
+        | ValueKind::Set
+        | ValueKind::ZSet
+        | ValueKind::Stream => true,
         ValueKind::Hash => !matches!(
             start.rdb_type,
             HashMetadataPreGa | HashListpackExPreGa | HashMetadata | HashListpackEx | Hash2
@@ -66,6 +70,10 @@ pub struct DirectKey {
     losses: Vec<Loss>,
     /// A formatted score.
     score: String,
+    /// A stream key: its writer (which then writes everything).
+    stream: Option<Box<DirectStream>>,
+    /// The stream buffers, kept for the next stream while this key is not one.
+    stream_bufs: StreamBuffers,
 }
 
 /// Buffers kept from one [`DirectKey`] to the next (no allocation per key).
@@ -74,6 +82,7 @@ pub(crate) struct Spare {
     items: BytesMut,
     string: Vec<u8>,
     score: String,
+    stream: StreamBuffers,
 }
 
 /// What a [`DirectKey`] wrote, for [`crate::plan::KeyPlanner::direct_done`].
@@ -225,14 +234,36 @@ fn put_array(dst: &mut BytesMut, n: usize) {
 }
 
 impl DirectKey {
-    /// A writer for the key `start` (already mapped to its target db and name) on `target`.
+    /// A writer for the key `start` (already mapped to its target db and name) on `target`;
+    /// `now_ms` as given to the rewriter; the buffers are taken from `spare`. `None` (and
+    /// `spare` left as it was) for a stream key on a target without streams (before 5.0:
+    /// the rewriter reports it as unsupported).
     pub(crate) fn new(
         start: &KeyStart,
         target: ServerVersion,
         opts: &RewriteOptions,
-        spare: Spare,
-    ) -> DirectKey {
-        DirectKey {
+        now_ms: i64,
+        spare: &mut Spare,
+    ) -> Option<DirectKey> {
+        let (stream, stream_bufs) = if start.kind() == ValueKind::Stream {
+            if (target.major, target.minor) < (5, 0) {
+                return None;
+            }
+            let s = DirectStream::new(
+                start.db,
+                start.key.clone(),
+                start.expire_at_ms,
+                target,
+                opts,
+                now_ms,
+                std::mem::take(&mut spare.stream),
+            )?;
+            (Some(Box::new(s)), StreamBuffers::default())
+        } else {
+            (None, std::mem::take(&mut spare.stream))
+        };
+        let spare = std::mem::take(spare);
+        Some(DirectKey {
             db: start.db,
             key: start.key.clone(),
             kind: start.kind(),
@@ -250,6 +281,36 @@ impl DirectKey {
             commands: 0,
             losses: Vec::new(),
             score: spare.score,
+            stream,
+            stream_bufs,
+        })
+    }
+
+    /// Whether the key is a stream (fed [`DirectKey::stream_entry`] and
+    /// [`DirectKey::stream_event`]; the other item methods do not apply to it).
+    pub fn is_stream(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    /// A stream key's live entry, in order (ignored for other keys).
+    #[inline]
+    pub fn stream_entry(
+        &mut self,
+        id: StreamId,
+        fields: &[(Item<'_>, Item<'_>)],
+        resp: &mut RespWriter,
+        dst: &mut BytesMut,
+    ) {
+        if let Some(s) = self.stream.as_mut() {
+            s.entry(id, fields, resp, dst);
+        }
+    }
+
+    /// A stream key's event after its entries (metadata, group, consumer, pending entries;
+    /// ignored for other keys): see [`DirectStream::event`].
+    pub fn stream_event(&mut self, ev: &Event) {
+        if let Some(s) = self.stream.as_mut() {
+            s.event(ev);
         }
     }
 
@@ -413,6 +474,16 @@ impl DirectKey {
 
     /// The value is complete: writes what is pending and the TTL.
     pub fn finish(mut self, resp: &mut RespWriter, dst: &mut BytesMut) -> DirectDone {
+        if let Some(s) = self.stream.take() {
+            let (mut done, bufs) = s.finish(resp, dst);
+            done.spare = Spare {
+                items: self.items,
+                string: self.string,
+                score: self.score,
+                stream: bufs,
+            };
+            return done;
+        }
         if self.kind == ValueKind::String {
             if !(self.string.is_empty() && self.sent) {
                 let mut part = std::mem::take(&mut self.string);
@@ -454,6 +525,7 @@ impl DirectKey {
                 items: self.items,
                 string: self.string,
                 score: self.score,
+                stream: self.stream_bufs,
             },
         }
     }

@@ -369,6 +369,27 @@ pub(crate) async fn check(
     }
 }
 
+/// For the `cluster_topology` fuzz target: `frame` read as a `CLUSTER GETSLOTMIGRATIONS`
+/// reply and noted twice (still one migration each), `args` as a `CLUSTER SYNCSLOTS`
+/// marker: no panic.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_listed(frame: &Frame, args: &[Bytes]) {
+    let mut seen = Seen::default();
+    let listed = parse_listed(frame);
+    let n = listed.len();
+    for e in listed {
+        seen.listed("s0", e);
+    }
+    for e in parse_listed(frame) {
+        seen.listed("s0", e);
+    }
+    assert!(seen.count() as usize <= n);
+    if let Some(m) = marker(args) {
+        seen.note("s1", m);
+    }
+    let _ = seen.lines(&Default::default());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

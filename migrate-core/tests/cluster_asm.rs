@@ -723,6 +723,13 @@ fn two_processes_order_the_import() {
         assert_ordered(report);
         eprintln!("{json}");
     }
+    // The old owner's process left its commands on the slots out (its writes during the
+    // import and its trim), knowing the fence only from the target.
+    assert!(
+        reports[0].asm_commands_left_out > 0,
+        "{}",
+        reports[0].to_json()
+    );
 }
 
 /// Process `which` of `procs(per_shard)` stopped while the snapshot is being sent and

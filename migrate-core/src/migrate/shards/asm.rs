@@ -20,7 +20,9 @@
 //! - `CLUSTER CANCELSLOTMIGRATIONS` before the snapshot: B's stream has `ESTABLISH`, then
 //!   `FINISH STATE FAILED NAME <name> MESSAGE "Connection lost to source. ..."`, nothing
 //!   else; A's stream nothing. (A link attached mid-import sees the markers from there on,
-//!   maybe no `ESTABLISH`: such an import is counted at its first marker.)
+//!   maybe no `ESTABLISH`: such an import is counted at its first marker and named by the
+//!   fence read back from the target (a link resumed after its `ESTABLISH`), a listing or
+//!   its `FINISH`, so it counts once.)
 //!
 //! Applied as they come the import would be wrong on the target whichever way the two
 //! streams interleave: A's `UNLINK`s landing after B's import lose the keys, A's writes
@@ -37,7 +39,9 @@
 //! ([`rediscover_every`](crate::migrate::MigrationBuilder::rediscover_every)) and once at the
 //! end ([`check`]): its `EXPORT`/`IMPORT` entries updated since the start (on the node's
 //! clock, `TIME`) are counted the same way, by name, so one migration seen both ways counts
-//! once. A node without the command (before Valkey 9) is not asked again. With
+//! once; a listing also makes the shards of this process read the target's fences (the
+//! process of the other shard may be ordering it). A node without the command (before
+//! Valkey 9) is not asked again. With
 //! `rediscover_every` zero only the streams are looked at.
 //! `valkey-cli --cluster reshard`/`rebalance` of 9.1 move keys by `MIGRATE` unless given
 //! `--cluster-use-atomic-slot-migration`, so they go through [`super::moves`] instead.

@@ -96,10 +96,13 @@ stop() {
 }
 keyspace() { "$cli" -p "$1" info keyspace | grep '^db' | sed 's/,avg_ttl.*//' | tr -d '\r' | tr '\n' ' '; }
 # Keys without a TTL per db ("db0:N db1:N ..."): exact; keys with a TTL expire while we run.
-persistent() {
+persistent() { # keys without a TTL per db, not counting the tool's reserved keys (checkpoint)
   "$cli" -p "$1" info keyspace | tr -d '\r' |
     sed -n 's/^\(db[0-9]*\):keys=\([0-9]*\),expires=\([0-9]*\).*/\1 \2 \3/p' |
-    while read -r db k e; do printf '%s:%s ' "$db" $((k - e)); done
+    while read -r db k e; do
+      r=$("$cli" -p "$1" -n "${db#db}" --scan --pattern '__redis-migrate:*' | wc -l)
+      printf '%s:%s ' "$db" $((k - e - r))
+    done
 }
 volatile() {
   "$cli" -p "$1" info keyspace | tr -d '\r' | sed -n 's/.*,expires=\([0-9]*\).*/\1/p' |

@@ -181,6 +181,11 @@ impl Live {
                             follow.landed(ap.applied_offset);
                             follow.asm_tick().await;
                         }
+                        // A failed import learned of while quiet (another process's fence).
+                        if let Some(next) = self.asm_resync(&mut batch, boundary, ap).await? {
+                            replica = next;
+                            continue;
+                        }
                         if let Some(follow) = self.shard.as_mut().filter(|f| f.check_due()) {
                             // A quiet cluster shard: is its node still the one to read?
                             if let Some(next) = follow.relink(replica.position(), 0).await? {

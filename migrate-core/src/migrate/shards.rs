@@ -343,7 +343,15 @@ impl Follow {
         if let Some(m) = asm::marker(&cmd.args) {
             self.asm_marker(&m, cmd.end_offset);
             self.asm_screened(cmd.end_offset);
-            self.moves.lock().asm.note(&self.id, m);
+            let mut moves = self.moves.lock();
+            // A link resumed after its `ESTABLISH`: the fence read back names the import.
+            let hint = moves
+                .fences
+                .map
+                .iter()
+                .find(|(_, f)| f.importer == self.id && f.state == fence::State::Open)
+                .map(|(n, _)| n.clone());
+            moves.asm.note(&self.id, m, hint);
             return None;
         }
         let name = cmd.name().to_ascii_uppercase();

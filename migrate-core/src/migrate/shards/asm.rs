@@ -20,7 +20,9 @@
 //! - `CLUSTER CANCELSLOTMIGRATIONS` before the snapshot: B's stream has `ESTABLISH`, then
 //!   `FINISH STATE FAILED NAME <name> MESSAGE "Connection lost to source. ..."`, nothing
 //!   else; A's stream nothing. (A link attached mid-import sees the markers from there on,
-//!   maybe no `ESTABLISH`: such an import is counted at its first marker.)
+//!   maybe no `ESTABLISH`: such an import is counted at its first marker and named by the
+//!   fence read back from the target (a link resumed after its `ESTABLISH`), a listing or
+//!   its `FINISH`, so it counts once.)
 //!
 //! Applied as they come the import would be wrong on the target whichever way the two
 //! streams interleave: A's `UNLINK`s landing after B's import lose the keys, A's writes
@@ -37,7 +39,9 @@
 //! ([`rediscover_every`](crate::migrate::MigrationBuilder::rediscover_every)) and once at the
 //! end ([`check`]): its `EXPORT`/`IMPORT` entries updated since the start (on the node's
 //! clock, `TIME`) are counted the same way, by name, so one migration seen both ways counts
-//! once. A node without the command (before Valkey 9) is not asked again. With
+//! once; a listing also makes the shards of this process read the target's fences (the
+//! process of the other shard may be ordering it). A node without the command (before
+//! Valkey 9) is not asked again. With
 //! `rediscover_every` zero only the streams are looked at.
 //! `valkey-cli --cluster reshard`/`rebalance` of 9.1 move keys by `MIGRATE` unless given
 //! `--cluster-use-atomic-slot-migration`, so they go through [`super::moves`] instead.
@@ -177,6 +181,16 @@ impl Seen {
     /// Notes a migration listed by `CLUSTER GETSLOTMIGRATIONS` on the node of shard
     /// `shard` (an `EXPORT` from it or an `IMPORT` into it), unless already known.
     fn listed(&mut self, shard: &str, e: Listed) {
+        if e.operation.eq_ignore_ascii_case("IMPORT") {
+            if let Some(open) = self
+                .open
+                .get(shard)
+                .filter(|o| o.starts_with('\0'))
+                .cloned()
+            {
+                self.rename(&open, &e.name);
+            }
+        }
         if let Some(i) = self.imports.get_mut(&e.name) {
             // A later listing of a migration seen unfinished (or in a passing state such
             // as `failover-granted`) says how it ended.
@@ -204,12 +218,22 @@ impl Seen {
     }
 
     /// Notes `m` seen in shard `shard`'s stream.
-    pub(crate) fn note(&mut self, shard: &str, m: Marker) {
+    /// `hint`: the import this shard's fence says is open into it (a link resumed
+    /// after its `ESTABLISH` sees only the later steps).
+    pub(crate) fn note(&mut self, shard: &str, m: Marker, hint: Option<String>) {
+        if let (Marker::Finish { name, .. }, Some(open)) = (&m, self.open.get(shard).cloned()) {
+            if open.starts_with('\0') && !name.is_empty() {
+                self.rename(&open, name);
+                self.open.insert(shard.to_string(), name.clone());
+            }
+        }
         let open = self.open.get(shard).cloned();
         let key = match &m {
             Marker::Establish { name, .. } if !name.is_empty() => name.clone(),
             Marker::Finish { name, .. } if self.imports.contains_key(name) => name.clone(),
             Marker::Step | Marker::Finish { .. } if open.is_some() => open.unwrap_or_default(),
+            Marker::Finish { name, .. } if !name.is_empty() => name.clone(),
+            Marker::Step if hint.is_some() => hint.unwrap_or_default(),
             // An import whose ESTABLISH this link did not see (it attached mid-import).
             _ => format!("\0{shard}#{}", self.order.len()),
         };
@@ -238,14 +262,30 @@ impl Seen {
                 entry.state = Some(state.to_ascii_lowercase());
                 self.open.remove(shard);
                 tracing::info!(target: "migrate", "shard {shard}: atomic slot migration {name} finished: {state}");
-                if key.starts_with('\0') && !name.is_empty() {
-                    if let Some(i) = self.imports.remove(&key) {
-                        if let Some(n) = self.order.iter_mut().find(|n| **n == key) {
-                            n.clone_from(&name);
-                        }
-                        self.imports.insert(name, i);
-                    }
-                }
+            }
+        }
+    }
+
+    /// Gives the import noted as `from` (one whose `ESTABLISH` was not seen) its name,
+    /// merging it into the entry of that name if there is one.
+    fn rename(&mut self, from: &str, name: &str) {
+        let Some(i) = self.imports.remove(from) else {
+            return;
+        };
+        if let Some(known) = self.imports.get_mut(name) {
+            if known.state.is_none() {
+                known.state = i.state;
+            }
+            self.order.retain(|n| n != from);
+        } else {
+            if let Some(n) = self.order.iter_mut().find(|n| **n == from) {
+                *n = name.to_string();
+            }
+            self.imports.insert(name.to_string(), i);
+        }
+        for open in self.open.values_mut() {
+            if open == from {
+                *open = name.to_string();
             }
         }
     }
@@ -385,7 +425,7 @@ pub(crate) fn fuzz_listed(frame: &Frame, args: &[Bytes]) {
     }
     assert!(seen.count() as usize <= n);
     if let Some(m) = marker(args) {
-        seen.note("s1", m);
+        seen.note("s1", m, None);
     }
     let _ = seen.lines(&Default::default());
 }
@@ -444,27 +484,71 @@ mod tests {
             "CLUSTER SYNCSLOTS ESTABLISH SOURCE abc NAME n1 SLOTSRANGE 0 10",
         ))
         .unwrap();
-        seen.note("s0", est);
-        seen.note("s0", Marker::Step);
+        seen.note("s0", est, None);
+        seen.note("s0", Marker::Step, None);
         seen.note(
             "s0",
             marker(&args("CLUSTER SYNCSLOTS FINISH STATE SUCCESS NAME n1")).unwrap(),
+            None,
         );
         assert_eq!(seen.count(), 1);
         assert!(seen.lines(&Default::default())[0].contains("slots 0-10 from node abc"));
         assert!(seen.lines(&Default::default())[0].contains("finished: success"));
         // Attached mid-import: the steps and the FINISH make one more.
-        seen.note("s5", Marker::Step);
-        seen.note("s5", Marker::Step);
+        seen.note("s5", Marker::Step, None);
+        seen.note("s5", Marker::Step, None);
         seen.note(
             "s5",
             marker(&args("CLUSTER SYNCSLOTS FINISH STATE FAILED NAME n2")).unwrap(),
+            None,
         );
         assert_eq!(seen.count(), 2);
         assert!(seen.lines(&Default::default())[1].contains("n2"));
         // And a later one on the same shard is new.
-        seen.note("s5", Marker::Step);
+        seen.note("s5", Marker::Step, None);
         assert_eq!(seen.count(), 3);
+    }
+
+    #[test]
+    fn a_resumed_link_counts_its_import_once() {
+        let b = |s: &str| Frame::BulkString(Bytes::copy_from_slice(s.as_bytes()));
+        let listing = |op: &str| {
+            Frame::Array(vec![Frame::Array(vec![
+                b("name"),
+                b("n1"),
+                b("operation"),
+                b(op),
+                b("state"),
+                b("snapshotting"),
+            ])])
+        };
+        let finish = || marker(&args("CLUSTER SYNCSLOTS FINISH STATE SUCCESS NAME n1")).unwrap();
+        // Resumed after ESTABLISH, the fence read back names it.
+        let mut seen = Seen::default();
+        seen.note("s8192", Marker::Step, Some("n1".into()));
+        for e in parse_listed(&listing("EXPORT")) {
+            seen.listed("s0", e);
+        }
+        seen.note("s8192", finish(), None);
+        assert_eq!(seen.count(), 1, "{:?}", seen.order);
+        // Without a fence: its steps, then the new owner's node lists it, then FINISH.
+        let mut seen = Seen::default();
+        seen.note("s8192", Marker::Step, None);
+        for e in parse_listed(&listing("IMPORT")) {
+            seen.listed("s8192", e);
+        }
+        seen.note("s8192", Marker::Step, None);
+        seen.note("s8192", finish(), None);
+        assert_eq!(seen.count(), 1, "{:?}", seen.order);
+        // The old owner's listing first, the steps, then FINISH names it: merged.
+        let mut seen = Seen::default();
+        for e in parse_listed(&listing("EXPORT")) {
+            seen.listed("s0", e);
+        }
+        seen.note("s8192", Marker::Step, None);
+        seen.note("s8192", finish(), None);
+        assert_eq!(seen.count(), 1, "{:?}", seen.order);
+        assert!(seen.lines(&Default::default())[0].contains("finished: success"));
     }
 
     #[test]
@@ -511,6 +595,7 @@ mod tests {
                 "CLUSTER SYNCSLOTS ESTABLISH SOURCE aaa NAME n1 SLOTSRANGE 0 19",
             ))
             .unwrap(),
+            None,
         );
         for e in parse_listed(&reply) {
             seen.listed("s0", e);

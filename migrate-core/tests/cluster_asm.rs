@@ -26,7 +26,7 @@
 //! child that writes a migration's snapshot. It is set once the migration's links are
 //! synced (their own full syncs are not slowed) and reset as soon as the old owner shows
 //! the migration `snapshotting` (the child keeps the delay it was forked with), which
-//! holds the import in its snapshot for a few seconds: 120 keys at 30 ms. Valkey 9.1 has
+//! holds the import in its snapshot for a few seconds: 120 keys at 20 ms. Valkey 9.1 has
 //! no other throttle (`CONFIG GET *slot*`: only `cluster-slot-migration-log-max-len` and
 //! `slot-migration-max-failover-repl-bytes`). The values are big enough (16 KiB to
 //! 320 KiB per slot) that the child's output reaches the new owner, and so its stream,
@@ -48,9 +48,9 @@ use testkit::{Cluster, ClusterConn, Flavor, Server, Snapshot};
 
 /// The moved slots (shard 0's lowest): `0..MOVED`.
 const MOVED: u16 = 20;
-/// The snapshot child's delay per key on the old owner (µs): 6 keys x 20 slots x 30 ms,
-/// about 3 s of snapshot.
-const SNAPSHOT_DELAY_US: &str = "30000";
+/// The snapshot child's delay per key on the old owner (µs): 6 keys x 20 slots x 20 ms,
+/// about 2.4 s of snapshot.
+const SNAPSHOT_DELAY_US: &str = "20000";
 /// A big value's pattern (each moved slot has one key of 16 KiB x (slot + 1) of it).
 const BIG: &str =
     "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -585,7 +585,7 @@ fn cancelled_import_heals(caught: Caught, per_shard: bool) {
             begin_slow_import(&cluster, &from, &to);
             // Writes during the snapshot (about half of it), then the cancel while it is
             // still being sent.
-            let half = Instant::now() + Duration::from_millis(1500);
+            let half = Instant::now() + Duration::from_millis(1000);
             while Instant::now() < half {
                 write(&mut conn, round);
                 round += 1;

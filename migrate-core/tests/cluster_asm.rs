@@ -430,6 +430,17 @@ fn assert_ordered(report: &Report) {
 /// the import: the whole target ends equal to the source.
 #[test]
 fn atomic_slot_migration_is_ordered() {
+    ordered_in_one_process(true);
+}
+
+/// The same without checkpoints: the fence lives in the process only (nothing is written
+/// to the target's fence hash).
+#[test]
+fn ordered_without_checkpoints() {
+    ordered_in_one_process(false);
+}
+
+fn ordered_in_one_process(checkpoint: bool) {
     let cluster = Cluster::start(Flavor::Valkey9_1, 2, 0);
     let target = Server::start(Flavor::Valkey9_1);
     let mut conn = cluster.connect();
@@ -439,7 +450,7 @@ fn atomic_slot_migration_is_ordered() {
     let rt = runtime();
     let handle = {
         let _guard = rt.enter();
-        builder(&seed, &target, None).start()
+        builder(&seed, &target, None).checkpoint(checkpoint).start()
     };
     wait_synced(&handle, 2);
     let mut round = 0;
@@ -462,6 +473,11 @@ fn atomic_slot_migration_is_ordered() {
     // The old owner's writes after the import began, and its trim.
     assert!(report.asm_commands_left_out > 0, "{json}");
     assert_ordered(report);
+    let fences = target
+        .connect()
+        .cmd(["EXISTS", "__redis-migrate:asm"])
+        .text();
+    assert_eq!(fences, if checkpoint { "1" } else { "0" }, "{json}");
     eprintln!("{json}");
 }
 

@@ -105,6 +105,14 @@ fn write(conn: &mut ClusterConn, round: usize) {
     }
 }
 
+/// `n` rounds of [`write`], counting on from `round`.
+fn write_rounds(conn: &mut ClusterConn, round: &mut usize, n: usize) {
+    for _ in 0..n {
+        write(conn, *round);
+        *round += 1;
+    }
+}
+
 /// A live migration from the cluster (seed `seed`) into `target`, of the shards `shards`
 /// (node ids, comma-separated) or of all.
 fn builder(seed: &str, target: &Server, shards: Option<&str>) -> MigrationBuilder {
@@ -123,16 +131,21 @@ fn builder(seed: &str, target: &Server, shards: Option<&str>) -> MigrationBuilde
     b
 }
 
+/// A source cluster of two Valkey 9.1 masters with [`prepare`]'s keys, an empty target,
+/// a connection to the cluster, and the old and new owners of the slots to move.
+fn setup() -> (Cluster, Server, ClusterConn, String, String) {
+    let cluster = Cluster::start(Flavor::Valkey9_1, 2, 0);
+    let target = Server::start(Flavor::Valkey9_1);
+    let mut conn = cluster.connect();
+    prepare(&mut conn);
+    let (from, to) = owners(&cluster);
+    (cluster, target, conn, from, to)
+}
+
 /// The old owner (shard 0's master) and the other master, by id.
 fn owners(cluster: &Cluster) -> (String, String) {
     let from = cluster.master_for_slot(0).id().to_string();
-    let to = cluster
-        .masters()
-        .iter()
-        .find(|m| m.id() != from)
-        .unwrap()
-        .id()
-        .to_string();
+    let to = cluster.other_master(&from).id().to_string();
     (from, to)
 }
 
@@ -414,6 +427,16 @@ fn assert_equal(target: &Server, diff: &[String], reports: &[Report]) {
     );
 }
 
+/// Each report counts `imports` atomic slot migrations, all ordered ([`assert_ordered`]).
+fn assert_each_ordered(reports: &[Report], imports: u64) {
+    for report in reports {
+        let json = report.to_json();
+        assert_eq!(report.atomic_slot_migrations, imports, "{json}");
+        assert_ordered(report);
+        eprintln!("{json}");
+    }
+}
+
 /// What an ordered import leaves in the report: no failed write, every import confirmed
 /// by its old owner's link, no "may differ" warning.
 fn assert_ordered(report: &Report) {
@@ -441,11 +464,7 @@ fn ordered_without_checkpoints() {
 }
 
 fn ordered_in_one_process(checkpoint: bool) {
-    let cluster = Cluster::start(Flavor::Valkey9_1, 2, 0);
-    let target = Server::start(Flavor::Valkey9_1);
-    let mut conn = cluster.connect();
-    prepare(&mut conn);
-    let (from, to) = owners(&cluster);
+    let (cluster, target, mut conn, from, to) = setup();
     let seed = cluster.masters()[0].addr();
     let rt = runtime();
     let handle = {
@@ -454,15 +473,9 @@ fn ordered_in_one_process(checkpoint: bool) {
     };
     wait_synced(&handle, 2);
     let mut round = 0;
-    for _ in 0..3 {
-        write(&mut conn, round);
-        round += 1;
-    }
+    write_rounds(&mut conn, &mut round, 3);
     move_under_writes(&cluster, &mut conn, &from, &to, &mut round);
-    for _ in 0..3 {
-        write(&mut conn, round);
-        round += 1;
-    }
+    write_rounds(&mut conn, &mut round, 3);
     wait_applied(&handle, &cluster);
     let (reports, diff) = finish(&rt, vec![handle], &cluster, &target);
     assert_equal(&target, &diff, &reports);
@@ -485,11 +498,7 @@ fn ordered_in_one_process(checkpoint: bool) {
 /// owner applies them again from its own import on, the other leaves them out from there.
 #[test]
 fn slots_moved_back_are_ordered_too() {
-    let cluster = Cluster::start(Flavor::Valkey9_1, 2, 0);
-    let target = Server::start(Flavor::Valkey9_1);
-    let mut conn = cluster.connect();
-    prepare(&mut conn);
-    let (from, to) = owners(&cluster);
+    let (cluster, target, mut conn, from, to) = setup();
     let seed = cluster.masters()[0].addr();
     let rt = runtime();
     let handle = {
@@ -498,21 +507,12 @@ fn slots_moved_back_are_ordered_too() {
     };
     wait_synced(&handle, 2);
     let mut round = 0;
-    for _ in 0..3 {
-        write(&mut conn, round);
-        round += 1;
-    }
+    write_rounds(&mut conn, &mut round, 3);
     move_under_writes(&cluster, &mut conn, &from, &to, &mut round);
-    for _ in 0..3 {
-        write(&mut conn, round);
-        round += 1;
-    }
+    write_rounds(&mut conn, &mut round, 3);
     clear_migration_logs(&cluster);
     move_under_writes(&cluster, &mut conn, &to, &from, &mut round);
-    for _ in 0..3 {
-        write(&mut conn, round);
-        round += 1;
-    }
+    write_rounds(&mut conn, &mut round, 3);
     wait_applied(&handle, &cluster);
     let (reports, diff) = finish(&rt, vec![handle], &cluster, &target);
     assert_equal(&target, &diff, &reports);
@@ -580,11 +580,7 @@ enum Caught {
 /// source. With `per_shard`, one process per shard: the old owner's learns of the failure
 /// from the target.
 fn cancelled_import_heals(caught: Caught, per_shard: bool) {
-    let cluster = Cluster::start(Flavor::Valkey9_1, 2, 0);
-    let target = Server::start(Flavor::Valkey9_1);
-    let mut conn = cluster.connect();
-    prepare(&mut conn);
-    let (from, to) = owners(&cluster);
+    let (cluster, target, mut conn, from, to) = setup();
     let rt = runtime();
     let procs = procs(&cluster, per_shard);
     let handles: Vec<MigrationHandle> = procs.iter().map(|p| p.start(&rt, &target)).collect();
@@ -592,10 +588,7 @@ fn cancelled_import_heals(caught: Caught, per_shard: bool) {
         wait_synced(h, p.shards());
     }
     let mut round = 0;
-    for _ in 0..3 {
-        write(&mut conn, round);
-        round += 1;
-    }
+    write_rounds(&mut conn, &mut round, 3);
     match caught {
         Caught::InSnapshot => {
             begin_slow_import(&cluster, &from, &to);
@@ -614,10 +607,7 @@ fn cancelled_import_heals(caught: Caught, per_shard: bool) {
             let s = wait_state(&cluster, &from, |s| s == "waiting-to-pause" || terminal(s));
             assert_eq!(s, "waiting-to-pause", "{:?}", migrations(&cluster, &from));
             // Forwarded to the new owner, in its stream after the snapshot.
-            for _ in 0..3 {
-                write(&mut conn, round);
-                round += 1;
-            }
+            write_rounds(&mut conn, &mut round, 3);
             for h in &handles {
                 wait_applied(h, &cluster);
             }
@@ -651,10 +641,7 @@ fn cancelled_import_heals(caught: Caught, per_shard: bool) {
     if caught == Caught::AfterSnapshot {
         prevent_pause(&cluster, false);
     }
-    for _ in 0..3 {
-        write(&mut conn, round);
-        round += 1;
-    }
+    write_rounds(&mut conn, &mut round, 3);
     assert_eq!(
         cluster.master_for_slot(0).id(),
         from,
@@ -668,12 +655,7 @@ fn cancelled_import_heals(caught: Caught, per_shard: bool) {
     let all: String = reports.iter().map(Report::to_json).collect();
     // The old owner's link (the first process's) re-synced.
     assert!(reports[0].healing_full_syncs >= 1, "{all}");
-    for report in &reports {
-        let json = report.to_json();
-        assert_eq!(report.atomic_slot_migrations, 1, "{json}");
-        assert_ordered(report);
-    }
-    eprintln!("{all}");
+    assert_each_ordered(&reports, 1);
 }
 
 /// Cancelled while its snapshot is being sent (held there by the snapshot delay).
@@ -700,11 +682,7 @@ fn cancelled_across_processes_heals() {
 /// from the fence the second leaves on the target.
 #[test]
 fn two_processes_order_the_import() {
-    let cluster = Cluster::start(Flavor::Valkey9_1, 2, 0);
-    let target = Server::start(Flavor::Valkey9_1);
-    let mut conn = cluster.connect();
-    prepare(&mut conn);
-    let (from, to) = owners(&cluster);
+    let (cluster, target, mut conn, from, to) = setup();
     let seed_a = cluster.node(&from).addr();
     let seed_b = cluster.node(&to).addr();
     let rt = runtime();
@@ -718,27 +696,16 @@ fn two_processes_order_the_import() {
     wait_synced(&a, 1);
     wait_synced(&b, 1);
     let mut round = 0;
-    for _ in 0..3 {
-        write(&mut conn, round);
-        round += 1;
-    }
+    write_rounds(&mut conn, &mut round, 3);
     move_under_writes(&cluster, &mut conn, &from, &to, &mut round);
-    for _ in 0..3 {
-        write(&mut conn, round);
-        round += 1;
-    }
+    write_rounds(&mut conn, &mut round, 3);
     wait_applied(&a, &cluster);
     wait_applied(&b, &cluster);
     let (reports, diff) = finish(&rt, vec![a, b], &cluster, &target);
     assert_equal(&target, &diff, &reports);
-    for report in &reports {
-        let json = report.to_json();
-        // The old owner's process finds it in `CLUSTER GETSLOTMIGRATIONS`, the new
-        // owner's in its stream.
-        assert_eq!(report.atomic_slot_migrations, 1, "{json}");
-        assert_ordered(report);
-        eprintln!("{json}");
-    }
+    // The old owner's process finds it in `CLUSTER GETSLOTMIGRATIONS`, the new owner's in
+    // its stream.
+    assert_each_ordered(&reports, 1);
     // The old owner's process left its commands on the slots out (its writes during the
     // import and its trim), knowing the fence only from the target.
     assert!(
@@ -752,11 +719,7 @@ fn two_processes_order_the_import() {
 /// started again from its checkpoints (the same settings): it reads the import's fence
 /// back from the target and the whole target ends equal to the source.
 fn restarted_mid_import(per_shard: bool, which: usize) {
-    let cluster = Cluster::start(Flavor::Valkey9_1, 2, 0);
-    let target = Server::start(Flavor::Valkey9_1);
-    let mut conn = cluster.connect();
-    prepare(&mut conn);
-    let (from, to) = owners(&cluster);
+    let (cluster, target, mut conn, from, to) = setup();
     let rt = runtime();
     let procs = procs(&cluster, per_shard);
     let mut handles: Vec<MigrationHandle> = procs.iter().map(|p| p.start(&rt, &target)).collect();
@@ -764,10 +727,7 @@ fn restarted_mid_import(per_shard: bool, which: usize) {
         wait_synced(h, p.shards());
     }
     let mut round = 0;
-    for _ in 0..3 {
-        write(&mut conn, round);
-        round += 1;
-    }
+    write_rounds(&mut conn, &mut round, 3);
     // Its checkpoints past the first writes.
     for h in &handles {
         wait_applied(h, &cluster);
@@ -789,16 +749,10 @@ fn restarted_mid_import(per_shard: bool, which: usize) {
         r1.to_json()
     );
     handles.insert(which, procs[which].start(&rt, &target));
-    for _ in 0..3 {
-        write(&mut conn, round);
-        round += 1;
-    }
+    write_rounds(&mut conn, &mut round, 3);
     assert_eq!(wait_state(&cluster, &from, terminal), "success");
     let mut conn = cluster.connect();
-    for _ in 0..3 {
-        write(&mut conn, round);
-        round += 1;
-    }
+    write_rounds(&mut conn, &mut round, 3);
     assert_eq!(cluster.master_for_slot(0).id(), to);
     for (p, h) in procs.iter().zip(&handles) {
         wait_synced(h, p.shards());
@@ -808,13 +762,8 @@ fn restarted_mid_import(per_shard: bool, which: usize) {
     assert_equal(&target, &diff, &reports);
     let json = reports[which].to_json();
     assert!(reports[which].resumed_from.is_some(), "{json}");
-    for report in &reports {
-        let json = report.to_json();
-        // The same import, known from its fence on the target.
-        assert_eq!(report.atomic_slot_migrations, 1, "{json}");
-        assert_ordered(report);
-        eprintln!("{json}");
-    }
+    // The same import, known from its fence on the target.
+    assert_each_ordered(&reports, 1);
 }
 
 /// The one process, restarted mid-import.
@@ -840,11 +789,7 @@ fn new_owner_process_restarted_mid_import() {
 /// the end) finds the export, counted and named the same way.
 #[test]
 fn old_owner_only_finds_the_export() {
-    let cluster = Cluster::start(Flavor::Valkey9_1, 2, 0);
-    let target = Server::start(Flavor::Valkey9_1);
-    let mut conn = cluster.connect();
-    prepare(&mut conn);
-    let (from, to) = owners(&cluster);
+    let (cluster, target, mut conn, from, to) = setup();
     let seed = cluster.node(&from).addr();
     let rt = runtime();
     let handle = {
@@ -896,11 +841,7 @@ fn old_owner_only_finds_the_export() {
 /// `asm_unconfirmed` and warned about; the moved keys on the target are the import's.
 #[test]
 fn new_owner_only_waits_boundedly() {
-    let cluster = Cluster::start(Flavor::Valkey9_1, 2, 0);
-    let target = Server::start(Flavor::Valkey9_1);
-    let mut conn = cluster.connect();
-    prepare(&mut conn);
-    let (from, to) = owners(&cluster);
+    let (cluster, target, mut conn, from, to) = setup();
     let seed = cluster.node(&to).addr();
     let rt = runtime();
     let handle = {

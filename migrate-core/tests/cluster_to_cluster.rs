@@ -290,13 +290,7 @@ fn atomic_slot_migration_on_the_source_into_a_cluster_target() {
     let handle = between(&source, &target).start();
     wait_synced(&handle, 2);
     let from = source.master_for_slot(0).id().to_string();
-    let to = source
-        .masters()
-        .iter()
-        .find(|m| m.id() != from)
-        .unwrap()
-        .id()
-        .to_string();
+    let to = source.other_master(&from).id().to_string();
     // The old owner's snapshot of the slots slowed (microseconds per key; its links are
     // synced already): the writer's commands on them meanwhile are in both streams.
     let mut old = source.node(&from).connect();

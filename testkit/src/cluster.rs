@@ -317,6 +317,14 @@ impl Cluster {
             .unwrap_or_else(|| panic!("no node {id}"))
     }
 
+    /// A live master serving slots other than the node `id` (panics when there is none).
+    pub fn other_master(&self, id: &str) -> &ClusterNode {
+        self.masters()
+            .into_iter()
+            .find(|m| m.id() != id)
+            .expect("the cluster has another master")
+    }
+
     /// The live masters that serve slots, ordered by their first slot (so index `i` keeps
     /// naming the same slot range across failovers).
     pub fn masters(&self) -> Vec<&ClusterNode> {

@@ -492,6 +492,18 @@ fn ordered_in_one_process(checkpoint: bool) {
         .text();
     assert_eq!(fences, if checkpoint { "1" } else { "0" }, "{json}");
     eprintln!("{json}");
+    // `forget` removes the fences with the checkpoints.
+    let cfg = TargetConfig::parse(&target.url()).unwrap();
+    rt.block_on(migrate_core::migrate::forget_checkpoint(
+        &cfg,
+        Duration::from_secs(5),
+    ))
+    .unwrap();
+    let left = target
+        .connect()
+        .cmd(["EXISTS", "__redis-migrate:asm"])
+        .text();
+    assert_eq!(left, "0");
 }
 
 /// The slots moved out and back again (`B` to `A` after `A` to `B`), under writes: the old
@@ -521,6 +533,47 @@ fn slots_moved_back_are_ordered_too() {
     assert_eq!(report.atomic_slot_migrations, 2, "{json}");
     assert_ordered(report);
     eprintln!("{json}");
+}
+
+/// A fence left on the target by an earlier run does not hold a new one: the slots moved
+/// to the other shard in a first run, back again while nothing ran, then a second run from
+/// scratch (`reset_checkpoint`): the old owner's writes to them reach the target.
+#[test]
+fn an_earlier_runs_fence_does_not_hold_a_new_one() {
+    let (cluster, target, mut conn, from, to) = setup();
+    let seed = cluster.masters()[0].addr();
+    let rt = runtime();
+    let first = {
+        let _guard = rt.enter();
+        builder(&seed, &target, None).start()
+    };
+    wait_synced(&first, 2);
+    let mut round = 0;
+    write_rounds(&mut conn, &mut round, 2);
+    move_under_writes(&cluster, &mut conn, &from, &to, &mut round);
+    wait_applied(&first, &cluster);
+    let (reports, diff) = finish(&rt, vec![first], &cluster, &target);
+    assert_equal(&target, &diff, &reports);
+    // Back to the first owner while no migration runs.
+    clear_migration_logs(&cluster);
+    begin_import(&cluster, &to, &from);
+    assert_eq!(wait_state(&cluster, &to, terminal), "success");
+    let mut conn = cluster.connect();
+    assert_eq!(cluster.master_for_slot(0).id(), from);
+    let second = {
+        let _guard = rt.enter();
+        builder(&seed, &target, None)
+            .reset_checkpoint(true)
+            .on_conflict(Conflict::Replace)
+            .start()
+    };
+    wait_synced(&second, 2);
+    write_rounds(&mut conn, &mut round, 3);
+    wait_applied(&second, &cluster);
+    let (reports, diff) = finish(&rt, vec![second], &cluster, &target);
+    assert_equal(&target, &diff, &reports);
+    let json = reports[0].to_json();
+    assert_eq!(reports[0].asm_commands_left_out, 0, "{json}");
 }
 
 /// One migration: its seed and its `--shards` (none: every shard).

@@ -255,7 +255,7 @@ impl Live {
                     self.heal_next = true;
                     synced = false;
                     if let Some(follow) = self.shard.as_mut() {
-                        follow.asm_full_sync();
+                        follow.asm_full_sync().await;
                     }
                     ap.incremental = false;
                     ap.applied_offset = offset;

@@ -458,8 +458,9 @@ pub(crate) fn publish_counts(p: &mut super::Progress, r: &Report) {
 
 /// Removes the target's checkpoints (see the module docs, "Resume"): every key named
 /// `__redis-migrate:checkpoint*` in db 0 ([`CHECKPOINT_KEY`], and the per-shard keys of a
-/// cluster source), so the next migration into it starts over. Returns whether there was
-/// one. The target's keys are not touched.
+/// cluster source), and the fences of atomic slot migrations (`__redis-migrate:asm`), so
+/// the next migration into it starts over. Returns whether there was a checkpoint. The
+/// target's keys are not touched.
 ///
 /// # Errors
 /// Connecting to or authenticating with the target failed.
@@ -483,6 +484,8 @@ pub async fn forget_checkpoint(
         let reply = t.call(&[&b"DEL"[..], &key[..]]).await.map_err(terr)?;
         removed |= reply == resp_codec::Frame::Integer(1);
     }
+    let fences = super::shards::FENCE_KEY.as_bytes();
+    t.call(&[&b"DEL"[..], fences]).await.map_err(terr)?;
     Ok(removed)
 }
 

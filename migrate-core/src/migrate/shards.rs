@@ -270,6 +270,7 @@ mod ids;
 mod moves;
 
 pub(crate) use fence::Step as AsmStep;
+pub(crate) use fence::FENCE_KEY;
 
 /// For the `cluster_topology` fuzz target: `frame` read as the replies of atomic slot
 /// migrations (`CLUSTER GETSLOTMIGRATIONS`, the target's fence hash), `args` as a

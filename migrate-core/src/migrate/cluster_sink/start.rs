@@ -353,7 +353,13 @@ pub(crate) async fn forget_all(
             .into_iter()
             .map(|(k, _)| k),
     );
-    if !every_shard {
+    let mut others = Vec::new();
+    if every_shard {
+        // The fences of atomic slot migrations (not a checkpoint: not counted).
+        others.push(Bytes::from_static(
+            super::super::shards::FENCE_KEY.as_bytes(),
+        ));
+    } else {
         // The cross-slot and keyless records (`base*` already has them).
         for p in xslot::own_patterns(base) {
             keys.extend(
@@ -364,7 +370,9 @@ pub(crate) async fn forget_all(
             );
         }
     }
-    for k in keys {
+    let counted = keys.len();
+    keys.extend(others);
+    for (i, k) in keys.into_iter().enumerate() {
         let r = client.call(&[&b"DEL"[..], &k]).await.map_err(|e| {
             MigrationError::ClusterUnavailable {
                 url: url.clone(),
@@ -376,7 +384,7 @@ pub(crate) async fn forget_all(
                 last: e.to_string(),
             }
         })?;
-        any |= r == Frame::Integer(1);
+        any |= i < counted && r == Frame::Integer(1);
     }
     Ok(any)
 }

@@ -303,6 +303,15 @@ struct Listed {
     updated: i64,
 }
 
+/// The migrations a `CLUSTER GETSLOTMIGRATIONS` reply lists as still running (by name).
+pub(super) fn running(reply: &Frame) -> HashSet<String> {
+    parse_listed(reply)
+        .into_iter()
+        .filter(|e| !terminal(&e.state))
+        .map(|e| e.name)
+        .collect()
+}
+
 /// Whether a migration's listed state is final (`success`, `failed`, `cancelled`); the
 /// states on the way (`connecting`, `snapshotting`, `failover-granted`, ...) are not.
 fn terminal(state: &str) -> bool {

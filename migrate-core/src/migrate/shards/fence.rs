@@ -35,6 +35,14 @@
 //! so a link resumed from a checkpoint before the fence leaves the slots out from there
 //! (what it would replay is in the import, or was swept). A `ESTABLISH` replayed by B
 //! after a restart sweeps and imports again; one of a failed import is ignored.
+//!
+//! A full sync of a shard (a fresh start, `--reset-checkpoint`, a lost stream) takes a
+//! snapshot newer than every import that has ended: it stops leaving their slots out
+//! (fences of an earlier run stay on the target until `forget`, which removes them with
+//! the checkpoints). For one still open it asks the source's node whether it still runs
+//! it (`CLUSTER GETSLOTMIGRATIONS`; one it no longer lists was left open by an earlier
+//! run): if so the slots stay out and the import is named as not ordered, since the
+//! snapshot may hold the slots' keys as they were then, landing after B's sweep.
 
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
@@ -323,31 +331,50 @@ impl Follow {
         self.asm.synced = synced;
     }
 
-    /// A full sync of this shard begins. Its snapshot may hold keys of slots it leaves out
-    /// for an import still open (its stream was lost mid-import): those keys would land
-    /// after the new owner's sweep, so each such import is named as not ordered.
-    pub(crate) fn asm_full_sync(&mut self) {
+    /// A full sync of this shard begins: its snapshot is newer than any import that has
+    /// ended, so the slots it left out for those are applied again (a fence of an earlier
+    /// run, say, after `--reset-checkpoint`). One still open keeps them out; the source's
+    /// node is asked whether it still runs it (`CLUSTER GETSLOTMIGRATIONS`: one it no
+    /// longer lists was left open by an earlier run). The snapshot of a running one may
+    /// hold the slots' keys as they were then, landing after the new owner's sweep: named
+    /// as not ordered.
+    pub(crate) async fn asm_full_sync(&mut self) {
         self.asm_synced(false);
         if self.asm.dropping.is_empty() {
             return;
         }
-        let open: Vec<String> = {
+        let states: Vec<(String, Option<State>)> = {
             let m = self.moves.lock();
             self.asm
                 .dropping
                 .iter()
-                .filter(|d| {
-                    m.fences
-                        .map
-                        .get(&d.name)
-                        .is_some_and(|f| f.state == State::Open)
-                })
-                .map(|d| d.name.clone())
+                .map(|d| (d.name.clone(), m.fences.map.get(&d.name).map(|f| f.state)))
                 .collect()
         };
-        for name in open {
-            let why = "its link began a full sync during the import, whose snapshot may hold the slots' keys as they were then";
-            self.asm_unconfirmed(&name, &self.id.clone(), why);
+        let running = if states.iter().any(|(_, s)| *s == Some(State::Open)) {
+            let source = super::super::TargetConfig {
+                url: self.config.url().clone(),
+                tls: self.config.tls_options().clone(),
+            };
+            let addr = self.config.url().addr();
+            self.gate
+                .source_frame(&source, &addr, &["CLUSTER", "GETSLOTMIGRATIONS"])
+                .await
+                .map(|reply| super::asm::running(&reply))
+        } else {
+            Some(Default::default())
+        };
+        for (name, state) in states {
+            let open = state == Some(State::Open);
+            // Not known to be over: kept out, and named.
+            if open && running.as_ref().is_none_or(|r| r.contains(&name)) {
+                let why = "its link began a full sync during the import, whose snapshot may hold the slots' keys as they were then";
+                self.asm_unconfirmed(&name, &self.id.clone(), why);
+                continue;
+            }
+            self.asm.dropping.retain(|d| d.name != name);
+            self.asm.pending_ack.retain(|(n, _)| *n != name);
+            tracing::info!(target: "migrate", "shard {}: atomic slot migration {name} is over before this full sync: its slots are applied again", self.id);
         }
     }
 

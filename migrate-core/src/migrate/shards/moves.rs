@@ -414,13 +414,14 @@ impl MoveGate {
         }
     }
 
-    /// `args` on the source node at `addr` (connected with `source`'s credentials).
-    async fn source_call(
+    /// `args` on the source node at `addr` (connected with `source`'s credentials): its
+    /// reply, unless an error.
+    pub(super) async fn source_frame(
         &mut self,
         source: &TargetConfig,
         addr: &str,
         args: &[&str],
-    ) -> Option<String> {
+    ) -> Option<Frame> {
         if !self.conns.contains_key(addr) {
             let node = Node::parse_addr(addr)?;
             let cfg = TargetConfig {
@@ -432,14 +433,25 @@ impl MoveGate {
         }
         let t = self.conns.get_mut(addr)?;
         match tokio::time::timeout(QUERY_TIMEOUT, t.call(args)).await {
-            Ok(Ok(f)) if !f.is_error() => f
-                .as_bytes()
-                .map(|b| String::from_utf8_lossy(b).into_owned()),
+            Ok(Ok(f)) if !f.is_error() => Some(f),
+            Ok(Ok(_)) => None,
             _ => {
                 self.conns.remove(addr);
                 None
             }
         }
+    }
+
+    /// [`MoveGate::source_frame`] of a bulk string reply, as text.
+    async fn source_call(
+        &mut self,
+        source: &TargetConfig,
+        addr: &str,
+        args: &[&str],
+    ) -> Option<String> {
+        let f = self.source_frame(source, addr, args).await?;
+        f.as_bytes()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
     }
 
     /// The replication offset of the node at `addr`.

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use migrate_core::{
-    chunk_items, chunk_string, Error, Outcome, ServerErrorKind, Tag, Target, TargetOptions, Writer,
-    WriterOptions,
+    chunk_items, chunk_string, Error, Outcome, Resolved, ServerErrorKind, Tag, Target,
+    TargetOptions, Writer, WriterOptions,
 };
 use testkit::{Flavor, Reply, Server, Snapshot};
 use tokio::net::TcpStream;
@@ -604,4 +604,58 @@ async fn forbidden_config_falls_back_and_big_values_are_split() {
     let ks = check.keyspace().await.unwrap();
     assert_eq!(ks.non_empty([0, 1]), vec![(0, 2)]);
     assert_eq!(check.db_size(0).await.unwrap(), 2);
+}
+
+/// `try_push_compact` queues without waiting until the writer needs I/O, then refuses with
+/// nothing queued; the refused command goes through `send_compact`. Every command lands,
+/// and a failed one comes back with its tag rebuilt (db, name, key, seq).
+#[tokio::test]
+async fn try_push_compact_never_waits_and_loses_nothing() {
+    const N: u64 = 20_000;
+    let server = Server::start(Flavor::Redis7_0);
+    let mut w = writer(&server).await;
+    let (mut applied, mut failed, mut refused) = (0u64, Vec::new(), 0u64);
+    let mut collect = |w: &mut Writer<TcpStream>| {
+        while let Some(r) = w.try_next_resolved() {
+            match r {
+                Resolved::Applied { commands, .. } => applied += commands,
+                Resolved::One(o) => failed.push(o),
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    for i in 0..N {
+        let key = Bytes::from(format!("k:{i}"));
+        // One command that cannot apply: INCR of a value that is not a number.
+        let args: Vec<Bytes> = if i == 777 {
+            vec!["INCR".into(), "text".into()]
+        } else {
+            vec!["SET".into(), key.clone(), Bytes::from(format!("v{i}"))]
+        };
+        let k = if i == 777 { Bytes::from("text") } else { key };
+        if !w.try_push_compact(Some(0), i, Some(&k), &args).unwrap() {
+            refused += 1;
+            w.send_compact(Some(0), i, Some(&k), &args).await.unwrap();
+        }
+        collect(&mut w);
+        if i == 0 {
+            // The key the INCR fails on.
+            w.send(key_tag(0, "SET", "text", u64::MAX), &["SET", "text", "abc"])
+                .await
+                .unwrap();
+        }
+    }
+    w.flush().await.unwrap();
+    collect(&mut w);
+    assert!(
+        refused > 0,
+        "a window of {N} commands needs I/O at some point"
+    );
+    let failed: Vec<&Outcome> = failed.iter().filter(|o| !o.is_applied()).collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let tag = failed[0].tag();
+    assert_eq!((tag.seq, tag.key.as_deref()), (777, Some(&b"text"[..])));
+    assert_eq!(applied, N - 1);
+    // N - 1 keys set, plus "text".
+    assert_eq!(server.connect().int(["DBSIZE"]), N as i64);
 }

@@ -188,8 +188,19 @@ impl Applier {
             }
             return self.send(tag, args).await;
         };
-        self.throttle().await?;
         let key = first_key(args).map(|k| &k[..]);
+        if let (None, Sink::Single(w)) = (&self.target_ops, &mut self.sink) {
+            // The common case, without a future: the writer needs no I/O for it.
+            match w.try_push_compact(Some(db), offset, key, args) {
+                Ok(false) => {}
+                r => {
+                    let sent = r.map(drop).map_err(|e| target_error(&self.url, e));
+                    self.drain_ready()?;
+                    return sent;
+                }
+            }
+        }
+        self.throttle().await?;
         let sent = match &mut self.sink {
             Sink::Single(w) => w
                 .send_compact(Some(db), offset, key, args)

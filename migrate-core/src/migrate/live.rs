@@ -120,8 +120,11 @@ impl Live {
             // Fences of atomic slot migrations recorded on the target (a restart).
             follow.asm_tick().await;
         }
+        // Whether to stop, read once here and then only when it changed (an atomic load per
+        // event; reading the value takes the channel's lock).
+        let stopping = *stop.borrow_and_update();
         let reason = loop {
-            if *stop.borrow() {
+            if stopping || (stop.has_changed().unwrap_or(true) && *stop.borrow_and_update()) {
                 break StopReason::Stopped;
             }
             let ev = match replica.try_recv() {
@@ -182,9 +185,11 @@ impl Live {
                             follow.asm_tick().await;
                         }
                         // A failed import learned of while quiet (another process's fence).
-                        if let Some(next) = self.asm_resync(&mut batch, boundary, ap).await? {
-                            replica = next;
-                            continue;
+                        if self.asm_resync_due() {
+                            if let Some(next) = self.asm_resync(&mut batch, boundary, ap).await? {
+                                replica = next;
+                                continue;
+                            }
                         }
                         if let Some(follow) = self.shard.as_mut().filter(|f| f.check_due()) {
                             // A quiet cluster shard: is its node still the one to read?
@@ -439,7 +444,7 @@ impl Live {
                 // What the target confirmed (outcomes of whole batches).
                 follow.landed(ap.applied_offset);
             }
-            if synced && !incr.in_transaction() {
+            if synced && !incr.in_transaction() && self.asm_resync_due() {
                 if let Some(next) = self.asm_resync(&mut batch, boundary, ap).await? {
                     replica = next;
                 }
@@ -578,17 +583,22 @@ impl Live {
         Ok(removed)
     }
 
-    /// A failed atomic slot migration out of this shard asks for a re-sync: everything
-    /// before is applied, then a new link without a resume point (a healing full sync).
+    /// Whether a failed import out of this shard asks for [`Live::asm_resync`] now (it is
+    /// asked after every command, so the future is only built when it has work; the heal
+    /// counts as started once this answered `true`).
+    fn asm_resync_due(&mut self) -> bool {
+        self.shard.as_mut().is_some_and(|f| f.asm_heal_due())
+    }
+
+    /// A failed atomic slot migration out of this shard asks for a re-sync (after
+    /// [`Live::asm_resync_due`]): everything before is applied, then a new link without a
+    /// resume point (a healing full sync).
     async fn asm_resync(
         &mut self,
         batch: &mut Option<Batch>,
         boundary: Option<replication_client::ResumePoint>,
         ap: &mut Applier,
     ) -> Result<Option<Replica>, MigrationError> {
-        if !self.shard.as_mut().is_some_and(|f| f.asm_heal_due()) {
-            return Ok(None);
-        }
         self.close_batch(batch, boundary, ap).await?;
         ap.flush().await?;
         let Some(follow) = self.shard.as_mut() else {

@@ -147,6 +147,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
         self.after_push().await
     }
 
+    /// [`send_compact`](Self::send_compact) when that needs no I/O (the window has room and
+    /// less than a write batch waits to be written): no future, no wait. `Ok(false)`:
+    /// nothing queued (send it with `send_compact`). Errors as [`send`](Self::send).
+    pub fn try_push_compact(
+        &mut self,
+        db: Option<u32>,
+        seq: u64,
+        key: Option<&[u8]>,
+        args: &[Bytes],
+    ) -> Result<bool, Error> {
+        let p = &self.pipeline;
+        if let Some(e) = p.error() {
+            return Err(e.clone());
+        }
+        if !p.has_room() || p.pending_output() >= p.options().write_batch_bytes {
+            return Ok(false);
+        }
+        self.pipeline.push_compact(db, seq, key, args)?;
+        Ok(true)
+    }
+
     /// Queues a command as [`Pipeline::push_compact_copied`] when that needs no I/O: the
     /// window has room and less than a write batch waits to be written. `Ok(false)`:
     /// nothing queued (send it with [`send_compact`](Self::send_compact), which waits).

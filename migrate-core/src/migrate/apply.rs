@@ -188,18 +188,10 @@ impl Applier {
             }
             return self.send(tag, args).await;
         };
-        let key = first_key(args).map(|k| &k[..]);
-        if let (None, Sink::Single(w)) = (&self.target_ops, &mut self.sink) {
-            // The common case, without a future: the writer needs no I/O for it.
-            match w.try_push_compact(Some(db), offset, key, args) {
-                Ok(false) => {}
-                r => {
-                    let sent = r.map(drop).map_err(|e| target_error(&self.url, e));
-                    self.drain_ready()?;
-                    return sent;
-                }
-            }
+        if self.try_send_command(db, offset, args)? {
+            return Ok(());
         }
+        let key = first_key(args).map(|k| &k[..]);
         self.throttle().await?;
         let sent = match &mut self.sink {
             Sink::Single(w) => w
@@ -210,6 +202,29 @@ impl Applier {
         };
         self.drain_ready()?;
         sent
+    }
+
+    /// [`Applier::send_command`] without a future, when nothing needs waiting for: a
+    /// standalone target without a write cap whose writer needs no I/O. `Ok(false)`:
+    /// nothing was sent (call `send_command`).
+    pub(crate) fn try_send_command(
+        &mut self,
+        db: u32,
+        offset: u64,
+        args: &[Bytes],
+    ) -> Result<bool, MigrationError> {
+        let (None, Sink::Single(w)) = (&self.target_ops, &mut self.sink) else {
+            return Ok(false);
+        };
+        let key = first_key(args).map(|k| &k[..]);
+        match w.try_push_compact(Some(db), offset, key, args) {
+            Ok(false) => Ok(false),
+            r => {
+                let sent = r.map_err(|e| target_error(&self.url, e));
+                self.drain_ready()?;
+                sent
+            }
+        }
     }
 
     /// Sends one command (and processes every outcome already known).

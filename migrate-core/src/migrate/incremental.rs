@@ -34,15 +34,17 @@ impl Incremental {
         self.translator.in_transaction()
     }
 
-    /// Translates and sends one replicated command. A transaction goes out as one
-    /// `MULTI`/`EXEC` unit (inside a checkpointed batch, which is one already, as its
-    /// commands); every command carries the source offset it ends at.
-    pub(crate) async fn command(
+    /// Translates one replicated command and sends it where that needs no waiting (the
+    /// common command: queued on a writer with room, or nothing to send), without a
+    /// future; otherwise returns what is left to send, for [`Incremental::send`]. A
+    /// transaction goes out as one `MULTI`/`EXEC` unit (inside a checkpointed batch, which
+    /// is one already, as its commands); every command carries the source offset it ends
+    /// at.
+    pub(crate) fn command_now(
         &mut self,
         cmd: Command,
         ap: &mut Applier,
-    ) -> Result<(), MigrationError> {
-        let batched = ap.in_transaction();
+    ) -> Result<Option<Translated>, MigrationError> {
         let offset = cmd.end_offset;
         self.received_offset = offset;
         match self.translator.translate(cmd.db, cmd.args) {
@@ -51,7 +53,7 @@ impl Incremental {
                     // Nothing in flight: the target is as far as the source.
                     ap.applied_offset = ap.applied_offset.max(offset);
                 }
-                Ok(())
+                Ok(None)
             }
             Translated::Unsupported {
                 command,
@@ -66,8 +68,23 @@ impl Incremental {
                 if ap.is_idle() {
                     ap.applied_offset = ap.applied_offset.max(offset);
                 }
-                r
+                r.map(|()| None)
             }
+            Translated::Forward(c) if ap.try_send_command(c.db, offset, &c.args)? => Ok(None),
+            other => Ok(Some(other)),
+        }
+    }
+
+    /// Sends what [`Incremental::command_now`] left (it ends at the source offset of the
+    /// last command given to it).
+    pub(crate) async fn send(
+        &mut self,
+        left: Translated,
+        ap: &mut Applier,
+    ) -> Result<(), MigrationError> {
+        let batched = ap.in_transaction();
+        let offset = self.received_offset;
+        match left {
             Translated::Forward(c) => ap.send_command(c.db, offset, &c.args).await,
             Translated::Apply(unit) => {
                 if unit.atomic {
@@ -85,6 +102,7 @@ impl Incremental {
                 }
                 Ok(())
             }
+            _ => Ok(()),
         }
     }
 }

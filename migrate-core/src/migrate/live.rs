@@ -384,7 +384,10 @@ impl Live {
                         other => other,
                     };
                     if let Some(cmd) = cmd {
-                        incr.command(cmd, ap).await?;
+                        // The common command is queued without a future.
+                        if let Some(left) = incr.command_now(cmd, ap)? {
+                            incr.send(left, ap).await?;
+                        }
                         if let Some(b) = batch.as_mut() {
                             b.commands += 1;
                         }

@@ -98,6 +98,6 @@ pub use target::{
     ServerVersion, Target, TargetOptions,
 };
 pub use write::{
-    chunk_items, chunk_string, ChunkItems, ChunkString, Outcome, Pipeline, Redirect, Resolved,
-    ServerError, ServerErrorKind, Tag, Writer, WriterOptions,
+    chunk_items, chunk_string, ChunkItems, ChunkString, LowWater, Outcome, Pipeline, Redirect,
+    Resolved, ServerError, ServerErrorKind, Tag, Writer, WriterOptions,
 };

@@ -62,6 +62,12 @@ pub(crate) async fn open(
             Ok(Ok(s)) => s,
         };
     let _ = tcp.set_nodelay(true);
+    // Replies read in batches over plain TCP only (see `LowWater`).
+    let low_water = if url.tls() {
+        None
+    } else {
+        crate::LowWater::of(&tcp)
+    };
     let stream: Stream = if url.tls() {
         let config = cfg
             .tls
@@ -82,6 +88,7 @@ pub(crate) async fn open(
     };
     Target::handshake(stream, addr, &opts)
         .await
+        .map(|t| t.with_low_water(low_water))
         .map_err(OpenError::Server)
 }
 

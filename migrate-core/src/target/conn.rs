@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 
 use crate::error::Error;
 use crate::target::{Keyspace, ServerVersion};
-use crate::write::{Pipeline, ServerError, ServerErrorKind, Writer, WriterOptions};
+use crate::write::{LowWater, Pipeline, ServerError, ServerErrorKind, Writer, WriterOptions};
 
 /// How to log in to a target.
 ///
@@ -108,6 +108,8 @@ pub struct Target<S> {
     /// The db selected on this connection.
     db: u32,
     broken: bool,
+    /// The socket's low-water mark for the writer (a plain TCP stream).
+    low_water: Option<LowWater>,
 }
 
 impl Target<TcpStream> {
@@ -134,7 +136,10 @@ impl Target<TcpStream> {
         };
         // Pipelined small writes must not wait for Nagle; failure to set it is harmless.
         let _ = stream.set_nodelay(true);
-        Target::handshake(stream, addr, options).await
+        let low_water = LowWater::of(&stream);
+        Ok(Target::handshake(stream, addr, options)
+            .await?
+            .with_low_water(low_water))
     }
 }
 
@@ -163,6 +168,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Target<S> {
             proto_max_bulk_len: None,
             db: 0,
             broken: false,
+            low_water: None,
         };
         let timeout = options.timeout;
         let addr = target.addr.clone();
@@ -345,14 +351,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Target<S> {
         WriterOptions::default().with_max_bulk_len(self.proto_max_bulk_len())
     }
 
+    /// The low-water mark the [`Writer`] of this connection reads replies with (see
+    /// [`Writer::set_low_water`]); [`Target::connect`] sets it for its TCP stream.
+    pub(crate) fn with_low_water(mut self, lw: Option<LowWater>) -> Self {
+        self.low_water = lw;
+        self
+    }
+
     /// Turns the connection into a [`Writer`]. `options.max_bulk_len` is lowered to the
-    /// target's `proto-max-bulk-len` when above it.
+    /// target's `proto-max-bulk-len` when above it. Over plain TCP (from
+    /// [`Target::connect`], or a URL without TLS) the writer reads replies in batches
+    /// ([`Writer::set_low_water`]).
     pub fn into_writer(self, options: WriterOptions) -> Writer<S> {
         let max = options.max_bulk_len.min(self.proto_max_bulk_len());
         let mut pipeline = Pipeline::new(options.with_max_bulk_len(max));
         // After a timeout the selected db is uncertain: let the writer SELECT again.
         pipeline.assume_db((!self.broken).then_some(self.db));
-        Writer::from_pipeline(self.stream, pipeline)
+        let mut writer = Writer::from_pipeline(self.stream, pipeline);
+        writer.set_low_water(self.low_water);
+        writer
     }
 
     /// The stream back.

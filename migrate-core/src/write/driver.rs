@@ -11,7 +11,7 @@ use resp_codec::FrameDecoder;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::Error;
-use crate::write::{Outcome, Pipeline, Resolved, Tag, WriterOptions};
+use crate::write::{LowWater, Outcome, Pipeline, Resolved, Tag, WriterOptions};
 
 /// Read buffer growth step.
 const READ_CHUNK: usize = 64 << 10;
@@ -89,6 +89,8 @@ pub struct Writer<S> {
     decoder: FrameDecoder,
     needs_flush: bool,
     write_error: Option<io::Error>,
+    /// The socket's receive low-water mark, when the stream is plain TCP.
+    low_water: Option<LowWater>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
@@ -108,6 +110,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
             decoder: FrameDecoder::default(),
             needs_flush: false,
             write_error: None,
+            low_water: None,
         }
     }
 
@@ -285,9 +288,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
         &self.stream
     }
 
-    /// The stream, back (with any unread reply bytes lost).
-    pub fn into_inner(self) -> S {
+    /// The stream, back (with any unread reply bytes lost; the socket's low-water mark back
+    /// to the kernel's default).
+    pub fn into_inner(mut self) -> S {
+        if let Some(lw) = &mut self.low_water {
+            lw.clear();
+        }
         self.stream
+    }
+
+    /// Reads replies in batches through the receive low-water mark of the writer's socket
+    /// (see [`LowWater`]): fewer wakes for the same replies. `lw` must be the mark of this
+    /// writer's own plain TCP stream ([`LowWater::of`]); the writer never waits with a mark
+    /// that the replies due cannot reach. [`Target::into_writer`](crate::Target::into_writer)
+    /// sets it for a target reached over plain TCP; `None` turns it off (the socket's mark
+    /// back to the kernel's default), e.g. before sending blocking commands.
+    pub fn set_low_water(&mut self, lw: Option<LowWater>) {
+        if let Some(old) = &mut self.low_water {
+            old.clear();
+        }
+        self.low_water = lw;
     }
 
     async fn wait_room(&mut self) -> Result<(), Error> {
@@ -360,6 +380,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
                 return Poll::Ready(());
             }
             if !progress {
+                if let Some(lw) = &mut self.low_water {
+                    // Woken once the replies can bring the mark (a writer waiting for one
+                    // outcome wants the first reply).
+                    let p = &self.pipeline;
+                    let mark = match goal {
+                        Goal::Outcome => 1,
+                        _ => LowWater::mark_for(
+                            p.awaiting_replies(),
+                            p.pending_output(),
+                            p.options().max_in_flight,
+                        ),
+                    };
+                    lw.set(mark);
+                }
                 return Poll::Pending;
             }
         }

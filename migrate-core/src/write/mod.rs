@@ -13,6 +13,7 @@
 
 mod chunk;
 mod driver;
+mod low_water;
 mod options;
 mod outcome;
 mod output;
@@ -26,6 +27,7 @@ mod tag;
 
 pub use chunk::{chunk_items, chunk_string, ChunkItems, ChunkString};
 pub use driver::Writer;
+pub use low_water::LowWater;
 pub use options::WriterOptions;
 pub use outcome::{Outcome, Resolved};
 pub use pipeline::Pipeline;

@@ -43,8 +43,9 @@
 //! [`Tag`] (db, key, command name, source offset), comes back as one [`Outcome`], in order,
 //! including when the connection dies ([`Outcome::Lost`]). A stream of small commands can go
 //! without tags ([`Writer::send_compact`]): applied ones are counted in runs ([`Resolved`]),
-//! and only a command that fails gets its tag built. Its protocol logic is the sans-IO
-//! [`Pipeline`]. [`chunk_items`] and [`chunk_string`] cut big values into commands under a byte
+//! and only a command that fails gets its tag built; [`Writer::try_push_compact`] queues one
+//! without a future when no I/O is needed. Over plain TCP the writer reads replies in
+//! batches ([`LowWater`]). Its protocol logic is the sans-IO [`Pipeline`]. [`chunk_items`] and [`chunk_string`] cut big values into commands under a byte
 //! budget.
 //!
 //! # Redis Cluster

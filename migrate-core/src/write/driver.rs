@@ -160,11 +160,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
         key: Option<&[u8]>,
         args: &[Bytes],
     ) -> Result<bool, Error> {
-        let p = &self.pipeline;
-        if let Some(e) = p.error() {
-            return Err(e.clone());
-        }
-        if !p.has_room() || p.pending_output() >= p.options().write_batch_bytes {
+        if !self.takes_without_io()? {
             return Ok(false);
         }
         self.pipeline.push_compact(db, seq, key, args)?;
@@ -182,15 +178,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
         key: Option<&[u8]>,
         args: &[A],
     ) -> Result<bool, Error> {
-        let p = &self.pipeline;
-        if let Some(e) = p.error() {
-            return Err(e.clone());
-        }
-        if !p.has_room() || p.pending_output() >= p.options().write_batch_bytes {
+        if !self.takes_without_io()? {
             return Ok(false);
         }
         self.pipeline.push_compact_copied(db, seq, key, args)?;
         Ok(true)
+    }
+
+    /// Whether a command can be queued without I/O: the window has room and less than a
+    /// write batch waits to be written (the writer's error once it failed).
+    fn takes_without_io(&self) -> Result<bool, Error> {
+        let p = &self.pipeline;
+        if let Some(e) = p.error() {
+            return Err(e.clone());
+        }
+        Ok(p.has_room() && p.pending_output() < p.options().write_batch_bytes)
     }
 
     /// Opens a transaction; see [`Pipeline::multi`].

@@ -341,6 +341,17 @@ pub(crate) struct Pending {
     pub(crate) record_start: Option<u64>,
 }
 
+impl Pending {
+    /// Back to no prefix, keeping the metadata vector's allocation (done after every key).
+    pub(crate) fn reset(&mut self) {
+        self.expire_at_ms = None;
+        self.lru_idle = None;
+        self.lfu_freq = None;
+        self.meta.clear();
+        self.record_start = None;
+    }
+}
+
 /// Checks a unit length against [`Options::max_buffered`] (shared by the value decoders).
 pub(crate) fn check_buffered(io: &Io, what: &'static str, n: u64, at: u64) -> PResult<()> {
     check_limit(what, n, io.opts.max_buffered, at)

@@ -516,6 +516,10 @@ impl Keys {
 
     /// Queues the planner's commands, holding the last one back.
     fn send_cmds(&mut self, ap: &mut Applier) {
+        if self.cmds.is_empty() {
+            // The common key's calls: nothing emitted.
+            return;
+        }
         // The vector is kept (its capacity reused for every key).
         let mut cmds = std::mem::take(&mut self.cmds);
         for c in cmds.drain(..) {

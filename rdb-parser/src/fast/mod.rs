@@ -176,7 +176,7 @@ fn key<V: Visitor + ?Sized>(
         }
         Err(e) => return Err(e.with_key(key, b)),
     }
-    *pending = Pending::default();
+    pending.reset();
     let record_len = io.offset + p.pos() as u64 - record_offset;
     Ok(match gate.key_end(record_len) {
         ControlFlow::Continue(()) => Unit::Done,

@@ -149,6 +149,16 @@ fn owners(cluster: &Cluster) -> (String, String) {
     (from, to)
 }
 
+/// Starts `b` on `rt` and waits until both shards forward writes.
+fn start_synced(rt: &tokio::runtime::Runtime, b: MigrationBuilder) -> MigrationHandle {
+    let handle = {
+        let _guard = rt.enter();
+        b.start()
+    };
+    wait_synced(&handle, 2);
+    handle
+}
+
 /// Waits (30 s at most) until `n` shards forward writes.
 fn wait_synced(handle: &MigrationHandle, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -467,11 +477,7 @@ fn ordered_in_one_process(checkpoint: bool) {
     let (cluster, target, mut conn, from, to) = setup();
     let seed = cluster.masters()[0].addr();
     let rt = runtime();
-    let handle = {
-        let _guard = rt.enter();
-        builder(&seed, &target, None).checkpoint(checkpoint).start()
-    };
-    wait_synced(&handle, 2);
+    let handle = start_synced(&rt, builder(&seed, &target, None).checkpoint(checkpoint));
     let mut round = 0;
     write_rounds(&mut conn, &mut round, 3);
     move_under_writes(&cluster, &mut conn, &from, &to, &mut round);
@@ -513,11 +519,7 @@ fn slots_moved_back_are_ordered_too() {
     let (cluster, target, mut conn, from, to) = setup();
     let seed = cluster.masters()[0].addr();
     let rt = runtime();
-    let handle = {
-        let _guard = rt.enter();
-        builder(&seed, &target, None).start()
-    };
-    wait_synced(&handle, 2);
+    let handle = start_synced(&rt, builder(&seed, &target, None));
     let mut round = 0;
     write_rounds(&mut conn, &mut round, 3);
     move_under_writes(&cluster, &mut conn, &from, &to, &mut round);
@@ -539,11 +541,7 @@ fn an_earlier_runs_fence_does_not_hold_a_new_one() {
     let (cluster, target, mut conn, from, to) = setup();
     let seed = cluster.masters()[0].addr();
     let rt = runtime();
-    let first = {
-        let _guard = rt.enter();
-        builder(&seed, &target, None).start()
-    };
-    wait_synced(&first, 2);
+    let first = start_synced(&rt, builder(&seed, &target, None));
     let mut round = 0;
     write_rounds(&mut conn, &mut round, 2);
     move_under_writes(&cluster, &mut conn, &from, &to, &mut round);
@@ -556,14 +554,12 @@ fn an_earlier_runs_fence_does_not_hold_a_new_one() {
     assert_eq!(wait_state(&cluster, &to, terminal), "success");
     let mut conn = cluster.connect();
     assert_eq!(cluster.master_for_slot(0).id(), from);
-    let second = {
-        let _guard = rt.enter();
+    let second = start_synced(
+        &rt,
         builder(&seed, &target, None)
             .reset_checkpoint(true)
-            .on_conflict(Conflict::Replace)
-            .start()
-    };
-    wait_synced(&second, 2);
+            .on_conflict(Conflict::Replace),
+    );
     write_rounds(&mut conn, &mut round, 3);
     wait_applied(&second, &cluster);
     let (reports, diff) = finish(&rt, vec![second], &cluster, &target);

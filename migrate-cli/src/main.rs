@@ -4,6 +4,10 @@
 //! subcommand and turns an error into one line on stderr (`redis-migrate: ...`) and a non-zero
 //! exit status.
 
+// The doc comments of the argument structs are clap's help text, written for a terminal
+// (`redis://[user:password@]host:port`), not rustdoc links.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 mod cmd;
 mod error;
 mod metrics;

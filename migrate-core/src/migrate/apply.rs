@@ -499,11 +499,13 @@ impl Applier {
             match mark.method {
                 Method::Function => self.report.functions += 1,
                 Method::Restore | Method::Rewrite => {
-                    *self
-                        .report
-                        .keys_by_type
-                        .entry(mark.kind.into())
-                        .or_default() += 1;
+                    // Found by `&str` first: no `String` built for every key.
+                    match self.report.keys_by_type.get_mut(mark.kind) {
+                        Some(n) => *n += 1,
+                        None => {
+                            self.report.keys_by_type.insert(mark.kind.to_owned(), 1);
+                        }
+                    }
                     *self.report.keys_by_db.entry(mark.db).or_default() += 1;
                     if mark.method == Method::Restore {
                         self.report.keys_restored += 1;

@@ -19,7 +19,8 @@
 # Env: DATASET (default /work/bench-data/bench-redis-7.0.rdb, else made with testkit's
 # `dataset bench redis-7.0`), RUNS (2), PEER_RDB (path of the `rdb` 0.4 binary; default
 # `rdb` on PATH; skipped when missing), REDIS_SERVER (/usr/bin/redis-server), LOAD_N
-# (requests per redis-benchmark test, 1000000), ONLY (sync|import|lag: one part).
+# (requests per redis-benchmark test, 1000000), ONLY (sync|import|lag: one part), BIN (a
+# redis-migrate binary to measure instead of building this tree).
 # Servers run on loopback in a temporary directory and are killed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,9 +35,13 @@ load_n=${LOAD_N:-1000000}
 only=${ONLY:-all}
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 
-echo "== building redis-migrate (release)"
-cargo build --quiet --release -p migrate-cli --bin redis-migrate
-bin=$target_dir/release/redis-migrate
+if [ -n "${BIN:-}" ]; then
+  bin=$BIN # another build (an A/B against an older one)
+else
+  echo "== building redis-migrate (release)"
+  cargo build --quiet --release -p migrate-cli --bin redis-migrate
+  bin=$target_dir/release/redis-migrate
+fi
 
 dataset=${DATASET:-/work/bench-data/bench-redis-7.0.rdb}
 if [ "$only" = ckpt ]; then

@@ -56,6 +56,62 @@ fn sync_once_across_versions() {
     }
 }
 
+/// `once` with a source written to without pause: it ends as soon as what the source had
+/// written when the target got in sync is applied (a rule of "200 ms without writes" alone
+/// would never end here: the writer leaves no such gap).
+#[test]
+fn once_ends_under_a_steady_writer() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let source = source_server(Flavor::Redis7_0);
+    Dataset::small().fill(&source);
+    let target = Server::start(Flavor::Redis7_0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut src = source.connect();
+    src.must(["SELECT", "5"]);
+    src.must(["SET", "steady", "0"]);
+    let writer = {
+        let stop = stop.clone();
+        let port = source.port();
+        std::thread::spawn(move || {
+            let mut c = Conn::connect(port).unwrap();
+            c.must(["SELECT", "5"]);
+            let mut n = 0i64;
+            while !stop.load(Ordering::Relaxed) {
+                n = c.int(["INCR", "steady"]);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            n
+        })
+    };
+    while src.bulk(["GET", "steady"]).as_deref() == Some(&b"0"[..]) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let before: i64 = String::from_utf8(src.bulk(["GET", "steady"]).unwrap())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let ended = runtime().block_on(async {
+        let run = live(&source, &target).once(true).start().finish();
+        tokio::time::timeout(Duration::from_secs(60), run).await
+    });
+    stop.store(true, Ordering::Relaxed);
+    let last = writer.join().unwrap();
+    let (report, result) = ended.expect("`once` did not end under a steady writer");
+    result.unwrap();
+    assert_eq!(report.stop_reason, StopReason::CaughtUp);
+    clean(&report, "steady writer");
+    assert!(report.commands_applied > 0, "{report:?}");
+    Snapshot::take(&source, 3).assert_same(&Snapshot::take(&target, 3), TTL_TOLERANCE_MS);
+    let mut t = target.connect();
+    t.must(["SELECT", "5"]);
+    let got: i64 = String::from_utf8(t.bulk(["GET", "steady"]).unwrap())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(before <= got && got <= last, "{before} <= {got} <= {last}");
+}
+
 /// A write load touching every type, transactions, a script, expiries, deletes, a FLUSHDB,
 /// three dbs, streams read by a consumer group, and counters (a duplicated or lost
 /// command would show in their values).

@@ -24,6 +24,6 @@ impl ImportArgs {
         let builder = self
             .common
             .builder(Migration::builder().source(source.clone()))?;
-        self.common.run(builder, &source)
+        self.common.run(builder, &source, false)
     }
 }

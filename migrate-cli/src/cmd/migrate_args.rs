@@ -265,8 +265,15 @@ impl MigrateArgs {
     }
 
     /// Starts the migration (after the precheck of `source`, unless `--no-check`), shows
-    /// progress, stops on SIGINT/SIGTERM, writes the report.
-    pub(crate) fn run(&self, builder: MigrationBuilder, source: &Source) -> Result<(), CliError> {
+    /// progress, stops on SIGINT/SIGTERM, writes the report. `sample_writes`: the precheck
+    /// samples the source's write rate for its backlog finding (a sync that keeps
+    /// running; `--once` and `import` skip the quarter second it takes).
+    pub(crate) fn run(
+        &self,
+        builder: MigrationBuilder,
+        source: &Source,
+        sample_writes: bool,
+    ) -> Result<(), CliError> {
         init_logging(self.log_format);
         // One thread: measured on 2 cores, the replication task and the writer on one
         // thread take 20% less CPU than on two (no cross-thread wake-ups per event), and the
@@ -277,7 +284,12 @@ impl MigrateArgs {
             .map_err(|e| CliError::new(format!("cannot start the runtime: {e}")))?;
         if !self.no_check && !self.reset_checkpoint {
             // A short write-rate sample: the full `check` samples for a second.
-            let opts = self.check_options().rate_sample(Duration::from_millis(250));
+            let sample = if sample_writes {
+                Duration::from_millis(250)
+            } else {
+                Duration::ZERO
+            };
+            let opts = self.check_options().rate_sample(sample);
             let target = self.target()?;
             let report = rt.block_on(precheck(source, &target, &opts));
             // A server out of reach is the migration's own one-line error.

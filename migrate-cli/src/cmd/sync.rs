@@ -15,7 +15,9 @@ use crate::error::CliError;
 pub(crate) struct SyncArgs {
     #[command(flatten)]
     from: FromArgs,
-    /// Stop by itself once the full sync is done and the target has caught up.
+    /// Stop by itself once the full sync is done and the target has caught up: everything
+    /// up to the source's replication offset of that moment is applied (also under a
+    /// steady writer). The precheck then skips its write-rate sample.
     #[arg(long = "once")]
     once: bool,
     /// How the source is read: auto (PSYNC, or scan mode when the source refuses
@@ -214,6 +216,6 @@ impl SyncArgs {
                 .rediscover_every(std::time::Duration::from_secs_f64(self.rediscover_interval))
                 .move_wait(std::time::Duration::from_secs_f64(self.move_wait)),
         )?;
-        self.common.run(builder, &source)
+        self.common.run(builder, &source, !self.once)
     }
 }

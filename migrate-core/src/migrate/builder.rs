@@ -81,8 +81,11 @@ impl MigrationBuilder {
     }
 
     /// For a live source: stop by itself once the full sync is done and the target has
-    /// caught up (every byte of the replication stream received so far is applied, nothing
-    /// is in flight, and the source sent nothing for a short while, 200 ms).
+    /// caught up: everything up to the source's replication offset of that moment (its
+    /// `master_repl_offset`, read then on a side connection) is applied, also while the
+    /// source keeps being written. A source whose `INFO replication` does not tell: every
+    /// byte of the stream received so far is applied, nothing is in flight, and the source
+    /// sent nothing for 200 ms.
     pub fn once(mut self, once: bool) -> Self {
         self.settings.once = once;
         self

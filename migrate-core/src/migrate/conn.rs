@@ -115,3 +115,18 @@ pub async fn connect(
         OpenError::Tls(reason) => MigrationError::TargetTls { url: shown, reason },
     })
 }
+
+/// The replication offset of the server of `cfg` now (`master_repl_offset` of `INFO
+/// replication`): `None` when it cannot be read (out of reach, `INFO` refused, a server
+/// that does not report it).
+pub(crate) async fn repl_offset(cfg: &TargetConfig, timeout: Duration) -> Option<u64> {
+    let mut t = connect(cfg, timeout).await.ok()?;
+    let reply = tokio::time::timeout(timeout, t.call(&["INFO", "replication"]))
+        .await
+        .ok()?
+        .ok()?;
+    let text = String::from_utf8_lossy(reply.as_bytes()?).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix("master_repl_offset:"))
+        .and_then(|v| v.trim().parse().ok())
+}

@@ -34,6 +34,10 @@ const PUBLISH_EVERY: u32 = 64;
 /// this long (instead of the idle check's 200 ms), so that the applied offset, the progress
 /// and `--once` see the target's confirmation within milliseconds of the last write.
 const SETTLE_AFTER: Duration = Duration::from_millis(5);
+/// `once`: how long the stream may stay silent short of the offset the source reported
+/// (its stream starts on an ACK after the RDB, within a cron tick or two) before the
+/// migration ends with a warning instead.
+const ONCE_OFFSET_WAIT: Duration = Duration::from_secs(10);
 
 /// One replication link into one applier (see the module docs).
 pub(crate) struct Live {
@@ -43,6 +47,9 @@ pub(crate) struct Live {
     pub(crate) fs_config: FullSyncConfig,
     pub(crate) exists: Option<super::side::SideConn>,
     pub(crate) once: bool,
+    /// A standalone source as a plain connection, for `once` to read its replication
+    /// offset (a cluster shard reads its current node's, from [`Live::shard`]).
+    pub(crate) source: Option<TargetConfig>,
     pub(crate) idle_check: Duration,
     pub(crate) version: crate::ServerVersion,
     pub(crate) filter: crate::Filter,
@@ -94,6 +101,32 @@ impl Live {
         ap.exec()
     }
 
+    /// `once`: the offset the source's replication stream has reached now, read on a side
+    /// connection; the target is caught up once everything up to it is applied. `None`
+    /// when the source does not say (then a quiet stream decides alone, see
+    /// [`MigrationBuilder::once`](super::MigrationBuilder::once)).
+    async fn once_offset(&self) -> Option<u64> {
+        if !self.once {
+            return None;
+        }
+        let cfg = match &self.shard {
+            Some(follow) => follow.node_conn(),
+            None => self.source.clone()?,
+        };
+        let at = conn::repl_offset(&cfg, self.connect_timeout).await;
+        match at {
+            Some(at) => {
+                tracing::debug!(target: "migrate", "{}: caught up once offset {at} is applied", self.origin)
+            }
+            None => tracing::debug!(
+                target: "migrate",
+                "{}: no replication offset from INFO: caught up after {:?} without writes",
+                self.origin, self.idle_check
+            ),
+        }
+        at
+    }
+
     pub(crate) async fn run(
         mut self,
         mut replica: Replica,
@@ -104,6 +137,10 @@ impl Live {
         let mut full: Option<FullSync> = None;
         let mut pending_full: Option<(replication_client::ReplId, u64)> = None;
         let mut synced = false;
+        // `once`: the source offset to reach (read when the target is in sync).
+        let mut once_at: Option<u64> = None;
+        // Since when the stream has delivered nothing (the quiet rule of `once`).
+        let mut paused_at: Option<std::time::Instant> = None;
         let modules = self
             .fs_config
             .target_modules
@@ -130,6 +167,7 @@ impl Live {
             let ev = match replica.try_recv() {
                 Some(ev) => Ok(Some(ev)),
                 None => {
+                    paused_at.get_or_insert_with(std::time::Instant::now);
                     // The stream paused: apply the batch now if it is big enough or has
                     // waited long enough; otherwise wait a little for more to join it.
                     let mut wait = self.idle_check;
@@ -146,7 +184,7 @@ impl Live {
                     if synced && batch.is_none() {
                         // Nothing more to add now: what is queued goes to the target now.
                         ap.write_queued().await?;
-                        if !ap.is_idle() && !incr.in_transaction() {
+                        if (!ap.is_idle() || once_at.is_some()) && !incr.in_transaction() {
                             wait = wait.min(SETTLE_AFTER);
                         }
                     }
@@ -201,8 +239,20 @@ impl Live {
                         }
                         self.publish_incr(&replica, &incr, ap, tracker);
                         let lag = replica.lag();
-                        if self.once && lag.bytes() == 0 && ap.applied_offset >= lag.source_offset {
-                            break StopReason::CaughtUp;
+                        if self.once {
+                            let quiet = lag.bytes() == 0 && ap.applied_offset >= lag.source_offset;
+                            let quiet_for = paused_at.map_or(Duration::ZERO, |t| t.elapsed());
+                            match once_at {
+                                Some(at) if ap.applied_offset >= at => break StopReason::CaughtUp,
+                                // The source's offset not reached while its stream is
+                                // silent: bounded, and said in the report.
+                                Some(at) if quiet && quiet_for >= ONCE_OFFSET_WAIT => {
+                                    ap.report.warnings.push(format!("{}: the source reported replication offset {at} when the target got in sync, but its stream stopped at {} and stayed silent for {ONCE_OFFSET_WAIT:?}: ended as caught up with what it sent", self.origin, ap.applied_offset));
+                                    break StopReason::CaughtUp;
+                                }
+                                None if quiet => break StopReason::CaughtUp,
+                                _ => {}
+                            }
                         }
                     }
                     continue;
@@ -213,7 +263,10 @@ impl Live {
                     })
                 }
                 Ok(Some(Err(e))) => return Err(self.source_err(e)),
-                Ok(Some(Ok(ev))) => ev,
+                Ok(Some(Ok(ev))) => {
+                    paused_at = None;
+                    ev
+                }
             };
             let command = matches!(ev, ReplEvent::Command(_));
             match ev {
@@ -264,6 +317,7 @@ impl Live {
                     }
                     ap.incremental = false;
                     ap.applied_offset = offset;
+                    once_at = None;
                     pending_full = Some((replid, offset));
                     if let Some(ckpt) = &self.ckpt {
                         let point = replication_client::ResumePoint {
@@ -341,6 +395,7 @@ impl Live {
                     }
                     synced = true;
                     ap.incremental = true;
+                    once_at = self.once_offset().await;
                     if let Some(follow) = self.shard.as_mut() {
                         follow.asm_synced(true);
                     }
@@ -403,6 +458,7 @@ impl Live {
                         }
                         ap.incremental = true;
                         ap.applied_offset = offset;
+                        once_at = self.once_offset().await;
                         tracker.update(|p| p.phase = Phase::Incremental);
                         tracing::info!(target: "migrate", "resumed replication at offset {offset}: no full sync");
                     } else {
@@ -451,6 +507,13 @@ impl Live {
                 if let Some(next) = self.asm_resync(&mut batch, boundary, ap).await? {
                     replica = next;
                 }
+            }
+            // `once` under a steady stream (never quiet): caught up when what the source
+            // had written when the target got in sync is applied (the open batch, with
+            // what came after, is applied and checkpointed below).
+            if synced && !incr.in_transaction() && once_at.is_some_and(|at| ap.applied_offset >= at)
+            {
+                break StopReason::CaughtUp;
             }
         };
         if reason == StopReason::Stopped {

@@ -241,6 +241,13 @@ async fn run_inner(
                 fs_config: fs_config(origin),
                 exists,
                 once: s.once,
+                source: match &job.source {
+                    Source::Live(c) => Some(TargetConfig {
+                        url: c.url().clone(),
+                        tls: c.tls_options().clone(),
+                    }),
+                    Source::RdbFile(_) => None,
+                },
                 idle_check: s.idle_check,
                 version,
                 filter: s.filter.clone(),

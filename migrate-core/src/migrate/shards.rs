@@ -473,6 +473,15 @@ impl Follow {
         self.config.url().to_string()
     }
 
+    /// The current node as a plain connection (for `INFO`), with the link's credentials
+    /// and TLS settings.
+    pub(crate) fn node_conn(&self) -> TargetConfig {
+        TargetConfig {
+            url: self.config.url().clone(),
+            tls: self.config.tls_options().clone(),
+        }
+    }
+
     /// Whether a quiet link should check that its node still serves the shard.
     pub(crate) fn check_due(&self) -> bool {
         self.last_check.elapsed() >= self.check_every
@@ -1051,12 +1060,7 @@ async fn repl_offset(base: &TargetConfig, addr: &str, timeout: Duration) -> Opti
         url: base.url.with_host_port(&node.host, node.port),
         tls: base.tls.clone(),
     };
-    let mut t = conn::connect(&cfg, timeout).await.ok()?;
-    let reply = t.call(&["INFO", "replication"]).await.ok()?;
-    let text = String::from_utf8_lossy(reply.as_bytes()?).into_owned();
-    text.lines()
-        .find_map(|l| l.strip_prefix("master_repl_offset:"))
-        .and_then(|v| v.trim().parse().ok())
+    conn::repl_offset(&cfg, timeout).await
 }
 
 /// The applier of one job over `sink`, with the migration's settings; it takes over
@@ -1330,6 +1334,7 @@ async fn run_shard(
             },
             exists,
             once: s.once,
+            source: None,
             idle_check: s.idle_check,
             version: ctx.fs.version,
             filter: s.filter.clone(),

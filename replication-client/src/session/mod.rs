@@ -34,6 +34,13 @@ enum State {
     Failed,
 }
 
+/// How often ACKs go out between the start of the stream phase and the stream's first
+/// byte (a server's cron tick is 100 ms at its default `hz`).
+const START_ACK_EVERY: Duration = Duration::from_millis(50);
+/// For how long after the start of the stream phase ACKs go out that often (after that, a
+/// quiet source is just quiet).
+const START_ACK_WINDOW: Duration = Duration::from_secs(5);
+
 /// A replica-side replication session over one connection, without I/O.
 ///
 /// Feed it what the server sends ([`Session::handle_input`]) and the time
@@ -81,6 +88,9 @@ pub struct Session {
     db: u32,
     in_multi: bool,
     streaming: bool,
+    /// Where and when the stream phase began: until a byte of the stream arrives, ACKs go
+    /// out every [`START_ACK_EVERY`] (see [`Session::next_ack_after`]).
+    stream_start: Option<(u64, Instant)>,
     /// The error that failed the session, returned again by every later call.
     first_error: Option<Error>,
 }
@@ -110,6 +120,7 @@ impl Session {
             db: 0,
             in_multi: false,
             streaming: false,
+            stream_start: None,
         };
         s.state = State::Handshake(Handshake::start(&s.cfg, &mut s.out));
         s
@@ -159,7 +170,7 @@ impl Session {
         if let Some(ack) = self.next_ack {
             if now >= ack {
                 proto::encode_ack(&mut self.out, self.ack_offset);
-                self.next_ack = Some(now + self.ack_interval());
+                self.next_ack = Some(self.next_ack_after(now));
             }
         }
         Ok(())
@@ -272,6 +283,25 @@ impl Session {
         self.cfg.ack_interval.max(Duration::from_millis(1))
     }
 
+    /// When the ACK after one sent at `now` is due: the interval, or sooner while the
+    /// stream has not started. After a diskless RDB the server starts the stream on the
+    /// first ACK it receives once it has seen its RDB child exit (up to a cron tick after
+    /// the RDB's last byte); an ACK sent as the RDB ended may come before that and be only
+    /// recorded, and the stream would then wait a whole interval for the next one. A real
+    /// replica sends its first ACK after loading the RDB, long after the child exited.
+    fn next_ack_after(&self, now: Instant) -> Instant {
+        let interval = self.ack_interval();
+        match self.stream_start {
+            Some((offset, at))
+                if self.offset == offset
+                    && now.saturating_duration_since(at) < START_ACK_WINDOW =>
+            {
+                now + interval.min(START_ACK_EVERY)
+            }
+            _ => now + interval,
+        }
+    }
+
     fn run(&mut self) -> Result<(), Error> {
         loop {
             let state = std::mem::replace(&mut self.state, State::Failed);
@@ -352,7 +382,8 @@ impl Session {
         self.in_multi = false;
         self.ack_offset = self.offset;
         proto::encode_ack(&mut self.out, self.ack_offset);
-        self.next_ack = Some(self.now + self.ack_interval());
+        self.stream_start = Some((self.offset, self.now));
+        self.next_ack = Some(self.next_ack_after(self.now));
         State::Stream(stream::decoder(&self.cfg.limits, self.consumed))
     }
 }

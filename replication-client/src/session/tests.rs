@@ -367,15 +367,22 @@ fn getack_answer_excludes_itself_and_open_multi() {
 fn acks_once_a_second_and_times_out() {
     let t0 = Instant::now();
     let mut s = streaming(t0);
-    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(1)));
-    s.handle_timeout(t0 + Duration::from_millis(500)).unwrap();
-    assert_eq!(sent(&mut s), b"");
-    let t1 = t0 + Duration::from_secs(1);
+    // The stream started (until then ACKs go out more often: see the test below).
+    s.handle_input(&cmd(&["PING"]), t0).unwrap();
+    events(&mut s);
+    let t1 = t0 + Duration::from_millis(50);
+    assert_eq!(s.poll_timeout(), Some(t1));
     s.handle_timeout(t1).unwrap();
-    assert_eq!(sent(&mut s), ack(100));
+    assert_eq!(sent(&mut s), ack(114));
     assert_eq!(s.poll_timeout(), Some(t1 + Duration::from_secs(1)));
+    s.handle_timeout(t1 + Duration::from_millis(500)).unwrap();
+    assert_eq!(sent(&mut s), b"");
+    let t2 = t1 + Duration::from_secs(1);
+    s.handle_timeout(t2).unwrap();
+    assert_eq!(sent(&mut s), ack(114));
+    assert_eq!(s.poll_timeout(), Some(t2 + Duration::from_secs(1)));
     // Paused reading (slow consumer) is not a timeout.
-    s.set_reading_paused(true, t1);
+    s.set_reading_paused(true, t2);
     s.handle_timeout(t0 + Duration::from_secs(120)).unwrap();
     s.set_reading_paused(false, t0 + Duration::from_secs(120));
     s.handle_timeout(t0 + Duration::from_secs(150)).unwrap();
@@ -391,6 +398,37 @@ fn acks_once_a_second_and_times_out() {
         "{e:?}"
     );
     assert_eq!(s.poll_timeout(), None);
+}
+
+/// After a diskless RDB a server starts the stream on an ACK received once it saw its RDB
+/// child exit; the ACK sent as the RDB ended may come before that. Until the stream's first
+/// byte, ACKs go out every 50 ms (for 5 s at most), not once a second.
+#[test]
+fn acks_often_until_the_stream_starts() {
+    let t0 = Instant::now();
+    let mut s = streaming(t0);
+    let step = Duration::from_millis(50);
+    let mut t = t0;
+    for _ in 0..3 {
+        t += step;
+        assert_eq!(s.poll_timeout(), Some(t));
+        s.handle_timeout(t).unwrap();
+        assert_eq!(sent(&mut s), ack(100));
+    }
+    // The stream started: the ACK already due, then once a second.
+    s.handle_input(&cmd(&["SET", "k", "v"]), t).unwrap();
+    events(&mut s);
+    t += step;
+    assert_eq!(s.poll_timeout(), Some(t));
+    s.handle_timeout(t).unwrap();
+    assert_eq!(sent(&mut s), ack(127));
+    assert_eq!(s.poll_timeout(), Some(t + Duration::from_secs(1)));
+    // A source quiet for the whole window: once a second after it.
+    let mut q = streaming(t0);
+    let late = t0 + Duration::from_secs(5);
+    q.handle_timeout(late).unwrap();
+    assert_eq!(sent(&mut q), ack(100));
+    assert_eq!(q.poll_timeout(), Some(late + Duration::from_secs(1)));
 }
 
 #[test]

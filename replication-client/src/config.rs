@@ -64,7 +64,8 @@ pub struct SessionConfig {
     /// answer an error, which is ignored. Default [`ANNOUNCED_VERSION`], the newest server
     /// version whose RDB format `rdb-parser` decodes; `None` sends nothing.
     pub replconf_version: Option<String>,
-    /// Interval of the `REPLCONF ACK` a replica sends. Default 1 s, like Redis.
+    /// Interval of the `REPLCONF ACK` a replica sends. Default 1 s, like Redis (every 50 ms
+    /// at most between the start of the stream phase and its first byte, for 5 s).
     pub ack_interval: Duration,
     /// The link is considered dead when nothing arrives for this long. Default 60 s, Redis's
     /// `repl-timeout`; the server sends a PING (stream) or a newline (waiting for the RDB)

@@ -305,9 +305,21 @@ impl Server {
         conn
     }
 
-    /// Runs `SAVE` and returns the RDB file it wrote.
+    /// Runs `SAVE` and returns the RDB file it wrote. A fork still busy (the RDB of a full
+    /// sync that just ended: a replica may be done with it before the server reaped its
+    /// child) is waited for, 30 s at most.
     pub fn save(&self) -> Vec<u8> {
-        self.connect().ok(["SAVE"]);
+        let mut conn = self.connect();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match conn.cmd(["SAVE"]) {
+                Reply::Status(s) if s == "OK" => break,
+                Reply::Error(e) if e.contains("in progress") && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => panic!("SAVE: {other:?}"),
+            }
+        }
         fs::read(self.rdb_path()).expect("SAVE wrote no dump.rdb")
     }
 

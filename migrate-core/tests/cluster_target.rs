@@ -126,7 +126,15 @@ fn cross_slot_load(conn: &mut Conn, rounds: std::ops::Range<u32>) {
             &s,
         ]);
         if r % 10 == 0 {
-            conn.must(["PEXPIRE", &format!("renamed:{s}"), "3600000"]);
+            // Absolute: Redis 6.2 replicates a relative PEXPIRE as it is, so the target's
+            // expiry would be later by the time the command took to be applied (up to a
+            // second here, with every cross-slot command split into steps).
+            let at = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+                + 3_600_000;
+            conn.must(["PEXPIREAT", &format!("renamed:{s}"), &at.to_string()]);
         }
     }
 }

@@ -139,7 +139,7 @@ impl Live {
         let mut synced = false;
         // `once`: the source offset to reach (read when the target is in sync).
         let mut once_at: Option<u64> = None;
-        // Since when the stream has delivered nothing (the quiet rule of `once`).
+        // `once`: since when the stream has delivered nothing (its quiet rule).
         let mut paused_at: Option<std::time::Instant> = None;
         let modules = self
             .fs_config
@@ -167,7 +167,9 @@ impl Live {
             let ev = match replica.try_recv() {
                 Some(ev) => Ok(Some(ev)),
                 None => {
-                    paused_at.get_or_insert_with(std::time::Instant::now);
+                    if self.once {
+                        paused_at.get_or_insert_with(std::time::Instant::now);
+                    }
                     // The stream paused: apply the batch now if it is big enough or has
                     // waited long enough; otherwise wait a little for more to join it.
                     let mut wait = self.idle_check;

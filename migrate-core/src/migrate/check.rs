@@ -283,10 +283,7 @@ pub async fn precheck(source: &Source, target: &TargetConfig, opts: &CheckOption
     let mut src_version = None;
     match source {
         Source::Live(cfg) => {
-            let probe = TargetConfig {
-                url: cfg.url().clone(),
-                tls: cfg.tls_options().clone(),
-            };
+            let probe = TargetConfig::of_source(cfg);
             match conn::connect(&probe, opts.timeout).await {
                 Ok(s) => {
                     r.pass("source connection", format!("{}: {}", cfg.url(), s.version()));
@@ -364,10 +361,7 @@ pub async fn precheck(source: &Source, target: &TargetConfig, opts: &CheckOption
     let tv = t.version();
     let mut slayout = match (source, src.as_mut()) {
         (Source::Live(cfg), Some(s)) => {
-            let probe = TargetConfig {
-                url: cfg.url().clone(),
-                tls: cfg.tls_options().clone(),
-            };
+            let probe = TargetConfig::of_source(cfg);
             layout(s, &probe, opts, Side::Source, &mut r).await
         }
         _ => Layout::default(),

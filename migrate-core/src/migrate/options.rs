@@ -45,6 +45,15 @@ impl TargetConfig {
         }
     }
 
+    /// A plain connection to the server of a replication link (`INFO`, `SCAN`, probes),
+    /// with its URL, credentials and TLS settings.
+    pub(crate) fn of_source(source: &replication_client::Config) -> TargetConfig {
+        TargetConfig {
+            url: source.url().clone(),
+            tls: source.tls_options().clone(),
+        }
+    }
+
     /// Parses `url`.
     ///
     /// # Errors

@@ -77,10 +77,7 @@ pub(crate) async fn run(
         }
     }
     if let Source::Live(cfg) = source {
-        let probe = TargetConfig {
-            url: cfg.url().clone(),
-            tls: cfg.tls_options().clone(),
-        };
+        let probe = TargetConfig::of_source(cfg);
         match conn::connect(&probe, timeout).await {
             Ok(mut src) => {
                 live_source(

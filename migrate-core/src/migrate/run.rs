@@ -19,10 +19,11 @@ use super::side::{SideConfig, SideConn};
 use super::{scan, Conflict, MigrationError, Source, SourceMode, TargetConfig};
 use crate::ServerFamily;
 
-fn config_url(job: &Job) -> replication_client::RedisUrl {
+/// The live source as a plain connection (`None` for an RDB file).
+fn source_conn(job: &Job) -> Option<TargetConfig> {
     match &job.source {
-        Source::Live(c) => c.url().clone(),
-        Source::RdbFile(_) => unreachable!("scan mode reads live sources only"),
+        Source::Live(c) => Some(TargetConfig::of_source(c)),
+        Source::RdbFile(_) => None,
     }
 }
 
@@ -210,13 +211,7 @@ async fn run_inner(
                 let job = scan::ScanJob {
                     target_nodes,
                     cluster,
-                    source: TargetConfig {
-                        url: config_url(job),
-                        tls: match &job.source {
-                            Source::Live(c) => c.tls_options().clone(),
-                            _ => Default::default(),
-                        },
-                    },
+                    source: source_conn(job).expect("scan mode reads live sources only"),
                     target: job.target.clone(),
                     fs_config: fs_config(origin),
                     timeout: s.connect_timeout,
@@ -241,13 +236,7 @@ async fn run_inner(
                 fs_config: fs_config(origin),
                 exists,
                 once: s.once,
-                source: match &job.source {
-                    Source::Live(c) => Some(TargetConfig {
-                        url: c.url().clone(),
-                        tls: c.tls_options().clone(),
-                    }),
-                    Source::RdbFile(_) => None,
-                },
+                source: source_conn(job),
                 idle_check: s.idle_check,
                 version,
                 filter: s.filter.clone(),

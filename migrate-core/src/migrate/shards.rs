@@ -476,10 +476,7 @@ impl Follow {
     /// The current node as a plain connection (for `INFO`), with the link's credentials
     /// and TLS settings.
     pub(crate) fn node_conn(&self) -> TargetConfig {
-        TargetConfig {
-            url: self.config.url().clone(),
-            tls: self.config.tls_options().clone(),
-        }
+        TargetConfig::of_source(&self.config)
     }
 
     /// Whether a quiet link should check that its node still serves the shard.
@@ -507,10 +504,7 @@ impl Follow {
                 tried: self.seeds.join(" "),
             });
         }
-        let base = TargetConfig {
-            url: self.config.url().clone(),
-            tls: self.config.tls_options().clone(),
-        };
+        let base = TargetConfig::of_source(&self.config);
         // The current node last: it is the one that failed.
         let current = self.config.url().addr();
         let mut seeds: Vec<String> = self
@@ -576,10 +570,7 @@ impl Follow {
     /// stay inside the slots the shard serves now: slots resharded away are another
     /// shard's). Kept as they were when no node answers.
     pub(crate) async fn refresh_slots(&mut self) {
-        let base = TargetConfig {
-            url: self.config.url().clone(),
-            tls: self.config.tls_options().clone(),
-        };
+        let base = TargetConfig::of_source(&self.config);
         let mut seeds = vec![self.config.url().addr()];
         seeds.extend(self.seeds.iter().cloned());
         if let Some(topo) = discover_any(&seeds, &base, self.timeout).await {
@@ -685,10 +676,7 @@ pub(crate) async fn detect(
     config: &replication_client::Config,
     timeout: Duration,
 ) -> Option<ClusterTopology> {
-    let probe = TargetConfig {
-        url: config.url().clone(),
-        tls: config.tls_options().clone(),
-    };
+    let probe = TargetConfig::of_source(config);
     let mut t = conn::connect(&probe, timeout).await.ok()?;
     match cluster::discover(&mut t).await {
         Ok(topo) => topo,
@@ -729,10 +717,7 @@ pub(crate) async fn run(
     let mut known_ids = Vec::new();
     if s.checkpoint && !s.reset_checkpoint {
         // Names that survive a reshard of a shard's lowest slot ([`ids`]).
-        let from = TargetConfig {
-            url: source.url().clone(),
-            tls: source.tls_options().clone(),
-        };
+        let from = TargetConfig::of_source(source);
         known_ids = ids::adopt(&mut all, &from, &job.target, cluster_target.is_some(), s).await;
     }
     let total = all.len();
@@ -902,7 +887,7 @@ pub(crate) async fn run(
                 done.push(d);
             }
             _ = tick.tick(), if !every.is_zero() && first_err.is_none() && !user_stop => {
-                let base = TargetConfig { url: source.url().clone(), tls: source.tls_options().clone() };
+                let base = TargetConfig::of_source(source);
                 let nodes: Vec<(String, String)> = running.iter().map(|(id, _, n)| (id.clone(), n.lock().unwrap_or_else(|e| e.into_inner()).clone())).collect();
                 asm::check(&ctx.moves, &nodes, &base, s.connect_timeout, started).await;
                 let Some(topo) = discover_any(&seeds, &base, s.connect_timeout).await else { continue };
@@ -1012,10 +997,7 @@ pub(crate) async fn run(
     }
     // Atomic slot migrations: once more at the end (those of the last interval).
     if !every.is_zero() {
-        let base = TargetConfig {
-            url: source.url().clone(),
-            tls: source.tls_options().clone(),
-        };
+        let base = TargetConfig::of_source(source);
         let nodes: Vec<(String, String)> = done
             .iter()
             .map(|d| {
@@ -1109,10 +1091,7 @@ async fn scan_instead(
     let scan_job = scan::ScanJob {
         target_nodes,
         cluster,
-        source: TargetConfig {
-            url: source.url().clone(),
-            tls: source.tls_options().clone(),
-        },
+        source: TargetConfig::of_source(source),
         target: job.target.clone(),
         fs_config: FullSyncConfig {
             origin: source.url().to_string(),

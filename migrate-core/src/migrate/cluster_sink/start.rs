@@ -398,10 +398,7 @@ pub(crate) async fn check_source_dbs(
     allowed: u32,
     url: &str,
 ) -> Result<(), MigrationError> {
-    let cfg = TargetConfig {
-        url: source.url().clone(),
-        tls: source.tls_options().clone(),
-    };
+    let cfg = TargetConfig::of_source(source);
     let Ok(mut t) = conn::connect(&cfg, s.connect_timeout).await else {
         return Ok(());
     };

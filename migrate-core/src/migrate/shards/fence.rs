@@ -352,10 +352,7 @@ impl Follow {
                 .collect()
         };
         let running = if states.iter().any(|(_, s)| *s == Some(State::Open)) {
-            let source = super::super::TargetConfig {
-                url: self.config.url().clone(),
-                tls: self.config.tls_options().clone(),
-            };
+            let source = super::super::TargetConfig::of_source(&self.config);
             let addr = self.config.url().addr();
             self.gate
                 .source_frame(&source, &addr, &["CLUSTER", "GETSLOTMIGRATIONS"])

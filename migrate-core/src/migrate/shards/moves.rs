@@ -625,10 +625,7 @@ impl super::Follow {
         offset: u64,
         hint: Option<(String, u64)>,
     ) {
-        let source = TargetConfig {
-            url: self.config.url().clone(),
-            tls: self.config.tls_options().clone(),
-        };
+        let source = TargetConfig::of_source(&self.config);
         let owners = self.old_owners(&source, slot).await;
         let need = owners.iter().any(|o| {
             self.gate

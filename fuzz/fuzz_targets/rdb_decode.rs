@@ -4,10 +4,11 @@
 //! fast path included) receives what the events carry (record lengths included), or fails
 //! with the same error; and a visitor that stops every few calls and is resumed at once
 //! receives every call exactly once; a visitor that declines the items of some keys
-//! (`wants_items` false: raw pass-through) gets the same calls minus those keys' items and
-//! value events (the same raw bytes, record lengths and end), and never fails where the
-//! full decode succeeds; a visitor asking for element counts only (`Want::Count`) gets, per
-//! key, the totals of the items and never fails where the full decode succeeds.
+//! (`wants_items` false: raw pass-through), or takes some keys whole (`whole_key`), gets the
+//! same calls minus those keys' items and value events (the same raw bytes, record lengths
+//! and end), and never fails where the full decode succeeds; a visitor asking for element
+//! counts only (`Want::Count`) gets, per key, the totals of the items and never fails where
+//! the full decode succeeds.
 #![no_main]
 
 use std::ops::ControlFlow;
@@ -65,6 +66,9 @@ struct Rec {
     decline: u64,
     /// Keys whose items were declined.
     declined: Vec<u64>,
+    /// With `whole` > 0, keys whose index % `whole` == 0 are taken whole where offered
+    /// (`whole_key`): recorded as the calls of a declined key (start, raw bytes, end).
+    whole: u64,
 }
 
 impl Rec {
@@ -92,6 +96,29 @@ impl Rec {
 }
 
 impl Visitor for Rec {
+    fn whole_key(
+        &mut self,
+        key: &KeyRef<'_>,
+        value: &[u8],
+        record_len: u64,
+    ) -> Option<ControlFlow<()>> {
+        if self.whole == 0 || (self.keys + 1) % self.whole != 0 {
+            return None;
+        }
+        self.keys += 1;
+        self.declined.push(self.keys);
+        let mut raw = vec![key.type_byte];
+        raw.extend_from_slice(value);
+        for line in [
+            format!("key {:?}", key.to_key_start()),
+            format!("raw {raw:?}"),
+            format!("end {record_len}"),
+        ] {
+            self.out.push(line);
+            self.item.push(None);
+        }
+        Some(self.tick())
+    }
     fn key_start(&mut self, key: &KeyRef<'_>) -> ControlFlow<()> {
         self.keys += 1;
         self.in_key = true;
@@ -319,13 +346,16 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     // Raw pass-through: declining the items of every few keys (those decoded in one pass,
-    // whole input or in steps) leaves the other calls as they were.
+    // whole input or in steps), and taking every few keys whole (`whole_key`, with raw
+    // values), leaves the other calls as they were.
     if want.1.is_none() {
         let decline = 1 + (data.len() % 3) as u64;
+        let whole = (data.len() / 3 % 4) as u64;
         let full = visit_with(data, usize::MAX, &opts, Rec::default()).0;
         for s in [usize::MAX, step] {
             let rec = Rec {
                 decline,
+                whole,
                 ..Rec::default()
             };
             let (got, err) = visit_with(data, s, &opts, rec);

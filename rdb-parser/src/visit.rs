@@ -37,7 +37,9 @@ pub(crate) use flow;
 ///
 /// With [`crate::Options::raw_values`], [`Visitor::raw_value`] pieces come between
 /// `key_start` and `key_end`; concatenated they are the serialized value (type byte first),
-/// as the [`Event::RawValue`] chunks are.
+/// as the [`Event::RawValue`] chunks are. A key that lies whole in the buffer is first
+/// offered in one call, [`Visitor::whole_key`], which a copier can take instead of all the
+/// others (the fastest way to pass values through).
 ///
 /// # Stopping
 /// Every method returns [`ControlFlow`]: [`ControlFlow::Break`] stops decoding right after
@@ -160,6 +162,31 @@ pub trait Visitor {
     fn raw_value(&mut self, piece: &[u8]) -> ControlFlow<()> {
         ControlFlow::Continue(())
     }
+    /// Raw pass-through of a whole key in one call: offered, with
+    /// [`crate::Options::raw_values`], for a key that lies whole in the buffer, before any
+    /// other call of it. `value` is its raw serialized value after the type byte
+    /// ([`KeyRef::type_byte`]): `[type_byte]` followed by `value` is what the
+    /// [`Visitor::raw_value`] pieces of the key would total (a `DUMP` payload without its
+    /// footer). `record_len` is as [`Visitor::key_end`]'s.
+    ///
+    /// `Some(flow)`: the visitor took the key; no other call comes for it (no `key_start`,
+    /// `wants`, `raw_value`, items or `key_end`), and `flow` stops or continues decoding as
+    /// `key_end`'s answer would. `None` (the default): nothing was done, and the key is
+    /// visited as usual. The value is not decoded either way before the visitor answers
+    /// (its bytes count in the CRC; a corrupt value inside a valid file is not noticed by a
+    /// visitor that takes it).
+    ///
+    /// Keys decoded by the resumable state machine, and a key decoded again after a stop
+    /// inside it, are not offered. One call, at a key that costs a visitor the least as a
+    /// whole (a copier that writes the value on as it is, e.g. as one `RESTORE`).
+    fn whole_key(
+        &mut self,
+        key: &KeyRef<'_>,
+        value: &[u8],
+        record_len: u64,
+    ) -> Option<ControlFlow<()>> {
+        None
+    }
     /// Raw pass-through: asked right after [`Visitor::key_start`] of a key decoded in one
     /// pass (it lies whole in the buffer), with the size of its raw serialized value (type
     /// byte included, as the [`Visitor::raw_value`] pieces total). Returning `false` skips
@@ -242,6 +269,14 @@ impl<V: Visitor + ?Sized> Visitor for &mut V {
     fn raw_value(&mut self, piece: &[u8]) -> ControlFlow<()> {
         (**self).raw_value(piece)
     }
+    fn whole_key(
+        &mut self,
+        key: &KeyRef<'_>,
+        value: &[u8],
+        record_len: u64,
+    ) -> Option<ControlFlow<()>> {
+        (**self).whole_key(key, value, record_len)
+    }
     fn wants_items(&mut self, value_len: u64) -> bool {
         (**self).wants_items(value_len)
     }
@@ -275,7 +310,7 @@ pub enum Want {
 /// Passes calls on to a visitor after skipping the first `skip` (those already made before
 /// a stop), and counts them (to know where to resume after the next stop).
 pub(crate) struct Gate<'v, V: ?Sized> {
-    v: &'v mut V,
+    pub(crate) v: &'v mut V,
     skip: u64,
     pub(crate) seen: u64,
 }

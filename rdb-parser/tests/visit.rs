@@ -523,3 +523,172 @@ fn element_counts_walk_where_the_header_does_not_tell() {
     let e2 = visit_all(&bad, Options::default(), &mut PerKey::new(Want::Count)).unwrap_err();
     assert_eq!(e1.to_string(), e2.to_string());
 }
+
+/// Per key: its name, its raw serialized value (type byte first) and its record length,
+/// whether it came whole ([`Visitor::whole_key`]) or in calls. Takes the keys whole that
+/// `take` answers for.
+struct Whole {
+    take: fn(&[u8]) -> Option<ControlFlow<()>>,
+    /// The key to stop at (inside it, at `key_start`) once.
+    stop_in: Option<Vec<u8>>,
+    keys: Vec<(Vec<u8>, Vec<u8>, u64, bool)>,
+    calls_in_taken: usize,
+    offered: Vec<Vec<u8>>,
+}
+
+impl Whole {
+    fn new(take: fn(&[u8]) -> Option<ControlFlow<()>>) -> Whole {
+        Whole {
+            take,
+            stop_in: None,
+            keys: Vec::new(),
+            calls_in_taken: 0,
+            offered: Vec::new(),
+        }
+    }
+}
+
+impl Visitor for Whole {
+    fn whole_key(
+        &mut self,
+        key: &KeyRef<'_>,
+        value: &[u8],
+        record_len: u64,
+    ) -> Option<ControlFlow<()>> {
+        self.offered.push(key.key.to_vec());
+        let flow = (self.take)(key.key)?;
+        let mut raw = vec![key.type_byte];
+        raw.extend_from_slice(value);
+        self.keys.push((key.key.to_vec(), raw, record_len, true));
+        Some(flow)
+    }
+    fn key_start(&mut self, key: &KeyRef<'_>) -> ControlFlow<()> {
+        self.keys.push((key.key.to_vec(), Vec::new(), 0, false));
+        if self.stop_in.as_deref() == Some(key.key) {
+            self.stop_in = None;
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+    fn raw_value(&mut self, piece: &[u8]) -> ControlFlow<()> {
+        match self.keys.last_mut() {
+            Some(k) if !k.3 => k.1.extend_from_slice(piece),
+            _ => self.calls_in_taken += 1,
+        }
+        ControlFlow::Continue(())
+    }
+    fn wants_items(&mut self, _value_len: u64) -> bool {
+        false
+    }
+    fn key_end(&mut self, record_len: u64) -> ControlFlow<()> {
+        match self.keys.last_mut() {
+            Some(k) if !k.3 => k.2 = record_len,
+            _ => self.calls_in_taken += 1,
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+#[test]
+fn whole_key_takes_a_key_in_one_call() {
+    let file = three_keys();
+    let opts = Options::default().raw_values(true);
+    let mut calls = Whole::new(|_| None);
+    assert!(visit_all(&file, opts.clone(), &mut calls)
+        .unwrap()
+        .is_continue());
+    assert_eq!(calls.offered.len(), 3);
+    let mut whole = Whole::new(|_| Some(ControlFlow::Continue(())));
+    assert!(visit_all(&file, opts.clone(), &mut whole)
+        .unwrap()
+        .is_continue());
+    assert_eq!(whole.calls_in_taken, 0);
+    let strip = |w: &Whole| -> Vec<(Vec<u8>, Vec<u8>, u64)> {
+        w.keys
+            .iter()
+            .map(|(k, r, l, _)| (k.clone(), r.clone(), *l))
+            .collect()
+    };
+    // The same raw bytes and record lengths (the first key's includes its EXPIRETIME_MS).
+    assert_eq!(strip(&whole), strip(&calls));
+    assert_eq!(whole.keys[0].2, 1 + 8 + 5);
+    assert!(whole.keys.iter().all(|k| k.3));
+    // Not offered without raw values, nor to a decoder fed byte by byte.
+    let mut plain = Whole::new(|_| Some(ControlFlow::Continue(())));
+    assert!(visit_all(&file, Options::default(), &mut plain)
+        .unwrap()
+        .is_continue());
+    assert!(plain.offered.is_empty());
+    let mut dec = RdbDecoder::new(opts.clone());
+    let mut buf = BytesMut::new();
+    let mut cut = Whole::new(|_| Some(ControlFlow::Continue(())));
+    for b in &file {
+        buf.extend_from_slice(&[*b]);
+        assert!(dec.decode_into(&mut buf, &mut cut).unwrap().is_continue());
+    }
+    dec.finish().unwrap();
+    assert!(cut.offered.is_empty());
+    assert_eq!(strip(&cut), strip(&calls));
+}
+
+#[test]
+fn whole_key_stops_after_the_key_and_is_not_offered_again_after_a_stop_inside() {
+    let file = three_keys();
+    let opts = Options::default().raw_values(true);
+    // A break from a taken key stops after it: the next call resumes with the next key.
+    let mut dec = RdbDecoder::new(opts.clone());
+    let mut buf = BytesMut::from(&file[..]);
+    let mut v = Whole::new(|k| {
+        Some(if k == b"b" {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        })
+    });
+    assert!(dec.decode_into(&mut buf, &mut v).unwrap().is_break());
+    assert_eq!(v.offered, [b"a".to_vec(), b"b".to_vec()]);
+    let at = dec.offset() as usize;
+    assert_eq!(file[at], 0x00, "after key b, at the type byte of c");
+    assert_eq!(&file[at + 1..at + 3], b"\x01c");
+    assert!(dec.decode_into(&mut buf, &mut v).unwrap().is_continue());
+    assert_eq!(v.offered.len(), 3);
+    assert_eq!(v.keys.len(), 3);
+    // A key declined, then stopped inside: decoded again from the buffer without being
+    // offered again, and without its calls repeated.
+    let mut dec = RdbDecoder::new(opts);
+    let mut buf = BytesMut::from(&file[..]);
+    let mut v = Whole::new(|k| (k != b"b").then_some(ControlFlow::Continue(())));
+    v.stop_in = Some(b"b".to_vec());
+    assert!(dec.decode_into(&mut buf, &mut v).unwrap().is_break());
+    assert!(dec.decode_into(&mut buf, &mut v).unwrap().is_continue());
+    assert_eq!(v.offered, [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+    let names: Vec<&[u8]> = v.keys.iter().map(|k| &k.0[..]).collect();
+    assert_eq!(names, [&b"a"[..], b"b", b"c"]);
+    assert_eq!(v.keys[1].1, b"\x01\x03\x01x\x01y\x01z");
+}
+
+#[test]
+fn whole_keys_total_the_raw_values_on_every_corpus_file() {
+    let Some(dir) = corpus_dir() else { return };
+    let mut taken = 0;
+    for row in manifest(&dir) {
+        let data = std::fs::read(dir.join(&row.file)).expect("corpus file");
+        let opts = Options::default().raw_values(true);
+        let mut calls = Whole::new(|_| None);
+        let Ok(_) = visit_all(&data, opts.clone(), &mut calls) else {
+            continue;
+        };
+        let mut whole = Whole::new(|_| Some(ControlFlow::Continue(())));
+        assert!(visit_all(&data, opts, &mut whole).unwrap().is_continue());
+        let key = |w: &Whole| -> Vec<(Vec<u8>, Vec<u8>, u64)> {
+            w.keys
+                .iter()
+                .map(|(k, r, l, _)| (k.clone(), r.clone(), *l))
+                .collect()
+        };
+        assert_eq!(key(&whole), key(&calls), "{}", row.file);
+        assert_eq!(whole.calls_in_taken, 0, "{}", row.file);
+        taken += whole.keys.iter().filter(|k| k.3).count();
+    }
+    assert!(taken > 1000, "{taken} keys taken whole");
+}

@@ -153,6 +153,9 @@ fn key<V: Visitor + ?Sized>(
     }
     let key = &data[key];
     let record_offset = pending.record_start.unwrap_or(at);
+    let record_len = io.offset + p.pos() as u64 - record_offset;
+    // Offered whole only from the key's start (not again after a stop inside it).
+    let whole = io.opts.raw_values && *resume == 0;
     let mut gate = Gate::new(v, std::mem::take(resume));
     let k = KeyRef {
         db,
@@ -167,6 +170,15 @@ fn key<V: Visitor + ?Sized>(
         min_field_expire_ms: None,
         record_offset,
     };
+    if whole {
+        if let Some(flow) = gate.v.whole_key(&k, &data[start..p.pos()], record_len) {
+            pending.reset();
+            return Ok(match flow {
+                ControlFlow::Continue(()) => Unit::Done,
+                ControlFlow::Break(()) => Unit::DoneStop,
+            });
+        }
+    }
     let value = Cursor::quick(data, io.offset, start, io.opts.max_buffered);
     match key_value(t, io, &k, &data[start..p.pos()], value, scratch, &mut gate) {
         Ok(ControlFlow::Continue(())) => {}
@@ -177,7 +189,6 @@ fn key<V: Visitor + ?Sized>(
         Err(e) => return Err(e.with_key(key, b)),
     }
     pending.reset();
-    let record_len = io.offset + p.pos() as u64 - record_offset;
     Ok(match gate.key_end(record_len) {
         ControlFlow::Continue(()) => Unit::Done,
         ControlFlow::Break(()) => Unit::DoneStop,

@@ -4,13 +4,17 @@
 //! byte (write mode, conflict policy, big-key threshold, payload limit, probing, raw
 //! pass-through, the answers to `EXISTS` and to the probes): never a panic; every key
 //! command names the key being planned; each key's plan counts exactly the commands emitted
-//! for it; every key that starts ends with a plan; the RESP output decodes to the commands.
+//! for it; every key that starts ends with a plan; the RESP output decodes to the commands;
+//! and `KeyPlanner::whole_key`, asked first for every key with its whole raw value (and
+//! declined by its writer), would have written the same single `RESTORE` as the key's
+//! events make (its RESP encoding equal to that of its arguments), or skipped it for the
+//! same reason with no command.
 #![no_main]
 
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
 use migrate_core::migrate::{Conflict, WriteMode};
-use migrate_core::plan::{KeyPlanner, PlanOptions, Planned, Verdict};
+use migrate_core::plan::{KeyPlanner, PlanOptions, Planned, Verdict, WholeKey};
 use migrate_core::rewrite::{Cmd, RespWriter, RewriteOptions, Scope};
 use migrate_core::{ServerFamily, ServerVersion};
 use rdb_parser::{decode_all, Event, Options};
@@ -74,6 +78,17 @@ fuzz_target!(|data: &[u8]| {
     let now = i64::from(sel) * 1_000_000_000_000 / 255;
     let mut planner = KeyPlanner::new(popts, now);
 
+    // Each complete key's raw value (type byte first), for `whole_key`.
+    let mut raws: Vec<(Vec<u8>, bool)> = Vec::new();
+    for ev in &events {
+        match (ev, raws.last_mut()) {
+            (Event::KeyStart(_), _) => raws.push((Vec::new(), false)),
+            (Event::RawValue(r), Some((raw, false))) => raw.extend_from_slice(r),
+            (Event::KeyEnd, Some((_, done))) => *done = true,
+            _ => {}
+        }
+    }
+
     let mut resp = RespWriter::new();
     let mut out = BytesMut::new();
     let mut frames = 0usize;
@@ -82,12 +97,17 @@ fuzz_target!(|data: &[u8]| {
     let mut key_cmds = 0u64;
     let mut keys = 0u64;
     let mut plans = 0u64;
+    // What `whole_key` would have done with the current key (and the RESTORE it lent),
+    // and the last command emitted for the key.
+    let mut whole: Option<(WholeKey, Option<Vec<Bytes>>)> = None;
+    let last_args: std::cell::RefCell<Option<Vec<Bytes>>> = Default::default();
     let mut emit = |cmd: Cmd, current: &Option<(u32, Bytes)>, key_cmds: &mut u64| {
         match &cmd.scope {
             Scope::Key { db, key } => {
                 let (cdb, ckey) = current.as_ref().expect("a key command outside a key");
                 assert_eq!((db, key), (cdb, ckey), "a command for another key");
                 *key_cmds += 1;
+                *last_args.borrow_mut() = Some(cmd.args.clone());
             }
             Scope::Server => assert_eq!(cmd.name(), b"FUNCTION"),
         }
@@ -114,6 +134,23 @@ fuzz_target!(|data: &[u8]| {
             keys += 1;
             current = Some((k.db, k.key.clone()));
             key_cmds = 0;
+            whole = None;
+            let raw = raws.get(keys as usize - 1).filter(|(_, done)| *done);
+            if let Some((raw, _)) = raw.filter(|(r, _)| r.first() == Some(&k.type_byte)) {
+                let mut lent = None;
+                let w = planner.whole_key(&k.as_key_ref(), &raw[1..], |cmd| {
+                    let args = cmd.to_args();
+                    assert_eq!(args.len(), cmd.arg_count());
+                    assert_eq!(args[3].len(), cmd.payload_len());
+                    let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+                    assert_eq!(cmd.encode(&mut a), a.len());
+                    resp_codec::encode_command(&mut b, &args);
+                    assert_eq!(a, b, "a lent RESTORE encodes as its arguments");
+                    lent = Some(args);
+                    false
+                });
+                whole = Some((w, lent));
+            }
         }
         if is_end {
             if let Some(t) = planner.needs_probe() {
@@ -138,6 +175,16 @@ fuzz_target!(|data: &[u8]| {
             );
             let (db, key) = current.take().expect("a plan outside a key");
             assert_eq!((p.db, &p.key), (db, &key));
+            match whole.take() {
+                Some((WholeKey::Skipped { reason, .. }, _)) => {
+                    assert_eq!((p.verdict, p.commands), (Verdict::Skip(reason), 0));
+                }
+                Some((WholeKey::Declined, Some(lent))) => {
+                    assert_eq!((&p.verdict, p.commands), (&Verdict::Restore, 1));
+                    assert_eq!(last_args.borrow_mut().take(), Some(lent), "whole_key lent another RESTORE");
+                }
+                _ => {}
+            }
         }
     }
     // A key cut by the end of the events gets no plan.

@@ -10,7 +10,8 @@ use bytes::BytesMut;
 use clap::{Args, ValueEnum};
 use migrate_core::migrate::{Conflict, WriteMode};
 use migrate_core::plan::{
-    FunctionPlan, KeyPlan, KeyPlanner, PlanOptions, Planned, SkipReason, UnsupportedReason, Verdict,
+    FunctionPlan, KeyPlan, KeyPlanner, PlanOptions, Planned, SkipReason, UnsupportedReason,
+    Verdict, WholeKey,
 };
 use migrate_core::rewrite::direct::DirectKey;
 use migrate_core::rewrite::json::JsonWriter;
@@ -369,6 +370,39 @@ impl Direct<'_> {
 }
 
 impl Visitor for Direct<'_> {
+    /// The common key in one call: the planner's `RESTORE` encoded straight into the output
+    /// (the value copied once), or the key skipped.
+    fn whole_key(
+        &mut self,
+        key: &KeyRef<'_>,
+        value: &[u8],
+        _record_len: u64,
+    ) -> Option<ControlFlow<()>> {
+        if self.events.error.is_some() || self.key.is_some() {
+            return None;
+        }
+        let st = self.events.sink();
+        // The first key creates the planner: through the events.
+        let p = st.planner.as_mut()?;
+        let (resp, buf) = (&mut st.resp, &mut st.buf);
+        match p.whole_key(key, value, |cmd| {
+            resp.select(cmd.db(), buf);
+            cmd.encode(buf);
+            true
+        }) {
+            WholeKey::Restored { .. } => st.summary.written += 1,
+            WholeKey::Skipped {
+                reason: SkipReason::Expired { .. },
+                ..
+            } => st.summary.expired += 1,
+            WholeKey::Skipped { .. } => st.summary.filtered += 1,
+            _ => return None,
+        }
+        Some(match st.spill() {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => self.events.fail(e),
+        })
+    }
     fn key_start(&mut self, key: &KeyRef<'_>) -> ControlFlow<()> {
         if self.events.error.is_some() {
             return ControlFlow::Break(());

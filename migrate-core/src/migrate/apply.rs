@@ -121,17 +121,16 @@ impl Applier {
         self.seq + 1
     }
 
-    /// Queues a full-sync command of borrowed arguments (copied) on a standalone target
-    /// without a write cap, when the writer needs no I/O for it ([`Writer::try_push_compact_copied`]):
-    /// no tag, no wait. `Ok(false)`: nothing queued (send it with [`Applier::send`] /
-    /// [`Applier::send_last`]). A queued key's last command then gets its mark with
+    /// Queues a full-sync `RESTORE` the planner lent ([`crate::plan::RestoreCmd`]: written
+    /// straight into the writer's output) on a standalone target without a write cap, when
+    /// the writer needs no I/O for it ([`Writer::try_push_compact_restore`]): no tag, no
+    /// wait. `Ok(false)`: nothing queued (send it with [`Applier::send`] /
+    /// [`Applier::send_last`]). A queued key then gets its mark with
     /// [`Applier::mark_last`].
-    pub(crate) fn try_send_copied(
+    pub(crate) fn try_send_restore(
         &mut self,
-        db: u32,
         seq: u64,
-        key: &[u8],
-        args: &[&[u8]],
+        cmd: &crate::plan::RestoreCmd<'_>,
     ) -> Result<bool, MigrationError> {
         if !self.sends_copied() {
             return Ok(false);
@@ -139,11 +138,11 @@ impl Applier {
         let Sink::Single(w) = &mut self.sink else {
             return Ok(false);
         };
-        w.try_push_compact_copied(Some(db), seq, Some(key), args)
+        w.try_push_compact_restore(seq, cmd)
             .map_err(|e| target_error(&self.url, e))
     }
 
-    /// Whether [`Applier::try_send_copied`] can queue at all: a standalone target, no
+    /// Whether [`Applier::try_send_restore`] can queue at all: a standalone target, no
     /// write cap, no open transaction.
     pub(crate) fn sends_copied(&self) -> bool {
         match &self.sink {
@@ -152,7 +151,7 @@ impl Applier {
         }
     }
 
-    /// The mark of a key whose last command was just queued by [`Applier::try_send_copied`].
+    /// The mark of a key whose last command was just queued by [`Applier::try_send_restore`].
     pub(crate) fn mark_last(&mut self, mark: KeyMark) {
         if let Sink::Single(w) = &self.sink {
             self.marks.push_back((w.pipeline().accepted(), mark));

@@ -12,10 +12,16 @@
 //! [`Applier`] (the last command of each key carrying its mark) and answers the planner's
 //! two questions that need the target: `EXISTS` under [`Conflict::Skip`], and the trial
 //! `RESTORE` of a probed type byte. The common key, one `RESTORE` to a standalone target,
-//! skips the queue: at its end the planner lends its arguments
-//! ([`KeyPlanner::key_end_restore`]) and they are copied straight into the writer's output
-//! ([`Applier::try_send_copied`]) while the writer needs no I/O; when it does, the key goes
-//! through the queue and the decoder stops so that the queue is sent (the writer waits). For both, and when the queue is full, the visitor
+//! skips the queue and the per-key calls: the decoder offers it whole
+//! ([`Visitor::whole_key`]), the planner decides it in one call
+//! ([`KeyPlanner::whole_key`]) and lends its `RESTORE`, which is encoded straight into the
+//! writer's output ([`Applier::try_send_restore`]: the value copied once, from the
+//! decoder's buffer, the payload's CRC computed over that copy) while the writer needs no
+//! I/O. A key the planner declines (a big key, a key to rewrite, a type to probe, ...)
+//! goes the usual way, and one bound for `RESTORE` is still lent at its end
+//! ([`KeyPlanner::key_end_restore`]). When the writer needs I/O, the key goes through the
+//! queue and the decoder stops so that the queue is sent (the writer waits). For both, and
+//! when the queue is full, the visitor
 //! stops the decoder ([`ControlFlow::Break`]), which resumes where it stopped.
 
 use std::collections::{BTreeSet, HashSet};
@@ -32,7 +38,7 @@ use super::apply::{Applier, KeyMark, Method};
 use super::side::{SideConfig, SideConn};
 use super::sweep::KeySet;
 use super::{Conflict, MigrationError, WriteMode};
-use crate::plan::{FunctionPlan, KeyPlanner, PlanOptions, SkipReason, Verdict};
+use crate::plan::{FunctionPlan, KeyPlanner, PlanOptions, SkipReason, Verdict, WholeKey};
 use crate::rewrite::{Cmd, RewriteOptions, Scope};
 use crate::{Filter, ServerVersion, Tag};
 
@@ -397,6 +403,67 @@ impl Feed<'_> {
 }
 
 impl Visitor for Feed<'_> {
+    /// The common key in one call: its `RESTORE` written straight into the writer's output
+    /// (or the key skipped), when nothing is waiting before it.
+    fn whole_key(
+        &mut self,
+        key: &KeyRef<'_>,
+        value: &[u8],
+        _record_len: u64,
+    ) -> Option<ControlFlow<()>> {
+        let k = &mut *self.k;
+        if !(k.queue.is_empty()
+            && k.held.is_none()
+            && k.cmds.is_empty()
+            && k.keys.is_none()
+            && k.error.is_none()
+            && k.need.is_none()
+            && self.ap.sends_copied())
+        {
+            return None;
+        }
+        let ap = &mut *self.ap;
+        let seq = ap.peek_seq();
+        let mut sent = None;
+        let plan = k.planner.whole_key(key, value, |cmd| {
+            let r = ap.try_send_restore(seq, cmd);
+            let taken = matches!(r, Ok(true));
+            sent = Some(r);
+            taken
+        });
+        match plan {
+            WholeKey::Restored { db, kind } => {
+                ap.next_seq();
+                ap.mark_last(KeyMark {
+                    seq,
+                    db,
+                    kind: kind.as_str(),
+                    method: Method::Restore,
+                    lossy: None,
+                });
+                k.keys_sent += 1;
+            }
+            WholeKey::Skipped { reason, .. } => {
+                match reason {
+                    SkipReason::Expired { .. } => ap.report.skipped_expired += 1,
+                    _ => ap.report.skipped_filtered += 1,
+                }
+                k.keys_skipped += 1;
+            }
+            _ => match sent {
+                Some(Err(e)) => {
+                    // The writer failed: nothing more is sent.
+                    k.error.get_or_insert(e);
+                    return Some(ControlFlow::Break(()));
+                }
+                // Declined, or the writer needs I/O first: the key goes the usual way
+                // (which sends it through the queue and stops the decoder after it).
+                _ => return None,
+            },
+        }
+        Some(self.flow(QUEUE_AT_KEY_END))
+    }
+
     fn key_start(&mut self, key: &KeyRef<'_>) -> ControlFlow<()> {
         let r = self.k.key_start(key, self.ap);
         self.check(r);
@@ -713,8 +780,8 @@ impl Keys {
     fn restore_now(&mut self, ap: &mut Applier) -> Option<Result<(), MigrationError>> {
         let seq = ap.peek_seq();
         let mut sent = None;
-        let plan = self.planner.key_end_restore(|db, args| {
-            let r = ap.try_send_copied(db, seq, args[1], args);
+        let plan = self.planner.key_end_restore(|cmd| {
+            let r = ap.try_send_restore(seq, cmd);
             let taken = matches!(r, Ok(true));
             sent = Some(r);
             taken

@@ -39,6 +39,14 @@
 //! with the payload's footer, and its TTL are carved from one arena of the planner, and the
 //! argument vectors of written commands come back through [`KeyPlanner::recycle`].
 //!
+//! Faster still, a visitor offered a key whole ([`rdb_parser::Visitor::whole_key`]) plans
+//! it in one call with [`KeyPlanner::whole_key`]: a key bound for one `RESTORE` and nothing
+//! else is lent as a [`RestoreCmd`] that borrows the key and the value from the decoder's
+//! buffer, and [`RestoreCmd::encode`] writes it as RESP into the caller's output (the value
+//! copied once, the payload's CRC computed over that copy); a key skipped without a
+//! command is decided too. Every other key is declined, untouched, and fed as above. The
+//! engine's full sync and `rdb dump --format resp` take every key they can this way.
+//!
 //! Two decisions need the target, and so the caller: under [`Conflict::Skip`] a key to be
 //! rewritten waits for [`KeyPlanner::resolve_exists`] ([`KeyPlanner::awaiting_exists`]
 //! names it), and with probing ([`PlanOptions::probe`]) the first key of each type byte
@@ -78,8 +86,10 @@ use crate::rewrite::direct::{DirectDone, DirectKey, Spare};
 use crate::rewrite::{Cmd, Done, FunctionStatus, KeyStatus, Loss, RewriteOptions, Rewriter, Scope};
 use crate::{Filter, ServerVersion};
 
-/// Bytes of a `RESTORE` payload's footer (RDB version + CRC-64).
-const FOOTER: usize = 10;
+mod restore;
+
+pub use restore::RestoreCmd;
+use restore::{decimal, Hint, FOOTER};
 
 /// The facts and policies the planner decides by.
 #[derive(Clone)]
@@ -470,6 +480,57 @@ const RESTORE_ARGS: usize = 8;
 /// Argument vectors kept for reuse.
 const SPARE_ARGS: usize = 4096;
 
+/// The `RESTORE` of a key: TTL as `ABSTTL` (the caller checked that the target has it),
+/// `REPLACE` under [`Conflict::Replace`], the idle time or frequency where the target
+/// takes them; the payload `body` with the target's footer.
+fn restore_cmd<'a>(
+    opts: &PlanOptions,
+    db: u32,
+    key: &'a [u8],
+    expire_at_ms: Option<i64>,
+    (lru_idle, lfu_freq): (Option<u64>, Option<u8>),
+    body: [&'a [u8]; 2],
+) -> RestoreCmd<'a> {
+    let target = opts.target;
+    let hint = if target.has_restore_idletime_freq() {
+        lru_idle.map(Hint::Idle).or(lfu_freq.map(Hint::Freq))
+    } else {
+        None
+    };
+    RestoreCmd {
+        db,
+        key,
+        expire_at_ms,
+        body,
+        version: target.rdb_version(),
+        replace: opts.conflict == Conflict::Replace,
+        hint,
+    }
+}
+
+/// What [`KeyPlanner::whole_key`] did with a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WholeKey {
+    /// Nothing was done: feed the key as usual ([`KeyPlanner::key_start_ref`], ...).
+    Declined,
+    /// Its one `RESTORE` was taken by the caller: the key is done.
+    Restored {
+        /// The target db.
+        db: u32,
+        /// The value's type.
+        kind: ValueKind,
+    },
+    /// Not written, and nothing to send for it: the key is done.
+    Skipped {
+        /// The value's type.
+        kind: ValueKind,
+        /// Why ([`SkipReason::Filtered`], [`SkipReason::Reserved`] or
+        /// [`SkipReason::Expired`]).
+        reason: SkipReason,
+    },
+}
+
 impl fmt::Debug for KeyPlanner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyPlanner")
@@ -710,61 +771,32 @@ impl KeyPlanner {
     }
 
     /// [`KeyPlanner::key_end`] of a key bound for a single `RESTORE` (no `PEXPIREAT` after
-    /// it: a key without a TTL, or a target with `ABSTTL`), its arguments borrowed: the
-    /// same arguments as `key_end` emits, the payload with its footer in the planner's
-    /// arena, numbers on the stack (no `Bytes` per argument). `write(db, args)` answers
-    /// whether it took the command. `None`: nothing was done (another kind of key, or
-    /// `write` answered `false`): end the key with `key_end`.
+    /// it: a key without a TTL, or a target with `ABSTTL`), lent instead of emitted: the
+    /// same command as `key_end` emits, as a [`RestoreCmd`] borrowing the key and the raw
+    /// value from the planner's arena (no `Bytes` per argument, the footer made as it is
+    /// written). `write` answers whether it took the command. `None`: nothing was done
+    /// (another kind of key, or `write` answered `false`): end the key with `key_end`.
     pub fn key_end_restore(
         &mut self,
-        write: impl FnOnce(u32, &[&[u8]]) -> bool,
+        write: impl FnOnce(&RestoreCmd<'_>) -> bool,
     ) -> Option<KeyPlan> {
         let c = self.cur.as_ref()?;
-        let target = self.opts.target;
-        let absttl = target.has_restore_absttl();
         if !matches!(c.mode, Mode::Buffer { .. })
             || c.verdict != Verdict::Restore
-            || (c.start.expire_at_ms.is_some() && !absttl)
+            || (c.start.expire_at_ms.is_some() && !self.opts.target.has_restore_absttl())
         {
             return None;
         }
-        let raw_len = self.arena.len();
-        self.arena
-            .extend_from_slice(&target.rdb_version().to_le_bytes());
-        let crc = rdb_parser::dump::crc64(&self.arena);
-        self.arena.extend_from_slice(&crc.to_le_bytes());
-        let mut ttl_digits = [0u8; 40];
-        let mut n_digits = [0u8; 40];
-        let mut args: [&[u8]; 8] = [&[]; 8];
-        args[0] = b"RESTORE";
-        args[1] = &c.start.key;
-        args[2] = match c.start.expire_at_ms {
-            Some(at) => decimal(at.into(), &mut ttl_digits),
-            None => b"0",
-        };
-        args[3] = &self.arena;
-        let mut n = 4;
-        let mut arg = |a| {
-            args[n] = a;
-            n += 1;
-        };
-        if c.start.expire_at_ms.is_some() {
-            arg(b"ABSTTL");
-        }
-        if self.opts.conflict == Conflict::Replace {
-            arg(b"REPLACE");
-        }
-        if target.has_restore_idletime_freq() {
-            if let Some(idle) = c.start.lru_idle {
-                arg(b"IDLETIME");
-                arg(decimal(idle.into(), &mut n_digits));
-            } else if let Some(freq) = c.start.lfu_freq {
-                arg(b"FREQ");
-                arg(decimal(freq.into(), &mut n_digits));
-            }
-        }
-        if !write(c.start.db, &args[..n]) {
-            self.arena.truncate(raw_len);
+        let s = &c.start;
+        let cmd = restore_cmd(
+            &self.opts,
+            s.db,
+            &s.key,
+            s.expire_at_ms,
+            (s.lru_idle, s.lfu_freq),
+            [&self.arena, &[]],
+        );
+        if !write(&cmd) {
             return None;
         }
         self.arena.clear();
@@ -780,6 +812,109 @@ impl KeyPlanner {
             losses: Vec::new(),
             expired_fields: 0,
         })
+    }
+
+    /// A key whose whole serialized value is at hand, planned in one call (for a
+    /// [`rdb_parser::Visitor::whole_key`]: `value` is the raw value after the type byte).
+    ///
+    /// The common key is bound for one `RESTORE` and nothing else: `write` is lent that
+    /// command ([`RestoreCmd`], borrowing the key and `value`: nothing is copied or
+    /// allocated here) and answers whether it took it ([`WholeKey::Restored`]). A key
+    /// skipped without a command is decided too ([`WholeKey::Skipped`]: filtered,
+    /// reserved, or expired without an `UNLINK`). Anything else is
+    /// [`WholeKey::Declined`], with nothing done: a key to write as commands, a big key, a
+    /// module value, a type byte still to probe, a TTL that needs `PEXPIREAT` after the
+    /// `RESTORE`, an expired key's `UNLINK`, or `write` answered `false`. Feed that key
+    /// as usual, from [`KeyPlanner::key_start_ref`]; it is decided the same way.
+    ///
+    /// ```
+    /// use std::ops::ControlFlow;
+    ///
+    /// use bytes::BytesMut;
+    /// use migrate_core::plan::{KeyPlanner, PlanOptions, WholeKey};
+    /// use migrate_core::{ServerFamily, ServerVersion};
+    /// use rdb_parser::{visit_all, KeyRef, Options, Visitor};
+    ///
+    /// /// Writes each key it can as one `RESTORE` (RESP) into `out`.
+    /// struct Copy {
+    ///     planner: KeyPlanner,
+    ///     out: BytesMut,
+    ///     restored: usize,
+    /// }
+    ///
+    /// impl Visitor for Copy {
+    ///     fn whole_key(&mut self, key: &KeyRef<'_>, value: &[u8], _: u64) -> Option<ControlFlow<()>> {
+    ///         let out = &mut self.out;
+    ///         match self.planner.whole_key(key, value, |cmd| {
+    ///             cmd.encode(out);
+    ///             true
+    ///         }) {
+    ///             WholeKey::Restored { .. } => self.restored += 1,
+    ///             WholeKey::Skipped { .. } => {}
+    ///             // A real tool feeds this key with `key_start_ref`, `raw`, `key_end`.
+    ///             _ => return None,
+    ///         }
+    ///         Some(ControlFlow::Continue(()))
+    ///     }
+    /// }
+    ///
+    /// let target = ServerVersion::new(ServerFamily::Redis, 7, 2, 0);
+    /// let planner = KeyPlanner::new(PlanOptions::new(target), 1_700_000_000_000);
+    /// let mut copy = Copy { planner, out: BytesMut::new(), restored: 0 };
+    /// // An RDB 3 file with one string key "k" = "v".
+    /// let file = b"REDIS0003\xfe\x00\x00\x01k\x01v\xff";
+    /// visit_all(file, Options::default().raw_values(true), &mut copy)?;
+    /// assert_eq!(copy.restored, 1);
+    /// // The payload: type byte, value, the target's RDB version (11), CRC-64.
+    /// assert!(copy.out.starts_with(b"*4\r\n$7\r\nRESTORE\r\n$1\r\nk\r\n$1\r\n0\r\n$13\r\n\x00\x01v\x0b\x00"));
+    /// # Ok::<(), rdb_parser::Error>(())
+    /// ```
+    pub fn whole_key(
+        &mut self,
+        k: &KeyRef<'_>,
+        value: &[u8],
+        write: impl FnOnce(&RestoreCmd<'_>) -> bool,
+    ) -> WholeKey {
+        let kind = k.kind();
+        if kind == ValueKind::Module || k.module.is_some() {
+            return WholeKey::Declined;
+        }
+        let (verdict, db, key) =
+            self.decide_ref(k.db, k.key, k.type_byte, kind, k.expire_at_ms, k.module);
+        let opts = &self.opts;
+        match verdict {
+            Verdict::Restore => {}
+            Verdict::Skip(
+                reason @ (SkipReason::Filtered | SkipReason::Reserved | SkipReason::Expired { .. }),
+            ) if !(matches!(reason, SkipReason::Expired { .. })
+                && opts.conflict == Conflict::Replace) =>
+            {
+                return WholeKey::Skipped { kind, reason };
+            }
+            _ => return WholeKey::Declined,
+        }
+        let len = 1 + value.len();
+        let forced = opts.mode != WriteMode::Auto;
+        if (!forced && len > opts.big_key_bytes)
+            || (len + FOOTER) as u64 > opts.max_bulk_len
+            || (k.expire_at_ms.is_some() && !opts.target.has_restore_absttl())
+            || (opts.probe && !self.probed.contains_key(&k.type_byte))
+        {
+            return WholeKey::Declined;
+        }
+        let cmd = restore_cmd(
+            opts,
+            db,
+            &key,
+            k.expire_at_ms,
+            (k.lru_idle, k.lfu_freq),
+            [std::slice::from_ref(&k.type_byte), value],
+        );
+        if !write(&cmd) {
+            return WholeKey::Declined;
+        }
+        self.commands += 1;
+        WholeKey::Restored { db, kind }
     }
 
     /// The end of a key kept for `RESTORE`: its payload (the raw value in the arena, with
@@ -845,31 +980,64 @@ impl KeyPlanner {
     }
 
     fn decide(&mut self, k: &mut KeyStart) -> Verdict {
-        // A source that is itself a migration's target holds its checkpoint: never copied.
-        if k.key.starts_with(crate::migrate::RESERVED_PREFIX) {
-            return Verdict::Skip(SkipReason::Reserved);
-        }
-        let Some((db, renamed)) =
-            self.opts
-                .filter
-                .map_key(k.db, &k.key)
-                .map(|(db, key)| match key {
-                    std::borrow::Cow::Borrowed(_) => (db, None),
-                    std::borrow::Cow::Owned(renamed) => (db, Some(Bytes::from(renamed))),
-                })
-        else {
-            return Verdict::Skip(SkipReason::Filtered);
+        let (verdict, db, renamed) = {
+            let (verdict, db, key) = self.decide_ref(
+                k.db,
+                &k.key,
+                k.type_byte,
+                k.kind(),
+                k.expire_at_ms,
+                k.module.as_ref(),
+            );
+            let renamed = match key {
+                std::borrow::Cow::Owned(renamed) => Some(Bytes::from(renamed)),
+                std::borrow::Cow::Borrowed(_) => None,
+            };
+            (verdict, db, renamed)
         };
         k.db = db;
         if let Some(renamed) = renamed {
             k.key = renamed;
         }
-        if let Some(at) = k.expire_at_ms.filter(|&at| at <= self.now_ms()) {
+        verdict
+    }
+
+    /// The decision for a key by its header: the verdict, and the key's db and name on the
+    /// target (owned when the filter renamed it; as given when it is skipped).
+    fn decide_ref<'k>(
+        &self,
+        db: u32,
+        key: &'k [u8],
+        type_byte: u8,
+        kind: ValueKind,
+        expire_at_ms: Option<i64>,
+        module_type: Option<&rdb_parser::ModuleType>,
+    ) -> (Verdict, u32, std::borrow::Cow<'k, [u8]>) {
+        let as_given = std::borrow::Cow::Borrowed(key);
+        // A source that is itself a migration's target holds its checkpoint: never copied.
+        if key.starts_with(crate::migrate::RESERVED_PREFIX) {
+            return (Verdict::Skip(SkipReason::Reserved), db, as_given);
+        }
+        let Some((db, key)) = self.opts.filter.map_key(db, key) else {
+            return (Verdict::Skip(SkipReason::Filtered), db, as_given);
+        };
+        let verdict = self.decide_kept(type_byte, kind, expire_at_ms, module_type);
+        (verdict, db, key)
+    }
+
+    /// The decision for a key the filter keeps.
+    fn decide_kept(
+        &self,
+        type_byte: u8,
+        kind: ValueKind,
+        expire_at_ms: Option<i64>,
+        module_type: Option<&rdb_parser::ModuleType>,
+    ) -> Verdict {
+        if let Some(at) = expire_at_ms.filter(|&at| at <= self.now_ms()) {
             return Verdict::Skip(SkipReason::Expired { expire_at_ms: at });
         }
-        let kind = k.kind();
         let module = kind == ValueKind::Module;
-        if let (true, Some(loaded), Some(t)) = (module, &self.opts.target_modules, &k.module) {
+        if let (true, Some(loaded), Some(t)) = (module, &self.opts.target_modules, module_type) {
             match crate::provides_type(loaded, &t.name) {
                 Some(false) => {
                     return Verdict::Unsupported(UnsupportedReason::ModuleNotLoaded {
@@ -887,13 +1055,13 @@ impl KeyPlanner {
                 _ => {}
             }
         }
-        let t = k.type_byte;
+        let t = type_byte;
         let v = self.opts.target;
         match self.opts.mode {
             WriteMode::Rewrite if module && self.opts.restore_modules => Verdict::Restore,
             WriteMode::Rewrite if module => {
                 Verdict::Unsupported(UnsupportedReason::ModuleNeedsRestore {
-                    type_name: k.module.as_ref().map(|m| m.name.clone()),
+                    type_name: module_type.map(|m| m.name.clone()),
                 })
             }
             WriteMode::Rewrite => Verdict::Rewrite(RewriteReason::Mode),
@@ -1299,26 +1467,6 @@ impl KeyPlanner {
         }
         Some(FunctionPlan::Load { name: report.name })
     }
-}
-
-/// `n` in decimal, written at the end of `buf`.
-fn decimal(n: i128, buf: &mut [u8; 40]) -> &[u8] {
-    let mut i = buf.len();
-    let neg = n < 0;
-    let mut v = n.unsigned_abs();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    if neg {
-        i -= 1;
-        buf[i] = b'-';
-    }
-    &buf[i..]
 }
 
 #[cfg(test)]

@@ -823,6 +823,21 @@ fn restore_matches_the_shared_rules() {
     }
 }
 
+/// A lent `RESTORE` as RESP ([`RestoreCmd::encode`]), checking the length it returns.
+fn resp_of(cmd: &RestoreCmd<'_>) -> Vec<u8> {
+    let mut out = BytesMut::from(&b"before"[..]);
+    let n = cmd.encode(&mut out);
+    assert_eq!(n, out.len() - 6);
+    out[6..].to_vec()
+}
+
+/// Owned arguments as RESP.
+fn resp_of_args(args: &[Bytes]) -> Vec<u8> {
+    let mut out = BytesMut::new();
+    resp_codec::encode_command(&mut out, args);
+    out.to_vec()
+}
+
 /// Ends one string key "k" (TTL, idle time, frequency as given) with `key_end_restore`
 /// (`None` when it declined) and, on a fresh planner, with `key_end`: their arguments.
 fn both_ends(
@@ -847,8 +862,12 @@ fn both_ends(
     let mut p = planner(opts.clone());
     begin(&mut p);
     let mut got = None;
-    let plan = p.key_end_restore(|db, args| {
-        assert_eq!(db, 3);
+    let plan = p.key_end_restore(|cmd| {
+        assert_eq!(cmd.db(), 3);
+        let args = cmd.to_args();
+        assert_eq!(args.len(), cmd.arg_count());
+        assert_eq!(args[3].len(), cmd.payload_len());
+        assert_eq!(resp_of(cmd), resp_of_args(&args));
         got = Some(args.iter().map(|a| a.to_vec()).collect::<Vec<_>>());
         true
     });
@@ -904,10 +923,167 @@ fn key_end_restore_borrows_what_key_end_emits() {
     let mut none = |_: Cmd| panic!("no command before the key's end");
     p.key_start(key("k", RdbType::String, Family::Redis), &mut none);
     p.raw(b"\x00\x01v", &mut none);
-    assert!(p.key_end_restore(|_, _| false).is_none());
+    assert!(p.key_end_restore(|_| false).is_none());
     let mut cmds = Vec::new();
     p.key_end(&mut |c| cmds.push(c));
     assert_eq!(text(&cmds[0]), "RESTORE k 0 <payload>");
     let payload = rdb_parser::dump::split(&cmds[0].args[3], true).unwrap();
     assert_eq!(&payload.value[..], b"\x00\x01v");
+}
+
+/// Plans one string key "k" (value "v") whole; with what it lent as owned arguments and
+/// as RESP (checked to agree).
+fn whole(p: &mut KeyPlanner, k: &KeyStart, taken: bool) -> (WholeKey, Option<Vec<Bytes>>) {
+    let mut lent = None;
+    let plan = p.whole_key(&k.as_key_ref(), b"\x01v", |cmd| {
+        let args = cmd.to_args();
+        assert_eq!(resp_of(cmd), resp_of_args(&args));
+        assert_eq!((cmd.db(), cmd.key()), (k.db, &k.key[..]));
+        lent = Some(args);
+        taken
+    });
+    (plan, lent)
+}
+
+#[test]
+fn whole_key_restores_what_key_end_emits() {
+    let cases = [
+        (
+            v(Redis, 7, 0),
+            Conflict::Replace,
+            Some(NOW + 5000),
+            Some(42),
+            None,
+        ),
+        (v(Redis, 7, 0), Conflict::Skip, None, None, Some(7)),
+        (v(Redis, 6, 2), Conflict::Refuse, None, None, None),
+        (v(Redis, 4, 0), Conflict::Refuse, None, Some(9), None),
+        (
+            v(Valkey, 8, 0),
+            Conflict::Replace,
+            Some(NOW + 1),
+            None,
+            Some(0),
+        ),
+    ];
+    for (target, conflict, expire, idle, freq) in cases {
+        let opts = PlanOptions::new(target).conflict(conflict);
+        let (_, want) = both_ends(opts.clone(), expire, idle, freq);
+        let mut k = key("k", RdbType::String, Family::Redis);
+        k.db = 3;
+        k.expire_at_ms = expire;
+        k.lru_idle = idle;
+        k.lfu_freq = freq;
+        let mut p = planner(opts);
+        let (plan, lent) = whole(&mut p, &k, true);
+        let kind = ValueKind::String;
+        assert_eq!(plan, WholeKey::Restored { db: 3, kind }, "{target:?}");
+        assert_eq!(lent.unwrap(), want[0], "{target:?} {conflict:?}");
+        assert_eq!(p.commands(), 1);
+        // Nothing of it is left in the planner: the next key starts clean.
+        assert_eq!(p.current_key(), None);
+    }
+}
+
+#[test]
+fn whole_key_skips_or_declines_what_needs_more() {
+    let r70 = v(Redis, 7, 0);
+    let string = || key("k", RdbType::String, Family::Redis);
+    let skipped = |reason| WholeKey::Skipped {
+        kind: ValueKind::String,
+        reason,
+    };
+    // Skipped without a command: filtered, reserved, expired (no UNLINK to send).
+    let mut p = planner(PlanOptions::new(r70).filter(Filter::new().include_db(1)));
+    assert_eq!(
+        whole(&mut p, &string(), true).0,
+        skipped(SkipReason::Filtered)
+    );
+    let mut p = planner(PlanOptions::new(r70));
+    let reserved = key("__redis-migrate:checkpoint", RdbType::String, Family::Redis);
+    assert_eq!(
+        whole(&mut p, &reserved, true).0,
+        skipped(SkipReason::Reserved)
+    );
+    let mut expired = string();
+    expired.expire_at_ms = Some(NOW - 1);
+    let expired_at = SkipReason::Expired {
+        expire_at_ms: NOW - 1,
+    };
+    assert_eq!(whole(&mut p, &expired, true).0, skipped(expired_at));
+    assert_eq!(p.commands(), 0);
+    // Declined, nothing lent: an expired key's UNLINK under REPLACE, a key to rewrite, a
+    // big key, a TTL that needs PEXPIREAT after, a type byte not probed yet, a module
+    // value, and a key the writer does not take.
+    let declined = |opts: PlanOptions, k: &KeyStart, taken: bool| {
+        let mut p = planner(opts);
+        let (plan, lent) = whole(&mut p, k, taken);
+        assert_eq!(plan, WholeKey::Declined, "{k:?}");
+        assert!(lent.is_none() || !taken);
+        assert_eq!(p.commands(), 0);
+        // The key goes the usual way, undisturbed.
+        let mut cmds = Vec::new();
+        p.key_start_ref(&k.as_key_ref(), &mut |c| cmds.push(c));
+        p.raw(b"\x00\x01v", &mut |c| cmds.push(c));
+        p.key_end(&mut |c| cmds.push(c)).unwrap()
+    };
+    let plan = declined(
+        PlanOptions::new(r70).conflict(Conflict::Replace),
+        &expired,
+        true,
+    );
+    assert_eq!(plan.commands, 1);
+    let plan = declined(
+        PlanOptions::new(r70).mode(WriteMode::Rewrite),
+        &string(),
+        true,
+    );
+    assert_eq!(plan.verdict, Verdict::Rewrite(RewriteReason::Mode));
+    let plan = declined(PlanOptions::new(r70).big_key_bytes(2), &string(), true);
+    assert!(matches!(
+        plan.verdict,
+        Verdict::Rewrite(RewriteReason::BigKey { .. })
+    ));
+    let mut ttl = string();
+    ttl.expire_at_ms = Some(NOW + 5000);
+    let plan = declined(PlanOptions::new(v(Redis, 4, 0)), &ttl, true);
+    assert_eq!((plan.verdict, plan.commands), (Verdict::Restore, 2));
+    let plan = declined(PlanOptions::new(r70).probe(true), &string(), true);
+    assert_eq!(plan.verdict, Verdict::Restore);
+    let plan = declined(PlanOptions::new(r70), &string(), false);
+    assert_eq!(plan.verdict, Verdict::Restore);
+    let mut module = key("m", RdbType::Module2, Family::Redis);
+    module.module = Some(ModuleType {
+        name: "ReJSON-RL".into(),
+        id: 0,
+        encver: 3,
+    });
+    let mut p = planner(PlanOptions::new(r70));
+    assert_eq!(whole(&mut p, &module, true).0, WholeKey::Declined);
+}
+
+#[test]
+fn whole_key_maps_renamed_keys() {
+    let filter =
+        Filter::new()
+            .map_db(0, 5)
+            .transform("s2", |db, k| match k.strip_prefix(b"session:") {
+                Some(rest) => KeyAction::rename(db, [&b"s2:"[..], rest].concat()),
+                None => KeyAction::Drop,
+            });
+    let mut p = planner(PlanOptions::new(v(Redis, 7, 2)).filter(filter));
+    let k = key("session:1", RdbType::String, Family::Redis);
+    let mut lent = None;
+    let plan = p.whole_key(&k.as_key_ref(), b"\x01v", |cmd| {
+        lent = Some((cmd.db(), cmd.to_args()));
+        true
+    });
+    let kind = ValueKind::String;
+    assert_eq!(plan, WholeKey::Restored { db: 5, kind });
+    let (db, args) = lent.unwrap();
+    assert_eq!((db, &args[1][..]), (5, &b"s2:1"[..]));
+    let other = key("other", RdbType::String, Family::Redis);
+    let plan = p.whole_key(&other.as_key_ref(), b"\x01v", |_| panic!("filtered"));
+    let reason = SkipReason::Filtered;
+    assert_eq!(plan, WholeKey::Skipped { kind, reason });
 }

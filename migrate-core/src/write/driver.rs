@@ -185,6 +185,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
         Ok(true)
     }
 
+    /// Queues a `RESTORE` the planner lent as [`Pipeline::push_compact_restore`] when that
+    /// needs no I/O (as [`try_push_compact_copied`](Self::try_push_compact_copied)).
+    /// `Ok(false)`: nothing queued.
+    pub fn try_push_compact_restore(
+        &mut self,
+        seq: u64,
+        cmd: &crate::plan::RestoreCmd<'_>,
+    ) -> Result<bool, Error> {
+        if !self.takes_without_io()? {
+            return Ok(false);
+        }
+        self.pipeline.push_compact_restore(seq, cmd)?;
+        Ok(true)
+    }
+
     /// Whether a command can be queued without I/O: the window has room and less than a
     /// write batch waits to be written (the writer's error once it failed).
     fn takes_without_io(&self) -> Result<bool, Error> {

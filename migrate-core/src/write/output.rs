@@ -45,6 +45,15 @@ impl Output {
         n
     }
 
+    /// Appends a lent `RESTORE` as RESP (its value copied once, its CRC computed over
+    /// the copy).
+    pub(crate) fn put_restore(&mut self, cmd: &crate::plan::RestoreCmd<'_>) -> usize {
+        let n = cmd.encode(&mut self.tail);
+        self.pending += n;
+        self.produced += n as u64;
+        n
+    }
+
     /// Appends `args` as a RESP command; arguments of at least `zero_copy_min` bytes are
     /// queued by reference.
     pub(crate) fn put_command_shared(&mut self, args: &[Bytes], zero_copy_min: usize) -> usize {

@@ -358,6 +358,33 @@ impl Pipeline {
         Ok(())
     }
 
+    /// [`push_compact_copied`](Self::push_compact_copied) of a `RESTORE` the planner lent
+    /// ([`crate::plan::RestoreCmd`]): written straight into the output, its value copied
+    /// once (the full sync's hot path). Errors as [`push`](Self::push): the writer failed
+    /// earlier, or the payload is longer than the target's `proto-max-bulk-len`.
+    pub fn push_compact_restore(
+        &mut self,
+        seq: u64,
+        cmd: &crate::plan::RestoreCmd<'_>,
+    ) -> Result<(), Error> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        let (db, key) = (Some(cmd.db()), cmd.key());
+        let len = cmd.payload_len().max(key.len());
+        if len as u64 > self.options.max_bulk_len {
+            return Err(Error::ArgumentTooLarge {
+                tag: compact_tag(db, seq, b"RESTORE", Some(key)),
+                len,
+                max: self.options.max_bulk_len,
+            });
+        }
+        self.before_command(db);
+        let bytes = self.output.put_restore(cmd);
+        self.compact_record(db, seq, Some(key), b"RESTORE", bytes);
+        Ok(())
+    }
+
     /// The record of a command queued without a tag (its name and key copied).
     fn compact_record(
         &mut self,

@@ -703,3 +703,75 @@ fn plain_exec_arrays_are_counted() {
     }
     assert!(!p.takes_plain_array());
 }
+
+/// A `RESTORE` the planner lent ([`Pipeline::push_compact_restore`]): the same bytes as
+/// its arguments pushed as a copied command, counted in runs, named when it fails; a
+/// payload over `proto-max-bulk-len` is refused before anything is queued.
+#[test]
+fn lent_restores_are_written_counted_and_named() {
+    use crate::plan::{KeyPlanner, PlanOptions, WholeKey};
+    let target = crate::ServerVersion::new(crate::ServerFamily::Redis, 7, 0, 0);
+    let mut planner = KeyPlanner::new(PlanOptions::new(target), 1_700_000_000_000);
+    let mut start = rdb_parser::KeyStart {
+        db: 3,
+        key: Bytes::from_static(b"k"),
+        type_byte: 0,
+        rdb_type: rdb_parser::RdbType::String,
+        expire_at_ms: Some(1_800_000_000_000),
+        lru_idle: Some(5),
+        lfu_freq: None,
+        meta: Vec::new(),
+        module: None,
+        min_field_expire_ms: None,
+        record_offset: 0,
+    };
+    let mut lent = Pipeline::new(WriterOptions::default());
+    let mut copied = Pipeline::new(WriterOptions::default());
+    for p in [&mut lent, &mut copied] {
+        p.assume_db(Some(0));
+    }
+    for seq in [1, 2] {
+        start.key = Bytes::from(format!("k{seq}"));
+        let plan = planner.whole_key(&start.as_key_ref(), b"\x01v", |cmd| {
+            lent.push_compact_restore(seq, cmd).unwrap();
+            let args = cmd.to_args();
+            let key = args[1].clone();
+            copied
+                .push_compact_copied(Some(cmd.db()), seq, Some(&key), &args)
+                .unwrap();
+            true
+        });
+        assert!(matches!(plan, WholeKey::Restored { db: 3, .. }));
+    }
+    let wire = sent(&mut lent);
+    assert_eq!(wire, sent(&mut copied));
+    assert_eq!(wire[0], "SELECT 3");
+    assert!(wire[1].starts_with("RESTORE k1 1800000000000 \0\x01v"));
+    assert!(wire[1].ends_with(" ABSTTL IDLETIME 5"));
+    lent.handle_reply(ok()).unwrap();
+    lent.handle_reply(ok()).unwrap();
+    lent.handle_reply(err("BUSYKEY Target key name already exists."))
+        .unwrap();
+    assert_eq!(
+        resolved(&mut lent),
+        [
+            "1 applied up to 1",
+            "failed RESTORE \"k2\" (db 3, seq 2): BUSYKEY Target key name already exists."
+        ]
+    );
+    // Over the target's bulk limit: refused, nothing queued.
+    let mut small = Pipeline::new(WriterOptions::default().with_max_bulk_len(10));
+    let mut refused = None;
+    planner.whole_key(&start.as_key_ref(), b"\x01v", |cmd| {
+        refused = Some(small.push_compact_restore(9, cmd));
+        false
+    });
+    let Some(Err(Error::ArgumentTooLarge { tag, len, max })) = refused else {
+        panic!("{refused:?}");
+    };
+    assert_eq!(
+        (len, max, tag.key.as_deref().map(|k| k.to_vec())),
+        (13, 10, Some(b"k2".to_vec()))
+    );
+    assert!(sent(&mut small).is_empty());
+}

@@ -2,8 +2,9 @@
 //! `writer_pipeline` fuzz target (feature `fuzzing`; not part of the supported API).
 //!
 //! Input: pairs `(op, arg)`. Ops 0-3 push a command (db and command from the bytes, including
-//! ones the pipeline must refuse; with a tag, or compact when `op >= 40`), 4 MULTI, 5 EXEC, 6 DISCARD, 7 a partial write, 8-9 server
-//! bytes (a canned reply, or with the high bit of `arg` set, raw input bytes).
+//! ones the pipeline must refuse; with a tag, or compact when `op >= 40`, some of those a
+//! lent `RESTORE`), 4 MULTI, 5 EXEC, 6 DISCARD, 7 a partial write, 8-9 server bytes (a
+//! canned reply, or with the high bit of `arg` set, raw input bytes).
 
 use bytes::{Bytes, BytesMut};
 use resp_codec::FrameDecoder;
@@ -63,7 +64,24 @@ pub fn check_pipeline_script(input: &[u8]) {
                     2 => &[b"DEL", b"a", b"b"],
                     _ => &[b"SELECT", b"1"],
                 };
-                if op >= 40 {
+                if op >= 40 && op / 10 % 4 == 0 && arg & 0x20 != 0 {
+                    // A RESTORE the planner lends (written straight into the output).
+                    let db = db.unwrap_or(0);
+                    let value = vec![b'v'; usize::from(arg)];
+                    let cmd = crate::plan::RestoreCmd {
+                        db,
+                        key: b"k",
+                        expire_at_ms: (arg & 1 == 1).then_some(1_700_000_000_000),
+                        body: [&[0u8][..], &value],
+                        version: 11,
+                        replace: arg & 2 == 2,
+                        hint: None,
+                    };
+                    if p.push_compact_restore(seq, &cmd).is_ok() {
+                        let tag = Tag::new(Some(db), "RESTORE", seq).with_key("k");
+                        accepted.push((seq, Some(tag)));
+                    }
+                } else if op >= 40 {
                     let args: Vec<Bytes> = args.iter().map(|a| Bytes::from_static(a)).collect();
                     let key = args.get(1).map(|k| &k[..]);
                     if p.push_compact(db, seq, key, &args).is_ok() {

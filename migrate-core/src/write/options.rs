@@ -20,7 +20,7 @@
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct WriterOptions {
-    /// Most commands awaiting a reply. Default 1024.
+    /// Most commands awaiting a reply. Default 4096.
     pub max_in_flight: usize,
     /// Most encoded bytes of commands awaiting a reply. Default 16 MiB.
     pub max_in_flight_bytes: usize,
@@ -39,8 +39,10 @@ pub struct WriterOptions {
 }
 
 impl WriterOptions {
-    /// Default [`max_in_flight`](Self::max_in_flight): 1024.
-    pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
+    /// Default [`max_in_flight`](Self::max_in_flight): 4096 (it was 1024: with 4096 the
+    /// writer wakes a quarter as often for the same replies; −5% of the tool's CPU for an
+    /// `import` of the bench file).
+    pub const DEFAULT_MAX_IN_FLIGHT: usize = 4096;
     /// Default [`max_in_flight_bytes`](Self::max_in_flight_bytes): 16 MiB.
     pub const DEFAULT_MAX_IN_FLIGHT_BYTES: usize = 16 << 20;
     /// Default [`write_batch_bytes`](Self::write_batch_bytes): 64 KiB.

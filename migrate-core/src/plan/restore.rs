@@ -207,7 +207,11 @@ mod tests {
     #[test]
     fn encodes_as_its_arguments() {
         let lens = [0usize, 1, 9, 10, 99, 100, 999, 1000, 9999, 10_000, 123_456];
-        let hints = [None, Some(Hint::Idle(12_345_678_901)), Some(Hint::Freq(255))];
+        let hints = [
+            None,
+            Some(Hint::Idle(12_345_678_901)),
+            Some(Hint::Freq(255)),
+        ];
         for (i, &len) in lens.iter().enumerate() {
             let key = vec![b'k'; lens[(i + 3) % lens.len()].max(1)];
             let value = vec![b'v'; len];

@@ -883,9 +883,16 @@ fn both_ends(
     (plan.and(got), cmds)
 }
 
-#[test]
-fn key_end_restore_borrows_what_key_end_emits() {
-    let cases = [
+/// Keys ended with one `RESTORE`: target, conflict rule, TTL, idle time, frequency.
+#[allow(clippy::type_complexity)]
+fn restore_cases() -> [(
+    ServerVersion,
+    Conflict,
+    Option<i64>,
+    Option<u64>,
+    Option<u8>,
+); 5] {
+    [
         (
             v(Redis, 7, 0),
             Conflict::Replace,
@@ -895,6 +902,7 @@ fn key_end_restore_borrows_what_key_end_emits() {
         ),
         (v(Redis, 7, 0), Conflict::Skip, None, None, Some(7)),
         (v(Redis, 6, 2), Conflict::Refuse, None, None, None),
+        (v(Redis, 4, 0), Conflict::Refuse, None, Some(9), None),
         (
             v(Valkey, 8, 0),
             Conflict::Replace,
@@ -902,7 +910,12 @@ fn key_end_restore_borrows_what_key_end_emits() {
             None,
             Some(0),
         ),
-    ];
+    ]
+}
+
+#[test]
+fn key_end_restore_borrows_what_key_end_emits() {
+    let cases = restore_cases();
     for (target, conflict, expire, idle, freq) in cases {
         let opts = PlanOptions::new(target).conflict(conflict);
         let (direct, cmds) = both_ends(opts, expire, idle, freq);
@@ -947,25 +960,7 @@ fn whole(p: &mut KeyPlanner, k: &KeyStart, taken: bool) -> (WholeKey, Option<Vec
 
 #[test]
 fn whole_key_restores_what_key_end_emits() {
-    let cases = [
-        (
-            v(Redis, 7, 0),
-            Conflict::Replace,
-            Some(NOW + 5000),
-            Some(42),
-            None,
-        ),
-        (v(Redis, 7, 0), Conflict::Skip, None, None, Some(7)),
-        (v(Redis, 6, 2), Conflict::Refuse, None, None, None),
-        (v(Redis, 4, 0), Conflict::Refuse, None, Some(9), None),
-        (
-            v(Valkey, 8, 0),
-            Conflict::Replace,
-            Some(NOW + 1),
-            None,
-            Some(0),
-        ),
-    ];
+    let cases = restore_cases();
     for (target, conflict, expire, idle, freq) in cases {
         let opts = PlanOptions::new(target).conflict(conflict);
         let (_, want) = both_ends(opts.clone(), expire, idle, freq);

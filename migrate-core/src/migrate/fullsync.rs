@@ -432,17 +432,7 @@ impl Visitor for Feed<'_> {
             taken
         });
         match plan {
-            WholeKey::Restored { db, kind } => {
-                ap.next_seq();
-                ap.mark_last(KeyMark {
-                    seq,
-                    db,
-                    kind: kind.as_str(),
-                    method: Method::Restore,
-                    lossy: None,
-                });
-                k.keys_sent += 1;
-            }
+            WholeKey::Restored { db, kind } => k.restored(ap, seq, db, kind),
             WholeKey::Skipped { reason, .. } => {
                 match reason {
                     SkipReason::Expired { .. } => ap.report.skipped_expired += 1,
@@ -795,18 +785,23 @@ impl Keys {
             Ok(true) => {}
         }
         let plan = plan?;
-        ap.next_seq();
         self.kind = None;
         self.items = true;
+        self.restored(ap, seq, plan.db, plan.kind);
+        Some(Ok(()))
+    }
+
+    /// A key's one `RESTORE`, queued by the writer without a tag as `seq`: its mark.
+    fn restored(&mut self, ap: &mut Applier, seq: u64, db: u32, kind: ValueKind) {
+        ap.next_seq();
         ap.mark_last(KeyMark {
             seq,
-            db: plan.db,
-            kind: plan.kind.as_str(),
+            db,
+            kind: kind.as_str(),
             method: Method::Restore,
             lossy: None,
         });
         self.keys_sent += 1;
-        Some(Ok(()))
     }
 
     fn function(&mut self, ev: &Event, ap: &mut Applier) -> Result<(), MigrationError> {

@@ -400,16 +400,19 @@ fn probed_type_byte_refused_turns_the_key_into_commands() {
     assert_eq!(p.needs_probe(), None);
 }
 
+/// `session:*` keys renamed `s2:*` into db 5; every other key dropped.
+fn sessions_to_db5() -> Filter {
+    Filter::new()
+        .map_db(0, 5)
+        .transform("s2", |db, k| match k.strip_prefix(b"session:") {
+            Some(rest) => KeyAction::rename(db, [&b"s2:"[..], rest].concat()),
+            None => KeyAction::Drop,
+        })
+}
+
 #[test]
 fn filter_maps_and_drops_keys() {
-    let filter =
-        Filter::new()
-            .map_db(0, 5)
-            .transform("s2", |db, k| match k.strip_prefix(b"session:") {
-                Some(rest) => KeyAction::rename(db, [&b"s2:"[..], rest].concat()),
-                None => KeyAction::Drop,
-            });
-    let mut p = planner(PlanOptions::new(v(Redis, 7, 2)).filter(filter));
+    let mut p = planner(PlanOptions::new(v(Redis, 7, 2)).filter(sessions_to_db5()));
     let mut events = string_key(key("session:1", RdbType::String, Family::Redis));
     events.extend(string_key(key("other", RdbType::String, Family::Redis)));
     events.extend(string_key(key(
@@ -1059,14 +1062,7 @@ fn whole_key_skips_or_declines_what_needs_more() {
 
 #[test]
 fn whole_key_maps_renamed_keys() {
-    let filter =
-        Filter::new()
-            .map_db(0, 5)
-            .transform("s2", |db, k| match k.strip_prefix(b"session:") {
-                Some(rest) => KeyAction::rename(db, [&b"s2:"[..], rest].concat()),
-                None => KeyAction::Drop,
-            });
-    let mut p = planner(PlanOptions::new(v(Redis, 7, 2)).filter(filter));
+    let mut p = planner(PlanOptions::new(v(Redis, 7, 2)).filter(sessions_to_db5()));
     let k = key("session:1", RdbType::String, Family::Redis);
     let mut lent = None;
     let plan = p.whole_key(&k.as_key_ref(), b"\x01v", |cmd| {

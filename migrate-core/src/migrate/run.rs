@@ -421,7 +421,11 @@ async fn import_file(
         }
     }
     if ckpt.is_some() {
-        // Complete: a later import (of this file or another) is a new one.
+        // Complete, once every write before it is applied: a write that failed stops the
+        // import here and leaves the checkpoint, so that a restart replaces what was
+        // written (with a window larger than a small file, the removal used to reach the
+        // target before the failure was read). A later import is then a new one.
+        ap.flush().await?;
         let key = bytes::Bytes::from_static(CHECKPOINT_KEY.as_bytes());
         let tag = crate::Tag::new(Some(0), "DEL", ap.next_seq()).with_key(key.clone());
         ap.send(tag, &[bytes::Bytes::from_static(b"DEL"), key])

@@ -132,7 +132,7 @@ impl Applier {
         seq: u64,
         cmd: &crate::plan::RestoreCmd<'_>,
     ) -> Result<bool, MigrationError> {
-        if !self.sends_copied() {
+        if !self.sends_direct() {
             return Ok(false);
         }
         let Sink::Single(w) = &mut self.sink else {
@@ -144,7 +144,7 @@ impl Applier {
 
     /// Whether [`Applier::try_send_restore`] can queue at all: a standalone target, no
     /// write cap, no open transaction.
-    pub(crate) fn sends_copied(&self) -> bool {
+    pub(crate) fn sends_direct(&self) -> bool {
         match &self.sink {
             Sink::Single(w) => self.target_ops.is_none() && !w.pipeline().in_transaction(),
             Sink::Cluster(_) => false,

@@ -412,14 +412,7 @@ impl Visitor for Feed<'_> {
         _record_len: u64,
     ) -> Option<ControlFlow<()>> {
         let k = &mut *self.k;
-        if !(k.queue.is_empty()
-            && k.held.is_none()
-            && k.cmds.is_empty()
-            && k.keys.is_none()
-            && k.error.is_none()
-            && k.need.is_none()
-            && self.ap.sends_copied())
-        {
+        if !(k.lends_now(self.ap) && k.keys.is_none() && k.error.is_none() && k.need.is_none()) {
             return None;
         }
         let ap = &mut *self.ap;
@@ -706,8 +699,7 @@ impl Keys {
     }
 
     fn key_end(&mut self, ap: &mut Applier) -> Result<(), MigrationError> {
-        if self.queue.is_empty() && self.held.is_none() && self.cmds.is_empty() && ap.sends_copied()
-        {
+        if self.lends_now(ap) {
             if let Some(done) = self.restore_now(ap) {
                 return done;
             }
@@ -789,6 +781,13 @@ impl Keys {
         self.items = true;
         self.restored(ap, seq, plan.db, plan.kind);
         Some(Ok(()))
+    }
+
+    /// Whether a lent `RESTORE` can go straight to the writer now: nothing of this or an
+    /// earlier key waits to be queued, and the target is a standalone one without a write
+    /// cap or an open transaction.
+    fn lends_now(&self, ap: &Applier) -> bool {
+        self.queue.is_empty() && self.held.is_none() && self.cmds.is_empty() && ap.sends_direct()
     }
 
     /// A key's one `RESTORE`, queued by the writer without a tag as `seq`: its mark.

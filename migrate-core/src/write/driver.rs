@@ -167,26 +167,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
         Ok(true)
     }
 
-    /// Queues a command as [`Pipeline::push_compact_copied`] when that needs no I/O: the
-    /// window has room and less than a write batch waits to be written. `Ok(false)`:
-    /// nothing queued (send it with [`send_compact`](Self::send_compact), which waits).
-    /// Errors as [`send`](Self::send).
-    pub fn try_push_compact_copied<A: AsRef<[u8]>>(
-        &mut self,
-        db: Option<u32>,
-        seq: u64,
-        key: Option<&[u8]>,
-        args: &[A],
-    ) -> Result<bool, Error> {
-        if !self.takes_without_io()? {
-            return Ok(false);
-        }
-        self.pipeline.push_compact_copied(db, seq, key, args)?;
-        Ok(true)
-    }
-
     /// Queues a `RESTORE` the planner lent as [`Pipeline::push_compact_restore`] when that
-    /// needs no I/O (as [`try_push_compact_copied`](Self::try_push_compact_copied)).
+    /// needs no I/O (as [`try_push_compact`](Self::try_push_compact)).
     /// `Ok(false)`: nothing queued.
     pub fn try_push_compact_restore(
         &mut self,

@@ -30,21 +30,6 @@ impl Output {
         n
     }
 
-    /// Appends `args` as a RESP command, copying them (as [`Output::put_command`], with one
-    /// reservation and the short-length headers written inline: the full sync's hot path).
-    pub(crate) fn put_command_copied<A: AsRef<[u8]>>(&mut self, args: &[A]) -> usize {
-        let copied: usize = args.iter().map(|a| 24 + a.as_ref().len()).sum();
-        self.tail.reserve(24 + copied);
-        let mut n = self.put_header(b'*', args.len());
-        for arg in args {
-            let arg = arg.as_ref();
-            n += self.put_header(b'$', arg.len());
-            n += self.put_raw(arg);
-            n += self.put_fixed(*b"\r\n");
-        }
-        n
-    }
-
     /// Appends a lent `RESTORE` as RESP (its value copied once, its CRC computed over
     /// the copy).
     pub(crate) fn put_restore(&mut self, cmd: &crate::plan::RestoreCmd<'_>) -> usize {
@@ -202,11 +187,6 @@ mod tests {
         let mut b = Output::default();
         let m = b.put_command(&args);
         assert_eq!(n, m);
-        let mut c = Output::default();
-        assert_eq!(c.put_command_copied(&args), m);
-        let mut d = Output::default();
-        d.put_command(&args);
-        assert_eq!(drain(&mut c, 5), drain(&mut d, 1000));
         assert_eq!(a.pending(), n);
         assert_eq!(a.produced(), n as u64);
         assert_eq!(drain(&mut a, 7), drain(&mut b, 1000));

@@ -340,25 +340,7 @@ impl Pipeline {
         Ok(())
     }
 
-    /// [`push_compact`](Self::push_compact) of borrowed arguments, every byte copied into
-    /// the output (no reference counts; for commands assembled in a caller's scratch
-    /// buffer, e.g. the full sync's `RESTORE`).
-    pub fn push_compact_copied<A: AsRef<[u8]>>(
-        &mut self,
-        db: Option<u32>,
-        seq: u64,
-        key: Option<&[u8]>,
-        args: &[A],
-    ) -> Result<(), Error> {
-        let name = args.first().map_or(&[][..], |a| a.as_ref());
-        self.check(args, || compact_tag(db, seq, name, key))?;
-        self.before_command(db);
-        let bytes = self.output.put_command_copied(args);
-        self.compact_record(db, seq, key, name, bytes);
-        Ok(())
-    }
-
-    /// [`push_compact_copied`](Self::push_compact_copied) of a `RESTORE` the planner lent
+    /// [`push_compact`](Self::push_compact) of a `RESTORE` the planner lent
     /// ([`crate::plan::RestoreCmd`]): written straight into the output, its value copied
     /// once (the full sync's hot path). Errors as [`push`](Self::push): the writer failed
     /// earlier, or the payload is longer than the target's `proto-max-bulk-len`.

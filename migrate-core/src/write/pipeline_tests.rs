@@ -554,15 +554,8 @@ fn random_scripts_keep_every_command_accounted_for() {
     }
 }
 
-/// A command queued without a tag: by `push_compact_copied` (borrowed arguments) when
-/// `seq` is a multiple of 20, else by `push_compact` (the outcomes must not tell).
+/// A command queued without a tag (`push_compact`).
 fn compact(p: &mut Pipeline, db: u32, seq: u64, args: &[&str]) {
-    if seq % 20 == 0 {
-        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-        let key = args.get(1).copied();
-        p.push_compact_copied(Some(db), seq, key, &args).unwrap();
-        return;
-    }
     let args: Vec<Bytes> = args
         .iter()
         .map(|a| Bytes::copy_from_slice(a.as_bytes()))
@@ -705,7 +698,7 @@ fn plain_exec_arrays_are_counted() {
 }
 
 /// A `RESTORE` the planner lent ([`Pipeline::push_compact_restore`]): the same bytes as
-/// its arguments pushed as a copied command, counted in runs, named when it fails; a
+/// its arguments pushed as a compact command, counted in runs, named when it fails; a
 /// payload over `proto-max-bulk-len` is refused before anything is queued.
 #[test]
 fn lent_restores_are_written_counted_and_named() {
@@ -726,8 +719,8 @@ fn lent_restores_are_written_counted_and_named() {
         record_offset: 0,
     };
     let mut lent = Pipeline::new(WriterOptions::default());
-    let mut copied = Pipeline::new(WriterOptions::default());
-    for p in [&mut lent, &mut copied] {
+    let mut owned = Pipeline::new(WriterOptions::default());
+    for p in [&mut lent, &mut owned] {
         p.assume_db(Some(0));
     }
     for seq in [1, 2] {
@@ -736,15 +729,15 @@ fn lent_restores_are_written_counted_and_named() {
             lent.push_compact_restore(seq, cmd).unwrap();
             let args = cmd.to_args();
             let key = args[1].clone();
-            copied
-                .push_compact_copied(Some(cmd.db()), seq, Some(&key), &args)
+            owned
+                .push_compact(Some(cmd.db()), seq, Some(&key), &args)
                 .unwrap();
             true
         });
         assert!(matches!(plan, WholeKey::Restored { db: 3, .. }));
     }
     let wire = sent(&mut lent);
-    assert_eq!(wire, sent(&mut copied));
+    assert_eq!(wire, sent(&mut owned));
     assert_eq!(wire[0], "SELECT 3");
     assert!(wire[1].starts_with("RESTORE k1 1800000000000 \0\x01v"));
     assert!(wire[1].ends_with(" ABSTTL IDLETIME 5"));
